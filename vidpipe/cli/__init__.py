@@ -1,0 +1,50 @@
+"""The ``vidpipe`` command line. Each command group lives in its own module with a
+``register(subparsers)`` function; ``COMMAND_MODULES`` lists them in help order."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from vidpipe.errors import VidpipeError
+
+COMMAND_MODULES = [
+    "vidpipe.cli.project_cmds",   # init, add, scan
+    "vidpipe.cli.process_cmds",   # process, status
+    "vidpipe.cli.export_cmds",    # export
+    "vidpipe.cli.doctor_cmds",    # doctor
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidpipe",
+        description="Turn a folder of reference images into a reviewed manifest.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except VidpipeError as exc:
+        print(f"vidpipe: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vidpipe: interrupted; finished work is kept, run the command again to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Rendering contact sheets: a numbered grid of thumbnails with labels, paginated.
+
+Layout (the seed's): 4 columns, 256 px square cells, a 60 px label band under each cell holding
+``[N] Name`` and the TYPE, a title band reading "PROJECT REFERENCE SHEET". Thumbnails are decoded
+at reduced size (JPEG DCT scaling via ``Image.draft``) on a small thread pool, and each page is
+drawn and written before the next is started, so memory stays flat however many images there are.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from PIL import Image, ImageDraw, ImageFont
+
+from vidpipe import imaging
+from vidpipe.errors import ImageError
+
+TITLE = "PROJECT REFERENCE SHEET"
+TITLE_PX = 80
+MARGIN = 16
+BACKGROUND = (24, 24, 28)
+CELL_BACKGROUND = (40, 40, 46)
+TEXT = (235, 235, 235)
+MUTED = (160, 160, 170)
+
+_FONT_CANDIDATES = {
+    False: ["DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"],
+    True: ["DejaVuSans-Bold.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"],
+}
+
+
+@lru_cache(maxsize=8)
+def font(size: int, bold: bool = False) -> ImageFont.ImageFont:
+    """DejaVu Sans when installed, else Pillow's built-in font (scalable since Pillow 10.1)."""
+    for candidate in _FONT_CANDIDATES[bold]:
+        try:
+            return ImageFont.truetype(candidate, size)
+        except OSError:
+            continue
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+@dataclass(frozen=True)
+class SheetEntry:
+    number: int
+    name: str
+    type: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    columns: int = 4
+    thumb_px: int = 256
+    label_px: int = 60
+    rows_per_page: int = 6
+
+    @property
+    def per_page(self) -> int:
+        return self.columns * self.rows_per_page
+
+
+def _fit(text: str, draw: ImageDraw.ImageDraw, face, width: int) -> str:
+    if draw.textlength(text, font=face) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=face) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def _thumbnail(entry: SheetEntry, size: int, max_pixels: int) -> Image.Image | str:
+    try:
+        return imaging.load_rgb(entry.path, max_pixels, max_side=size)
+    except ImageError as exc:
+        return str(exc)
+
+
+def _pages(entries: list[SheetEntry], per_page: int) -> Iterator[list[SheetEntry]]:
+    for start in range(0, len(entries), per_page):
+        yield entries[start:start + per_page]
+
+
+def render_pages(entries: Iterable[SheetEntry], layout: Layout, subtitle: str,
+                 max_pixels: int, workers: int = 4) -> Iterator[Image.Image]:
+    """Yield one RGB page after another (each page's thumbnails decoded in parallel)."""
+    entries = list(entries)
+    pages = list(_pages(entries, layout.per_page)) or [[]]
+    cell_h = layout.thumb_px + layout.label_px
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for page_number, page in enumerate(pages, start=1):
+            rows = max(1, -(-len(page) // layout.columns))
+            width = MARGIN + layout.columns * (layout.thumb_px + MARGIN)
+            height = TITLE_PX + MARGIN + rows * (cell_h + MARGIN)
+            sheet = Image.new("RGB", (width, height), BACKGROUND)
+            draw = ImageDraw.Draw(sheet)
+            draw.text((MARGIN, 14), TITLE, font=font(32, bold=True), fill=TEXT)
+            caption = f"{subtitle} · page {page_number}/{len(pages)}"
+            draw.text((MARGIN, 54), caption, font=font(14), fill=MUTED)
+            thumbs = pool.map(lambda e: _thumbnail(e, layout.thumb_px, max_pixels), page)
+            for index, (entry, thumb) in enumerate(zip(page, thumbs)):
+                x = MARGIN + (index % layout.columns) * (layout.thumb_px + MARGIN)
+                y = TITLE_PX + MARGIN + (index // layout.columns) * (cell_h + MARGIN)
+                draw.rectangle((x, y, x + layout.thumb_px - 1, y + layout.thumb_px - 1),
+                               fill=CELL_BACKGROUND)
+                if isinstance(thumb, Image.Image):
+                    sheet.paste(thumb, (x + (layout.thumb_px - thumb.width) // 2,
+                                        y + (layout.thumb_px - thumb.height) // 2))
+                else:
+                    draw.multiline_text((x + 8, y + 8), "unreadable:\n" + thumb[:60],
+                                        font=font(12), fill=MUTED)
+                label_face = font(14)
+                label = _fit(f"[{entry.number}] {entry.name}", draw, label_face, layout.thumb_px)
+                draw.text((x, y + layout.thumb_px + 8), label, font=label_face, fill=TEXT)
+                draw.text((x, y + layout.thumb_px + 32), entry.type, font=font(12, bold=True),
+                          fill=MUTED)
+            yield sheet
+
+
+def write_pages(entries: Iterable[SheetEntry], layout: Layout, subtitle: str, out_dir: Path,
+                stem: str, max_pixels: int) -> Iterator[Path]:
+    """Render and save each page as PNG (``{stem}-p01.png`` ...), yielding each path once written.
+    Pages left over from a longer earlier sheet are deleted at the end."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for number, page in enumerate(render_pages(entries, layout, subtitle, max_pixels), start=1):
+        path = out_dir / f"{stem}-p{number:02d}.png"
+        tmp = path.with_name(f".{path.name}.tmp")
+        page.save(tmp, format="PNG", compress_level=1)
+        tmp.replace(path)  # a reader never sees half a page
+        written.append(path)
+        yield path
+    for stale in out_dir.glob(f"{stem}-p*.png"):
+        if stale not in written:
+            stale.unlink()

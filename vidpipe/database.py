@@ -1,0 +1,86 @@
+"""Binding the models to a real database, and versioned schema migrations.
+
+SQLite is opened in WAL mode with a busy timeout so the daemon, the TUI and the CLI can all use
+one project file at once: readers never block the writer, and a writer waits (instead of failing
+with "database is locked") while another commits. Keep write transactions short.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+from peewee import Database, PostgresqlDatabase, SqliteDatabase
+
+from vidpipe.models import ALL_MODELS, SchemaInfo, db
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "normal",  # safe with WAL: a crash loses at most the last commit, never corrupts
+    "busy_timeout": 30_000,
+    "cache_size": -16_000,
+}
+
+SCHEMA_VERSION = 1
+
+# version -> function that upgrades a database from version-1 to version. Append, never edit.
+MIGRATIONS: dict[int, Callable[[Database], None]] = {}
+
+
+def make_database(url: str) -> Database:
+    """A peewee database for ``sqlite:///path`` or ``postgresql://user:pw@host/db``."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = url[len("sqlite:///"):]
+        # timeout is the sqlite3 module's own busy wait, in seconds.
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30, check_same_thread=False)
+    if parsed.scheme in ("postgres", "postgresql"):
+        return PostgresqlDatabase(
+            parsed.path.lstrip("/"),
+            user=parsed.username,
+            password=parsed.password,
+            host=parsed.hostname,
+            port=parsed.port or 5432,
+            autorollback=True,
+        )
+    raise ValueError(f"unsupported database URL {url!r} (use sqlite:///PATH or postgresql://...)")
+
+
+def open_database(url: str) -> Database:
+    """Bind the models to ``url``, create or migrate the schema, and return the database."""
+    database = make_database(url)
+    if isinstance(database, SqliteDatabase):
+        Path(database.database).parent.mkdir(parents=True, exist_ok=True)
+    db.initialize(database)
+    database.connect(reuse_if_open=True)
+    migrate(database)
+    return database
+
+
+def schema_version(database: Database) -> int:
+    if not database.table_exists(SchemaInfo._meta.table_name):
+        return 0
+    row = SchemaInfo.get_or_none(SchemaInfo.key == "schema_version")
+    return int(row.value) if row else 0
+
+
+def migrate(database: Database) -> int:
+    """Bring the schema to SCHEMA_VERSION; returns the version found before."""
+    found = schema_version(database)
+    if found > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"this project database has schema version {found}, newer than this vidpipe "
+            f"({SCHEMA_VERSION}); upgrade vidpipe"
+        )
+    if found == SCHEMA_VERSION:
+        return found
+    with database.atomic():
+        if found == 0:
+            database.create_tables(ALL_MODELS, safe=True)
+        else:
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version](database)
+        SchemaInfo.replace(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+    return found

@@ -1,0 +1,101 @@
+"""Checks behind `vidpipe doctor`. Each check is a small function returning a Check; stages add
+their own (model weights, API key) by appending to CHECKS."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from vidpipe.config import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    level: str  # ok | warn | fail
+    detail: str
+    remedy: str | None = None
+
+
+CheckFn = Callable[[Settings, Path | None], Check]
+CHECKS: list[CheckFn] = []
+
+
+def check(fn: CheckFn) -> CheckFn:
+    CHECKS.append(fn)
+    return fn
+
+
+@check
+def check_packages(settings: Settings, project: Path | None) -> Check:
+    wanted = ["PIL", "peewee", "huey", "watchdog", "textual", "textual_image", "ultralytics",
+              "deepface", "tensorflow", "torch", "google.genai"]
+    missing = [name for name in wanted if importlib.util.find_spec(name.split(".")[0]) is None]
+    if missing:
+        return Check("packages", "fail", "missing: " + ", ".join(missing),
+                     "reinstall vidpipe: make install (or pip install -e .)")
+    return Check("packages", "ok", "all pipeline packages importable")
+
+
+@check
+def check_font(settings: Settings, project: Path | None) -> Check:
+    from PIL import ImageFont
+
+    from vidpipe.contact_sheet import _FONT_CANDIDATES
+
+    for candidate in _FONT_CANDIDATES[False]:
+        try:
+            ImageFont.truetype(candidate, 12)
+            return Check("font", "ok", f"contact sheets use {candidate}")
+        except OSError:
+            continue
+    return Check("font", "warn", "DejaVu Sans not found; contact sheets use Pillow's built-in font",
+                 "apt-get install fonts-dejavu-core")
+
+
+@check
+def check_api_key(settings: Settings, project: Path | None) -> Check:
+    if settings.gemini_api_key:
+        where = settings.gemini_base_url or "Google's endpoint"
+        return Check("gemini", "ok", f"API key set; model {settings.gemini_model} via {where}")
+    return Check("gemini", "warn", "no GEMINI_API_KEY / GOOGLE_API_KEY: reverse prompts are made "
+                 "offline from what the pipeline knows, marked as offline",
+                 "export GEMINI_API_KEY=... then rerun: vidpipe process PROJECT --all")
+
+
+@check
+def check_inotify(settings: Settings, project: Path | None) -> Check:
+    path = Path("/proc/sys/fs/inotify/max_user_watches")
+    if not path.exists():
+        return Check("file watching", "ok", "no inotify on this system; the watcher polls")
+    limit = int(path.read_text().strip())
+    level = "ok" if limit >= 65536 else "warn"
+    return Check("file watching", level, f"inotify max_user_watches = {limit}",
+                 None if level == "ok" else
+                 "sudo sysctl fs.inotify.max_user_watches=524288 (the watcher falls back to polling)")
+
+
+@check
+def check_gpu(settings: Settings, project: Path | None) -> Check:
+    try:
+        import torch
+    except Exception as exc:  # a broken CUDA install must not break doctor
+        return Check("gpu", "warn", f"torch does not import: {exc}")
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        return Check("gpu", "ok", f"CUDA available: {torch.cuda.device_count()} × {name}")
+    return Check("gpu", "warn", "no CUDA GPU visible: detection and faces run on the CPU (slower)")
+
+
+def run_checks(project: Path | None) -> list[Check]:
+    settings = load_settings(project)
+    results = []
+    for fn in CHECKS:
+        try:
+            results.append(fn(settings, project))
+        except Exception as exc:
+            results.append(Check(fn.__name__.removeprefix("check_"), "fail",
+                                 f"check crashed: {type(exc).__name__}: {exc}"))
+    return results

@@ -1,0 +1,164 @@
+"""Editing asset fields with history: undo/redo, and AI output that never overwrites a person.
+
+Every write here touches only the named field (``UPDATE asset SET field=...``), never the whole
+row, so a person's edit and the daemon's stage output on other fields cannot clobber each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vidpipe.models import Asset, AssetType, Author, FieldEdit, db, utcnow
+
+#: Fields a person may edit.
+EDITABLE_FIELDS = frozenset({
+    "name", "description", "user_tags", "sort_order", "reverse_prompt", "visual_description",
+    "asset_type", "manifest_tag",
+})
+
+#: Fields reprocessing rewrites (the seed's seven).
+REPROCESS_FIELDS = ("reverse_prompt", "visual_description", "quality_score", "detection_class",
+                    "detection_confidence", "is_face_crop", "crop_bbox")
+
+
+def _validate(field: str, value: Any) -> Any:
+    if field not in EDITABLE_FIELDS:
+        raise ValueError(f"{field!r} is not an editable field")
+    if field == "asset_type":
+        return AssetType(str(value).upper()).value
+    if field == "sort_order":
+        return int(value)
+    if field == "user_tags":
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return [str(v) for v in value]
+    if field == "manifest_tag":
+        return (str(value).strip() or None) if value is not None else None
+    return "" if value is None else str(value)
+
+
+def _write(asset_id: int, field: str, value: Any) -> None:
+    updates = {getattr(Asset, field): value, Asset.updated_at: utcnow()}
+    if field == "asset_type":
+        updates[Asset.type_source] = "user"
+    Asset.update(updates).where(Asset.id == asset_id).execute()
+
+
+def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.USER) -> FieldEdit | None:
+    """Set ``field`` of an asset, recording who did it. Returns the history row (None: no change)."""
+    value = _validate(field, value)
+    with db.atomic():
+        asset = Asset.get_by_id(asset_id)
+        old = getattr(asset, field)
+        if old == value:
+            return None
+        _write(asset_id, field, value)
+        # A new edit invalidates the redo branch of this field.
+        (FieldEdit.delete().where(FieldEdit.asset == asset_id, FieldEdit.field == field,
+                                  FieldEdit.undone == True)  # noqa: E712
+         .execute())
+        return FieldEdit.create(asset=asset_id, field=field, old_value=old, new_value=value,
+                                author=author)
+
+
+def last_writer(asset_id: int, field: str) -> Author | None:
+    row = (FieldEdit.select(FieldEdit.author)
+           .where(FieldEdit.asset == asset_id, FieldEdit.field == field,
+                  FieldEdit.applied == True, FieldEdit.undone == False)  # noqa: E712
+           .order_by(FieldEdit.id.desc()).first())
+    return Author(row.author) if row else None
+
+
+def user_edited_fields(asset_id: int) -> set[str]:
+    """Fields whose current value was written by a person."""
+    latest: dict[str, str] = {}
+    for row in (FieldEdit.select(FieldEdit.field, FieldEdit.author)
+                .where(FieldEdit.asset == asset_id, FieldEdit.applied == True,  # noqa: E712
+                       FieldEdit.undone == False)  # noqa: E712
+                .order_by(FieldEdit.id)):
+        latest[row.field] = row.author
+    return {field for field, author in latest.items() if author == Author.USER}
+
+
+def apply_ai_value(asset_id: int, field: str, value: Any, overwrite: bool = False) -> bool:
+    """Write machine output to an editable field unless a person wrote it last.
+
+    Returns True if the field now holds ``value``. If a person edited the field, the value is
+    kept as a suggestion (an unapplied history row) the person can adopt, unless ``overwrite``;
+    then the person's text stays in the history and can be restored with undo.
+    """
+    with db.atomic():
+        if not overwrite and last_writer(asset_id, field) == Author.USER:
+            current = getattr(Asset.get_by_id(asset_id), field)
+            if current != value:
+                FieldEdit.create(asset=asset_id, field=field, old_value=current, new_value=value,
+                                 author=Author.AI, applied=False)
+            return False
+        asset = Asset.get_by_id(asset_id)
+        old = getattr(asset, field)
+        if old == value:
+            return True
+        _write_ai(asset_id, field, value)
+        FieldEdit.create(asset=asset_id, field=field, old_value=old, new_value=value,
+                         author=Author.AI)
+        return True
+
+
+def _write_ai(asset_id: int, field: str, value: Any) -> None:
+    updates = {getattr(Asset, field): value, Asset.updated_at: utcnow()}
+    if field == "asset_type":
+        updates[Asset.type_source] = "detection"
+    Asset.update(updates).where(Asset.id == asset_id).execute()
+
+
+def suggestions(asset_id: int) -> list[FieldEdit]:
+    """AI values that arrived after a person's edit and were not applied, newest first."""
+    return list(FieldEdit.select()
+                .where(FieldEdit.asset == asset_id, FieldEdit.applied == False)  # noqa: E712
+                .order_by(FieldEdit.id.desc()))
+
+
+def adopt_suggestion(edit_id: int) -> FieldEdit | None:
+    """A person takes an AI suggestion: it becomes the field's value, as the person's choice."""
+    with db.atomic():
+        suggestion = FieldEdit.get_by_id(edit_id)
+        FieldEdit.delete().where(FieldEdit.id == edit_id).execute()
+        return edit_field(suggestion.asset_id, suggestion.field, suggestion.new_value, Author.USER)
+
+
+def undo(asset_id: int, field: str | None = None) -> FieldEdit | None:
+    """Revert the newest applied edit of the asset (or of one field). Returns it, or None."""
+    with db.atomic():
+        query = FieldEdit.select().where(FieldEdit.asset == asset_id, FieldEdit.applied == True,  # noqa: E712
+                                         FieldEdit.undone == False)  # noqa: E712
+        if field:
+            query = query.where(FieldEdit.field == field)
+        edit = query.order_by(FieldEdit.id.desc()).first()
+        if edit is None:
+            return None
+        writer = _write_ai if edit.author == Author.AI else _write
+        writer(asset_id, edit.field, edit.old_value)
+        FieldEdit.update(undone=True).where(FieldEdit.id == edit.id).execute()
+        return edit
+
+
+def redo(asset_id: int, field: str | None = None) -> FieldEdit | None:
+    """Re-apply the oldest undone edit that was undone last (per asset or field)."""
+    with db.atomic():
+        query = FieldEdit.select().where(FieldEdit.asset == asset_id, FieldEdit.undone == True)  # noqa: E712
+        if field:
+            query = query.where(FieldEdit.field == field)
+        edit = query.order_by(FieldEdit.id.asc()).first()
+        if edit is None:
+            return None
+        writer = _write_ai if edit.author == Author.AI else _write
+        writer(asset_id, edit.field, edit.new_value)
+        FieldEdit.update(undone=False).where(FieldEdit.id == edit.id).execute()
+        return edit
+
+
+def history(asset_id: int, field: str | None = None) -> list[FieldEdit]:
+    query = FieldEdit.select().where(FieldEdit.asset == asset_id)
+    if field:
+        query = query.where(FieldEdit.field == field)
+    return list(query.order_by(FieldEdit.id))

@@ -1,0 +1,149 @@
+"""The manifesting engine: runs the five stages over a manifest, in order, with progress rows.
+
+Resumable by construction: every stage skips work it has already done (StageMark fingerprints,
+extraction keys), so a run killed at any point and started again does only what is missing and
+ends in the same state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from typing import Callable
+
+from vidpipe.config import Settings
+from vidpipe.errors import RunCancelled, StageSkipped, VidpipeError
+from vidpipe.models import (
+    Asset, AssetState, Manifest, Run, RunStatus, Source, StageProgress, StageStatus, utcnow,
+)
+from vidpipe.progress import Listener, ProgressReporter
+from vidpipe.project import Project
+from vidpipe.runs import create_run, finish_run, stage_rows, start_run
+from vidpipe.stages import default_stages
+from vidpipe.stages.base import Stage, StageContext, StageName
+
+log = logging.getLogger(__name__)
+
+#: Stages a single-asset reprocess reruns, in order.
+REPROCESS_STAGES = [StageName.DETECTION, StageName.PROMPTS, StageName.TAGS]
+
+
+class ManifestingEngine:
+    def __init__(self, project: Project, settings: Settings, stages: list[Stage] | None = None,
+                 listener: Listener | None = None, progress_interval: float = 0.25):
+        self.project = project
+        self.settings = settings
+        self.stages = {stage.name: stage for stage in (stages or default_stages(settings))}
+        self.listener = listener
+        self.progress_interval = progress_interval
+
+    # -- public API -----------------------------------------------------------------------------
+    def process_manifest(self, manifest: Manifest | int, mode: str = "missing",
+                         run: Run | None = None,
+                         cancel_event: threading.Event | None = None) -> Run:
+        """Run every stage over ``manifest``; ``mode`` is "missing" (default) or "all"."""
+        manifest = manifest if isinstance(manifest, Manifest) else Manifest.get_by_id(manifest)
+        if run is None:
+            run = create_run("process", manifest_id=manifest.id, mode=mode,
+                             stages=list(self.stages))
+        return self._execute(run, manifest, mode, None, cancel_event)
+
+    def reprocess_asset(self, asset_id: int, overwrite: bool = False, run: Run | None = None,
+                        cancel_event: threading.Event | None = None) -> Run:
+        """Rerun detection and reverse prompting for one asset, then reassign tags.
+
+        Fields a person edited are left alone (the new AI output becomes a suggestion in the
+        history) unless ``overwrite``.
+        """
+        asset = Asset.get_by_id(asset_id)
+        if run is None:
+            run = create_run("reprocess", manifest_id=asset.manifest_id, asset_id=asset.id,
+                             mode="all", stages=REPROCESS_STAGES,
+                             args={"overwrite": overwrite})
+        overwrite = bool(run.args.get("overwrite", overwrite))
+        return self._execute(run, asset.manifest, "all", [asset.id], cancel_event,
+                             overwrite=overwrite)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _execute(self, run: Run, manifest: Manifest, mode: str, only_assets: list[int] | None,
+                 cancel_event: threading.Event | None, overwrite: bool = False) -> Run:
+        run = start_run(run)
+        ctx = StageContext(self.project, self.settings, manifest, run, mode=mode,
+                           only_assets=only_assets, overwrite=overwrite,
+                           cancel_event=cancel_event or threading.Event())
+        failures: list[str] = []
+        try:
+            for row in stage_rows(run.id):
+                if row.status in (StageStatus.DONE, StageStatus.SKIPPED):
+                    continue  # finished before an interruption: the run resumes after it
+                ctx.check_cancelled()
+                failure = self._run_stage(ctx, row)
+                if failure:
+                    failures.append(failure)
+        except RunCancelled as exc:
+            StageProgress.update(status=StageStatus.CANCELLED, finished_at=utcnow()).where(
+                StageProgress.run == run.id,
+                StageProgress.status.in_([StageStatus.PENDING, StageStatus.RUNNING])).execute()
+            finish_run(run, RunStatus.CANCELLED, str(exc))
+            return Run.get_by_id(run.id)
+        self._settle_asset_states(ctx)
+        if failures:
+            finish_run(run, RunStatus.FAILED, "; ".join(failures))
+        else:
+            finish_run(run, RunStatus.DONE)
+        return Run.get_by_id(run.id)
+
+    def _run_stage(self, ctx: StageContext, row: StageProgress) -> str | None:
+        stage = self.stages.get(StageName(row.stage))
+        progress = ProgressReporter(row, self.progress_interval, self.listener)
+        if stage is None:
+            progress.finish(StageStatus.SKIPPED, "not part of this engine's pipeline")
+            return None
+        reason = stage.unavailable(ctx)
+        if reason:
+            progress.finish(StageStatus.SKIPPED, reason)
+            log.info("stage %s skipped: %s", row.stage, reason)
+            return None
+        try:
+            summary = stage.run(ctx, progress)
+        except RunCancelled:
+            raise
+        except StageSkipped as exc:
+            progress.finish(StageStatus.SKIPPED, str(exc))
+            return None
+        except VidpipeError as exc:
+            progress.finish(StageStatus.FAILED, str(exc))
+            return f"{row.stage}: {exc}"
+        except Exception as exc:  # a bug or a library failure: record it, keep the other stages
+            log.error("stage %s failed:\n%s", row.stage, traceback.format_exc())
+            progress.finish(StageStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            return f"{row.stage}: {type(exc).__name__}: {exc}"
+        progress.finish(StageStatus.DONE, summary)
+        return None
+
+    def _settle_asset_states(self, ctx: StageContext) -> None:
+        query = Asset.update(state=AssetState.PROCESSED, updated_at=utcnow()).where(
+            Asset.manifest == ctx.manifest, Asset.state == AssetState.PENDING)
+        if ctx.only_assets is not None:
+            query = query.where((Asset.id.in_(ctx.only_assets))
+                                | (Asset.source_asset.in_(ctx.only_assets)))
+        query.execute()
+
+
+def process_project(project: Project, settings: Settings, mode: str = "missing",
+                    manifest_names: list[str] | None = None,
+                    listener: Listener | None = None,
+                    on_run: Callable[[Run], None] | None = None) -> list[Run]:
+    """Process every manifest (or the named ones) in turn; returns their runs."""
+    engine = ManifestingEngine(project, settings, listener=listener)
+    query = Manifest.select().order_by(Manifest.name)
+    if manifest_names:
+        query = query.where(Manifest.name.in_(manifest_names))
+    runs = []
+    for manifest in query:
+        run = create_run("process", manifest_id=manifest.id, mode=mode, stages=list(engine.stages))
+        if on_run:
+            on_run(run)
+        runs.append(engine.process_manifest(manifest, mode, run=run))
+    return runs

@@ -1,0 +1,72 @@
+"""The manifest export: the JSON the video-generation step downstream consumes.
+
+Holds no secret: only asset fields and paths relative to the project folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from vidpipe.models import Asset, AssetState, Manifest
+from vidpipe.project import Project
+
+
+def _sort(asset: Asset):
+    return (asset.manifest_tag is None, asset.manifest_tag or "", asset.file_path)
+
+
+def asset_record(asset: Asset, by_id: dict[int, Asset]) -> dict:
+    parent = by_id.get(asset.source_asset_id) if asset.source_asset_id else None
+    duplicate = by_id.get(asset.duplicate_of_id) if asset.duplicate_of_id else None
+    return {
+        "tag": asset.manifest_tag,
+        "name": asset.name,
+        "type": asset.asset_type,
+        "source": asset.source,
+        "parent_tag": parent.manifest_tag if parent else None,
+        "file": asset.file_path,
+        "description": asset.description,
+        "user_tags": asset.user_tags or [],
+        "reverse_prompt": asset.reverse_prompt,
+        "visual_description": asset.visual_description,
+        "prompt_origin": asset.prompt_origin,
+        "quality_score": asset.quality_score,
+        "detection_class": asset.detection_class,
+        "detection_confidence": asset.detection_confidence,
+        "is_face_crop": asset.is_face_crop,
+        "crop_bbox": asset.crop_bbox,
+        "duplicate_of": duplicate.manifest_tag if duplicate else None,
+        "state": asset.state,
+        "error": asset.error,
+    }
+
+
+def build_export(project: Project, manifest_names: list[str] | None = None) -> dict:
+    manifests = Manifest.select().order_by(Manifest.name)
+    if manifest_names:
+        manifests = manifests.where(Manifest.name.in_(manifest_names))
+    out = []
+    for manifest in manifests:
+        assets = list(Asset.select().where(Asset.manifest == manifest,
+                                           Asset.state != AssetState.REMOVED))
+        by_id = {a.id: a for a in assets}
+        out.append({
+            "name": manifest.name,
+            "folder": manifest.folder,
+            "contact_sheets": list(manifest.contact_sheets or []),
+            "assets": [asset_record(a, by_id) for a in sorted(assets, key=_sort)],
+        })
+    return {"project": project.name, "manifests": out}
+
+
+def write_export(project: Project, destination: Path | None = None,
+                 manifest_names: list[str] | None = None) -> Path:
+    destination = Path(destination) if destination else project.exports_dir / "manifest.json"
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    data = build_export(project, manifest_names)
+    tmp = destination.with_name(f".{destination.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, destination)
+    return destination

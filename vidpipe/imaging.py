@@ -1,0 +1,143 @@
+"""Opening images safely: specific errors, EXIF orientation, normalised modes, reduced decoding.
+
+Every stage reads images through here so that odd files (truncated, CMYK, 16-bit, palette with
+transparency, animated, rotated by EXIF, decompression bombs) behave the same everywhere.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vidpipe.errors import ImageError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+
+# We enforce our own, configurable, limit (with a clearer message) before Pillow's kicks in.
+Image.MAX_IMAGE_PIXELS = None
+
+_EXIF_ORIENTATION = 0x0112
+_SWAPS_AXES = {5, 6, 7, 8}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    width: int  # after EXIF orientation
+    height: int
+    format: str
+    mode: str
+    frames: int
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        if path.stat().st_size == 0:
+            raise ImageError("empty file (0 bytes)")
+        return Image.open(path)
+    except UnidentifiedImageError:
+        raise ImageError("not an image (the file's contents are not a known image format)") from None
+    except FileNotFoundError:
+        raise ImageError("file not found") from None
+    except IsADirectoryError:
+        raise ImageError("is a folder, not an image") from None
+    except PermissionError:
+        raise ImageError("permission denied") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read image: {exc}") from None
+
+
+def _oriented_size(image: Image.Image) -> tuple[int, int]:
+    width, height = image.size
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # a broken EXIF block must not make the image unusable
+        orientation = 1
+    return (height, width) if orientation in _SWAPS_AXES else (width, height)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageError(
+            f"image is {width}×{height} ({width * height / 1e6:.0f} megapixels), over the "
+            f"configured limit of {max_pixels / 1e6:.0f} megapixels (max_image_pixels)"
+        )
+
+
+def probe(path: Path, max_pixels: int) -> ImageInfo:
+    """Validate ``path`` completely (decodes it, at reduced size where the format allows)."""
+    with _open(path) as image:
+        width, height = _oriented_size(image)
+        _check_pixels(width, height, max_pixels)
+        info = ImageInfo(width, height, image.format or "?", image.mode,
+                         getattr(image, "n_frames", 1))
+        _decode(image, path, (256, 256))
+    return info
+
+
+def _decode(image: Image.Image, path: Path, draft_size: tuple[int, int] | None) -> None:
+    if draft_size and image.format == "JPEG":
+        image.draft("RGB", draft_size)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image.load()
+    except OSError as exc:
+        text = str(exc)
+        if "truncated" in text:
+            kind = image.format or "image"
+            raise ImageError(f"truncated {kind} (the file ends before the image data does)") from None
+        raise ImageError(f"corrupt {image.format or 'image'} data: {text}") from None
+    except (SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"corrupt {image.format or 'image'} data: {exc}") from None
+
+
+def to_rgb(image: Image.Image, background=(255, 255, 255)) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB; transparency is composited onto ``background``."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16/32-bit greyscale: scale to 8 bits instead of clipping everything to white.
+        import numpy as np
+
+        array = np.asarray(image, dtype=np.float64)
+        high = array.max() or 1.0
+        scale = 255.0 / (65535.0 if high > 255 else max(high, 255.0))
+        return Image.fromarray((array * scale).clip(0, 255).astype("uint8"), "L").convert("RGB")
+    if image.mode == "F":
+        return image.convert("L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, background)
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")
+
+
+def load_rgb(path: Path, max_pixels: int, max_side: int | None = None) -> Image.Image:
+    """The image at ``path`` as upright 8-bit RGB (first frame), at most ``max_side`` px on its
+    longest edge when given. JPEGs are decoded at reduced scale (DCT scaling) when that suffices,
+    which is several times faster than decoding at full size and shrinking."""
+    with _open(path) as image:
+        width, height = _oriented_size(image)
+        _check_pixels(width, height, max_pixels)
+        draft = (max_side, max_side) if max_side else None
+        _decode(image, path, draft)
+        upright = ImageOps.exif_transpose(image)
+        rgb = to_rgb(upright)
+        if max_side and max(rgb.size) > max_side:
+            rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        return rgb.copy() if rgb is image else rgb
+
+
+def load_full_rgb(path: Path, max_pixels: int) -> Image.Image:
+    """Full-resolution upright RGB, for cropping at source-pixel coordinates."""
+    return load_rgb(path, max_pixels, max_side=None)

@@ -1,0 +1,300 @@
+"""Turning files in the project folder into Asset rows.
+
+Identity is the content hash: the same content twice in a manifest is one asset, and a file that
+was renamed or moved keeps its asset (and every edit made to it). Files that cannot be used become
+assets in the error state with a specific message: never a crash, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Iterator
+
+from vidpipe import imaging
+from vidpipe.config import Settings
+from vidpipe.errors import ImageError, ProjectError
+from vidpipe.models import (
+    Asset, AssetState, AssetType, Manifest, Source, StageMark, db, utcnow,
+)
+from vidpipe.project import STATE_DIRNAME, Project
+
+_TEMP_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".tmp", ".temp", ".swp", "~")
+
+FOLDER_TYPE_HINTS = {
+    AssetType.CHARACTER: {"characters", "character", "chars", "char", "people", "cast", "persons"},
+    AssetType.OBJECT: {"props", "prop", "objects", "object", "items", "vehicles"},
+    AssetType.ENVIRONMENT: {"locations", "location", "environments", "environment", "sets",
+                            "backgrounds", "places", "env", "envs"},
+    AssetType.STYLE: {"styles", "style", "moodboard", "moodboards"},
+}
+PREFIX_TYPE_HINTS = {
+    AssetType.CHARACTER: ("char_", "character_", "char-", "character-"),
+    AssetType.OBJECT: ("prop_", "obj_", "object_", "prop-", "obj-"),
+    AssetType.ENVIRONMENT: ("env_", "loc_", "location_", "env-", "loc-", "location-"),
+    AssetType.STYLE: ("style_", "style-"),
+}
+
+
+class IngestStatus(StrEnum):
+    NEW = "new"
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"  # same path, new content: stages redo it, edits are kept
+    MOVED = "moved"  # renamed or moved: same asset, new path
+    DUPLICATE = "duplicate"  # same content already in this manifest
+    RESTORED = "restored"  # a removed asset's file came back
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    asset: Asset
+    status: IngestStatus
+
+
+def is_ignored_name(name: str) -> bool:
+    """Hidden files, editor/download temporaries and rsync's ``.name.XXXXXX`` partials."""
+    return name.startswith(".") or name.lower().endswith(_TEMP_SUFFIXES)
+
+
+def content_hash(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def type_hint(relative: Path) -> AssetType | None:
+    """The asset type suggested by a folder name or file-name prefix, if any."""
+    for part in reversed(relative.parts[:-1]):
+        for asset_type, names in FOLDER_TYPE_HINTS.items():
+            if part.lower() in names:
+                return asset_type
+    stem = relative.name.lower()
+    for asset_type, prefixes in PREFIX_TYPE_HINTS.items():
+        if stem.startswith(prefixes):
+            return asset_type
+    return None
+
+
+def manifest_folder(project: Project, path: Path) -> str:
+    """"" for files directly in PROJECT, else the name of the direct subfolder they are under."""
+    relative = Path(project.relative(path))
+    return relative.parts[0] if len(relative.parts) > 1 else ""
+
+
+def manifest_for(project: Project, folder: str) -> Manifest:
+    name = folder or project.name
+    manifest, _ = Manifest.get_or_create(name=name, defaults={"folder": folder})
+    return manifest
+
+
+def iter_input_files(project: Project) -> Iterator[Path]:
+    """Every candidate input file under PROJECT, never inside .vidpipe/ or hidden folders.
+
+    Symlinked folders are not descended into; symlinked files are yielded and checked by
+    :func:`ingest_file`, which refuses those that point outside the project.
+    """
+    for folder, dirnames, filenames in os.walk(project.root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not is_ignored_name(d) and d != STATE_DIRNAME)
+        for filename in sorted(filenames):
+            if is_ignored_name(filename):
+                continue
+            path = Path(folder) / filename
+            if imaging.is_image_name(path):
+                yield path
+
+
+def _inside(project: Project, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(project.root)
+        return True
+    except ValueError:
+        return False
+
+
+def _relative_unresolved(project: Project, path: Path) -> str:
+    # The link's own location (not its target) identifies the asset.
+    return Path(os.path.abspath(path)).relative_to(project.root).as_posix()
+
+
+def ingest_file(project: Project, settings: Settings, path: Path) -> IngestResult:
+    """Create or update the asset for one file under PROJECT. Safe to call again and again."""
+    path = Path(os.path.abspath(path))
+    if not str(path).startswith(str(project.root) + os.sep):
+        raise ProjectError(f"{path} is not inside the project folder {project.root}")
+    relative = _relative_unresolved(project, path)
+    if relative.split("/", 1)[0] == STATE_DIRNAME:
+        raise ProjectError(f"{relative} is vidpipe's own state and is never ingested")
+
+    problem: str | None = None
+    digest = None
+    info = None
+    if path.is_symlink() and not _inside(project, path):
+        problem = "symlink points outside the project folder; not followed"
+    else:
+        try:
+            digest = content_hash(path)
+        except OSError as exc:
+            problem = f"cannot read file: {exc.strerror or exc}"
+    if problem is None:
+        try:
+            info = imaging.probe(path, settings.max_image_pixels)
+        except ImageError as exc:
+            problem = str(exc)
+    stat = path.lstat() if path.exists() or path.is_symlink() else None
+    digest = digest or f"unreadable:{relative}"
+
+    folder = manifest_for(project, manifest_folder(project, path))
+    with db.atomic():
+        same_path = Asset.get_or_none(Asset.file_path == relative, Asset.source == Source.UPLOADED)
+        if same_path is not None:
+            return _update_existing(same_path, digest, info, problem, stat)
+        same_content = list(Asset.select().where(Asset.content_hash == digest,
+                                                 Asset.source == Source.UPLOADED))
+        for existing in same_content:
+            if not project.absolute(existing.file_path).exists():
+                return _move(existing, folder, relative, stat)
+        for existing in same_content:
+            if existing.manifest_id == folder.id and problem is None:
+                return IngestResult(existing, IngestStatus.DUPLICATE)
+        hint = type_hint(Path(relative))
+        asset = Asset.create(
+            manifest=folder,
+            name=path.stem,
+            asset_type=(hint or AssetType.UNKNOWN).value,
+            type_source="hint" if hint else "default",
+            file_path=relative,
+            content_hash=digest,
+            file_size=stat.st_size if stat else 0,
+            file_mtime=stat.st_mtime if stat else 0.0,
+            width=info.width if info else None,
+            height=info.height if info else None,
+            state=AssetState.ERROR if problem else AssetState.PENDING,
+            error=problem,
+        )
+        return IngestResult(asset, IngestStatus.ERROR if problem else IngestStatus.NEW)
+
+
+def _update_existing(asset: Asset, digest: str, info, problem: str | None, stat) -> IngestResult:
+    was_removed = asset.state == AssetState.REMOVED
+    changed = asset.content_hash != digest
+    updates = {
+        Asset.content_hash: digest,
+        Asset.file_size: stat.st_size if stat else 0,
+        Asset.file_mtime: stat.st_mtime if stat else 0.0,
+        Asset.updated_at: utcnow(),
+    }
+    if problem:
+        updates.update({Asset.state: AssetState.ERROR, Asset.error: problem})
+        status = IngestStatus.ERROR
+    elif changed or was_removed or asset.state == AssetState.ERROR:
+        updates.update({Asset.state: AssetState.PENDING, Asset.error: None,
+                        Asset.width: info.width, Asset.height: info.height})
+        status = IngestStatus.RESTORED if was_removed and not changed else IngestStatus.CHANGED
+    else:
+        status = IngestStatus.UNCHANGED
+    if changed:
+        # New pixels: every stage must look again. Person edits stay (they live in the fields).
+        StageMark.delete().where(StageMark.asset == asset.id).execute()
+    Asset.update(updates).where(Asset.id == asset.id).execute()
+    return IngestResult(Asset.get_by_id(asset.id), status)
+
+
+def _move(asset: Asset, manifest: Manifest, relative: str, stat) -> IngestResult:
+    Asset.update({
+        Asset.file_path: relative,
+        Asset.manifest: manifest.id,
+        Asset.file_mtime: stat.st_mtime if stat else asset.file_mtime,
+        Asset.state: AssetState.PENDING if asset.state == AssetState.REMOVED else asset.state,
+        Asset.updated_at: utcnow(),
+    }).where(Asset.id == asset.id).execute()
+    # Crops extracted from it move with it.
+    Asset.update({Asset.manifest: manifest.id}).where(Asset.source_asset == asset.id).execute()
+    return IngestResult(Asset.get_by_id(asset.id), IngestStatus.MOVED)
+
+
+def mark_removed(project: Project, path: Path) -> list[Asset]:
+    """The file at ``path`` (or every file under the folder ``path``) is gone: mark, don't delete."""
+    relative = _relative_unresolved(project, Path(path))
+    query = Asset.select().where(
+        Asset.source == Source.UPLOADED, Asset.state != AssetState.REMOVED,
+        (Asset.file_path == relative) | Asset.file_path.startswith(relative + "/"),
+    )
+    removed = [a for a in query if not project.absolute(a.file_path).exists()]
+    if removed:
+        ids = [a.id for a in removed]
+        Asset.update({Asset.state: AssetState.REMOVED, Asset.updated_at: utcnow()}).where(
+            Asset.id.in_(ids)).execute()
+    return removed
+
+
+@dataclass
+class ScanSummary:
+    results: list[IngestResult]
+    removed: list[Asset]
+
+    def count(self, status: IngestStatus) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+def reconcile(project: Project, settings: Settings) -> ScanSummary:
+    """Make the database agree with the folder: ingest what is new or changed, follow renames,
+    mark what disappeared as removed. Unchanged files (same size and mtime) are not re-hashed."""
+    known = {a.file_path: a for a in Asset.select().where(Asset.source == Source.UPLOADED)}
+    results = []
+    for path in iter_input_files(project):
+        relative = _relative_unresolved(project, path)
+        asset = known.get(relative)
+        if asset is not None and asset.state not in (AssetState.REMOVED,):
+            try:
+                stat = path.stat()
+            except OSError:
+                stat = None
+            if stat and stat.st_size == asset.file_size and stat.st_mtime == asset.file_mtime:
+                results.append(IngestResult(asset, IngestStatus.UNCHANGED))
+                continue
+        results.append(ingest_file(project, settings, path))
+    removed = []
+    for asset in Asset.select().where(Asset.source == Source.UPLOADED,
+                                      Asset.state != AssetState.REMOVED):
+        if not project.absolute(asset.file_path).exists() and not Path(
+                project.absolute(asset.file_path)).is_symlink():
+            removed.extend(mark_removed(project, project.absolute(asset.file_path)))
+    return ScanSummary(results, removed)
+
+
+def add_files(project: Project, settings: Settings, files: list[Path],
+              manifest: str | None = None) -> list[IngestResult]:
+    """Copy files into PROJECT (or PROJECT/<manifest>/) and ingest them."""
+    target = project.root / manifest if manifest else project.root
+    if manifest and (manifest.startswith(".") or "/" in manifest or manifest == STATE_DIRNAME):
+        raise ProjectError(f"invalid manifest name {manifest!r}")
+    target.mkdir(parents=True, exist_ok=True)
+    results = []
+    for source in files:
+        source = Path(source)
+        if not source.is_file():
+            raise ProjectError(f"{source}: no such file")
+        destination = target / source.name
+        if destination.resolve() != source.resolve():
+            if destination.exists() and content_hash(destination) != content_hash(source):
+                destination = _free_name(destination)
+            tmp = destination.with_name(f".{destination.name}.vidpipe-copy")
+            shutil.copy2(source, tmp)
+            os.replace(tmp, destination)  # atomic: watchers never see a half-copied file
+        results.append(ingest_file(project, settings, destination))
+    return results
+
+
+def _free_name(path: Path) -> Path:
+    for index in range(2, 10_000):
+        candidate = path.with_name(f"{path.stem}-{index}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise ProjectError(f"cannot find a free name for {path}")

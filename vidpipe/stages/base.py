@@ -1,0 +1,115 @@
+"""The one small interface every pipeline stage implements."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Iterable
+
+from vidpipe.errors import RunCancelled
+from vidpipe.models import Asset, AssetState, Manifest, Run, Source, StageMark, utcnow
+
+if TYPE_CHECKING:
+    from vidpipe.config import Settings
+    from vidpipe.progress import ProgressReporter
+    from vidpipe.project import Project
+
+
+class StageName(StrEnum):
+    CONTACT_SHEET = "contact_sheet"
+    DETECTION = "detection"
+    FACES = "faces"
+    PROMPTS = "prompts"
+    TAGS = "tags"
+
+
+STAGE_ORDER = [StageName.CONTACT_SHEET, StageName.DETECTION, StageName.FACES,
+               StageName.PROMPTS, StageName.TAGS]
+
+STAGE_TITLES = {
+    StageName.CONTACT_SHEET: "Contact sheet",
+    StageName.DETECTION: "Detection",
+    StageName.FACES: "Faces",
+    StageName.PROMPTS: "Reverse prompting",
+    StageName.TAGS: "Tags",
+}
+
+
+@dataclass
+class StageContext:
+    """What a stage gets to work with for one run over one manifest."""
+
+    project: "Project"
+    settings: "Settings"
+    manifest: Manifest
+    run: Run
+    mode: str = "missing"  # "missing": only work not done yet; "all": redo everything
+    only_assets: list[int] | None = None  # restrict to these asset ids (reprocess)
+    overwrite: bool = False  # reprocess: AI output replaces a person's edit (kept in history)
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def force(self) -> bool:
+        return self.mode == "all"
+
+    def check_cancelled(self) -> None:
+        """Raise RunCancelled if a person asked to stop (in this process or through the DB)."""
+        if self.cancel_event.is_set():
+            raise RunCancelled("cancelled")
+        if Run.select(Run.cancel_requested).where(Run.id == self.run.id).scalar():
+            self.cancel_event.set()
+            raise RunCancelled("cancelled by request")
+
+    # -- asset selection helpers shared by stages -------------------------------------------------
+    def assets(self, source: Source | None = None, include_errors: bool = False) -> list[Asset]:
+        query = Asset.select().where(Asset.manifest == self.manifest,
+                                     Asset.state != AssetState.REMOVED)
+        if not include_errors:
+            query = query.where(Asset.state != AssetState.ERROR)
+        if source is not None:
+            query = query.where(Asset.source == source)
+        if self.only_assets is not None:
+            query = query.where(Asset.id.in_(self.only_assets))
+        return list(query.order_by(Asset.sort_order, Asset.file_path))
+
+    def needs_work(self, assets: Iterable[Asset], stage: str, fingerprint: str) -> list[Asset]:
+        """The assets this stage still has to do (all of them when forced)."""
+        assets = list(assets)
+        if self.force or not assets:
+            return assets
+        done = set(
+            StageMark.select(StageMark.asset)
+            .where(StageMark.stage == stage, StageMark.fingerprint == fingerprint,
+                   StageMark.asset.in_([a.id for a in assets]))
+            .tuples()
+        )
+        done_ids = {row[0] for row in done}
+        return [a for a in assets if a.id not in done_ids]
+
+
+def mark_done(asset: Asset, stage: str, fingerprint: str) -> None:
+    (StageMark.insert(asset=asset.id, stage=stage, fingerprint=fingerprint, done_at=utcnow())
+     .on_conflict(conflict_target=[StageMark.asset, StageMark.stage],
+                  update={StageMark.fingerprint: fingerprint, StageMark.done_at: utcnow()})
+     .execute())
+
+
+class Stage:
+    """Base of the five stages.
+
+    ``unavailable()`` returns a reason when the stage cannot run at all (no weights, not built);
+    the engine then records the stage as skipped with that reason. ``run()`` does the work,
+    reports through ``progress`` and records per-asset failures with ``progress.error`` instead of
+    raising, so one bad asset never stops the others. A stage must be idempotent: run twice, it
+    leaves the same rows (extracted assets are found again by ``extraction_key``).
+    """
+
+    name: StageName
+
+    def unavailable(self, ctx: StageContext) -> str | None:
+        return None
+
+    def run(self, ctx: StageContext, progress: "ProgressReporter") -> str | None:
+        """Do the work; return an optional summary message for the progress row."""
+        raise NotImplementedError

@@ -153,7 +153,8 @@ class Asset(BaseModel):
     face_embedding = JSONField(null=True)
 
     state = CharField(default=AssetState.PENDING, index=True)
-    error = TextField(null=True)
+    error = TextField(null=True)  # why the input itself is unusable (state == ERROR)
+    stage_errors = JSONField(default=dict)  # {stage: message} for stages that failed on it
     reviewed = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)

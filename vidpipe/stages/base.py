@@ -113,3 +113,19 @@ class Stage:
     def run(self, ctx: StageContext, progress: "ProgressReporter") -> str | None:
         """Do the work; return an optional summary message for the progress row."""
         raise NotImplementedError
+
+
+def set_stage_error(asset_id: int, stage: str, message: str | None) -> None:
+    """Record (or clear, with None) why ``stage`` failed on one asset. The asset stays in the
+    pipeline: a rerun in "missing" mode tries it again because no StageMark was written."""
+    from vidpipe.models import db
+
+    with db.atomic():
+        errors = dict(Asset.select(Asset.stage_errors).where(Asset.id == asset_id).scalar() or {})
+        if message is None and stage not in errors:
+            return
+        if message is None:
+            errors.pop(stage, None)
+        else:
+            errors[stage] = message
+        Asset.update(stage_errors=errors, updated_at=utcnow()).where(Asset.id == asset_id).execute()

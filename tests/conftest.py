@@ -1,0 +1,62 @@
+"""Shared fixtures: real SQLite project folders in tmp_path, real images (shipped and generated)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+# deepface writes to $DEEPFACE_HOME/.deepface; keep tests from touching the real home.
+os.environ.setdefault("DEEPFACE_HOME", str(Path(__file__).parent.parent / ".venv" / "deepface-home"))
+os.environ.pop("GEMINI_API_KEY", None)
+os.environ.pop("GOOGLE_API_KEY", None)
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    assert spec and spec.origin, f"{package} is not installed"
+    return Path(spec.origin).parent.joinpath(*parts)
+
+
+@pytest.fixture(scope="session")
+def bus_jpg() -> Path:
+    return _package_file("ultralytics", "assets", "bus.jpg")
+
+
+@pytest.fixture(scope="session")
+def zidane_jpg() -> Path:
+    return _package_file("ultralytics", "assets", "zidane.jpg")
+
+
+@pytest.fixture(scope="session")
+def gracehopper_jpg() -> Path:
+    return _package_file("textual_image", "gracehopper.jpg")
+
+
+@pytest.fixture
+def session(tmp_path):
+    """An initialised project with its database bound; closed afterwards."""
+    from vidpipe.session import open_project
+
+    project_session = open_project(tmp_path / "project", create=True)
+    yield project_session
+    project_session.close()
+
+
+@pytest.fixture
+def make_image(tmp_path):
+    """Write a generated image: make_image("a.jpg", size=(640, 480), color=(200, 30, 30))."""
+
+    def make(name: str, size=(640, 480), color=(200, 30, 30), mode="RGB", folder: Path | None = None,
+             **save_args) -> Path:
+        folder = folder or tmp_path / "images"
+        path = Path(folder) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new(mode, size, color).save(path, **save_args)
+        return path
+
+    return make

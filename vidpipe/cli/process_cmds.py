@@ -88,10 +88,13 @@ def cmd_process(args) -> int:
             print("nothing to process: the project has no images yet")
             return 0
         status = project_status(session.project, session.settings)
+    skipped: dict[tuple[str, str], list[str]] = {}
     for manifest in status["manifests"]:
         for stage in (manifest.get("latest_run") or {}).get("stages", []):
             if stage["status"] == StageStatus.SKIPPED:
-                print(f"note: {manifest['name']}: {stage['stage']} skipped — {stage['message']}")
+                skipped.setdefault((stage["title"], stage["message"]), []).append(manifest["name"])
+    for (title, reason), names in skipped.items():
+        print(f"note: {title} skipped for {', '.join(names)} — {reason}")
     failed = [r for r in runs if r.status != RunStatus.DONE]
     for run in failed:
         print(f"vidpipe: error: manifest {run.manifest.name}: run {run.status}: {run.error}",

@@ -62,11 +62,17 @@ def _oriented_size(image: Image.Image) -> tuple[int, int]:
     return (height, width) if orientation in _SWAPS_AXES else (width, height)
 
 
+def _megapixels(pixels: int) -> str:
+    # 1600, 150, 0.005: never "0 megapixels" for a small configured limit.
+    text = f"{pixels / 1e6:,.0f}" if pixels >= 10_000_000 else f"{pixels / 1e6:.3g}"
+    return f"{text} megapixels"
+
+
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageError(
-            f"image is {width}×{height} ({width * height / 1e6:.0f} megapixels), over the "
-            f"configured limit of {max_pixels / 1e6:.0f} megapixels (max_image_pixels)"
+            f"image is {width}×{height} ({_megapixels(width * height)}), over the "
+            f"configured limit of {_megapixels(max_pixels)} (max_image_pixels)"
         )
 
 

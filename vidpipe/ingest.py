@@ -83,8 +83,10 @@ def type_hint(relative: Path) -> AssetType | None:
 
 
 def manifest_folder(project: Project, path: Path) -> str:
-    """"" for files directly in PROJECT, else the name of the direct subfolder they are under."""
-    relative = Path(project.relative(path))
+    """"" for files directly in PROJECT, else the name of the direct subfolder they are under.
+
+    Decided by where the file (or the symlink) lies, never by where a symlink points."""
+    relative = Path(_relative_unresolved(project, path))
     return relative.parts[0] if len(relative.parts) > 1 else ""
 
 

@@ -87,6 +87,9 @@ class ManifestingEngine:
                 StageProgress.status.in_([StageStatus.PENDING, StageStatus.RUNNING])).execute()
             finish_run(run, RunStatus.CANCELLED, str(exc))
             return Run.get_by_id(run.id)
+        except BaseException as exc:  # Ctrl+C, SystemExit, a dying worker: never leave it RUNNING
+            _mark_interrupted(run, exc)
+            raise
         self._settle_asset_states(ctx)
         if failures:
             finish_run(run, RunStatus.FAILED, "; ".join(failures))
@@ -129,6 +132,19 @@ class ManifestingEngine:
             query = query.where((Asset.id.in_(ctx.only_assets))
                                 | (Asset.source_asset.in_(ctx.only_assets)))
         query.execute()
+
+
+def _mark_interrupted(run: Run, exc: BaseException) -> None:
+    """The process is stopping mid-run: record the run as INTERRUPTED (resumable with
+    ``reset_for_retry``), its unfinished stage back to PENDING. Best effort: the original
+    exception must propagate even if the database is gone too."""
+    try:
+        StageProgress.update(status=StageStatus.PENDING, current_item=None,
+                             message="interrupted; resumes where it stopped").where(
+            StageProgress.run == run.id, StageProgress.status == StageStatus.RUNNING).execute()
+        finish_run(run, RunStatus.INTERRUPTED, f"interrupted ({type(exc).__name__})")
+    except Exception:
+        log.exception("could not record run %s as interrupted", run.id)
 
 
 def process_project(project: Project, settings: Settings, mode: str = "missing",

@@ -1,0 +1,117 @@
+"""Queueing work for a project's daemon from another process (the TUI, the CLI, the watcher).
+
+Light by contract: importing this module never imports torch, tensorflow, ultralytics, deepface
+or google-genai, directly or indirectly (tests/test_daemon_client.py checks it in a subprocess).
+
+Every function expects the project database to be bound in the calling process
+(:func:`vidpipe.session.open_project`). A job is a Run row created here, QUEUED with its progress
+rows, plus a queue entry carrying the run id; the daemon executes it and updates the rows live.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from vidpipe.daemon_state import DaemonStatus, daemon_status, lock_is_held
+from vidpipe.models import Asset, Run, RunStatus, db
+from vidpipe.project import Project, find_project
+from vidpipe.runs import PRIORITY_BULK, PRIORITY_INTERACTIVE, create_run, request_cancel
+
+__all__ = ["enqueue_process", "enqueue_reprocess", "enqueue_ingest", "cancel_run",
+           "start_detached", "daemon_status", "DaemonStatus"]
+
+# The stages a reprocess reruns (vidpipe.engine.REPROCESS_STAGES, restated so this module does
+# not import the engine).
+_REPROCESS_STAGES = ["detection", "prompts", "tags"]
+
+
+def _queues(project_root: Path | str):
+    from daemon.queue import get_queues
+
+    return get_queues(find_project(Path(project_root)))
+
+
+def enqueue_process(project_root: Path, manifest_id: int, mode: str = "missing",
+                    requested_by: str = "tui") -> Run:
+    """Queue "process this manifest" (``mode`` missing | all). A run for the same manifest that
+    is still waiting in the queue (same mode, or "all") is returned instead of a second one."""
+    if mode not in ("missing", "all"):
+        raise ValueError(f"mode must be 'missing' or 'all', not {mode!r}")
+    modes = ["all"] if mode == "all" else ["missing", "all"]
+    with db.atomic():
+        waiting = (Run.select().where(Run.kind == "process", Run.manifest == manifest_id,
+                                      Run.status == RunStatus.QUEUED, Run.mode.in_(modes))
+                   .order_by(Run.id).first())
+        if waiting is not None:
+            return waiting
+        run = create_run("process", manifest_id=manifest_id, mode=mode, priority=PRIORITY_BULK,
+                         requested_by=requested_by)
+    _queues(project_root).tasks.enqueue_run(run)
+    return run
+
+
+def enqueue_reprocess(project_root: Path, asset_id: int, overwrite: bool = False,
+                      requested_by: str = "tui") -> Run:
+    """Queue a reprocess of one asset (detection + reverse prompting + tags) at interactive
+    priority: it runs before any queued bulk work (after the job running now)."""
+    asset = Asset.get_by_id(asset_id)
+    run = create_run("reprocess", manifest_id=asset.manifest_id, asset_id=asset.id, mode="all",
+                     stages=_REPROCESS_STAGES, priority=PRIORITY_INTERACTIVE,
+                     requested_by=requested_by, args={"overwrite": bool(overwrite)})
+    _queues(project_root).tasks.enqueue_run(run)
+    return run
+
+
+def enqueue_ingest(project_root: Path, path: Path) -> None:
+    """Queue ingesting a file or folder under the project (then processing what it added)."""
+    _queues(project_root).tasks.ingest_path(str(Path(os.path.abspath(path))))
+
+
+def cancel_run(run_id: int) -> bool:
+    """Cancel a queued run at once, or ask a running one to stop at its next item.
+    False if the run had already ended."""
+    return request_cancel(run_id)
+
+
+def daemon_command(project_root: Path | str) -> list[str]:
+    return [sys.executable, "-m", "daemon.main", str(Path(project_root).expanduser().resolve())]
+
+
+def start_detached(project_root: Path, wait_s: float = 20.0) -> int:
+    """Start ``vidpipe-daemon PROJECT`` in the background (own session, output to its log file)
+    and return its pid once it holds the project lock. Raises RuntimeError if it exits first
+    (e.g. another daemon already runs; the message says which)."""
+    project = find_project(Path(project_root))
+    log_path = project.logs_dir / "daemon.out"
+    project.logs_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as out:
+        process = subprocess.Popen(daemon_command(project.root), stdin=subprocess.DEVNULL,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                   cwd=str(project.root))
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        code = process.poll()
+        if code is not None:
+            tail = _tail(log_path)
+            raise RuntimeError(f"vidpipe-daemon exited with status {code}: {tail}")
+        if lock_is_held(project) and _lock_pid(project) == process.pid:
+            return process.pid
+        time.sleep(0.05)
+    return process.pid
+
+
+def _lock_pid(project: Project) -> int | None:
+    from vidpipe.daemon_state import read_lock_info
+
+    return read_lock_info(project).get("pid")
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""

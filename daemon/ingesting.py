@@ -1,0 +1,104 @@
+"""Ingesting paths the watcher (or an ``ingest`` job) reports, and queueing the processing."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from vidpipe import imaging
+from vidpipe.config import Settings
+from vidpipe.errors import VidpipeError
+from vidpipe.ingest import ingest_file, is_ignored_name, mark_removed
+from vidpipe.models import AssetState
+from vidpipe.project import STATE_DIRNAME, Project
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestOutcome:
+    manifests: set[int] = field(default_factory=set)  # manifests with work to process
+    ingested: int = 0
+    removed: int = 0
+    # path -> asset id, for the files ingested (the benchmark measures latency with it)
+    assets: dict[str, int] = field(default_factory=dict)
+
+
+def is_watched(project: Project, path: Path) -> bool:
+    """Inside PROJECT, not in .vidpipe/, and no hidden or temporary component."""
+    try:
+        relative = Path(os.path.abspath(path)).relative_to(project.root)
+    except ValueError:
+        return False
+    parts = relative.parts
+    if not parts or parts[0] == STATE_DIRNAME:
+        return False
+    return not any(is_ignored_name(part) for part in parts)
+
+
+def image_files_under(project: Project, folder: Path) -> list[Path]:
+    found = []
+    for root, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not is_ignored_name(d) and d != STATE_DIRNAME)
+        for name in sorted(filenames):
+            path = Path(root) / name
+            if not is_ignored_name(name) and imaging.is_image_name(path):
+                found.append(path)
+    return found
+
+
+def ingest_paths(project: Project, settings: Settings, paths: Iterable[Path],
+                 removed: Iterable[Path] = ()) -> IngestOutcome:
+    """Ingest existing files (folders are walked) and mark vanished paths removed.
+
+    Ingest comes first, so a file moved inside the project is followed to its new path (by its
+    content hash) before its old path is looked at; the old path then has no asset left.
+    """
+    outcome = IngestOutcome()
+    for path in paths:
+        path = Path(os.path.abspath(path))
+        if not is_watched(project, path):
+            continue
+        if path.is_dir():
+            files = image_files_under(project, path)
+        elif path.exists() and imaging.is_image_name(path):
+            files = [path]
+        else:
+            removed = [*removed, path]
+            files = []
+        for file in files:
+            try:
+                result = ingest_file(project, settings, file)
+            except (OSError, VidpipeError) as exc:
+                log.warning("cannot ingest %s: %s", file, exc)
+                continue
+            outcome.ingested += 1
+            outcome.assets[str(file)] = result.asset.id
+            if result.asset.state == AssetState.PENDING:
+                outcome.manifests.add(result.asset.manifest_id)
+    for path in removed:
+        path = Path(os.path.abspath(path))
+        if path.exists() or not is_watched(project, path):
+            continue
+        gone = mark_removed(project, path)
+        outcome.removed += len(gone)
+        if gone:
+            log.info("marked %d asset(s) under %s removed", len(gone),
+                     path.relative_to(project.root))
+            outcome.manifests.update(a.manifest_id for a in gone)  # tags/contact sheet change
+    return outcome
+
+
+def queue_processing(project: Project, manifest_ids: Iterable[int],
+                     requested_by: str = "watcher") -> list[int]:
+    """One "missing" process job per manifest (an already-queued one is reused)."""
+    from daemon.client import enqueue_process
+
+    run_ids = []
+    for manifest_id in sorted(set(manifest_ids)):
+        run = enqueue_process(project.root, manifest_id, "missing", requested_by=requested_by)
+        run_ids.append(run.id)
+    return run_ids

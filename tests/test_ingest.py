@@ -260,3 +260,24 @@ def test_add_copies_into_manifest_and_dedups(session, tmp_path, bus_jpg):
     assert third[0].asset.file_path == "street/bus-2.jpg"
     assert copied.read_bytes() == bus_jpg.read_bytes()
     assert not list((session.project.root / "street").glob(".*"))
+
+
+def test_crops_are_removed_and_restored_with_their_source(session):
+    root = session.project.root
+    write(root / "props" / "cup.png")
+    reconcile(session.project, session.settings)
+    cup = Asset.get()
+    crop = Asset.create(manifest=cup.manifest_id, name="cup crop", source="extracted",
+                        source_asset=cup.id, extraction_key="det:cup:0",
+                        file_path=".vidpipe/crops/cup-0.png", content_hash="x")
+
+    moved_away = root.parent / "cup.png"
+    (root / "props" / "cup.png").rename(moved_away)
+    reconcile(session.project, session.settings)
+    assert Asset.get_by_id(crop.id).state == AssetState.REMOVED
+
+    moved_away.rename(root / "props" / "cup.png")
+    summary = reconcile(session.project, session.settings)
+    assert summary.count(IngestStatus.RESTORED) == 1
+    assert Asset.get_by_id(cup.id).state == AssetState.PENDING
+    assert Asset.get_by_id(crop.id).state == AssetState.PENDING

@@ -205,6 +205,8 @@ def _update_existing(asset: Asset, digest: str, info, problem: str | None, stat)
         # New pixels: every stage must look again. Person edits stay (they live in the fields).
         StageMark.delete().where(StageMark.asset == asset.id).execute()
     Asset.update(updates).where(Asset.id == asset.id).execute()
+    if was_removed and not problem:
+        _restore_crops(asset.id)
     return IngestResult(Asset.get_by_id(asset.id), status)
 
 
@@ -218,7 +220,14 @@ def _move(asset: Asset, manifest: Manifest, relative: str, stat) -> IngestResult
     }).where(Asset.id == asset.id).execute()
     # Crops extracted from it move with it.
     Asset.update({Asset.manifest: manifest.id}).where(Asset.source_asset == asset.id).execute()
+    if asset.state == AssetState.REMOVED:
+        _restore_crops(asset.id)
     return IngestResult(Asset.get_by_id(asset.id), IngestStatus.MOVED)
+
+
+def _restore_crops(asset_id: int) -> None:
+    Asset.update({Asset.state: AssetState.PENDING, Asset.updated_at: utcnow()}).where(
+        Asset.source_asset == asset_id, Asset.state == AssetState.REMOVED).execute()
 
 
 def mark_removed(project: Project, path: Path) -> list[Asset]:
@@ -231,8 +240,9 @@ def mark_removed(project: Project, path: Path) -> list[Asset]:
     removed = [a for a in query if not project.absolute(a.file_path).exists()]
     if removed:
         ids = [a.id for a in removed]
+        # Crops go (and come back) with their source image; their edits stay on the rows.
         Asset.update({Asset.state: AssetState.REMOVED, Asset.updated_at: utcnow()}).where(
-            Asset.id.in_(ids)).execute()
+            Asset.id.in_(ids) | Asset.source_asset.in_(ids)).execute()
     return removed
 
 

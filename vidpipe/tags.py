@@ -31,6 +31,10 @@ def assign_tags(manifest: Manifest) -> dict[int, str]:
     """Recompute every tag of the manifest; returns {asset_id: tag} for assets whose tag changed."""
     assets = list(Asset.select().where(Asset.manifest == manifest,
                                        Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR])))
+    # A crop whose source image is gone or unusable goes with it (else it would be numbered by
+    # its own crop file name, out of its parent's place).
+    active = {a.id for a in assets}
+    assets = [a for a in assets if a.source_asset_id is None or a.source_asset_id in active]
     by_id = {a.id: a for a in assets}
     locked = _user_tagged(manifest)
     taken = {a.manifest_tag for a in assets if a.id in locked and a.manifest_tag}
@@ -48,9 +52,9 @@ def assign_tags(manifest: Manifest) -> dict[int, str]:
                 break
         counters[prefix] = number
         wanted[asset.id] = tag
-    # Removed / failed assets lose their tag so numbering has no holes.
+    # Removed / failed assets (and their crops) lose their tag so numbering has no holes.
     for asset in Asset.select().where(Asset.manifest == manifest,
-                                      Asset.state.in_([AssetState.REMOVED, AssetState.ERROR]),
+                                      Asset.id.not_in(list(by_id) or [0]),
                                       Asset.manifest_tag.is_null(False)):
         if "manifest_tag" not in user_edited_fields(asset.id):
             wanted[asset.id] = None

@@ -90,7 +90,9 @@ def apply_ai_value(asset_id: int, field: str, value: Any, overwrite: bool = Fals
     with db.atomic():
         if not overwrite and last_writer(asset_id, field) == Author.USER:
             current = getattr(Asset.get_by_id(asset_id), field)
-            if current != value:
+            pending = [s.new_value for s in suggestions(asset_id) if s.field == field]
+            # A rerun ("all" mode) proposing the same value again must not pile up copies.
+            if current != value and value not in pending:
                 FieldEdit.create(asset=asset_id, field=field, old_value=current, new_value=value,
                                  author=Author.AI, applied=False)
             return False

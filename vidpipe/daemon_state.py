@@ -6,9 +6,10 @@ Two facts, written by the daemon and read here:
   life and writes ``{"pid": ..., "started_at": ...}`` into it. The kernel releases the lock when
   the process dies (even after ``kill -9``), so "can someone else lock it?" is the truth about
   whether a daemon runs; the pid inside says which one.
-* the heartbeat: a KeyValue row (``daemon.heartbeat``) the daemon rewrites every second or so with
-  its pid, the run it works on, queue counts and the watcher mode. Its age tells a hung daemon
-  from a live one.
+* ``PROJECT/.vidpipe/daemon.heartbeat.json``: rewritten (atomically) every second or so with the
+  daemon's pid, the run it works on, queue counts and the watcher mode. Its age tells a hung
+  daemon from a live one. A file rather than a database row, so the heartbeat neither competes
+  with real writes nor wakes every reader of the database each second.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from vidpipe.project import Project
 
 LOCK_FILENAME = "daemon.lock"
-HEARTBEAT_KEY = "daemon.heartbeat"
+HEARTBEAT_FILENAME = "daemon.heartbeat.json"
 #: A heartbeat older than this (seconds) means the daemon is not responding.
 HEARTBEAT_STALE_S = 15.0
 
@@ -92,35 +93,36 @@ class DaemonStatus:
         return f"daemon running, pid {self.pid}, since {self.started_at}, {age}{state}{work}"
 
 
-def read_heartbeat() -> dict | None:
-    """The last heartbeat from the bound project database, or None."""
-    from vidpipe.models import KeyValue
-
-    row = KeyValue.get_or_none(KeyValue.key == HEARTBEAT_KEY)
-    return row.value if row else None
+def heartbeat_path(project: Project) -> Path:
+    return project.state_dir / HEARTBEAT_FILENAME
 
 
-def write_heartbeat(value: dict) -> None:
-    from vidpipe.models import KeyValue, utcnow
+def read_heartbeat(project: Project) -> dict | None:
+    """The daemon's last heartbeat, or None."""
+    try:
+        return json.loads(heartbeat_path(project).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
-    value = dict(value, time=time.time())
-    KeyValue.replace(key=HEARTBEAT_KEY, value=value, updated_at=utcnow()).execute()
+
+def write_heartbeat(project: Project, value: dict) -> None:
+    path = heartbeat_path(project)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(dict(value, time=time.time()), default=str), encoding="utf-8")
+    os.replace(tmp, path)
 
 
-def daemon_status(project_root: Path | str | Project, read_db: bool = True) -> DaemonStatus:
-    """Whether a daemon runs for the project, and what its heartbeat says.
-
-    ``read_db`` needs the project database bound in this process (vidpipe.session.open_project);
-    without it only the lock file is consulted.
-    """
+def daemon_status(project_root: Path | str | Project) -> DaemonStatus:
+    """Whether a daemon runs for the project, and what its heartbeat says. Cheap (two small
+    files, no database access), so a front end may call it every second."""
     project = project_root if isinstance(project_root, Project) else Project(
         Path(project_root).expanduser().resolve())
     running = lock_is_held(project)
     info = read_lock_info(project) if running else {}
     status = DaemonStatus(running=running, pid=info.get("pid"), started_at=info.get("started_at"))
-    if not running or not read_db:
+    if not running:
         return status
-    beat = read_heartbeat()
+    beat = read_heartbeat(project)
     if beat and beat.get("pid") == status.pid:
         status.heartbeat_age_s = max(0.0, time.time() - float(beat.get("time", 0)))
         status.current_run = beat.get("current_run")

@@ -1,0 +1,199 @@
+"""``vidpipe-daemon PROJECT [--detach]``: the queue consumers, the folder watcher, a heartbeat.
+
+Runs in the foreground (systemd, tmux, nohup) until SIGTERM/SIGINT; ``--detach`` starts it in
+the background and prints its pid. One daemon per project (see daemon.lock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from huey.consumer import Consumer
+
+from vidpipe.daemon_state import write_heartbeat
+from vidpipe.errors import VidpipeError
+from vidpipe.project import Project, find_project
+
+log = logging.getLogger("vidpipe.daemon")
+
+HEARTBEAT_INTERVAL_S = 1.0
+#: After a stop signal, a job gets this long to checkpoint before the process exits anyway
+#: (the run is then left RUNNING under a dead pid and resumed by the next start).
+SHUTDOWN_GRACE_S = 10.0
+
+
+class _Consumer(Consumer):
+    """Huey's consumer, minus its signal handlers: the daemon owns the signals, because it runs
+    two consumers and must cancel the running job before the workers are joined."""
+
+    def _set_signal_handlers(self):
+        pass
+
+
+def setup_logging(project: Project, verbose: bool = False) -> None:
+    project.logs_dir.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    to_file = logging.handlers.RotatingFileHandler(project.logs_dir / "daemon.log",
+                                                   maxBytes=5_000_000, backupCount=5,
+                                                   encoding="utf-8")
+    to_file.setFormatter(fmt)
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setFormatter(fmt)
+    root = logging.getLogger()
+    root.handlers[:] = [to_file, to_stderr]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("watchdog", "PIL", "huey.consumer.Scheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class Daemon:
+    def __init__(self, project: Project, io_workers: int = 2, watch: bool = True,
+                 force_polling: bool = False):
+        self.project = project
+        self.io_workers = io_workers
+        self.watch = watch
+        self.force_polling = force_polling
+        self.stop_requested = threading.Event()
+        self.watcher = None
+
+    def request_stop(self, signum=None, frame=None) -> None:
+        if self.stop_requested.is_set():
+            log.warning("second stop signal: exiting now; the current run resumes on next start")
+            os._exit(1)
+        if signum is not None:
+            log.info("received %s: stopping", signal.Signals(signum).name)
+        self.stop_requested.set()
+
+    def run(self) -> int:
+        from daemon.jobs import bind_runtime, recover_runs
+        from daemon.lock import DaemonLock
+        from daemon.queue import MAX_POLL_DELAY_S, get_queues
+        from daemon.watcher import FolderWatcher
+        from vidpipe.session import open_project
+
+        lock = DaemonLock(self.project).acquire()
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        session = open_project(self.project.root)
+        settings = session.settings
+        runtime = bind_runtime(self.project, settings)
+        queues = get_queues(self.project, settings, immediate=False)
+        log.info("vidpipe-daemon pid %s started for %s", os.getpid(), self.project.root)
+        recover_runs(queues, previous_pid=lock.previous_pid)
+
+        consumers = [
+            _Consumer(queues.pipeline, workers=1, worker_type="thread", periodic=False,
+                      initial_delay=0.05, max_delay=MAX_POLL_DELAY_S,
+                      shutdown_timeout=SHUTDOWN_GRACE_S),
+            _Consumer(queues.io, workers=self.io_workers, worker_type="thread", periodic=False,
+                      initial_delay=0.05, max_delay=MAX_POLL_DELAY_S,
+                      shutdown_timeout=SHUTDOWN_GRACE_S),
+        ]
+        for consumer in consumers:
+            consumer.start()
+        if self.watch:
+            self.watcher = FolderWatcher(self.project, settings, force_polling=self.force_polling)
+            self.watcher.start()
+
+        started = lock.started_at
+        last_health = time.monotonic()
+        try:
+            while not self.stop_requested.is_set():
+                self._heartbeat(started, runtime, queues)
+                self.stop_requested.wait(HEARTBEAT_INTERVAL_S)
+                if time.monotonic() - last_health > 10:
+                    last_health = time.monotonic()
+                    for consumer in consumers:
+                        consumer.check_worker_health()
+        finally:
+            self._shutdown(runtime, consumers, started, queues)
+            session.close()
+            lock.release()
+        log.info("vidpipe-daemon pid %s stopped", os.getpid())
+        return 0
+
+    def _heartbeat(self, started: str, runtime, queues, state: str = "running") -> None:
+        try:
+            counts = queues.counts()
+        except Exception as exc:  # noqa: BLE001 - a busy queue file must not stop the heartbeat
+            counts = {"error": str(exc)}
+        watcher = self.watcher
+        write_heartbeat(self.project, {
+            "pid": os.getpid(), "started_at": started, "state": state,
+            "current_run": runtime.current_run, "queue": counts,
+            "watcher": watcher.mode if watcher else None,
+            "note": watcher.note if watcher else None,
+        })
+
+    def _shutdown(self, runtime, consumers, started, queues) -> None:
+        # A stuck stage (e.g. a model load) must not keep the process alive forever.
+        guard = threading.Timer(SHUTDOWN_GRACE_S + 5, self._force_exit)
+        guard.daemon = True
+        guard.start()
+        runtime.stop()  # the running job checkpoints at its next item
+        if self.watcher is not None:
+            self.watcher.stop()
+        for consumer in consumers:
+            consumer.stop(graceful=True)
+        try:
+            self._heartbeat(started, runtime, queues, state="stopped")
+        except OSError:
+            pass
+        guard.cancel()
+
+    @staticmethod
+    def _force_exit() -> None:
+        log.error("shutdown took longer than %ss; exiting now (the run resumes on next start)",
+                  SHUTDOWN_GRACE_S + 5)
+        logging.shutdown()
+        os._exit(1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidpipe-daemon",
+        description="Process a vidpipe project in the background: job queue + folder watcher.")
+    parser.add_argument("project", type=Path, help="the project folder (vidpipe init first)")
+    parser.add_argument("--detach", action="store_true",
+                        help="start in the background, print the pid and return")
+    parser.add_argument("--io-workers", type=int, default=2,
+                        help="threads for ingest jobs (pipeline jobs always run one at a time)")
+    parser.add_argument("--no-watch", action="store_true", help="do not watch the folder")
+    parser.add_argument("--poll", action="store_true",
+                        help="watch by polling instead of inotify (network filesystems)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        project = find_project(args.project)
+        if args.detach:
+            from daemon.client import start_detached
+
+            pid = start_detached(project.root)
+            print(f"vidpipe-daemon started for {project.root}, pid {pid}; "
+                  f"log: {project.logs_dir / 'daemon.log'}")
+            return 0
+        setup_logging(project, args.verbose)
+        return Daemon(project, io_workers=args.io_workers, watch=not args.no_watch,
+                      force_polling=args.poll).run()
+    except VidpipeError as exc:
+        print(f"vidpipe-daemon: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # start_detached: the child exited at once
+        print(f"vidpipe-daemon: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

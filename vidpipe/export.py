@@ -52,6 +52,10 @@ def build_export(project: Project, manifest_names: list[str] | None = None) -> d
         assets = list(Asset.select().where(Asset.manifest == manifest,
                                            Asset.state != AssetState.REMOVED))
         by_id = {a.id: a for a in assets}
+        # A duplicate's primary may live in another manifest: resolve it too.
+        outside = {a.duplicate_of_id for a in assets} - set(by_id) - {None}
+        if outside:
+            by_id.update({a.id: a for a in Asset.select().where(Asset.id.in_(list(outside)))})
         out.append({
             "name": manifest.name,
             "folder": manifest.folder,

@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "vidpipe.cli.process_cmds",   # process, status
     "vidpipe.cli.export_cmds",    # export
     "vidpipe.cli.doctor_cmds",    # doctor
+    "vidpipe.cli.daemon_cmds",    # daemon status|stop
 ]
 
 

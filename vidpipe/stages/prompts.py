@@ -1,12 +1,236 @@
-"""Stage: reverse prompting (not built yet: reported as skipped, never faked)."""
+"""Stage 4: reverse prompting — a text-to-image prompt, a description and a quality score per asset.
+
+With an API key (GEMINI_API_KEY / GOOGLE_API_KEY) each image goes to Gemini through the real
+google-genai SDK (see :mod:`vidpipe.prompting`); without one, every asset still gets a clearly
+labelled offline prompt built from what the pipeline knows. The origin is part of the stage
+fingerprint, so offline results are redone by the first run that has a key, while a run without a
+key never replaces a Gemini answer with an offline one.
+
+A person's edit of ``reverse_prompt`` / ``visual_description`` is never overwritten: the new AI
+text becomes a suggestion in the field's history (:func:`vidpipe.edits.apply_ai_value`).
+"""
 
 from __future__ import annotations
 
-from vidpipe.stages.base import Stage, StageContext, StageName
+import logging
+import threading
+
+from vidpipe.edits import apply_ai_value
+from vidpipe.errors import ImageError, ModelUnavailable, RunCancelled, VidpipeError
+from vidpipe.models import Asset, StageMark, db, utcnow
+from vidpipe.prompting.offline import OFFLINE_VERSION, offline_prompt
+from vidpipe.prompting.retry import AuthFailure, RetryPolicy
+from vidpipe.prompting.template import PromptTemplate, asset_values, load_template
+from vidpipe.stages.base import Stage, StageContext, StageName, mark_done, set_stage_error
+from vidpipe.tags import assign_tags
+
+log = logging.getLogger(__name__)
+
+GEMINI = "gemini"
+OFFLINE = "offline"
+OFFLINE_IMAGE_PX = 256  # image statistics need no more
+
+
+def fingerprint(origin: str, model: str, version: str) -> str:
+    return f"{origin}|{model}|{version}" if origin == GEMINI else f"{origin}|{version}"
 
 
 class PromptStage(Stage):
     name = StageName.PROMPTS
 
-    def unavailable(self, ctx: StageContext) -> str | None:
-        return "reverse prompting is not built yet in this version of vidpipe"
+    def run(self, ctx: StageContext, progress) -> str:
+        settings = ctx.settings
+        template = load_template(ctx.project.root, settings.prompt_template)
+        online = bool(settings.gemini_api_key)
+        origin = GEMINI if online else OFFLINE
+        version = template.version if online else OFFLINE_VERSION
+        mark = fingerprint(origin, settings.gemini_model, version)
+
+        candidates = ctx.assets()
+        todo = ctx.needs_work(candidates, self.name, mark)
+        kept = 0
+        if not online:
+            # Without a key, a Gemini answer is better than anything offline: keep it.
+            has_gemini = _assets_with_gemini_marks([a.id for a in todo])
+            kept = len(has_gemini)
+            todo = [a for a in todo if a.id not in has_gemini]
+        progress.start(len(todo))
+        if not todo:
+            return _summary_nothing(online, kept)
+
+        # Tags are final once detection and faces have run (only types and order decide them);
+        # assigning them now lets the prompt name the subject "CHAR_01". The tags stage reruns
+        # the same deterministic assignment afterwards.
+        assign_tags(ctx.manifest)
+        ids = [a.id for a in todo]
+        todo = list(Asset.select().where(Asset.id.in_(ids)).order_by(Asset.sort_order, Asset.file_path))
+        parent_ids = {a.source_asset_id for a in todo if a.source_asset_id}
+        parents = {p.id: p for p in Asset.select().where(Asset.id.in_(parent_ids))} if parent_ids else {}
+
+        writer = _ResultWriter(ctx, progress, origin, version, mark)
+        if not online:
+            return self._run_offline(ctx, todo, parents, writer, kept)
+        return self._run_gemini(ctx, todo, parents, template, writer)
+
+    # -- offline ---------------------------------------------------------------------------------
+    def _run_offline(self, ctx, todo, parents, writer: "_ResultWriter", kept: int) -> str:
+        from vidpipe.imaging import load_rgb
+
+        for asset in todo:
+            ctx.check_cancelled()
+            writer.progress.item(asset.name)
+            try:
+                image = load_rgb(ctx.project.absolute(asset.file_path),
+                                 ctx.settings.max_image_pixels, max_side=OFFLINE_IMAGE_PX)
+            except ImageError as exc:
+                writer.failure(asset, asset.name, f"cannot read the image: {exc}")
+                continue
+            prompt, description = offline_prompt(asset, parents.get(asset.source_asset_id), image)
+            writer.answer(asset.id, asset.name, prompt, description, quality_score=None)
+        text = (f"offline prompts for {writer.written} asset(s): no GEMINI_API_KEY / "
+                "GOOGLE_API_KEY set; rerun with a key for Gemini prompts")
+        if writer.failed:
+            text += f"; {writer.failed} failed"
+        if kept:
+            text += f"; {kept} kept their Gemini prompts"
+        return text
+
+    # -- Gemini ----------------------------------------------------------------------------------
+    def _run_gemini(self, ctx: StageContext, todo, parents, template: PromptTemplate,
+                    writer: "_ResultWriter") -> str:
+        from vidpipe.prompting.gemini import GeminiClient
+        from vidpipe.prompting.limiter import RequestLimiter
+        from vidpipe.prompting.runner import PromptBatch, PromptItem, encode_jpeg
+
+        settings = ctx.settings
+        items = []
+        for asset in todo:
+            values = asset_values(asset, parents.get(asset.source_asset_id))
+            items.append(PromptItem(asset_id=asset.id, name=asset.name,
+                                    image_path=ctx.project.absolute(asset.file_path),
+                                    content_hash=asset.content_hash,
+                                    prompt=template.render(values), tag=asset.manifest_tag))
+
+        def should_stop() -> bool:
+            try:
+                ctx.check_cancelled()
+            except RunCancelled:
+                return True
+            return False
+
+        async def run_batch():
+            limiter = RequestLimiter(settings.prompt_concurrency,
+                                     settings.prompt_requests_per_minute)
+            async with GeminiClient(settings.gemini_api_key, settings.gemini_model,
+                                    settings.gemini_base_url, settings.prompt_timeout_s) as client:
+                batch = PromptBatch(
+                    describer=client, prompt_version=template.version, limiter=limiter,
+                    policy=RetryPolicy(max_retries=settings.prompt_max_retries),
+                    encode=lambda path: encode_jpeg(path, settings.max_image_pixels,
+                                                    settings.prompt_image_max_px),
+                    on_answer=lambda item, answer, cached: writer.answer(
+                        item.asset_id, item.name, answer.reverse_prompt,
+                        answer.visual_description, answer.quality_score),
+                    on_failure=lambda item, message: writer.failure(
+                        item.asset_id, item.name, client.redact(message)),
+                    should_stop=should_stop,
+                    # Reprocessing one asset means "look again": do not reuse the cached answer.
+                    refresh=ctx.only_assets is not None)
+                return await batch.run_async(items), limiter
+
+        try:
+            result, limiter = _run_coroutine(run_batch())
+        except AuthFailure as exc:
+            raise ModelUnavailable(str(exc)) from None
+        if result.cancelled:
+            raise RunCancelled(f"cancelled; {writer.written} prompt(s) kept")
+        if result.answered == 0 and result.failed:
+            raise VidpipeError(f"reverse prompting failed for all {result.failed} asset(s); "
+                               f"first: {result.first_error}")
+        parts = [f"{result.answered} prompt(s) from Gemini {settings.gemini_model}",
+                 f"{result.from_cache} from cache", f"{result.requests} request(s)"]
+        if result.retries:
+            parts.append(f"{result.retries} retr{'y' if result.retries == 1 else 'ies'}")
+        if result.failed:
+            parts.append(f"{result.failed} failed")
+        log.info("prompts: %s (peak %d in flight)", ", ".join(parts), limiter.peak_in_flight)
+        return ", ".join(parts)
+
+
+class _ResultWriter:
+    """Writes one asset's result in its own short transaction, as soon as it arrives."""
+
+    def __init__(self, ctx: StageContext, progress, origin: str, version: str, mark: str):
+        self.ctx = ctx
+        self.progress = progress
+        self.origin = origin
+        self.version = version
+        self.mark = mark
+        self.written = 0
+        self.failed = 0
+
+    def answer(self, asset_id: int, name: str, reverse_prompt: str, visual_description: str,
+               quality_score: float | None) -> None:
+        overwrite = self.ctx.overwrite
+        with db.atomic():
+            apply_ai_value(asset_id, "reverse_prompt", reverse_prompt, overwrite=overwrite)
+            apply_ai_value(asset_id, "visual_description", visual_description,
+                           overwrite=overwrite)
+            Asset.update(quality_score=quality_score, prompt_origin=self.origin,
+                         prompt_version=self.version, updated_at=utcnow()).where(
+                Asset.id == asset_id).execute()
+            set_stage_error(asset_id, StageName.PROMPTS, None)
+            mark_done(Asset(id=asset_id), StageName.PROMPTS, self.mark)
+        self.written += 1
+        self.progress.advance(1, item=name)
+
+    def failure(self, asset_or_id, name: str, message: str) -> None:
+        asset_id = asset_or_id if isinstance(asset_or_id, int) else asset_or_id.id
+        set_stage_error(asset_id, StageName.PROMPTS, message)
+        self.progress.error(Asset(id=asset_id), f"{name}: {message}")
+        self.progress.advance(1, item=name)
+        self.failed += 1
+        log.warning("prompts: %s: %s", name, message)
+
+
+def _assets_with_gemini_marks(asset_ids: list[int]) -> set[int]:
+    if not asset_ids:
+        return set()
+    rows = StageMark.select(StageMark.asset).where(
+        StageMark.stage == StageName.PROMPTS, StageMark.asset.in_(asset_ids),
+        StageMark.fingerprint.startswith(f"{GEMINI}|"))
+    return {row.asset_id for row in rows}
+
+
+def _summary_nothing(online: bool, kept: int) -> str:
+    if online:
+        return "every asset already has a prompt"
+    text = "every asset already has a prompt (offline: no GEMINI_API_KEY / GOOGLE_API_KEY)"
+    if kept:
+        text += f"; {kept} kept their Gemini prompts"
+    return text
+
+
+def _run_coroutine(coroutine):
+    """asyncio.run, also from a thread that already runs an event loop (then in a helper thread,
+    whose database connection peewee opens separately)."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(coroutine)
+        except BaseException as exc:  # handed back to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="vidpipe-prompts")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

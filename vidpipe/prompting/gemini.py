@@ -1,0 +1,148 @@
+"""One reverse-prompting request through the real google-genai SDK, its failures classified.
+
+google-genai is imported when a client is opened, never when this module is imported (the TUI
+imports vidpipe and must start fast). The SDK's own retries are switched off
+(``HttpRetryOptions(attempts=1)``, which also disables its hidden connection-error retry):
+:mod:`vidpipe.prompting.retry` owns retrying, so the two never multiply.
+
+The API key goes to the SDK and nowhere else: every message built here passes through
+:meth:`GeminiClient.redact` before anyone can log or store it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from vidpipe.prompting.retry import (
+    AnswerFailure, AuthFailure, PermanentFailure, TransientFailure, parse_retry_after,
+    retry_delay_from_details,
+)
+from vidpipe.prompting.schema import ReversePrompt, ValidationError
+
+_BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY",
+                    "RECITATION", "IMAGE_PROHIBITED_CONTENT"}
+_TRANSIENT_CODES = {408, 429, 500, 502, 503, 504}
+
+
+def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(timeouts, other transport errors) of whichever httpx flavour the SDK uses."""
+    timeouts: list[type[BaseException]] = [asyncio.TimeoutError]
+    transport: list[type[BaseException]] = []
+    for name in ("httpx", "httpx2"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        timeouts.append(module.TimeoutException)
+        transport.append(module.TransportError)
+    return tuple(timeouts), tuple(transport)
+
+
+class GeminiClient:
+    """``async with GeminiClient(...) as client: answer = await client.describe(jpeg, text)``."""
+
+    def __init__(self, api_key: str, model: str, base_url: str | None = None,
+                 timeout_s: float = 60.0):
+        self._api_key = api_key
+        self.model = model
+        self.base_url = base_url
+        self.timeout_s = timeout_s
+        self._client = None
+        self._timeouts, self._transport = _transport_errors()
+
+    async def __aenter__(self) -> "GeminiClient":
+        from google import genai
+        from google.genai import types
+
+        options = types.HttpOptions(
+            base_url=self.base_url or None,
+            timeout=max(1, int(self.timeout_s * 1000)),  # milliseconds
+            retry_options=types.HttpRetryOptions(attempts=1),
+        )
+        self._client = genai.Client(api_key=self._api_key, http_options=options)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self._client is not None:
+            await self._client.aio.aclose()
+            self._client.close()
+            self._client = None
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._api_key, "[redacted]") if self._api_key else text
+
+    async def describe(self, image_jpeg: bytes, prompt: str) -> ReversePrompt:
+        """One request; raises a :class:`~vidpipe.prompting.retry.PromptFailure` subclass."""
+        from google.genai import errors, types
+
+        assert self._client is not None, "use 'async with GeminiClient(...)'"
+        config = types.GenerateContentConfig(
+            response_mime_type="application/json",
+            response_schema=ReversePrompt,
+            temperature=0.4,
+        )
+        contents = [types.Part.from_bytes(data=image_jpeg, mime_type="image/jpeg"), prompt]
+        try:
+            # The SDK's timeout covers the HTTP exchange; this one also bounds anything around it.
+            response = await asyncio.wait_for(
+                self._client.aio.models.generate_content(model=self.model, contents=contents,
+                                                         config=config),
+                timeout=self.timeout_s + 5.0)
+        except errors.APIError as exc:
+            raise self._api_failure(exc) from None
+        except self._timeouts:
+            raise TransientFailure(f"no answer from Gemini within {self.timeout_s:g} s") from None
+        except self._transport as exc:
+            raise TransientFailure(self.redact(
+                f"connection to Gemini failed: {type(exc).__name__}: {exc}")) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise AnswerFailure(
+                f"Gemini's response body was not valid JSON ({type(exc).__name__})") from None
+        return self._answer(response)
+
+    def _api_failure(self, exc) -> Exception:
+        code = getattr(exc, "code", None) or 0
+        status = getattr(exc, "status", None) or ""
+        message = self.redact(str(getattr(exc, "message", None) or exc))[:300]
+        text = f"Gemini error {code} {status}: {message}".replace("  ", " ")
+        details = getattr(exc, "details", None)
+        if code in _TRANSIENT_CODES:
+            response = getattr(exc, "response", None)
+            header = None
+            if response is not None and getattr(response, "headers", None) is not None:
+                header = response.headers.get("retry-after")
+            retry_after = parse_retry_after(header)
+            if retry_after is None:
+                retry_after = retry_delay_from_details(details)
+            return TransientFailure(text, retry_after)
+        if code in (401, 403) or "API_KEY_INVALID" in json.dumps(details, default=str):
+            return AuthFailure(f"Gemini refused the API key ({code} {status}): {message}. "
+                               "Check GEMINI_API_KEY / GOOGLE_API_KEY.")
+        return PermanentFailure(text)
+
+    def _answer(self, response) -> ReversePrompt:
+        feedback = getattr(response, "prompt_feedback", None)
+        if feedback is not None and feedback.block_reason:
+            reason = getattr(feedback.block_reason, "value", feedback.block_reason)
+            raise AnswerFailure(f"Gemini blocked the request (safety filter: {reason})")
+        candidates = response.candidates or []
+        if not candidates:
+            raise AnswerFailure("Gemini returned an empty answer (no candidates)")
+        candidate = candidates[0]
+        finish = getattr(candidate.finish_reason, "value", candidate.finish_reason) or ""
+        if finish in _BLOCKING_FINISH:
+            raise AnswerFailure(f"Gemini withheld the answer (finish reason {finish}: "
+                                "blocked by its safety filter)")
+        parts = (candidate.content.parts if candidate.content and candidate.content.parts else [])
+        text = "".join(part.text or "" for part in parts if not getattr(part, "thought", False))
+        if not text.strip():
+            raise AnswerFailure("Gemini returned an empty answer")
+        try:
+            return ReversePrompt.model_validate_json(text)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "answer"
+            cut = " (cut off: MAX_TOKENS)" if finish == "MAX_TOKENS" else ""
+            raise AnswerFailure(f"Gemini's answer is not valid JSON for the schema{cut}: "
+                                f"{where}: {first.get('msg')}") from None

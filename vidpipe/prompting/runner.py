@@ -1,0 +1,170 @@
+"""Reverse-prompting a batch of assets through Gemini: cache first, then paced, retried requests.
+
+Everything here runs on one event loop in the calling thread. Results are handed to ``on_answer``
+/ ``on_failure`` callbacks as they arrive, on that same thread, so the caller can write each one
+in its own short transaction (never one held open across the network) and a cancelled batch keeps
+every answer that came back before the cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from vidpipe.errors import ImageError
+from vidpipe.prompting import cache
+from vidpipe.prompting.limiter import RequestLimiter
+from vidpipe.prompting.retry import (
+    AuthFailure, PermanentFailure, PromptFailure, RetryPolicy, with_retries,
+)
+from vidpipe.prompting.schema import ReversePrompt
+
+log = logging.getLogger(__name__)
+
+CANCEL_POLL_S = 0.2
+
+
+@dataclass
+class PromptItem:
+    """One asset to prompt: its image file, the rendered prompt and the tag the prompt names."""
+
+    asset_id: int
+    name: str
+    image_path: Path
+    content_hash: str
+    prompt: str
+    tag: str | None
+
+
+@dataclass
+class BatchResult:
+    answered: int = 0
+    from_cache: int = 0
+    requests: int = 0  # requests sent, retries included
+    failed: int = 0
+    retries: int = 0
+    cancelled: bool = False
+    first_error: str | None = None
+
+
+class Describer(Protocol):
+    model: str
+
+    async def describe(self, image_jpeg: bytes, prompt: str) -> ReversePrompt: ...
+
+
+def encode_jpeg(path: Path, max_pixels: int, max_side: int, quality: int = 88) -> bytes:
+    """The image downscaled to what the model needs, as JPEG bytes."""
+    from vidpipe.imaging import load_rgb
+
+    image = load_rgb(path, max_pixels, max_side=max_side)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality, optimize=False)
+    return buffer.getvalue()
+
+
+@dataclass
+class PromptBatch:
+    describer: Describer
+    prompt_version: str
+    limiter: RequestLimiter
+    policy: RetryPolicy
+    encode: Callable[[Path], bytes]
+    on_answer: Callable[[PromptItem, ReversePrompt, bool], None]  # (item, answer, from_cache)
+    on_failure: Callable[[PromptItem, str], None]
+    should_stop: Callable[[], bool] = lambda: False
+    refresh: bool = False  # ask again even when an answer is cached (reprocess)
+    result: BatchResult = field(default_factory=BatchResult)
+
+    def run(self, items: list[PromptItem]) -> BatchResult:
+        """Blocking entry point for synchronous callers (the engine runs stages synchronously)."""
+        return asyncio.run(self.run_async(items))
+
+    async def run_async(self, items: list[PromptItem]) -> BatchResult:
+        groups: dict[str, list[PromptItem]] = {}
+        for item in items:
+            key = cache.cache_key(item.content_hash, self.describer.model, self.prompt_version)
+            groups.setdefault(key, []).append(item)
+
+        pending: dict[str, list[PromptItem]] = {}
+        for key, members in groups.items():
+            cached = None if self.refresh else cache.get(key)
+            if cached is None:
+                pending[key] = members
+                continue
+            for member in members:
+                self.result.from_cache += 1
+                self._deliver(member, cache.retag(cached.answer, cached.subject_tag, member.tag),
+                              True)
+
+        if not pending:
+            return self.result
+        tasks: list[asyncio.Task] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                # A refused API key escapes _one() and makes the group cancel every other
+                # request: they would all be refused the same way.
+                for key, members in pending.items():
+                    tasks.append(group.create_task(self._one(key, members), name=members[0].name))
+                watcher = group.create_task(self._watch_cancel(tasks))
+                await asyncio.gather(*tasks, return_exceptions=True)
+                watcher.cancel()
+        except BaseExceptionGroup as errors:
+            refused = [e for e in errors.exceptions if isinstance(e, AuthFailure)]
+            raise (refused or list(errors.exceptions))[0] from None
+        return self.result
+
+    async def _watch_cancel(self, tasks: list[asyncio.Task]) -> None:
+        while True:
+            await asyncio.sleep(CANCEL_POLL_S)
+            if self.should_stop():
+                self.result.cancelled = True
+                for task in tasks:
+                    task.cancel()
+                return
+
+    def _deliver(self, item: PromptItem, answer: ReversePrompt, from_cache: bool) -> None:
+        self.result.answered += 1
+        self.on_answer(item, answer, from_cache)
+
+    def _fail(self, item: PromptItem, message: str) -> None:
+        self.result.failed += 1
+        self.result.first_error = self.result.first_error or f"{item.name}: {message}"
+        self.on_failure(item, message)
+
+    def _count_retry(self, failure: PromptFailure, wait: float) -> None:
+        self.result.retries += 1
+        log.debug("retrying in %.2f s after: %s", wait, failure)
+
+    async def _one(self, key: str, members: list[PromptItem]) -> None:
+        lead = members[0]
+        try:
+            jpeg = await asyncio.to_thread(self.encode, lead.image_path)
+        except ImageError as exc:
+            for member in members:
+                self._fail(member, f"cannot read the image: {exc}")
+            return
+
+        async def attempt() -> ReversePrompt:
+            async with self.limiter.slot():
+                self.result.requests += 1
+                return await self.describer.describe(jpeg, lead.prompt)
+
+        try:
+            answer = await with_retries(attempt, self.policy, on_retry=self._count_retry)
+        except AuthFailure:
+            raise
+        except PromptFailure as failure:
+            for member in members:
+                self._fail(member, str(failure))
+            return
+        cache.put(key, answer, lead.tag, self.describer.model, self.prompt_version)
+        for member in members:
+            self._deliver(member, cache.retag(answer, lead.tag, member.tag), False)
+
+
+__all__ = ["BatchResult", "PermanentFailure", "PromptBatch", "PromptItem", "encode_jpeg"]

@@ -1,0 +1,301 @@
+"""A local stand-in for the Gemini ``generateContent`` REST endpoint.
+
+The real ``google-genai`` SDK talks to it unchanged (``HttpOptions(base_url=server.base_url)``):
+only the remote service is replaced. It answers ``POST /{version}/models/{model}:generateContent``
+in the REST shape the SDK parses, and can misbehave on demand: latency, 429 with ``Retry-After``,
+500, hanging requests, a body that is not JSON, an answer that is not valid JSON, safety-blocked
+candidates, a prompt blocked outright, empty answers. It counts requests and peak concurrency.
+
+Misbehaviour is chosen per request, first by ``rules`` (a substring of the request's prompt text,
+e.g. an asset name, mapped to a behaviour, optionally for the first N matches only), then by the
+``*_fraction`` knobs drawn from a seeded random generator.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+OK = "ok"
+RATE_LIMIT = "rate_limit"  # 429 RESOURCE_EXHAUSTED with Retry-After
+SERVER_ERROR = "server_error"  # 500 INTERNAL
+HANG = "hang"  # no answer until hang_s passes or the server stops
+BAD_BODY = "bad_body"  # HTTP 200 whose body is not JSON
+MALFORMED = "malformed"  # a candidate whose text is not valid JSON
+BLOCKED = "blocked"  # candidate finishReason SAFETY, no content
+PROMPT_BLOCKED = "prompt_blocked"  # promptFeedback.blockReason SAFETY, no candidates
+EMPTY = "empty"  # a candidate with empty text
+BEHAVIOURS = (OK, RATE_LIMIT, SERVER_ERROR, HANG, BAD_BODY, MALFORMED, BLOCKED, PROMPT_BLOCKED,
+              EMPTY)
+
+_PATH = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):generateContent$")
+_TAG = re.compile(r"\b(?:CHAR|OBJ|ENV|STYLE|REF)_\d+\b")
+
+
+@dataclass
+class Rule:
+    """Requests whose prompt text contains ``match`` get ``behaviour`` (the first ``times`` only,
+    when given)."""
+
+    match: str
+    behaviour: str
+    times: int | None = None
+    used: int = 0
+
+
+@dataclass
+class SeenRequest:
+    model: str
+    prompt_text: str
+    image_sha256: str | None
+    image_mime: str | None
+    image_bytes: bytes | None
+    generation_config: dict
+    had_api_key: bool
+    behaviour: str
+
+
+@dataclass
+class FakeGemini:
+    """Start with ``with FakeGemini(latency_s=0.3) as server:``; point the SDK at ``base_url``."""
+
+    latency_s: float = 0.0
+    rate_limit_fraction: float = 0.0
+    retry_after_s: float | None = 0.0  # the Retry-After header on 429s; None sends none
+    server_error_fraction: float = 0.0
+    hang_fraction: float = 0.0
+    hang_s: float = 30.0
+    bad_body_fraction: float = 0.0
+    malformed_fraction: float = 0.0
+    blocked_fraction: float = 0.0
+    empty_fraction: float = 0.0
+    rules: list[Rule] = field(default_factory=list)
+    expected_api_key: str | None = None  # when set, other keys get 400 API_KEY_INVALID
+    seed: int = 0
+    answer: Callable[[SeenRequest], dict] | None = None  # override the generated answer
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._random = random.Random(self.seed)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.requests = 0
+        self.in_flight = 0
+        self.peak_concurrency = 0
+        self.outcomes: Counter[str] = Counter()
+        self.seen: list[SeenRequest] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "FakeGemini":
+        handler = _handler_for(self)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name="fake-gemini", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # releases hanging requests
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "FakeGemini":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "server not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.requests = 0
+            self.peak_concurrency = 0
+            self.outcomes.clear()
+            self.seen.clear()
+
+    # -- request handling ----------------------------------------------------------------------
+    def _choose(self, prompt_text: str) -> str:
+        with self._lock:
+            for rule in self.rules:
+                if rule.match in prompt_text and (rule.times is None or rule.used < rule.times):
+                    rule.used += 1
+                    return rule.behaviour
+            draw = self._random.random()
+            for behaviour, fraction in ((RATE_LIMIT, self.rate_limit_fraction),
+                                        (SERVER_ERROR, self.server_error_fraction),
+                                        (HANG, self.hang_fraction),
+                                        (BAD_BODY, self.bad_body_fraction),
+                                        (MALFORMED, self.malformed_fraction),
+                                        (BLOCKED, self.blocked_fraction),
+                                        (EMPTY, self.empty_fraction)):
+                if draw < fraction:
+                    return behaviour
+                draw -= fraction
+            return OK
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.requests += 1
+            self.in_flight += 1
+            self.peak_concurrency = max(self.peak_concurrency, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def _record(self, seen: SeenRequest) -> None:
+        with self._lock:
+            self.outcomes[seen.behaviour] += 1
+            self.seen.append(seen)
+
+    def default_answer(self, seen: SeenRequest) -> dict:
+        """A schema-valid answer that names the image (by hash) and the tag the prompt gave."""
+        tags = _TAG.findall(seen.prompt_text)
+        subject = tags[0] if tags else "the subject"
+        short = (seen.image_sha256 or "noimage")[:8]
+        return {
+            "reverse_prompt": f"{subject}, studio reference photo, image {short}, soft light",
+            "visual_description": f"A reference image ({short}) showing {subject} in even light.",
+            "quality_score": 7.5,
+        }
+
+
+def _parse_request(body: dict, model: str, had_key: bool) -> SeenRequest:
+    texts: list[str] = []
+    image_sha = mime = data = None
+    for content in body.get("contents") or []:
+        for part in content.get("parts") or []:
+            if "text" in part:
+                texts.append(part["text"])
+            inline = part.get("inlineData") or part.get("inline_data")
+            if inline:
+                # The SDK sends URL-safe base64; Google accepts both alphabets.
+                text = inline.get("data", "").replace("-", "+").replace("_", "/")
+                data = base64.b64decode(text + "=" * (-len(text) % 4))
+                image_sha = hashlib.sha256(data).hexdigest()
+                mime = inline.get("mimeType") or inline.get("mime_type")
+    config = body.get("generationConfig") or body.get("generation_config") or {}
+    return SeenRequest(model=model, prompt_text="\n".join(texts), image_sha256=image_sha,
+                       image_mime=mime, image_bytes=data, generation_config=config,
+                       had_api_key=had_key, behaviour=OK)
+
+
+def _usage() -> dict:
+    return {"promptTokenCount": 300, "candidatesTokenCount": 60, "totalTokenCount": 360}
+
+
+def _error(code: int, status: str, message: str, details: list | None = None) -> dict:
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # keep test output quiet
+            pass
+
+        def _send(self, status: int, payload: dict | bytes, headers: dict | None = None) -> None:
+            body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout); nothing to tell it
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            match = _PATH.match(self.path.split("?", 1)[0])
+            if not match:
+                self._send(404, _error(404, "NOT_FOUND", f"no such method: {self.path}"))
+                return
+            server._enter()
+            try:
+                self._answer(match.group("model"), raw)
+            finally:
+                server._leave()
+
+        def _answer(self, model: str, raw: bytes) -> None:
+            key = self.headers.get("x-goog-api-key")
+            try:
+                seen = _parse_request(json.loads(raw or b"{}"), model, bool(key))
+            except (ValueError, TypeError) as exc:
+                self._send(400, _error(400, "INVALID_ARGUMENT", f"bad request body: {exc}"))
+                return
+            if server.expected_api_key is not None and key != server.expected_api_key:
+                seen.behaviour = "bad_key"
+                server._record(seen)
+                self._send(400, _error(400, "INVALID_ARGUMENT",
+                                       "API key not valid. Please pass a valid API key.",
+                                       [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                         "reason": "API_KEY_INVALID"}]))
+                return
+            behaviour = seen.behaviour = server._choose(seen.prompt_text)
+            server._record(seen)
+            if behaviour == HANG:
+                server._stopping.wait(server.hang_s)
+                return  # the client has timed out by now; the connection just closes
+            if server.latency_s > 0 and server._stopping.wait(server.latency_s):
+                return
+            if behaviour == RATE_LIMIT:
+                headers = {}
+                if server.retry_after_s is not None:
+                    headers["Retry-After"] = f"{server.retry_after_s:g}"
+                self._send(429, _error(429, "RESOURCE_EXHAUSTED",
+                                       "Resource has been exhausted (e.g. check quota)."), headers)
+            elif behaviour == SERVER_ERROR:
+                self._send(500, _error(500, "INTERNAL", "Internal error encountered."))
+            elif behaviour == BAD_BODY:
+                self._send(200, b'{"candidates": [{"content": {"parts": [{"te')
+            elif behaviour == PROMPT_BLOCKED:
+                self._send(200, {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
+                    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}]},
+                    "usageMetadata": _usage(), "modelVersion": model})
+            elif behaviour == BLOCKED:
+                self._send(200, {"candidates": [{"finishReason": "SAFETY", "index": 0,
+                                                 "safetyRatings": [{
+                                                     "category": "HARM_CATEGORY_HARASSMENT",
+                                                     "probability": "HIGH", "blocked": True}]}],
+                                 "usageMetadata": _usage(), "modelVersion": model})
+            else:
+                if behaviour == MALFORMED:
+                    text = '{"reverse_prompt": "a red square, studio light", "visual_descr'
+                elif behaviour == EMPTY:
+                    text = ""
+                else:
+                    answer = (server.answer or server.default_answer)(seen)
+                    text = json.dumps(answer)
+                self._send(200, {
+                    "candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
+                                    "finishReason": "STOP", "index": 0}],
+                    "usageMetadata": _usage(), "modelVersion": model,
+                    "responseId": hashlib.sha1(text.encode()).hexdigest()[:16]})
+
+    return Handler

@@ -106,6 +106,8 @@ _SECRET_FIELDS = {"gemini_api_key"}
 def _coerce(name: str, raw, annotation: str):
     """Turn a TOML value or an environment string into the field's type."""
     try:
+        if annotation == "bool":
+            return _coerce_bool(raw)
         if annotation.startswith("int"):
             return int(raw)
         if annotation.startswith("float") and not annotation.endswith("None"):
@@ -123,6 +125,18 @@ def _coerce(name: str, raw, annotation: str):
         return str(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r}: cannot use {raw!r} ({exc})") from None
+
+
+def _coerce_bool(raw) -> bool:
+    # bool("false") is True: spell the accepted words out instead.
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
 
 
 def load_settings(project: Path | None = None, env: dict[str, str] | None = None) -> Settings:

@@ -1,0 +1,141 @@
+"""vidpipe-tui: the Textual application.
+
+The app opens the project, watches the database (``PRAGMA data_version``) and the folder
+(watchdog) from two background threads that only post messages, and turns every failure of a
+worker into a notification: nothing raised by the core or the daemon closes the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from vidpipe.session import ProjectSession, open_project
+from tui import messages as msg
+from tui.commands import VidpipeCommands
+from tui.drafts import DraftStore
+from tui.keymap import load_keymap
+
+log = logging.getLogger("vidpipe.tui")
+
+POLL_INTERVAL_S = 0.15
+DAEMON_CHECK_S = 1.0
+
+
+class VidpipeApp(App):
+    CSS_PATH = "vidpipe.tcss"
+    TITLE = "vidpipe"
+    COMMANDS = App.COMMANDS | {VidpipeCommands}
+    BINDINGS = [
+        Binding("f1", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, project_root: Path | str, watch_folder: bool = True,
+                 poll_interval: float = POLL_INTERVAL_S, keymap: dict[str, str] | None = None):
+        super().__init__()
+        self.session: ProjectSession = open_project(project_root)
+        self.project = self.session.project
+        self.settings = self.session.settings
+        self.drafts = DraftStore(self.project)
+        self.sub_title = str(self.project.root)
+        self.watch_folder = watch_folder
+        self.poll_interval = poll_interval
+        self._keymap_override = keymap
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._folder_watcher = None
+        self.main_screen = None
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        from tui.screens.main import MainScreen
+
+        keymap, problem = (self._keymap_override, None) if self._keymap_override is not None \
+            else load_keymap()
+        if keymap:
+            self.set_keymap(keymap)
+        if problem:
+            self.notify(problem, title="Keymap ignored", severity="warning")
+        self.main_screen = MainScreen()
+        self.push_screen(self.main_screen)
+        self._poller = threading.Thread(target=self._poll_database, name="vidpipe-tui-poll",
+                                        daemon=True)
+        self._poller.start()
+        if self.watch_folder:
+            self._start_folder_watch()
+        drafts = self.drafts.asset_ids()
+        if drafts:
+            self.notify(f"{len(drafts)} unsaved draft(s) from an earlier session: open the "
+                        "asset with e to restore.", title="Drafts", timeout=8)
+
+    def _start_folder_watch(self) -> None:
+        from tui.folderwatch import FolderWatcher
+
+        def seen(appeared: bool, relative: str) -> None:
+            screen = self.main_screen
+            if screen is not None:
+                screen.post_message(msg.FilesChanged([relative] if appeared else [],
+                                                     [] if appeared else [relative]))
+
+        try:
+            self._folder_watcher = FolderWatcher(self.project, seen)
+            self._folder_watcher.start()
+        except OSError as exc:  # e.g. the inotify watch limit
+            self.notify(f"Cannot watch the folder ({exc}); new files appear once ingested.",
+                        severity="warning")
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        if self._folder_watcher is not None:
+            self._folder_watcher.stop()
+        if self._poller is not None:
+            self._poller.join(timeout=2)
+        self.session.close()
+
+    # -- the database watcher thread -------------------------------------------------------------
+    def _poll_database(self) -> None:
+        from vidpipe.daemon_state import daemon_status
+        from vidpipe.models import db
+        from tui.dbwatch import DataVersionWatcher
+
+        watcher = DataVersionWatcher(self.session.database)
+        next_daemon_check = 0.0
+        try:
+            with db.connection_context():
+                while not self._stop.is_set():
+                    try:
+                        if watcher.changed() and self.main_screen is not None:
+                            self.main_screen.post_message(msg.DatabaseChanged())
+                        now = self._monotonic()
+                        if now >= next_daemon_check and self.main_screen is not None:
+                            next_daemon_check = now + DAEMON_CHECK_S
+                            status = daemon_status(self.project)
+                            self.main_screen.post_message(msg.DaemonChecked(status))
+                    except Exception as exc:  # a locked or vanished file: say so, keep polling
+                        log.warning("database poll failed: %s", exc)
+                    self._stop.wait(self.poll_interval)
+        finally:
+            watcher.close()
+
+    @staticmethod
+    def _monotonic() -> float:
+        import time
+
+        return time.monotonic()
+
+    # -- actions ---------------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from tui.screens.editor import AssetEditorScreen
+        from tui.screens.help import HelpScreen
+        from tui.screens.main import MainScreen
+        from tui.widgets.asset_table import AssetTable
+
+        sections = [("Everywhere", list(self.BINDINGS)),
+                    ("Asset grid and jobs", list(MainScreen.BINDINGS) + list(AssetTable.BINDINGS)),
+                    ("Editor", list(AssetEditorScreen.BINDINGS))]
+        self.push_screen(HelpScreen(sections, dict(self._keymap)))

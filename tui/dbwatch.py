@@ -1,0 +1,53 @@
+"""Noticing that another process wrote to the project database, cheaply.
+
+SQLite bumps ``PRAGMA data_version`` on a connection whenever *another* connection commits. Asking
+for it costs microseconds and reads no table, so the TUI can ask every ~150 ms and reload only
+when something really changed. On a server database (PostgreSQL) there is no such counter; the
+watcher then reports a change every few seconds instead.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from peewee import Database, SqliteDatabase
+
+
+class DataVersionWatcher:
+    def __init__(self, database: Database, fallback_interval: float = 3.0):
+        self._connection: sqlite3.Connection | None = None
+        self._version: int | None = None
+        self._fallback_interval = fallback_interval
+        self._last_fallback = 0.0
+        if isinstance(database, SqliteDatabase):
+            path = Path(database.database)
+            # Its own connection: data_version counts commits made by *other* connections,
+            # including this app's own worker threads.
+            self._connection = sqlite3.connect(path, timeout=5, isolation_level=None,
+                                               check_same_thread=False)
+            self._version = self._read()
+
+    def _read(self) -> int:
+        assert self._connection is not None
+        return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+
+    def changed(self) -> bool:
+        """True once after each commit by another connection since the last call."""
+        if self._connection is None:
+            now = time.monotonic()
+            if now - self._last_fallback >= self._fallback_interval:
+                self._last_fallback = now
+                return True
+            return False
+        version = self._read()
+        if version != self._version:
+            self._version = version
+            return True
+        return False
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

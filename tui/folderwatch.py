@@ -1,0 +1,84 @@
+"""The TUI's own eye on the project folder: images dropped in show up at once as "not ingested",
+whether or not a daemon runs. Only names are looked at here; ingesting stays the daemon's job."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from vidpipe.imaging import is_image_name
+from vidpipe.ingest import is_ignored_name, iter_input_files
+from vidpipe.project import STATE_DIRNAME, Project
+
+log = logging.getLogger(__name__)
+
+#: callback(appeared, relative_path): True when a file appeared, False when it went away.
+FileCallback = Callable[[bool, str], None]
+
+
+def relevant(project: Project, path: str) -> str | None:
+    """The relative path of an input image, or None for anything vidpipe would not ingest."""
+    try:
+        relative = Path(os.path.abspath(path)).relative_to(project.root)
+    except ValueError:
+        return None
+    if not relative.parts or relative.parts[0] == STATE_DIRNAME:
+        return None
+    if any(is_ignored_name(part) for part in relative.parts):
+        return None
+    if not is_image_name(relative):
+        return None
+    return relative.as_posix()
+
+
+def scan(project: Project) -> list[str]:
+    """Every input image under the project, as relative paths (same rules as ingest)."""
+    return [Path(os.path.abspath(p)).relative_to(project.root).as_posix()
+            for p in iter_input_files(project)]
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, project: Project, callback: FileCallback):
+        self.project = project
+        self.callback = callback
+
+    def _emit(self, appeared: bool, path: str) -> None:
+        relative = relevant(self.project, path)
+        if relative is not None:
+            self.callback(appeared, relative)
+
+    def on_created(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._emit(True, event.src_path)
+
+    def on_closed(self, event: FileSystemEvent) -> None:
+        self._emit(True, event.src_path)
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._emit(False, event.src_path)
+            self._emit(True, event.dest_path)
+
+    def on_deleted(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._emit(False, event.src_path)
+
+
+class FolderWatcher:
+    def __init__(self, project: Project, callback: FileCallback):
+        self.project = project
+        self.observer = Observer()
+        self.observer.daemon = True
+        self.observer.schedule(_Handler(project, callback), str(project.root), recursive=True)
+
+    def start(self) -> None:
+        self.observer.start()
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(timeout=2)

@@ -1,0 +1,58 @@
+"""Entry point: ``vidpipe-tui [PROJECT]`` (default: the current folder)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from vidpipe.errors import VidpipeError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="vidpipe-tui",
+        description="Review and edit a vidpipe project: live job progress, the asset grid, "
+                    "prompts, reprocessing. F1 inside lists every key.")
+    parser.add_argument("project", nargs="?", default=".", help="project folder (default: .)")
+    parser.add_argument("--no-watch", action="store_true",
+                        help="do not watch the folder for new files (the daemon still does)")
+    return parser.parse_args(argv)
+
+
+def _log_to_project(root: Path) -> None:
+    from vidpipe.project import find_project
+
+    try:
+        logs = find_project(root).logs_dir
+        logs.mkdir(parents=True, exist_ok=True)
+    except VidpipeError:
+        return
+    handler = logging.FileHandler(logs / "tui.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    root = Path(args.project)
+    # textual-image asks the terminal about graphics support and cell size; that must happen
+    # before Textual takes the terminal over.
+    import textual_image.widget  # noqa: F401
+
+    from tui.app import VidpipeApp
+
+    try:
+        app = VidpipeApp(root, watch_folder=not args.no_watch)
+    except VidpipeError as exc:
+        print(f"vidpipe-tui: {exc}", file=sys.stderr)
+        return 2
+    _log_to_project(app.project.root)
+    app.run()
+    return app.return_code or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

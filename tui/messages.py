@@ -1,0 +1,73 @@
+"""App-wide messages. Workers only post these; the handlers on the app own the state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from tui.rows import AssetRow, GridSignature
+from tui.snapshot import Snapshot
+
+
+@dataclass
+class DatabaseChanged(Message):
+    """Another connection committed to the project database."""
+
+
+@dataclass
+class DaemonChecked(Message):
+    status: object  # vidpipe.daemon_state.DaemonStatus
+
+
+@dataclass
+class SnapshotLoaded(Message):
+    snapshot: Snapshot
+
+
+@dataclass
+class RowsLoaded(Message):
+    """A full reload of the grid for one manifest (None: the project's untracked-only folder)."""
+
+    manifest_id: int | None
+    folder: str
+    rows: list[AssetRow]
+    signature: GridSignature
+    tracked_paths: set[str]
+
+
+@dataclass
+class RowsChanged(Message):
+    """Some rows of the manifest on screen changed (incremental refresh)."""
+
+    manifest_id: int | None
+    rows: list[AssetRow]
+    signature: GridSignature
+
+
+@dataclass
+class FilesChanged(Message):
+    """The folder watcher saw input files appear or go away (relative paths)."""
+
+    appeared: list[str]
+    gone: list[str]
+
+
+@dataclass
+class PreviewLoaded(Message):
+    key: str
+    image: object | None  # PIL.Image.Image
+    caption: str
+
+
+@dataclass
+class EditsSaved(Message):
+    asset_id: int
+    fields: list[str]
+    note: str = ""
+
+
+@dataclass
+class JobsQueued(Message):
+    run_ids: list[int]
+    what: str

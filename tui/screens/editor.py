@@ -1,0 +1,248 @@
+"""Editing one asset: every field a person may change, AI suggestions side by side, `$EDITOR`
+for long text (F4), and a draft on disk after every keystroke so nothing typed is ever lost."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Select, Static, TextArea
+
+from vidpipe.models import AssetType
+from tui.drafts import Draft, DraftStore
+from tui.screens.confirm import ChoiceScreen
+from tui.workers import ReportsWorkerErrors
+
+SHORT_FIELDS = ("name", "asset_type", "user_tags", "sort_order")
+LONG_FIELDS = ("reverse_prompt", "visual_description", "description")
+TITLES = {"name": "Name", "asset_type": "Type", "user_tags": "Tags (comma separated)",
+          "sort_order": "Order", "reverse_prompt": "Reverse prompt",
+          "visual_description": "Visual description", "description": "Description"}
+
+
+@dataclass
+class Suggestion:
+    edit_id: int
+    value: str
+
+
+@dataclass
+class EditorData:
+    """What the editor opens with, read from the database in a worker."""
+
+    asset_id: int
+    label: str
+    values: dict[str, str]
+    suggestions: dict[str, Suggestion] = field(default_factory=dict)
+
+
+def as_text(field_name: str, value) -> str:
+    if field_name == "user_tags":
+        return ", ".join(value or [])
+    return "" if value is None else str(value)
+
+
+def load_editor_data(asset_id: int) -> EditorData:
+    """Blocking: the asset's editable fields and the newest unapplied AI value per field."""
+    from vidpipe.edits import suggestions
+    from vidpipe.models import Asset
+
+    asset = Asset.get_by_id(asset_id)
+    values = {f: as_text(f, getattr(asset, f)) for f in SHORT_FIELDS + LONG_FIELDS}
+    waiting: dict[str, Suggestion] = {}
+    for edit in suggestions(asset_id):  # newest first
+        if edit.field in values and edit.field not in waiting:
+            waiting[edit.field] = Suggestion(edit.id, as_text(edit.field, edit.new_value))
+    label = f"{asset.manifest_tag or '—'}  {asset.name}"
+    return EditorData(asset_id, label, values, waiting)
+
+
+@dataclass
+class EditRequest:
+    """What the person wants written: only the fields that differ from what the editor opened with."""
+
+    asset_id: int
+    changes: dict[str, str]
+    baseline: dict[str, str]
+
+
+class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="editor.save", priority=True),
+        Binding("escape", "close", "Close", id="editor.close"),
+        Binding("f4", "external_editor", "$EDITOR", id="editor.external", priority=True,
+                tooltip="Edit the focused text in $EDITOR"),
+        Binding("ctrl+t", "adopt", "Adopt AI suggestion", id="editor.adopt", priority=True),
+    ]
+
+    def __init__(self, data: EditorData, drafts: DraftStore, focus_field: str = "reverse_prompt"):
+        super().__init__()
+        self.data = data
+        self.drafts = drafts
+        self.focus_field = focus_field
+        self.baseline = dict(data.values)
+        self.restored = drafts.load(data.asset_id)
+
+    def compose(self) -> ComposeResult:
+        values = dict(self.data.values)
+        if self.restored:
+            values.update(self.restored.fields)
+        with Vertical(id="editor"):
+            yield Label(f"Edit {self.data.label}", id="editor-title")
+            with VerticalScroll(id="editor-fields"):
+                with Horizontal(id="editor-short"):
+                    yield self._labelled("name", Input(values["name"], id="name"))
+                    types = [(t.value.title(), t.value) for t in AssetType]
+                    yield self._labelled("asset_type", Select(types, value=values["asset_type"],
+                                                              allow_blank=False, id="asset_type"))
+                    yield self._labelled("user_tags", Input(values["user_tags"], id="user_tags"))
+                    yield self._labelled("sort_order", Input(values["sort_order"], id="sort_order",
+                                                             type="integer"))
+                for name in LONG_FIELDS:
+                    yield Label(TITLES[name], classes="field-title")
+                    with Horizontal(classes="long-field"):
+                        yield TextArea(values[name], id=name, soft_wrap=True,
+                                       show_line_numbers=False)
+                        suggestion = self.data.suggestions.get(name)
+                        if suggestion:
+                            with Vertical(classes="suggestion", id=f"suggestion-{name}"):
+                                yield Label("★ AI suggestion (ctrl+t adopts)")
+                                yield TextArea(suggestion.value, read_only=True, soft_wrap=True,
+                                               show_line_numbers=False)
+            yield Static("ctrl+s save · esc close · F4 $EDITOR · ctrl+t adopt suggestion · "
+                         "a draft is kept on disk as you type", id="editor-hint")
+
+    def _labelled(self, name: str, widget) -> Vertical:
+        return Vertical(Label(TITLES[name]), widget, classes="short-field")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#{self.focus_field}").focus()
+        if self.restored:
+            stale = [f for f, v in self.restored.baseline.items() if self.baseline.get(f) != v]
+            note = f"Restored your unsaved draft from {self.restored.saved_at}."
+            if stale:
+                note += " The stored value changed since: " + ", ".join(TITLES[f] for f in stale)
+            self.notify(note, title="Draft restored", timeout=8)
+
+    # -- current values, drafts ------------------------------------------------------------------
+    def current_values(self) -> dict[str, str]:
+        values = {}
+        for name in SHORT_FIELDS:
+            widget = self.query_one(f"#{name}")
+            values[name] = str(widget.value) if name != "asset_type" else str(widget.value)
+        for name in LONG_FIELDS:
+            values[name] = self.query_one(f"#{name}", TextArea).text
+        return values
+
+    def changes(self) -> dict[str, str]:
+        return {f: v for f, v in self.current_values().items() if v != self.baseline.get(f)}
+
+    def _write_draft(self) -> None:
+        self.drafts.save(Draft(self.data.asset_id, self.changes(), dict(self.baseline)))
+
+    @on(Input.Changed)
+    @on(TextArea.Changed)
+    @on(Select.Changed)
+    def _typed(self, event) -> None:
+        if getattr(event, "control", None) is not None and getattr(event.control, "read_only", False):
+            return
+        if self.is_mounted:
+            self._write_draft()
+
+    # -- actions ---------------------------------------------------------------------------------
+    def action_save(self) -> None:
+        self._write_draft()  # kept until the database has the values
+        self.dismiss(EditRequest(self.data.asset_id, self.changes(), dict(self.baseline)))
+
+    def action_close(self) -> None:
+        if not self.changes():
+            self.drafts.discard(self.data.asset_id)
+            self.dismiss(None)
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == "save":
+                self.action_save()
+            elif choice == "discard":
+                self.drafts.discard(self.data.asset_id)
+                self.dismiss(None)
+            elif choice == "keep":
+                self.dismiss(None)  # the draft stays on disk and is restored next time
+
+        self.app.push_screen(ChoiceScreen(
+            "You have unsaved changes.",
+            [("s", "save", "Save"), ("k", "keep", "Keep as draft"), ("d", "discard", "Discard"),
+             ("escape", "back", "Back to editing")]), chosen)
+
+    def _focused_text_area(self) -> TextArea | None:
+        focused = self.focused
+        if isinstance(focused, TextArea) and focused.id in LONG_FIELDS:
+            return focused
+        return None
+
+    def action_external_editor(self) -> None:
+        area = self._focused_text_area()
+        if area is None:
+            self.notify("Focus a prompt or description first.", severity="warning")
+            return
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        self.drafts.folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f"asset-{self.data.asset_id}-{area.id}-",
+                                        suffix=".txt", dir=self.drafts.folder)
+        path = Path(name)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(area.text)
+            try:
+                with self.app.suspend():
+                    code = subprocess.call([*shlex.split(editor), str(path)])
+            except Exception as exc:  # no terminal to hand over (e.g. headless)
+                self.notify(f"Cannot open $EDITOR here: {exc}", severity="error")
+                return
+            if code != 0:
+                self.notify(f"{editor} exited with status {code}; text left unchanged",
+                            severity="warning")
+                return
+            text = path.read_text(encoding="utf-8")
+            area.load_text(text[:-1] if text.endswith("\n") and not area.text.endswith("\n")
+                           else text)
+            self._write_draft()
+        finally:
+            path.unlink(missing_ok=True)
+
+    def action_adopt(self) -> None:
+        area = self._focused_text_area()
+        name = area.id if area is not None else None
+        if name is None or name not in self.data.suggestions:
+            waiting = [TITLES[f] for f in self.data.suggestions]
+            self.notify("No AI suggestion for this field." + (
+                f" Suggestions wait for: {', '.join(waiting)}" if waiting else ""),
+                severity="warning")
+            return
+        self._adopt(name, self.data.suggestions[name])
+
+    @work(thread=True, exit_on_error=False, group="adopt")
+    def _adopt(self, name: str, suggestion: Suggestion) -> None:
+        from vidpipe.edits import adopt_suggestion
+        from vidpipe.models import db
+
+        with db.connection_context():
+            adopt_suggestion(suggestion.edit_id)
+        self.app.call_from_thread(self._adopted, name, suggestion)
+
+    def _adopted(self, name: str, suggestion: Suggestion) -> None:
+        self.baseline[name] = suggestion.value
+        self.query_one(f"#{name}", TextArea).load_text(suggestion.value)
+        self.data.suggestions.pop(name, None)
+        self.query_one(f"#suggestion-{name}").remove()
+        self._write_draft()
+        self.notify(f"Adopted the AI suggestion for {TITLES[name]}.")

@@ -1,0 +1,420 @@
+"""The one screen people live in: manifests and job progress on top, the asset grid with a
+preview below. This module owns the grid's state; the actions live in ``main_actions``."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import PurePosixPath
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
+
+from tui import messages as msg
+from tui.query import Query, QueryError, parse
+from tui.rows import (
+    GridSignature, changed_asset_ids, grid_signature, load_rows, load_rows_by_id, tracked_paths,
+    untracked_row,
+)
+from tui.screens.main_actions import MainActions
+from tui.snapshot import Snapshot, load_snapshot
+from tui.widgets.asset_table import SORT_KEYS, AssetTable, sort_rows
+from tui.widgets.job_panel import DaemonBar, JobPanel
+from tui.widgets.manifest_list import ManifestList, folder_of
+from tui.widgets.preview import PreviewPane
+from tui.workers import ReportsWorkerErrors, db_thread
+
+PREVIEW_MAX_SIDE = 512
+PREVIEW_CACHE = 64
+
+
+def folder_of_path(relative: str) -> str:
+    parts = PurePosixPath(relative).parts
+    return parts[0] if len(parts) > 1 else ""
+
+
+class MainScreen(ReportsWorkerErrors, MainActions, Screen):
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="grid.filter"),
+        Binding("e", "edit('reverse_prompt')", "Edit", id="grid.edit"),
+        Binding("v", "edit('visual_description')", "Edit visual", id="grid.edit_visual",
+                show=False),
+        Binding("n", "next_unreviewed", "Next unreviewed", id="grid.next_unreviewed"),
+        Binding("m", "toggle_reviewed", "Reviewed", id="grid.reviewed"),
+        Binding("r", "reprocess", "Reprocess", id="grid.reprocess"),
+        Binding("ctrl+z", "undo", "Undo", id="grid.undo"),
+        Binding("ctrl+y", "redo", "Redo", id="grid.redo", show=False),
+        Binding("a", "adopt", "Adopt AI", id="grid.adopt", show=False),
+        Binding("s", "sort(1)", "Sort", id="grid.sort", show=False),
+        Binding("S", "sort(-1)", "Sort back", id="grid.sort_back", show=False),
+        Binding("p", "process('missing')", "Process", id="job.process"),
+        Binding("c", "cancel_job", "Cancel job", id="job.cancel", show=False),
+        Binding("E", "show_errors", "Errors", id="job.errors", show=False),
+        Binding("D", "start_daemon", "Start daemon", id="daemon.start", show=False),
+        Binding("x", "export", "Export", id="app.export", show=False),
+        Binding("C", "contact_sheet", "Contact sheet", id="app.contact_sheet", show=False),
+        Binding("i", "toggle_preview", "Preview", id="app.toggle_preview", show=False),
+        Binding("escape", "clear_filter", "Clear filter", id="grid.clear_filter", show=False),
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self.folder: str | None = None  # manifest on screen, by folder
+        self.manifest_id: int | None = None
+        self.rows: dict[str, object] = {}  # key -> AssetRow, every tracked row of the manifest
+        self.untracked: dict[str, str] = {}  # relative path -> folder, files not ingested yet
+        self.known_paths: set[str] = set()
+        self.signature: GridSignature | None = None
+        self.query_: Query = parse("")
+        self.sort_key = "sort_order"
+        self.sort_reverse = False
+        self.snapshot: Snapshot | None = None
+        self.daemon = None
+        self._busy: set[str] = set()
+        self._again: set[str] = set()
+        self._preview_cache: OrderedDict[str, tuple] = OrderedDict()
+        self._preview_timer = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="top"):
+            yield ManifestList(id="manifests")
+            with Vertical(id="jobs"):
+                yield DaemonBar("daemon: checking…", id="daemon")
+                yield JobPanel("Loading…", id="job-panel")
+        with Horizontal(id="middle"):
+            with Vertical(id="grid-column"):
+                yield Static("", id="grid-status")
+                yield AssetTable(id="grid")
+                yield Input(placeholder="filter: type:char state:error edited:no -source:"
+                            "extracted \"free text\"  (enter: apply · esc: clear)", id="filter")
+            yield PreviewPane(id="preview")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter").display = False
+        self.query_one(AssetTable).focus()
+        self.refresh_snapshot()
+        self.scan_folder()
+
+    @property
+    def table(self) -> AssetTable:
+        return self.query_one(AssetTable)
+
+    # -- coalescing refreshes: at most one of each kind in flight, one more queued -------------
+    def _start(self, kind: str) -> bool:
+        if kind in self._busy:
+            self._again.add(kind)
+            return False
+        self._busy.add(kind)
+        return True
+
+    def _done(self, kind: str) -> None:
+        self._busy.discard(kind)
+        if kind in self._again:
+            self._again.discard(kind)
+            {"snapshot": self.refresh_snapshot, "grid": self.refresh_grid,
+             "reload": self.reload_grid}[kind]()
+
+    def refresh_snapshot(self) -> None:
+        if self._start("snapshot"):
+            counts: dict[str, int] = {}
+            for folder in self.untracked.values():
+                counts[folder] = counts.get(folder, 0) + 1
+            self._load_snapshot(self.manifest_id, counts)
+
+    @work(thread=True, exit_on_error=False, group="snapshot")
+    @db_thread
+    def _load_snapshot(self, manifest_id, untracked_counts) -> None:
+        try:
+            snapshot = load_snapshot(manifest_id, untracked_counts)
+        finally:
+            self.app.call_from_thread(self._done, "snapshot")
+        self.post_message(msg.SnapshotLoaded(snapshot))
+
+    def reload_grid(self) -> None:
+        if self.folder is None:
+            return
+        if self._start("reload"):
+            self._load_rows(self.manifest_id, self.folder)
+
+    @work(thread=True, exit_on_error=False, group="grid")
+    @db_thread
+    def _load_rows(self, manifest_id, folder) -> None:
+        try:
+            rows = load_rows(manifest_id) if manifest_id is not None else []
+            signature = grid_signature(manifest_id)
+            paths = tracked_paths()
+        finally:
+            self.app.call_from_thread(self._done, "reload")
+        self.post_message(msg.RowsLoaded(manifest_id, folder, rows, signature, paths))
+
+    def refresh_grid(self) -> None:
+        if self.manifest_id is None or self.signature is None or "reload" in self._busy:
+            return
+        if self._start("grid"):
+            self._load_changes(self.manifest_id, self.signature)
+
+    @work(thread=True, exit_on_error=False, group="grid")
+    @db_thread
+    def _load_changes(self, manifest_id: int, since: GridSignature) -> None:
+        try:
+            now = grid_signature(manifest_id)
+            if now == since:
+                return
+            if now.count != since.count:
+                self.app.call_from_thread(self._again.add, "reload")
+                self.app.call_from_thread(self.reload_grid)
+                return
+            rows = load_rows_by_id(changed_asset_ids(manifest_id, since))
+        finally:
+            self.app.call_from_thread(self._done, "grid")
+        self.post_message(msg.RowsChanged(manifest_id, rows, now))
+
+    @work(thread=True, exit_on_error=False, group="scan")
+    @db_thread
+    def scan_folder(self) -> None:
+        from tui.folderwatch import scan
+
+        known = tracked_paths()
+        found = [rel for rel in scan(self.app.project) if rel not in known]
+        self.post_message(msg.FilesChanged(found, []))
+
+    # -- message handlers: the only place state changes ----------------------------------------
+    def on_database_changed(self, _: msg.DatabaseChanged) -> None:
+        self.refresh_snapshot()
+        self.refresh_grid()
+
+    def on_daemon_checked(self, message: msg.DaemonChecked) -> None:
+        first = self.daemon is None
+        self.daemon = message.status
+        self.query_one(DaemonBar).show(message.status)
+        if first and not message.status.running:
+            self.notify("No daemon runs for this project: jobs you queue wait until one "
+                        "starts. Press D to start one in the background.",
+                        title="No daemon", severity="warning", timeout=10)
+
+    def on_snapshot_loaded(self, message: msg.SnapshotLoaded) -> None:
+        old = self.snapshot
+        self.snapshot = message.snapshot
+        self.query_one(JobPanel).show(message.snapshot)
+        if old is None or old.manifests != message.snapshot.manifests:
+            self.query_one(ManifestList).show(message.snapshot.manifests, self.folder)
+        if self.folder is None and message.snapshot.manifests:
+            first = next((m for m in message.snapshot.manifests if m.id is not None),
+                         message.snapshot.manifests[0])
+            self.select_folder(first.folder)
+        elif old is not None and old.stage_signature != message.snapshot.stage_signature:
+            self.reload_grid()  # a stage ended: many rows may have changed at once
+        elif self.folder is not None and self.manifest_id is None:
+            self._adopt_manifest_id()
+
+    def _adopt_manifest_id(self) -> None:
+        """A folder that had only untracked files got its manifest (the daemon ingested them)."""
+        for info in self.snapshot.manifests if self.snapshot else ():
+            if info.folder == self.folder and info.id is not None:
+                self.manifest_id = info.id
+                self.reload_grid()
+
+    def select_folder(self, folder: str) -> None:
+        if folder == self.folder:
+            return
+        self.folder = folder
+        self.manifest_id = next((m.id for m in (self.snapshot.manifests if self.snapshot else ())
+                                 if m.folder == folder), None)
+        self.rows = {}
+        self.signature = None
+        self.table.marked.clear()
+        self.reload_grid()
+        self.refresh_snapshot()
+
+    @on(OptionList.OptionHighlighted, "#manifests")
+    def _manifest_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id:
+            self.select_folder(folder_of(event.option.id))
+
+    def on_rows_loaded(self, message: msg.RowsLoaded) -> None:
+        if message.folder != self.folder:
+            return
+        self.rows = {row.key: row for row in message.rows}
+        self.signature = message.signature
+        self.known_paths = message.tracked_paths
+        for relative in [r for r in self.untracked if r in self.known_paths]:
+            del self.untracked[relative]
+        self.rebuild_table()
+
+    def on_rows_changed(self, message: msg.RowsChanged) -> None:
+        if message.manifest_id != self.manifest_id:
+            return
+        self.signature = message.signature
+        table = self.table
+        current = table.current_key
+        for row in message.rows:
+            if row.key not in self.rows:
+                continue  # another manifest's asset (new ones arrive by a full reload)
+            self.rows[row.key] = row
+            shown = row.key in table.rows
+            if self.query_(row):
+                if shown:
+                    table.update_row(row)
+                else:
+                    table.add_rows_keyed([row])
+            elif shown:
+                table.drop_row(row.key)
+            if row.key == current:
+                self.show_details()
+        self.update_status()
+
+    def on_files_changed(self, message: msg.FilesChanged) -> None:
+        table = self.table
+        for relative in message.appeared:
+            if relative in self.known_paths:
+                continue
+            folder = folder_of_path(relative)
+            self.untracked[relative] = folder
+            row = untracked_row(relative)
+            if folder == self.folder and row.key not in table.rows and self.query_(row):
+                table.add_rows_keyed([row])
+        for relative in message.gone:
+            if self.untracked.pop(relative, None) is not None:
+                table.drop_row(untracked_row(relative).key)
+        self.update_status()
+        self.refresh_snapshot()
+
+    # -- grid ------------------------------------------------------------------------------------
+    def visible_rows(self) -> list:
+        rows = [row for row in self.rows.values() if self.query_(row)]
+        ordered = sort_rows(rows, self.sort_key, self.sort_reverse)
+        extra = [untracked_row(rel) for rel, folder in sorted(self.untracked.items())
+                 if folder == self.folder]
+        return ordered + [row for row in extra if self.query_(row)]
+
+    def rebuild_table(self) -> None:
+        with self.app.batch_update():
+            self.table.show(self.visible_rows())
+        self.update_status()
+        self.show_details()
+
+    def update_status(self) -> None:
+        name = next((m.name for m in (self.snapshot.manifests if self.snapshot else ())
+                     if m.folder == self.folder), self.folder or "")
+        total = len(self.rows) + sum(1 for f in self.untracked.values() if f == self.folder)
+        parts = [f"[b]{name}[/b]", f"{self.table.row_count} of {total} shown"]
+        if not self.query_.empty:
+            parts.append(f"filter: {self.query_.text}")
+        parts.append(f"sort: {self.sort_key}{' ↓' if self.sort_reverse else ''}")
+        if self.table.marked:
+            parts.append(f"{len(self.table.marked)} marked")
+        self.query_one("#grid-status", Static).update(" · ".join(parts))
+
+    def current_row(self):
+        key = self.table.current_key
+        if key is None:
+            return None
+        return self.rows.get(key) or (untracked_row(key[5:]) if key.startswith("file:") else None)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        try:
+            query = parse(event.value)
+        except QueryError:
+            event.input.add_class("-invalid")
+            return
+        event.input.remove_class("-invalid")
+        self.query_ = query
+        self.rebuild_table()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        try:
+            self.query_ = parse(event.value)
+        except QueryError as exc:
+            self.notify(str(exc), title="Filter", severity="error")
+            return
+        self.rebuild_table()
+        if not event.value:
+            event.input.display = False
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.value or box.display:
+            box.value = ""
+            box.display = False
+            self.query_ = parse("")
+            self.rebuild_table()
+            self.table.focus()
+
+    def action_sort(self, step: int) -> None:
+        index = SORT_KEYS.index(self.sort_key)
+        self.sort_key = SORT_KEYS[(index + step) % len(SORT_KEYS)]
+        self.rebuild_table()
+
+    def sort_by(self, key: str, reverse: bool = False) -> None:
+        self.sort_key, self.sort_reverse = key, reverse
+        self.rebuild_table()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in SORT_KEYS:
+            self.sort_by(key, reverse=(self.sort_key == key and not self.sort_reverse))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table is self.table:
+            self.action_edit("reverse_prompt")
+
+    # -- details and preview ---------------------------------------------------------------------
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table is self.table:
+            self.show_details()
+
+    def show_details(self) -> None:
+        row = self.current_row()
+        preview = self.query_one(PreviewPane)
+        preview.show_row(row)
+        if row is None or not preview.display:
+            return
+        cached = self._preview_cache.get(row.key)
+        if cached is not None:
+            preview.show_image(*cached)
+            return
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        # Wait for the cursor to rest: scrolling through rows must not decode every image.
+        self._preview_timer = self.set_timer(0.12, lambda: self._load_preview(row.key,
+                                                                              row.file_path))
+
+    @work(thread=True, exit_on_error=False, group="preview", exclusive=True)
+    def _load_preview(self, key: str, relative: str) -> None:
+        from vidpipe.errors import ImageError
+        from vidpipe.imaging import load_rgb
+
+        app = self.app
+        try:
+            image = load_rgb(app.project.absolute(relative), app.settings.max_image_pixels,
+                             max_side=PREVIEW_MAX_SIDE)
+            caption = f"{relative}  {image.width}×{image.height} preview"
+        except ImageError as exc:
+            image, caption = None, f"{relative}: {exc}"
+        self.post_message(msg.PreviewLoaded(key, image, caption))
+
+    def on_preview_loaded(self, message: msg.PreviewLoaded) -> None:
+        self._preview_cache[message.key] = (message.image, message.caption)
+        while len(self._preview_cache) > PREVIEW_CACHE:
+            self._preview_cache.popitem(last=False)
+        if self.table.current_key == message.key:
+            self.query_one(PreviewPane).show_image(message.image, message.caption)
+
+    def action_toggle_preview(self) -> None:
+        preview = self.query_one(PreviewPane)
+        preview.display = not preview.display
+        if preview.display:
+            self.show_details()

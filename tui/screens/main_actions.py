@@ -1,0 +1,285 @@
+"""What the keys of the main screen do. Blocking work (database writes, queueing, files) runs in
+worker threads; results come back as notifications and, through the database watcher, as rows.
+A failing worker becomes a notification (see VidpipeApp.on_worker_state_changed)."""
+
+from __future__ import annotations
+
+from textual import work
+
+from tui import jobs
+from tui.screens.confirm import confirm
+from tui.screens.editor import AssetEditorScreen, EditRequest, load_editor_data
+from tui.workers import db_thread
+
+
+class MainActions:
+    """Mixed into MainScreen; relies on its ``rows``, ``table``, ``snapshot`` and ``app``."""
+
+    # -- selection -------------------------------------------------------------------------------
+    def selected_asset_ids(self) -> list[int]:
+        """Marked assets, else the one under the cursor (untracked files are skipped)."""
+        keys = list(self.table.marked) or ([self.table.current_key] if self.table.current_key
+                                           else [])
+        return [self.rows[k].asset_id for k in keys if k in self.rows]
+
+    def _require_asset(self):
+        row = self.current_row()
+        if row is None:
+            self.notify("No asset selected.", severity="warning")
+            return None
+        if not row.tracked:
+            self.notify(f"{row.file_path} is not ingested yet; the daemon picks it up "
+                        "(press D if none runs).", severity="warning")
+            return None
+        return row
+
+    # -- editing ---------------------------------------------------------------------------------
+    def action_edit(self, field: str) -> None:
+        row = self._require_asset()
+        if row is not None:
+            self._open_editor(row.asset_id, field)
+
+    @work(thread=True, exit_on_error=False, group="editor")
+    @db_thread
+    def _open_editor(self, asset_id: int, field: str) -> None:
+        data = load_editor_data(asset_id)
+        self.app.call_from_thread(
+            self.app.push_screen, AssetEditorScreen(data, self.app.drafts, field),
+            self._editor_closed)
+
+    def _editor_closed(self, request: EditRequest | None) -> None:
+        if request is None:
+            return
+        if not request.changes:
+            self.app.drafts.discard(request.asset_id)
+            return
+        self._save_edits(request)
+
+    @work(thread=True, exit_on_error=False, group="save")
+    @db_thread
+    def _save_edits(self, request: EditRequest) -> None:
+        from vidpipe.edits import edit_field
+        from vidpipe.models import Asset
+        from tui.screens.editor import as_text
+
+        asset = Asset.get_by_id(request.asset_id)
+        overtaken = [f for f in request.changes
+                     if as_text(f, getattr(asset, f)) != request.baseline.get(f)]
+        for field, value in request.changes.items():
+            edit_field(request.asset_id, field, value)  # one UPDATE of one column each
+        self.app.drafts.discard(request.asset_id)
+        note = f"Saved {', '.join(request.changes)}."
+        if overtaken:
+            note += (f" {', '.join(overtaken)} had changed meanwhile; that value is in the "
+                     "history (ctrl+z restores it).")
+        self.app.call_from_thread(self.notify, note, title="Saved")
+
+    def action_undo(self) -> None:
+        row = self._require_asset()
+        if row is not None:
+            self._undo_redo(row.asset_id, redo=False)
+
+    def action_redo(self) -> None:
+        row = self._require_asset()
+        if row is not None:
+            self._undo_redo(row.asset_id, redo=True)
+
+    @work(thread=True, exit_on_error=False, group="undo")
+    @db_thread
+    def _undo_redo(self, asset_id: int, redo: bool) -> None:
+        from vidpipe.edits import redo as redo_edit, undo as undo_edit
+
+        edit = redo_edit(asset_id) if redo else undo_edit(asset_id)
+        verb = "Redid" if redo else "Undid"
+        text = (f"{verb} the {edit.author} edit of {edit.field}." if edit
+                else f"Nothing to {'redo' if redo else 'undo'} for this asset.")
+        self.app.call_from_thread(self.notify, text)
+
+    def action_adopt(self) -> None:
+        row = self._require_asset()
+        if row is None:
+            return
+        if not row.has_suggestion:
+            self.notify("No AI suggestion waits for this asset.")
+            return
+        self._adopt_all(row.asset_id)
+
+    @work(thread=True, exit_on_error=False, group="adopt")
+    @db_thread
+    def _adopt_all(self, asset_id: int) -> None:
+        from vidpipe.edits import adopt_suggestion, suggestions
+
+        adopted = []
+        for edit in suggestions(asset_id):  # newest first: the newest per field wins
+            if edit.field not in adopted:
+                adopt_suggestion(edit.id)
+                adopted.append(edit.field)
+        self.app.call_from_thread(self.notify, f"Adopted the AI suggestion for "
+                                  f"{', '.join(adopted)} (ctrl+z undoes).")
+
+    # -- review ----------------------------------------------------------------------------------
+    def action_toggle_reviewed(self) -> None:
+        ids = self.selected_asset_ids()
+        if not ids:
+            self._require_asset()
+            return
+        rows = [self.rows[str(i)] for i in ids]
+        self._set_reviewed(ids, not all(r.reviewed for r in rows))
+        self.table.marked.clear()
+        if len(ids) == 1 and self.table.cursor_row < self.table.row_count - 1:
+            self.table.move_cursor(row=self.table.cursor_row + 1)
+
+    @work(thread=True, exit_on_error=False, group="review")
+    @db_thread
+    def _set_reviewed(self, asset_ids: list[int], reviewed: bool) -> None:
+        from vidpipe.models import Asset, utcnow
+
+        Asset.update({Asset.reviewed: reviewed, Asset.updated_at: utcnow()}).where(
+            Asset.id.in_(asset_ids)).execute()
+
+    def action_next_unreviewed(self) -> None:
+        keys = self.table.keys_in_order()
+        if not keys:
+            return
+        start = self.table.cursor_row
+        for offset in range(1, len(keys) + 1):
+            key = keys[(start + offset) % len(keys)]
+            row = self.rows.get(key)
+            if row is not None and not row.reviewed:
+                self.table.move_to(key)
+                return
+        self.notify("Every asset shown is reviewed.")
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def action_reprocess(self, overwrite: bool = False) -> None:
+        ids = self.selected_asset_ids()
+        if not ids:
+            self._require_asset()
+            return
+        self.table.marked.clear()
+        self._queue_reprocess(ids, overwrite)
+
+    @work(thread=True, exit_on_error=False, group="jobs")
+    @db_thread
+    def _queue_reprocess(self, asset_ids: list[int], overwrite: bool) -> None:
+        run_ids = jobs.queue_reprocess(self.app.project.root, asset_ids, overwrite)
+        what = f"reprocess of {len(asset_ids)} asset{'s' if len(asset_ids) > 1 else ''}"
+        self.app.call_from_thread(self._queued, run_ids, what)
+
+    def _queued(self, run_ids: list[int], what: str) -> None:
+        runs = ", ".join(f"#{i}" for i in run_ids)
+        note = "" if self.daemon is None or self.daemon.running else \
+            " No daemon runs: press D to start one."
+        self.notify(f"Queued {what} (job {runs}).{note}", title="Queued")
+        self.refresh_snapshot()
+        self.rebuild_table()
+
+    def action_process(self, mode: str = "missing") -> None:
+        if self.manifest_id is None:
+            self.notify("This folder has no manifest yet: its files are not ingested.",
+                        severity="warning")
+            return
+        if mode == "all":
+            self.app.push_screen(confirm("Redo every stage for every asset of this manifest?",
+                                         "Process all"),
+                                 lambda answer: answer == "yes" and self._queue_process(
+                                     self.manifest_id, "all"))
+        else:
+            self._queue_process(self.manifest_id, mode)
+
+    @work(thread=True, exit_on_error=False, group="jobs")
+    @db_thread
+    def _queue_process(self, manifest_id: int, mode: str) -> None:
+        run_id = jobs.queue_process(self.app.project.root, manifest_id, mode)
+        self.app.call_from_thread(self._queued, [run_id], f"processing ({mode})")
+
+    def _job_in_focus(self):
+        snapshot = self.snapshot
+        if snapshot is None:
+            return None
+        if snapshot.running:
+            return snapshot.running[0]
+        return snapshot.queued[0] if snapshot.queued else None
+
+    def action_cancel_job(self) -> None:
+        run = self._job_in_focus()
+        if run is None:
+            self.notify("No job is running or queued.")
+            return
+        self.app.push_screen(confirm(f"Cancel {run.label} ({run.status})? Finished work is kept.",
+                                     "Cancel job"),
+                             lambda answer: answer == "yes" and self._cancel(run.id))
+
+    @work(thread=True, exit_on_error=False, group="jobs")
+    @db_thread
+    def _cancel(self, run_id: int) -> None:
+        done = jobs.cancel(run_id)
+        self.app.call_from_thread(self.notify, f"Cancellation of #{run_id} requested." if done
+                                  else f"Job #{run_id} had already ended.")
+
+    def action_start_daemon(self) -> None:
+        if self.daemon is not None and self.daemon.running:
+            self.notify(f"A daemon already runs for this project (pid {self.daemon.pid}).")
+            return
+        self.notify("Starting the daemon…")
+        self._start_daemon()
+
+    @work(thread=True, exit_on_error=False, group="daemon")
+    def _start_daemon(self) -> None:
+        pid = jobs.start_daemon(self.app.project.root)
+        self.app.call_from_thread(self.notify, f"Daemon started (pid {pid}); its log is in "
+                                  ".vidpipe/logs/.", title="Daemon")
+
+    def action_show_errors(self) -> None:
+        run = self.snapshot.focus if self.snapshot else None
+        if run is None:
+            self.notify("No job yet.")
+            return
+        self._load_errors(run.id, run.label)
+
+    @work(thread=True, exit_on_error=False, group="errors")
+    @db_thread
+    def _load_errors(self, run_id: int, label: str) -> None:
+        from tui.screens.errors import ErrorsScreen
+        from tui.snapshot import run_errors
+
+        errors = run_errors(run_id)
+        self.app.call_from_thread(self.app.push_screen, ErrorsScreen(label, errors),
+                                  self._jump_to_asset)
+
+    def _jump_to_asset(self, asset_id: int | None) -> None:
+        if asset_id is not None and not self.table.move_to(str(asset_id)):
+            self.notify("That asset is not shown (another manifest, or filtered out).")
+
+    # -- output ----------------------------------------------------------------------------------
+    def action_export(self) -> None:
+        self._export()
+
+    @work(thread=True, exit_on_error=False, group="export")
+    @db_thread
+    def _export(self) -> None:
+        from vidpipe.export import write_export
+
+        path = write_export(self.app.project)
+        self.app.call_from_thread(self.notify, f"Manifest exported to {path}", title="Export")
+
+    def action_contact_sheet(self) -> None:
+        if self.manifest_id is None:
+            self.notify("No manifest selected.")
+            return
+        self._load_sheets(self.manifest_id)
+
+    @work(thread=True, exit_on_error=False, group="sheet")
+    @db_thread
+    def _load_sheets(self, manifest_id: int) -> None:
+        from vidpipe.imaging import load_rgb
+        from vidpipe.models import Manifest
+        from tui.screens.sheet import ContactSheetScreen
+
+        names = list(Manifest.get_by_id(manifest_id).contact_sheets or [])
+        pages = [load_rgb(self.app.project.absolute(name), self.app.settings.max_image_pixels,
+                          max_side=1600) for name in names]
+        if not pages:
+            self.app.call_from_thread(self.notify, "No contact sheet yet: process the manifest.")
+            return
+        self.app.call_from_thread(self.app.push_screen, ContactSheetScreen(pages, names))

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 
+from vidpipe.errors import ProjectError
 from vidpipe.models import ALL_MODELS, SchemaInfo, db
 
 SQLITE_PRAGMAS = {
@@ -70,13 +71,19 @@ def migrate(database: Database) -> int:
     """Bring the schema to SCHEMA_VERSION; returns the version found before."""
     found = schema_version(database)
     if found > SCHEMA_VERSION:
-        raise RuntimeError(
+        raise ProjectError(
             f"this project database has schema version {found}, newer than this vidpipe "
             f"({SCHEMA_VERSION}); upgrade vidpipe"
         )
     if found == SCHEMA_VERSION:
         return found
-    with database.atomic():
+    # SQLite: take the write lock first, then look again, so two processes starting at once
+    # (daemon and TUI after an upgrade) never both run the same migration.
+    lock = {"lock_type": "IMMEDIATE"} if isinstance(database, SqliteDatabase) else {}
+    with database.atomic(**lock):
+        found = schema_version(database)
+        if found == SCHEMA_VERSION:
+            return found
         if found == 0:
             database.create_tables(ALL_MODELS, safe=True)
         else:

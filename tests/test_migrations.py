@@ -1,0 +1,128 @@
+"""Schema versions and migrations, on real SQLite files."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from peewee import IntegerField, SqliteDatabase
+from playhouse.migrate import SqliteMigrator, migrate as run_migrations
+
+from vidpipe import database as database_module
+from vidpipe.cli import main
+from vidpipe.database import open_database, schema_version
+from vidpipe.errors import ProjectError
+from vidpipe.models import Asset, Manifest, SchemaInfo
+
+
+def v1_database(path) -> str:
+    url = f"sqlite:///{path}"
+    database = open_database(url)
+    manifest = Manifest.create(name="m", folder="m")
+    Asset.create(manifest=manifest, name="kept", file_path="m/a.png", content_hash="h")
+    database.close()
+    return url
+
+
+def test_new_database_records_the_current_version(tmp_path):
+    database = open_database(f"sqlite:///{tmp_path / 'new.db'}")
+    assert schema_version(database) == database_module.SCHEMA_VERSION == 1
+    assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 30_000
+    database.close()
+
+
+def test_registered_migration_upgrades_a_v1_database(tmp_path, monkeypatch):
+    url = v1_database(tmp_path / "old.db")
+    calls = []
+
+    def add_rating(database):
+        calls.append(schema_version(database))
+        migrator = SqliteMigrator(database)
+        run_migrations(migrator.add_column("asset", "rating", IntegerField(null=True)))
+
+    monkeypatch.setattr(database_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(database_module, "MIGRATIONS", {2: add_rating})
+
+    database = open_database(url)
+    assert calls == [1]
+    assert schema_version(database) == 2
+    columns = {c.name for c in database.get_columns("asset")}
+    assert "rating" in columns
+    assert database.execute_sql("SELECT name FROM asset").fetchall() == [("kept",)]
+    database.close()
+    # Opening again does not migrate twice.
+    database = open_database(url)
+    assert calls == [1]
+    database.close()
+
+
+def test_failed_migration_rolls_back(tmp_path, monkeypatch):
+    url = v1_database(tmp_path / "old.db")
+
+    def broken(database):
+        database.execute_sql("ALTER TABLE asset ADD COLUMN half_done INTEGER")
+        raise RuntimeError("migration bug")
+
+    monkeypatch.setattr(database_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(database_module, "MIGRATIONS", {2: broken})
+    with pytest.raises(RuntimeError, match="migration bug"):
+        open_database(url)
+    check = SqliteDatabase(str(tmp_path / "old.db"))
+    assert check.execute_sql("SELECT value FROM schema_info").fetchone() == ("1",)
+    assert "half_done" not in {c.name for c in check.get_columns("asset")}
+    check.close()
+
+
+def test_concurrent_openers_migrate_once(tmp_path, monkeypatch):
+    url = v1_database(tmp_path / "old.db")
+    calls = []
+    gate = threading.Barrier(2)
+
+    def slow(database):
+        calls.append(1)
+        migrator = SqliteMigrator(database)
+        run_migrations(migrator.add_column("asset", "rating", IntegerField(null=True)))
+
+    monkeypatch.setattr(database_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(database_module, "MIGRATIONS", {2: slow})
+    errors = []
+
+    # One Database bound to the models, as open_database does; each thread gets its own
+    # connection (peewee keeps connection state per thread), like two processes would.
+    database = database_module.make_database(url)
+    database_module.db.initialize(database)
+
+    def opener():
+        gate.wait()
+        try:
+            database_module.migrate(database)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            database.close()
+
+    threads = [threading.Thread(target=opener) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == [] and calls == [1]
+
+
+def test_newer_database_is_refused_with_a_clear_message(tmp_path, capsys):
+    project = tmp_path / "p"
+    assert main(["init", str(project)]) == 0
+    database = SqliteDatabase(str(project / ".vidpipe" / "vidpipe.db"))
+    database.execute_sql("UPDATE schema_info SET value = '99' WHERE key = 'schema_version'")
+    database.close()
+
+    with pytest.raises(ProjectError, match="schema version 99, newer than this vidpipe"):
+        open_database(f"sqlite:///{project / '.vidpipe' / 'vidpipe.db'}")
+    capsys.readouterr()
+    assert main(["status", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "schema version 99" in err and "upgrade vidpipe" in err
+    assert "Traceback" not in err
+    assert SchemaInfo._meta.database is not None

@@ -99,3 +99,7 @@ def run_checks(project: Path | None) -> list[Check]:
             results.append(Check(fn.__name__.removeprefix("check_"), "fail",
                                  f"check crashed: {type(exc).__name__}: {exc}"))
     return results
+
+
+# Stage-owned checks register themselves with @check when imported.
+from vidpipe.vision import doctor_checks  # noqa: E402,F401

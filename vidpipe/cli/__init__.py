@@ -15,6 +15,8 @@ COMMAND_MODULES = [
     "vidpipe.cli.process_cmds",   # process, status
     "vidpipe.cli.export_cmds",    # export
     "vidpipe.cli.doctor_cmds",    # doctor
+    "vidpipe.cli.model_cmds",     # models pull|import|list
+    "vidpipe.cli.reprocess_cmds", # reprocess
     "vidpipe.cli.daemon_cmds",    # daemon status|stop
 ]
 

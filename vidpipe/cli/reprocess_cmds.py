@@ -1,0 +1,73 @@
+"""vidpipe reprocess PROJECT ASSET [--overwrite]."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vidpipe.errors import VidpipeError
+from vidpipe.models import Asset, StageProgress
+from vidpipe.project import Project
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "reprocess", help="rerun detection and reverse prompting for one asset, then the tags")
+    p.add_argument("project", type=Path)
+    p.add_argument("asset", help="asset id, manifest tag (CHAR_01) or file path")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace fields a person edited too (the old text stays in the history)")
+    p.set_defaults(handler=cmd_reprocess)
+
+
+def resolve_asset(project: Project, ref: str) -> Asset:
+    """An asset by id, by manifest tag, or by file path (relative to PROJECT, to the current
+    folder, or absolute)."""
+    ref = ref.strip()
+    if ref.isdigit():
+        asset = Asset.get_or_none(Asset.id == int(ref))
+        if asset is None:
+            raise VidpipeError(f"no asset with id {ref}")
+        return asset
+    by_tag = list(Asset.select().where(Asset.manifest_tag == ref.upper()))
+    if len(by_tag) == 1:
+        return by_tag[0]
+    if len(by_tag) > 1:
+        listing = ", ".join(f"{a.id} ({a.manifest.name})" for a in by_tag)
+        raise VidpipeError(f"tag {ref} is used in several manifests: give the id ({listing})")
+    candidates = {ref}
+    for base in (Path.cwd(), project.root):
+        path = Path(os.path.abspath(base / ref))
+        if str(path).startswith(str(project.root) + os.sep):
+            candidates.add(path.relative_to(project.root).as_posix())
+    asset = Asset.select().where(Asset.file_path.in_(list(candidates))).first()
+    if asset is None:
+        raise VidpipeError(f"no asset {ref!r}: give an id, a tag like CHAR_01 or a file path "
+                           "(see `vidpipe status` or `vidpipe export`)")
+    return asset
+
+
+def cmd_reprocess(args) -> int:
+    from vidpipe.edits import REPROCESS_FIELDS
+    from vidpipe.engine import ManifestingEngine
+    from vidpipe.session import open_project
+    from vidpipe.stages.base import STAGE_TITLES, StageName
+
+    with open_project(args.project) as session:
+        asset = resolve_asset(session.project, args.asset)
+        print(f"reprocessing asset {asset.id} {asset.name} ({asset.file_path})")
+        engine = ManifestingEngine(session.project, session.settings)
+        run = engine.reprocess_asset(asset.id, overwrite=args.overwrite)
+        for row in StageProgress.select().where(StageProgress.run == run.id).order_by(
+                StageProgress.position):
+            message = f" — {row.message}" if row.message else ""
+            print(f"  {STAGE_TITLES[StageName(row.stage)]:<18} {row.status:<8}{message}")
+        after = Asset.get_by_id(asset.id)
+        for field in REPROCESS_FIELDS:
+            value = getattr(after, field)
+            text = value if not isinstance(value, str) or len(value) < 70 else value[:67] + "..."
+            print(f"  {field:<21} {text}")
+        if run.status != "done":
+            print(f"vidpipe: error: run {run.status}: {run.error}")
+            return 1
+    return 0

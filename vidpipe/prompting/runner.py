@@ -1,9 +1,13 @@
 """Reverse-prompting a batch of assets through Gemini: cache first, then paced, retried requests.
 
-Everything here runs on one event loop in the calling thread. Results are handed to ``on_answer``
-/ ``on_failure`` callbacks as they arrive, on that same thread, so the caller can write each one
-in its own short transaction (never one held open across the network) and a cancelled batch keeps
-every answer that came back before the cancel.
+The requests run on one event loop. Results are handed to ``on_answer`` / ``on_failure`` as they
+arrive, on a single writer thread: database writes are serialised, each in its own short
+transaction, never held open across the network, and a slow write (another process holding the
+SQLite lock) never stalls the requests in flight. A cancelled batch keeps every answer that came
+back before the cancel: pending writes are finished, not dropped.
+
+Images are downscaled and encoded just ahead of their turn (at most four times the concurrency
+at a time), so a manifest of thousands of images never holds thousands of encoded copies.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -78,6 +83,7 @@ class PromptBatch:
     on_failure: Callable[[PromptItem, str], None]
     should_stop: Callable[[], bool] = lambda: False
     refresh: bool = False  # ask again even when an answer is cached (reprocess)
+    release_thread: Callable[[], object] = lambda: None  # run last on the writer thread
     result: BatchResult = field(default_factory=BatchResult)
 
     def run(self, items: list[PromptItem]) -> BatchResult:
@@ -85,6 +91,24 @@ class PromptBatch:
         return asyncio.run(self.run_async(items))
 
     async def run_async(self, items: list[PromptItem]) -> BatchResult:
+        loop = asyncio.get_running_loop()
+        self._lookahead = asyncio.Semaphore(4 * self.limiter.concurrency)
+        with ThreadPoolExecutor(1, thread_name_prefix="vidpipe-prompt-writer") as writer:
+            self._writer = writer
+            try:
+                await self._run(items)
+            finally:
+                # The executor's exit waits for every queued write; then the thread's database
+                # connection is released.
+                await loop.run_in_executor(writer, self.release_thread)
+        return self.result
+
+    async def _write(self, function: Callable, *args) -> None:
+        future = asyncio.get_running_loop().run_in_executor(self._writer, function, *args)
+        # Shielded: a cancelled task must not drop an answer that has already been paid for.
+        await asyncio.shield(future)
+
+    async def _run(self, items: list[PromptItem]) -> None:
         groups: dict[str, list[PromptItem]] = {}
         for item in items:
             key = cache.cache_key(item.content_hash, self.describer.model, self.prompt_version)
@@ -95,14 +119,12 @@ class PromptBatch:
             cached = None if self.refresh else cache.get(key)
             if cached is None:
                 pending[key] = members
-                continue
-            for member in members:
-                self.result.from_cache += 1
-                self._deliver(member, cache.retag(cached.answer, cached.subject_tag, member.tag),
-                              True)
-
+            else:
+                self.result.from_cache += len(members)
+                await self._write(self._deliver_all, members, cached.answer, cached.subject_tag,
+                                  True)
         if not pending:
-            return self.result
+            return
         tasks: list[asyncio.Task] = []
         try:
             async with asyncio.TaskGroup() as group:
@@ -116,7 +138,6 @@ class PromptBatch:
         except BaseExceptionGroup as errors:
             refused = [e for e in errors.exceptions if isinstance(e, AuthFailure)]
             raise (refused or list(errors.exceptions))[0] from None
-        return self.result
 
     async def _watch_cancel(self, tasks: list[asyncio.Task]) -> None:
         while True:
@@ -127,44 +148,52 @@ class PromptBatch:
                     task.cancel()
                 return
 
-    def _deliver(self, item: PromptItem, answer: ReversePrompt, from_cache: bool) -> None:
-        self.result.answered += 1
-        self.on_answer(item, answer, from_cache)
+    # -- on the writer thread ------------------------------------------------------------------
+    def _deliver_all(self, members: list[PromptItem], answer: ReversePrompt,
+                     subject_tag: str | None, from_cache: bool) -> None:
+        for member in members:
+            self.on_answer(member, cache.retag(answer, subject_tag, member.tag), from_cache)
+            self.result.answered += 1
 
-    def _fail(self, item: PromptItem, message: str) -> None:
-        self.result.failed += 1
-        self.result.first_error = self.result.first_error or f"{item.name}: {message}"
-        self.on_failure(item, message)
+    def _store_and_deliver(self, key: str, members: list[PromptItem],
+                           answer: ReversePrompt) -> None:
+        lead = members[0]
+        cache.put(key, answer, lead.tag, self.describer.model, self.prompt_version)
+        self._deliver_all(members, answer, lead.tag, False)
 
+    def _fail_all(self, members: list[PromptItem], message: str) -> None:
+        for member in members:
+            self.result.failed += 1
+            self.result.first_error = self.result.first_error or f"{member.name}: {message}"
+            self.on_failure(member, message)
+
+    # -- on the event loop ---------------------------------------------------------------------
     def _count_retry(self, failure: PromptFailure, wait: float) -> None:
         self.result.retries += 1
         log.debug("retrying in %.2f s after: %s", wait, failure)
 
     async def _one(self, key: str, members: list[PromptItem]) -> None:
         lead = members[0]
-        try:
-            jpeg = await asyncio.to_thread(self.encode, lead.image_path)
-        except ImageError as exc:
-            for member in members:
-                self._fail(member, f"cannot read the image: {exc}")
-            return
+        async with self._lookahead:
+            try:
+                jpeg = await asyncio.to_thread(self.encode, lead.image_path)
+            except ImageError as exc:
+                await self._write(self._fail_all, members, f"cannot read the image: {exc}")
+                return
 
-        async def attempt() -> ReversePrompt:
-            async with self.limiter.slot():
-                self.result.requests += 1
-                return await self.describer.describe(jpeg, lead.prompt)
+            async def attempt() -> ReversePrompt:
+                async with self.limiter.slot():
+                    self.result.requests += 1
+                    return await self.describer.describe(jpeg, lead.prompt)
 
-        try:
-            answer = await with_retries(attempt, self.policy, on_retry=self._count_retry)
-        except AuthFailure:
-            raise
-        except PromptFailure as failure:
-            for member in members:
-                self._fail(member, str(failure))
-            return
-        cache.put(key, answer, lead.tag, self.describer.model, self.prompt_version)
-        for member in members:
-            self._deliver(member, cache.retag(answer, lead.tag, member.tag), False)
+            try:
+                answer = await with_retries(attempt, self.policy, on_retry=self._count_retry)
+            except AuthFailure:
+                raise
+            except PromptFailure as failure:
+                await self._write(self._fail_all, members, str(failure))
+                return
+        await self._write(self._store_and_deliver, key, members, answer)
 
 
 __all__ = ["BatchResult", "PermanentFailure", "PromptBatch", "PromptItem", "encode_jpeg"]

@@ -135,7 +135,9 @@ class PromptStage(Stage):
                         item.asset_id, item.name, client.redact(message)),
                     should_stop=should_stop,
                     # Reprocessing one asset means "look again": do not reuse the cached answer.
-                    refresh=ctx.only_assets is not None)
+                    refresh=ctx.only_assets is not None,
+                    # peewee opened a connection for the writer thread: give it back.
+                    release_thread=db.close)
                 return await batch.run_async(items), limiter
 
         try:

@@ -1,0 +1,91 @@
+"""Reverse-prompting throughput: the real stage and SDK against the fake Gemini server.
+
+    .venv/bin/python bench/prompts.py [--assets 200] [--latency 0.3] [--concurrency 5]
+                                      [--retry-after 1]
+
+Two scenarios, each on a fresh project (empty cache) of distinct generated images:
+  1. every request answers after ``latency`` s: wall time against the ideal
+     assets / concurrency × latency (target: within 15 %);
+  2. the same with 20 % of requests answered 429 with ``Retry-After: retry_after``
+     (target: within 2× the ideal).
+The wall time is the whole stage: image downscaling + JPEG encoding, requests, retries, writing
+each result to SQLite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from PIL import Image  # noqa: E402
+
+from vidpipe.engine import ManifestingEngine  # noqa: E402
+from vidpipe.ingest import reconcile  # noqa: E402
+from vidpipe.models import Asset, Manifest, StageProgress  # noqa: E402
+from vidpipe.session import open_project  # noqa: E402
+from vidpipe.stages.prompts import PromptStage  # noqa: E402
+from vidpipe.testing.fake_gemini import RATE_LIMIT, FakeGemini  # noqa: E402
+
+
+def make_images(folder: Path, count: int) -> None:
+    for index in range(count):
+        rng = random.Random(index)
+        image = Image.new("RGB", (640, 480), tuple(rng.randrange(256) for _ in range(3)))
+        pixels = image.load()
+        for _ in range(500):  # distinct content per image
+            pixels[rng.randrange(640), rng.randrange(480)] = tuple(rng.randrange(256) for _ in range(3))
+        image.save(folder / f"ref_{index:04d}.jpg", quality=90)
+
+
+def scenario(title: str, args, rate_limit_fraction: float, target_ratio: float) -> bool:
+    ideal = args.assets / args.concurrency * args.latency
+    with tempfile.TemporaryDirectory(prefix="vidpipe-bench-") as tmp:
+        session = open_project(Path(tmp) / "project", create=True)
+        make_images(session.project.root, args.assets)
+        reconcile(session.project, session.settings)
+        with FakeGemini(latency_s=args.latency, rate_limit_fraction=rate_limit_fraction,
+                        retry_after_s=args.retry_after, seed=1) as server:
+            settings = session.settings.replace(
+                gemini_api_key="bench-key", gemini_base_url=server.base_url,
+                prompt_concurrency=args.concurrency)
+            engine = ManifestingEngine(session.project, settings, stages=[PromptStage()])
+            started = time.perf_counter()
+            run = engine.process_manifest(Manifest.get(), "all")
+            wall = time.perf_counter() - started
+            done = Asset.select().where(Asset.prompt_origin == "gemini").count()
+            row = StageProgress.get(StageProgress.run == run.id)
+            ratio = wall / ideal
+            ok = done == args.assets and ratio <= target_ratio
+            print(f"{title}")
+            print(f"  assets {args.assets}, concurrency {args.concurrency}, latency "
+                  f"{args.latency:g} s, 429 fraction {rate_limit_fraction:.0%}"
+                  + (f" (Retry-After {args.retry_after:g} s)" if rate_limit_fraction else ""))
+            print(f"  requests {server.requests} (429s {server.outcomes[RATE_LIMIT]}), "
+                  f"peak in flight {server.peak_concurrency}, assets done {done}/{args.assets}")
+            print(f"  wall {wall:.2f} s, ideal {ideal:.2f} s, ratio {ratio:.3f} "
+                  f"(target <= {target_ratio:g}) -> {'OK' if ok else 'MISSED'}")
+            print(f"  stage: {row.status}, {row.message}")
+        session.close()
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=int, default=200)
+    parser.add_argument("--latency", type=float, default=0.3)
+    parser.add_argument("--concurrency", type=int, default=5)
+    parser.add_argument("--retry-after", type=float, default=1.0)
+    args = parser.parse_args()
+    results = [scenario("1. plain", args, 0.0, 1.15),
+               scenario("2. with 429s", args, 0.2, 2.0)]
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -29,6 +29,10 @@ def main_commands(screen) -> list[tuple[str, str, object]]:
         ("Toggle preview", "Show or hide the image preview", screen.action_toggle_preview),
         ("Adopt AI suggestions", "Take the newest waiting suggestion per field",
          screen.action_adopt),
+        ("Merge face groups", "Marked faces and the one under the cursor are one person",
+         screen.action_merge_faces),
+        ("Split face from its group", "The face under the cursor is someone else",
+         screen.action_split_face),
         ("Redo edit", "Re-apply the last undone edit of the asset", screen.action_redo),
         ("Sort by file order", "Sort order, then path", partial(screen.sort_by, "sort_order")),
     ]

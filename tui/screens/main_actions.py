@@ -283,3 +283,50 @@ class MainActions:
             self.app.call_from_thread(self.notify, "No contact sheet yet: process the manifest.")
             return
         self.app.call_from_thread(self.app.push_screen, ContactSheetScreen(pages, names))
+
+    # -- faces -----------------------------------------------------------------------------------
+    def _face_rows(self, keys: list[str]):
+        rows = [self.rows[k] for k in keys if k in self.rows]
+        return [r for r in rows if r.is_face]
+
+    def action_merge_faces(self) -> None:
+        keys = list(self.table.marked)
+        current = self.table.current_key
+        if current and current not in keys:
+            keys.append(current)
+        ids = [r.asset_id for r in self._face_rows(keys)]
+        if len(ids) < 2:
+            self.notify("Mark a face (space), move to another face, then merge: they become "
+                        "one person.", severity="warning")
+            return
+        self.table.marked.clear()
+        self._merge_faces(ids)
+
+    @work(thread=True, exit_on_error=False, group="faces")
+    @db_thread
+    def _merge_faces(self, asset_ids: list[int]) -> None:
+        from vidpipe.vision.face_review import merge_face_groups
+
+        summary = None
+        for other in asset_ids[1:]:
+            summary = merge_face_groups(asset_ids[0], other)
+        self.app.call_from_thread(self.notify, f"Merged {len(asset_ids)} faces into one person: "
+                                  f"{summary.groups} groups, {summary.duplicates} duplicates now.")
+
+    def action_split_face(self) -> None:
+        row = self._require_asset()
+        if row is None:
+            return
+        if row.face_group is None:
+            self.notify("This asset is not in a face group.", severity="warning")
+            return
+        self._split_face(row.asset_id)
+
+    @work(thread=True, exit_on_error=False, group="faces")
+    @db_thread
+    def _split_face(self, asset_id: int) -> None:
+        from vidpipe.vision.face_review import split_face
+
+        summary = split_face(asset_id)
+        self.app.call_from_thread(self.notify, f"Face taken out of its group: {summary.groups} "
+                                  f"groups, {summary.duplicates} duplicates now.")

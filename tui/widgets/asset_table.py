@@ -7,12 +7,13 @@ from typing import Callable
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 from tui.rows import STATE_UNTRACKED, AssetRow
 
-PROMPT_EXCERPT = 60
+PROMPT_EXCERPT = 48
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Column:
     label: str
     render: Callable[[AssetRow], object]
     sort: Callable[[AssetRow], object]
+    width: int
 
 
 def _conf(value: float | None) -> str:
@@ -59,19 +61,19 @@ def _face(row: AssetRow) -> str:
 
 
 COLUMNS = [
-    Column("tag", "Tag", lambda r: r.tag, lambda r: (r.tag == "", r.tag)),
-    Column("name", "Name", lambda r: r.name, lambda r: r.name.lower()),
-    Column("type", "Type", lambda r: r.asset_type.title(), lambda r: r.asset_type),
-    Column("source", "Source", _source, lambda r: (r.source, r.parent)),
-    Column("class", "Class", lambda r: r.detection_class, lambda r: r.detection_class),
+    Column("tag", "Tag", lambda r: r.tag, lambda r: (r.tag == "", r.tag), 11),
+    Column("name", "Name", lambda r: r.name, lambda r: r.name.lower(), 22),
+    Column("type", "Type", lambda r: r.asset_type.title(), lambda r: r.asset_type, 11),
+    Column("source", "Source", _source, lambda r: (r.source, r.parent), 14),
+    Column("class", "Class", lambda r: r.detection_class, lambda r: r.detection_class, 10),
     Column("conf", "Conf", lambda r: _conf(r.detection_confidence),
-           lambda r: -(r.detection_confidence or 0.0)),
-    Column("face", "Face", _face, lambda r: (r.face_group is None, r.face_group or 0)),
-    Column("quality", "Qual", lambda r: _conf(r.quality), lambda r: -(r.quality or 0.0)),
-    Column("state", "State", _state, lambda r: (not r.has_error, r.state)),
-    Column("edited", "Ed", _edited, lambda r: (not r.edited, not r.has_suggestion)),
-    Column("reviewed", "Rv", lambda r: "✓" if r.reviewed else "", lambda r: r.reviewed),
-    Column("prompt", "Prompt", _excerpt, lambda r: r.reverse_prompt.lower()),
+           lambda r: -(r.detection_confidence or 0.0), 5),
+    Column("face", "Face", _face, lambda r: (r.face_group is None, r.face_group or 0), 14),
+    Column("quality", "Qual", lambda r: _conf(r.quality), lambda r: -(r.quality or 0.0), 5),
+    Column("state", "State", _state, lambda r: (not r.has_error, r.state), 14),
+    Column("edited", "Ed", _edited, lambda r: (not r.edited, not r.has_suggestion), 2),
+    Column("reviewed", "Rv", lambda r: "✓" if r.reviewed else "", lambda r: r.reviewed, 2),
+    Column("prompt", "Prompt", _excerpt, lambda r: r.reverse_prompt.lower(), 48),
 ]
 COLUMN_BY_KEY = {column.key: column for column in COLUMNS}
 SORT_KEYS = ["sort_order"] + [column.key for column in COLUMNS]
@@ -98,8 +100,18 @@ class AssetTable(DataTable):
     def on_mount(self) -> None:
         self.add_column("", key="mark", width=1)
         for column in COLUMNS:
-            width = 40 if column.key == "prompt" else None
-            self.add_column(column.label, key=column.key, width=width)
+            self.add_column(column.label, key=column.key, width=column.width)
+
+    def _update_dimensions(self, new_rows) -> None:
+        # Every column has a fixed width, so measuring each new cell (DataTable's default, a
+        # few seconds for 5 000 rows) cannot change anything: only the virtual size is needed.
+        if any(column.auto_width for column in self.columns.values()):
+            super()._update_dimensions(new_rows)
+            return
+        width = sum(column.get_render_width(self) for column in self.columns.values())
+        header = self.header_height if self.show_header else 0
+        self.virtual_size = Size(width + self._row_label_column_width,
+                                 self._total_row_height + header)
 
     def _cells(self, row: AssetRow) -> list:
         return ["●" if row.key in self.marked else ""] + [c.render(row) for c in COLUMNS]

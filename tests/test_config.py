@@ -119,3 +119,12 @@ def test_boolean_settings_are_parsed_not_truthy():
     assert _coerce("flag", False, "bool") is False
     with pytest.raises(ConfigError, match="'flag'"):
         _coerce("flag", "maybe", "bool")
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("contact_sheet_columns", "0"), ("contact_sheet_rows_per_page", "-1"),
+    ("detection_confidence", "1.5"), ("prompt_concurrency", "0"),
+])
+def test_out_of_range_values_are_refused_by_name(tmp_path, setting, value):
+    with pytest.raises(ConfigError, match=f"'{setting}'.*out of range"):
+        load_settings(tmp_path, env={f"VIDPIPE_{setting.upper()}": value})

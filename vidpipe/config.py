@@ -162,8 +162,38 @@ def load_settings(project: Path | None = None, env: dict[str, str] | None = None
         if raw is not None:
             values[name] = _coerce(name, raw, str(f.type))
 
+    for name, value in values.items():
+        _check_range(name, value)
     values["gemini_api_key"] = env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None
     return Settings(**values)
+
+
+#: Smallest (and largest) usable values; a 0-column contact sheet would fail deep in a run.
+_RANGES: dict[str, tuple[float, float | None]] = {
+    "max_image_pixels": (1, None),
+    "contact_sheet_columns": (1, 64),
+    "contact_sheet_thumb_px": (16, 4096),
+    "contact_sheet_label_px": (0, 1024),
+    "contact_sheet_rows_per_page": (1, 1000),
+    "detection_confidence": (0.0, 1.0),
+    "detection_min_box_fraction": (0.0, 1.0),
+    "detection_batch_size": (1, None),
+    "face_min_confidence": (0.0, 1.0),
+    "prompt_concurrency": (1, None),
+    "prompt_requests_per_minute": (1, None),
+    "prompt_timeout_s": (0.001, None),
+    "prompt_max_retries": (0, None),
+    "prompt_image_max_px": (16, None),
+}
+
+
+def _check_range(name: str, value) -> None:
+    if name not in _RANGES or not isinstance(value, (int, float)):
+        return
+    low, high = _RANGES[name]
+    if value < low or (high is not None and value > high):
+        limit = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"setting {name!r}: {value!r} is out of range (must be {limit})")
 
 
 def settings_template() -> str:

@@ -8,7 +8,7 @@ drawn and written before the next is started, so memory stays flat however many 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -92,35 +92,52 @@ def render_pages(entries: Iterable[SheetEntry], layout: Layout, subtitle: str,
     """Yield one RGB page after another (each page's thumbnails decoded in parallel)."""
     entries = list(entries)
     pages = list(_pages(entries, layout.per_page)) or [[]]
-    cell_h = layout.thumb_px + layout.label_px
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for page_number, page in enumerate(pages, start=1):
-            rows = max(1, -(-len(page) // layout.columns))
-            width = MARGIN + layout.columns * (layout.thumb_px + MARGIN)
-            height = TITLE_PX + MARGIN + rows * (cell_h + MARGIN)
-            sheet = Image.new("RGB", (width, height), BACKGROUND)
-            draw = ImageDraw.Draw(sheet)
-            draw.text((MARGIN, 14), TITLE, font=font(32, bold=True), fill=TEXT)
-            caption = f"{subtitle} · page {page_number}/{len(pages)}"
-            draw.text((MARGIN, 54), caption, font=font(14), fill=MUTED)
-            thumbs = pool.map(lambda e: _thumbnail(e, layout.thumb_px, max_pixels), page)
-            for index, (entry, thumb) in enumerate(zip(page, thumbs)):
-                x = MARGIN + (index % layout.columns) * (layout.thumb_px + MARGIN)
-                y = TITLE_PX + MARGIN + (index // layout.columns) * (cell_h + MARGIN)
-                draw.rectangle((x, y, x + layout.thumb_px - 1, y + layout.thumb_px - 1),
-                               fill=CELL_BACKGROUND)
-                if isinstance(thumb, Image.Image):
-                    sheet.paste(thumb, (x + (layout.thumb_px - thumb.width) // 2,
-                                        y + (layout.thumb_px - thumb.height) // 2))
-                else:
-                    draw.multiline_text((x + 8, y + 8), "unreadable:\n" + thumb[:60],
-                                        font=font(12), fill=MUTED)
-                label_face = font(14)
-                label = _fit(f"[{entry.number}] {entry.name}", draw, label_face, layout.thumb_px)
-                draw.text((x, y + layout.thumb_px + 8), label, font=label_face, fill=TEXT)
-                draw.text((x, y + layout.thumb_px + 32), entry.type, font=font(12, bold=True),
-                          fill=MUTED)
-            yield sheet
+        def decode(page: list[SheetEntry]) -> list[Future]:
+            return [pool.submit(_thumbnail, e, layout.thumb_px, max_pixels) for e in page]
+
+        upcoming = decode(pages[0])
+        try:
+            for page_number, page in enumerate(pages, start=1):
+                current = upcoming
+                # The next page decodes while this one is drawn and saved: at most two pages of
+                # small thumbnails are held, never full-size images.
+                upcoming = decode(pages[page_number]) if page_number < len(pages) else []
+                yield _draw_page(page, [f.result() for f in current], layout, subtitle,
+                                 page_number, len(pages))
+        finally:
+            for future in upcoming:
+                future.cancel()
+
+
+def _draw_page(page: list[SheetEntry], thumbs: list, layout: Layout, subtitle: str,
+               page_number: int, page_count: int) -> Image.Image:
+    cell_h = layout.thumb_px + layout.label_px
+    rows = max(1, -(-len(page) // layout.columns))
+    width = MARGIN + layout.columns * (layout.thumb_px + MARGIN)
+    height = TITLE_PX + MARGIN + rows * (cell_h + MARGIN)
+    sheet = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    draw.text((MARGIN, 14), TITLE, font=font(32, bold=True), fill=TEXT)
+    caption = f"{subtitle} · page {page_number}/{page_count}"
+    draw.text((MARGIN, 54), caption, font=font(14), fill=MUTED)
+    for index, (entry, thumb) in enumerate(zip(page, thumbs)):
+        x = MARGIN + (index % layout.columns) * (layout.thumb_px + MARGIN)
+        y = TITLE_PX + MARGIN + (index // layout.columns) * (cell_h + MARGIN)
+        draw.rectangle((x, y, x + layout.thumb_px - 1, y + layout.thumb_px - 1),
+                       fill=CELL_BACKGROUND)
+        if isinstance(thumb, Image.Image):
+            sheet.paste(thumb, (x + (layout.thumb_px - thumb.width) // 2,
+                                y + (layout.thumb_px - thumb.height) // 2))
+        else:
+            draw.multiline_text((x + 8, y + 8), "unreadable:\n" + thumb[:60],
+                                font=font(12), fill=MUTED)
+        label_face = font(14)
+        label = _fit(f"[{entry.number}] {entry.name}", draw, label_face, layout.thumb_px)
+        draw.text((x, y + layout.thumb_px + 8), label, font=label_face, fill=TEXT)
+        draw.text((x, y + layout.thumb_px + 32), entry.type, font=font(12, bold=True),
+                  fill=MUTED)
+    return sheet
 
 
 def write_pages(entries: Iterable[SheetEntry], layout: Layout, subtitle: str, out_dir: Path,

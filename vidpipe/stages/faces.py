@@ -60,7 +60,9 @@ class FaceStage(Stage):
         if ctx.settings.face_distance_threshold is not None:
             return ctx.settings.face_distance_threshold
         from vidpipe.vision.grouping import default_threshold
+        from vidpipe.vision.weights import prepare_deepface_env
 
+        prepare_deepface_env(ctx.settings)  # other models' defaults come from deepface itself
         return default_threshold(ctx.settings.face_model)
 
     def run(self, ctx: StageContext, progress) -> str:

@@ -46,7 +46,8 @@ def _noise_image(path, seed: int, size=(96, 64)) -> None:
 
 def add_images(session, count: int, prefix: str = "img", size=(96, 64)) -> list[Asset]:
     for index in range(count):
-        _noise_image(session.project.root / f"{prefix}_{index:03d}.png", seed=index + 1000, size=size)
+        _noise_image(session.project.root / f"{prefix}_{index:03d}.png", seed=index + 1000,
+                     size=size)
     reconcile(session.project, session.settings)
     return list(Asset.select().order_by(Asset.file_path))
 

@@ -66,7 +66,8 @@ async def _no_sleep(seconds):
 
 def test_transient_failures_are_retried_within_the_budget():
     _no_sleep.waits = []
-    attempt, calls = _attempts(TransientFailure("429", retry_after=2.0), TransientFailure("500"), "ok")
+    attempt, calls = _attempts(TransientFailure("429", retry_after=2.0), TransientFailure("500"),
+                               "ok")
     result = asyncio.run(with_retries(attempt, RetryPolicy(max_retries=3), sleep=_no_sleep))
     assert result == "ok" and len(calls) == 3
     assert _no_sleep.waits[0] >= 2.0  # Retry-After honoured
@@ -128,10 +129,8 @@ def test_per_minute_limit_holds_in_every_window():
 
 def test_concurrency_slots_are_never_exceeded():
     limiter = RequestLimiter(concurrency=3, per_minute=0)
-    release = asyncio.Event
-
     async def main():
-        gate = release()
+        gate = asyncio.Event()
 
         async def one():
             async with limiter.slot():
@@ -196,7 +195,8 @@ def test_template_values_describe_a_crop_and_its_parent(session):
 # -- cache ----------------------------------------------------------------------------------------
 def test_cache_round_trip_and_retag(session):
     key = cache.cache_key("hash", "gemini-x", "v1")
-    assert key != cache.cache_key("hash", "gemini-y", "v1") != cache.cache_key("hash", "gemini-x", "v2")
+    assert key != cache.cache_key("hash", "gemini-y", "v1")
+    assert key != cache.cache_key("hash", "gemini-x", "v2")
     assert cache.get(key) is None
     answer = ReversePrompt(reverse_prompt="CHAR_01, a man; CHAR_011 untouched",
                            visual_description="CHAR_01 stands.", quality_score=6)

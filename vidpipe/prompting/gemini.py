@@ -49,6 +49,7 @@ class GeminiClient:
         self.base_url = base_url
         self.timeout_s = timeout_s
         self._client = None
+        self._config = None
         self._timeouts, self._transport = _transport_errors()
 
     async def __aenter__(self) -> "GeminiClient":
@@ -61,6 +62,11 @@ class GeminiClient:
             retry_options=types.HttpRetryOptions(attempts=1),
         )
         self._client = genai.Client(api_key=self._api_key, http_options=options)
+        self._config = types.GenerateContentConfig(
+            response_mime_type="application/json",
+            response_schema=ReversePrompt,
+            temperature=0.4,
+        )
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -77,17 +83,12 @@ class GeminiClient:
         from google.genai import errors, types
 
         assert self._client is not None, "use 'async with GeminiClient(...)'"
-        config = types.GenerateContentConfig(
-            response_mime_type="application/json",
-            response_schema=ReversePrompt,
-            temperature=0.4,
-        )
         contents = [types.Part.from_bytes(data=image_jpeg, mime_type="image/jpeg"), prompt]
         try:
             # The SDK's timeout covers the HTTP exchange; this one also bounds anything around it.
             response = await asyncio.wait_for(
                 self._client.aio.models.generate_content(model=self.model, contents=contents,
-                                                         config=config),
+                                                         config=self._config),
                 timeout=self.timeout_s + 5.0)
         except errors.APIError as exc:
             raise self._api_failure(exc) from None

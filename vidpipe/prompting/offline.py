@@ -116,10 +116,12 @@ def offline_prompt(asset: Asset, parent: Asset | None, image: Image.Image) -> tu
     height = asset.height or image.height
     light = ("dark, low-key lighting" if stats.brightness < 70 else
              "bright, high-key lighting" if stats.brightness > 185 else "balanced exposure")
-    contrast = "high contrast" if stats.contrast > 70 else "soft contrast" if stats.contrast < 30 else ""
+    contrast = ("high contrast" if stats.contrast > 70 else
+                "soft contrast" if stats.contrast < 30 else "")
     palette = ("black and white" if stats.saturation < 20 else
                f"dominant colours {_join(stats.colours)}" if stats.colours else "")
-    mood = "vivid colours" if stats.saturation > 150 else "muted colours" if 20 <= stats.saturation < 60 else ""
+    mood = ("vivid colours" if stats.saturation > 150 else
+            "muted colours" if 20 <= stats.saturation < 60 else "")
 
     prompt_parts = [asset.manifest_tag or "", _subject(asset), palette, mood, light, contrast,
                     _orientation(width, height), "detailed reference photo"]

@@ -96,7 +96,8 @@ def asset_values(asset: Asset, parent: Asset | None) -> dict[str, str]:
         kind = AssetType.UNKNOWN
     parent_label = ""
     if parent is not None:
-        parent_label = f"{parent.manifest_tag} ({parent.name})" if parent.manifest_tag else parent.name
+        parent_label = (f"{parent.manifest_tag} ({parent.name})" if parent.manifest_tag
+                        else parent.name)
     detected = detected_phrase(asset)
     lines = [f"- Asset type: {_TYPE_WORDS[kind]}",
              f"- Name: {asset.name}"]

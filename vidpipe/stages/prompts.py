@@ -63,9 +63,11 @@ class PromptStage(Stage):
         # the same deterministic assignment afterwards.
         assign_tags(ctx.manifest)
         ids = [a.id for a in todo]
-        todo = list(Asset.select().where(Asset.id.in_(ids)).order_by(Asset.sort_order, Asset.file_path))
+        todo = list(Asset.select().where(Asset.id.in_(ids))
+                    .order_by(Asset.sort_order, Asset.file_path))
         parent_ids = {a.source_asset_id for a in todo if a.source_asset_id}
-        parents = {p.id: p for p in Asset.select().where(Asset.id.in_(parent_ids))} if parent_ids else {}
+        parents = ({p.id: p for p in Asset.select().where(Asset.id.in_(parent_ids))}
+                   if parent_ids else {})
 
         writer = _ResultWriter(ctx, progress, origin, version, mark)
         if not online:

@@ -6,6 +6,10 @@ in the REST shape the SDK parses, and can misbehave on demand: latency, 429 with
 500, hanging requests, a body that is not JSON, an answer that is not valid JSON, safety-blocked
 candidates, a prompt blocked outright, empty answers. It counts requests and peak concurrency.
 
+``GET /_fake/stats`` returns the counters as JSON, and ``python -m vidpipe.testing.fake_gemini``
+runs the server in a process of its own (it prints its base URL, serves until stdin closes), so a
+benchmark's client does not share its interpreter lock with the server.
+
 Misbehaviour is chosen per request, first by ``rules`` (a substring of the request's prompt text,
 e.g. an asset name, mapped to a behaviour, optionally for the first N matches only), then by the
 ``*_fraction`` knobs drawn from a seeded random generator.
@@ -15,9 +19,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import argparse
 import json
 import random
 import re
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -123,6 +129,11 @@ class FakeGemini:
         assert self._server is not None, "server not started"
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"requests": self.requests, "peak_concurrency": self.peak_concurrency,
+                    "in_flight": self.in_flight, "outcomes": dict(self.outcomes)}
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -232,7 +243,13 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout); nothing to tell it
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            if self.path == "/_fake/stats":
+                self._send(200, server.stats())
+            else:
+                self._send(404, _error(404, "NOT_FOUND", f"no such path: {self.path}"))
+
+        def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             match = _PATH.match(self.path.split("?", 1)[0])
@@ -302,3 +319,28 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
                     "responseId": hashlib.sha1(text.encode()).hexdigest()[:16]})
 
     return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the fake Gemini server until stdin closes.")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--rate-limit-fraction", type=float, default=0.0)
+    parser.add_argument("--retry-after", type=float, default=0.0)
+    parser.add_argument("--server-error-fraction", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = FakeGemini(latency_s=args.latency, rate_limit_fraction=args.rate_limit_fraction,
+                        retry_after_s=args.retry_after,
+                        server_error_fraction=args.server_error_fraction, seed=args.seed).start()
+    print(server.base_url, flush=True)
+    try:
+        sys.stdin.read()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

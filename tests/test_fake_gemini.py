@@ -101,3 +101,27 @@ def test_counts_peak_concurrency():
         asyncio.run(main())
         assert server.requests == 4
         assert 2 <= server.peak_concurrency <= 4
+
+
+def test_runs_in_its_own_process_and_reports_stats():
+    import json
+    import subprocess
+    import sys
+    from urllib.request import urlopen
+
+    process = subprocess.Popen([sys.executable, "-m", "vidpipe.testing.fake_gemini"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        base_url = process.stdout.readline().strip()
+
+        async def main():
+            async with GeminiClient("k", "m", base_url, 5.0) as client:
+                return await client.describe(JPEG, "Tag: OBJ_02")
+
+        assert asyncio.run(main()).reverse_prompt.startswith("OBJ_02")
+        with urlopen(f"{base_url}/_fake/stats", timeout=5) as response:
+            stats = json.load(response)
+        assert stats["requests"] == 1 and stats["outcomes"] == {OK: 1}
+    finally:
+        process.stdin.close()
+        assert process.wait(timeout=10) == 0

@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/contact_sheet.py
+	$(BIN)/python bench/prompts.py
 
 clean:
 	rm -rf $(VENV) demo-project

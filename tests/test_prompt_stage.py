@@ -324,3 +324,11 @@ def test_cancelling_keeps_the_prompts_that_arrived(session):
         assert run.status == RunStatus.DONE
         assert server.requests == len(assets) - len(done)
         assert Asset.select().where(Asset.prompt_origin == "gemini").count() == len(assets)
+
+
+async def test_the_stage_also_runs_when_the_caller_has_an_event_loop(session, gemini):
+    """An engine driven from async code (a TUI worker, an async test) still gets its prompts."""
+    add_images(session, 3)
+    run = process(session, settings_for(session, gemini))
+    assert run.status == RunStatus.DONE
+    assert Asset.select().where(Asset.prompt_origin == "gemini").count() == 3

@@ -98,8 +98,8 @@ class PromptBatch:
             try:
                 await self._run(items)
             finally:
-                # The executor's exit waits for every queued write; then the thread's database
-                # connection is released.
+                # One worker, first in first out: this runs after every queued write, shielded
+                # ones of cancelled tasks included.
                 await loop.run_in_executor(writer, self.release_thread)
         return self.result
 

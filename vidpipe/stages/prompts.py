@@ -231,6 +231,8 @@ def _run_coroutine(coroutine):
             outcome["value"] = asyncio.run(coroutine)
         except BaseException as exc:  # handed back to the caller's thread
             outcome["error"] = exc
+        finally:
+            db.close()  # this thread's own connection, opened by the cancel checks
 
     thread = threading.Thread(target=target, name="vidpipe-prompts")
     thread.start()

@@ -149,7 +149,8 @@ def snapshot(session) -> dict:
                    for m in Manifest.select().order_by(Manifest.name)],
         "files": sorted((p.relative_to(root).as_posix(),
                          hashlib.sha1(Image.open(p).tobytes()).hexdigest())
-                        for p in (root / ".vidpipe").rglob("*.png")),
+                        for p in (root / ".vidpipe").rglob("*")
+                        if p.suffix in (".png", ".jpg")),  # crops and contact sheet pages
     }
 
 
@@ -169,6 +170,9 @@ def test_reference_run_is_complete(reference):
     crops = [a for a in reference["assets"] if a[3] == Source.EXTRACTED]
     assert len(uploaded) == IMAGES and len(crops) == 2 * IMAGES
     assert len(reference["sheets"][0][1]) == 4  # 7 images, 2 per page
+    files = [name for name, _ in reference["files"]]
+    assert sum(f.startswith(".vidpipe/contact_sheets/") for f in files) == 4
+    assert sum(f.startswith(".vidpipe/crops/") for f in files) == 2 * IMAGES
     tags = sorted(a[6] for a in reference["assets"])
     assert tags[:3] == ["CHAR_01", "CHAR_02", "CHAR_03"] and "OBJ_07" in tags
 

@@ -142,17 +142,20 @@ def _draw_page(page: list[SheetEntry], thumbs: list, layout: Layout, subtitle: s
 
 def write_pages(entries: Iterable[SheetEntry], layout: Layout, subtitle: str, out_dir: Path,
                 stem: str, max_pixels: int) -> Iterator[Path]:
-    """Render and save each page as PNG (``{stem}-p01.png`` ...), yielding each path once written.
-    Pages left over from a longer earlier sheet are deleted at the end."""
+    """Render and save each page as JPEG (``{stem}-p01.jpg`` ...), yielding each path once
+    written. Pages left over from a longer earlier sheet are deleted at the end.
+
+    JPEG, not PNG: a page encodes in ~6 ms instead of ~135 ms (PNG, fastest level) and is a
+    fifth of the size to send over SSH or to a vision model; 4:4:4 chroma keeps labels crisp."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for number, page in enumerate(render_pages(entries, layout, subtitle, max_pixels), start=1):
-        path = out_dir / f"{stem}-p{number:02d}.png"
+        path = out_dir / f"{stem}-p{number:02d}.jpg"
         tmp = path.with_name(f".{path.name}.tmp")
-        page.save(tmp, format="PNG", compress_level=1)
+        page.save(tmp, format="JPEG", quality=90, subsampling=0)
         tmp.replace(path)  # a reader never sees half a page
         written.append(path)
         yield path
-    for stale in out_dir.glob(f"{stem}-p*.png"):
+    for stale in out_dir.glob(f"{stem}-p*.*"):  # also pages of another format
         if stale not in written:
             stale.unlink()

@@ -142,7 +142,10 @@ def _mark_interrupted(run: Run, exc: BaseException) -> None:
         StageProgress.update(status=StageStatus.PENDING, current_item=None,
                              message="interrupted; resumes where it stopped").where(
             StageProgress.run == run.id, StageProgress.status == StageStatus.RUNNING).execute()
-        finish_run(run, RunStatus.INTERRUPTED, f"interrupted ({type(exc).__name__})")
+        # Not finished (no finished_at), as the daemon records a run its shutdown interrupts.
+        Run.update(status=RunStatus.INTERRUPTED, finished_at=None, updated_at=utcnow(),
+                   error=f"interrupted ({type(exc).__name__}); resumes when run again").where(
+            Run.id == run.id).execute()
     except Exception:
         log.exception("could not record run %s as interrupted", run.id)
 

@@ -12,10 +12,12 @@ from vidpipe import imaging
 from vidpipe.config import Settings
 from vidpipe.errors import VidpipeError
 from vidpipe.ingest import ingest_file, is_ignored_name, mark_removed
-from vidpipe.models import AssetState
+from vidpipe.models import AssetState, db
 from vidpipe.project import STATE_DIRNAME, Project
 
 log = logging.getLogger(__name__)
+
+INGEST_CHUNK = 16
 
 
 @dataclass
@@ -69,16 +71,12 @@ def ingest_paths(project: Project, settings: Settings, paths: Iterable[Path],
         else:
             removed = [*removed, path]
             files = []
-        for file in files:
-            try:
-                result = ingest_file(project, settings, file)
-            except (OSError, VidpipeError) as exc:
-                log.warning("cannot ingest %s: %s", file, exc)
-                continue
-            outcome.ingested += 1
-            outcome.assets[str(file)] = result.asset.id
-            if result.asset.state == AssetState.PENDING:
-                outcome.manifests.add(result.asset.manifest_id)
+        # Small transactions: one commit per few files (a burst of drops is ingested faster),
+        # short enough that a person's edit never waits long for the write lock.
+        for start in range(0, len(files), INGEST_CHUNK):
+            with db.atomic():
+                for file in files[start:start + INGEST_CHUNK]:
+                    _ingest_one(project, settings, file, outcome)
     for path in removed:
         path = Path(os.path.abspath(path))
         if path.exists() or not is_watched(project, path):
@@ -90,6 +88,19 @@ def ingest_paths(project: Project, settings: Settings, paths: Iterable[Path],
                      path.relative_to(project.root))
             outcome.manifests.update(a.manifest_id for a in gone)  # tags/contact sheet change
     return outcome
+
+
+def _ingest_one(project: Project, settings: Settings, file: Path, outcome: IngestOutcome) -> None:
+    try:
+        with db.atomic():  # a savepoint: one bad file does not undo the others
+            result = ingest_file(project, settings, file)
+    except (OSError, VidpipeError) as exc:
+        log.warning("cannot ingest %s: %s", file, exc)
+        return
+    outcome.ingested += 1
+    outcome.assets[str(file)] = result.asset.id
+    if result.asset.state == AssetState.PENDING:
+        outcome.manifests.add(result.asset.manifest_id)
 
 
 def queue_processing(project: Project, manifest_ids: Iterable[int],

@@ -88,6 +88,11 @@ class Daemon:
         queues = get_queues(self.project, settings, immediate=False)
         log.info("vidpipe-daemon pid %s started for %s", os.getpid(), self.project.root)
         recover_runs(queues, previous_pid=lock.previous_pid)
+        # Import the engine and stage modules now (they load their ML stacks lazily), so the
+        # first job is picked up as fast as the later ones.
+        from vidpipe.stages import default_stages
+
+        default_stages(settings)
 
         consumers = [
             _Consumer(queues.pipeline, workers=1, worker_type="thread", periodic=False,

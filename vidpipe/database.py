@@ -35,8 +35,12 @@ def make_database(url: str) -> Database:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = url[len("sqlite:///"):]
-        # timeout is the sqlite3 module's own busy wait, in seconds.
-        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30, check_same_thread=False)
+        # timeout is the sqlite3 module's own busy wait, in seconds. Transactions begin
+        # IMMEDIATE (take the write lock up front, waiting for it under the busy timeout): a
+        # deferred transaction that reads then writes fails at once with "database is locked"
+        # when another process committed in between, and no busy timeout can save it.
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30, check_same_thread=False,
+                              lock_type="IMMEDIATE")
     if parsed.scheme in ("postgres", "postgresql"):
         return PostgresqlDatabase(
             parsed.path.lstrip("/"),

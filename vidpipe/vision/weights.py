@@ -106,6 +106,21 @@ def packaged_dlib_weights() -> Path | None:
     return path if path.is_file() else None
 
 
+def _load_torch_stack_first() -> None:
+    """Import torch's compiler stack (triton, via torchvision.ops) before TensorFlow.
+
+    Both bundle LLVM. Loaded in the order TensorFlow → triton, the process aborts with
+    "LLVM ERROR: inconsistency in registered CommandLine options"; the other order works. One
+    daemon runs faces (TensorFlow) and detection (torch) in the same process, in either order
+    across jobs, so the order is fixed here, once, before TensorFlow can load.
+    """
+    import sys
+
+    if "tensorflow" in sys.modules or importlib.util.find_spec("torchvision") is None:
+        return
+    import torchvision.ops  # noqa: F401  (pulls in torch and triton)
+
+
 def prepare_deepface_env(settings: Settings) -> Path:
     """Set deepface's and TensorFlow's environment; must run before deepface is imported.
 
@@ -114,6 +129,7 @@ def prepare_deepface_env(settings: Settings) -> Path:
     """
     home = deepface_home(settings)
     os.environ["DEEPFACE_HOME"] = str(home)
+    _load_torch_stack_first()
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")

@@ -215,6 +215,7 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
             text = path.read_text(encoding="utf-8")
             area.load_text(text[:-1] if text.endswith("\n") and not area.text.endswith("\n")
                            else text)
+            area.move_cursor(area.document.end)  # go on typing where the editor left off
             self._write_draft()
         finally:
             path.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from tui.workers import ReportsWorkerErrors, db_thread
 
 PREVIEW_MAX_SIDE = 512
 PREVIEW_CACHE = 64
+NARROW_TERMINAL = 120  # columns below which the preview starts hidden
 
 
 def folder_of_path(relative: str) -> str:
@@ -82,6 +83,7 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
         self._preview_cache: OrderedDict[str, tuple] = OrderedDict()
         self._preview_timer = None
         self._filter_timer = None
+        self._preview_choice: bool | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -429,6 +431,11 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
 
     def action_toggle_preview(self) -> None:
         preview = self.query_one(PreviewPane)
-        preview.display = not preview.display
+        preview.display = self._preview_choice = not preview.display
         if preview.display:
             self.show_details()
+
+    def on_resize(self, event) -> None:
+        # A narrow terminal gives the grid the whole width unless the person asked otherwise.
+        if self._preview_choice is None:
+            self.query_one(PreviewPane).display = event.size.width >= NARROW_TERMINAL

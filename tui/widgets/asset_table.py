@@ -13,7 +13,7 @@ from textual.widgets.data_table import RowDoesNotExist
 
 from tui.rows import STATE_UNTRACKED, AssetRow
 
-PROMPT_EXCERPT = 48
+PROMPT_EXCERPT = 44
 
 
 @dataclass(frozen=True)
@@ -62,18 +62,18 @@ def _face(row: AssetRow) -> str:
 
 COLUMNS = [
     Column("tag", "Tag", lambda r: r.tag, lambda r: (r.tag == "", r.tag), 11),
-    Column("name", "Name", lambda r: r.name, lambda r: r.name.lower(), 22),
+    Column("name", "Name", lambda r: r.name, lambda r: r.name.lower(), 20),
     Column("type", "Type", lambda r: r.asset_type.title(), lambda r: r.asset_type, 11),
+    Column("edited", "Ed", _edited, lambda r: (not r.edited, not r.has_suggestion), 2),
+    Column("reviewed", "Rv", lambda r: "✓" if r.reviewed else "", lambda r: r.reviewed, 2),
+    Column("state", "State", _state, lambda r: (not r.has_error, r.state), 14),
+    Column("prompt", "Prompt", _excerpt, lambda r: r.reverse_prompt.lower(), 44),
     Column("source", "Source", _source, lambda r: (r.source, r.parent), 14),
     Column("class", "Class", lambda r: r.detection_class, lambda r: r.detection_class, 10),
     Column("conf", "Conf", lambda r: _conf(r.detection_confidence),
            lambda r: -(r.detection_confidence or 0.0), 5),
     Column("face", "Face", _face, lambda r: (r.face_group is None, r.face_group or 0), 14),
     Column("quality", "Qual", lambda r: _conf(r.quality), lambda r: -(r.quality or 0.0), 5),
-    Column("state", "State", _state, lambda r: (not r.has_error, r.state), 14),
-    Column("edited", "Ed", _edited, lambda r: (not r.edited, not r.has_suggestion), 2),
-    Column("reviewed", "Rv", lambda r: "✓" if r.reviewed else "", lambda r: r.reviewed, 2),
-    Column("prompt", "Prompt", _excerpt, lambda r: r.reverse_prompt.lower(), 48),
 ]
 COLUMN_BY_KEY = {column.key: column for column in COLUMNS}
 SORT_KEYS = ["sort_order"] + [column.key for column in COLUMNS]

@@ -27,7 +27,7 @@ DAEMON_CHECK_S = 1.0
 
 
 class VidpipeApp(App):
-    CSS_PATH = "vidpipe.tcss"
+    CSS_PATH = Path(__file__).parent / "vidpipe.tcss"  # absolute: subclasses may live anywhere
     TITLE = "vidpipe"
     COMMANDS = App.COMMANDS | {VidpipeCommands}
     BINDINGS = [
@@ -52,17 +52,19 @@ class VidpipeApp(App):
         self.main_screen = None
 
     # -- life cycle ------------------------------------------------------------------------------
-    def on_mount(self) -> None:
+    def get_default_screen(self):
         from tui.screens.main import MainScreen
 
+        self.main_screen = MainScreen()
+        return self.main_screen
+
+    def on_mount(self) -> None:
         keymap, problem = (self._keymap_override, None) if self._keymap_override is not None \
             else load_keymap()
         if keymap:
             self.set_keymap(keymap)
         if problem:
             self.notify(problem, title="Keymap ignored", severity="warning")
-        self.main_screen = MainScreen()
-        self.push_screen(self.main_screen)
         self._poller = threading.Thread(target=self._poll_database, name="vidpipe-tui-poll",
                                         daemon=True)
         self._poller.start()

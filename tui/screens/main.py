@@ -104,8 +104,9 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
         self.query_one(AssetTable).focus()
-        self.refresh_snapshot()
-        self.scan_folder()
+        # Paint the frame first, then fill it: the screen appears at once, data follows.
+        self.call_after_refresh(self.refresh_snapshot)
+        self.call_after_refresh(self.scan_folder)
 
     @property
     def table(self) -> AssetTable:

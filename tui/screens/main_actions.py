@@ -8,7 +8,6 @@ from textual import work
 
 from tui import jobs
 from tui.screens.confirm import confirm
-from tui.screens.editor import AssetEditorScreen, EditRequest, load_editor_data
 from tui.workers import db_thread
 
 
@@ -42,12 +41,14 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="editor")
     @db_thread
     def _open_editor(self, asset_id: int, field: str) -> None:
+        from tui.screens.editor import AssetEditorScreen, load_editor_data
+
         data = load_editor_data(asset_id)
         self.app.call_from_thread(
             self.app.push_screen, AssetEditorScreen(data, self.app.drafts, field),
             self._editor_closed)
 
-    def _editor_closed(self, request: EditRequest | None) -> None:
+    def _editor_closed(self, request) -> None:
         if request is None:
             return
         if not request.changes:
@@ -57,7 +58,7 @@ class MainActions:
 
     @work(thread=True, exit_on_error=False, group="save")
     @db_thread
-    def _save_edits(self, request: EditRequest) -> None:
+    def _save_edits(self, request) -> None:
         from vidpipe.edits import edit_field
         from vidpipe.models import Asset
         from tui.screens.editor import as_text

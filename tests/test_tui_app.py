@@ -276,3 +276,60 @@ async def test_reprocess_key_queues_a_job_for_the_selected_asset(project):
         assert run.requested_by == "tui" and run.status == "queued"
         await wait_for(pilot, lambda: len(screen.snapshot.queued) == 1, what="queue shown")
         assert "queued: 1" in text_of(screen.query_one("#job-panel"))
+
+
+async def test_help_palette_export_and_preview(project):
+    app = make_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot, 3)
+        # The preview decodes the selected image (downscaled) in a worker.
+        preview = await wait_for(pilot, lambda: screen._preview_cache.get(screen.table.current_key),
+                                 what="the preview image")
+        image, caption = preview
+        assert image is not None and image.size == (96, 64) and "hero_00" in caption
+
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen", what="help")
+        help_text = " ".join(text_of(w) for w in app.screen.query("Static"))
+        assert "grid.reprocess" in help_text and "type:char" in help_text
+        await pilot.press("escape")
+
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette",
+                       what="the command palette")
+        await pilot.press(*type_text("export manifest"))
+        await settle(pilot)
+        await pilot.press("enter")
+        exported = app.project.exports_dir / "manifest.json"
+        await wait_for(pilot, exported.exists, what="the export written")
+        assert "hero_00" in exported.read_text()
+
+
+async def test_bindings_are_remappable_by_id(project):
+    app = make_app(project)
+    app._keymap_override = {"grid.reprocess": "R"}
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, 3)
+        await pilot.press("R")
+        from vidpipe.models import Run
+
+        await wait_for(pilot, lambda: Run.get_or_none(Run.kind == "reprocess"),
+                       what="reprocess through the remapped key")
+
+
+def test_every_binding_has_an_id_and_a_description():
+    from tui.app import VidpipeApp
+    from tui.screens.confirm import MessageScreen
+    from tui.screens.editor import AssetEditorScreen
+    from tui.screens.errors import ErrorsScreen
+    from tui.screens.help import HelpScreen
+    from tui.screens.main import MainScreen
+    from tui.screens.sheet import ContactSheetScreen
+    from tui.widgets.asset_table import AssetTable
+
+    bindings = [b for cls in (VidpipeApp, MainScreen, AssetTable, AssetEditorScreen,
+                              ErrorsScreen, HelpScreen, ContactSheetScreen, MessageScreen)
+                for b in cls.BINDINGS]
+    assert all(b.id and b.description for b in bindings)
+    ids = [b.id for b in bindings]
+    assert len(ids) == len(set(ids))

@@ -95,8 +95,11 @@ def print_table(root: Path) -> None:
                   f"{asset['name'][:24]:<24} {prompt[:70]}")
 
 
-def _tui_available() -> bool:
-    return importlib.util.find_spec("tui.app") is not None and shutil.which("vidpipe-tui") is not None
+def _script(name: str) -> str | None:
+    """A console script of this environment: beside the running interpreter (make demo runs
+    .venv/bin/python without activating the venv), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,10 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     code = cli_main(["process", str(root)])
     export_path = root / ".vidpipe" / "exports" / "manifest.json"
     cli_main(["export", str(root), "-o", str(export_path)])
-    if sys.stdin.isatty() and sys.stdout.isatty() and not args.no_tui and _tui_available():
-        if shutil.which("vidpipe-daemon"):
-            subprocess.run(["vidpipe-daemon", str(root), "--detach"], check=False)
-        return subprocess.call(["vidpipe-tui", str(root)])
+    tui, daemon = _script("vidpipe-tui"), _script("vidpipe-daemon")
+    if sys.stdin.isatty() and sys.stdout.isatty() and not args.no_tui and tui:
+        if daemon:
+            # Refuses politely (and harmlessly) when a daemon already runs for the project.
+            subprocess.run([daemon, str(root), "--detach"], check=False)
+        code = subprocess.call([tui, str(root)])
+        print(f"the daemon keeps watching {root}; stop it with: vidpipe daemon stop {root}")
+        return code
     print_table(root)
     print(f"\nexport: {export_path}")
     print(f"next: vidpipe status {root}   ·   vidpipe-tui {root}")

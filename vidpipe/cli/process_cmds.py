@@ -37,6 +37,7 @@ class _ProgressView:
         self.bars = None
         self.tasks: dict[str, int] = {}
         self.last: dict[str, tuple] = {}
+        self.manifest = ""
         if self.interactive:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeRemainingColumn)
@@ -45,8 +46,11 @@ class _ProgressView:
                                  TextColumn("{task.fields[note]}"))
 
     def begin_manifest(self, name: str) -> None:
-        self.tasks.clear()
-        print(f"manifest {name}", flush=True)
+        self.manifest = name
+        if self.bars is not None:
+            self.bars.console.print(f"manifest [bold]{name}[/]")  # above the live bars
+        else:
+            print(f"manifest {name}", flush=True)
 
     def update(self, row) -> None:
         title = STAGE_TITLES[StageName(row.stage)]
@@ -54,7 +58,8 @@ class _ProgressView:
         if self.bars is not None:
             key = f"{row.run_id}:{row.stage}"
             if key not in self.tasks:
-                self.tasks[key] = self.bars.add_task(title, total=row.total or None, note=note)
+                self.tasks[key] = self.bars.add_task(f"{self.manifest[:14]} · {title}",
+                                                     total=row.total or None, note=note)
             self.bars.update(self.tasks[key], completed=row.done, total=row.total or None,
                              note=note if row.status == StageStatus.RUNNING else row.status)
             return

@@ -62,7 +62,7 @@ def check_api_key(settings: Settings, project: Path | None) -> Check:
         return Check("gemini", "ok", f"API key set; model {settings.gemini_model} via {where}")
     return Check("gemini", "warn", "no GEMINI_API_KEY / GOOGLE_API_KEY: reverse prompts are made "
                  "offline from what the pipeline knows, marked as offline",
-                 "export GEMINI_API_KEY=... then rerun: vidpipe process PROJECT --all")
+                 "export GEMINI_API_KEY=... then: vidpipe process PROJECT (offline prompts are redone)")
 
 
 @check

@@ -50,19 +50,21 @@ BARE = textwrap.dedent("""
 VIDPIPE = textwrap.dedent("""
     import sys
     import time
-    import textual_image.widget  # as tui.main does, before Textual owns the terminal
+    from tui import graphics
+    graphics.start_probe()  # as tui.main does (not a terminal here: nothing to ask)
     from tui.app import VidpipeApp
 
     class FirstPaint(VidpipeApp):
-        def on_mount(self):
-            super().on_mount()
+        def on_mount(self):  # Textual calls VidpipeApp.on_mount too (handlers of each class)
             self.call_after_refresh(self.painted)
 
         def painted(self):
             print(time.time())
             self.exit()
 
-    FirstPaint(sys.argv[1], watch_folder=False, keymap={}).run(headless=True)
+    app = FirstPaint(sys.argv[1], watch_folder=False, keymap={})
+    graphics.finish_probe()
+    app.run(headless=True)
 """)
 
 
@@ -77,15 +79,15 @@ def cold_start(code: str, args: list[str], runs: int) -> list[float]:
     return times
 
 
-def tmux_start(command: str, marker: str, runs: int) -> list[float]:
-    """Launch in a real terminal (tmux) and poll the pane until ``marker`` shows; includes the
-    terminal queries textual-image makes on a tty. Poll step ~10 ms."""
+def tmux_start(command: str, markers: list[str], runs: int) -> dict[str, list[float]]:
+    """Launch in a real terminal (tmux) and poll the pane until each marker shows; includes the
+    terminal queries on a tty. Poll step ~10 ms. Seconds per marker, one per run."""
     import shutil
     import uuid
 
+    seen: dict[str, list[float]] = {marker: [] for marker in markers}
     if shutil.which("tmux") is None:
-        return []
-    times = []
+        return {}
     for _ in range(runs):
         socket = f"vidpipe-bench-{uuid.uuid4().hex[:8]}"
         tmux = ["tmux", "-L", socket, "-f", "/dev/null"]
@@ -93,18 +95,45 @@ def tmux_start(command: str, marker: str, runs: int) -> list[float]:
         subprocess.run([*tmux, "new-session", "-d", "-x", "160", "-y", "45",
                         f"env -u COLUMNS -u LINES TERM=xterm-256color {command}"], check=True)
         try:
-            while True:
+            left = list(markers)
+            while left:
                 pane = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True,
                                       text=True).stdout
-                if marker in pane:
-                    times.append(time.perf_counter() - launched)
-                    break
+                for marker in [m for m in left if m in pane]:
+                    seen[marker].append(time.perf_counter() - launched)
+                    left.remove(marker)
                 if time.perf_counter() - launched > 30:
-                    raise RuntimeError(f"{marker!r} never appeared:\n{pane}")
+                    raise RuntimeError(f"{left!r} never appeared:\n{pane}")
                 time.sleep(0.01)
         finally:
             subprocess.run([*tmux, "kill-server"], capture_output=True)
-    return times
+    return seen
+
+
+async def longest_stall(stop: asyncio.Event, started: asyncio.Event) -> float:
+    """The longest the event loop went without running this task (it asks every 2 ms): how long
+    a key press or a repaint would have waited."""
+    worst, last = 0.0, time.perf_counter()
+    started.set()
+    while not stop.is_set():
+        await asyncio.sleep(0.002)
+        now = time.perf_counter()
+        worst, last = max(worst, now - last), now
+    return worst
+
+
+class Stall:
+    """``async with Stall() as s: ...`` then ``s.worst``: the longest stall while inside."""
+
+    async def __aenter__(self):
+        self.stop, started = asyncio.Event(), asyncio.Event()
+        self.task = asyncio.create_task(longest_stall(self.stop, started))
+        await started.wait()
+        return self
+
+    async def __aexit__(self, *exc):
+        self.stop.set()
+        self.worst = await self.task
 
 
 async def grid_and_progress(root: Path, assets: int, updates: int) -> dict:
@@ -121,16 +150,35 @@ async def grid_and_progress(root: Path, assets: int, updates: int) -> dict:
             await pilot.pause(0.005)
         results["first_load_s"] = time.perf_counter() - started
 
-        reloads = []
+        reloads, stalls, rebuilds, rebuild_stalls, pages = [], [], [], [], []
         for _ in range(3):
             folder = screen.folder
             screen.folder = None
-            start = time.perf_counter()
-            screen.select_folder(folder)  # drop the rows, query, rebuild the table
-            while screen.table.row_count < assets or screen.signature is None:
-                await pilot.pause(0.005)
-            reloads.append(time.perf_counter() - start)
-        results["reload_s"] = reloads
+            async with Stall() as stall:
+                start = time.perf_counter()
+                screen.select_folder(folder)  # drop the rows, query, rebuild the table
+                while screen.table.row_count < assets or screen.signature is None:
+                    await pilot.pause(0.005)
+                reloads.append(time.perf_counter() - start)
+                await pilot.pause(0.05)  # the repaint after the last rows
+            stalls.append(stall.worst)
+        for key in ("name", "sort_order", "state"):  # a rebuild without a query: a sort
+            async with Stall() as stall:
+                start = time.perf_counter()
+                screen.sort_by(key)
+                while getattr(screen.table, "filling", False) or screen.table.row_count < assets:
+                    await pilot.pause(0.005)
+                rebuilds.append(time.perf_counter() - start)
+                await pilot.pause(0.05)
+            rebuild_stalls.append(stall.worst)
+        for _ in range(3):  # for scale: one page of the grid scrolled, i.e. one full repaint
+            async with Stall() as stall:
+                await pilot.press("pagedown")
+                await pilot.pause(0.05)
+            pages.append(stall.worst)
+        results["reload_s"], results["reload_stall_s"] = reloads, stalls
+        results["sort_s"], results["sort_stall_s"] = rebuilds, rebuild_stalls
+        results["page_stall_s"] = pages
 
         manifest_id = Manifest.get(Manifest.folder == "bulk").id
         run = create_run("process", manifest_id=manifest_id)
@@ -169,9 +217,12 @@ def main() -> None:
         bare_script = Path(tmp) / "bare.py"
         bare_script.write_text(BARE.replace("self.exit()", "pass").replace(
             "print(time.time())", "pass").replace("run(headless=True)", "run()"))
-        tmux_bare = tmux_start(f"{sys.executable} {bare_script}", "hello", args.runs)
+        # First frame: a text of the first frame ("hello"; the grid header "Prompt"). Footer:
+        # Textual's Footer fills its keys one frame later, for both apps.
+        tmux_bare = tmux_start(f"{sys.executable} {bare_script}", ["hello", "palette"],
+                               args.runs)
         tmux_vidpipe = tmux_start(f"{Path(sys.executable).parent / 'vidpipe-tui'} {root}",
-                                  "Next unreviewed", args.runs)
+                                  ["Prompt", "Next unreviewed"], args.runs)
         figures = asyncio.run(grid_and_progress(root, args.assets, args.updates))
 
     med = statistics.median
@@ -181,14 +232,24 @@ def main() -> None:
     print(f"  vidpipe-tui        {med(vidpipe):.3f} s  (min {min(vidpipe):.3f})")
     print(f"  ratio              {med(vidpipe) / med(bare):.2f}x   target <= 2x")
     if tmux_bare and tmux_vidpipe:
-        print(f"launch to first screen in a real terminal (tmux, median of {args.runs}):")
-        print(f"  bare Textual app   {med(tmux_bare):.3f} s")
-        print(f"  vidpipe-tui        {med(tmux_vidpipe):.3f} s")
-        print(f"  ratio              {med(tmux_vidpipe) / med(tmux_bare):.2f}x")
+        print(f"launch to screen in a real terminal (tmux, median of {args.runs}):")
+        for what, bare_marker, tui_marker in (("first frame", "hello", "Prompt"),
+                                              ("footer keys", "palette", "Next unreviewed")):
+            b, v = med(tmux_bare[bare_marker]), med(tmux_vidpipe[tui_marker])
+            print(f"  {what:12s} bare {b:.3f} s   vidpipe-tui {v:.3f} s   ratio {v / b:.2f}x")
     print(f"grid with {args.assets} assets:")
     print(f"  first load after start   {figures['first_load_s']:.3f} s")
     print(f"  reload (query + rebuild) median {med(figures['reload_s']):.3f} s, "
           f"max {max(figures['reload_s']):.3f} s   target < 1 s")
+    print(f"  longest event-loop stall during a reload: "
+          f"{max(figures['reload_stall_s']) * 1000:.0f} ms "
+          f"(median of 3: {med(figures['reload_stall_s']) * 1000:.0f} ms)")
+    print(f"  re-sort (rebuild only) median {med(figures['sort_s']):.3f} s, longest stall "
+          f"{max(figures['sort_stall_s']) * 1000:.0f} ms "
+          f"(median {med(figures['sort_stall_s']) * 1000:.0f} ms)")
+    print(f"  for scale, page down (one full repaint of the grid): longest stall "
+          f"{max(figures['page_stall_s']) * 1000:.0f} ms "
+          f"(median {med(figures['page_stall_s']) * 1000:.0f} ms)")
     print(f"progress row committed by another connection -> dashboard shows it "
           f"({args.updates} updates):")
     print(f"  median {med(delays) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms   "

@@ -65,17 +65,25 @@ class VidpipeApp(App):
             self.set_keymap(keymap)
         if problem:
             self.notify(problem, title="Keymap ignored", severity="warning")
-        self._poller = threading.Thread(target=self._poll_database, name="vidpipe-tui-poll",
-                                        daemon=True)
-        self._poller.start()
-        if self.watch_folder:
-            self._start_folder_watch()
+        # The database poller and the folder watcher start once the first screen is out.
+        self.call_after_refresh(self.call_after_refresh, self._start_watching)
         drafts = self.drafts.asset_ids()
         if drafts:
             self.notify(f"{len(drafts)} unsaved draft(s) from an earlier session: open the "
                         "asset with e to restore.", title="Drafts", timeout=8)
 
+    def _start_watching(self) -> None:
+        if self._stop.is_set() or self._poller is not None:
+            return
+        self._poller = threading.Thread(target=self._poll_database, name="vidpipe-tui-poll",
+                                        daemon=True)
+        self._poller.start()
+
+    def on_notice(self, message: msg.Notice) -> None:
+        self.notify(message.text, title=message.title, severity=message.severity)
+
     def _start_folder_watch(self) -> None:
+        """In the poller thread: importing watchdog and watching every folder takes a while."""
         from tui.folderwatch import FolderWatcher
 
         def seen(appeared: bool, relative: str) -> None:
@@ -85,18 +93,19 @@ class VidpipeApp(App):
                                                      [] if appeared else [relative]))
 
         try:
-            self._folder_watcher = FolderWatcher(self.project, seen)
-            self._folder_watcher.start()
+            watcher = FolderWatcher(self.project, seen)
+            watcher.start()
+            self._folder_watcher = watcher
         except OSError as exc:  # e.g. the inotify watch limit
-            self.notify(f"Cannot watch the folder ({exc}); new files appear once ingested.",
-                        severity="warning")
+            self.post_message(msg.Notice(f"Cannot watch the folder ({exc}); new files appear "
+                                         "once ingested.", severity="warning"))
 
     def on_unmount(self) -> None:
         self._stop.set()
-        if self._folder_watcher is not None:
-            self._folder_watcher.stop()
         if self._poller is not None:
             self._poller.join(timeout=2)
+        if self._folder_watcher is not None:
+            self._folder_watcher.stop()
         self.session.close()
 
     # -- the database watcher thread -------------------------------------------------------------
@@ -105,6 +114,8 @@ class VidpipeApp(App):
         from vidpipe.models import db
         from tui.dbwatch import DataVersionWatcher
 
+        if self.watch_folder:
+            self._start_folder_watch()
         watcher = DataVersionWatcher(self.session.database)
         next_daemon_check = 0.0
         try:

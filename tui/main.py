@@ -38,18 +38,21 @@ def _log_to_project(root: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = Path(args.project)
-    # textual-image asks the terminal about graphics support and cell size; that must happen
-    # before Textual takes the terminal over.
-    import textual_image.widget  # noqa: F401
+    from tui import graphics
 
-    from tui.app import VidpipeApp
-
+    # Ask the terminal what images it can draw while the imports below run; the answer must be
+    # in before Textual takes the terminal over (see tui.graphics).
+    graphics.start_probe()
     try:
+        from tui.app import VidpipeApp
+
         app = VidpipeApp(root, watch_folder=not args.no_watch)
     except VidpipeError as exc:
+        graphics.finish_probe()
         print(f"vidpipe-tui: {exc}", file=sys.stderr)
         return 2
     _log_to_project(app.project.root)
+    graphics.finish_probe()
     app.run()
     return app.return_code or 0
 

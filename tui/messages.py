@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from tui.rows import AssetRow, GridSignature
-from tui.snapshot import Snapshot
+if TYPE_CHECKING:  # annotations only: the app's import stays light
+    from tui.rows import AssetRow, GridSignature
+    from tui.snapshot import Snapshot
 
 
 @dataclass
@@ -71,3 +73,12 @@ class EditsSaved(Message):
 class JobsQueued(Message):
     run_ids: list[int]
     what: str
+
+
+@dataclass
+class Notice(Message):
+    """A notification asked for by a background thread."""
+
+    text: str
+    title: str = ""
+    severity: str = "information"

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from peewee import JOIN, fn
 
-from vidpipe.ingest import type_hint
 from vidpipe.models import Asset, AssetState, Author, FieldEdit, Manifest, Source
 
 #: Row keys of files seen in the folder but not in the database yet.
@@ -57,6 +56,8 @@ class AssetRow:
 
 def untracked_row(relative: str) -> AssetRow:
     path = Path(relative)
+    from vidpipe.ingest import type_hint
+
     hint = type_hint(path)
     return AssetRow(key=UNTRACKED_PREFIX + relative, asset_id=None, tag="", name=path.stem,
                     asset_type=hint.value if hint else "UNKNOWN", source=Source.UPLOADED,

@@ -104,9 +104,14 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
         self.query_one(AssetTable).focus()
-        # Paint the frame first, then fill it: the screen appears at once, data follows.
-        self.call_after_refresh(self.refresh_snapshot)
-        self.call_after_refresh(self.scan_folder)
+        # Paint the frame first, then fill it: the screen appears at once, data follows. Two
+        # refreshes: the footer fills its keys in a second frame, and the worker threads started
+        # here (imports, queries) would otherwise hold the GIL while that frame is drawn.
+        self.call_after_refresh(self.call_after_refresh, self._load_first_data)
+
+    def _load_first_data(self) -> None:
+        self.refresh_snapshot()
+        self.scan_folder()
 
     @property
     def table(self) -> AssetTable:
@@ -264,7 +269,7 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
             if row.key not in self.rows:
                 continue  # another manifest's asset (new ones arrive by a full reload)
             self.rows[row.key] = row
-            shown = row.key in table.rows
+            shown = table.has_row(row.key)
             if self.query_(row):
                 if shown:
                     table.update_row(row)
@@ -284,7 +289,7 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
             folder = folder_of_path(relative)
             self.untracked[relative] = folder
             row = untracked_row(relative)
-            if folder == self.folder and row.key not in table.rows and self.query_(row):
+            if folder == self.folder and not table.has_row(row.key) and self.query_(row):
                 table.add_rows_keyed([row])
         for relative in message.gone:
             if self.untracked.pop(relative, None) is not None:
@@ -310,7 +315,7 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
         name = next((m.name for m in (self.snapshot.manifests if self.snapshot else ())
                      if m.folder == self.folder), self.folder or "")
         total = len(self.rows) + sum(1 for f in self.untracked.values() if f == self.folder)
-        parts = [f"[b]{name}[/b]", f"{self.table.row_count} of {total} shown"]
+        parts = [f"[b]{name}[/b]", f"{self.table.shown_count} of {total} shown"]
         if not self.query_.empty:
             parts.append(f"filter: {self.query_.text}")
         parts.append(f"sort: {self.sort_key}{' ↓' if self.sort_reverse else ''}")
@@ -413,7 +418,9 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
     def _load_preview(self, key: str, relative: str) -> None:
         from vidpipe.errors import ImageError
         from vidpipe.imaging import load_rgb
+        from tui.graphics import image_widget_class
 
+        image_widget_class()  # textual-image and numpy imported here, not on the UI thread
         app = self.app
         try:
             image = load_rgb(app.project.absolute(relative), app.settings.max_image_pixels,

@@ -275,7 +275,10 @@ class MainActions:
     def _load_sheets(self, manifest_id: int) -> None:
         from vidpipe.imaging import load_rgb
         from vidpipe.models import Manifest
+        from tui.graphics import image_widget_class
         from tui.screens.sheet import ContactSheetScreen
+
+        image_widget_class()  # imported in this thread, not on the UI thread
 
         names = list(Manifest.get_by_id(manifest_id).contact_sheets or [])
         pages = [load_rgb(self.app.project.absolute(name), self.app.settings.max_image_pixels,

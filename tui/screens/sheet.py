@@ -7,7 +7,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
-from textual_image.widget import Image
+
+from tui.graphics import image_widget_class
 
 
 class ContactSheetScreen(ModalScreen[None]):
@@ -26,7 +27,7 @@ class ContactSheetScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="sheet"):
             yield Label(self._title(), id="sheet-title")
-            yield Image(self.pages[0] if self.pages else None, id="sheet-image")
+            yield image_widget_class()(self.pages[0] if self.pages else None, id="sheet-image")
 
     def _title(self) -> str:
         if not self.pages:
@@ -37,5 +38,5 @@ class ContactSheetScreen(ModalScreen[None]):
         if not self.pages:
             return
         self.index = (self.index + step) % len(self.pages)
-        self.query_one(Image).image = self.pages[self.index]
+        self.query_one("#sheet-image").image = self.pages[self.index]
         self.query_one("#sheet-title", Label).update(self._title())

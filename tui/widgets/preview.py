@@ -3,14 +3,18 @@ works over plain SSH) and the text fields a person reviews, with waiting AI sugg
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
-from textual_image.widget import Image
 
-from tui.rows import AssetRow
+from tui import graphics
+
+if TYPE_CHECKING:
+    from tui.rows import AssetRow
 
 
 def details(row: AssetRow | None) -> Group | Text:
@@ -42,7 +46,8 @@ class PreviewPane(VerticalScroll):
     can_focus = False
 
     def compose(self) -> ComposeResult:
-        yield Image(id="preview-image")
+        # The image widget is mounted with the first image: textual-image (and numpy) stay off
+        # the path to the first screen.
         yield Static(id="preview-caption")
         yield Static(details(None), id="preview-details")
 
@@ -50,5 +55,10 @@ class PreviewPane(VerticalScroll):
         self.query_one("#preview-details", Static).update(details(row))
 
     def show_image(self, image, caption: str) -> None:
-        self.query_one("#preview-image", Image).image = image
+        shown = self.query("#preview-image")
+        if shown:
+            shown.first().image = image
+        elif image is not None:
+            self.mount(graphics.image_widget_class()(image, id="preview-image"),
+                       before="#preview-caption")
         self.query_one("#preview-caption", Static).update(Text(caption, style="dim"))

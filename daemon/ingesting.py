@@ -11,13 +11,12 @@ from typing import Iterable
 from vidpipe import imaging
 from vidpipe.config import Settings
 from vidpipe.errors import VidpipeError
-from vidpipe.ingest import ingest_file, is_ignored_name, mark_removed
-from vidpipe.models import AssetState, db
+from vidpipe.ingest import IngestResult, ingest_file, ingest_files, is_ignored_name, \
+    mark_removed
+from vidpipe.models import AssetState
 from vidpipe.project import STATE_DIRNAME, Project
 
 log = logging.getLogger(__name__)
-
-INGEST_CHUNK = 16
 
 
 @dataclass
@@ -60,23 +59,30 @@ def ingest_paths(project: Project, settings: Settings, paths: Iterable[Path],
     content hash) before its old path is looked at; the old path then has no asset left.
     """
     outcome = IngestOutcome()
+    files: list[Path] = []
     for path in paths:
         path = Path(os.path.abspath(path))
         if not is_watched(project, path):
             continue
         if path.is_dir():
-            files = image_files_under(project, path)
+            files.extend(image_files_under(project, path))
         elif path.exists() and imaging.is_image_name(path):
-            files = [path]
+            files.append(path)
         else:
             removed = [*removed, path]
-            files = []
-        # Small transactions: one commit per few files (a burst of drops is ingested faster),
-        # short enough that a person's edit never waits long for the write lock.
-        for start in range(0, len(files), INGEST_CHUNK):
-            with db.atomic():
-                for file in files[start:start + INGEST_CHUNK]:
-                    _ingest_one(project, settings, file, outcome)
+    # One bulk call: files are read outside the transactions, each batch commits on its own.
+    try:
+        results = ingest_files(project, settings, files)
+    except (OSError, VidpipeError) as exc:
+        log.warning("bulk ingest failed (%s); ingesting one file at a time", exc)
+        results = [_ingest_one(project, settings, file) for file in files]
+    for file, result in zip(files, results):
+        if result is None:
+            continue
+        outcome.ingested += 1
+        outcome.assets[str(file)] = result.asset.id
+        if result.asset.state == AssetState.PENDING:
+            outcome.manifests.add(result.asset.manifest_id)
     for path in removed:
         path = Path(os.path.abspath(path))
         if path.exists() or not is_watched(project, path):
@@ -90,17 +96,12 @@ def ingest_paths(project: Project, settings: Settings, paths: Iterable[Path],
     return outcome
 
 
-def _ingest_one(project: Project, settings: Settings, file: Path, outcome: IngestOutcome) -> None:
+def _ingest_one(project: Project, settings: Settings, file: Path) -> IngestResult | None:
     try:
-        with db.atomic():  # a savepoint: one bad file does not undo the others
-            result = ingest_file(project, settings, file)
+        return ingest_file(project, settings, file)
     except (OSError, VidpipeError) as exc:
         log.warning("cannot ingest %s: %s", file, exc)
-        return
-    outcome.ingested += 1
-    outcome.assets[str(file)] = result.asset.id
-    if result.asset.state == AssetState.PENDING:
-        outcome.manifests.add(result.asset.manifest_id)
+        return None
 
 
 def queue_processing(project: Project, manifest_ids: Iterable[int],

@@ -64,13 +64,16 @@ class _Inbox(FileSystemEventHandler):
     def __init__(self, project: Project, wake: threading.Event):
         self.state_prefix = str(project.root / STATE_DIRNAME)
         self.root = str(project.root)
-        self.events: deque[tuple[str, str, bool]] = deque()
+        # (kind, path, is_directory, when): stamped here, because the worker may be busy
+        # ingesting a burst for a while before it drains them.
+        self.events: deque[tuple[str, str, bool, float]] = deque()
         self.wake = wake
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         kind = event.event_type
         if kind in ("opened", "closed_no_write", "attrib"):
             return
+        when = time.monotonic()
         paths = [(kind, os.fsdecode(event.src_path))]
         if kind == "moved":
             paths = [("deleted", os.fsdecode(event.src_path)),
@@ -78,7 +81,7 @@ class _Inbox(FileSystemEventHandler):
         for what, path in paths:
             if path.startswith(self.state_prefix) or path == self.root:
                 continue
-            self.events.append((what, path, event.is_directory))
+            self.events.append((what, path, event.is_directory, when))
         self.wake.set()
 
 
@@ -188,7 +191,7 @@ class FolderWatcher:
 
     def _tick(self) -> None:
         now = time.monotonic()
-        self._drain(now)
+        self._drain()
         ready = []
         for path, candidate in list(self._candidates.items()):
             verdict = self._check(path, candidate, now)
@@ -213,13 +216,13 @@ class FolderWatcher:
                 self.on_ingested(outcome)
         self._queue_due(time.monotonic())
 
-    def _drain(self, now: float) -> None:
+    def _drain(self) -> None:
         while self._inbox.events:
-            kind, path, is_dir = self._inbox.events.popleft()
+            kind, path, is_dir, when = self._inbox.events.popleft()
             if kind == "deleted":
                 self._candidates.pop(path, None)
                 if is_watched(self.project, Path(path)):
-                    self._gone[path] = now
+                    self._gone[path] = when
                 continue
             if not is_watched(self.project, Path(path)):
                 continue
@@ -228,17 +231,19 @@ class FolderWatcher:
                     # A folder dropped in: its files may predate the watch on it.
                     for file in image_files_under(self.project, Path(path)):
                         self._gone.pop(str(file), None)
-                        self._touch(str(file), now, closed=kind == "moved_in")
+                        self._touch(str(file), when, closed=kind == "moved_in")
                 continue
             if not imaging.is_image_name(Path(path)):
                 continue
             self._gone.pop(path, None)
-            self._touch(path, now, closed=kind in ("closed", "moved_in"))
+            self._touch(path, when, closed=kind in ("closed", "moved_in"))
 
-    def _touch(self, path: str, now: float, closed: bool) -> None:
+    def _touch(self, path: str, when: float, closed: bool) -> None:
         candidate = self._candidates.get(path)
         if candidate is None:
-            candidate = self._candidates[path] = _Candidate(last_change=now)
+            candidate = self._candidates[path] = _Candidate(last_change=when)
+        # Quiet time counts from the latest event (a close is just after the last write).
+        candidate.last_change = max(candidate.last_change, when)
         # A write after a close reopens the question; the next close answers it again.
         candidate.closed = closed
 

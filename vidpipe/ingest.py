@@ -7,13 +7,19 @@ assets in the error state with a specific message: never a crash, never a silent
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import math
 import os
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+
+from peewee import chunked
 
 from vidpipe import imaging
 from vidpipe.config import Settings
@@ -22,6 +28,11 @@ from vidpipe.models import (
     Asset, AssetState, AssetType, Manifest, Source, StageMark, db, utcnow,
 )
 from vidpipe.project import STATE_DIRNAME, Project
+
+#: Paths decided per write transaction by :func:`ingest_files`: large enough that SQL building
+#: and commits are a small part of the cost, small enough that the first rows of a burst appear
+#: early and a person's edit never waits long for the write lock.
+INGEST_BATCH = 64
 
 _TEMP_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".tmp", ".temp", ".swp", "~")
 
@@ -125,15 +136,31 @@ def _relative_unresolved(project: Project, path: Path) -> str:
     return Path(os.path.abspath(path)).relative_to(project.root).as_posix()
 
 
-def ingest_file(project: Project, settings: Settings, path: Path) -> IngestResult:
-    """Create or update the asset for one file under PROJECT. Safe to call again and again."""
+def _checked(project: Project, path: Path) -> tuple[Path, str]:
+    """The absolute path and its project-relative name; refuses what is never ingested."""
     path = Path(os.path.abspath(path))
     if not str(path).startswith(str(project.root) + os.sep):
         raise ProjectError(f"{path} is not inside the project folder {project.root}")
     relative = _relative_unresolved(project, path)
     if relative.split("/", 1)[0] == STATE_DIRNAME:
         raise ProjectError(f"{relative} is vidpipe's own state and is never ingested")
+    return path, relative
 
+
+@dataclass(frozen=True)
+class _Observed:
+    """What the file system says about one path: read before any transaction begins."""
+
+    path: Path
+    relative: str
+    folder: str  # its manifest's folder
+    digest: str
+    info: imaging.ImageInfo | None
+    problem: str | None  # why it cannot be used, for the asset's error
+    stat: os.stat_result | None
+
+
+def _observe(project: Project, settings: Settings, path: Path, relative: str) -> _Observed:
     problem: str | None = None
     digest = None
     info = None
@@ -149,38 +176,149 @@ def ingest_file(project: Project, settings: Settings, path: Path) -> IngestResul
             info = imaging.probe(path, settings.max_image_pixels)
         except ImageError as exc:
             problem = str(exc)
-    stat = path.lstat() if path.exists() or path.is_symlink() else None
-    digest = digest or f"unreadable:{relative}"
+    try:
+        stat = path.lstat()
+    except OSError:
+        stat = None
+    return _Observed(path, relative, manifest_folder(project, path),
+                     digest or f"unreadable:{relative}", info, problem, stat)
 
-    folder = manifest_for(project, manifest_folder(project, path))
-    with db.atomic():
-        same_path = Asset.get_or_none(Asset.file_path == relative, Asset.source == Source.UPLOADED)
+
+def _sort_key(asset: Asset) -> float:
+    # Rows not inserted yet get ids above every stored one, in the order they were decided.
+    return asset.id if asset.id is not None else math.inf
+
+
+class _Batch:
+    """The uploaded rows a batch of paths can touch, kept current while the batch is decided, so
+    each path sees what the paths before it did: the same outcome as one ingest_file call after
+    another. Lives inside one write transaction; new rows are inserted together at the end."""
+
+    def __init__(self, project: Project, observed: list[_Observed]):
+        self.project = project
+        self.by_path: dict[str, Asset] = {}
+        self.by_hash: dict[str, list[Asset]] = {}
+        self.new: list[Asset] = []
+        relatives = [o.relative for o in observed]
+        digests = list({o.digest for o in observed})
+        rows = Asset.select().where(
+            Asset.source == Source.UPLOADED,
+            Asset.file_path.in_(relatives) | Asset.content_hash.in_(digests),
+        ).order_by(Asset.id)
+        for asset in rows:
+            self._add(asset)
+
+    def _add(self, asset: Asset) -> None:
+        self.by_path.setdefault(asset.file_path, asset)
+        bisect.insort(self.by_hash.setdefault(asset.content_hash, []), asset, key=_sort_key)
+
+    def _replace(self, old: Asset, result: IngestResult) -> IngestResult:
+        if self.by_path.get(old.file_path) is old:
+            del self.by_path[old.file_path]
+        self.by_hash[old.content_hash].remove(old)
+        self._add(result.asset)
+        return result
+
+    def _stored(self, asset: Asset) -> Asset:
+        if asset.id is None:  # decided earlier in this batch: insert before updating it
+            self.insert_new()
+        return asset
+
+    def ingest(self, seen: _Observed, manifest: Manifest) -> IngestResult:
+        same_path = self.by_path.get(seen.relative)
         if same_path is not None:
-            return _update_existing(same_path, digest, info, problem, stat)
-        same_content = list(Asset.select().where(Asset.content_hash == digest,
-                                                 Asset.source == Source.UPLOADED))
+            return self._replace(same_path, _update_existing(
+                self._stored(same_path), seen.digest, seen.info, seen.problem, seen.stat))
+        same_content = self.by_hash.get(seen.digest, [])
         for existing in same_content:
-            if not project.absolute(existing.file_path).exists():
-                return _move(existing, folder, relative, stat)
+            if not self.project.absolute(existing.file_path).exists():
+                return self._replace(existing, _move(self._stored(existing), manifest,
+                                                     seen.relative, seen.stat))
         for existing in same_content:
-            if existing.manifest_id == folder.id and problem is None:
+            if existing.manifest_id == manifest.id and seen.problem is None:
                 return IngestResult(existing, IngestStatus.DUPLICATE)
-        hint = type_hint(Path(relative))
-        asset = Asset.create(
-            manifest=folder,
-            name=path.stem,
+        hint = type_hint(Path(seen.relative))
+        stat, info = seen.stat, seen.info
+        asset = Asset(
+            manifest=manifest,
+            name=seen.path.stem,
             asset_type=(hint or AssetType.UNKNOWN).value,
             type_source="hint" if hint else "default",
-            file_path=relative,
-            content_hash=digest,
+            file_path=seen.relative,
+            content_hash=seen.digest,
             file_size=stat.st_size if stat else 0,
             file_mtime=stat.st_mtime if stat else 0.0,
             width=info.width if info else None,
             height=info.height if info else None,
-            state=AssetState.ERROR if problem else AssetState.PENDING,
-            error=problem,
+            state=AssetState.ERROR if seen.problem else AssetState.PENDING,
+            error=seen.problem,
         )
-        return IngestResult(asset, IngestStatus.ERROR if problem else IngestStatus.NEW)
+        self.new.append(asset)
+        self._add(asset)
+        return IngestResult(asset, IngestStatus.ERROR if seen.problem else IngestStatus.NEW)
+
+    def insert_new(self) -> None:
+        """Insert the rows decided so far in one statement per 100 and give them their ids."""
+        if not self.new:
+            return
+        for rows in chunked([asset.__data__ for asset in self.new], 100):
+            Asset.insert_many(rows).execute()
+        # Each new row's path had no uploaded asset when the batch began, and the write lock has
+        # been held since: the path finds exactly the row just inserted.
+        ids = dict(Asset.select(Asset.file_path, Asset.id).where(
+            Asset.source == Source.UPLOADED,
+            Asset.file_path.in_([asset.file_path for asset in self.new])).tuples())
+        for asset in self.new:
+            asset.id = ids[asset.file_path]
+            asset._dirty.clear()
+        self.new = []
+
+
+_observers: ThreadPoolExecutor | None = None
+_observers_lock = threading.Lock()
+
+
+def _observer_pool() -> ThreadPoolExecutor:
+    # Hashing and Pillow's decoding release the GIL: a few threads read files side by side.
+    global _observers
+    with _observers_lock:
+        if _observers is None:
+            _observers = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
+                                            thread_name_prefix="vidpipe-ingest-read")
+        return _observers
+
+
+def ingest_files(project: Project, settings: Settings, paths: Iterable[Path],
+                 batch_size: int = INGEST_BATCH) -> list[IngestResult]:
+    """Create or update the assets for files under PROJECT; results in the order of ``paths``.
+
+    The same outcome as :func:`ingest_file` on each path in turn (duplicates within the batch,
+    renames, changed content, error assets), but files are hashed and probed outside any
+    transaction (on a few threads), and each ``batch_size`` paths are decided in one short write
+    transaction: one query for the rows they can touch, one insert for the new rows. Refuses the
+    whole call (ProjectError) if any path lies outside PROJECT or inside .vidpipe/.
+    """
+    checked = [_checked(project, path) for path in paths]
+    if len(checked) > 1:
+        observations = _observer_pool().map(lambda pr: _observe(project, settings, *pr), checked)
+    else:
+        observations = (_observe(project, settings, *pr) for pr in checked)
+    results: list[IngestResult] = []
+    manifests: dict[str, Manifest] = {}
+    for observed in chunked(observations, batch_size):
+        with db.atomic():
+            for seen in observed:
+                if seen.folder not in manifests:
+                    manifests[seen.folder] = manifest_for(project, seen.folder)
+            batch = _Batch(project, observed)
+            results.extend(batch.ingest(seen, manifests[seen.folder]) for seen in observed)
+            batch.insert_new()
+    return results
+
+
+def ingest_file(project: Project, settings: Settings, path: Path) -> IngestResult:
+    """Create or update the asset for one file under PROJECT. Safe to call again and again."""
+    return ingest_files(project, settings, [path])[0]
 
 
 def _update_existing(asset: Asset, digest: str, info, problem: str | None, stat) -> IngestResult:
@@ -259,7 +397,8 @@ def reconcile(project: Project, settings: Settings) -> ScanSummary:
     """Make the database agree with the folder: ingest what is new or changed, follow renames,
     mark what disappeared as removed. Unchanged files (same size and mtime) are not re-hashed."""
     known = {a.file_path: a for a in Asset.select().where(Asset.source == Source.UPLOADED)}
-    results = []
+    results: list[IngestResult | None] = []
+    to_ingest: list[Path] = []
     for path in iter_input_files(project):
         relative = _relative_unresolved(project, path)
         asset = known.get(relative)
@@ -271,7 +410,10 @@ def reconcile(project: Project, settings: Settings) -> ScanSummary:
             if stat and stat.st_size == asset.file_size and stat.st_mtime == asset.file_mtime:
                 results.append(IngestResult(asset, IngestStatus.UNCHANGED))
                 continue
-        results.append(ingest_file(project, settings, path))
+        results.append(None)
+        to_ingest.append(path)
+    ingested = iter(ingest_files(project, settings, to_ingest))
+    results = [result if result is not None else next(ingested) for result in results]
     removed = []
     for asset in Asset.select().where(Asset.source == Source.UPLOADED,
                                       Asset.state != AssetState.REMOVED):

@@ -15,7 +15,12 @@ from vidpipe.errors import ProjectError
 from vidpipe.models import Asset, Manifest, SchemaInfo
 
 
-def v1_database(path) -> str:
+CURRENT = database_module.SCHEMA_VERSION
+NEXT = CURRENT + 1
+
+
+def current_database(path) -> str:
+    """A database at today's version with one asset in it."""
     url = f"sqlite:///{path}"
     database = open_database(url)
     manifest = Manifest.create(name="m", folder="m")
@@ -24,17 +29,24 @@ def v1_database(path) -> str:
     return url
 
 
+def with_next_migration(monkeypatch, migration) -> None:
+    """Pretend this vidpipe knows one more schema version than the real one."""
+    monkeypatch.setattr(database_module, "SCHEMA_VERSION", NEXT)
+    monkeypatch.setattr(database_module, "MIGRATIONS",
+                        {**database_module.MIGRATIONS, NEXT: migration})
+
+
 def test_new_database_records_the_current_version(tmp_path):
     database = open_database(f"sqlite:///{tmp_path / 'new.db'}")
-    assert schema_version(database) == database_module.SCHEMA_VERSION == 1
+    assert schema_version(database) == CURRENT
     assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
     assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 30_000
     database.close()
 
 
-def test_registered_migration_upgrades_a_v1_database(tmp_path, monkeypatch):
-    url = v1_database(tmp_path / "old.db")
+def test_registered_migration_upgrades_a_current_database(tmp_path, monkeypatch):
+    url = current_database(tmp_path / "old.db")
     calls = []
 
     def add_rating(database):
@@ -42,41 +54,39 @@ def test_registered_migration_upgrades_a_v1_database(tmp_path, monkeypatch):
         migrator = SqliteMigrator(database)
         run_migrations(migrator.add_column("asset", "rating", IntegerField(null=True)))
 
-    monkeypatch.setattr(database_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(database_module, "MIGRATIONS", {2: add_rating})
+    with_next_migration(monkeypatch, add_rating)
 
     database = open_database(url)
-    assert calls == [1]
-    assert schema_version(database) == 2
+    assert calls == [CURRENT]
+    assert schema_version(database) == NEXT
     columns = {c.name for c in database.get_columns("asset")}
     assert "rating" in columns
     assert database.execute_sql("SELECT name FROM asset").fetchall() == [("kept",)]
     database.close()
     # Opening again does not migrate twice.
     database = open_database(url)
-    assert calls == [1]
+    assert calls == [CURRENT]
     database.close()
 
 
 def test_failed_migration_rolls_back(tmp_path, monkeypatch):
-    url = v1_database(tmp_path / "old.db")
+    url = current_database(tmp_path / "old.db")
 
     def broken(database):
         database.execute_sql("ALTER TABLE asset ADD COLUMN half_done INTEGER")
         raise RuntimeError("migration bug")
 
-    monkeypatch.setattr(database_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(database_module, "MIGRATIONS", {2: broken})
+    with_next_migration(monkeypatch, broken)
     with pytest.raises(RuntimeError, match="migration bug"):
         open_database(url)
     check = SqliteDatabase(str(tmp_path / "old.db"))
-    assert check.execute_sql("SELECT value FROM schema_info").fetchone() == ("1",)
+    assert check.execute_sql("SELECT value FROM schema_info").fetchone() == (str(CURRENT),)
     assert "half_done" not in {c.name for c in check.get_columns("asset")}
     check.close()
 
 
 def test_concurrent_openers_migrate_once(tmp_path, monkeypatch):
-    url = v1_database(tmp_path / "old.db")
+    url = current_database(tmp_path / "old.db")
     calls = []
     gate = threading.Barrier(2)
 
@@ -85,8 +95,7 @@ def test_concurrent_openers_migrate_once(tmp_path, monkeypatch):
         migrator = SqliteMigrator(database)
         run_migrations(migrator.add_column("asset", "rating", IntegerField(null=True)))
 
-    monkeypatch.setattr(database_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(database_module, "MIGRATIONS", {2: slow})
+    with_next_migration(monkeypatch, slow)
     errors = []
 
     # One Database bound to the models, as open_database does; each thread gets its own
@@ -126,3 +135,21 @@ def test_newer_database_is_refused_with_a_clear_message(tmp_path, capsys):
     assert "schema version 99" in err and "upgrade vidpipe" in err
     assert "Traceback" not in err
     assert SchemaInfo._meta.database is not None
+
+
+def test_version_1_database_gets_the_file_path_index(tmp_path):
+    """The real v1 -> v2 migration, on a database shaped as version 1 wrote it."""
+    url = current_database(tmp_path / "v1.db")
+    raw = SqliteDatabase(str(tmp_path / "v1.db"))
+    raw.execute_sql('DROP INDEX "asset_file_path"')
+    raw.execute_sql("UPDATE schema_info SET value = '1' WHERE key = 'schema_version'")
+    raw.close()
+
+    database = open_database(url)
+    assert schema_version(database) == 2
+    assert "asset_file_path" in {index.name for index in database.get_indexes("asset")}
+    plan = database.execute_sql(
+        "EXPLAIN QUERY PLAN SELECT id FROM asset WHERE file_path = 'm/a.png'").fetchall()
+    assert any("asset_file_path" in str(row) for row in plan)
+    assert database.execute_sql("SELECT name FROM asset").fetchall() == [("kept",)]
+    database.close()

@@ -24,10 +24,20 @@ SQLITE_PRAGMAS = {
     "cache_size": -16_000,
 }
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _index_asset_file_path(database: Database) -> None:
+    """v2: ingest and the watcher look assets up by path; without an index each lookup scans."""
+    database.execute_sql('CREATE INDEX IF NOT EXISTS "asset_file_path" ON "asset" ("file_path")')
+
 
 # version -> function that upgrades a database from version-1 to version. Append, never edit.
-MIGRATIONS: dict[int, Callable[[Database], None]] = {}
+# A new database is created at SCHEMA_VERSION directly from the models, which must therefore
+# already carry every change a migration makes.
+MIGRATIONS: dict[int, Callable[[Database], None]] = {
+    2: _index_asset_file_path,
+}
 
 
 def make_database(url: str) -> Database:

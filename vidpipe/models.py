@@ -130,7 +130,7 @@ class Asset(BaseModel):
     # stage finds the same row instead of adding a duplicate.
     extraction_key = CharField(null=True)
 
-    file_path = CharField()  # relative to PROJECT (crops live under .vidpipe/crops/)
+    file_path = CharField(index=True)  # relative to PROJECT (crops under .vidpipe/crops/)
     content_hash = CharField(index=True)
     file_size = IntegerField(default=0)
     file_mtime = FloatField(default=0.0)

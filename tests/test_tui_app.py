@@ -333,3 +333,54 @@ def test_every_binding_has_an_id_and_a_description():
     assert all(b.id and b.description for b in bindings)
     ids = [b.id for b in bindings]
     assert len(ids) == len(set(ids))
+
+
+async def test_grid_rebuild_appends_in_chunks_and_pending_rows_behave_as_shown(tmp_path,
+                                                                               monkeypatch):
+    from tui.widgets import asset_table
+
+    monkeypatch.setattr(asset_table, "CHUNK", 5)
+    root = make_project(tmp_path / "project", images=0)
+    bulk_assets(root, 23, folder="bulk")
+    app = make_app(root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot, 23)
+        table = screen.table
+
+        def check_table() -> list[str]:
+            """Rows appended in bulk read back exactly as DataTable.add_row would give them."""
+            keys = table.keys_in_order()
+            assert len(keys) == len(set(keys)) == table.row_count
+            for index, key in enumerate(keys):
+                assert table.coordinate_to_cell_key((index, 0)).row_key.value == key
+                assert table.get_row_index(key) == index
+                assert table.get_row_at(index) == table._cells(screen.rows[key])
+            return keys
+
+        assert check_table() == [screen.rows[k].key for k in sorted(
+            screen.rows, key=lambda k: screen.rows[k].sort_order)]
+
+        screen.sort_by("sort_order", reverse=True)  # 5 rows now, 18 from the worker
+        assert table.filling and table.row_count == 5 and table.shown_count == 23
+        by_order = sorted(screen.rows.values(), key=lambda r: r.sort_order)
+        first, last, middle = by_order[0], by_order[-1], by_order[3]
+        assert table.has_row(first.key) and first.key not in table.rows  # pending
+        changed = type(first)(**{**first.__dict__, "name": "renamed while pending"})
+        screen.rows[first.key] = changed
+        assert table.update_row(changed)
+        table.drop_row(middle.key)
+        assert table.move_to(first.key)  # the cursor follows once its chunk is in
+        assert table.keys_in_order()[-1] == first.key
+
+        await wait_for(pilot, lambda: not table.filling, what="the rebuild finished")
+        keys = check_table()
+        assert len(keys) == 22 and middle.key not in keys
+        assert keys[0] == last.key and keys[-1] == first.key
+        assert table.current_key == first.key
+        assert "renamed while pending" in text_of_row(screen, first.key)
+
+        # A rebuild while another fills replaces it: no duplicates, the newest order wins.
+        screen.sort_by("name")
+        screen.sort_by("sort_order")
+        await wait_for(pilot, lambda: not table.filling, what="the second rebuild finished")
+        assert check_table() == [r.key for r in by_order]

@@ -153,8 +153,10 @@ class AssetTable(DataTable):
         if current is not None:
             self.move_to(current)
 
-    @work(exclusive=True, group="grid-fill", exit_on_error=False)
+    @work(group="grid-fill", exit_on_error=False)
     async def _fill(self, generation: int) -> None:
+        # Not exclusive: a fill that a newer rebuild replaced ends by itself at the generation
+        # check (a cancelled worker would fail whoever awaits the app's workers).
         while self._pending and generation == self._generation:
             await asyncio.sleep(0)  # keys, messages and repaints run between chunks
             if generation != self._generation:

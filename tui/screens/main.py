@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
+from textual.widgets import DataTable, Header, Input, OptionList, Static
 
 from tui import messages as msg
 from tui.query import Query, QueryError, parse
@@ -22,6 +22,7 @@ from tui.rows import (
 from tui.screens.main_actions import MainActions
 from tui.snapshot import Snapshot, load_snapshot
 from tui.widgets.asset_table import SORT_KEYS, AssetTable, sort_rows
+from tui.widgets.footer import Footer
 from tui.widgets.job_panel import DaemonBar, JobPanel
 from tui.widgets.manifest_list import ManifestList, folder_of
 from tui.widgets.preview import PreviewPane
@@ -38,6 +39,7 @@ def folder_of_path(relative: str) -> str:
 
 
 class MainScreen(ReportsWorkerErrors, MainActions, Screen):
+    AUTO_FOCUS = "#grid"  # focus once, on the grid (not first the manifest list, then the grid)
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="grid.filter"),
         Binding("e", "edit('reverse_prompt')", "Edit", id="grid.edit"),
@@ -103,7 +105,6 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
-        self.query_one(AssetTable).focus()
         # Paint the frame first, then fill it: the screen appears at once, data follows. Two
         # refreshes: the footer fills its keys in a second frame, and the worker threads started
         # here (imports, queries) would otherwise hold the GIL while that frame is drawn.

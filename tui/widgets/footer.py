@@ -1,0 +1,27 @@
+"""Textual's Footer, recomposed once per refresh however many binding changes arrived.
+
+Textual's Footer schedules a full recompose (every key widget removed and mounted again) for
+each ``bindings_updated`` signal; on start-up the main screen sends five (focus, screen stack,
+idle callbacks), which held the footer keys back by ~0.1 s after the first frame. The recompose
+reads the bindings when it runs, so one per refresh shows the same keys.
+"""
+
+from __future__ import annotations
+
+from textual.widgets import Footer as TextualFooter
+
+
+class Footer(TextualFooter):
+    _recompose_queued = False
+
+    def bindings_changed(self, screen) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus:
+            return
+        if self.is_attached and screen is self.screen and not self._recompose_queued:
+            self._recompose_queued = True
+            self.call_after_refresh(self._recompose_once)
+
+    async def _recompose_once(self) -> None:
+        self._recompose_queued = False
+        await self.recompose()

@@ -375,6 +375,10 @@ async def test_grid_rebuild_appends_in_chunks_and_pending_rows_behave_as_shown(t
         await wait_for(pilot, lambda: not table.filling, what="the rebuild finished")
         keys = check_table()
         assert len(keys) == 22 and middle.key not in keys
+        await pilot.pause()
+        drawn = app.export_screenshot()  # what is on screen, not only the table's data
+        assert all(screen.rows[k].tag in drawn for k in keys)
+        assert screen.rows[middle.key].tag not in drawn
         assert keys[0] == last.key and keys[-1] == first.key
         assert table.current_key == first.key
         assert "renamed while pending" in text_of_row(screen, first.key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import statistics
 import subprocess
@@ -107,6 +108,9 @@ def tmux_start(command: str, markers: list[str], runs: int) -> dict[str, list[fl
                 time.sleep(0.01)
         finally:
             subprocess.run([*tmux, "kill-server"], capture_output=True)
+            # tmux leaves the socket file of a killed server behind
+            tmpdir = os.environ.get("TMUX_TMPDIR", "/tmp")
+            Path(tmpdir, f"tmux-{os.getuid()}", socket).unlink(missing_ok=True)
     return seen
 
 

@@ -34,7 +34,7 @@ def main_commands(screen) -> list[tuple[str, str, object]]:
         ("Split face from its group", "The face under the cursor is someone else",
          screen.action_split_face),
         ("Redo edit", "Re-apply the last undone edit of the asset", screen.action_redo),
-        ("Sort by file order", "Sort order, then path", partial(screen.sort_by, "sort_order")),
+        ("Sort in manifest order", "Each image, then its crops by confidence (tag order)", partial(screen.sort_by, "sort_order")),
     ]
     for column in COLUMNS:
         commands.append((f"Sort by {column.label.lower() or column.key}",

@@ -42,6 +42,9 @@ class AssetRow:
     edited: frozenset[str] = frozenset()  # fields a person wrote last
     has_suggestion: bool = False
     sort_order: int = 0
+    # Where the asset stands in the manifest: its image's sort order and path, the image before
+    # its crops, crops by confidence (the order tags are numbered in, vidpipe.tags).
+    manifest_order: tuple = ()
     updated_at: object = None
     is_face: bool = False
 
@@ -96,7 +99,9 @@ def _query(manifest_id: int | None):
                           primary.name.alias("primary_name"), Asset.quality_score, Asset.state,
                           Asset.stage_errors, Asset.error, Asset.reverse_prompt,
                           Asset.visual_description, Asset.description, Asset.file_path,
-                          Asset.reviewed, Asset.sort_order, Asset.updated_at, Asset.is_face_crop)
+                          Asset.reviewed, Asset.sort_order, Asset.updated_at, Asset.is_face_crop,
+                          fn.COALESCE(parent.sort_order, Asset.sort_order),
+                          fn.COALESCE(parent.file_path, Asset.file_path))
              .join(parent, JOIN.LEFT_OUTER, on=(Asset.source_asset == parent.id))
              .switch(Asset)
              .join(primary, JOIN.LEFT_OUTER, on=(Asset.duplicate_of == primary.id))
@@ -110,7 +115,7 @@ def _to_rows(records, edited: dict[int, set[str]], suggested: set[int]) -> list[
     rows = []
     for (asset_id, tag, name, asset_type, source, parent_name, det_class, det_conf, group,
          primary_name, quality, state, stage_errors, error, prompt, visual, description,
-         file_path, reviewed, sort_order, updated_at, is_face) in records:
+         file_path, reviewed, sort_order, updated_at, is_face, root_order, root_path) in records:
         rows.append(AssetRow(
             key=str(asset_id), asset_id=asset_id, tag=tag or "", name=name,
             asset_type=asset_type, source=source, parent=parent_name or "",
@@ -120,7 +125,9 @@ def _to_rows(records, edited: dict[int, set[str]], suggested: set[int]) -> list[
             reverse_prompt=prompt or "", visual_description=visual or "",
             description=description or "", file_path=file_path, reviewed=bool(reviewed),
             edited=frozenset(edited.get(asset_id, ())), has_suggestion=asset_id in suggested,
-            sort_order=sort_order or 0, updated_at=updated_at, is_face=bool(is_face)))
+            sort_order=sort_order or 0, updated_at=updated_at, is_face=bool(is_face),
+            manifest_order=(root_order or 0, root_path, source != "uploaded",
+                            -(det_conf or 0.0), file_path)))
     return rows
 
 

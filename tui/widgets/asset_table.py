@@ -94,7 +94,8 @@ SORT_KEYS = ["sort_order"] + [column.key for column in COLUMNS]
 
 def sort_rows(rows: list[AssetRow], key: str, reverse: bool = False) -> list[AssetRow]:
     if key == "sort_order":
-        ordered = sorted(rows, key=lambda r: (r.sort_order, r.file_path))
+        ordered = sorted(rows, key=lambda r: r.manifest_order or (r.sort_order, r.file_path,
+                                                                  False, 0.0, r.file_path))
     else:
         ordered = sorted(rows, key=COLUMN_BY_KEY[key].sort)
     return list(reversed(ordered)) if reverse else ordered

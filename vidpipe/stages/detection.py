@@ -22,7 +22,7 @@ from vidpipe.imaging import load_rgb
 from vidpipe.models import Asset, AssetState, AssetType, Source, utcnow
 from vidpipe.stages.base import Stage, StageContext, StageName, mark_done, set_stage_error
 from vidpipe.vision.crops import (
-    MATCH_IOU, Candidate, clip_box, crop_file_intact, crop_path, existing_extracted, iou,
+    MATCH_IOU, Candidate, clip_box, crop_file_intact, crop_path, crops_damaged, downscaled, iou,
     sync_extracted, write_crop,
 )
 
@@ -105,22 +105,9 @@ class DetectionStage(Stage):
         todo_ids = {a.id for a in todo}
         # A crop file deleted or damaged on disk is cut again from its source.
         for asset in uploaded:
-            if asset.id not in todo_ids and self._crops_damaged(ctx, asset):
+            if asset.id not in todo_ids and crops_damaged(ctx.project, asset.id, "det"):
                 todo.append(asset)
         return todo, focus
-
-    @staticmethod
-    def _crops_damaged(ctx: StageContext, source: Asset) -> bool:
-        for row in existing_extracted(source.id, "det"):
-            if row.state == AssetState.REMOVED:
-                continue
-            path = ctx.project.absolute(row.file_path)
-            try:
-                if path.stat().st_size != row.file_size:
-                    return True
-            except OSError:
-                return True
-        return False
 
     # -- the work ---------------------------------------------------------------------------------
     def run(self, ctx: StageContext, progress) -> str:
@@ -149,7 +136,7 @@ class DetectionStage(Stage):
                 except ImageError as exc:
                     self._fail(progress, asset, str(exc))
                     continue
-                loaded.append((asset, image, _detection_copy(image)))
+                loaded.append((asset, image, downscaled(image, DETECT_MAX_SIDE)))
             if not loaded:
                 continue
             found = detector.detect([small for _, _, (small, _) in loaded])
@@ -237,15 +224,3 @@ class DetectionStage(Stage):
                                 Asset.height: height})
             Asset.update(updates).where(Asset.id == crop.id).execute()
             set_stage_error(crop.id, self.name, None)
-
-
-def _detection_copy(image: "Image.Image") -> tuple["Image.Image", float]:
-    """A copy at most DETECT_MAX_SIDE px long, and the factor back to full-size pixels."""
-    from PIL import Image
-
-    longest = max(image.size)
-    if longest <= DETECT_MAX_SIDE:
-        return image, 1.0
-    small = image.copy()
-    small.thumbnail((DETECT_MAX_SIDE, DETECT_MAX_SIDE), Image.Resampling.BILINEAR)
-    return small, image.width / small.width

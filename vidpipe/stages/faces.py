@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from vidpipe.errors import ImageError
 from vidpipe.imaging import load_rgb
-from vidpipe.models import AssetState, AssetType, Source
+from vidpipe.models import AssetType, Source
 from vidpipe.stages.base import Stage, StageContext, StageName, mark_done, set_stage_error
-from vidpipe.vision.crops import Candidate, clip_box, existing_extracted, sync_extracted
+from vidpipe.vision.crops import Candidate, clip_box, crops_damaged, downscaled, sync_extracted
 
 if TYPE_CHECKING:
     from vidpipe.models import Asset
@@ -71,7 +71,8 @@ class FaceStage(Stage):
         uploaded = ctx.assets(source=Source.UPLOADED)
         todo = ctx.needs_work(uploaded, self.name, fingerprint)
         todo_ids = {a.id for a in todo}
-        todo += [a for a in uploaded if a.id not in todo_ids and _face_crops_damaged(ctx, a)]
+        todo += [a for a in uploaded
+                 if a.id not in todo_ids and crops_damaged(ctx.project, a.id, "face")]
         progress.start(len(todo))
         started = time.perf_counter()
         if todo and not getattr(finder, "loaded", True):
@@ -104,14 +105,8 @@ class FaceStage(Stage):
                 f"{summary.threshold:g}{timing}{load}")
 
     def _one(self, ctx: StageContext, finder: "FaceFinder", asset: "Asset", fingerprint: str) -> int:
-        from PIL import Image
-
         image = load_rgb(ctx.project.absolute(asset.file_path), ctx.settings.max_image_pixels)
-        small, scale = image, 1.0
-        if max(image.size) > FACE_MAX_SIDE:
-            small = image.copy()
-            small.thumbnail((FACE_MAX_SIDE, FACE_MAX_SIDE), Image.Resampling.BILINEAR)
-            scale = image.width / small.width
+        small, scale = downscaled(image, FACE_MAX_SIDE)
         candidates = []
         for face in finder.find(small):
             if face.confidence < ctx.settings.face_min_confidence:
@@ -134,15 +129,3 @@ class FaceStage(Stage):
         progress.error(asset, f"{asset.name}: {message}")
         set_stage_error(asset.id, self.name, message)
         progress.advance(1, item=asset.name)
-
-
-def _face_crops_damaged(ctx: StageContext, source: "Asset") -> bool:
-    for row in existing_extracted(source.id, "face"):
-        if row.state == AssetState.REMOVED:
-            continue
-        try:
-            if ctx.project.absolute(row.file_path).stat().st_size != row.file_size:
-                return True
-        except OSError:
-            return True
-    return False

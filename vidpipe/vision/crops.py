@@ -151,6 +151,31 @@ def existing_extracted(source_id: int, kind: str) -> list[Asset]:
                 .order_by(Asset.id))
 
 
+def crops_damaged(project: "Project", source_id: int, kind: str) -> bool:
+    """A live crop of ``kind`` cut from ``source_id`` is missing on disk or changed size."""
+    for row in existing_extracted(source_id, kind):
+        if row.state == AssetState.REMOVED:
+            continue
+        try:
+            if project.absolute(row.file_path).stat().st_size != row.file_size:
+                return True
+        except OSError:
+            return True
+    return False
+
+
+def downscaled(image: "Image.Image", max_side: int) -> tuple["Image.Image", float]:
+    """A copy at most ``max_side`` px long (the image itself if it fits), and the factor back
+    to full-size pixels."""
+    from PIL import Image
+
+    if max(image.size) <= max_side:
+        return image, 1.0
+    small = image.copy()
+    small.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    return small, image.width / small.width
+
+
 def sync_extracted(project: "Project", source: Asset, image: "Image.Image", kind: str,
                    candidates: list[Candidate], label: str | None = None,
                    remove_missing: bool = True) -> SyncResult:

@@ -12,7 +12,7 @@ from vidpipe import imaging
 from vidpipe.config import Settings
 from vidpipe.errors import VidpipeError
 from vidpipe.ingest import IngestResult, ingest_file, ingest_files, is_ignored_name, \
-    mark_removed
+    iter_input_files, mark_removed
 from vidpipe.models import AssetState
 from vidpipe.project import STATE_DIRNAME, Project
 
@@ -40,17 +40,6 @@ def is_watched(project: Project, path: Path) -> bool:
     return not any(is_ignored_name(part) for part in parts)
 
 
-def image_files_under(project: Project, folder: Path) -> list[Path]:
-    found = []
-    for root, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not is_ignored_name(d) and d != STATE_DIRNAME)
-        for name in sorted(filenames):
-            path = Path(root) / name
-            if not is_ignored_name(name) and imaging.is_image_name(path):
-                found.append(path)
-    return found
-
-
 def ingest_paths(project: Project, settings: Settings, paths: Iterable[Path],
                  removed: Iterable[Path] = ()) -> IngestOutcome:
     """Ingest existing files (folders are walked) and mark vanished paths removed.
@@ -65,7 +54,7 @@ def ingest_paths(project: Project, settings: Settings, paths: Iterable[Path],
         if not is_watched(project, path):
             continue
         if path.is_dir():
-            files.extend(image_files_under(project, path))
+            files.extend(iter_input_files(project, under=path))
         elif path.exists() and imaging.is_image_name(path):
             files.append(path)
         else:

@@ -35,12 +35,11 @@ from watchdog.observers.polling import PollingObserver
 
 from vidpipe import imaging
 from vidpipe.config import Settings
-from vidpipe.ingest import reconcile
+from vidpipe.ingest import iter_input_files, reconcile
 from vidpipe.models import Asset, AssetState, Source
 from vidpipe.project import STATE_DIRNAME, Project
 
-from daemon.ingesting import IngestOutcome, image_files_under, ingest_paths, is_watched, \
-    queue_processing
+from daemon.ingesting import IngestOutcome, ingest_paths, is_watched, queue_processing
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +228,7 @@ class FolderWatcher:
             if is_dir or os.path.isdir(path):
                 if kind in ("created", "moved_in"):
                     # A folder dropped in: its files may predate the watch on it.
-                    for file in image_files_under(self.project, Path(path)):
+                    for file in iter_input_files(self.project, under=Path(path)):
                         self._gone.pop(str(file), None)
                         self._touch(str(file), when, closed=kind == "moved_in")
                 continue

@@ -107,13 +107,14 @@ def manifest_for(project: Project, folder: str) -> Manifest:
     return manifest
 
 
-def iter_input_files(project: Project) -> Iterator[Path]:
-    """Every candidate input file under PROJECT, never inside .vidpipe/ or hidden folders.
+def iter_input_files(project: Project, under: Path | None = None) -> Iterator[Path]:
+    """Every candidate input file under PROJECT (or its folder ``under``), never inside
+    .vidpipe/ or hidden folders.
 
     Symlinked folders are not descended into; symlinked files are yielded and checked by
     :func:`ingest_file`, which refuses those that point outside the project.
     """
-    for folder, dirnames, filenames in os.walk(project.root, followlinks=False):
+    for folder, dirnames, filenames in os.walk(under or project.root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not is_ignored_name(d) and d != STATE_DIRNAME)
         for filename in sorted(filenames):
             if is_ignored_name(filename):

@@ -19,14 +19,12 @@ from pathlib import Path
 from vidpipe.daemon_state import DaemonStatus, daemon_status, lock_is_held
 from vidpipe.models import Asset, Run, RunStatus, db
 from vidpipe.project import Project, find_project
-from vidpipe.runs import PRIORITY_BULK, PRIORITY_INTERACTIVE, create_run, request_cancel
+from vidpipe.runs import (
+    PRIORITY_BULK, PRIORITY_INTERACTIVE, REPROCESS_STAGES, create_run, request_cancel,
+)
 
 __all__ = ["enqueue_process", "enqueue_reprocess", "enqueue_ingest", "cancel_run",
            "start_detached", "daemon_status", "DaemonStatus"]
-
-# The stages a reprocess reruns (vidpipe.engine.REPROCESS_STAGES, restated so this module does
-# not import the engine).
-_REPROCESS_STAGES = ["detection", "prompts", "tags"]
 
 
 def _queues(project_root: Path | str):
@@ -60,7 +58,7 @@ def enqueue_reprocess(project_root: Path, asset_id: int, overwrite: bool = False
     priority: it runs before any queued bulk work (after the job running now)."""
     asset = Asset.get_by_id(asset_id)
     run = create_run("reprocess", manifest_id=asset.manifest_id, asset_id=asset.id, mode="all",
-                     stages=_REPROCESS_STAGES, priority=PRIORITY_INTERACTIVE,
+                     stages=REPROCESS_STAGES, priority=PRIORITY_INTERACTIVE,
                      requested_by=requested_by, args={"overwrite": bool(overwrite)})
     _queues(project_root).tasks.enqueue_run(run)
     return run

@@ -19,14 +19,11 @@ from vidpipe.models import (
 )
 from vidpipe.progress import Listener, ProgressReporter
 from vidpipe.project import Project
-from vidpipe.runs import create_run, finish_run, stage_rows, start_run
+from vidpipe.runs import REPROCESS_STAGES, create_run, finish_run, stage_rows, start_run
 from vidpipe.stages import default_stages
 from vidpipe.stages.base import Stage, StageContext, StageName
 
 log = logging.getLogger(__name__)
-
-#: Stages a single-asset reprocess reruns, in order.
-REPROCESS_STAGES = [StageName.DETECTION, StageName.PROMPTS, StageName.TAGS]
 
 
 class ManifestingEngine:

@@ -14,6 +14,10 @@ PRIORITY_BULK = 0
 
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
+#: Stages a single-asset reprocess reruns, in order (here, not in the engine, so that the light
+#: daemon client can queue one without importing the engine).
+REPROCESS_STAGES = [StageName.DETECTION, StageName.PROMPTS, StageName.TAGS]
+
 
 def create_run(kind: str, manifest_id: int | None = None, asset_id: int | None = None,
                mode: str = "missing", stages: list[StageName] | None = None,

@@ -16,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from vidpipe.daemon_state import DaemonStatus, daemon_status, lock_is_held
+from vidpipe.daemon_state import DaemonStatus, daemon_status, lock_is_held, read_lock_info
 from vidpipe.models import Asset, Run, RunStatus, db
-from vidpipe.project import Project, find_project
+from vidpipe.project import find_project
 from vidpipe.runs import (
     PRIORITY_BULK, PRIORITY_INTERACTIVE, REPROCESS_STAGES, create_run, request_cancel,
 )
@@ -96,16 +96,10 @@ def start_detached(project_root: Path, wait_s: float = 20.0) -> int:
         if code is not None:
             tail = _tail(log_path)
             raise RuntimeError(f"vidpipe-daemon exited with status {code}: {tail}")
-        if lock_is_held(project) and _lock_pid(project) == process.pid:
+        if lock_is_held(project) and read_lock_info(project).get("pid") == process.pid:
             return process.pid
         time.sleep(0.05)
     return process.pid
-
-
-def _lock_pid(project: Project) -> int | None:
-    from vidpipe.daemon_state import read_lock_info
-
-    return read_lock_info(project).get("pid")
 
 
 def _tail(path: Path, lines: int = 3) -> str:

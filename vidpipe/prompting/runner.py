@@ -86,10 +86,6 @@ class PromptBatch:
     release_thread: Callable[[], object] = lambda: None  # run last on the writer thread
     result: BatchResult = field(default_factory=BatchResult)
 
-    def run(self, items: list[PromptItem]) -> BatchResult:
-        """Blocking entry point for synchronous callers (the engine runs stages synchronously)."""
-        return asyncio.run(self.run_async(items))
-
     async def run_async(self, items: list[PromptItem]) -> BatchResult:
         loop = asyncio.get_running_loop()
         self._lookahead = asyncio.Semaphore(4 * self.limiter.concurrency)

@@ -25,10 +25,6 @@ class Box:
     confidence: float
     class_name: str
 
-    @property
-    def area(self) -> float:
-        return max(0.0, self.x2 - self.x1) * max(0.0, self.y2 - self.y1)
-
     def scaled(self, factor: float) -> "Box":
         return Box(self.x1 * factor, self.y1 * factor, self.x2 * factor, self.y2 * factor,
                    self.confidence, self.class_name)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vidpipe.models import Asset, AssetState, FaceDecision, KeyValue, Manifest, db, utcnow
+from vidpipe.models import Asset, AssetState, FaceDecision, KeyValue, db, utcnow
 
 DUPLICATE_PREFIX = "(Duplicate of {name})"
 _PREFIX_RE = re.compile(r"^\(Duplicate of [^\n]*?\)(?: |$)")
@@ -172,7 +172,3 @@ def _write_group(face: Asset, group: int, duplicate_of: int | None, primary_name
             Asset.id == face.id, Asset.description == current).execute()
         if changed:
             return
-
-
-def manifest_of(asset_id: int) -> Manifest:
-    return Asset.get_by_id(asset_id).manifest

@@ -57,9 +57,3 @@ def shared_model(key: Hashable, factory: Callable[[], T]) -> T:
             model = factory()
             _registry[key] = model
         return model  # type: ignore[return-value]
-
-
-def forget_models() -> None:
-    """Drop every cached model (tests; a worker that must free GPU memory)."""
-    with _registry_lock:
-        _registry.clear()

@@ -120,8 +120,10 @@ def set_stage_error(asset_id: int, stage: str, message: str | None) -> None:
     pipeline: a rerun in "missing" mode tries it again because no StageMark was written."""
     from vidpipe.models import db
 
+    if message is None and stage not in _stage_errors(asset_id):
+        return  # the common case, once per asset done: no write transaction (and lock) for it
     with db.atomic():
-        errors = dict(Asset.select(Asset.stage_errors).where(Asset.id == asset_id).scalar() or {})
+        errors = _stage_errors(asset_id)
         if message is None and stage not in errors:
             return
         if message is None:
@@ -129,3 +131,7 @@ def set_stage_error(asset_id: int, stage: str, message: str | None) -> None:
         else:
             errors[stage] = message
         Asset.update(stage_errors=errors, updated_at=utcnow()).where(Asset.id == asset_id).execute()
+
+
+def _stage_errors(asset_id: int) -> dict:
+    return dict(Asset.select(Asset.stage_errors).where(Asset.id == asset_id).scalar() or {})

@@ -6,6 +6,7 @@ transparency, animated, rotated by EXIF, decompression bombs) behave the same ev
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +37,17 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+# Importing ultralytics replaces PIL.Image.open with a wrapper that answers a file Pillow cannot
+# identify by installing and importing pi-heif (ModuleNotFoundError offline, not ImageError):
+# vidpipe opens files with Pillow's own function.
+_pillow_open = getattr(sys.modules.get("ultralytics.utils.patches"), "_image_open", Image.open)
+
+
 def _open(path: Path) -> Image.Image:
     try:
         if path.stat().st_size == 0:
             raise ImageError("empty file (0 bytes)")
-        return Image.open(path)
+        return _pillow_open(path)
     except UnidentifiedImageError:
         raise ImageError("not an image (the file's contents are not a known image format)") from None
     except FileNotFoundError:

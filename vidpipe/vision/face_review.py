@@ -109,7 +109,8 @@ def assign_face_groups(manifest_id: int, threshold: float | None = None,
     from vidpipe.vision.grouping import default_threshold, group_faces
 
     if threshold is None:
-        threshold = _stored_threshold(manifest_id) or default_threshold(model_name)
+        stored = _stored_threshold(manifest_id)
+        threshold = stored if stored is not None else default_threshold(model_name)
     else:
         key = _THRESHOLD_KEY.format(manifest=manifest_id)
         (KeyValue.insert(key=key, value=threshold, updated_at=utcnow())

@@ -23,7 +23,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/contact_sheet.py
+	$(BIN)/python bench/detection.py
+	$(BIN)/python bench/faces.py
 	$(BIN)/python bench/prompts.py
+	$(BIN)/python bench/watcher.py
+	$(BIN)/python bench/tui.py
 
 clean:
 	rm -rf $(VENV) demo-project

@@ -135,3 +135,11 @@ def set_stage_error(asset_id: int, stage: str, message: str | None) -> None:
 
 def _stage_errors(asset_id: int) -> dict:
     return dict(Asset.select(Asset.stage_errors).where(Asset.id == asset_id).scalar() or {})
+
+
+def fail_asset(progress: "ProgressReporter", stage: str, asset: Asset, message: str) -> None:
+    """One asset failed in ``stage``: count it in the progress row (listable error), record it on
+    the asset (a "missing" rerun tries again), and move on to the next asset."""
+    progress.error(asset, f"{asset.name}: {message}")
+    set_stage_error(asset.id, stage, message)
+    progress.advance(1, item=asset.name)

@@ -20,7 +20,9 @@ from vidpipe.edits import apply_ai_value
 from vidpipe.errors import ImageError
 from vidpipe.imaging import load_rgb
 from vidpipe.models import Asset, AssetState, AssetType, Source, utcnow
-from vidpipe.stages.base import Stage, StageContext, StageName, mark_done, set_stage_error
+from vidpipe.stages.base import (
+    Stage, StageContext, StageName, fail_asset, mark_done, set_stage_error,
+)
 from vidpipe.vision.crops import (
     MATCH_IOU, Candidate, clip_box, crop_file_intact, crop_path, crops_damaged, downscaled, iou,
     sync_extracted, write_crop,
@@ -134,7 +136,7 @@ class DetectionStage(Stage):
                     image = load_rgb(ctx.project.absolute(asset.file_path),
                                      ctx.settings.max_image_pixels)
                 except ImageError as exc:
-                    self._fail(progress, asset, str(exc))
+                    fail_asset(progress, self.name, asset, str(exc))
                     continue
                 loaded.append((asset, image, downscaled(image, DETECT_MAX_SIDE)))
             if not loaded:
@@ -154,7 +156,7 @@ class DetectionStage(Stage):
                     set_stage_error(asset.id, self.name, None)
                     totals["images"] += 1
                 except (OSError, ValueError) as exc:  # a crop that cannot be written
-                    self._fail(progress, asset, f"cannot save crops: {exc}")
+                    fail_asset(progress, self.name, asset, f"cannot save crops: {exc}")
                     continue
                 progress.advance(1, item=asset.name)
         elapsed = time.perf_counter() - started - load_s
@@ -164,10 +166,6 @@ class DetectionStage(Stage):
                 f"{detector.device} ({per_image * 1000:.0f} ms/image"
                 + (f", model load {load_s:.1f} s" if load_s > 0.05 else "") + ")")
 
-    def _fail(self, progress, asset: Asset, message: str) -> None:
-        progress.error(asset, f"{asset.name}: {message}")
-        set_stage_error(asset.id, self.name, message)
-        progress.advance(1, item=asset.name)
 
     @staticmethod
     def _candidates(ctx: StageContext, boxes: list["Box"], scale: float, width: int,

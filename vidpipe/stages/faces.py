@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 from vidpipe.errors import ImageError
 from vidpipe.imaging import load_rgb
 from vidpipe.models import AssetType, Source
-from vidpipe.stages.base import Stage, StageContext, StageName, mark_done, set_stage_error
+from vidpipe.stages.base import (
+    Stage, StageContext, StageName, fail_asset, mark_done, set_stage_error,
+)
 from vidpipe.vision.crops import Candidate, clip_box, crops_damaged, downscaled, sync_extracted
 
 if TYPE_CHECKING:
@@ -87,10 +89,11 @@ class FaceStage(Stage):
                 found += self._one(ctx, finder, asset, fingerprint)
                 done += 1
             except ImageError as exc:
-                self._fail(progress, asset, str(exc))
+                fail_asset(progress, self.name, asset, str(exc))
                 continue
             except Exception as exc:  # the face library failing on one odd image
-                self._fail(progress, asset, f"face detection failed: {type(exc).__name__}: {exc}")
+                fail_asset(progress, self.name, asset,
+                           f"face detection failed: {type(exc).__name__}: {exc}")
                 continue
             progress.advance(1, item=asset.name)
         work_s = time.perf_counter() - started - load_s
@@ -125,7 +128,3 @@ class FaceStage(Stage):
         set_stage_error(asset.id, self.name, None)
         return len(candidates)
 
-    def _fail(self, progress, asset: "Asset", message: str) -> None:
-        progress.error(asset, f"{asset.name}: {message}")
-        set_stage_error(asset.id, self.name, message)
-        progress.advance(1, item=asset.name)

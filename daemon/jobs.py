@@ -156,8 +156,8 @@ def recover_runs(queues, previous_pid: int | None = None) -> list[int]:
                 StageProgress.status == StageStatus.CANCELLED).execute()
     pending = set()
     for task in queues.pipeline.pending():
-        if task.args:
-            pending.add(int(task.args[0]))
+        if task.args and isinstance(task.args[0], int):
+            pending.add(task.args[0])
     enqueued = []
     for run in (Run.select().where(Run.status == RunStatus.QUEUED,
                                    Run.kind.in_(["process", "reprocess"]))

@@ -10,7 +10,8 @@ Storage is chosen by ``Settings.queue_url``: none means ``PROJECT/.vidpipe/queue
 one file per project); ``redis://host:port/db`` uses Huey's Redis storage with priorities, so
 workers on several GPU boxes can share one queue. The queue is only a wake-up list of run ids:
 the project database (Run rows) is the source of truth, and the daemon rebuilds missing queue
-entries from it on start-up.
+entries from it on start-up. Entries are plain JSON (daemon.queue_format), never pickles: a
+queue file that came with a project folder cannot run code.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from huey import Huey, MemoryHuey, SqliteHuey
 from vidpipe.config import Settings
 from vidpipe.errors import ConfigError
 from vidpipe.project import Project
+
+from daemon.queue_format import PlainDataSerializer, plain_data_class
 
 PIPELINE = "pipeline"
 IO = "io"
@@ -55,14 +58,17 @@ def make_huey(project: Project, settings: Settings, role: str, immediate: bool =
     if not url or url.startswith("sqlite"):
         path = Path(url[len("sqlite:///"):]) if url else project.queue_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(f"vidpipe.{role}", filename=str(path), results=False,
-                          timeout=SQLITE_TIMEOUT_S)
+        return plain_data_class(SqliteHuey)(f"vidpipe.{role}", filename=str(path), results=False,
+                                            timeout=SQLITE_TIMEOUT_S,
+                                            serializer=PlainDataSerializer())
     if urlparse(url).scheme in ("redis", "rediss", "unix"):
         # Not exercised by the test-suite yet: needs a Redis server. PriorityRedisHuey keeps
         # interactive-before-bulk ordering; the project name keeps projects apart on one server.
         from huey import PriorityRedisHuey
 
-        return PriorityRedisHuey(f"vidpipe.{project.name}.{role}", url=url, results=False)
+        return plain_data_class(PriorityRedisHuey)(f"vidpipe.{project.name}.{role}", url=url,
+                                                   results=False,
+                                                   serializer=PlainDataSerializer())
     raise ConfigError(f"unsupported queue_url {url!r} (leave it empty for SQLite, or redis://...)")
 
 

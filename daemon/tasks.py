@@ -1,4 +1,4 @@
-"""The queue's tasks: thin, pickled by id or path, with stable names.
+"""The queue's tasks: thin, queued as plain JSON of ids or paths, with stable names.
 
 Names are part of the on-disk queue format (a queued message refers to its task by name), so
 never rename one; add a new task instead. Task bodies live in :mod:`daemon.jobs`; nothing here

@@ -25,7 +25,7 @@ def describe(server: FakeGemini, prompt="Tag: CHAR_07\nDescribe it.", timeout_s=
              api_key="k-123"):
     async def main():
         async with GeminiClient(api_key, "gemini-test", server.base_url, timeout_s) as client:
-            return await client.describe(JPEG, prompt)
+            return (await client.describe(JPEG, prompt)).answer
 
     return asyncio.run(main())
 
@@ -118,7 +118,7 @@ def test_runs_in_its_own_process_and_reports_stats():
             async with GeminiClient("k", "m", base_url, 5.0) as client:
                 return await client.describe(JPEG, "Tag: OBJ_02")
 
-        assert asyncio.run(main()).reverse_prompt.startswith("OBJ_02")
+        assert asyncio.run(main()).answer.reverse_prompt.startswith("OBJ_02")
         with urlopen(f"{base_url}/_fake/stats", timeout=5) as response:
             stats = json.load(response)
         assert stats["requests"] == 1 and stats["outcomes"] == {OK: 1}

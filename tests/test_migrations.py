@@ -146,10 +146,33 @@ def test_version_1_database_gets_the_file_path_index(tmp_path):
     raw.close()
 
     database = open_database(url)
-    assert schema_version(database) == 2
+    assert schema_version(database) == CURRENT
     assert "asset_file_path" in {index.name for index in database.get_indexes("asset")}
     plan = database.execute_sql(
         "EXPLAIN QUERY PLAN SELECT id FROM asset WHERE file_path = 'm/a.png'").fetchall()
     assert any("asset_file_path" in str(row) for row in plan)
+    assert database.execute_sql("SELECT name FROM asset").fetchall() == [("kept",)]
+    database.close()
+
+
+def test_version_2_database_gets_the_prompt_usage_table(tmp_path):
+    """The real v2 -> v3 migration: Gemini usage rows, on a database shaped as version 2 wrote it."""
+    from vidpipe.models import PromptUsage
+    from vidpipe.prompting import ledger
+
+    url = current_database(tmp_path / "v2.db")
+    raw = SqliteDatabase(str(tmp_path / "v2.db"))
+    raw.execute_sql('DROP TABLE "prompt_usage"')
+    raw.execute_sql("UPDATE schema_info SET value = '2' WHERE key = 'schema_version'")
+    raw.close()
+
+    database = open_database(url)
+    assert schema_version(database) == CURRENT
+    asset = Asset.get(Asset.name == "kept")
+    PromptUsage.create(asset=asset, model="gemini-2.5-flash", input_tokens=300,
+                       output_tokens=50, cost_usd=0.0002)
+    assert ledger.totals(asset_id=asset.id) == {
+        "requests": 1, "input_tokens": 300, "output_tokens": 50, "thinking_tokens": 0,
+        "cost_usd": 0.0002}
     assert database.execute_sql("SELECT name FROM asset").fetchall() == [("kept",)]
     database.close()

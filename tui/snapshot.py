@@ -13,6 +13,7 @@ from peewee import fn
 from vidpipe.models import (
     Asset, AssetState, ItemError, Manifest, Run, RunStatus, StageProgress, StageStatus, utcnow,
 )
+from vidpipe.prompting import ledger
 from vidpipe.stages.base import STAGE_TITLES, StageName
 
 
@@ -57,6 +58,7 @@ class RunInfo:
     finished_at: datetime | None
     cancel_requested: bool = False
     stages: tuple[StageInfo, ...] = ()
+    usage: dict | None = None  # Gemini tokens and cost (the job in focus only)
 
     @property
     def label(self) -> str:
@@ -72,6 +74,7 @@ class Snapshot:
     running: tuple[RunInfo, ...]
     recent: tuple[RunInfo, ...] = ()
     stage_signature: tuple = field(default=())
+    project_usage: dict | None = None  # Gemini tokens and cost of the whole project
 
 
 def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
@@ -101,13 +104,15 @@ def _run_info(run: Run, names: dict[int, str], with_stages: bool, now: datetime)
     if run.asset_id:
         asset_name = Asset.select(Asset.name).where(Asset.id == run.asset_id).scalar()
     stages: tuple[StageInfo, ...] = ()
+    usage = None
     if with_stages:
         rows = StageProgress.select().where(StageProgress.run == run.id).order_by(
             StageProgress.position)
         stages = tuple(stage_info(row, now) for row in rows)
+        usage = ledger.totals(run_id=run.id)
     return RunInfo(run.id, run.kind, run.status, run.mode, names.get(run.manifest_id, "—"),
                    asset_name, run.error, run.created_at, run.started_at, run.finished_at,
-                   bool(run.cancel_requested), stages)
+                   bool(run.cancel_requested), stages, usage)
 
 
 def manifest_infos(untracked_by_folder: dict[str, int]) -> list[ManifestInfo]:
@@ -167,6 +172,7 @@ def load_snapshot(focus_manifest_id: int | None, untracked_by_folder: dict[str, 
         queued=tuple(_run_info(r, names, False, now) for r in queued),
         running=tuple(_run_info(r, names, False, now) for r in running),
         recent=tuple(_run_info(r, names, False, now) for r in recent),
+        project_usage=ledger.totals(),
         stage_signature=(focus.id if focus else None, focus.status if focus else None, signature))
 
 

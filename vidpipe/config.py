@@ -7,6 +7,7 @@ read from the environment only, kept out of ``repr`` and never written anywhere.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -83,6 +84,12 @@ class Settings:
     """Retries for 429 / 5xx / timeouts before the asset is marked failed."""
     prompt_image_max_px: int = 1024
     """Longest edge of the image sent to the model."""
+    gemini_thinking_budget: int = 0
+    """Thinking tokens per request: 0 off (billed as output, captions need none), -1 model decides."""
+    gemini_media_resolution: str = ""
+    """Gemini's media_resolution: "" (model default: 258 tokens per 768-px tile), low, medium, high."""
+    gemini_prices: dict = field(default_factory=dict)
+    """USD per 1M tokens by model name (overrides/additions): a table of input, output, cached."""
     prompt_template: str | None = None
     """Path to a custom prompt template; changing it makes a new prompt version."""
 
@@ -116,6 +123,11 @@ def _coerce(name: str, raw, annotation: str):
             return None if raw in (None, "", "none", "None") else float(raw)
         if annotation == "Path":
             return Path(raw).expanduser()
+        if annotation == "dict":
+            value = json.loads(raw) if isinstance(raw, str) else raw
+            if not isinstance(value, dict):
+                raise ValueError("expected a table")
+            return dict(value)
         if annotation.startswith("tuple"):
             if isinstance(raw, str):
                 return tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -164,6 +176,7 @@ def load_settings(project: Path | None = None, env: dict[str, str] | None = None
 
     for name, value in values.items():
         _check_range(name, value)
+    _check_choices(values)
     values["gemini_api_key"] = env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None
     return Settings(**values)
 
@@ -185,6 +198,19 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "prompt_max_retries": (0, None),
     "prompt_image_max_px": (16, None),
 }
+
+
+def _check_choices(values: dict) -> None:
+    from vidpipe.prompting.usage import check_prices
+
+    resolution = values.get("gemini_media_resolution", "")
+    if resolution not in ("", "low", "medium", "high"):
+        raise ConfigError(f"setting 'gemini_media_resolution': {resolution!r} is not one of "
+                          "\"\", low, medium, high")
+    try:
+        check_prices(values.get("gemini_prices") or {})
+    except ValueError as exc:
+        raise ConfigError(f"setting 'gemini_prices': {exc}") from None
 
 
 def _check_range(name: str, value) -> None:
@@ -225,6 +251,8 @@ def settings_template() -> str:
             rendered = str(value).lower()
         elif isinstance(value, (int, float)):
             rendered = repr(value)
+        elif isinstance(value, dict):
+            rendered = "{}"
         elif isinstance(value, tuple):
             rendered = "[" + ", ".join(f'"{v}"' for v in value) + "]"
         else:

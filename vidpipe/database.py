@@ -24,7 +24,7 @@ SQLITE_PRAGMAS = {
     "cache_size": -16_000,
 }
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _index_asset_file_path(database: Database) -> None:
@@ -32,11 +32,19 @@ def _index_asset_file_path(database: Database) -> None:
     database.execute_sql('CREATE INDEX IF NOT EXISTS "asset_file_path" ON "asset" ("file_path")')
 
 
+def _add_prompt_usage(database: Database) -> None:
+    """v3: tokens and cost of every Gemini response, per run and per asset."""
+    from vidpipe.models import PromptUsage
+
+    database.create_tables([PromptUsage], safe=True)
+
+
 # version -> function that upgrades a database from version-1 to version. Append, never edit.
 # A new database is created at SCHEMA_VERSION directly from the models, which must therefore
 # already carry every change a migration makes.
 MIGRATIONS: dict[int, Callable[[Database], None]] = {
     2: _index_asset_file_path,
+    3: _add_prompt_usage,
 }
 
 

@@ -270,6 +270,23 @@ class PromptCache(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+class PromptUsage(BaseModel):
+    """One billed Gemini response: its tokens and what they cost, for the run and the asset that
+    asked (the first asset of a group sharing one image). Kept when the run or asset goes, so
+    the project's total stays what was paid."""
+
+    run = ForeignKeyField(Run, null=True, backref="prompt_usage", on_delete="SET NULL")
+    asset = ForeignKeyField(Asset, null=True, backref="prompt_usage", on_delete="SET NULL")
+    model = CharField()
+    batch = BooleanField(default=False)  # Batch API: half price
+    input_tokens = IntegerField(default=0)  # prompt tokens, cached ones included
+    output_tokens = IntegerField(default=0)
+    thinking_tokens = IntegerField(default=0)
+    cached_tokens = IntegerField(default=0)
+    cost_usd = FloatField(null=True)  # None: no price known for the model
+    created_at = DateTimeField(default=utcnow)
+
+
 class KeyValue(BaseModel):
     """Small shared facts between processes, e.g. the daemon heartbeat."""
 
@@ -290,4 +307,5 @@ ALL_MODELS = [
     FaceDecision,
     PromptCache,
     KeyValue,
+    PromptUsage,
 ]

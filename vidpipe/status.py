@@ -7,6 +7,7 @@ from peewee import fn
 from vidpipe.config import Settings
 from vidpipe.models import Asset, AssetState, Manifest, Source
 from vidpipe.project import Project
+from vidpipe.prompting import ledger
 from vidpipe.runs import latest_run, stage_rows
 from vidpipe.stages.base import STAGE_TITLES, StageName
 
@@ -16,6 +17,7 @@ def run_summary(run) -> dict:
         "id": run.id, "kind": run.kind, "mode": run.mode, "status": run.status,
         "error": run.error, "created_at": run.created_at, "started_at": run.started_at,
         "finished_at": run.finished_at,
+        "usage": ledger.totals(run_id=run.id),
         "stages": [{
             "stage": row.stage, "title": STAGE_TITLES[StageName(row.stage)],
             "status": row.status, "done": row.done, "total": row.total, "errors": row.errors,
@@ -48,4 +50,4 @@ def project_status(project: Project, settings: Settings) -> dict:
             "latest_run": run_summary(run) if run else None,
         })
     return {"project": project.name, "root": str(project.root), "manifests": manifests,
-            "notes": []}
+            "usage": ledger.totals(), "notes": []}

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui.snapshot import RunInfo, Snapshot, StageInfo
+from vidpipe.prompting import ledger
 
 STATUS_STYLE = {
     "running": "bold cyan", "done": "green", "skipped": "dim", "failed": "bold red",
@@ -66,6 +67,16 @@ def render_focus(run: RunInfo | None) -> Group | Text:
     return Group(run_header(run), table)
 
 
+def render_usage(snapshot: Snapshot) -> Text:
+    """Gemini tokens and dollars: the job in focus, then the whole project."""
+    run = snapshot.focus.usage if snapshot.focus is not None else None
+    text = Text("Gemini ", style="bold")
+    text.append(f"job: {ledger.describe(run)}" if run else "job: —")
+    if snapshot.project_usage:
+        text.append(f"   project: {ledger.describe(snapshot.project_usage)}", style="dim")
+    return text
+
+
 def render_queue(snapshot: Snapshot) -> Text:
     text = Text()
     if snapshot.running:
@@ -84,7 +95,8 @@ class JobPanel(Static):
     """Stage bars of the job in focus."""
 
     def show(self, snapshot: Snapshot) -> None:
-        self.update(Group(render_focus(snapshot.focus), render_queue(snapshot)))
+        self.update(Group(render_focus(snapshot.focus), render_usage(snapshot),
+                          render_queue(snapshot)))
 
 
 def describe_daemon(status) -> Text:

@@ -10,6 +10,7 @@ from vidpipe.cli.project_cmds import print_scan
 from vidpipe.engine import process_project
 from vidpipe.ingest import reconcile
 from vidpipe.models import RunStatus, StageStatus
+from vidpipe.prompting import ledger
 from vidpipe.session import open_project
 from vidpipe.stages.base import STAGE_TITLES, StageName
 from vidpipe.status import project_status
@@ -114,6 +115,7 @@ def cmd_status(args) -> int:
         print(json.dumps(status, indent=2, default=str))
         return 0
     print(f"project {status['project']}  ({status['root']})")
+    print(f"  Gemini, whole project: {ledger.describe(status['usage'])}")
     for note in status.get("notes", []):
         print(f"  ! {note}")
     for manifest in status["manifests"]:
@@ -128,6 +130,8 @@ def cmd_status(args) -> int:
                 err = f", {stage['errors']} error(s)" if stage["errors"] else ""
                 print(f"    {stage['title']:<18} {stage['status']:<9} "
                       f"{stage['done']}/{stage['total']}{err}{msg}")
+            if run["usage"]["requests"]:
+                print(f"    Gemini: {ledger.describe(run['usage'])}")
         for error in manifest["errors"][:20]:
             print(f"  error {error['file']}: {error['error']}")
     return 0

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 
 from vidpipe.prompting.retry import (
     AnswerFailure, AuthFailure, PermanentFailure, TransientFailure, parse_retry_after,
     retry_delay_from_details,
 )
 from vidpipe.prompting.schema import ReversePrompt, ValidationError
+from vidpipe.prompting.usage import Usage
 
 _BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY",
                     "RECITATION", "IMAGE_PROHIBITED_CONTENT"}
@@ -39,15 +41,59 @@ def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
     return tuple(timeouts), tuple(transport)
 
 
+@dataclass(frozen=True)
+class Reply:
+    answer: ReversePrompt
+    usage: Usage | None  # None: the response carried no usage_metadata
+
+
+def thinking_budget_for(model: str, budget: int) -> int | None:
+    """The ``thinking_budget`` to send, or None to leave the model's default.
+
+    Captioning needs no thinking, and thinking tokens are billed as output and add seconds to
+    every request, so the default budget is 0 (off). A negative budget means "the model decides".
+    Models that cannot turn thinking off (2.5 Pro) or do not think at all (1.x, 2.0) get nothing.
+    """
+    name = model.removeprefix("models/")
+    if budget < 0 or name.startswith(("gemini-1.", "gemini-2.0")):
+        return None
+    if budget == 0 and "-pro" in name:
+        return None
+    return budget
+
+
+def generation_config(model: str, thinking_budget: int = 0, media_resolution: str = ""):
+    """The GenerateContentConfig of every reverse-prompting request, interactive or batch."""
+    from google.genai import types
+
+    options: dict = {}
+    budget = thinking_budget_for(model, thinking_budget)
+    if budget is not None:
+        options["thinking_config"] = types.ThinkingConfig(thinking_budget=budget)
+    if media_resolution:
+        options["media_resolution"] = f"MEDIA_RESOLUTION_{media_resolution.upper()}"
+    return types.GenerateContentConfig(
+        response_mime_type="application/json", response_schema=ReversePrompt, temperature=0.4,
+        **options)
+
+
+def image_contents(image_jpeg: bytes, prompt: str) -> list:
+    from google.genai import types
+
+    return [types.Part.from_bytes(data=image_jpeg, mime_type="image/jpeg"), prompt]
+
+
 class GeminiClient:
-    """``async with GeminiClient(...) as client: answer = await client.describe(jpeg, text)``."""
+    """``async with GeminiClient(...) as client: reply = await client.describe(jpeg, text)``."""
 
     def __init__(self, api_key: str, model: str, base_url: str | None = None,
-                 timeout_s: float = 60.0):
+                 timeout_s: float = 60.0, thinking_budget: int = 0, media_resolution: str = ""):
         self._api_key = api_key
         self.model = model
         self.base_url = base_url
         self.timeout_s = timeout_s
+        self.thinking_budget = thinking_budget
+        self.media_resolution = media_resolution
         self._client = None
         self._config = None
         self._timeouts, self._transport = _transport_errors()
@@ -62,12 +108,14 @@ class GeminiClient:
             retry_options=types.HttpRetryOptions(attempts=1),
         )
         self._client = genai.Client(api_key=self._api_key, http_options=options)
-        self._config = types.GenerateContentConfig(
-            response_mime_type="application/json",
-            response_schema=ReversePrompt,
-            temperature=0.4,
-        )
+        self._config = generation_config(self.model, self.thinking_budget, self.media_resolution)
         return self
+
+    @property
+    def sdk(self):
+        """The google-genai client (for the Batch API)."""
+        assert self._client is not None, "use 'async with GeminiClient(...)'"
+        return self._client
 
     async def __aexit__(self, *exc) -> None:
         if self._client is not None:
@@ -78,12 +126,13 @@ class GeminiClient:
     def redact(self, text: str) -> str:
         return text.replace(self._api_key, "[redacted]") if self._api_key else text
 
-    async def describe(self, image_jpeg: bytes, prompt: str) -> ReversePrompt:
-        """One request; raises a :class:`~vidpipe.prompting.retry.PromptFailure` subclass."""
-        from google.genai import errors, types
+    async def describe(self, image_jpeg: bytes, prompt: str) -> Reply:
+        """One request; raises a :class:`~vidpipe.prompting.retry.PromptFailure` subclass (one
+        the service billed carries its ``usage``)."""
+        from google.genai import errors
 
         assert self._client is not None, "use 'async with GeminiClient(...)'"
-        contents = [types.Part.from_bytes(data=image_jpeg, mime_type="image/jpeg"), prompt]
+        contents = image_contents(image_jpeg, prompt)
         try:
             # The SDK's timeout covers the HTTP exchange; this one also bounds anything around it.
             response = await asyncio.wait_for(
@@ -100,7 +149,20 @@ class GeminiClient:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise AnswerFailure(
                 f"Gemini's response body was not valid JSON ({type(exc).__name__})") from None
-        return self._answer(response)
+        return self.reply(response)
+
+    def reply(self, response) -> Reply:
+        """A GenerateContentResponse (interactive or from a batch) as a Reply, or an
+        AnswerFailure carrying the response's usage."""
+        usage = Usage.from_metadata(getattr(response, "usage_metadata", None))
+        try:
+            return Reply(self._answer(response), usage)
+        except AnswerFailure as failure:
+            failure.usage = usage
+            raise
+
+    def api_failure(self, exc) -> Exception:
+        return self._api_failure(exc)
 
     def _api_failure(self, exc) -> Exception:
         code = getattr(exc, "code", None) or 0

@@ -20,7 +20,10 @@ T = TypeVar("T")
 
 
 class PromptFailure(Exception):
-    """Base of request failures; ``str()`` is the message a person sees for the asset."""
+    """Base of request failures; ``str()`` is the message a person sees for the asset.
+    ``usage`` is set when the service billed the failed request (a blocked or invalid answer)."""
+
+    usage = None
 
 
 class TransientFailure(PromptFailure):

@@ -18,7 +18,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from vidpipe.errors import ImageError
 from vidpipe.prompting import cache
@@ -27,6 +27,10 @@ from vidpipe.prompting.retry import (
     AuthFailure, PermanentFailure, PromptFailure, RetryPolicy, with_retries,
 )
 from vidpipe.prompting.schema import ReversePrompt
+from vidpipe.prompting.usage import Usage
+
+if TYPE_CHECKING:
+    from vidpipe.prompting.gemini import Reply
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,7 @@ class BatchResult:
 class Describer(Protocol):
     model: str
 
-    async def describe(self, image_jpeg: bytes, prompt: str) -> ReversePrompt: ...
+    async def describe(self, image_jpeg: bytes, prompt: str) -> "Reply": ...
 
 
 def encode_jpeg(path: Path, max_pixels: int, max_side: int, quality: int = 88) -> bytes:
@@ -81,6 +85,7 @@ class PromptBatch:
     encode: Callable[[Path], bytes]
     on_answer: Callable[[PromptItem, ReversePrompt, bool], None]  # (item, answer, from_cache)
     on_failure: Callable[[PromptItem, str], None]
+    on_usage: Callable[[PromptItem, Usage], None] = lambda item, usage: None  # every billed reply
     should_stop: Callable[[], bool] = lambda: False
     refresh: bool = False  # ask again even when an answer is cached (reprocess)
     release_thread: Callable[[], object] = lambda: None  # run last on the writer thread
@@ -178,9 +183,20 @@ class PromptBatch:
                 return
 
             async def attempt() -> ReversePrompt:
+                failure: PromptFailure | None = None
                 async with self.limiter.slot():
                     self.result.requests += 1
-                    return await self.describer.describe(jpeg, lead.prompt)
+                    try:
+                        reply = await self.describer.describe(jpeg, lead.prompt)
+                        usage = reply.usage
+                    except PromptFailure as exc:
+                        failure, usage = exc, exc.usage
+                # Billed is billed: a blocked or invalid answer that is retried costs too.
+                if usage is not None:
+                    await self._write(self.on_usage, lead, usage)
+                if failure is not None:
+                    raise failure
+                return reply.answer
 
             try:
                 answer = await with_retries(attempt, self.policy, on_retry=self._count_retry)

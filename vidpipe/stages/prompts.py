@@ -18,9 +18,11 @@ import threading
 from vidpipe.edits import apply_ai_value
 from vidpipe.errors import ImageError, ModelUnavailable, RunCancelled, VidpipeError
 from vidpipe.models import Asset, StageMark, db, utcnow
+from vidpipe.prompting import ledger
 from vidpipe.prompting.offline import OFFLINE_VERSION, offline_prompt
 from vidpipe.prompting.retry import AuthFailure, RetryPolicy
 from vidpipe.prompting.template import PromptTemplate, asset_values, load_template
+from vidpipe.prompting.usage import price_for
 from vidpipe.stages.base import Stage, StageContext, StageName, mark_done, set_stage_error
 from vidpipe.tags import assign_tags
 
@@ -124,7 +126,9 @@ class PromptStage(Stage):
             limiter = RequestLimiter(settings.prompt_concurrency,
                                      settings.prompt_requests_per_minute)
             async with GeminiClient(settings.gemini_api_key, settings.gemini_model,
-                                    settings.gemini_base_url, settings.prompt_timeout_s) as client:
+                                    settings.gemini_base_url, settings.prompt_timeout_s,
+                                    thinking_budget=settings.gemini_thinking_budget,
+                                    media_resolution=settings.gemini_media_resolution) as client:
                 batch = PromptBatch(
                     describer=client, prompt_version=template.version, limiter=limiter,
                     policy=RetryPolicy(max_retries=settings.prompt_max_retries),
@@ -135,6 +139,7 @@ class PromptStage(Stage):
                         answer.visual_description, answer.quality_score),
                     on_failure=lambda item, message: writer.failure(
                         item.asset_id, item.name, client.redact(message)),
+                    on_usage=lambda item, usage: writer.usage(item.asset_id, usage),
                     should_stop=should_stop,
                     # Reprocessing one asset means "look again": do not reuse the cached answer.
                     refresh=ctx.only_assets is not None,
@@ -152,7 +157,8 @@ class PromptStage(Stage):
             raise VidpipeError(f"reverse prompting failed for all {result.failed} asset(s); "
                                f"first: {result.first_error}")
         parts = [f"{result.answered} prompt(s) from Gemini {settings.gemini_model}",
-                 f"{result.from_cache} from cache", f"{result.requests} request(s)"]
+                 f"{result.from_cache} from cache", f"{result.requests} request(s)",
+                 _cost_note(ctx.run.id)]
         if result.retries:
             parts.append(f"{result.retries} retr{'y' if result.retries == 1 else 'ies'}")
         if result.failed:
@@ -188,6 +194,11 @@ class _ResultWriter:
         self.written += 1
         self.progress.advance(1, item=name)
 
+    def usage(self, asset_id: int, usage, batch: bool = False) -> None:
+        settings = self.ctx.settings
+        ledger.record(self.ctx.run.id, asset_id, settings.gemini_model, usage,
+                      price_for(settings.gemini_model, settings.gemini_prices), batch)
+
     def failure(self, asset_or_id, name: str, message: str) -> None:
         asset_id = asset_or_id if isinstance(asset_or_id, int) else asset_or_id.id
         set_stage_error(asset_id, StageName.PROMPTS, message)
@@ -204,6 +215,12 @@ def _assets_with_gemini_marks(asset_ids: list[int]) -> set[int]:
         StageMark.stage == StageName.PROMPTS, StageMark.asset.in_(asset_ids),
         StageMark.fingerprint.startswith(f"{GEMINI}|"))
     return {row.asset_id for row in rows}
+
+
+def _cost_note(run_id: int) -> str:
+    usage = ledger.totals(run_id=run_id)
+    tokens = usage["input_tokens"] + usage["output_tokens"] + usage["thinking_tokens"]
+    return f"{tokens} tokens, ${usage['cost_usd']:.4f}"
 
 
 def _summary_nothing(online: bool, kept: int) -> str:

@@ -6,6 +6,11 @@ in the REST shape the SDK parses, and can misbehave on demand: latency, 429 with
 500, hanging requests, a body that is not JSON, an answer that is not valid JSON, safety-blocked
 candidates, a prompt blocked outright, empty answers. It counts requests and peak concurrency.
 
+It bills as Gemini documents (:mod:`vidpipe.prompting.tokens`): image tokens by the tile rule
+(or ``mediaResolution``), text at four characters a token, and ``thinking_tokens`` per request
+unless the request's ``thinkingConfig.thinkingBudget`` is 0 (Gemini 2.5 thinks by default). Every
+answer carries the ``usageMetadata`` it was billed; ``billed`` sums them.
+
 ``GET /_fake/stats`` returns the counters as JSON, and ``python -m vidpipe.testing.fake_gemini``
 runs the server in a process of its own (it prints its base URL, serves until stdin closes), so a
 benchmark's client does not share its interpreter lock with the server.
@@ -17,9 +22,10 @@ e.g. an asset name, mapped to a behaviour, optionally for the first N matches on
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
-import argparse
+import io
 import json
 import random
 import re
@@ -29,6 +35,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+
+from vidpipe.prompting.tokens import image_tokens, text_tokens
 
 OK = "ok"
 RATE_LIMIT = "rate_limit"  # 429 RESOURCE_EXHAUSTED with Retry-After
@@ -67,6 +75,14 @@ class SeenRequest:
     generation_config: dict
     had_api_key: bool
     behaviour: str
+    image_size: tuple[int, int] | None = None
+    usage: dict | None = None  # the usageMetadata billed for it, if any
+
+    def thinking_budget(self) -> int | None:
+        """The request's thinkingBudget; None when it sent none (the model's default)."""
+        config = self.generation_config.get("thinkingConfig") or {}
+        budget = config.get("thinkingBudget", config.get("thinking_budget"))
+        return None if budget is None else int(budget)
 
 
 @dataclass
@@ -87,6 +103,7 @@ class FakeGemini:
     expected_api_key: str | None = None  # when set, other keys get 400 API_KEY_INVALID
     seed: int = 0
     answer: Callable[[SeenRequest], dict] | None = None  # override the generated answer
+    thinking_tokens: int = 800  # billed per request when thinking is on (an assumed figure)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -99,6 +116,7 @@ class FakeGemini:
         self.peak_concurrency = 0
         self.outcomes: Counter[str] = Counter()
         self.seen: list[SeenRequest] = []
+        self.billed: Counter[str] = Counter()  # responses, prompt, candidates, thoughts
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "FakeGemini":
@@ -133,7 +151,8 @@ class FakeGemini:
     def stats(self) -> dict:
         with self._lock:
             return {"requests": self.requests, "peak_concurrency": self.peak_concurrency,
-                    "in_flight": self.in_flight, "outcomes": dict(self.outcomes)}
+                    "in_flight": self.in_flight, "outcomes": dict(self.outcomes),
+                    "billed": dict(self.billed)}
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -141,6 +160,33 @@ class FakeGemini:
             self.peak_concurrency = 0
             self.outcomes.clear()
             self.seen.clear()
+            self.billed.clear()
+
+    def bill(self, seen: SeenRequest, answer_text: str | None) -> dict:
+        """The usageMetadata of a response to ``seen``: what it costs, added to ``billed``.
+        ``answer_text`` None: the prompt was refused before any answer (input billed only)."""
+        resolution = str(seen.generation_config.get("mediaResolution") or "")
+        image = image_tokens(*seen.image_size, resolution) if seen.image_size else 0
+        # The response schema is part of what the model reads, and billed with the prompt.
+        schema = seen.generation_config.get("responseSchema")
+        text = text_tokens(seen.prompt_text) + (text_tokens(json.dumps(schema)) if schema else 0)
+        budget = seen.thinking_budget()
+        thoughts = 0
+        if answer_text is not None and budget != 0:
+            thoughts = self.thinking_tokens if budget is None or budget < 0 else min(
+                budget, self.thinking_tokens)
+        candidates = text_tokens(answer_text or "")
+        usage = {"promptTokenCount": image + text, "candidatesTokenCount": candidates,
+                 "totalTokenCount": image + text + candidates + thoughts,
+                 "promptTokensDetails": [{"modality": "TEXT", "tokenCount": text}]
+                 + ([{"modality": "IMAGE", "tokenCount": image}] if image else [])}
+        if thoughts:
+            usage["thoughtsTokenCount"] = thoughts
+        with self._lock:
+            self.billed.update(responses=1, prompt=image + text, candidates=candidates,
+                               thoughts=thoughts)
+        seen.usage = usage
+        return usage
 
     # -- request handling ----------------------------------------------------------------------
     def _choose(self, prompt_text: str) -> str:
@@ -206,11 +252,19 @@ def _parse_request(body: dict, model: str, had_key: bool) -> SeenRequest:
     config = body.get("generationConfig") or body.get("generation_config") or {}
     return SeenRequest(model=model, prompt_text="\n".join(texts), image_sha256=image_sha,
                        image_mime=mime, image_bytes=data, generation_config=config,
-                       had_api_key=had_key, behaviour=OK)
+                       had_api_key=had_key, behaviour=OK, image_size=_image_size(data))
 
 
-def _usage() -> dict:
-    return {"promptTokenCount": 300, "candidatesTokenCount": 60, "totalTokenCount": 360}
+def _image_size(data: bytes | None) -> tuple[int, int] | None:
+    if not data:
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError):
+        return None  # not an image: billed as text only
 
 
 def _error(code: int, status: str, message: str, details: list | None = None) -> dict:
@@ -297,13 +351,13 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
             elif behaviour == PROMPT_BLOCKED:
                 self._send(200, {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
                     {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}]},
-                    "usageMetadata": _usage(), "modelVersion": model})
+                    "usageMetadata": server.bill(seen, None), "modelVersion": model})
             elif behaviour == BLOCKED:
                 self._send(200, {"candidates": [{"finishReason": "SAFETY", "index": 0,
                                                  "safetyRatings": [{
                                                      "category": "HARM_CATEGORY_HARASSMENT",
                                                      "probability": "HIGH", "blocked": True}]}],
-                                 "usageMetadata": _usage(), "modelVersion": model})
+                                 "usageMetadata": server.bill(seen, ""), "modelVersion": model})
             else:
                 if behaviour == MALFORMED:
                     text = '{"reverse_prompt": "a red square, studio light", "visual_descr'
@@ -315,7 +369,7 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 self._send(200, {
                     "candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
                                     "finishReason": "STOP", "index": 0}],
-                    "usageMetadata": _usage(), "modelVersion": model,
+                    "usageMetadata": server.bill(seen, text), "modelVersion": model,
                     "responseId": hashlib.sha1(text.encode()).hexdigest()[:16]})
 
     return Handler

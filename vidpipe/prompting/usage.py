@@ -1,0 +1,91 @@
+"""What a Gemini response cost: its token counts and their price.
+
+Every response carries ``usage_metadata``: prompt tokens (image + text, cached ones included),
+candidate tokens (the answer), thought tokens (thinking, billed as output) and cached tokens.
+Prices are US dollars per million tokens, per model, from Google's published paid-tier price
+list; ``gemini_prices`` in the settings overrides or adds models. The Batch API bills half.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BATCH_DISCOUNT = 0.5  # the Batch API bills half the interactive price
+
+
+@dataclass(frozen=True)
+class Price:
+    """US dollars per million tokens."""
+
+    input: float
+    output: float  # thinking tokens are billed as output
+    cached: float
+
+
+#: Published paid-tier prices (Gemini API, prompts up to 200k tokens), USD per 1M tokens.
+DEFAULT_PRICES: dict[str, Price] = {
+    "gemini-2.5-flash": Price(input=0.30, output=2.50, cached=0.03),
+    "gemini-2.5-flash-lite": Price(input=0.10, output=0.40, cached=0.01),
+    "gemini-2.5-pro": Price(input=1.25, output=10.00, cached=0.125),
+    "gemini-2.0-flash": Price(input=0.10, output=0.40, cached=0.025),
+    "gemini-2.0-flash-lite": Price(input=0.075, output=0.30, cached=0.01875),
+}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one response (``input_tokens`` includes ``cached_tokens``)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    thinking_tokens: int = 0
+    cached_tokens: int = 0
+
+    @classmethod
+    def from_metadata(cls, metadata) -> "Usage | None":
+        """From the SDK's ``GenerateContentResponseUsageMetadata``; None when absent."""
+        if metadata is None:
+            return None
+        return cls(input_tokens=metadata.prompt_token_count or 0,
+                   output_tokens=metadata.candidates_token_count or 0,
+                   thinking_tokens=metadata.thoughts_token_count or 0,
+                   cached_tokens=metadata.cached_content_token_count or 0)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.thinking_tokens
+
+
+def price_for(model: str, overrides: dict | None = None) -> Price | None:
+    """The price of ``model`` (longest known prefix: "gemini-2.5-flash-preview-05-20" is
+    priced as gemini-2.5-flash); None when neither the defaults nor ``overrides`` know it."""
+    table = dict(DEFAULT_PRICES)
+    for name, value in (overrides or {}).items():
+        table[name] = value if isinstance(value, Price) else Price(
+            input=float(value["input"]), output=float(value["output"]),
+            cached=float(value.get("cached", value["input"])))
+    name = model.removeprefix("models/")
+    matches = [known for known in table if name == known or name.startswith(known + "-")]
+    return table[max(matches, key=len)] if matches else None
+
+
+def cost_usd(usage: Usage, price: Price | None, batch: bool = False) -> float | None:
+    if price is None:
+        return None
+    fresh_input = max(usage.input_tokens - usage.cached_tokens, 0)
+    dollars = (fresh_input * price.input + usage.cached_tokens * price.cached
+               + (usage.output_tokens + usage.thinking_tokens) * price.output) / 1_000_000
+    return dollars * (BATCH_DISCOUNT if batch else 1.0)
+
+
+def check_prices(overrides: dict) -> None:
+    """Raise ValueError naming the first malformed entry of a ``gemini_prices`` table."""
+    for name, value in overrides.items():
+        if not isinstance(value, dict) or not {"input", "output"} <= set(value):
+            raise ValueError(f"{name!r} needs input and output prices (USD per 1M tokens), "
+                             "e.g. {input = 0.3, output = 2.5, cached = 0.03}")
+        for key, number in value.items():
+            if key not in ("input", "output", "cached"):
+                raise ValueError(f"{name!r}: unknown price {key!r} (input, output, cached)")
+            if not isinstance(number, (int, float)) or number < 0:
+                raise ValueError(f"{name!r}: {key} must be a number >= 0, not {number!r}")

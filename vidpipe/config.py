@@ -84,6 +84,8 @@ class Settings:
     """Retries for 429 / 5xx / timeouts before the asset is marked failed."""
     prompt_image_max_px: int = 1024
     """Longest edge of the image sent to the model."""
+    prompt_duplicate_faces: str = "reuse"
+    """A duplicate face: "reuse" its primary's answer (no request, marked as duplicate) or "request"."""
     gemini_thinking_budget: int = 0
     """Thinking tokens per request: 0 off (billed as output, captions need none), -1 model decides."""
     gemini_media_resolution: str = ""
@@ -203,6 +205,10 @@ _RANGES: dict[str, tuple[float, float | None]] = {
 def _check_choices(values: dict) -> None:
     from vidpipe.prompting.usage import check_prices
 
+    duplicates = values.get("prompt_duplicate_faces", "reuse")
+    if duplicates not in ("reuse", "request"):
+        raise ConfigError(f"setting 'prompt_duplicate_faces': {duplicates!r} is not reuse or "
+                          "request")
     resolution = values.get("gemini_media_resolution", "")
     if resolution not in ("", "low", "medium", "high"):
         raise ConfigError(f"setting 'gemini_media_resolution': {resolution!r} is not one of "

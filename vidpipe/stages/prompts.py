@@ -18,7 +18,7 @@ import threading
 from vidpipe.edits import apply_ai_value
 from vidpipe.errors import ImageError, ModelUnavailable, RunCancelled, VidpipeError
 from vidpipe.models import Asset, StageMark, db, utcnow
-from vidpipe.prompting import ledger
+from vidpipe.prompting import duplicates, ledger
 from vidpipe.prompting.offline import OFFLINE_VERSION, offline_prompt
 from vidpipe.prompting.retry import AuthFailure, RetryPolicy
 from vidpipe.prompting.template import PromptTemplate, asset_values, load_template
@@ -49,7 +49,12 @@ class PromptStage(Stage):
         mark = fingerprint(origin, settings.gemini_model, version)
 
         candidates = ctx.assets()
-        todo = ctx.needs_work(candidates, self.name, mark)
+        # Duplicate faces take their primary's answer (see vidpipe.prompting.duplicates).
+        primaries = (duplicates.primaries_of(candidates)
+                     if online and settings.prompt_duplicate_faces == duplicates.REUSE else {})
+        marks = {a.id: duplicates.copy_fingerprint(mark, primaries[a.id]) for a in candidates
+                 if a.id in primaries}
+        todo = _needing_work(ctx, candidates, mark, marks)
         kept = 0
         if not online:
             # Without a key, a Gemini answer is better than anything offline: keep it.
@@ -71,10 +76,21 @@ class PromptStage(Stage):
         parents = ({p.id: p for p in Asset.select().where(Asset.id.in_(parent_ids))}
                    if parent_ids else {})
 
-        writer = _ResultWriter(ctx, progress, origin, version, mark)
+        writer = _ResultWriter(ctx, progress, origin, version, mark, marks)
         if not online:
             return self._run_offline(ctx, todo, parents, writer, kept)
-        return self._run_gemini(ctx, todo, parents, template, writer)
+        # A duplicate whose primary is neither due now nor answered before asks for itself, as
+        # does one being reprocessed ("look again"); either way its mark still names its primary.
+        due = {a.id for a in todo}
+        copies = [a for a in todo if a.id in primaries and ctx.only_assets is None and (
+            primaries[a.id].id in due or duplicates.copied_answer(
+                primaries[a.id], a, settings.gemini_model, version) is not None)]
+        copy_ids = {a.id for a in copies}
+        requests = [a for a in todo if a.id not in copy_ids]
+        summary = self._run_gemini(ctx, requests, parents, template, writer)
+        if copies:
+            summary += "; " + _copy_duplicates(ctx, copies, primaries, version, writer)
+        return summary
 
     # -- offline ---------------------------------------------------------------------------------
     def _run_offline(self, ctx, todo, parents, writer: "_ResultWriter", kept: int) -> str:
@@ -107,6 +123,8 @@ class PromptStage(Stage):
         from vidpipe.prompting.runner import PromptBatch, PromptItem, encode_jpeg
 
         settings = ctx.settings
+        if not todo:
+            return "every other asset is a duplicate face"
         items = []
         for asset in todo:
             values = asset_values(asset, parents.get(asset.source_asset_id))
@@ -167,15 +185,45 @@ class PromptStage(Stage):
         return ", ".join(parts)
 
 
+def _needing_work(ctx: StageContext, candidates: list[Asset], mark: str,
+                  marks: dict[int, str]) -> list[Asset]:
+    """The assets whose stage mark is not the one they need (``marks``, else ``mark``)."""
+    if ctx.force or not candidates:
+        return list(candidates)
+    done = dict(StageMark.select(StageMark.asset, StageMark.fingerprint).where(
+        StageMark.stage == StageName.PROMPTS,
+        StageMark.asset.in_([a.id for a in candidates])).tuples())
+    return [a for a in candidates if done.get(a.id) != marks.get(a.id, mark)]
+
+
+def _copy_duplicates(ctx: StageContext, copies: list[Asset], primaries: dict[int, Asset],
+                     version: str, writer: "_ResultWriter") -> str:
+    """Give each duplicate face its primary's answer (the primaries were answered first)."""
+    copied = 0
+    for duplicate in copies:
+        primary = primaries[duplicate.id]
+        answer = duplicates.copied_answer(primary, duplicate, ctx.settings.gemini_model, version)
+        if answer is None:
+            writer.failure(duplicate, duplicate.name,
+                           f"duplicate of {primary.name}, which has no answer to share yet")
+            continue
+        writer.answer(duplicate.id, duplicate.name, answer.reverse_prompt,
+                      answer.visual_description, answer.quality_score)
+        copied += 1
+    return f"{copied} duplicate face(s) given their primary's answer (no request)"
+
+
 class _ResultWriter:
     """Writes one asset's result in its own short transaction, as soon as it arrives."""
 
-    def __init__(self, ctx: StageContext, progress, origin: str, version: str, mark: str):
+    def __init__(self, ctx: StageContext, progress, origin: str, version: str, mark: str,
+                 marks: dict[int, str] | None = None):
         self.ctx = ctx
         self.progress = progress
         self.origin = origin
         self.version = version
         self.mark = mark
+        self.marks = marks or {}  # assets whose mark is not ``mark`` (duplicate faces)
         self.written = 0
         self.failed = 0
 
@@ -190,7 +238,7 @@ class _ResultWriter:
                          prompt_version=self.version, updated_at=utcnow()).where(
                 Asset.id == asset_id).execute()
             set_stage_error(asset_id, StageName.PROMPTS, None)
-            mark_done(Asset(id=asset_id), StageName.PROMPTS, self.mark)
+            mark_done(Asset(id=asset_id), StageName.PROMPTS, self.marks.get(asset_id, self.mark))
         self.written += 1
         self.progress.advance(1, item=name)
 

@@ -82,8 +82,12 @@ class Settings:
     """Per-request timeout."""
     prompt_max_retries: int = 5
     """Retries for 429 / 5xx / timeouts before the asset is marked failed."""
-    prompt_image_max_px: int = 1024
-    """Longest edge of the image sent to the model."""
+    prompt_image_max_px: int = 768
+    """Longest edge of the image sent to Gemini: 768 is one 258-token tile; 1024 costs up to four."""
+    gemini_batch_min_assets: int = 0
+    """Daemon: a drop of more than this many assets goes through the Batch API (half price, slower); 0 never."""
+    gemini_batch_poll_s: float = 30.0
+    """Seconds between looks at a submitted Gemini batch job."""
     prompt_duplicate_faces: str = "reuse"
     """A duplicate face: "reuse" its primary's answer (no request, marked as duplicate) or "request"."""
     gemini_thinking_budget: int = 0
@@ -199,6 +203,8 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "prompt_timeout_s": (0.001, None),
     "prompt_max_retries": (0, None),
     "prompt_image_max_px": (16, None),
+    "gemini_batch_min_assets": (0, None),
+    "gemini_batch_poll_s": (0.01, None),
 }
 
 

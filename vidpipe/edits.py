@@ -6,35 +6,92 @@ row, so a person's edit and the daemon's stage output on other fields cannot clo
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from vidpipe.errors import EditError
 from vidpipe.models import Asset, AssetType, Author, FieldEdit, db, utcnow
+from vidpipe.printable import has_control_characters, printable
 
-#: Fields a person may edit.
-EDITABLE_FIELDS = frozenset({
-    "name", "description", "user_tags", "sort_order", "reverse_prompt", "visual_description",
-    "asset_type", "manifest_tag",
-})
+#: The fields a person edits in the TUI's editor and with ``vidpipe edit``, in the editor's order.
+PERSON_FIELDS = ("name", "asset_type", "user_tags", "sort_order", "reverse_prompt",
+                 "visual_description", "description")
+
+#: Other spellings people use for a field (``type`` is the export's key for ``asset_type``).
+FIELD_ALIASES = {"type": "asset_type"}
+
+#: Fields a person may edit; ``manifest_tag`` is pinned this way by code, not in the editor.
+EDITABLE_FIELDS = frozenset(PERSON_FIELDS) | {"manifest_tag"}
 
 #: Fields reprocessing rewrites (the seed's seven).
 REPROCESS_FIELDS = ("reverse_prompt", "visual_description", "quality_score", "detection_class",
                     "detection_confidence", "is_face_crop", "crop_bbox")
 
 
+def person_field(name: str) -> str:
+    """The field a person means by ``name`` (``type`` -> ``asset_type``), or EditError."""
+    field = FIELD_ALIASES.get(name.strip().lower(), name.strip().lower())
+    if field not in PERSON_FIELDS:
+        raise EditError(f"{printable(name, one_line=True)!r} is not a field a person edits; "
+                        f"editable: {', '.join(PERSON_FIELDS)} (type is asset_type)")
+    return field
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise EditError(f"sort_order must be an integer, not {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = str(value).strip()
+    if re.fullmatch(r"[+-]?\d{1,18}", text):
+        return int(text)
+    raise EditError(f"sort_order must be an integer, not {printable(value, one_line=True)!r}")
+
+
+def _text(field: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise EditError(f"{field} must be text, not {type(value).__name__}")
+    text = str(value)
+    if has_control_characters(text, allow_newlines=field != "name"):
+        raise EditError(f"{field} contains control characters (e.g. terminal escape sequences): "
+                        f"{printable(text, one_line=True)[:80]!r}")
+    return text
+
+
 def _validate(field: str, value: Any) -> Any:
     if field not in EDITABLE_FIELDS:
-        raise ValueError(f"{field!r} is not an editable field")
+        raise EditError(f"{field!r} is not an editable field")
     if field == "asset_type":
-        return AssetType(str(value).upper()).value
+        try:
+            return AssetType(str(value).strip().upper()).value
+        except ValueError:
+            raise EditError(f"unknown asset type {printable(value, one_line=True)!r}: one of "
+                            + ", ".join(t.value for t in AssetType)) from None
     if field == "sort_order":
-        return int(value)
+        return _integer(value)
     if field == "user_tags":
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
-        return [str(v) for v in value]
+        if not isinstance(value, (list, tuple)):
+            raise EditError("user_tags must be a list of tags or comma-separated text")
+        return [_text("user_tags", v).strip() for v in value if str(v).strip()]
     if field == "manifest_tag":
         return (str(value).strip() or None) if value is not None else None
-    return "" if value is None else str(value)
+    if field == "name":
+        name = _text(field, value).strip()
+        if not name:
+            raise EditError("name cannot be empty")
+        return name
+    return _text(field, value)
+
+
+def validated(field: str, value: Any) -> Any:
+    """``value`` as ``field`` stores it (``"3"`` -> 3, ``"a, b"`` -> ["a", "b"]), or EditError."""
+    return _validate(field, value)
 
 
 def _write(asset_id: int, field: str, value: Any) -> None:
@@ -48,7 +105,9 @@ def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.US
     """Set ``field`` of an asset, recording who did it. Returns the history row (None: no change)."""
     value = _validate(field, value)
     with db.atomic():
-        asset = Asset.get_by_id(asset_id)
+        asset = Asset.get_or_none(Asset.id == asset_id)
+        if asset is None:
+            raise EditError(f"no asset with id {asset_id}")
         old = getattr(asset, field)
         if old == value:
             return None

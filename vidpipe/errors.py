@@ -31,3 +31,8 @@ class StageSkipped(VidpipeError):
 
 class RunCancelled(VidpipeError):
     """A person asked for the run to stop; work finished so far is kept."""
+
+
+class EditError(VidpipeError, ValueError):
+    """A person's edit that cannot be applied: unknown asset or field, or a value the field cannot
+    hold. A ValueError too, since it is one: callers validating input may catch either."""

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "vidpipe.cli.doctor_cmds",    # doctor
     "vidpipe.cli.model_cmds",     # models pull|import|list
     "vidpipe.cli.reprocess_cmds", # reprocess
+    "vidpipe.cli.edit_cmds",      # edit
     "vidpipe.cli.daemon_cmds",    # daemon status|stop
 ]
 
@@ -34,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vidpipe.cli.terminal import printable_output
+
+    with printable_output():  # names from a project never reach the terminal as escapes
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,

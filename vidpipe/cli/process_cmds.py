@@ -6,10 +6,14 @@ import json
 import sys
 from pathlib import Path
 
+from rich.text import Text
+
 from vidpipe.cli.project_cmds import print_scan
+from vidpipe.cli.terminal import raw_stdout
 from vidpipe.engine import process_project
 from vidpipe.ingest import reconcile
 from vidpipe.models import RunStatus, StageStatus
+from vidpipe.printable import printable
 from vidpipe.prompting import ledger
 from vidpipe.session import open_project
 from vidpipe.stages.base import STAGE_TITLES, StageName
@@ -40,27 +44,33 @@ class _ProgressView:
         self.last: dict[str, tuple] = {}
         self.manifest = ""
         if self.interactive:
+            from rich.console import Console
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeRemainingColumn)
-            self.bars = Progress(TextColumn("{task.description:<32}"), BarColumn(),
+
+            # The bars need real escape sequences (the raw stream); what they show is plain
+            # text, never markup, and has no control characters (printable).
+            self.bars = Progress(TextColumn("{task.description:<32}", markup=False), BarColumn(),
                                  MofNCompleteColumn(), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[note]}"))
+                                 TextColumn("{task.fields[note]}", markup=False),
+                                 console=Console(file=raw_stdout()))
 
     def begin_manifest(self, name: str) -> None:
         self.manifest = name
         if self.bars is not None:
-            self.bars.console.print(f"manifest [bold]{name}[/]")  # above the live bars
+            self.bars.console.print(Text.assemble("manifest ", (printable(name, True), "bold")))
         else:
             print(f"manifest {name}", flush=True)
 
     def update(self, row) -> None:
         title = STAGE_TITLES[StageName(row.stage)]
-        note = (row.current_item or row.message or "")[:60]
+        note = printable(row.current_item or row.message or "", one_line=True)[:60]
         if self.bars is not None:
             key = f"{row.run_id}:{row.stage}"
             if key not in self.tasks:
-                self.tasks[key] = self.bars.add_task(f"{self.manifest[:14]} · {title}",
-                                                     total=row.total or None, note=note)
+                self.tasks[key] = self.bars.add_task(
+                    f"{printable(self.manifest, one_line=True)[:14]} · {title}",
+                    total=row.total or None, note=note)
             self.bars.update(self.tasks[key], completed=row.done, total=row.total or None,
                              note=note if row.status == StageStatus.RUNNING else row.status)
             return

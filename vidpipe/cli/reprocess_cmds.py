@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from vidpipe.errors import VidpipeError
+from vidpipe.asset_ref import resolve_asset
 from vidpipe.models import Asset, StageProgress
-from vidpipe.project import Project
 
 
 def register(subparsers) -> None:
@@ -18,33 +16,6 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace fields a person edited too (the old text stays in the history)")
     p.set_defaults(handler=cmd_reprocess)
-
-
-def resolve_asset(project: Project, ref: str) -> Asset:
-    """An asset by id, by manifest tag, or by file path (relative to PROJECT, to the current
-    folder, or absolute)."""
-    ref = ref.strip()
-    if ref.isdigit():
-        asset = Asset.get_or_none(Asset.id == int(ref))
-        if asset is None:
-            raise VidpipeError(f"no asset with id {ref}")
-        return asset
-    by_tag = list(Asset.select().where(Asset.manifest_tag == ref.upper()))
-    if len(by_tag) == 1:
-        return by_tag[0]
-    if len(by_tag) > 1:
-        listing = ", ".join(f"{a.id} ({a.manifest.name})" for a in by_tag)
-        raise VidpipeError(f"tag {ref} is used in several manifests: give the id ({listing})")
-    candidates = {ref}
-    for base in (Path.cwd(), project.root):
-        path = Path(os.path.abspath(base / ref))
-        if str(path).startswith(str(project.root) + os.sep):
-            candidates.add(path.relative_to(project.root).as_posix())
-    asset = Asset.select().where(Asset.file_path.in_(list(candidates))).first()
-    if asset is None:
-        raise VidpipeError(f"no asset {ref!r}: give an id, a tag like CHAR_01 or a file path "
-                           "(see `vidpipe status` or `vidpipe export`)")
-    return asset
 
 
 def cmd_reprocess(args) -> int:

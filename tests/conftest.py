@@ -12,6 +12,9 @@ from PIL import Image
 os.environ.setdefault("DEEPFACE_HOME", str(Path(__file__).parent.parent / ".venv" / "deepface-home"))
 os.environ.pop("GEMINI_API_KEY", None)
 os.environ.pop("GOOGLE_API_KEY", None)
+# A write on a connection holding a read snapshot open fails loudly, here and in every process
+# the tests start (vidpipe.sqlite_safety).
+os.environ["VIDPIPE_SNAPSHOT_GUARD"] = "1"
 
 
 def _package_file(package: str, *parts: str) -> Path:

@@ -15,6 +15,7 @@ from peewee import Database, PostgresqlDatabase, SqliteDatabase
 
 from vidpipe.errors import ProjectError
 from vidpipe.models import ALL_MODELS, SchemaInfo, db
+from vidpipe.sqlite_safety import SnapshotSafeConnection
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -56,9 +57,11 @@ def make_database(url: str) -> Database:
         # timeout is the sqlite3 module's own busy wait, in seconds. Transactions begin
         # IMMEDIATE (take the write lock up front, waiting for it under the busy timeout): a
         # deferred transaction that reads then writes fails at once with "database is locked"
-        # when another process committed in between, and no busy timeout can save it.
+        # when another process committed in between, and no busy timeout can save it. For the
+        # same reason no read may stay open across a write: SnapshotSafeConnection's cursors
+        # read every result to the end when the statement runs (see vidpipe.sqlite_safety).
         return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30, check_same_thread=False,
-                              lock_type="IMMEDIATE")
+                              lock_type="IMMEDIATE", factory=SnapshotSafeConnection)
     if parsed.scheme in ("postgres", "postgresql"):
         return PostgresqlDatabase(
             parsed.path.lstrip("/"),

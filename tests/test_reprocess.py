@@ -9,7 +9,9 @@ from vidpipe.cli import main
 from vidpipe.edits import edit_field, history, suggestions
 from vidpipe.engine import ManifestingEngine
 from vidpipe.ingest import add_files
-from vidpipe.models import Asset, AssetState, RunStatus, Source, StageProgress, StageStatus
+from vidpipe.models import (
+    Asset, AssetState, RunStatus, Source, StageMark, StageProgress, StageStatus,
+)
 from vidpipe.stages.detection import DetectionStage
 from vidpipe.stages.prompts import PromptStage
 from vidpipe.stages.tags import TagStage
@@ -100,6 +102,22 @@ def test_reprocess_an_uploaded_image_redoes_its_crops(session, scene):
     assert run.status == RunStatus.DONE
     assert Asset.get_by_id(car.id).state == AssetState.REMOVED
     assert _crop("person").detection_confidence == pytest.approx(0.95)
+
+
+def test_reprocess_that_cuts_a_new_crop_prompts_it_in_the_same_job(session, scene):
+    engine, detector = scene
+    source = Asset.get(Asset.source == Source.UPLOADED)
+    person_prompt = _crop("person").reverse_prompt
+    detector.boxes.append((600, 40, 780, 200, 0.85, "dog"))
+    run = engine.reprocess_asset(source.id)
+    assert run.status == RunStatus.DONE, run.error
+    dog = _crop("dog")
+    assert dog.reverse_prompt and dog.visual_description and dog.prompt_origin == "offline"
+    assert dog.manifest_tag == "OBJ_01"  # more confident than the car
+    assert StageMark.get_or_none(StageMark.asset == dog.id, StageMark.stage == "prompts")
+    prompts = StageProgress.get(StageProgress.run == run.id, StageProgress.stage == "prompts")
+    assert prompts.done == prompts.total == 2  # the image asked for and its new crop, no more
+    assert _crop("person").reverse_prompt == person_prompt
 
 
 def test_reprocess_cli_by_tag_and_by_path(session, scene, capsys, monkeypatch, tmp_path):

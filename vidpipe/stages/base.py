@@ -73,6 +73,23 @@ class StageContext:
             query = query.where(Asset.id.in_(self.only_assets))
         return list(query.order_by(Asset.sort_order, Asset.file_path))
 
+    def new_crops(self, stage: str, fingerprint: str) -> list[Asset]:
+        """Reprocess: crops of the asked-for assets that ``stage`` has not done yet (cut by this
+        job's detection), so that the job finishes them instead of leaving them for another."""
+        if not self.only_assets:
+            return []
+        crops = list(Asset.select().where(
+            Asset.manifest == self.manifest, Asset.source == Source.EXTRACTED,
+            Asset.source_asset.in_(self.only_assets), Asset.id.not_in(self.only_assets),
+            Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR]))
+            .order_by(Asset.sort_order, Asset.file_path))
+        if not crops:
+            return []
+        done = {row[0] for row in StageMark.select(StageMark.asset).where(
+            StageMark.stage == stage, StageMark.fingerprint == fingerprint,
+            StageMark.asset.in_([c.id for c in crops])).tuples()}
+        return [c for c in crops if c.id not in done]
+
     def needs_work(self, assets: Iterable[Asset], stage: str, fingerprint: str) -> list[Asset]:
         """The assets this stage still has to do (all of them when forced)."""
         assets = list(assets)

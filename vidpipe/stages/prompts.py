@@ -55,6 +55,7 @@ class PromptStage(Stage):
         marks = {a.id: duplicates.copy_fingerprint(mark, primaries[a.id]) for a in candidates
                  if a.id in primaries}
         todo = _needing_work(ctx, candidates, mark, marks)
+        todo += ctx.new_crops(self.name, mark)  # a reprocessed image's new crops: this job
         kept = 0
         if not online:
             # Without a key, a Gemini answer is better than anything offline: keep it.

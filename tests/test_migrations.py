@@ -176,3 +176,22 @@ def test_version_2_database_gets_the_prompt_usage_table(tmp_path):
         "cost_usd": 0.0002}
     assert database.execute_sql("SELECT name FROM asset").fetchall() == [("kept",)]
     database.close()
+
+
+def test_version_3_database_gets_the_gemini_batch_table(tmp_path):
+    """The real v3 -> v4 migration: Gemini Batch API jobs."""
+    from vidpipe.models import GeminiBatch
+
+    url = current_database(tmp_path / "v3.db")
+    raw = SqliteDatabase(str(tmp_path / "v3.db"))
+    raw.execute_sql('DROP TABLE "gemini_batch"')
+    raw.execute_sql("UPDATE schema_info SET value = '3' WHERE key = 'schema_version'")
+    raw.close()
+
+    database = open_database(url)
+    assert schema_version(database) == CURRENT
+    manifest = Manifest.get(Manifest.name == "m")
+    GeminiBatch.create(manifest=manifest, display_name="vidpipe-1", model="gemini-2.5-flash",
+                       prompt_version="v", items=[{"key": "k", "assets": [1], "tag": None}])
+    assert GeminiBatch.get().state == "SUBMITTING" and not GeminiBatch.get().finished
+    database.close()

@@ -84,6 +84,8 @@ class Settings:
     """Retries for 429 / 5xx / timeouts before the asset is marked failed."""
     prompt_image_max_px: int = 768
     """Longest edge of the image sent to Gemini: 768 is one 258-token tile; 1024 costs up to four."""
+    gemini_batch: bool = False
+    """Send reverse prompting through the Gemini Batch API (half price; answers in minutes to hours)."""
     gemini_batch_min_assets: int = 0
     """Daemon: a drop of more than this many assets goes through the Batch API (half price, slower); 0 never."""
     gemini_batch_poll_s: float = 30.0

@@ -25,7 +25,7 @@ SQLITE_PRAGMAS = {
     "cache_size": -16_000,
 }
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _index_asset_file_path(database: Database) -> None:
@@ -40,12 +40,20 @@ def _add_prompt_usage(database: Database) -> None:
     database.create_tables([PromptUsage], safe=True)
 
 
+def _add_gemini_batches(database: Database) -> None:
+    """v4: Gemini Batch API jobs, recorded before submission so a restart resumes them."""
+    from vidpipe.models import GeminiBatch
+
+    database.create_tables([GeminiBatch], safe=True)
+
+
 # version -> function that upgrades a database from version-1 to version. Append, never edit.
 # A new database is created at SCHEMA_VERSION directly from the models, which must therefore
 # already carry every change a migration makes.
 MIGRATIONS: dict[int, Callable[[Database], None]] = {
     2: _index_asset_file_path,
     3: _add_prompt_usage,
+    4: _add_gemini_batches,
 }
 
 

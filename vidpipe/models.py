@@ -287,6 +287,30 @@ class PromptUsage(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+class GeminiBatch(BaseModel):
+    """A Gemini Batch API job carrying one manifest's prompts.
+
+    The row is written before the job is submitted (its ``display_name`` goes with the job) and
+    gets the job's ``name`` the moment Gemini accepted it, so a process killed at any point
+    resumes polling the same job instead of paying for a second one.
+    """
+
+    manifest = ForeignKeyField(Manifest, backref="gemini_batches", on_delete="CASCADE")
+    run = ForeignKeyField(Run, null=True, backref="gemini_batches", on_delete="SET NULL")
+    display_name = CharField(unique=True)
+    name = CharField(null=True)  # "batches/..." once Gemini accepted the job
+    model = CharField()
+    prompt_version = CharField()
+    state = CharField(default="SUBMITTING")
+    # [{"key": cache key, "assets": [asset ids], "tag": the tag the prompt named}]
+    items = JSONField(default=list)
+    collected = JSONField(default=list)  # keys whose results are written
+    finished = BooleanField(default=False, index=True)
+    error = TextField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
 class KeyValue(BaseModel):
     """Small shared facts between processes, e.g. the daemon heartbeat."""
 
@@ -308,4 +332,5 @@ ALL_MODELS = [
     PromptCache,
     KeyValue,
     PromptUsage,
+    GeminiBatch,
 ]

@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--manifest", action="append", help="only this manifest (repeatable)")
     p.add_argument("--all", action="store_true",
                    help="redo every stage for every asset (default: only what is missing)")
+    p.add_argument("--batch", action="store_true",
+                   help="send reverse prompting through the Gemini Batch API: half price, "
+                        "answers in minutes to hours (a restart resumes the same batch)")
     p.set_defaults(handler=cmd_process)
 
     p = subparsers.add_parser("status", help="manifests, assets and the latest runs")
@@ -95,9 +98,11 @@ def cmd_process(args) -> int:
     with open_project(args.project) as session:
         print_scan(reconcile(session.project, session.settings))
         view = _ProgressView()
+        settings = session.settings.replace(gemini_batch=True) if args.batch \
+            else session.settings
         with view:
             runs = process_project(
-                session.project, session.settings, mode="all" if args.all else "missing",
+                session.project, settings, mode="all" if args.all else "missing",
                 manifest_names=args.manifest, listener=view.update,
                 on_run=lambda run: view.begin_manifest(run.manifest.name))
         if not runs:

@@ -83,6 +83,19 @@ def image_contents(image_jpeg: bytes, prompt: str) -> list:
     return [types.Part.from_bytes(data=image_jpeg, mime_type="image/jpeg"), prompt]
 
 
+def sdk_client(api_key: str, base_url: str | None, timeout_s: float):
+    """A google-genai Client with vidpipe's HTTP options (the SDK's own retries off)."""
+    from google import genai
+    from google.genai import types
+
+    options = types.HttpOptions(
+        base_url=base_url or None,
+        timeout=max(1, int(timeout_s * 1000)),  # milliseconds
+        retry_options=types.HttpRetryOptions(attempts=1),
+    )
+    return genai.Client(api_key=api_key, http_options=options)
+
+
 class GeminiClient:
     """``async with GeminiClient(...) as client: reply = await client.describe(jpeg, text)``."""
 
@@ -99,23 +112,9 @@ class GeminiClient:
         self._timeouts, self._transport = _transport_errors()
 
     async def __aenter__(self) -> "GeminiClient":
-        from google import genai
-        from google.genai import types
-
-        options = types.HttpOptions(
-            base_url=self.base_url or None,
-            timeout=max(1, int(self.timeout_s * 1000)),  # milliseconds
-            retry_options=types.HttpRetryOptions(attempts=1),
-        )
-        self._client = genai.Client(api_key=self._api_key, http_options=options)
+        self._client = sdk_client(self._api_key, self.base_url, self.timeout_s)
         self._config = generation_config(self.model, self.thinking_budget, self.media_resolution)
         return self
-
-    @property
-    def sdk(self):
-        """The google-genai client (for the Batch API)."""
-        assert self._client is not None, "use 'async with GeminiClient(...)'"
-        return self._client
 
     async def __aexit__(self, *exc) -> None:
         if self._client is not None:

@@ -88,7 +88,9 @@ class PromptStage(Stage):
                 primaries[a.id], a, settings.gemini_model, version) is not None)]
         copy_ids = {a.id for a in copies}
         requests = [a for a in todo if a.id not in copy_ids]
-        summary = self._run_gemini(ctx, requests, parents, template, writer)
+        summary = self._run_batches(ctx, requests, parents, template, writer)
+        if summary is None:
+            summary = self._run_gemini(ctx, requests, parents, template, writer)
         if copies:
             summary += "; " + _copy_duplicates(ctx, copies, primaries, version, writer)
         return summary
@@ -117,15 +119,10 @@ class PromptStage(Stage):
         return text
 
     # -- Gemini ----------------------------------------------------------------------------------
-    def _run_gemini(self, ctx: StageContext, todo, parents, template: PromptTemplate,
-                    writer: "_ResultWriter") -> str:
-        from vidpipe.prompting.gemini import GeminiClient
-        from vidpipe.prompting.limiter import RequestLimiter
-        from vidpipe.prompting.runner import PromptBatch, PromptItem, encode_jpeg
+    @staticmethod
+    def _items(ctx: StageContext, todo, parents, template: PromptTemplate) -> list:
+        from vidpipe.prompting.runner import PromptItem
 
-        settings = ctx.settings
-        if not todo:
-            return "every other asset is a duplicate face"
         items = []
         for asset in todo:
             values = asset_values(asset, parents.get(asset.source_asset_id))
@@ -133,6 +130,47 @@ class PromptStage(Stage):
                                     image_path=ctx.project.absolute(asset.file_path),
                                     content_hash=asset.content_hash,
                                     prompt=template.render(values), tag=asset.manifest_tag))
+        return items
+
+    @staticmethod
+    def _encoder(settings):
+        from vidpipe.prompting.runner import encode_jpeg
+
+        return lambda path: encode_jpeg(path, settings.max_image_pixels,
+                                        settings.prompt_image_max_px)
+
+    def _run_batches(self, ctx: StageContext, todo, parents, template: PromptTemplate,
+                     writer: "_ResultWriter") -> str | None:
+        """The Batch API's part of the work, or None when it has none (no batch wanted, none
+        open); what a resumed batch did not cover goes interactive."""
+        from vidpipe.prompting import batch_job
+        from vidpipe.stages.prompt_batches import (
+            BatchPrompting, check_batch_outcome, wants_batch,
+        )
+
+        submit = wants_batch(ctx, len(todo))
+        if not submit and not batch_job.open_batches(ctx.manifest.id):
+            return None
+        prompting = BatchPrompting(ctx, writer, template.version, self._encoder(ctx.settings))
+        left = {item.asset_id for item in
+                prompting.run(self._items(ctx, todo, parents, template), submit)}
+        check_batch_outcome(prompting)
+        summary = prompting.summary() + f", {_cost_note(ctx.run.id)}"
+        rest = [asset for asset in todo if asset.id in left]
+        if rest:
+            summary += "; " + self._run_gemini(ctx, rest, parents, template, writer)
+        return summary
+
+    def _run_gemini(self, ctx: StageContext, todo, parents, template: PromptTemplate,
+                    writer: "_ResultWriter") -> str:
+        from vidpipe.prompting.gemini import GeminiClient
+        from vidpipe.prompting.limiter import RequestLimiter
+        from vidpipe.prompting.runner import PromptBatch
+
+        settings = ctx.settings
+        if not todo:
+            return "every other asset is a duplicate face"
+        items = self._items(ctx, todo, parents, template)
 
         def should_stop() -> bool:
             try:
@@ -151,8 +189,7 @@ class PromptStage(Stage):
                 batch = PromptBatch(
                     describer=client, prompt_version=template.version, limiter=limiter,
                     policy=RetryPolicy(max_retries=settings.prompt_max_retries),
-                    encode=lambda path: encode_jpeg(path, settings.max_image_pixels,
-                                                    settings.prompt_image_max_px),
+                    encode=self._encoder(settings),
                     on_answer=lambda item, answer, cached: writer.answer(
                         item.asset_id, item.name, answer.reverse_prompt,
                         answer.visual_description, answer.quality_score),

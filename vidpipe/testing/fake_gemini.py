@@ -37,6 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 from vidpipe.prompting.tokens import image_tokens, text_tokens
+from vidpipe.testing.fake_batches import BATCH_PATH, CREATE_PATH, LIST_PATH, BatchStore
 
 OK = "ok"
 RATE_LIMIT = "rate_limit"  # 429 RESOURCE_EXHAUSTED with Retry-After
@@ -104,6 +105,7 @@ class FakeGemini:
     seed: int = 0
     answer: Callable[[SeenRequest], dict] | None = None  # override the generated answer
     thinking_tokens: int = 800  # billed per request when thinking is on (an assumed figure)
+    batch_hold: bool = False  # batch jobs stay RUNNING until release_batches()
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -117,6 +119,7 @@ class FakeGemini:
         self.outcomes: Counter[str] = Counter()
         self.seen: list[SeenRequest] = []
         self.billed: Counter[str] = Counter()  # responses, prompt, candidates, thoughts
+        self.batches = BatchStore(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "FakeGemini":
@@ -152,7 +155,12 @@ class FakeGemini:
         with self._lock:
             return {"requests": self.requests, "peak_concurrency": self.peak_concurrency,
                     "in_flight": self.in_flight, "outcomes": dict(self.outcomes),
-                    "billed": dict(self.billed)}
+                    "billed": dict(self.billed), "batches": self.batches.stats()}
+
+    def release_batches(self) -> None:
+        """Let held batch jobs finish at their next look."""
+        with self._lock:
+            self.batch_hold = False
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -161,8 +169,9 @@ class FakeGemini:
             self.outcomes.clear()
             self.seen.clear()
             self.billed.clear()
+            self.batches.submissions = self.batches.cancels = self.batches.looks = 0
 
-    def bill(self, seen: SeenRequest, answer_text: str | None) -> dict:
+    def bill(self, seen: SeenRequest, answer_text: str | None, batch: bool = False) -> dict:
         """The usageMetadata of a response to ``seen``: what it costs, added to ``billed``.
         ``answer_text`` None: the prompt was refused before any answer (input billed only)."""
         resolution = str(seen.generation_config.get("mediaResolution") or "")
@@ -184,7 +193,7 @@ class FakeGemini:
             usage["thoughtsTokenCount"] = thoughts
         with self._lock:
             self.billed.update(responses=1, prompt=image + text, candidates=candidates,
-                               thoughts=thoughts)
+                               thoughts=thoughts, batch_responses=int(batch))
         seen.usage = usage
         return usage
 
@@ -222,6 +231,39 @@ class FakeGemini:
         with self._lock:
             self.outcomes[seen.behaviour] += 1
             self.seen.append(seen)
+
+    def respond(self, seen: SeenRequest, batch: bool = False) -> tuple[int, dict | bytes, dict]:
+        """(HTTP status, body, headers) answering ``seen`` as its behaviour says (not HANG)."""
+        model, behaviour = seen.model, seen.behaviour
+        if behaviour == RATE_LIMIT:
+            headers = {}
+            if self.retry_after_s is not None:
+                headers["Retry-After"] = f"{self.retry_after_s:g}"
+            return 429, _error(429, "RESOURCE_EXHAUSTED",
+                               "Resource has been exhausted (e.g. check quota)."), headers
+        if behaviour == SERVER_ERROR:
+            return 500, _error(500, "INTERNAL", "Internal error encountered."), {}
+        if behaviour == BAD_BODY:
+            return 200, b'{"candidates": [{"content": {"parts": [{"te', {}
+        if behaviour == PROMPT_BLOCKED:
+            return 200, {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
+                {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}]},
+                "usageMetadata": self.bill(seen, None, batch), "modelVersion": model}, {}
+        if behaviour == BLOCKED:
+            return 200, {"candidates": [{"finishReason": "SAFETY", "index": 0, "safetyRatings": [{
+                "category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH", "blocked": True}]}],
+                "usageMetadata": self.bill(seen, "", batch), "modelVersion": model}, {}
+        if behaviour == MALFORMED:
+            text = '{"reverse_prompt": "a red square, studio light", "visual_descr'
+        elif behaviour == EMPTY:
+            text = ""
+        else:
+            text = json.dumps((self.answer or self.default_answer)(seen))
+        return 200, {
+            "candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
+                            "finishReason": "STOP", "index": 0}],
+            "usageMetadata": self.bill(seen, text, batch), "modelVersion": model,
+            "responseId": hashlib.sha1(text.encode()).hexdigest()[:16]}, {}
 
     def default_answer(self, seen: SeenRequest) -> dict:
         """A schema-valid answer that names the image (by hash) and the tag the prompt gave."""
@@ -298,15 +340,28 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 pass  # the client gave up (timeout); nothing to tell it
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            path = self.path.split("?", 1)[0]
+            batch = BATCH_PATH.match(path)
             if self.path == "/_fake/stats":
                 self._send(200, server.stats())
+            elif batch and not batch.group("cancel"):
+                operation = server.batches.get(batch.group("id"))
+                if operation is None:
+                    self._send(404, _error(404, "NOT_FOUND", f"no batch {batch.group('id')}"))
+                else:
+                    self._send(200, operation)
+            elif LIST_PATH.match(path):
+                self._send(200, server.batches.list())
             else:
                 self._send(404, _error(404, "NOT_FOUND", f"no such path: {self.path}"))
 
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            match = _PATH.match(self.path.split("?", 1)[0])
+            path = self.path.split("?", 1)[0]
+            if self._batch_call(path, raw):
+                return
+            match = _PATH.match(path)
             if not match:
                 self._send(404, _error(404, "NOT_FOUND", f"no such method: {self.path}"))
                 return
@@ -315,6 +370,25 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 self._answer(match.group("model"), raw)
             finally:
                 server._leave()
+
+        def _batch_call(self, path: str, raw: bytes) -> bool:
+            create, batch = CREATE_PATH.match(path), BATCH_PATH.match(path)
+            if create:
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError as exc:
+                    self._send(400, _error(400, "INVALID_ARGUMENT", f"bad request body: {exc}"))
+                    return True
+                self._send(200, server.batches.create(
+                    create.group("model"), body, bool(self.headers.get("x-goog-api-key"))))
+                return True
+            if batch and batch.group("cancel"):
+                if server.batches.cancel(batch.group("id")):
+                    self._send(200, {})
+                else:
+                    self._send(404, _error(404, "NOT_FOUND", f"no batch {batch.group('id')}"))
+                return True
+            return False
 
         def _answer(self, model: str, raw: bytes) -> None:
             key = self.headers.get("x-goog-api-key")
@@ -338,39 +412,7 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 return  # the client has timed out by now; the connection just closes
             if server.latency_s > 0 and server._stopping.wait(server.latency_s):
                 return
-            if behaviour == RATE_LIMIT:
-                headers = {}
-                if server.retry_after_s is not None:
-                    headers["Retry-After"] = f"{server.retry_after_s:g}"
-                self._send(429, _error(429, "RESOURCE_EXHAUSTED",
-                                       "Resource has been exhausted (e.g. check quota)."), headers)
-            elif behaviour == SERVER_ERROR:
-                self._send(500, _error(500, "INTERNAL", "Internal error encountered."))
-            elif behaviour == BAD_BODY:
-                self._send(200, b'{"candidates": [{"content": {"parts": [{"te')
-            elif behaviour == PROMPT_BLOCKED:
-                self._send(200, {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
-                    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}]},
-                    "usageMetadata": server.bill(seen, None), "modelVersion": model})
-            elif behaviour == BLOCKED:
-                self._send(200, {"candidates": [{"finishReason": "SAFETY", "index": 0,
-                                                 "safetyRatings": [{
-                                                     "category": "HARM_CATEGORY_HARASSMENT",
-                                                     "probability": "HIGH", "blocked": True}]}],
-                                 "usageMetadata": server.bill(seen, ""), "modelVersion": model})
-            else:
-                if behaviour == MALFORMED:
-                    text = '{"reverse_prompt": "a red square, studio light", "visual_descr'
-                elif behaviour == EMPTY:
-                    text = ""
-                else:
-                    answer = (server.answer or server.default_answer)(seen)
-                    text = json.dumps(answer)
-                self._send(200, {
-                    "candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
-                                    "finishReason": "STOP", "index": 0}],
-                    "usageMetadata": server.bill(seen, text), "modelVersion": model,
-                    "responseId": hashlib.sha1(text.encode()).hexdigest()[:16]})
+            self._send(*server.respond(seen))
 
     return Handler
 

@@ -1,9 +1,12 @@
 """vidpipe-tui figures: cold start against a bare Textual app, grid load with 5 000 assets, delay from
-a progress row changing (committed by another connection) to the dashboard showing it.
+a progress row changing (committed by another connection) to the dashboard showing it, and the
+bytes written to a real terminal (tmux pipe-pane) idle, per cursor move and per progress update.
 
-    .venv/bin/python bench/tui.py [--runs 7] [--assets 5000] [--updates 20]
+    .venv/bin/python bench/tui.py [--runs 7] [--assets 5000] [--updates 20] [--only bytes|speed]
 
 Targets (issue 6): start within 2x a bare Textual app; grid under 1 s; progress within 0.5 s.
+Targets (issue 14, a slow SSH link): idle <= 200 B/s; a cursor move <= 1.5 KB with the preview
+hidden, <= 10 KB with the half-block preview shown; a progress update <= 1 KB.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -25,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 sys.path.insert(0, str(REPO / "tests"))
 
-from tui_support import bulk_assets, make_project, text_of  # noqa: E402
+from tui_support import bulk_assets, make_processed_project, make_project, text_of  # noqa: E402
 
 BARE = textwrap.dedent("""
     import time
@@ -203,12 +207,221 @@ async def grid_and_progress(root: Path, assets: int, updates: int) -> dict:
     return results
 
 
+# -- terminal bytes: what a slow SSH link carries -------------------------------------------------
+
+BARE_GRID = textwrap.dedent("""
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+    from textual.app import App
+    from textual.widgets import DataTable, Footer, Header, Static
+
+    class BareGrid(App):
+        BINDINGS = [("u", "advance", "Advance")]
+
+        def compose(self):
+            yield Header()
+            yield Static(id="progress")
+            yield DataTable(cursor_type="row", zebra_stripes=True)
+            yield Footer()
+
+        def on_mount(self):
+            table = self.query_one(DataTable)
+            table.add_columns("Tag", "Name", "Type", "State", "Prompt", "Quality")
+            for i in range(12):
+                table.add_row(f"CHAR_{i + 1:02d}", f"hero_{i:02d}", "Character", "processed",
+                              "cinematic photo of a person in a city street", "0.61")
+            self.done = 0
+            self.action_advance()
+
+        def action_advance(self):
+            self.done += 1
+            line = Table.grid(padding=(0, 1))
+            line.add_row("Prompts", ProgressBar(total=100, completed=self.done, width=24),
+                         "running", f"{self.done}/100", f"item {self.done}")
+            self.query_one("#progress").update(line)
+
+    BareGrid().run()
+""")
+
+#: The terminal of a default SSH session: 256 colours (SSH does not forward COLORTERM).
+TERMINAL_ENV = "env -u COLUMNS -u LINES -u COLORTERM TERM=xterm-256color"
+WIDTH, HEIGHT = 160, 45
+
+
+class CapturedPane:
+    """A program in a tmux pane of its own server, with every byte it writes to the terminal
+    appended to a file (``pipe-pane``)."""
+
+    def __init__(self, command: str, capture: Path):
+        import uuid
+
+        self.socket = f"vidpipe-bench-{uuid.uuid4().hex[:8]}"
+        self.capture = capture
+        self.tmux = ["tmux", "-L", self.socket, "-f", "/dev/null"]
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", "b", "-x", str(WIDTH), "-y",
+                        str(HEIGHT), f"{TERMINAL_ENV} {command}"], check=True)
+        subprocess.run([*self.tmux, "pipe-pane", "-o", "-t", "b", f"cat >> {capture}"],
+                       check=True)
+
+    def written(self) -> int:
+        try:
+            return self.capture.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def screen(self) -> str:
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", "b"], capture_output=True,
+                              text=True).stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([*self.tmux, "send-keys", "-t", "b", *keys], check=True)
+
+    def wait_screen(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.screen():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{text!r} never appeared:\n{self.screen()}")
+            time.sleep(0.05)
+
+    def bytes_during(self, seconds: float, action=None) -> int:
+        """Bytes written in ``seconds`` from now (after ``action()`` if given)."""
+        before = self.written()
+        if action is not None:
+            action()
+        time.sleep(seconds)
+        return self.written() - before
+
+    def kill(self) -> None:
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+        tmpdir = os.environ.get("TMUX_TMPDIR", "/tmp")
+        Path(tmpdir, f"tmux-{os.getuid()}", self.socket).unlink(missing_ok=True)
+
+
+IDLE_S = 10.0
+WINDOW_S = 1.5  # per key press or progress update: long enough for a debounced preview
+SETTLE_S = 3.0
+
+
+def _per_event(pane: CapturedPane, idle_rate: float, count: int, act) -> dict:
+    """Bytes in the window after each of ``count`` events, raw and less the idle rate."""
+    raw = [pane.bytes_during(WINDOW_S, lambda i=i: act(i)) for i in range(count)]
+    return {"raw": raw, "net": [max(0.0, b - idle_rate * WINDOW_S) for b in raw]}
+
+
+def bytes_of_bare(tmp: Path, moves: int, updates: int) -> dict:
+    script = tmp / "bare_grid.py"
+    script.write_text(BARE_GRID)
+    pane = CapturedPane(f"{sys.executable} {script}", tmp / "bare.out")
+    try:
+        pane.wait_screen("CHAR_12")
+        time.sleep(SETTLE_S)
+        idle = pane.bytes_during(IDLE_S) / IDLE_S
+        down = _per_event(pane, idle, moves, lambda i: pane.keys("Down"))
+        progress = _per_event(pane, idle, updates, lambda i: pane.keys("u"))
+    finally:
+        pane.kill()
+    return {"idle": idle, "move": down, "progress": progress}
+
+
+def bytes_of_vidpipe(tmp: Path, moves: int, updates: int) -> dict:
+    from daemon.client import start_detached
+    from vidpipe.daemon_state import daemon_status
+    from vidpipe.models import Manifest, StageProgress
+    from vidpipe.runs import create_run, start_run
+    from vidpipe.session import open_project
+
+    root = make_processed_project(tmp / "processed", images=12)
+    daemon = start_detached(root)
+    session = open_project(root)
+    pane = CapturedPane(f"{Path(sys.executable).parent / 'vidpipe-tui'} {root}",
+                        tmp / "vidpipe.out")
+    figures: dict = {}
+    try:
+        pane.wait_screen("CHAR_12")
+        pane.wait_screen("daemon pid")
+        pane.wait_screen("preview")  # the caption under the first image
+        time.sleep(SETTLE_S)
+        idle = figures["idle"] = pane.bytes_during(IDLE_S) / IDLE_S
+        figures["move_preview"] = _per_event(pane, idle, moves, lambda i: pane.keys("Down"))
+        pane.keys("i")
+        time.sleep(SETTLE_S)
+        figures["move_hidden"] = _per_event(pane, idle, moves, lambda i: pane.keys("Up"))
+        pane.keys("i")
+        time.sleep(SETTLE_S)
+
+        manifest_id = Manifest.get(Manifest.folder == "characters").id
+        run = start_run(create_run("process", manifest_id=manifest_id))
+        StageProgress.update(status="done", done=12, total=12).where(
+            StageProgress.run == run.id, StageProgress.stage != "prompts").execute()
+        time.sleep(SETTLE_S)  # the dashboard switches to the new job: not a progress update
+        writer = sqlite3.connect(session.project.database_path, isolation_level=None, timeout=30)
+
+        def step(i: int) -> None:
+            writer.execute("UPDATE stage_progress SET status='running', done=?, total=100, "
+                           "current_item=?, started_at=COALESCE(started_at, ?) WHERE run_id=? "
+                           "AND stage='prompts'", (i + 1, f"hero_{i % 12:02d}.jpg",
+                                                   "2026-01-01 00:00:00", run.id))
+
+        figures["progress"] = _per_event(pane, idle, updates, step)
+        writer.close()
+    finally:
+        pane.kill()
+        os.kill(daemon, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while daemon_status(root).running and time.monotonic() < deadline:
+            time.sleep(0.1)
+        session.close()
+    return figures
+
+
+def measure_bytes(moves: int = 8, updates: int = 8) -> dict | None:
+    import shutil
+
+    if shutil.which("tmux") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        return {"bare": bytes_of_bare(Path(tmp), moves, updates),
+                "vidpipe": bytes_of_vidpipe(Path(tmp), moves, updates)}
+
+
+def print_bytes(figures: dict | None) -> None:
+    if figures is None:
+        print("terminal bytes: tmux is not installed, skipped")
+        return
+    med = statistics.median
+    bare, ours = figures["bare"], figures["vidpipe"]
+
+    def event(name: str, sample: dict, base: dict | None, target: str) -> None:
+        net = sample["net"]
+        line = (f"  {name:34s} vidpipe-tui median {med(net):8.0f} B (max {max(net):.0f}, "
+                f"raw median {med(sample['raw']):.0f})")
+        if base is not None:
+            line += f"   bare {med(base['net']):.0f} B"
+        print(line + f"   target {target}")
+
+    print(f"bytes written to a real terminal (tmux pipe-pane, {WIDTH}x{HEIGHT}, "
+          f"TERM=xterm-256color, 12 processed assets, daemon running):")
+    print(f"  {'idle, nothing changing':34s} vidpipe-tui {ours['idle']:8.0f} B/s"
+          f"   bare {bare['idle']:.0f} B/s   target <= 200 B/s")
+    event("cursor move, preview shown", ours["move_preview"], bare["move"], "<= 10 KB")
+    event("cursor move, preview hidden (i)", ours["move_hidden"], bare["move"], "<= 1.5 KB")
+    event("progress update while a job runs", ours["progress"], bare["progress"], "<= 1 KB")
+    print(f"  (per event: bytes in the {WINDOW_S} s after it, less the idle rate; "
+          f"{len(ours['progress']['raw'])} events each)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--assets", type=int, default=5000)
     parser.add_argument("--updates", type=int, default=20)
+    parser.add_argument("--only", choices=["bytes", "speed"],
+                        help="only the terminal bytes, or only the timings")
     args = parser.parse_args()
+    if args.only != "speed":
+        print_bytes(measure_bytes())
+    if args.only == "bytes":
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         root = make_project(Path(tmp) / "project", images=0)

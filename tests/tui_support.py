@@ -81,3 +81,69 @@ def text_of(widget, width: int = 200) -> str:
     console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     console.print(widget.content)
     return console.export_text()
+
+
+def photo_sources() -> list[Path]:
+    """The real photographs shipped in installed packages (see DESIGN.md); found without
+    importing them (ultralytics would load torch)."""
+    from importlib.util import find_spec
+
+    def package(name: str) -> Path:
+        return Path(find_spec(name).submodule_search_locations[0])
+
+    assets = package("ultralytics") / "assets"
+    return [assets / "bus.jpg", assets / "zidane.jpg", package("textual_image") / "gracehopper.jpg"]
+
+
+def make_processed_project(root: Path, images: int = 12, folder: str = "characters") -> Path:
+    """A project that looks processed: ``images`` photographs (crops and mirrors of the real
+    ones) ingested, each with a tag, a prompt, a visual description and a quality score, and a
+    finished process run with its stage rows. No stage runs (no ML stack is loaded)."""
+    from PIL import ImageOps
+
+    from vidpipe.ingest import add_files
+    from vidpipe.models import Asset, AssetState, Manifest, RunStatus, StageProgress, db
+    from vidpipe.runs import create_run
+    from vidpipe.session import open_project
+
+    staging = root.parent / f"{root.name}-staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    photos = [Image.open(path).convert("RGB") for path in photo_sources()]
+    sources = []
+    for index in range(images):
+        photo = photos[index % len(photos)]
+        width, height = photo.size
+        step = index // len(photos)
+        image = photo.crop((width * step // 10, height * step // 12, width, height))
+        if step % 2:
+            image = ImageOps.mirror(image)
+        path = staging / f"hero_{index:02d}.jpg"
+        image.save(path, quality=85)
+        sources.append(path)
+    session = open_project(root, create=True)
+    try:
+        add_files(session.project, session.settings, sources, manifest=folder)
+        manifest = Manifest.get(Manifest.folder == folder)
+        with db.atomic():
+            for index, asset in enumerate(Asset.select().where(Asset.manifest == manifest.id)
+                                          .order_by(Asset.file_path)):
+                asset.manifest_tag = f"CHAR_{index + 1:02d}"
+                asset.asset_type = "CHARACTER"
+                asset.state = AssetState.PROCESSED
+                asset.reverse_prompt = (f"cinematic photo of character {index + 1}, a person in "
+                                        "a city street, natural light, 35 mm, shallow depth of "
+                                        "field, muted colours")
+                asset.visual_description = (f"Character {index + 1} stands in front of a bus; "
+                                            "dark jacket, short hair, looking at the camera. "
+                                            "Overcast daylight, urban background.")
+                asset.quality_score = 0.6 + index / 100
+                asset.save()
+            run = create_run("process", manifest_id=manifest.id)
+            run.status = RunStatus.DONE
+            run.started_at = run.finished_at = run.created_at
+            run.save()
+            StageProgress.update(status="done", done=images, total=images).where(
+                StageProgress.run == run.id).execute()
+    finally:
+        session.close()
+    return root

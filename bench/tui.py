@@ -243,8 +243,10 @@ BARE_GRID = textwrap.dedent("""
     BareGrid().run()
 """)
 
-#: The terminal of a default SSH session: 256 colours (SSH does not forward COLORTERM).
-TERMINAL_ENV = "env -u COLUMNS -u LINES -u COLORTERM TERM=xterm-256color"
+#: The terminal of a default SSH session: 256 colours (SSH does not forward COLORTERM), and
+#: SSH_CONNECTION set as sshd sets it (vidpipe-tui picks its preview quality from it).
+TERMINAL_ENV = ("env -u COLUMNS -u LINES -u COLORTERM TERM=xterm-256color "
+                "'SSH_CONNECTION=192.0.2.10 50022 192.0.2.20 22'")
 WIDTH, HEIGHT = 160, 45
 
 
@@ -277,8 +279,11 @@ class CapturedPane:
         subprocess.run([*self.tmux, "send-keys", "-t", "b", *keys], check=True)
 
     def wait_screen(self, text: str, timeout: float = 60) -> None:
+        """Wait for ``text`` (a regular expression) on the screen."""
+        import re
+
         deadline = time.monotonic() + timeout
-        while text not in self.screen():
+        while not re.search(text, self.screen()):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{text!r} never appeared:\n{self.screen()}")
             time.sleep(0.05)
@@ -339,7 +344,7 @@ def bytes_of_vidpipe(tmp: Path, moves: int, updates: int) -> dict:
     try:
         pane.wait_screen("CHAR_12")
         pane.wait_screen("daemon pid")
-        pane.wait_screen("preview")  # the caption under the first image
+        pane.wait_screen(r"hero_00\.jpg +\d+×\d+")  # the caption under the first picture
         time.sleep(SETTLE_S)
         idle = figures["idle"] = pane.bytes_during(IDLE_S) / IDLE_S
         figures["move_preview"] = _per_event(pane, idle, moves, lambda i: pane.keys("Down"))
@@ -347,6 +352,11 @@ def bytes_of_vidpipe(tmp: Path, moves: int, updates: int) -> dict:
         time.sleep(SETTLE_S)
         figures["move_hidden"] = _per_event(pane, idle, moves, lambda i: pane.keys("Up"))
         pane.keys("i")
+        time.sleep(SETTLE_S)
+        pane.keys("I")  # preview quality: low (the SSH default) -> high
+        time.sleep(SETTLE_S)
+        figures["move_preview_high"] = _per_event(pane, idle, moves, lambda i: pane.keys("Down"))
+        pane.keys("I", "I")  # -> off -> low
         time.sleep(SETTLE_S)
 
         manifest_id = Manifest.get(Manifest.folder == "characters").id
@@ -404,6 +414,8 @@ def print_bytes(figures: dict | None) -> None:
     print(f"  {'idle, nothing changing':34s} vidpipe-tui {ours['idle']:8.0f} B/s"
           f"   bare {bare['idle']:.0f} B/s   target <= 200 B/s")
     event("cursor move, preview shown", ours["move_preview"], bare["move"], "<= 10 KB")
+    if "move_preview_high" in ours:
+        event("  same, preview quality high (I)", ours["move_preview_high"], None, "-")
     event("cursor move, preview hidden (i)", ours["move_hidden"], bare["move"], "<= 1.5 KB")
     event("progress update while a job runs", ours["progress"], bare["progress"], "<= 1 KB")
     print(f"  (per event: bytes in the {WINDOW_S} s after it, less the idle rate; "

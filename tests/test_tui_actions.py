@@ -214,16 +214,15 @@ async def test_contact_sheet_key_without_sheets_says_so(tmp_path):
         assert app.screen is app.main_screen
 
 
-async def test_preview_widget_is_mounted_with_the_first_image(tmp_path):
+async def test_preview_draws_each_picture_in_the_same_widget(tmp_path):
     root = make_project(tmp_path / "project", images=2)
     app = make_app(root)
     async with app.run_test(size=SIZE) as pilot:
         screen = await grid_of(pilot, 2)
         preview = screen.query_one("#preview")
-        image = await wait_for(pilot, lambda: preview.query("#preview-image")
-                               and preview.query_one("#preview-image"), what="the image widget")
-        first = image.image
-        assert first is not None and first.size == (96, 64)
+        image = preview.query_one("#preview-image")
+        first = await wait_for(pilot, lambda: image.image, what="the first picture")
+        assert first.size == (96, 64) and image.display
         await pilot.press("down")
         await wait_for(pilot, lambda: image.image is not first, what="the second image")
         assert image.image.size == (97, 64)

@@ -117,7 +117,7 @@ print(json.dumps({{"class": cls.__name__, "module": cls.__module__,
 
 
 @pytest.mark.parametrize("kind, module", [
-    ("SIXEL", "textual_image.widget.sixel"), ("TGP", "textual_image.widget"),
+    ("SIXEL", "tui.widgets.protocol_images"), ("TGP", "tui.widgets.protocol_images"),
     ("HALFCELL", "textual_image.widget"),
 ])
 def test_textual_image_is_imported_later_without_asking_the_terminal(kind, module):
@@ -126,7 +126,7 @@ def test_textual_image_is_imported_later_without_asking_the_terminal(kind, modul
     result, written = _in_terminal(IMPORT_LATER.format(kind=kind))
     assert written == ""
     assert result["module"] == module and result["cell"] == [7, 15]
-    expected = {"SIXEL": "Image", "TGP": "TGPImage", "HALFCELL": "HalfcellImage"}[kind]
+    expected = {"SIXEL": "KeptSixelImage", "TGP": "KeptTGPImage", "HALFCELL": "HalfcellImage"}[kind]
     assert result["class"] == expected
 
 

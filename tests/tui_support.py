@@ -78,6 +78,9 @@ async def wait_for(pilot, predicate, timeout: float = 20.0, what: str = "conditi
 
 
 def text_of(widget, width: int = 200) -> str:
+    """The text a Static shows, or, for a container, what its Statics show, in order."""
+    if not hasattr(widget, "content"):
+        return "\n".join(text_of(child, width) for child in widget.query("Static"))
     console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     console.print(widget.content)
     return console.export_text()

@@ -36,8 +36,11 @@ class VidpipeApp(App):
     ]
 
     def __init__(self, project_root: Path | str, watch_folder: bool = True,
-                 poll_interval: float = POLL_INTERVAL_S, keymap: dict[str, str] | None = None):
+                 poll_interval: float = POLL_INTERVAL_S, keymap: dict[str, str] | None = None,
+                 preview_quality: str | None = None):
         super().__init__()
+        #: low / high / off, or None: from the environment (tui.preview_quality)
+        self.preview_quality = preview_quality
         self.session: ProjectSession = open_project(project_root)
         self.project = self.session.project
         self.settings = self.session.settings

@@ -175,5 +175,7 @@ def _import_widget_class(graphics: Graphics):
         import textual_image.widget as widget
     finally:
         _terminal.capture_terminal_response = original
-    return {SIXEL: widget.SixelImage, TGP: widget.TGPImage, HALFCELL: widget.HalfcellImage,
+    from tui.widgets.protocol_images import KeptSixelImage, KeptTGPImage
+
+    return {SIXEL: KeptSixelImage, TGP: KeptTGPImage, HALFCELL: widget.HalfcellImage,
             UNICODE: widget.UnicodeImage}[graphics.kind]

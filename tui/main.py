@@ -18,6 +18,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("project", nargs="?", default=".", help="project folder (default: .)")
     parser.add_argument("--no-watch", action="store_true",
                         help="do not watch the folder for new files (the daemon still does)")
+    parser.add_argument("--preview", choices=["auto", "low", "high", "off"], default=None,
+                        help="picture quality against bytes on the link: low (a few KB a "
+                             "picture, the default over SSH), high (the terminal's best, the "
+                             "default locally), off; also VIDPIPE_TUI_PREVIEW; I in the app")
     return parser.parse_args(argv)
 
 
@@ -46,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from tui.app import VidpipeApp
 
-        app = VidpipeApp(root, watch_folder=not args.no_watch)
+        app = VidpipeApp(root, watch_folder=not args.no_watch, preview_quality=args.preview)
     except VidpipeError as exc:
         graphics.finish_probe()
         print(f"vidpipe-tui: {exc}", file=sys.stderr)

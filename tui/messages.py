@@ -60,6 +60,8 @@ class PreviewLoaded(Message):
     key: str
     image: object | None  # PIL.Image.Image
     caption: str
+    budget: object | None = None  # tui.halfblock.Budget the cells were drawn for
+    cells: list | None = None  # the image as half-block lines (textual Strips)
 
 
 @dataclass

@@ -3,7 +3,6 @@ preview below. This module owns the grid's state; the actions live in ``main_act
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import PurePosixPath
 
 from textual import on, work
@@ -11,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Input, OptionList, Static
+from textual.widgets import DataTable, Header, Input, OptionList
 
 from tui import messages as msg
 from tui.query import Query, QueryError, parse
@@ -20,17 +19,15 @@ from tui.rows import (
     untracked_row,
 )
 from tui.screens.main_actions import MainActions
+from tui.screens.main_preview import MainPreview
 from tui.snapshot import Snapshot, load_snapshot
 from tui.widgets.asset_table import SORT_KEYS, AssetTable, sort_rows
 from tui.widgets.footer import Footer
 from tui.widgets.job_panel import DaemonBar, JobPanel
 from tui.widgets.manifest_list import ManifestList, folder_of
 from tui.widgets.preview import PreviewPane
+from tui.widgets.quiet import QuietStatic
 from tui.workers import ReportsWorkerErrors, db_thread
-
-PREVIEW_MAX_SIDE = 512
-PREVIEW_CACHE = 64
-NARROW_TERMINAL = 120  # columns below which the preview starts hidden
 
 
 def folder_of_path(relative: str) -> str:
@@ -38,7 +35,7 @@ def folder_of_path(relative: str) -> str:
     return parts[0] if len(parts) > 1 else ""
 
 
-class MainScreen(ReportsWorkerErrors, MainActions, Screen):
+class MainScreen(ReportsWorkerErrors, MainActions, MainPreview, Screen):
     AUTO_FOCUS = "#grid"  # focus once, on the grid (not first the manifest list, then the grid)
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="grid.filter"),
@@ -64,6 +61,8 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
         Binding("x", "export", "Export", id="app.export", show=False),
         Binding("C", "contact_sheet", "Contact sheet", id="app.contact_sheet", show=False),
         Binding("i", "toggle_preview", "Preview", id="app.toggle_preview", show=False),
+        Binding("I", "preview_quality", "Preview quality", id="app.preview_quality", show=False,
+                tooltip="Picture quality against bytes on the link: low, high, off"),
         Binding("escape", "clear_filter", "Clear filter", id="grid.clear_filter", show=False),
     ]
 
@@ -82,10 +81,8 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
         self.daemon = None
         self._busy: set[str] = set()
         self._again: set[str] = set()
-        self._preview_cache: OrderedDict[str, tuple] = OrderedDict()
-        self._preview_timer = None
         self._filter_timer = None
-        self._preview_choice: bool | None = None
+        self.init_preview()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -93,10 +90,10 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
             yield ManifestList(id="manifests")
             with Vertical(id="jobs"):
                 yield DaemonBar("daemon: checking…", id="daemon")
-                yield JobPanel("Loading…", id="job-panel")
+                yield JobPanel(id="job-panel")
         with Horizontal(id="middle"):
             with Vertical(id="grid-column"):
-                yield Static("", id="grid-status")
+                yield QuietStatic("", id="grid-status")
                 yield AssetTable(id="grid")
                 yield Input(placeholder="filter: type:char state:error edited:no -source:"
                             "extracted \"free text\"  (enter: apply · esc: clear)", id="filter")
@@ -205,7 +202,7 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
     def on_daemon_checked(self, message: msg.DaemonChecked) -> None:
         first = self.daemon is None
         self.daemon = message.status
-        self.query_one(DaemonBar).show(message.status)
+        self.query_one(DaemonBar).show_status(message.status)
         if first and not message.status.running:
             self.notify("No daemon runs for this project: jobs you queue wait until one "
                         "starts. Press D to start one in the background.",
@@ -258,6 +255,16 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
         self.known_paths = message.tracked_paths
         for relative in [r for r in self.untracked if r in self.known_paths]:
             del self.untracked[relative]
+        table = self.table
+        visible = self.visible_rows()
+        if not table.filling and table.keys_in_order() == [row.key for row in visible]:
+            # The same rows in the same order (a reload after a stage ended): update the cells
+            # that changed rather than redraw the whole grid.
+            for row in visible:
+                table.update_row(row)
+            self.update_status()
+            self.show_details()
+            return
         self.rebuild_table()
 
     def on_rows_changed(self, message: msg.RowsChanged) -> None:
@@ -322,7 +329,7 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
         parts.append(f"sort: {self.sort_key}{' ↓' if self.sort_reverse else ''}")
         if self.table.marked:
             parts.append(f"{len(self.table.marked)} marked")
-        self.query_one("#grid-status", Static).update(" · ".join(parts))
+        self.query_one("#grid-status", QuietStatic).show(" · ".join(parts))
 
     def current_row(self):
         key = self.table.current_key
@@ -393,58 +400,3 @@ class MainScreen(ReportsWorkerErrors, MainActions, Screen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table is self.table:
             self.action_edit("reverse_prompt")
-
-    # -- details and preview ---------------------------------------------------------------------
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table is self.table:
-            self.show_details()
-
-    def show_details(self) -> None:
-        row = self.current_row()
-        preview = self.query_one(PreviewPane)
-        preview.show_row(row)
-        if row is None or not preview.display:
-            return
-        cached = self._preview_cache.get(row.key)
-        if cached is not None:
-            preview.show_image(*cached)
-            return
-        if self._preview_timer is not None:
-            self._preview_timer.stop()
-        # Wait for the cursor to rest: scrolling through rows must not decode every image.
-        self._preview_timer = self.set_timer(0.12, lambda: self._load_preview(row.key,
-                                                                              row.file_path))
-
-    @work(thread=True, exit_on_error=False, group="preview", exclusive=True)
-    def _load_preview(self, key: str, relative: str) -> None:
-        from vidpipe.errors import ImageError
-        from vidpipe.imaging import load_rgb
-        from tui.graphics import image_widget_class
-
-        image_widget_class()  # textual-image and numpy imported here, not on the UI thread
-        app = self.app
-        try:
-            image = load_rgb(app.project.absolute(relative), app.settings.max_image_pixels,
-                             max_side=PREVIEW_MAX_SIDE)
-            caption = f"{relative}  {image.width}×{image.height} preview"
-        except ImageError as exc:
-            image, caption = None, f"{relative}: {exc}"
-        self.post_message(msg.PreviewLoaded(key, image, caption))
-
-    def on_preview_loaded(self, message: msg.PreviewLoaded) -> None:
-        self._preview_cache[message.key] = (message.image, message.caption)
-        while len(self._preview_cache) > PREVIEW_CACHE:
-            self._preview_cache.popitem(last=False)
-        if self.table.current_key == message.key:
-            self.query_one(PreviewPane).show_image(message.image, message.caption)
-
-    def action_toggle_preview(self) -> None:
-        preview = self.query_one(PreviewPane)
-        preview.display = self._preview_choice = not preview.display
-        if preview.display:
-            self.show_details()
-
-    def on_resize(self, event) -> None:
-        # A narrow terminal gives the grid the whole width unless the person asked otherwise.
-        if self._preview_choice is None:
-            self.query_one(PreviewPane).display = event.size.width >= NARROW_TERMINAL

@@ -18,9 +18,10 @@ from textual import work
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.widgets import DataTable
-from textual.widgets.data_table import Row, RowDoesNotExist, RowKey
+from textual.widgets.data_table import ColumnKey, Row, RowDoesNotExist, RowKey
 
 from tui.rows import STATE_UNTRACKED
+from tui.widgets.quiet import text_key
 
 if TYPE_CHECKING:
     from tui.rows import AssetRow
@@ -36,6 +37,12 @@ class Column:
     render: Callable[[AssetRow], object]
     sort: Callable[[AssetRow], object]
     width: int
+
+
+def _same(shown, value) -> bool:
+    if isinstance(shown, Text) and isinstance(value, Text):
+        return text_key(shown) == text_key(value)
+    return type(shown) is type(value) and shown == value
 
 
 def _conf(value: float | None) -> str:
@@ -223,15 +230,29 @@ class AssetTable(DataTable):
             self._append(rows)
 
     def update_row(self, row: AssetRow) -> bool:
-        """Refresh one row's cells in place; False when the row is not shown."""
+        """Refresh one row's cells in place; False when the row is not shown. Repaints that
+        row only, and nothing when no cell changed (``update_cell`` repaints the whole grid)."""
         if row.key in self._pending:
             self._pending[row.key] = row
             return True
         if row.key not in self.rows:
             return False
-        for column, value in zip(["mark"] + [c.key for c in COLUMNS], self._cells(row)):
-            self.update_cell(row.key, column, value)
+        self._set_cells(row.key, dict(zip(["mark"] + [c.key for c in COLUMNS], self._cells(row))))
         return True
+
+    def _set_cells(self, key: str, values: dict) -> None:
+        if not self._fast_append:
+            for column, value in values.items():
+                self.update_cell(key, column, value)
+            return
+        data = self._data[RowKey(key)]
+        changed = {ColumnKey(c): v for c, v in values.items()
+                   if not _same(data.get(ColumnKey(c)), v)}
+        if not changed:
+            return
+        data.update(changed)
+        self._update_count += 1  # drops DataTable's rendered-line caches
+        self.refresh_row(self.get_row_index(key))
 
     def drop_row(self, key: str) -> None:
         if self._pending.pop(key, None) is not None:
@@ -271,10 +292,10 @@ class AssetTable(DataTable):
             return
         if key in self.marked:
             self.marked.discard(key)
-            self.update_cell(key, "mark", "")
+            self._set_cells(key, {"mark": ""})
         else:
             self.marked.add(key)
-            self.update_cell(key, "mark", "●")
+            self._set_cells(key, {"mark": "●"})
         if self.cursor_row < self.row_count - 1:
             self.move_cursor(row=self.cursor_row + 1)
 

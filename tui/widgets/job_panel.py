@@ -1,21 +1,26 @@
-"""The dashboard's live part: one progress bar per stage of the job in focus, the queue, the
-daemon's heartbeat. Rendered as Rich tables into Statics: one cheap update per database change."""
+"""The dashboard's live part: one progress line per stage of the job in focus, the queue, the
+daemon's state. Each line is its own widget, repainted only when what it shows changed: a
+progress update rewrites one line of the terminal, an unchanged heartbeat rewrites nothing."""
 
 from __future__ import annotations
 
-from rich.console import Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
+from textual.app import ComposeResult
+from textual.containers import Vertical
 
-from tui.snapshot import RunInfo, Snapshot, StageInfo
 from vidpipe.prompting import ledger
+from tui.snapshot import RunInfo, Snapshot, StageInfo
+from tui.widgets.quiet import QuietStatic, text_key
 
 STATUS_STYLE = {
     "running": "bold cyan", "done": "green", "skipped": "dim", "failed": "bold red",
     "cancelled": "yellow", "pending": "dim", "queued": "dim", "interrupted": "yellow",
 }
+#: Fixed widths, so that the stage lines, each drawn on its own, line up as one table.
+STAGE_COLUMNS = (("stage", 17), ("bar", 24), ("status", 11), ("count", 11), ("rate", 8),
+                 ("eta", 10), ("errors", 8), ("item", None))
 
 
 def duration(seconds: float | None) -> str:
@@ -29,22 +34,44 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
-def stage_line(stage: StageInfo) -> list:
+def coarse_age(seconds: float) -> str:
+    """An age that changes rarely: tens of seconds, then minutes, then hours."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{max(seconds // 10 * 10, 10)}s+"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def stage_cells(stage: StageInfo) -> tuple:
+    """What a stage line shows, as plain values (also the key that decides a repaint)."""
     total = stage.total or (1 if stage.status in ("done", "skipped") else 0)
     done = stage.done if stage.total else (total if stage.status == "done" else 0)
-    bar = ProgressBar(total=max(total, 1), completed=min(done, max(total, 1)), width=24,
-                      pulse=stage.status == "running" and not stage.total)
+    bar = (max(total, 1), min(done, max(total, 1)), stage.status == "running" and not stage.total)
     counts = f"{stage.done}/{stage.total}" if stage.total else ""
     rate = f"{stage.rate:.1f}/s" if stage.rate else ""
     eta = f"ETA {duration(stage.eta_s)}" if stage.eta_s is not None else ""
-    errors = Text(f"{stage.errors} err", style="bold red") if stage.errors else Text("")
+    errors = f"{stage.errors} err" if stage.errors else ""
     detail = stage.current_item if stage.status == "running" and stage.current_item \
         else (stage.message or "")
-    return [stage.title, bar, Text(stage.status, style=STATUS_STYLE.get(stage.status, "")),
-            counts, rate, eta, errors, Text(detail, overflow="ellipsis", no_wrap=True)]
+    return stage.title, bar, stage.status, counts, rate, eta, errors, detail
 
 
-def run_header(run: RunInfo) -> Text:
+def stage_line(cells: tuple) -> Table:
+    title, (total, done, pulse), status, counts, rate, eta, errors, detail = cells
+    table = Table.grid(padding=(0, 1), expand=True)
+    for name, width in STAGE_COLUMNS:
+        table.add_column(name, width=width, ratio=None if width else 1, no_wrap=True)
+    table.add_row(title, ProgressBar(total=total, completed=done, width=24, pulse=pulse),
+                  Text(status, style=STATUS_STYLE.get(status, "")), counts, rate, eta,
+                  Text(errors, style="bold red"), Text(detail, overflow="ellipsis", no_wrap=True))
+    return table
+
+
+def run_header(run: RunInfo | None) -> Text:
+    if run is None:
+        return Text("No job yet. Press p to process this manifest.", style="dim")
     text = Text.assemble((run.label, "bold"), "  ",
                          (run.status, STATUS_STYLE.get(run.status, "")),
                          f"  mode {run.mode}")
@@ -53,18 +80,6 @@ def run_header(run: RunInfo) -> Text:
     if run.error:
         text.append(f"  {run.error}", style="red")
     return text
-
-
-def render_focus(run: RunInfo | None) -> Group | Text:
-    if run is None:
-        return Text("No job yet. Press p to process this manifest.", style="dim")
-    table = Table.grid(padding=(0, 1), expand=True)
-    for name, ratio in (("stage", None), ("bar", None), ("status", None), ("count", None),
-                        ("rate", None), ("eta", None), ("errors", None), ("item", 1)):
-        table.add_column(name, ratio=ratio, no_wrap=True)
-    for stage in run.stages:
-        table.add_row(*stage_line(stage))
-    return Group(run_header(run), table)
 
 
 def render_usage(snapshot: Snapshot) -> Text:
@@ -91,31 +106,59 @@ def render_queue(snapshot: Snapshot) -> Text:
     return text
 
 
-class JobPanel(Static):
-    """Stage bars of the job in focus."""
+class Line(QuietStatic):
+    DEFAULT_CSS = "Line { height: 1; }"
+
+
+class JobPanel(Vertical):
+    """The job in focus (a header line, one line per stage), Gemini usage and the queue."""
+
+    def compose(self) -> ComposeResult:
+        yield Line("Loading…", id="job-header")
+        yield Line(id="job-usage")
+        yield Line(id="job-queue")
 
     def show(self, snapshot: Snapshot) -> None:
-        self.update(Group(render_focus(snapshot.focus), render_usage(snapshot),
-                          render_queue(snapshot)))
+        header = run_header(snapshot.focus)
+        self.query_one("#job-header", Line).show(header, text_key(header))
+        stages = snapshot.focus.stages if snapshot.focus else ()
+        lines = list(self.query(".stage-line").results(Line))
+        if len(lines) != len(stages):  # another job in focus: rare, a layout pass is fine
+            for line in lines[len(stages):]:
+                line.remove()
+            added = [Line(classes="stage-line") for _ in range(len(stages) - len(lines))]
+            if added:
+                self.mount_all(added, before="#job-usage")
+            lines = lines[:len(stages)] + added
+        for line, stage in zip(lines, stages):
+            cells = stage_cells(stage)
+            line.show(stage_line(cells), cells)
+        usage = render_usage(snapshot)
+        self.query_one("#job-usage", Line).show(usage, text_key(usage))
+        queue = render_queue(snapshot)
+        self.query_one("#job-queue", Line).show(queue, text_key(queue))
 
 
 def describe_daemon(status) -> Text:
+    """The daemon's state in words that change only when the state does: a live heartbeat is
+    "responding", not "1.0s ago" (which would repaint the line every second)."""
     if status is None:
         return Text("daemon: checking…", style="dim")
     if not status.running:
         return Text("● no daemon runs for this project — press D to start one", style="bold yellow")
     age = status.heartbeat_age_s
     if status.responding:
-        style, state = "green", f"heartbeat {age:.1f}s ago"
+        style, state = "green", "responding"
     elif age is None:
         style, state = "yellow", "starting (no heartbeat yet)"
     else:
-        style, state = "bold red", f"NOT RESPONDING (heartbeat {duration(age)} ago)"
+        style, state = "bold red", f"NOT RESPONDING (no heartbeat for {coarse_age(age)})"
     work = f" · run #{status.current_run}" if status.current_run else " · idle"
     watcher = f" · watcher {status.watcher}" if status.watcher else ""
     return Text(f"● daemon pid {status.pid} · {state}{work}{watcher}", style=style)
 
 
-class DaemonBar(Static):
-    def show(self, status) -> None:
-        self.update(describe_daemon(status))
+class DaemonBar(QuietStatic):
+    def show_status(self, status) -> None:
+        text = describe_daemon(status)
+        self.show(text, text_key(text))

@@ -1,5 +1,7 @@
-"""The selected asset: its image (Kitty/Sixel where the terminal can, half blocks elsewhere, so it
-works over plain SSH) and the text fields a person reviews, with waiting AI suggestions."""
+"""The selected asset: its picture and the text fields a person reviews, with waiting AI
+suggestions. The picture is half blocks drawn within a byte budget, or, at high quality on a
+terminal that has them, Kitty graphics or Sixel (``tui.preview_quality``). Every part repaints
+only when what it shows changed, and the text without a layout pass when its height did not."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Static
 
 from tui import graphics
+from tui.widgets.halfblock_image import HalfBlockImage
+from tui.widgets.quiet import QuietStatic
 
 if TYPE_CHECKING:
     from tui.rows import AssetRow
@@ -46,19 +49,66 @@ class PreviewPane(VerticalScroll):
     can_focus = False
 
     def compose(self) -> ComposeResult:
-        # The image widget is mounted with the first image: textual-image (and numpy) stay off
-        # the path to the first screen.
-        yield Static(id="preview-caption")
-        yield Static(details(None), id="preview-details")
+        # Kitty/Sixel pictures (textual-image, numpy) are mounted with the first one, off the
+        # path to the first screen.
+        yield HalfBlockImage(id="preview-image")
+        yield QuietStatic(id="preview-caption")
+        yield QuietStatic(details(None), id="preview-details")
+
+    def on_mount(self) -> None:
+        self.query_one("#preview-image").display = False
+
+    @property
+    def image_columns(self) -> int:
+        return max(self.content_size.width - 1, 8)  # a column for the scroll bar
 
     def show_row(self, row: AssetRow | None) -> None:
-        self.query_one("#preview-details", Static).update(details(row))
+        """The asset's text; a layout pass only when its height changed."""
+        box = self.query_one("#preview-details", QuietStatic)
+        content = details(row)
+        if not box.show(content, key=row):
+            return
+        width = box.content_size.width
+        if width:
+            console = self.app.console
+            height = len(console.render_lines(content, console.options.update_width(width),
+                                              pad=False))
+            if height != box.content_size.height:
+                box.refresh(layout=True)
 
-    def show_image(self, image, caption: str) -> None:
-        shown = self.query("#preview-image")
+    def show_caption(self, caption: str) -> None:
+        self.query_one("#preview-caption", QuietStatic).show(
+            Text(caption, style="dim", no_wrap=True, overflow="ellipsis"), key=caption)
+
+    def show_cells(self, key, image, strips, caption: str, rows: int) -> None:
+        """Half blocks drawn beforehand (``tui.halfblock``) in a box ``rows`` high."""
+        self._hide_picture()
+        cells = self.query_one("#preview-image", HalfBlockImage)
+        if not cells.display or cells.styles.height is None or cells.styles.height.value != rows:
+            cells.styles.height = rows  # the first picture or another quality: one layout pass
+            cells.display = True
+        cells.show(key, image, strips)
+        self.show_caption(caption)
+
+    def show_picture(self, image, caption: str) -> None:
+        """A picture in the terminal's own protocol (Kitty graphics, Sixel)."""
+        self.query_one("#preview-image").display = False
+        shown = self.query("#preview-picture")
         if shown:
-            shown.first().image = image
+            picture = shown.first()
+            picture.display = True
+            if picture.image is not image:
+                picture.image = image
         elif image is not None:
-            self.mount(graphics.image_widget_class()(image, id="preview-image"),
+            self.mount(graphics.image_widget_class()(image, id="preview-picture"),
                        before="#preview-caption")
-        self.query_one("#preview-caption", Static).update(Text(caption, style="dim"))
+        self.show_caption(caption)
+
+    def show_text_only(self, caption: str) -> None:
+        self.query_one("#preview-image").display = False
+        self._hide_picture()
+        self.show_caption(caption)
+
+    def _hide_picture(self) -> None:
+        for picture in self.query("#preview-picture"):
+            picture.display = False

@@ -153,3 +153,58 @@ print(json.dumps(app.seen))
     out = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True,
                          timeout=120, check=True, stdin=subprocess.DEVNULL)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+SHOW_AGAIN = """
+import asyncio, sys
+from PIL import Image
+from tui import graphics
+graphics.set_capabilities(graphics.Graphics(graphics.{kind}, (10, 20)))
+picture_class = graphics.image_widget_class()
+import textual_image.widget.sixel as sixel
+encoded = []
+encode = sixel.image_to_sixels
+sixel.image_to_sixels = lambda *args, **kwargs: (encoded.append(1), encode(*args, **kwargs))[1]
+from textual.app import App
+
+first = Image.new("RGB", (64, 48), (200, 30, 30))
+second = Image.new("RGB", (64, 48), (30, 30, 200))
+
+
+class Show(App):
+    CSS = "#pic {{ width: 12; height: 6; }}"
+
+    def compose(self):
+        yield picture_class(first, id="pic")
+
+
+async def main():
+    async with Show().run_test(size=(40, 12)) as pilot:
+        picture = pilot.app.query_one("#pic")
+        await pilot.pause()
+        for image in (second, first, second, first):
+            picture.image = image
+            await pilot.pause()
+            await pilot.pause()
+        picture.refresh()
+        await pilot.pause()
+
+asyncio.run(main())
+print("encoded", len(encoded), file=sys.stderr)
+"""
+
+
+def _show_again(kind: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", SHOW_AGAIN.format(kind=kind)],
+                          capture_output=True, text=True, timeout=60, check=True)
+
+
+def test_kitty_pictures_are_transmitted_once_and_placed_again_by_id():
+    # textual-image writes Kitty graphics commands straight to stdout: here, a pipe.
+    out = _show_again("TGP").stdout
+    assert out.count("a=p") == 2  # two pictures, each transmitted and placed once
+    assert "a=d" not in out  # none deleted from the terminal and sent again
+
+
+def test_sixel_pictures_are_encoded_once_per_size():
+    assert "encoded 2" in _show_again("SIXEL").stderr

@@ -48,6 +48,9 @@ class Settings:
     """Folder where model weights live (``vidpipe models pull`` / ``import`` put them here)."""
     yolo_weights: str = "yolov8n.pt"
     """YOLO weights: a path, or a file name looked up in models_dir."""
+    detector: str | None = None
+    """Another detection backend instead of YOLO: ``module:callable``, called with the Settings,
+    returning a vidpipe.vision.detector.Detector. None uses ultralytics YOLO."""
     detection_confidence: float = 0.35
     """Boxes below this confidence are dropped."""
     detection_min_box_fraction: float = 0.02

@@ -63,7 +63,7 @@ class DetectionStage(Stage):
 
     # -- availability and identity ---------------------------------------------------------------
     def unavailable(self, ctx: StageContext) -> str | None:
-        if self._detector is not None:
+        if self._detector is not None or ctx.settings.detector:
             return None
         from vidpipe.vision.weights import find_yolo_weights
 

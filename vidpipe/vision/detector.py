@@ -98,8 +98,24 @@ class UltralyticsDetector(LazyModel):
         return results
 
 
-def get_detector(settings: "Settings") -> UltralyticsDetector:
+def load_detector_backend(spec: str, settings: "Settings") -> Detector:
+    """The detector a ``detector = "module:callable"`` setting names."""
+    import importlib
+
+    from vidpipe.errors import ConfigError
+
+    module_name, _, attribute = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute or "detector")
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"detector {spec!r}: {exc}") from None
+    return shared_model(("detector", spec), lambda: factory(settings))
+
+
+def get_detector(settings: "Settings") -> Detector:
     """The process-wide detector for these settings (raises ModelUnavailable without weights)."""
+    if settings.detector:
+        return load_detector_backend(settings.detector, settings)
     weights = require_yolo_weights(settings)
     prepare_ultralytics_env(settings)
     device = resolve_device(settings.device)

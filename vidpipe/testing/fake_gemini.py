@@ -3,8 +3,9 @@
 The real ``google-genai`` SDK talks to it unchanged (``HttpOptions(base_url=server.base_url)``):
 only the remote service is replaced. It answers ``POST /{version}/models/{model}:generateContent``
 in the REST shape the SDK parses, and can misbehave on demand: latency, 429 with ``Retry-After``,
-500, hanging requests, a body that is not JSON, an answer that is not valid JSON, safety-blocked
-candidates, a prompt blocked outright, empty answers. It counts requests and peak concurrency.
+500, 503, hanging requests, a body that is not JSON, an answer that is not valid JSON,
+safety-blocked candidates, a prompt blocked outright, empty answers. It counts requests and peak
+concurrency.
 
 It bills as Gemini documents (:mod:`vidpipe.prompting.tokens`): image tokens by the tile rule
 (or ``mediaResolution``), text at four characters a token, and ``thinking_tokens`` per request
@@ -42,13 +43,14 @@ from vidpipe.testing.fake_batches import BATCH_PATH, CREATE_PATH, LIST_PATH, Bat
 OK = "ok"
 RATE_LIMIT = "rate_limit"  # 429 RESOURCE_EXHAUSTED with Retry-After
 SERVER_ERROR = "server_error"  # 500 INTERNAL
+UNAVAILABLE = "unavailable"  # 503 UNAVAILABLE (overloaded), the 5xx Gemini sends most
 HANG = "hang"  # no answer until hang_s passes or the server stops
 BAD_BODY = "bad_body"  # HTTP 200 whose body is not JSON
 MALFORMED = "malformed"  # a candidate whose text is not valid JSON
 BLOCKED = "blocked"  # candidate finishReason SAFETY, no content
 PROMPT_BLOCKED = "prompt_blocked"  # promptFeedback.blockReason SAFETY, no candidates
 EMPTY = "empty"  # a candidate with empty text
-BEHAVIOURS = (OK, RATE_LIMIT, SERVER_ERROR, HANG, BAD_BODY, MALFORMED, BLOCKED, PROMPT_BLOCKED,
+BEHAVIOURS = (OK, RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, HANG, BAD_BODY, MALFORMED, BLOCKED, PROMPT_BLOCKED,
               EMPTY)
 
 _PATH = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):generateContent$")
@@ -94,6 +96,7 @@ class FakeGemini:
     rate_limit_fraction: float = 0.0
     retry_after_s: float | None = 0.0  # the Retry-After header on 429s; None sends none
     server_error_fraction: float = 0.0
+    unavailable_fraction: float = 0.0
     hang_fraction: float = 0.0
     hang_s: float = 30.0
     bad_body_fraction: float = 0.0
@@ -101,6 +104,9 @@ class FakeGemini:
     blocked_fraction: float = 0.0
     empty_fraction: float = 0.0
     rules: list[Rule] = field(default_factory=list)
+    # At most this many misbehaviours (from the fractions) per distinct image; then it answers.
+    # A scenario can then demand that every asset ends with an answer, whatever the seed.
+    max_faults_per_image: int | None = None
     expected_api_key: str | None = None  # when set, other keys get 400 API_KEY_INVALID
     seed: int = 0
     answer: Callable[[SeenRequest], dict] | None = None  # override the generated answer
@@ -120,6 +126,7 @@ class FakeGemini:
         self.seen: list[SeenRequest] = []
         self.billed: Counter[str] = Counter()  # responses, prompt, candidates, thoughts
         self.batches = BatchStore(self)
+        self._faults: Counter[str | None] = Counter()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "FakeGemini":
@@ -198,21 +205,26 @@ class FakeGemini:
         return usage
 
     # -- request handling ----------------------------------------------------------------------
-    def _choose(self, prompt_text: str) -> str:
+    def _choose(self, prompt_text: str, image_sha256: str | None = None) -> str:
         with self._lock:
             for rule in self.rules:
                 if rule.match in prompt_text and (rule.times is None or rule.used < rule.times):
                     rule.used += 1
                     return rule.behaviour
             draw = self._random.random()
+            if (self.max_faults_per_image is not None
+                    and self._faults[image_sha256] >= self.max_faults_per_image):
+                return OK
             for behaviour, fraction in ((RATE_LIMIT, self.rate_limit_fraction),
                                         (SERVER_ERROR, self.server_error_fraction),
+                                        (UNAVAILABLE, self.unavailable_fraction),
                                         (HANG, self.hang_fraction),
                                         (BAD_BODY, self.bad_body_fraction),
                                         (MALFORMED, self.malformed_fraction),
                                         (BLOCKED, self.blocked_fraction),
                                         (EMPTY, self.empty_fraction)):
                 if draw < fraction:
+                    self._faults[image_sha256] += 1
                     return behaviour
                 draw -= fraction
             return OK
@@ -243,6 +255,9 @@ class FakeGemini:
                                "Resource has been exhausted (e.g. check quota)."), headers
         if behaviour == SERVER_ERROR:
             return 500, _error(500, "INTERNAL", "Internal error encountered."), {}
+        if behaviour == UNAVAILABLE:
+            return 503, _error(503, "UNAVAILABLE",
+                               "The model is overloaded. Please try again later."), {}
         if behaviour == BAD_BODY:
             return 200, b'{"candidates": [{"content": {"parts": [{"te', {}
         if behaviour == PROMPT_BLOCKED:
@@ -405,7 +420,7 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
                                        [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
                                          "reason": "API_KEY_INVALID"}]))
                 return
-            behaviour = seen.behaviour = server._choose(seen.prompt_text)
+            behaviour = seen.behaviour = server._choose(seen.prompt_text, seen.image_sha256)
             server._record(seen)
             if behaviour == HANG:
                 server._stopping.wait(server.hang_s)

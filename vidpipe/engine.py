@@ -19,7 +19,9 @@ from vidpipe.models import (
 )
 from vidpipe.progress import Listener, ProgressReporter
 from vidpipe.project import Project
-from vidpipe.runs import REPROCESS_STAGES, create_run, finish_run, stage_rows, start_run
+from vidpipe.runs import (
+    REPROCESS_STAGES, assets_upto, create_run, finish_run, stage_rows, start_run,
+)
 from vidpipe.stages import default_stages
 from vidpipe.stages.base import Stage, StageContext, StageName
 
@@ -68,6 +70,7 @@ class ManifestingEngine:
         run = start_run(run)
         ctx = StageContext(self.project, self.settings, manifest, run, mode=mode,
                            only_assets=only_assets, overwrite=overwrite,
+                           assets_upto=None if only_assets is not None else assets_upto(run),
                            cancel_event=cancel_event or threading.Event())
         failures: list[str] = []
         try:
@@ -128,6 +131,8 @@ class ManifestingEngine:
         if ctx.only_assets is not None:
             query = query.where((Asset.id.in_(ctx.only_assets))
                                 | (Asset.source_asset.in_(ctx.only_assets)))
+        if ctx.assets_upto is not None:
+            query = query.where(ctx.started_with())  # later drops stay pending for their job
         query.execute()
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 
-from vidpipe.models import Run, RunStatus, StageProgress, StageStatus, db, utcnow
+from peewee import fn
+
+from vidpipe.models import Asset, Run, RunStatus, StageProgress, StageStatus, db, utcnow
 from vidpipe.stages.base import STAGE_ORDER, StageName
 
 #: Jobs a person asked for (reprocess from the TUI) jump ahead of bulk work.
@@ -13,6 +15,7 @@ PRIORITY_INTERACTIVE = 10
 PRIORITY_BULK = 0
 
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+ASSETS_UPTO = "assets_upto"  # Run.args key, see assets_upto()
 
 #: Stages a single-asset reprocess reruns, in order (here, not in the engine, so that the light
 #: daemon client can queue one without importing the engine).
@@ -61,15 +64,51 @@ def request_cancel(run_id: int) -> bool:
         return False
 
 
+def assets_upto(run: Run) -> int:
+    """The newest asset id when ``run`` first started, recorded then and kept across restarts:
+    images dropped while a process job runs are left to the next job, which they join (see
+    :func:`daemon.client.enqueue_process`), instead of being half done by this one (prompted
+    before they were detected, settled before their crops existed)."""
+    with db.atomic():
+        args = dict(Run.get_by_id(run.id).args or {})
+        if ASSETS_UPTO not in args:
+            args[ASSETS_UPTO] = Asset.select(fn.MAX(Asset.id)).scalar() or 0
+            Run.update(args=args).where(Run.id == run.id).execute()
+    return int(args[ASSETS_UPTO])
+
+
 def reset_for_retry(run: Run) -> None:
     """Put an interrupted run back to queued; stages that finished stay finished (the stages
-    themselves skip the work that is already done)."""
+    themselves skip the work that is already done).
+
+    One job per manifest: process runs of the same manifest waiting behind it (drops made while
+    it ran) join it instead of waiting as a second job. It then forgets the images it started
+    with and runs every stage again over all of them; finished work is skipped by the stages.
+    """
     with db.atomic():
         Run.update(status=RunStatus.QUEUED, updated_at=utcnow(), cancel_requested=False).where(
             Run.id == run.id).execute()
         StageProgress.update(status=StageStatus.PENDING, current_item=None).where(
             StageProgress.run == run.id,
             StageProgress.status.in_([StageStatus.RUNNING, StageStatus.PENDING])).execute()
+        if run.kind == "process":
+            _absorb_waiting_runs(Run.get_by_id(run.id))
+
+
+def _absorb_waiting_runs(run: Run) -> None:
+    waiting = [other for other in Run.select().where(
+        Run.kind == "process", Run.manifest == run.manifest_id, Run.id != run.id,
+        Run.status == RunStatus.QUEUED) if other.mode == "missing" or run.mode == "all"]
+    if not waiting:
+        return
+    for other in waiting:
+        finish_run(other, RunStatus.CANCELLED, f"joined run #{run.id}, which does its work")
+        StageProgress.update(status=StageStatus.CANCELLED).where(
+            StageProgress.run == other.id).execute()
+    args = {k: v for k, v in (run.args or {}).items() if k != ASSETS_UPTO}
+    Run.update(args=args).where(Run.id == run.id).execute()
+    StageProgress.update(status=StageStatus.PENDING, current_item=None, finished_at=None).where(
+        StageProgress.run == run.id).execute()
 
 
 def latest_run(manifest_id: int | None = None) -> Run | None:

@@ -47,6 +47,8 @@ class StageContext:
     mode: str = "missing"  # "missing": only work not done yet; "all": redo everything
     only_assets: list[int] | None = None  # restrict to these asset ids (reprocess)
     overwrite: bool = False  # reprocess: AI output replaces a person's edit (kept in history)
+    # Images ingested after the job first started (id above this) belong to the next job.
+    assets_upto: int | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -71,7 +73,14 @@ class StageContext:
             query = query.where(Asset.source == source)
         if self.only_assets is not None:
             query = query.where(Asset.id.in_(self.only_assets))
+        if self.assets_upto is not None:
+            query = query.where(self.started_with())
         return list(query.order_by(Asset.sort_order, Asset.file_path))
+
+    def started_with(self):
+        """The condition for assets this job owns: every crop (only this manifest's jobs, one at
+        a time, cut them), and the images ingested before it first started."""
+        return (Asset.source != Source.UPLOADED) | (Asset.id <= self.assets_upto)
 
     def new_crops(self, stage: str, fingerprint: str) -> list[Asset]:
         """Reprocess: crops of the asked-for assets that ``stage`` has not done yet (cut by this

@@ -50,8 +50,8 @@ MALFORMED = "malformed"  # a candidate whose text is not valid JSON
 BLOCKED = "blocked"  # candidate finishReason SAFETY, no content
 PROMPT_BLOCKED = "prompt_blocked"  # promptFeedback.blockReason SAFETY, no candidates
 EMPTY = "empty"  # a candidate with empty text
-BEHAVIOURS = (OK, RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, HANG, BAD_BODY, MALFORMED, BLOCKED, PROMPT_BLOCKED,
-              EMPTY)
+BEHAVIOURS = (OK, RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, HANG, BAD_BODY, MALFORMED, BLOCKED,
+              PROMPT_BLOCKED, EMPTY)
 
 _PATH = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):generateContent$")
 _TAG = re.compile(r"\b(?:CHAR|OBJ|ENV|STYLE|REF)_\d+\b")

@@ -1,0 +1,92 @@
+"""One job per manifest at a time: images dropped while a process job runs are left to the next
+job (which later drops join), and a job that goes back to the queue takes over the one waiting
+behind it instead of leaving two queued for one manifest."""
+
+from __future__ import annotations
+
+from daemon import client, jobs
+from daemon.ingesting import ingest_paths, queue_processing
+from daemon.queue import forget_queues, get_queues
+from vidpipe.engine import ManifestingEngine
+from vidpipe.ingest import reconcile
+from vidpipe.models import Asset, AssetState, Manifest, Run, RunStatus, StageProgress
+from vidpipe.runs import ASSETS_UPTO, create_run
+from vidpipe.stages.contact_sheet import ContactSheetStage
+from vidpipe.stages.prompts import PromptStage
+from vidpipe.stages.tags import TagStage
+
+
+def test_drops_while_a_job_runs_join_the_next_job_and_the_running_one_leaves_them(
+        session, make_image):
+    forget_queues()  # a real SQLite queue and no consumer: runs wait until executed here
+    root = session.project.root
+    try:
+        make_image("first.png", size=(160, 120), color=(200, 40, 40), folder=root / "cast")
+        reconcile(session.project, session.settings)
+        manifest = Manifest.get()
+        running = client.enqueue_process(root, manifest.id, requested_by="watcher")
+        assert jobs.claim_run(running.id)
+        queued = []
+
+        def drop_during_the_job(row) -> None:  # two drops while the first stage runs
+            if queued:
+                return
+            for name, colour in (("second.png", (40, 200, 40)), ("third.png", (40, 40, 200))):
+                path = make_image(name, size=(160, 120), color=colour, folder=root / "cast")
+                outcome = ingest_paths(session.project, session.settings, [path])
+                queued.extend(queue_processing(session.project, outcome.manifests))
+
+        engine = ManifestingEngine(session.project, session.settings,
+                                   stages=[ContactSheetStage(), PromptStage(), TagStage()],
+                                   listener=drop_during_the_job, progress_interval=0)
+        done = engine.process_manifest(manifest.id, run=Run.get_by_id(running.id))
+        assert done.status == RunStatus.DONE
+        assert len(set(queued)) == 1 and queued[0] != running.id  # both drops: one next job
+        assert Run.select().where(Run.manifest == manifest.id).count() == 2
+
+        first = Asset.get(Asset.file_path == "cast/first.png")
+        later = list(Asset.select().where(Asset.file_path != "cast/first.png"))
+        assert first.state == AssetState.PROCESSED and first.reverse_prompt
+        assert len(later) == 2
+        assert all(a.state == AssetState.PENDING and not a.reverse_prompt for a in later)
+        prompts = StageProgress.get(StageProgress.run == running.id,
+                                    StageProgress.stage == "prompts")
+        assert prompts.total == 1  # the running job prompted only what it started with
+
+        following = Run.get_by_id(queued[0])
+        assert jobs.claim_run(following.id)
+        assert engine.process_manifest(manifest.id, run=following).status == RunStatus.DONE
+        assert all(a.state == AssetState.PROCESSED and a.reverse_prompt
+                   for a in Asset.select())
+    finally:
+        forget_queues()
+
+
+def test_a_job_back_in_the_queue_takes_over_the_one_waiting_behind_it(session):
+    forget_queues()
+    try:
+        manifest = Manifest.create(name="m", folder="m")
+        other = Manifest.create(name="other", folder="other")
+        dead = create_run("process", manifest_id=manifest.id, args={ASSETS_UPTO: 3})
+        Run.update(status=RunStatus.RUNNING, worker_pid=2 ** 22 + 4321).where(
+            Run.id == dead.id).execute()
+        StageProgress.update(status="done").where(StageProgress.run == dead.id,
+                                                  StageProgress.position < 2).execute()
+        behind = create_run("process", manifest_id=manifest.id)  # a drop while it ran
+        elsewhere = create_run("process", manifest_id=other.id)
+        queues = get_queues(session.project)
+
+        jobs.recover_runs(queues, previous_pid=None)
+        assert Run.get_by_id(dead.id).status == RunStatus.QUEUED
+        joined = Run.get_by_id(behind.id)
+        assert joined.status == RunStatus.CANCELLED and f"#{dead.id}" in joined.error
+        assert Run.get_by_id(elsewhere.id).status == RunStatus.QUEUED  # another manifest
+        resumed = Run.get_by_id(dead.id)
+        assert ASSETS_UPTO not in resumed.args  # it now owns the later drops too
+        assert {s.status for s in StageProgress.select().where(StageProgress.run == dead.id)} \
+            == {"pending"}  # every stage again (finished work is skipped by the stages)
+        waiting = Run.select().where(Run.manifest == manifest.id,
+                                     Run.status == RunStatus.QUEUED).count()
+        assert waiting == 1
+    finally:
+        forget_queues()

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
+
+# N randomized whole-product scenarios (tests/test_scenarios.py); SEED=S replays from seed S.
+N ?= 10
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_scenarios.py -k soak \
+		--soak=$(N) $(if $(SEED),--soak-seed=$(SEED))
 
 bench: $(STAMP)
 	$(BIN)/python bench/contact_sheet.py

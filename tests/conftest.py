@@ -63,3 +63,36 @@ def make_image(tmp_path):
         return path
 
     return make
+
+
+# -- the scenario soak (tests/test_scenarios.py) ------------------------------------------------
+
+def pytest_addoption(parser):
+    parser.addoption("--soak", type=int, default=0,
+                     help="run N randomized whole-product scenarios (make soak N=...)")
+    parser.addoption("--soak-seed", type=int, default=None,
+                     help="first seed of the soak (default: from the clock); replays a scenario")
+
+
+def pytest_generate_tests(metafunc):
+    if "soak_scenario" not in metafunc.fixturenames:
+        return
+    import time
+
+    from scenario_kit import Scenario
+
+    count = metafunc.config.getoption("--soak")
+    first = metafunc.config.getoption("--soak-seed")
+    if first is None:
+        first = int(time.time()) % 1_000_000 * 1000
+    scenarios = [Scenario.from_seed(first + index) for index in range(count)]
+    metafunc.parametrize("soak_scenario", scenarios, ids=[s.name for s in scenarios])
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--soak"):
+        return
+    skip = pytest.mark.skip(reason="soak scenarios run with make soak N=... (--soak=N)")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)

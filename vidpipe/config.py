@@ -49,8 +49,7 @@ class Settings:
     yolo_weights: str = "yolov8n.pt"
     """YOLO weights: a path, or a file name looked up in models_dir."""
     detector: str | None = None
-    """Another detection backend instead of YOLO: ``module:callable``, called with the Settings,
-    returning a vidpipe.vision.detector.Detector. None uses ultralytics YOLO."""
+    """Another detection backend, "module:callable" (Settings -> Detector); empty uses YOLO."""
     detection_confidence: float = 0.35
     """Boxes below this confidence are dropped."""
     detection_min_box_fraction: float = 0.02

@@ -17,11 +17,13 @@ import time
 from pathlib import Path
 
 from vidpipe.daemon_state import DaemonStatus, daemon_status, lock_is_held, read_lock_info
+from vidpipe.errors import VidpipeError
 from vidpipe.models import Asset, Run, RunStatus, db
 from vidpipe.project import find_project
 from vidpipe.runs import (
     PRIORITY_BULK, PRIORITY_INTERACTIVE, REPROCESS_STAGES, create_run, request_cancel,
 )
+from vidpipe.safe_io import open_append, open_regular
 
 __all__ = ["enqueue_process", "enqueue_reprocess", "enqueue_ingest", "cancel_run",
            "start_detached", "daemon_status", "DaemonStatus"]
@@ -86,7 +88,7 @@ def start_detached(project_root: Path, wait_s: float = 20.0) -> int:
     project = find_project(Path(project_root))
     log_path = project.logs_dir / "daemon.out"
     project.logs_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as out:
+    with open_append(log_path, within=project.state_dir) as out:
         process = subprocess.Popen(daemon_command(project.root), stdin=subprocess.DEVNULL,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                    cwd=str(project.root))
@@ -104,6 +106,9 @@ def start_detached(project_root: Path, wait_s: float = 20.0) -> int:
 
 def _tail(path: Path, lines: int = 3) -> str:
     try:
-        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
-    except OSError:
+        with open_regular(path, follow_symlinks=False) as handle:
+            handle.seek(max(0, os.fstat(handle.fileno()).st_size - 4096))
+            text = handle.read().decode("utf-8", errors="replace")
+    except (OSError, VidpipeError):
         return ""
+    return " | ".join(text.strip().splitlines()[-lines:])

@@ -9,15 +9,21 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 import time
 
 from vidpipe.daemon_state import format_started, lock_path, read_lock_info
 from vidpipe.errors import VidpipeError
 from vidpipe.project import Project
+from vidpipe.safe_io import describe_kind
 
 
 class DaemonAlreadyRunning(VidpipeError):
     """Another daemon holds the project's lock."""
+
+
+class DaemonLockUnusable(VidpipeError):
+    """Something other than a regular file is at the lock file's name."""
 
 
 class DaemonLock:
@@ -34,7 +40,7 @@ class DaemonLock:
         Retries for ``wait_s``: `vidpipe daemon status` probes the lock with a brief shared lock.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
         deadline = time.monotonic() + wait_s
         while True:
             try:
@@ -57,9 +63,35 @@ class DaemonLock:
         os.fsync(fd)
         return self
 
+    def _open(self) -> int:
+        """The lock file, refused unless it is a regular file: the pid is written into it, so
+        a symlink planted at its name must not lead that write elsewhere."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+                         | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise DaemonLockUnusable(self._unusable(exc.strerror or str(exc))) from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise DaemonLockUnusable(self._unusable(f"it is {describe_kind(mode)}"))
+        os.set_blocking(fd, True)
+        return fd
+
+    def _unusable(self, why: str) -> str:
+        try:
+            mode = os.lstat(self.path).st_mode
+        except OSError:
+            mode = None
+        if mode is not None and not stat.S_ISREG(mode):
+            why = f"it is {describe_kind(mode)}"
+        return (f"cannot use the daemon lock file {self.path}: {why}. Move it away "
+                "(vidpipe creates a new one)")
+
     @property
     def previous_pid(self) -> int | None:
-        return self.previous.get("pid")
+        pid = self.previous.get("pid")
+        return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
 
     def release(self) -> None:
         if self.fd is None:

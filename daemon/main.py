@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.handlers
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
 from pathlib import Path
 
 from huey.consumer import Consumer
+from peewee import DatabaseError as PeeweeDatabaseError
 
 from vidpipe.daemon_state import write_heartbeat
-from vidpipe.errors import VidpipeError
+from vidpipe.database import describe_database_error, ensure_writable
+from vidpipe.errors import VidpipeError, describe_os_error
 from vidpipe.project import Project, find_project
+from vidpipe.safe_io import LogFileHandler
 
 log = logging.getLogger("vidpipe.daemon")
 
@@ -39,11 +42,9 @@ class _Consumer(Consumer):
 
 
 def setup_logging(project: Project, verbose: bool = False) -> None:
-    project.logs_dir.mkdir(parents=True, exist_ok=True)
+    project.ensure_dirs()  # refuses a logs folder that is a symlink
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
-    to_file = logging.handlers.RotatingFileHandler(project.logs_dir / "daemon.log",
-                                                   maxBytes=5_000_000, backupCount=5,
-                                                   encoding="utf-8")
+    to_file = LogFileHandler(project.logs_dir / "daemon.log", within=project.state_dir)
     to_file.setFormatter(fmt)
     to_stderr = logging.StreamHandler(sys.stderr)
     to_stderr.setFormatter(fmt)
@@ -83,8 +84,11 @@ class Daemon:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         session = open_project(self.project.root)
+        ensure_writable(session.database)
         settings = session.settings
         runtime = bind_runtime(self.project, settings)
+        if not settings.queue_url:
+            set_aside_damaged_queue(self.project)
         queues = get_queues(self.project, settings, immediate=False)
         log.info("vidpipe-daemon pid %s started for %s", os.getpid(), self.project.root)
         recover_runs(queues, previous_pid=lock.previous_pid)
@@ -136,6 +140,7 @@ class Daemon:
             "current_run": runtime.current_run, "queue": counts,
             "watcher": watcher.mode if watcher else None,
             "note": watcher.note if watcher else None,
+            "problem": watcher.problem if watcher else None,
         })
 
     def _shutdown(self, runtime, consumers, started, queues) -> None:
@@ -160,6 +165,26 @@ class Daemon:
                   SHUTDOWN_GRACE_S + 5)
         logging.shutdown()
         os._exit(1)
+
+
+def set_aside_damaged_queue(project: Project) -> None:
+    """A queue file that is not an intact SQLite database (or is a symlink) is renamed aside:
+    the queue is only a wake-up list, rebuilt from the Run rows of the project database."""
+    from vidpipe.database import SQLITE_COMPANIONS, inspect_sqlite
+
+    path = project.queue_path
+    if not (path.exists() or path.is_symlink()):
+        return
+    health = inspect_sqlite(path, schema_table=None)
+    if health.problem is None:
+        return
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for suffix in SQLITE_COMPANIONS:
+        name = Path(f"{path}{suffix}")
+        if name.exists() or name.is_symlink():
+            os.replace(name, name.with_name(f"{name.name}.damaged-{stamp}"))
+    log.warning("the queue file %s %s; set aside as %s.damaged-%s, the queue is rebuilt from "
+                "the project database", path, health.problem, path.name, stamp)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,6 +222,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RuntimeError as exc:  # start_detached: the child exited at once
         print(f"vidpipe-daemon: {exc}", file=sys.stderr)
+        return 2
+    except (PeeweeDatabaseError, sqlite3.DatabaseError) as exc:
+        log.exception("database error")
+        print(f"vidpipe-daemon: {describe_database_error(exc)}",
+              file=sys.stderr)
+        return 2
+    except OSError as exc:
+        log.exception("file system error")
+        print(f"vidpipe-daemon: {describe_os_error(exc)}", file=sys.stderr)
         return 2
 
 

@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 from huey import Huey, MemoryHuey, SqliteHuey
 
 from vidpipe.config import Settings
+from vidpipe.database import check_sqlite_files
 from vidpipe.errors import ConfigError
 from vidpipe.project import Project
 
@@ -58,6 +59,7 @@ def make_huey(project: Project, settings: Settings, role: str, immediate: bool =
     if not url or url.startswith("sqlite"):
         path = Path(url[len("sqlite:///"):]) if url else project.queue_path
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_sqlite_files(path)  # SQLite follows a symlink planted at the queue's name
         return plain_data_class(SqliteHuey)(f"vidpipe.{role}", filename=str(path), results=False,
                                             timeout=SQLITE_TIMEOUT_S,
                                             serializer=PlainDataSerializer())

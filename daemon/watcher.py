@@ -43,6 +43,10 @@ from daemon.ingesting import IngestOutcome, ingest_paths, is_watched, queue_proc
 
 log = logging.getLogger(__name__)
 
+#: After a failed ingest (or start-up reconcile), the paths are tried again this much later.
+INGEST_RETRY_S = 5.0
+RECONCILE_RETRY_S = 30.0
+
 INOTIFY_LIMIT_NOTE = (
     "inotify limit reached ({error}); watching the folder by polling every {poll}s instead. "
     "Raise the limit for instant pick-up: sudo sysctl fs.inotify.max_user_watches=524288 "
@@ -90,7 +94,8 @@ class FolderWatcher:
                  poll_s: float = 1.0, tick_s: float = 0.05, force_polling: bool = False,
                  observer_factory: Callable[[], object] | None = None,
                  on_ingested: Callable[[IngestOutcome], None] | None = None,
-                 queue_jobs: bool = True):
+                 queue_jobs: bool = True, retry_s: float = INGEST_RETRY_S,
+                 reconcile_retry_s: float = RECONCILE_RETRY_S):
         self.project = project
         self.settings = settings
         self.stable_s = stable_s
@@ -103,8 +108,13 @@ class FolderWatcher:
         self.observer_factory = observer_factory
         self.on_ingested = on_ingested
         self.queue_jobs = queue_jobs
+        self.retry_s = retry_s
+        self.reconcile_retry_s = reconcile_retry_s
         self.mode: str | None = None  # "inotify" | "polling"
         self.note: str | None = None
+        self._reconcile_problem: str | None = None
+        self._ingest_problem: str | None = None
+        self._reconcile_due: float | None = None  # when the start-up reconcile is (re)tried
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._inbox = _Inbox(project, self._wake)
@@ -163,19 +173,34 @@ class FolderWatcher:
 
     # -- worker ------------------------------------------------------------------------------------
     def _run(self, reconcile_first: bool) -> None:
-        if reconcile_first:
-            try:
-                self._reconcile()
-            except Exception:  # noqa: BLE001 - the watcher must keep running; the log says why
-                log.exception("start-up reconcile failed")
+        self._reconcile_due = 0.0 if reconcile_first else None
+        self._try_reconcile()
         self.ready.set()
         while not self._stop.is_set():
             self._wake.wait(self.tick_s)
             self._wake.clear()
+            self._try_reconcile()
             try:
                 self._tick()
             except Exception:  # noqa: BLE001
                 log.exception("watcher tick failed; continuing")
+
+    def _try_reconcile(self) -> None:
+        """The start-up reconcile, retried every ``reconcile_retry_s`` until it succeeds; while it
+        fails, :attr:`problem` says why (the heartbeat carries it to `daemon status` and the TUI)."""
+        if self._reconcile_due is None or time.monotonic() < self._reconcile_due:
+            return
+        try:
+            self._reconcile()
+        except Exception as exc:  # noqa: BLE001 - the watcher must keep running; it says why
+            log.exception("start-up reconcile failed; retrying in %ss", self.reconcile_retry_s)
+            self._reconcile_problem = (f"start-up scan of the folder failed "
+                                       f"({type(exc).__name__}: {exc}); retrying every "
+                                       f"{self.reconcile_retry_s:g}s")
+            self._reconcile_due = time.monotonic() + self.reconcile_retry_s
+        else:
+            self._reconcile_problem = None
+            self._reconcile_due = None
 
     def _reconcile(self) -> None:
         summary = reconcile(self.project, self.settings)
@@ -204,8 +229,24 @@ class FolderWatcher:
         for path in gone:
             del self._gone[path]
         if ready or gone:
-            outcome = ingest_paths(self.project, self.settings, [Path(p) for p in ready],
-                                   removed=[Path(p) for p in gone])
+            try:
+                outcome = ingest_paths(self.project, self.settings, [Path(p) for p in ready],
+                                       removed=[Path(p) for p in gone])
+            except Exception as exc:  # noqa: BLE001
+                # Nothing is forgotten: the paths wait for the next try (database busy or
+                # read-only for a while, a disk error).
+                self._ingest_problem = (f"ingest of {len(ready) + len(gone)} path(s) failed "
+                                        f"({type(exc).__name__}: {exc}); retrying every "
+                                        f"{self.retry_s:g}s")
+                log.warning(self._ingest_problem)
+                retry_at = now + self.retry_s
+                for path in ready:
+                    self._candidates.setdefault(path, _Candidate(
+                        last_change=retry_at, closed=True))
+                for path in gone:
+                    self._gone.setdefault(path, retry_at)
+                return
+            self._ingest_problem = None
             if outcome.ingested or outcome.removed:
                 log.info("ingested %d file(s), %d removed", outcome.ingested, outcome.removed)
             for manifest_id in outcome.manifests:
@@ -277,6 +318,11 @@ class FolderWatcher:
                      ", ".join(f"#{r}" for r in runs))
             for manifest_id in due:
                 del self._dirty[manifest_id]
+
+    @property
+    def problem(self) -> str | None:
+        """What the watcher cannot do right now (the daemon's heartbeat carries it)."""
+        return "; ".join(p for p in (self._reconcile_problem, self._ingest_problem) if p) or None
 
     @property
     def busy(self) -> bool:

@@ -5,12 +5,16 @@ discarding removes it, opening the asset again restores it."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vidpipe.errors import VidpipeError
 from vidpipe.project import Project
+from vidpipe.safe_io import read_limited, write_atomic
+
+#: A draft is the text of a few fields; anything larger was not written by vidpipe.
+DRAFT_LIMIT = 4 * 1024 * 1024
 
 
 @dataclass
@@ -23,6 +27,7 @@ class Draft:
 
 class DraftStore:
     def __init__(self, project: Project):
+        self.state_dir = project.state_dir
         self.folder = project.state_dir / "drafts"
 
     def _path(self, asset_id: int) -> Path:
@@ -34,18 +39,16 @@ class DraftStore:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         draft.saved_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        path = self._path(draft.asset_id)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"asset_id": draft.asset_id, "fields": draft.fields,
-                       "baseline": draft.baseline, "saved_at": draft.saved_at},
-                      handle, ensure_ascii=False)
-        os.replace(tmp, path)
+        text = json.dumps({"asset_id": draft.asset_id, "fields": draft.fields,
+                           "baseline": draft.baseline, "saved_at": draft.saved_at},
+                          ensure_ascii=False)
+        write_atomic(self._path(draft.asset_id), text, within=self.state_dir)
 
     def load(self, asset_id: int) -> Draft | None:
         try:
-            data = json.loads(self._path(asset_id).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            # Never follows a symlink, never blocks on a FIFO, never swallows a huge file.
+            data = json.loads(read_limited(self._path(asset_id), DRAFT_LIMIT).decode("utf-8"))
+        except (OSError, ValueError, VidpipeError):
             return None
         return Draft(int(data["asset_id"]), dict(data.get("fields", {})),
                      dict(data.get("baseline", {})), data.get("saved_at", ""))

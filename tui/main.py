@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from vidpipe.errors import VidpipeError
+from vidpipe.errors import VidpipeError, describe_os_error
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,13 +27,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _log_to_project(root: Path) -> None:
     from vidpipe.project import find_project
+    from vidpipe.safe_io import LogFileHandler
 
     try:
-        logs = find_project(root).logs_dir
-        logs.mkdir(parents=True, exist_ok=True)
-    except VidpipeError:
+        project = find_project(root)
+        project.ensure_dirs()
+        handler = LogFileHandler(project.logs_dir / "tui.log", backup_count=1,
+                                 within=project.state_dir)
+    except (OSError, VidpipeError) as exc:
+        print(f"vidpipe-tui: not logging to a file: {exc}", file=sys.stderr)
         return
-    handler = logging.FileHandler(logs / "tui.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.INFO)
@@ -51,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         from tui.app import VidpipeApp
 
         app = VidpipeApp(root, watch_folder=not args.no_watch, preview_quality=args.preview)
-    except VidpipeError as exc:
+    except (VidpipeError, OSError) as exc:
         graphics.finish_probe()
-        print(f"vidpipe-tui: {exc}", file=sys.stderr)
+        text = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        print(f"vidpipe-tui: {text}", file=sys.stderr)
         return 2
     _log_to_project(app.project.root)
     graphics.finish_probe()

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from vidpipe import imaging
 from vidpipe.errors import ImageError
+from vidpipe.safe_io import write_atomic
 
 TITLE = "PROJECT REFERENCE SHEET"
 TITLE_PX = 80
@@ -52,7 +53,8 @@ class SheetEntry:
     number: int
     name: str
     type: str
-    path: Path
+    path: Path | None
+    problem: str | None = None  # why there is no path to read (drawn in the cell instead)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ def _fit(text: str, draw: ImageDraw.ImageDraw, face, width: int) -> str:
 
 
 def _thumbnail(entry: SheetEntry, size: int, max_pixels: int) -> Image.Image | str:
+    if entry.path is None:
+        return entry.problem or "no file"
     try:
         return imaging.load_rgb(entry.path, max_pixels, max_side=size)
     except ImageError as exc:
@@ -141,19 +145,20 @@ def _draw_page(page: list[SheetEntry], thumbs: list, layout: Layout, subtitle: s
 
 
 def write_pages(entries: Iterable[SheetEntry], layout: Layout, subtitle: str, out_dir: Path,
-                stem: str, max_pixels: int) -> Iterator[Path]:
+                stem: str, max_pixels: int, within: Path | None = None) -> Iterator[Path]:
     """Render and save each page as JPEG (``{stem}-p01.jpg`` ...), yielding each path once
     written. Pages left over from a longer earlier sheet are deleted at the end.
 
     JPEG, not PNG: a page encodes in ~6 ms instead of ~135 ms (PNG, fastest level) and is a
-    fifth of the size to send over SSH or to a vision model; 4:4:4 chroma keeps labels crisp."""
+    fifth of the size to send over SSH or to a vision model; 4:4:4 chroma keeps labels crisp.
+    ``within``: the folder ``out_dir`` must really be in (see vidpipe.safe_io)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for number, page in enumerate(render_pages(entries, layout, subtitle, max_pixels), start=1):
         path = out_dir / f"{stem}-p{number:02d}.jpg"
-        tmp = path.with_name(f".{path.name}.tmp")
-        page.save(tmp, format="JPEG", quality=90, subsampling=0)
-        tmp.replace(path)  # a reader never sees half a page
+        # A reader never sees half a page; a symlink planted at the name is replaced.
+        write_atomic(path, lambda out: page.save(out, format="JPEG", quality=90, subsampling=0),
+                     within=within)
         written.append(path)
         yield path
     for stale in out_dir.glob(f"{stem}-p*.*"):  # also pages of another format

@@ -7,14 +7,20 @@ with "database is locked") while another commits. Keep write transactions short.
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from peewee import DatabaseError as PeeweeDatabaseError
 
 from vidpipe.errors import ProjectError
 from vidpipe.models import ALL_MODELS, SchemaInfo, db
+from vidpipe.safe_io import describe_kind
 from vidpipe.sqlite_safety import SnapshotSafeConnection
 
 SQLITE_PRAGMAS = {
@@ -83,21 +89,99 @@ def make_database(url: str) -> Database:
 
 
 def open_database(url: str) -> Database:
-    """Bind the models to ``url``, create or migrate the schema, and return the database."""
+    """Bind the models to ``url``, create or migrate the schema, and return the database.
+
+    A database that cannot be used (damaged, not SQLite, read-only, a symlink or a folder at
+    its name) raises ProjectError with one line saying which and what to do."""
     database = make_database(url)
-    if isinstance(database, SqliteDatabase):
-        Path(database.database).parent.mkdir(parents=True, exist_ok=True)
+    path = Path(database.database) if isinstance(database, SqliteDatabase) else None
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        check_sqlite_files(path)
     db.initialize(database)
-    database.connect(reuse_if_open=True)
-    migrate(database)
+    try:
+        database.connect(reuse_if_open=True)
+        migrate(database)
+    except (PeeweeDatabaseError, sqlite3.DatabaseError) as exc:
+        if not database.is_closed():
+            database.close()
+        raise ProjectError(describe_database_error(exc, path or url)) from None
     return database
+
+
+def ensure_writable(database: Database) -> None:
+    """ProjectError unless the database accepts writes (a read-only SQLite file opens and
+    reads fine, and fails only at the first write: a daemon should say so at start-up)."""
+    if not isinstance(database, SqliteDatabase):
+        return
+    try:
+        with database.atomic(lock_type="IMMEDIATE") as transaction:
+            database.execute_sql('CREATE TABLE "vidpipe_write_probe" (x)')
+            transaction.rollback()
+    except (PeeweeDatabaseError, sqlite3.DatabaseError) as exc:
+        raise ProjectError(describe_database_error(exc, database.database)) from None
+
+
+#: SQLite's own files beside a database: each is opened (and written) by name.
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def check_sqlite_files(path: Path) -> None:
+    """Refuse a database whose file (or -wal/-shm/-journal companion) is a symlink or not a
+    regular file: SQLite follows symlinks, and would write a project's pages elsewhere."""
+    for suffix in SQLITE_COMPANIONS:
+        name = Path(f"{path}{suffix}")
+        try:
+            mode = os.lstat(name).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(mode):
+            raise ProjectError(f"{name} is a symlink (to {os.readlink(name)}); vidpipe does not "
+                               "open a database through a symlink. Replace it with the file "
+                               "itself, or move it away")
+        if not stat.S_ISREG(mode):
+            raise ProjectError(f"{name} is {describe_kind(mode)}, not a database file; "
+                               "move it away")
+
+
+def describe_database_error(exc: BaseException, where: Path | str | None = None) -> str:
+    """One line for a person: what is wrong with the database at ``where`` and what to do."""
+    name = f"the project database {where}" if where else "the project database"
+    return (f"{name} {database_problem(exc)}. Restore it from a backup, or move it aside "
+            "to start afresh (`vidpipe doctor PROJECT` checks it)")
+
+
+def database_problem(exc: BaseException) -> str:
+    """What a SQLite error says about the file, as "is ..." for a sentence about it."""
+    text = str(exc)
+    lowered = text.lower()
+    if "file is not a database" in lowered or "not a database" in lowered:
+        what = "is not a SQLite database (damaged or replaced)"
+    elif "malformed" in lowered or "corrupt" in lowered:
+        what = f"is damaged ({text})"
+    elif "readonly" in lowered or "read-only" in lowered:
+        what = ("is read-only: vidpipe must write to it and to its folder (for the -wal and "
+                "-shm files); check the permissions of both")
+    elif "unable to open" in lowered:
+        what = "cannot be opened (is its folder writable?)"
+    elif "no such table" in lowered or "no such column" in lowered:
+        what = f"does not have vidpipe's tables ({text})"
+    else:
+        what = f"cannot be used ({text})"
+    return what
 
 
 def schema_version(database: Database) -> int:
     if not database.table_exists(SchemaInfo._meta.table_name):
         return 0
     row = SchemaInfo.get_or_none(SchemaInfo.key == "schema_version")
-    return int(row.value) if row else 0
+    if row is None:
+        return 0
+    try:
+        return int(row.value)
+    except (TypeError, ValueError):
+        raise ProjectError(f"the project database's schema version {row.value!r} is not a "
+                           "number; the database was not written by vidpipe") from None
 
 
 def migrate(database: Database) -> int:
@@ -124,3 +208,43 @@ def migrate(database: Database) -> int:
                 MIGRATIONS[version](database)
         SchemaInfo.replace(key="schema_version", value=str(SCHEMA_VERSION)).execute()
     return found
+
+
+@dataclass(frozen=True)
+class SqliteHealth:
+    """What `vidpipe doctor` found in a SQLite file (``problem`` None: it reads fine)."""
+
+    problem: str | None
+    schema_version: int | None = None
+
+
+def inspect_sqlite(path: Path, schema_table: str | None = "schema_info") -> SqliteHealth:
+    """Open ``path`` read-only, run SQLite's quick integrity check and read vidpipe's schema
+    version (from ``schema_table``). Never writes, never creates the file."""
+    try:
+        check_sqlite_files(path)
+    except ProjectError as exc:
+        return SqliteHealth(str(exc))
+    try:
+        connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error as exc:
+        return SqliteHealth(database_problem(exc))
+    try:
+        rows = [row[0] for row in connection.execute("PRAGMA quick_check(5)")]
+        if rows != ["ok"]:
+            return SqliteHealth("integrity check failed: " + "; ".join(map(str, rows)))
+        if schema_table is None:
+            return SqliteHealth(None)
+        try:
+            row = connection.execute(f'SELECT value FROM "{schema_table}" '
+                                     "WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError:
+            return SqliteHealth("has no vidpipe schema table (not a vidpipe database?)")
+        try:
+            return SqliteHealth(None, int(row[0]) if row else 0)
+        except (TypeError, ValueError):
+            return SqliteHealth(f"schema version {row[0]!r} is not a number")
+    except sqlite3.Error as exc:
+        return SqliteHealth(database_problem(exc))
+    finally:
+        connection.close()

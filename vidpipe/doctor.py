@@ -4,6 +4,7 @@ their own (model weights, API key) by appending to CHECKS."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,7 +20,7 @@ class Check:
     remedy: str | None = None
 
 
-CheckFn = Callable[[Settings, Path | None], Check]
+CheckFn = Callable[[Settings, Path | None], Check | None]  # None: nothing to say
 CHECKS: list[CheckFn] = []
 
 
@@ -89,12 +90,62 @@ def check_gpu(settings: Settings, project: Path | None) -> Check:
     return Check("gpu", "warn", "no CUDA GPU visible: detection and faces run on the CPU (slower)")
 
 
+@check
+def check_database(settings: Settings, project: Path | None) -> Check | None:
+    """The project's database and queue files: readable, intact, a schema this vidpipe knows."""
+    if project is None:
+        return None
+    from urllib.parse import urlparse
+
+    from vidpipe.database import SCHEMA_VERSION, inspect_sqlite
+    from vidpipe.errors import ProjectError
+    from vidpipe.project import find_project
+
+    try:
+        found = find_project(project)
+    except ProjectError as exc:
+        return Check("database", "fail", str(exc))
+    url = found.database_url(settings)
+    if urlparse(url).scheme != "sqlite":
+        return Check("database", "ok", f"{urlparse(url).scheme} database (not inspected here)")
+    path = Path(url[len("sqlite:///"):])
+    if not path.exists() and not path.is_symlink():
+        return Check("database", "ok", f"{path} does not exist yet (created on first use)")
+    health = inspect_sqlite(path)
+    if health.problem:
+        return Check("database", "fail", f"{path}: {health.problem}",
+                     f"restore {path.name} from a backup, or move it aside to start afresh")
+    version = health.schema_version
+    if version > SCHEMA_VERSION:
+        return Check("database", "fail", f"{path}: schema version {version}, newer than this "
+                     f"vidpipe ({SCHEMA_VERSION})", "upgrade vidpipe")
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    if not writable:
+        return Check("database", "fail", f"{path}: intact, but read-only for this user",
+                     f"make {path} and its folder writable")
+    upgrade = "" if version == SCHEMA_VERSION else f", upgraded to {SCHEMA_VERSION} on next use"
+    queue = found.queue_path
+    queue_note = ""
+    if queue.exists() or queue.is_symlink():
+        queue_health = inspect_sqlite(queue, schema_table=None)
+        if queue_health.problem:
+            return Check("database", "warn", f"{path}: intact; queue {queue.name}: "
+                         f"{queue_health.problem}",
+                         "the daemon moves a damaged queue file aside and rebuilds the queue "
+                         "from the database when it starts")
+        queue_note = f"; queue {queue.name} intact"
+    return Check("database", "ok", f"{path}: intact, schema version {version}{upgrade}"
+                 f"{queue_note}")
+
+
 def run_checks(project: Path | None) -> list[Check]:
     settings = load_settings(project)
     results = []
     for fn in CHECKS:
         try:
-            results.append(fn(settings, project))
+            result = fn(settings, project)
+            if result is not None:
+                results.append(result)
         except Exception as exc:
             results.append(Check(fn.__name__.removeprefix("check_"), "fail",
                                  f"check crashed: {type(exc).__name__}: {exc}"))

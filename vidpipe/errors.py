@@ -21,6 +21,11 @@ class ImageError(VidpipeError):
     """One file cannot be used as an image; the message says why, specifically."""
 
 
+class UnsafeStoredPath(ImageError, ProjectError):
+    """A file path read from the project database leads outside the project folder (the
+    database travels with the folder and is input like any other file)."""
+
+
 class ModelUnavailable(VidpipeError):
     """A model (weights, API key) a stage needs is not available; the message says how to fix it."""
 
@@ -36,3 +41,12 @@ class RunCancelled(VidpipeError):
 class EditError(VidpipeError, ValueError):
     """A person's edit that cannot be applied: unknown asset or field, or a value the field cannot
     hold. A ValueError too, since it is one: callers validating input may catch either."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``[Errno 13] Permission denied: 'x'`` as a person would say it: "x: permission denied"."""
+    what = (exc.strerror or str(exc)).lower() if exc.strerror else str(exc)
+    names = [name for name in (exc.filename, exc.filename2) if name is not None]
+    if not names:
+        return what
+    return " → ".join(str(name) for name in names) + f": {what}"

@@ -13,8 +13,11 @@ from pathlib import Path
 
 from peewee import fn
 
+from vidpipe import imaging
+from vidpipe.errors import ProjectError, VidpipeError
 from vidpipe.models import Asset, AssetState, FieldEdit, Manifest
 from vidpipe.project import Project
+from vidpipe.safe_io import open_regular, write_atomic
 
 
 def _sort(asset: Asset):
@@ -85,12 +88,65 @@ def build_export(project: Project, manifest_names: list[str] | None = None) -> d
     return {"project": project.name, "manifests": out}
 
 
+SQLITE_HEADER = b"SQLite format 3\0"
+#: First bytes of the image formats vidpipe reads: an image is never overwritten, whatever its
+#: name says (WebP is RIFF....WEBP, checked apart).
+IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM",
+                    b"II*\0", b"MM\0*")
+
+
+def refuse_destination(project: Project, destination: Path, database_path: Path | None) -> None:
+    """ProjectError if writing the export at ``destination`` would destroy data: vidpipe's own
+    state (database, queue, crops ... anything in .vidpipe/ outside exports/), the database
+    wherever it lives, any SQLite database, an image (by name or by content), a folder."""
+    real = Path(os.path.realpath(destination))
+    state = Path(os.path.realpath(project.state_dir))
+    exports = Path(os.path.realpath(project.exports_dir))
+    shown = str(destination)
+    if _under(real, state) and not _under(real, exports):
+        raise ProjectError(f"refusing to write the export to {shown}: it is inside "
+                           f"{project.state_dir}, vidpipe's own state (database, queue, crops); "
+                           f"exports go to {project.exports_dir} or outside .vidpipe/")
+    if real.is_dir():
+        raise ProjectError(f"refusing to write the export to {shown}: it is a folder; give a "
+                           "file name, e.g. -o manifest.json")
+    if not real.exists():
+        return
+    if database_path is not None and _same(real, database_path):
+        raise ProjectError(f"refusing to write the export to {shown}: it is the project's "
+                           "database")
+    try:
+        with open_regular(real) as handle:
+            head = handle.read(16)
+    except (OSError, VidpipeError):
+        head = b""
+    if head.startswith(SQLITE_HEADER):
+        raise ProjectError(f"refusing to write the export to {shown}: it is a SQLite database")
+    if imaging.is_image_name(real) or head.startswith(IMAGE_SIGNATURES) or (
+            head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        raise ProjectError(f"refusing to write the export to {shown}: it is an image; choose "
+                           "a .json file")
+
+
+def _under(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def write_export(project: Project, destination: Path | None = None,
-                 manifest_names: list[str] | None = None) -> Path:
+                 manifest_names: list[str] | None = None,
+                 database_path: Path | None = None) -> Path:
+    """Write the export to ``destination`` (default ``.vidpipe/exports/manifest.json``), never
+    over something it would destroy (see :func:`refuse_destination`)."""
     destination = Path(destination) if destination else project.exports_dir / "manifest.json"
+    refuse_destination(project, destination, database_path)
     destination.parent.mkdir(parents=True, exist_ok=True)
     data = build_export(project, manifest_names)
-    tmp = destination.with_name(f".{destination.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, destination)
+    write_atomic(destination, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return destination

@@ -6,14 +6,19 @@ transparency, animated, rotated by EXIF, decompression bombs) behave the same ev
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidpipe.errors import ImageError
+from vidpipe.safe_io import UnsafePath, open_regular
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 
@@ -43,21 +48,34 @@ def is_image_name(path: Path) -> bool:
 _pillow_open = getattr(sys.modules.get("ultralytics.utils.patches"), "_image_open", Image.open)
 
 
-def _open(path: Path) -> Image.Image:
+@contextmanager
+def _open(path: Path) -> Iterator[Image.Image]:
+    """Pillow's image of ``path``; only a regular file is ever opened (a FIFO or a device named
+    like an image would block the reader, or never end)."""
     try:
-        if path.stat().st_size == 0:
-            raise ImageError("empty file (0 bytes)")
-        return _pillow_open(path)
-    except UnidentifiedImageError:
-        raise ImageError("not an image (the file's contents are not a known image format)") from None
+        handle = open_regular(path)
+    except UnsafePath as exc:
+        raise ImageError(str(exc).replace(f"{path} is ", "is ")) from None
     except FileNotFoundError:
         raise ImageError("file not found") from None
-    except IsADirectoryError:
-        raise ImageError("is a folder, not an image") from None
     except PermissionError:
         raise ImageError("permission denied") from None
     except OSError as exc:
-        raise ImageError(f"cannot read image: {exc}") from None
+        if exc.errno == errno.ELOOP:
+            raise ImageError("symlink loop") from None
+        raise ImageError(f"cannot read image: {exc.strerror or exc}") from None
+    with handle:
+        try:
+            if os.fstat(handle.fileno()).st_size == 0:
+                raise ImageError("empty file (0 bytes)")
+            image = _pillow_open(handle)
+        except UnidentifiedImageError:
+            raise ImageError(
+                "not an image (the file's contents are not a known image format)") from None
+        except OSError as exc:
+            raise ImageError(f"cannot read image: {exc}") from None
+        with image:
+            yield image
 
 
 def _oriented_size(image: Image.Image) -> tuple[int, int]:

@@ -8,26 +8,32 @@ assets in the error state with a specific message: never a crash, never a silent
 from __future__ import annotations
 
 import bisect
+import errno
 import hashlib
+import logging
 import math
 import os
 import shutil
+import stat as stat_module
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from peewee import chunked
 
 from vidpipe import imaging
 from vidpipe.config import Settings
-from vidpipe.errors import ImageError, ProjectError
+from vidpipe.errors import ImageError, ProjectError, UnsafeStoredPath
 from vidpipe.models import (
     Asset, AssetState, AssetType, Manifest, Source, StageMark, db, utcnow,
 )
 from vidpipe.project import STATE_DIRNAME, Project
+from vidpipe.safe_io import UnsafePath, describe_kind, open_regular, write_new
+
+log = logging.getLogger(__name__)
 
 #: Paths decided per write transaction by :func:`ingest_files`: large enough that SQL building
 #: and commits are a small part of the cost, small enough that the first rows of a burst appear
@@ -73,8 +79,10 @@ def is_ignored_name(name: str) -> bool:
 
 
 def content_hash(path: Path) -> str:
+    """Hash of a regular file's bytes (UnsafePath for a FIFO, device, socket or folder: those
+    are never read, a FIFO would block for ever)."""
     digest = hashlib.blake2b(digest_size=20)
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
@@ -107,28 +115,86 @@ def manifest_for(project: Project, folder: str) -> Manifest:
     return manifest
 
 
-def iter_input_files(project: Project, under: Path | None = None) -> Iterator[Path]:
+def iter_input_files(project: Project, under: Path | None = None,
+                     on_skip: Callable[[Path, str], None] | None = None) -> Iterator[Path]:
     """Every candidate input file under PROJECT (or its folder ``under``), never inside
     .vidpipe/ or hidden folders.
 
     Symlinked folders are not descended into; symlinked files are yielded and checked by
-    :func:`ingest_file`, which refuses those that point outside the project.
+    :func:`ingest_file`, which refuses those that point outside the project. Entries that can
+    never be ingested (a name that is not UTF-8, a folder that cannot be read, a symlinked
+    folder) are passed to ``on_skip`` with the reason (default: logged) and the walk goes on.
     """
-    for folder, dirnames, filenames in os.walk(under or project.root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not is_ignored_name(d) and d != STATE_DIRNAME)
+    skip = on_skip or _log_skip
+    top = Path(under or project.root)
+    if under is not None and not _real_path_inside(project, top):
+        skip(top, "folder leads outside the project folder (a symlink?); not scanned")
+        return
+    for folder, dirnames, filenames in os.walk(top, followlinks=False,
+                                               onerror=lambda exc: _walk_error(exc, skip)):
+        kept = []
+        for name in sorted(dirnames):
+            if is_ignored_name(name) or name == STATE_DIRNAME:
+                continue
+            path = Path(folder) / name
+            problem = unusable_name(name) or (
+                "symlinked folder; not followed (scan its target as a project of its own)"
+                if path.is_symlink() else None)
+            if problem:
+                skip(path, problem)
+            else:
+                kept.append(name)
+        dirnames[:] = kept
         for filename in sorted(filenames):
             if is_ignored_name(filename):
                 continue
             path = Path(folder) / filename
-            if imaging.is_image_name(path):
+            if not imaging.is_image_name(path):
+                continue
+            problem = unusable_name(filename)
+            if problem:
+                skip(path, problem)
+            else:
                 yield path
+
+
+def unusable_name(name: str) -> str | None:
+    """Why a file name cannot be stored (None when it can): names are kept as UTF-8 text."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8; rename it to ingest it"
+    return None
+
+
+def display_path(path: Path) -> str:
+    """``path`` printable whatever bytes its name holds."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+
+
+def _log_skip(path: Path, reason: str) -> None:
+    log.info("skipped %s: %s", display_path(path), reason)
+
+
+def _walk_error(exc: OSError, skip: Callable[[Path, str], None]) -> None:
+    skip(Path(exc.filename or "?"), f"cannot list folder: {exc.strerror or exc}")
+
+
+def _real_path_inside(project: Project, path: Path) -> bool:
+    """``path``, every symlink on the way resolved, is inside PROJECT and not in .vidpipe/."""
+    try:
+        real = Path(os.path.realpath(path))
+        relative = real.relative_to(project.root)
+    except (ValueError, OSError):
+        return False
+    return not relative.parts or relative.parts[0] != STATE_DIRNAME
 
 
 def _inside(project: Project, path: Path) -> bool:
     try:
-        path.resolve().relative_to(project.root)
+        Path(os.path.realpath(path)).relative_to(project.root)
         return True
-    except ValueError:
+    except (ValueError, OSError):
         return False
 
 
@@ -145,6 +211,9 @@ def _checked(project: Project, path: Path) -> tuple[Path, str]:
     relative = _relative_unresolved(project, path)
     if relative.split("/", 1)[0] == STATE_DIRNAME:
         raise ProjectError(f"{relative} is vidpipe's own state and is never ingested")
+    problem = unusable_name(relative)
+    if problem:
+        raise ProjectError(f"{display_path(path)}: {problem}")
     return path, relative
 
 
@@ -162,14 +231,14 @@ class _Observed:
 
 
 def _observe(project: Project, settings: Settings, path: Path, relative: str) -> _Observed:
-    problem: str | None = None
+    problem = _refusal(project, path)
     digest = None
     info = None
-    if path.is_symlink() and not _inside(project, path):
-        problem = "symlink points outside the project folder; not followed"
-    else:
+    if problem is None:
         try:
             digest = content_hash(path)
+        except UnsafePath as exc:
+            problem = str(exc).replace(f"{path} is ", "is ") + "; not read"
         except OSError as exc:
             problem = f"cannot read file: {exc.strerror or exc}"
     if problem is None:
@@ -183,6 +252,34 @@ def _observe(project: Project, settings: Settings, path: Path, relative: str) ->
         stat = None
     return _Observed(path, relative, manifest_folder(project, path),
                      digest or f"unreadable:{relative}", info, problem, stat)
+
+
+def _refusal(project: Project, path: Path) -> str | None:
+    """Why ``path`` is not read at all, from its metadata alone (never opens it)."""
+    try:
+        own = path.lstat()
+    except OSError as exc:
+        return f"cannot read file: {exc.strerror or exc}"
+    if stat_module.S_ISLNK(own.st_mode):
+        try:
+            target = path.stat()
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "symlink loop; not followed"
+            return "symlink to nothing (its target is missing)"
+        if not _inside(project, path):
+            return "symlink points outside the project folder; not followed"
+        if not _real_path_inside(project, path):
+            return "symlink points into .vidpipe/; not followed"
+        if not stat_module.S_ISREG(target.st_mode):
+            return f"symlink to {describe_kind(target.st_mode)}, not to an image file; not read"
+        return None
+    if not stat_module.S_ISREG(own.st_mode):
+        return f"is {describe_kind(own.st_mode)}, not an image file; not read"
+    if not _real_path_inside(project, path):
+        # The file's folder is a symlink leading elsewhere: never read what lies outside.
+        return "lies in a folder that leads outside the project (a symlink); not read"
+    return None
 
 
 def _sort_key(asset: Asset) -> float:
@@ -232,7 +329,7 @@ class _Batch:
                 self._stored(same_path), seen.digest, seen.info, seen.problem, seen.stat))
         same_content = self.by_hash.get(seen.digest, [])
         for existing in same_content:
-            if not self.project.absolute(existing.file_path).exists():
+            if not _stored_file_exists(self.project, existing.file_path):
                 return self._replace(existing, _move(self._stored(existing), manifest,
                                                      seen.relative, seen.stat))
         for existing in same_content:
@@ -369,6 +466,14 @@ def _restore_crops(asset_id: int) -> None:
         Asset.source_asset == asset_id, Asset.state == AssetState.REMOVED).execute()
 
 
+def _stored_file_exists(project: Project, relative: str) -> bool:
+    """A stored path names an existing file in the project (one leading outside never does)."""
+    try:
+        return project.absolute(relative).exists()
+    except UnsafeStoredPath:
+        return False
+
+
 def mark_removed(project: Project, path: Path) -> list[Asset]:
     """The file at ``path`` (or every file under the folder ``path``) is gone: mark, don't delete."""
     relative = _relative_unresolved(project, Path(path))
@@ -376,7 +481,7 @@ def mark_removed(project: Project, path: Path) -> list[Asset]:
         Asset.source == Source.UPLOADED, Asset.state != AssetState.REMOVED,
         (Asset.file_path == relative) | Asset.file_path.startswith(relative + "/"),
     )
-    removed = [a for a in query if not project.absolute(a.file_path).exists()]
+    removed = [a for a in query if not _stored_file_exists(project, a.file_path)]
     if removed:
         ids = [a.id for a in removed]
         # Crops go (and come back) with their source image; their edits stay on the rows.
@@ -389,6 +494,7 @@ def mark_removed(project: Project, path: Path) -> list[Asset]:
 class ScanSummary:
     results: list[IngestResult]
     removed: list[Asset]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path shown, reason)
 
     def count(self, status: IngestStatus) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -400,7 +506,17 @@ def reconcile(project: Project, settings: Settings) -> ScanSummary:
     known = {a.file_path: a for a in Asset.select().where(Asset.source == Source.UPLOADED)}
     results: list[IngestResult | None] = []
     to_ingest: list[Path] = []
-    for path in iter_input_files(project):
+    skipped: list[tuple[str, str]] = []
+
+    def skip(path: Path, reason: str) -> None:
+        _log_skip(path, reason)
+        try:
+            path = Path(os.path.abspath(path)).relative_to(project.root)
+        except ValueError:
+            pass
+        skipped.append((display_path(path), reason))
+
+    for path in iter_input_files(project, on_skip=skip):
         relative = _relative_unresolved(project, path)
         asset = known.get(relative)
         if asset is not None and asset.state not in (AssetState.REMOVED,):
@@ -418,38 +534,102 @@ def reconcile(project: Project, settings: Settings) -> ScanSummary:
     removed = []
     for asset in Asset.select().where(Asset.source == Source.UPLOADED,
                                       Asset.state != AssetState.REMOVED):
-        if not project.absolute(asset.file_path).exists() and not Path(
-                project.absolute(asset.file_path)).is_symlink():
-            removed.extend(mark_removed(project, project.absolute(asset.file_path)))
-    return ScanSummary(results, removed)
+        try:
+            path = project.absolute(asset.file_path)
+        except UnsafeStoredPath as exc:
+            log.warning("asset #%s: %s", asset.id, exc)
+            continue
+        if not path.exists() and not path.is_symlink():
+            removed.extend(mark_removed(project, path))
+    return ScanSummary(results, removed, skipped)
 
 
 def add_files(project: Project, settings: Settings, files: list[Path],
               manifest: str | None = None) -> list[IngestResult]:
-    """Copy files into PROJECT (or PROJECT/<manifest>/) and ingest them."""
-    target = project.root / manifest if manifest else project.root
-    if manifest and (manifest.startswith(".") or "/" in manifest or manifest == STATE_DIRNAME):
-        raise ProjectError(f"invalid manifest name {manifest!r}")
-    target.mkdir(parents=True, exist_ok=True)
+    """Copy files into PROJECT (or PROJECT/<manifest>/) and ingest them.
+
+    A name already taken by a different file gets ``-2``, ``-3`` ... appended; each copy is
+    complete before it appears under its name, and never replaces anything, so two ``add`` of
+    different files with one name at once keep both."""
+    target = _add_target(project, manifest)
     results = []
     for source in files:
         source = Path(source)
-        if not source.is_file():
-            raise ProjectError(f"{source}: no such file")
+        problem = _source_problem(source)
+        if problem:
+            raise ProjectError(f"{display_path(source)}: {problem}")
         destination = target / source.name
-        if destination.resolve() != source.resolve():
-            if destination.exists() and content_hash(destination) != content_hash(source):
-                destination = _free_name(destination)
-            tmp = destination.with_name(f".{destination.name}.vidpipe-copy")
-            shutil.copy2(source, tmp)
-            os.replace(tmp, destination)  # atomic: watchers never see a half-copied file
+        if not _same_file(destination, source):
+            destination = target / _copy_in(source, target, project)
         results.append(ingest_file(project, settings, destination))
     return results
 
 
-def _free_name(path: Path) -> Path:
+def _add_target(project: Project, manifest: str | None) -> Path:
+    if not manifest:
+        return project.root
+    if (manifest.startswith(".") or "/" in manifest or "\0" in manifest
+            or unusable_name(manifest) or len(manifest.encode("utf-8")) > 255):
+        raise ProjectError(f"invalid manifest name {manifest!r}")
+    target = project.root / manifest
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise ProjectError(f"{target} is not a folder inside the project (a symlink or a "
+                           "file); vidpipe copies images only into real folders of the project")
+    target.mkdir(exist_ok=True)
+    return target
+
+
+def _source_problem(source: Path) -> str | None:
+    try:
+        mode = source.stat().st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if not stat_module.S_ISREG(mode):
+        return f"is {describe_kind(mode)}, not a file"
+    return unusable_name(source.name)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _copy_in(source: Path, target: Path, project: Project) -> str:
+    """Copy ``source`` into ``target`` under its name or the first free ``name-N``; a name that
+    already holds the same bytes is reused. Returns the name used."""
+    wanted = content_hash(source)
+
+    def same(name: str) -> bool:
+        path = target / name
+        try:
+            return not path.is_symlink() and content_hash(path) == wanted
+        except (OSError, UnsafePath):
+            return False
+
+    if same(source.name):
+        return source.name
+    with open_regular(source) as handle:
+        times = os.fstat(handle.fileno())
+
+        def copy(out) -> None:
+            shutil.copyfileobj(handle, out, 1 << 20)
+            out.flush()
+            os.utime(out.fileno(), ns=(times.st_atime_ns, times.st_mtime_ns))
+
+        return write_new(target, _candidate_names(source.name), copy, within=project.root,
+                         same=same)
+
+
+def _candidate_names(name: str) -> Iterator[str]:
+    yield name
+    stem, suffix = os.path.splitext(name)
     for index in range(2, 10_000):
-        candidate = path.with_name(f"{path.stem}-{index}{path.suffix}")
-        if not candidate.exists():
-            return candidate
-    raise ProjectError(f"cannot find a free name for {path}")
+        tail = f"-{index}{suffix}"
+        # Keep the name within the 255 bytes a folder entry may hold.
+        while len((stem + tail).encode("utf-8")) > 255:
+            stem = stem[:-1]
+        yield stem + tail

@@ -16,11 +16,13 @@ Copying the folder copies the project.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from vidpipe.config import CONFIG_FILENAME, Settings, load_settings, settings_template
-from vidpipe.errors import ProjectError
+from vidpipe.errors import ProjectError, UnsafeStoredPath
+from vidpipe.safe_io import create_exclusive
 
 STATE_DIRNAME = ".vidpipe"
 
@@ -76,15 +78,38 @@ class Project:
         return Path(path).resolve().relative_to(self.root).as_posix()
 
     def absolute(self, relative: str) -> Path:
+        """The path of a stored project-relative name. Stored names come from a database that
+        travels with the folder: one that would lead out of it ("..", absolute) is refused."""
+        parts = Path(relative).parts
+        if not parts or Path(relative).is_absolute() or ".." in parts or "\0" in relative:
+            raise UnsafeStoredPath(f"stored path {relative!r} leads outside the project "
+                                   "folder; refused")
         return self.root / relative
 
     def settings(self) -> Settings:
         return load_settings(self.root)
 
     def ensure_dirs(self) -> None:
+        """Create the state folders; refuse ones that are symlinks or not folders, so that
+        nothing vidpipe writes for this project lands outside it."""
         for folder in (self.state_dir, self.crops_dir, self.contact_sheets_dir, self.logs_dir,
                        self.exports_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            _ensure_real_folder(folder, self.root)
+
+
+def _ensure_real_folder(folder: Path, root: Path) -> None:
+    shown = folder.relative_to(root)
+    if folder.is_symlink():
+        raise ProjectError(
+            f"{shown} in {root} is a symlink (to {os.readlink(folder)}); vidpipe keeps a "
+            f"project's state in real folders inside it. Remove the link (vidpipe recreates "
+            f"the folder), or move the whole project instead")
+    try:
+        folder.mkdir(exist_ok=True)
+    except FileExistsError:
+        raise ProjectError(f"{shown} in {root} is not a folder; move it away") from None
+    except OSError as exc:
+        raise ProjectError(f"cannot create {folder}: {exc.strerror or exc}") from None
 
 
 def init_project(root: Path) -> Project:
@@ -95,11 +120,11 @@ def init_project(root: Path) -> Project:
     root.mkdir(parents=True, exist_ok=True)
     project = Project(root.resolve())
     project.ensure_dirs()
-    if not project.config_path.exists():
-        project.config_path.write_text(settings_template(), encoding="utf-8")
-    gitignore = project.state_dir / ".gitignore"
-    if not gitignore.exists():
-        gitignore.write_text("# vidpipe state: database, queue, crops, logs\n*\n", encoding="utf-8")
+    # Only where nothing is: a symlink planted at either name (even a dangling one) is never
+    # written through.
+    create_exclusive(project.config_path, settings_template())
+    create_exclusive(project.state_dir / ".gitignore",
+                     "# vidpipe state: database, queue, crops, logs\n*\n")
     return project
 
 
@@ -111,4 +136,9 @@ def find_project(root: Path) -> Project:
     project = Project(root.resolve())
     if not project.is_initialised():
         raise ProjectError(f"{root} is not a vidpipe project yet; run: vidpipe init {root}")
+    if project.state_dir.is_symlink():
+        raise ProjectError(
+            f"{project.state_dir} is a symlink (to {os.readlink(project.state_dir)}); vidpipe "
+            "keeps a project's state inside the project folder. Replace the link with the "
+            "folder it points to, or move the whole project instead")
     return project

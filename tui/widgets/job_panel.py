@@ -155,7 +155,10 @@ def describe_daemon(status) -> Text:
         style, state = "bold red", f"NOT RESPONDING (no heartbeat for {coarse_age(age)})"
     work = f" · run #{status.current_run}" if status.current_run else " · idle"
     watcher = f" · watcher {status.watcher}" if status.watcher else ""
-    return Text(f"● daemon pid {status.pid} · {state}{work}{watcher}", style=style)
+    text = Text(f"● daemon pid {status.pid} · {state}{work}{watcher}", style=style)
+    if status.problem:
+        text.append(f" · problem: {status.problem}", style="bold red")
+    return text
 
 
 class DaemonBar(QuietStatic):

@@ -6,9 +6,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import sqlite3
 import sys
 
-from vidpipe.errors import VidpipeError
+from peewee import DatabaseError as PeeweeDatabaseError
+
+from vidpipe.database import describe_database_error
+from vidpipe.errors import VidpipeError, describe_os_error
 
 COMMAND_MODULES = [
     "vidpipe.cli.project_cmds",   # init, add, scan
@@ -50,6 +54,17 @@ def _run(argv: list[str] | None) -> int:
         return int(args.handler(args) or 0)
     except VidpipeError as exc:
         print(f"vidpipe: error: {exc}", file=sys.stderr)
+        return 2
+    except (PeeweeDatabaseError, sqlite3.DatabaseError) as exc:
+        if args.verbose:
+            raise
+        print(f"vidpipe: error: {describe_database_error(exc)}",
+              file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if args.verbose:
+            raise
+        print(f"vidpipe: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vidpipe: interrupted; finished work is kept, run the command again to resume",

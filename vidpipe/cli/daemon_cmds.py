@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from vidpipe.daemon_state import daemon_status, lock_is_held
+from vidpipe.daemon_state import daemon_status, lock_is_held, lock_path, not_this_daemon
 from vidpipe.project import find_project
 
 
@@ -52,9 +52,14 @@ def cmd_status(args) -> int:
 def cmd_stop(args) -> int:
     project = find_project(args.project)
     status = daemon_status(project)
-    if not status.running or not status.pid:
+    if not status.running:
         print("no daemon is running for this project")
         return 0
+    refusal = not_this_daemon(project, status.pid)
+    if refusal:
+        print(f"vidpipe: error: not stopping anything: {refusal}. The lock file "
+              f"{lock_path(project)} does not name this project's daemon", file=sys.stderr)
+        return 1
     print(f"stopping daemon pid {status.pid} ...", flush=True)
     try:
         os.kill(status.pid, signal.SIGTERM)
@@ -63,7 +68,7 @@ def cmd_stop(args) -> int:
     if _wait_released(project, args.timeout):
         print("daemon stopped")
         return 0
-    if args.kill:
+    if args.kill and not_this_daemon(project, status.pid) is None:
         os.kill(status.pid, signal.SIGKILL)
         if _wait_released(project, 10):
             print("daemon killed; its current job resumes when a daemon starts again")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from peewee import SqliteDatabase
+
 from vidpipe.export import write_export
 from vidpipe.session import open_project
 
@@ -19,6 +21,8 @@ def register(subparsers) -> None:
 
 def cmd_export(args) -> int:
     with open_project(args.project) as session:
-        path = write_export(session.project, args.output, args.manifest)
+        sqlite = isinstance(session.database, SqliteDatabase)
+        path = write_export(session.project, args.output, args.manifest,
+                            database_path=Path(session.database.database) if sqlite else None)
     print(f"wrote {path}")
     return 0

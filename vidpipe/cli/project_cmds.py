@@ -59,6 +59,8 @@ def print_scan(summary) -> None:
             print(f"    error  {result.asset.file_path}: {result.asset.error}")
     if summary.removed:
         print(f"  removed: {len(summary.removed)}")
+    for path, reason in summary.skipped:
+        print(f"  skipped  {path}: {reason}")
 
 
 def cmd_scan(args) -> int:

@@ -215,7 +215,8 @@ class DetectionStage(Stage):
                        Asset.updated_at: utcnow()}
             if list(best.bbox) != list(crop.crop_bbox or []) or not crop_file_intact(ctx.project, crop):
                 path = crop_path(ctx.project, source.content_hash, crop.extraction_key)
-                digest, size, width, height = write_crop(image, best.bbox, path)
+                digest, size, width, height = write_crop(image, best.bbox, path,
+                                                          within=ctx.project.state_dir)
                 updates.update({Asset.file_path: ctx.project.relative(path),
                                 Asset.content_hash: digest, Asset.file_size: size,
                                 Asset.file_mtime: path.stat().st_mtime, Asset.width: width,

@@ -126,8 +126,13 @@ class PromptStage(Stage):
         items = []
         for asset in todo:
             values = asset_values(asset, parents.get(asset.source_asset_id))
+            try:
+                image_path = ctx.project.absolute(asset.file_path)
+            except ImageError as exc:
+                writer.failure(asset, asset.name, f"cannot read the image: {exc}")
+                continue
             items.append(PromptItem(asset_id=asset.id, name=asset.name,
-                                    image_path=ctx.project.absolute(asset.file_path),
+                                    image_path=image_path,
                                     content_hash=asset.content_hash,
                                     prompt=template.render(values), tag=asset.manifest_tag))
         return items

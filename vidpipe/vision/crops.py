@@ -16,16 +16,17 @@ rerun finds them again; they are written to a temporary name and renamed (never 
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from peewee import IntegrityError
 
+from vidpipe.errors import ImageError
 from vidpipe.models import Asset, AssetState, AssetType, Source, db, utcnow
+from vidpipe.safe_io import write_atomic
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -84,34 +85,33 @@ def _slug(text: str) -> str:
 
 
 def crop_path(project: "Project", source_hash: str, key: str) -> Path:
-    return project.crops_dir / f"{source_hash[:16]}-{_slug(key)}.jpg"
+    # Both parts are slugged: a hash read from a database that came with the project is input
+    # too, and "../" in it must not lead out of the crops folder.
+    return project.crops_dir / f"{_slug(source_hash[:16])}-{_slug(key)[:120]}.jpg"
 
 
-def write_crop(image: "Image.Image", bbox: BBox, path: Path) -> tuple[str, int, int, int]:
-    """Save ``image`` cropped to ``bbox`` atomically; returns (hash, bytes, width, height)."""
+def write_crop(image: "Image.Image", bbox: BBox, path: Path,
+               within: Path | None = None) -> tuple[str, int, int, int]:
+    """Save ``image`` cropped to ``bbox`` atomically; returns (hash, bytes, width, height).
+    ``within``: the folder the crops folder must really be in (see vidpipe.safe_io)."""
     crop = image.crop(bbox)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            crop.save(handle, format="JPEG", quality=92)
-        data = Path(temp).read_bytes()
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    crop.save(buffer, format="JPEG", quality=92)
+    data = buffer.getvalue()
+    write_atomic(path, data, within=within)
     digest = hashlib.blake2b(data, digest_size=20).hexdigest()  # same as ingest.content_hash
     return digest, len(data), crop.width, crop.height
 
 
 def crop_file_intact(project: "Project", asset: Asset) -> bool:
     """The crop file exists and still holds what was written (cheap size check, then hash)."""
-    path = project.absolute(asset.file_path)
     try:
+        path = project.absolute(asset.file_path)
         if path.stat().st_size != asset.file_size:
             return False
         return hashlib.blake2b(path.read_bytes(), digest_size=20).hexdigest() == asset.content_hash
-    except OSError:
+    except (OSError, ImageError):  # ImageError: a stored path leading outside the project
         return False
 
 
@@ -159,7 +159,7 @@ def crops_damaged(project: "Project", source_id: int, kind: str) -> bool:
         try:
             if project.absolute(row.file_path).stat().st_size != row.file_size:
                 return True
-        except OSError:
+        except (OSError, ImageError):
             return True
     return False
 
@@ -207,7 +207,8 @@ def sync_extracted(project: "Project", source: Asset, image: "Image.Image", kind
         path = crop_path(project, source.content_hash, row.extraction_key)
         if (bbox != tuple(row.crop_bbox) or project.relative(path) != row.file_path
                 or not crop_file_intact(project, row)):
-            digest, size, width, height = write_crop(image, bbox, path)
+            digest, size, width, height = write_crop(image, bbox, path,
+                                                      within=project.state_dir)
             updates.update({Asset.file_path: project.relative(path), Asset.content_hash: digest,
                             Asset.file_size: size, Asset.file_mtime: path.stat().st_mtime,
                             Asset.width: width, Asset.height: height,
@@ -244,7 +245,7 @@ def _create(project: "Project", source: Asset, image: "Image.Image", kind: str, 
     taken.add(key)
     counts[cand.class_name] = counts.get(cand.class_name, 0) + 1
     path = crop_path(project, source.content_hash, key)
-    digest, size, width, height = write_crop(image, cand.bbox, path)
+    digest, size, width, height = write_crop(image, cand.bbox, path, within=project.state_dir)
     name = f"{source.name} {label or cand.class_name} {counts[cand.class_name]}"
     fields = dict(
         manifest=source.manifest_id, name=name, asset_type=cand.asset_type.value,

@@ -67,8 +67,16 @@ def enqueue_reprocess(project_root: Path, asset_id: int, overwrite: bool = False
 
 
 def enqueue_ingest(project_root: Path, path: Path) -> None:
-    """Queue ingesting a file or folder under the project (then processing what it added)."""
-    _queues(project_root).tasks.ingest_path(str(Path(os.path.abspath(path))))
+    """Queue ingesting a file or folder under the project (then processing what it added).
+
+    The entry names the path relative to the project root: with a shared queue, the daemon that
+    takes it may mount the project elsewhere."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        entry = absolute.relative_to(Path(project_root).resolve()).as_posix()
+    except ValueError:
+        entry = str(absolute)  # outside the project: the ingest job ignores it, as before
+    _queues(project_root).tasks.ingest_path(entry)
 
 
 def cancel_run(run_id: int) -> bool:

@@ -132,10 +132,12 @@ def mark_interrupted(run_id: int) -> None:
 
 
 def ingest_job(path: str) -> dict:
+    """Ingest ``path``: relative to this machine's mount of the project (absolute paths, from
+    older queue entries, are taken as they are)."""
     from daemon.ingesting import ingest_paths, queue_processing
 
     rt = runtime()
-    outcome = ingest_paths(rt.project, rt.settings, [Path(path)])
+    outcome = ingest_paths(rt.project, rt.settings, [rt.project.root / path])
     queue_processing(rt.project, outcome.manifests, requested_by="ingest")
     return {"ingested": outcome.ingested, "removed": outcome.removed}
 

@@ -96,3 +96,54 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "soak" in item.keywords:
             item.add_marker(skip)
+
+
+# -- real PostgreSQL and Redis servers (scale-out) -----------------------------------------------
+def _server(server_class):
+    from vidpipe.testing.servers import ServerUnavailable
+
+    server = server_class()
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        server.stop()
+        return None, str(exc)
+    return server, None
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster for the whole session (skips, saying why, if none can be
+    had: no binaries, no 'postgres' user, initdb failed)."""
+    from vidpipe.testing.servers import PostgresServer
+
+    server, why = _server(PostgresServer)
+    if server is None:
+        pytest.skip(f"PostgreSQL unavailable: {why}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A throwaway redis-server for the whole session (skips, saying why, if none can be had)."""
+    from vidpipe.testing.servers import RedisServer
+
+    server, why = _server(RedisServer)
+    if server is None:
+        pytest.skip(f"Redis unavailable: {why}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """The session's Redis server, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url()

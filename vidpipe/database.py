@@ -32,6 +32,8 @@ SQLITE_PRAGMAS = {
 }
 
 SCHEMA_VERSION = 4
+#: PostgreSQL advisory lock key serialising schema creation and migrations ("vidp" in ASCII).
+MIGRATION_LOCK_KEY = 0x76696470
 
 
 def _index_asset_file_path(database: Database) -> None:
@@ -83,7 +85,6 @@ def make_database(url: str) -> Database:
             password=parsed.password,
             host=parsed.hostname,
             port=parsed.port or 5432,
-            autorollback=True,
         )
     raise ValueError(f"unsupported database URL {url!r} (use sqlite:///PATH or postgresql://...)")
 
@@ -194,10 +195,14 @@ def migrate(database: Database) -> int:
         )
     if found == SCHEMA_VERSION:
         return found
-    # SQLite: take the write lock first, then look again, so two processes starting at once
-    # (daemon and TUI after an upgrade) never both run the same migration.
+    # Take a lock first, then look again, so two processes starting at once (daemon and TUI
+    # after an upgrade, daemons on two boxes) never both run the same migration: SQLite's write
+    # lock; on PostgreSQL an advisory lock held until the transaction ends (DDL is transactional
+    # there too, so a failed migration leaves nothing behind).
     lock = {"lock_type": "IMMEDIATE"} if isinstance(database, SqliteDatabase) else {}
     with database.atomic(**lock):
+        if isinstance(database, PostgresqlDatabase):
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
         found = schema_version(database)
         if found == SCHEMA_VERSION:
             return found
@@ -206,7 +211,9 @@ def migrate(database: Database) -> int:
         else:
             for version in range(found + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version](database)
-        SchemaInfo.replace(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+        (SchemaInfo.insert(key="schema_version", value=str(SCHEMA_VERSION))
+         .on_conflict(conflict_target=[SchemaInfo.key], update={SchemaInfo.value: str(SCHEMA_VERSION)})
+         .execute())
     return found
 
 

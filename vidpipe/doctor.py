@@ -153,4 +153,5 @@ def run_checks(project: Path | None) -> list[Check]:
 
 
 # Stage-owned checks register themselves with @check when imported.
+from vidpipe import server_checks  # noqa: E402,F401
 from vidpipe.vision import doctor_checks  # noqa: E402,F401

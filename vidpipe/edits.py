@@ -94,6 +94,17 @@ def validated(field: str, value: Any) -> Any:
     return _validate(field, value)
 
 
+def _locked_asset(asset_id: int) -> Asset | None:
+    """The asset, read inside the caller's transaction so that no other writer can change it
+    before the transaction ends: SQLite's transactions already hold the write lock (IMMEDIATE);
+    PostgreSQL reads committed data only, so two people editing at once would both start from
+    the same old value without a row lock."""
+    query = Asset.select().where(Asset.id == asset_id)
+    if db.obj is not None and db.obj.for_update:
+        query = query.for_update()
+    return query.first()
+
+
 def _write(asset_id: int, field: str, value: Any) -> None:
     updates = {getattr(Asset, field): value, Asset.updated_at: utcnow()}
     if field == "asset_type":
@@ -105,7 +116,7 @@ def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.US
     """Set ``field`` of an asset, recording who did it. Returns the history row (None: no change)."""
     value = _validate(field, value)
     with db.atomic():
-        asset = Asset.get_or_none(Asset.id == asset_id)
+        asset = _locked_asset(asset_id)
         if asset is None:
             raise EditError(f"no asset with id {asset_id}")
         old = getattr(asset, field)
@@ -147,15 +158,17 @@ def apply_ai_value(asset_id: int, field: str, value: Any, overwrite: bool = Fals
     then the person's text stays in the history and can be restored with undo.
     """
     with db.atomic():
+        asset = _locked_asset(asset_id)
+        if asset is None:
+            raise Asset.DoesNotExist(f"no asset with id {asset_id}")
         if not overwrite and last_writer(asset_id, field) == Author.USER:
-            current = getattr(Asset.get_by_id(asset_id), field)
+            current = getattr(asset, field)
             pending = [s.new_value for s in suggestions(asset_id) if s.field == field]
             # A rerun ("all" mode) proposing the same value again must not pile up copies.
             if current != value and value not in pending:
                 FieldEdit.create(asset=asset_id, field=field, old_value=current, new_value=value,
                                  author=Author.AI, applied=False)
             return False
-        asset = Asset.get_by_id(asset_id)
         old = getattr(asset, field)
         if old == value:
             return True
@@ -190,6 +203,7 @@ def adopt_suggestion(edit_id: int) -> FieldEdit | None:
 def undo(asset_id: int, field: str | None = None) -> FieldEdit | None:
     """Revert the newest applied edit of the asset (or of one field). Returns it, or None."""
     with db.atomic():
+        _locked_asset(asset_id)
         query = FieldEdit.select().where(FieldEdit.asset == asset_id, FieldEdit.applied == True,  # noqa: E712
                                          FieldEdit.undone == False)  # noqa: E712
         if field:
@@ -206,6 +220,7 @@ def undo(asset_id: int, field: str | None = None) -> FieldEdit | None:
 def redo(asset_id: int, field: str | None = None) -> FieldEdit | None:
     """Re-apply the oldest undone edit that was undone last (per asset or field)."""
     with db.atomic():
+        _locked_asset(asset_id)
         query = FieldEdit.select().where(FieldEdit.asset == asset_id, FieldEdit.undone == True)  # noqa: E712
         if field:
             query = query.where(FieldEdit.field == field)

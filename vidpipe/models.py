@@ -10,9 +10,9 @@ import json
 from datetime import datetime, timezone
 from enum import StrEnum
 
+import peewee
 from peewee import (
     BooleanField,
-    CharField,
     DatabaseProxy,
     DateTimeField,
     FloatField,
@@ -23,6 +23,14 @@ from peewee import (
 )
 
 db = DatabaseProxy()
+
+
+class CharField(peewee.CharField):
+    """VARCHAR without a length: PostgreSQL enforces peewee's default of 255, and a path or a
+    name may be longer (SQLite never enforced it)."""
+
+    def get_modifiers(self):
+        return None
 
 
 def utcnow() -> datetime:

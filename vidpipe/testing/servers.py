@@ -1,0 +1,198 @@
+"""Throwaway PostgreSQL and Redis servers on loopback ports, for the tests and the benchmarks.
+
+Each server lives in its own temp folder (data, unix socket, log) and is gone when stopped.
+``initdb`` refuses to run as root, so as root the cluster is made and run as the ``postgres``
+system user (``runuser``); the folder is handed to that user first. A server that cannot be had
+raises :class:`ServerUnavailable` with the reason (binaries missing, start failed and its log).
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+START_TIMEOUT_S = 60.0
+
+
+class ServerUnavailable(RuntimeError):
+    """A test server could not be started; the message says why."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until(ready, process: subprocess.Popen, what: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    process.kill()
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    raise ServerUnavailable(f"{what} did not start: {tail.strip() or 'no log'}")
+
+
+def postgres_bindir() -> Path | None:
+    """Folder of initdb/postgres: $VIDPIPE_PG_BINDIR, Debian's versioned folder, or PATH."""
+    if os.environ.get("VIDPIPE_PG_BINDIR"):
+        return Path(os.environ["VIDPIPE_PG_BINDIR"])
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+class PostgresServer:
+    """A PostgreSQL cluster in a temp folder, trust auth on 127.0.0.1:PORT only."""
+
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+        self._names = itertools.count(1)
+
+    def _as_server_user(self, argv: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return argv
+        if not shutil.which("runuser"):
+            raise ServerUnavailable("running as root and runuser is missing (initdb refuses root)")
+        return ["runuser", "-u", "postgres", "--", *argv]
+
+    def start(self) -> "PostgresServer":
+        bindir = postgres_bindir()
+        if bindir is None or not (bindir / "initdb").exists():
+            raise ServerUnavailable("PostgreSQL binaries not found (apt-get install postgresql, "
+                                    "or set VIDPIPE_PG_BINDIR)")
+        if os.geteuid() == 0:
+            try:
+                import pwd
+
+                server_user = pwd.getpwnam("postgres")
+            except KeyError as exc:
+                raise ServerUnavailable("running as root and there is no 'postgres' user") from exc
+        self.folder = Path(tempfile.mkdtemp(prefix="vidpipe-pg-"))
+        if os.geteuid() == 0:
+            os.chown(self.folder, server_user.pw_uid, server_user.pw_gid)
+        data, log = self.folder / "data", self.folder / "server.log"
+        made = subprocess.run(self._as_server_user(
+            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+             "--no-sync", "-E", "UTF8", "--locale=C"]), capture_output=True, text=True)
+        if made.returncode != 0:
+            raise ServerUnavailable(f"initdb failed: {(made.stderr or made.stdout).strip()[-2000:]}")
+        self.port = free_port()
+        # No durability needed for a throwaway cluster: fsync off keeps the tests quick.
+        self.process = subprocess.Popen(self._as_server_user(
+            [str(bindir / "postgres"), "-D", str(data), "-p", str(self.port),
+             "-h", "127.0.0.1", "-k", str(self.folder), "-c", "fsync=off",
+             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+             "-c", "max_connections=200", "-c", "logging_collector=off"]),
+            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_until(self._accepts, self.process, "postgres", log)
+        return self
+
+    def _accepts(self) -> bool:
+        import psycopg2
+
+        try:
+            psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres",
+                             dbname="postgres", connect_timeout=2).close()
+            return True
+        except psycopg2.OperationalError:
+            return False
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def create_database(self, prefix: str = "vidpipe") -> str:
+        """A new empty database; returns its URL."""
+        import psycopg2
+
+        name = f"{prefix}_{next(self._names)}"
+        connection = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres",
+                                      dbname="postgres")
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        connection.close()
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            # The postmaster itself, not runuser in front of it: SIGINT is a fast shutdown.
+            pid_file = self.folder / "data" / "postmaster.pid"
+            try:
+                os.kill(int(pid_file.read_text().split()[0]), 2)
+            except (OSError, ValueError, IndexError):
+                self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class RedisServer:
+    """A redis-server on 127.0.0.1:PORT, nothing saved to disk."""
+
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "RedisServer":
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ServerUnavailable("redis-server not found (apt-get install redis-server)")
+        self.folder = Path(tempfile.mkdtemp(prefix="vidpipe-redis-"))
+        self.port = free_port()
+        log = self.folder / "server.log"
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder), "--daemonize", "no"],
+            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_until(self._answers, self.process, "redis-server", log)
+        return self
+
+    def _answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(host="127.0.0.1", port=self.port,
+                                    socket_connect_timeout=1).ping())
+        except redis.exceptions.ConnectionError:
+            return False
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def flush(self) -> None:
+        import redis
+
+        redis.Redis(host="127.0.0.1", port=self.port).flushall()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)

@@ -22,6 +22,7 @@ from peewee import DatabaseError as PeeweeDatabaseError
 from vidpipe.daemon_state import write_heartbeat
 from vidpipe.database import describe_database_error, ensure_writable
 from vidpipe.errors import VidpipeError, describe_os_error
+from vidpipe.printable import PrintableFormatter
 from vidpipe.project import Project, find_project
 from vidpipe.safe_io import LogFileHandler
 
@@ -43,7 +44,8 @@ class _Consumer(Consumer):
 
 def setup_logging(project: Project, verbose: bool = False) -> None:
     project.ensure_dirs()  # refuses a logs folder that is a symlink
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    # Log lines quote file names from the project and end up on terminals (tail -f).
+    fmt = PrintableFormatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
     to_file = LogFileHandler(project.logs_dir / "daemon.log", within=project.state_dir)
     to_file.setFormatter(fmt)
     to_stderr = logging.StreamHandler(sys.stderr)

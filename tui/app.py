@@ -14,6 +14,7 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 
+from vidpipe.printable import printable
 from vidpipe.session import ProjectSession, open_project
 from tui import messages as msg
 from tui.commands import VidpipeCommands
@@ -45,7 +46,7 @@ class VidpipeApp(App):
         self.project = self.session.project
         self.settings = self.session.settings
         self.drafts = DraftStore(self.project)
-        self.sub_title = str(self.project.root)
+        self.sub_title = printable(self.project.root, one_line=True)
         self.watch_folder = watch_folder
         self.poll_interval = poll_interval
         self._keymap_override = keymap
@@ -67,10 +68,12 @@ class VidpipeApp(App):
         if keymap:
             self.set_keymap(keymap)
         if problem:
-            self.notify(problem, title="Keymap ignored", severity="warning")
+            self.notify(problem, title="Keymap", severity="warning")
         # The database poller and the folder watcher start once the first screen is out.
         self.call_after_refresh(self.call_after_refresh, self._start_watching)
-        drafts = self.drafts.asset_ids()
+        drafts, problems = self.drafts.check_all()
+        for problem in problems:
+            self.notify(problem, title="Draft ignored", severity="warning", timeout=10)
         if drafts:
             self.notify(f"{len(drafts)} unsaved draft(s) from an earlier session: open the "
                         "asset with e to restore.", title="Drafts", timeout=8)
@@ -81,6 +84,13 @@ class VidpipeApp(App):
         self._poller = threading.Thread(target=self._poll_database, name="vidpipe-tui-poll",
                                         daemon=True)
         self._poller.start()
+
+    def notify(self, message: str, *, title: str = "", severity="information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification, from any screen or worker, is plain text: messages quote file
+        names, asset names and errors from the project, never markup, never raw escapes."""
+        super().notify(printable(message), title=printable(title, one_line=True),
+                       severity=severity, timeout=timeout, markup=False)
 
     def on_notice(self, message: msg.Notice) -> None:
         self.notify(message.text, title=message.title, severity=message.severity)

@@ -26,6 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _log_to_project(root: Path) -> None:
+    from vidpipe.printable import PrintableFormatter
     from vidpipe.project import find_project
     from vidpipe.safe_io import LogFileHandler
 
@@ -37,7 +38,7 @@ def _log_to_project(root: Path) -> None:
     except (OSError, VidpipeError) as exc:
         print(f"vidpipe-tui: not logging to a file: {exc}", file=sys.stderr)
         return
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.INFO)
 
@@ -56,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         app = VidpipeApp(root, watch_folder=not args.no_watch, preview_quality=args.preview)
     except (VidpipeError, OSError) as exc:
         graphics.finish_probe()
+        from vidpipe.printable import printable
+
         text = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
-        print(f"vidpipe-tui: {text}", file=sys.stderr)
+        print(f"vidpipe-tui: {printable(text)}", file=sys.stderr)
         return 2
     _log_to_project(app.project.root)
     graphics.finish_probe()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from peewee import fn
+from peewee import JOIN, fn
 
 from vidpipe.models import (
     Asset, AssetState, ItemError, Manifest, Run, RunStatus, StageProgress, StageStatus, utcnow,
@@ -188,7 +188,7 @@ class ErrorInfo:
 def run_errors(run_id: int) -> list[ErrorInfo]:
     query = (ItemError.select(ItemError.stage, ItemError.asset, Asset.name, ItemError.message,
                               ItemError.created_at)
-             .join(Asset, on=(ItemError.asset == Asset.id), join_type="LEFT OUTER")
+             .join(Asset, JOIN.LEFT_OUTER, on=(ItemError.asset == Asset.id))
              .where(ItemError.run == run_id).order_by(ItemError.id))
     return [ErrorInfo(stage, asset_id, name or "—", message, created)
             for stage, asset_id, name, message, created in query.tuples()]

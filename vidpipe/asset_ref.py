@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vidpipe.errors import VidpipeError
 from vidpipe.models import Asset
-from vidpipe.printable import printable
+from vidpipe.printable import printable, quoted
 from vidpipe.project import Project
 
 
@@ -39,6 +39,6 @@ def resolve_asset(project: Project, ref: str) -> Asset:
             candidates.add(path.relative_to(project.root).as_posix())
     asset = Asset.select().where(Asset.file_path.in_(list(candidates))).first()
     if asset is None:
-        raise VidpipeError(f"no asset {printable(ref, one_line=True)!r}: give an id, a tag like "
+        raise VidpipeError(f"no asset {quoted(ref)}: give an id, a tag like "
                            "CHAR_01 or a file path (see `vidpipe status` or `vidpipe export`)")
     return asset

@@ -22,7 +22,7 @@ from vidpipe.edits import edit_field, validated
 from vidpipe.errors import EditError
 from vidpipe.export import asset_record
 from vidpipe.models import Asset, AssetState, FieldEdit, db
-from vidpipe.printable import printable
+from vidpipe.printable import printable, quoted
 
 #: Export key -> the asset field a person edits through it (every one of edits.PERSON_FIELDS).
 EDITABLE_KEYS = {"name": "name", "type": "asset_type", "user_tags": "user_tags",
@@ -116,7 +116,7 @@ def match_record(record: dict) -> tuple[Asset | None, str | None]:
     """(asset, None) or (None, why no asset can safely be said to be this record's)."""
     asset_id, file = record.get("id"), record.get("file")
     if isinstance(asset_id, bool) or not isinstance(asset_id, (int, type(None))):
-        return None, f"id {printable(asset_id, one_line=True)!r} is not a number"
+        return None, f"id {quoted(asset_id)} is not a number"
     if file is not None and not isinstance(file, str):
         return None, "file is not text"
     if asset_id is not None:
@@ -127,17 +127,17 @@ def match_record(record: dict) -> tuple[Asset | None, str | None]:
         if asset is None and holder is not None:
             return holder, None  # another database's ids, but the file is known here
         if asset is None:
-            return None, f"no asset with id {asset_id} or file {printable(file, True)!r}"
+            return None, f"no asset with id {asset_id} or file {quoted(file)}"
         if holder is not None and holder.id != asset.id:
-            return None, (f"id {asset_id} is {printable(asset.file_path, True)!r} here but "
-                          f"{printable(file, True)!r} is asset {holder.id}: the export seems to "
+            return None, (f"id {asset_id} is {quoted(asset.file_path)} here but "
+                          f"{quoted(file)} is asset {holder.id}: the export seems to "
                           "come from another project database")
         return asset, None  # the file was renamed or moved since the export
     if file is None:
         return None, "the record has neither an id nor a file"
     asset = _asset_by_file(file)
     if asset is None:
-        return None, f"no asset with file {printable(file, True)!r}"
+        return None, f"no asset with file {quoted(file)}"
     return asset, None
 
 

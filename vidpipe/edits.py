@@ -11,7 +11,7 @@ from typing import Any
 
 from vidpipe.errors import EditError
 from vidpipe.models import Asset, AssetType, Author, FieldEdit, db, utcnow
-from vidpipe.printable import has_control_characters, printable
+from vidpipe.printable import has_control_characters, quoted
 
 #: The fields a person edits in the TUI's editor and with ``vidpipe edit``, in the editor's order.
 PERSON_FIELDS = ("name", "asset_type", "user_tags", "sort_order", "reverse_prompt",
@@ -32,7 +32,7 @@ def person_field(name: str) -> str:
     """The field a person means by ``name`` (``type`` -> ``asset_type``), or EditError."""
     field = FIELD_ALIASES.get(name.strip().lower(), name.strip().lower())
     if field not in PERSON_FIELDS:
-        raise EditError(f"{printable(name, one_line=True)!r} is not a field a person edits; "
+        raise EditError(f"{quoted(name)} is not a field a person edits; "
                         f"editable: {', '.join(PERSON_FIELDS)} (type is asset_type)")
     return field
 
@@ -47,7 +47,7 @@ def _integer(value: Any) -> int:
     text = str(value).strip()
     if re.fullmatch(r"[+-]?\d{1,18}", text):
         return int(text)
-    raise EditError(f"sort_order must be an integer, not {printable(value, one_line=True)!r}")
+    raise EditError(f"sort_order must be an integer, not {quoted(value)}")
 
 
 def _text(field: str, value: Any) -> str:
@@ -58,7 +58,7 @@ def _text(field: str, value: Any) -> str:
     text = str(value)
     if has_control_characters(text, allow_newlines=field != "name"):
         raise EditError(f"{field} contains control characters (e.g. terminal escape sequences): "
-                        f"{printable(text, one_line=True)[:80]!r}")
+                        f"{quoted(text[:80])}")
     return text
 
 
@@ -69,7 +69,7 @@ def _validate(field: str, value: Any) -> Any:
         try:
             return AssetType(str(value).strip().upper()).value
         except ValueError:
-            raise EditError(f"unknown asset type {printable(value, one_line=True)!r}: one of "
+            raise EditError(f"unknown asset type {quoted(value)}: one of "
                             + ", ".join(t.value for t in AssetType)) from None
     if field == "sort_order":
         return _integer(value)

@@ -48,3 +48,8 @@ class PrintableFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return printable(super().format(record))
+
+
+def quoted(value: object) -> str:
+    """``value`` on one line between quotes, for messages (``repr`` would double the escapes)."""
+    return f"'{printable(value, one_line=True)}'"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
+
+from tui.plain import plain
 
 
 class ChoiceScreen(ModalScreen[str | None]):
@@ -19,8 +22,9 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="choice"):
-            yield Label(self.question, id="choice-question")
-            keys = "   ".join(f"[b]{key}[/b] {text}" for key, _, text in self.choices)
+            yield Label(plain(self.question, one_line=False), id="choice-question")
+            keys = Text("   ").join(Text.assemble((key, "bold"), " ", plain(text))
+                                    for key, _, text in self.choices)
             yield Static(keys, id="choice-keys")
 
     def on_key(self, event) -> None:
@@ -47,5 +51,5 @@ class MessageScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="message"):
-            yield Label(self.title_text, id="message-title")
-            yield Static(self.body, id="message-body", markup=False)
+            yield Label(plain(self.title_text), id="message-title")
+            yield Static(plain(self.body, one_line=False), id="message-body")

@@ -18,7 +18,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static, TextArea
 
 from vidpipe.models import AssetType
-from tui.drafts import Draft, DraftStore
+from vidpipe.printable import printable
+from tui.drafts import Draft, DraftError, DraftStore
+from tui.plain import plain
 from tui.screens.confirm import ChoiceScreen
 from tui.workers import ReportsWorkerErrors
 
@@ -46,9 +48,14 @@ class EditorData:
 
 
 def as_text(field_name: str, value) -> str:
+    """A field's value as the editor shows it. Control characters (an escape sequence in a file
+    name) are shown as visible escapes, never sent to the terminal; so the editor's baseline is
+    this text too, and a field the person does not touch is not written back."""
     if field_name == "user_tags":
-        return ", ".join(value or [])
-    return "" if value is None else str(value)
+        value = ", ".join(str(tag) for tag in value or [])
+    if field_name == "asset_type" and value not in AssetType.__members__.values():
+        value = AssetType.UNKNOWN.value  # the type Select offers only the known ones
+    return printable(value, one_line=field_name in SHORT_FIELDS)
 
 
 def load_editor_data(asset_id: int) -> EditorData:
@@ -90,14 +97,19 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
         self.drafts = drafts
         self.focus_field = focus_field
         self.baseline = dict(data.values)
-        self.restored = drafts.load(data.asset_id)
+        self.draft_problem: str | None = None
+        try:
+            self.restored = drafts.load(data.asset_id)
+        except DraftError as exc:
+            self.restored, self.draft_problem = None, str(exc)
 
     def compose(self) -> ComposeResult:
         values = dict(self.data.values)
         if self.restored:
-            values.update(self.restored.fields)
+            values.update({name: printable(text, one_line=name in SHORT_FIELDS)
+                           for name, text in self.restored.fields.items()})
         with Vertical(id="editor"):
-            yield Label(f"Edit {self.data.label}", id="editor-title")
+            yield Label(plain(f"Edit {self.data.label}"), id="editor-title")
             with VerticalScroll(id="editor-fields"):
                 with Horizontal(id="editor-short"):
                     yield self._labelled("name", Input(values["name"], id="name"))
@@ -126,6 +138,8 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
 
     def on_mount(self) -> None:
         self.query_one(f"#{self.focus_field}").focus()
+        if self.draft_problem:
+            self.notify(self.draft_problem, title="Draft ignored", severity="warning", timeout=10)
         if self.restored:
             stale = [f for f, v in self.restored.baseline.items() if self.baseline.get(f) != v]
             note = f"Restored your unsaved draft from {self.restored.saved_at}."
@@ -212,7 +226,12 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
                 self.notify(f"{editor} exited with status {code}; text left unchanged",
                             severity="warning")
                 return
-            text = path.read_text(encoding="utf-8")
+            try:
+                text = printable(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as exc:
+                self.notify(f"Cannot read what {editor} wrote ({exc}); text left unchanged",
+                            severity="error")
+                return
             area.load_text(text[:-1] if text.endswith("\n") and not area.text.endswith("\n")
                            else text)
             area.move_cursor(area.document.end)  # go on typing where the editor left off

@@ -8,6 +8,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
+from tui.plain import plain
 from tui.snapshot import ErrorInfo
 
 
@@ -26,14 +27,15 @@ class ErrorsScreen(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="errors"):
-            yield Label(f"{len(self.errors)} errors in {self.run_label}", id="errors-title")
+            yield Label(plain(f"{len(self.errors)} errors in {self.run_label}"), id="errors-title")
             yield DataTable(id="errors-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("Stage", "Asset", "Message")
         for index, error in enumerate(self.errors):
-            table.add_row(error.stage, error.asset_name, error.message, key=str(index))
+            table.add_row(plain(error.stage), plain(error.asset_name), plain(error.message),
+                          key=str(index))
         table.focus()
 
     def action_dismiss_none(self) -> None:

@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from tui import query as query_module
 from tui.keymap import keymap_path
+from tui.plain import plain
 
 
 def bindings_table(title: str, bindings: list[Binding], keymap: dict[str, str]) -> Table:
@@ -21,7 +22,8 @@ def bindings_table(title: str, bindings: list[Binding], keymap: dict[str, str]) 
     table.add_column("Binding id", style="dim", no_wrap=True)
     for binding in bindings:
         key = keymap.get(binding.id or "", binding.key)
-        table.add_row(key, binding.tooltip or binding.description, binding.id or "")
+        table.add_row(plain(key), plain(binding.tooltip or binding.description),
+                      plain(binding.id or ""))
     return table
 
 
@@ -43,5 +45,6 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text(
                 "\nGrid markers: ✎ a person wrote a field last · ★ an AI suggestion waits · "
                 "● marked for a bulk action · ✓ reviewed", style="dim"))
-            yield Static(Text(f"\nRemap keys in {keymap_path()} ([keymap] id = \"key\"). "
-                              "Ctrl+P opens the command palette for rarer actions.", style="dim"))
+            yield Static(plain(f"\nRemap keys in {keymap_path()} ([keymap] id = \"key\"). "
+                               "Ctrl+P opens the command palette for rarer actions.", style="dim",
+                               one_line=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +19,7 @@ from tui.rows import (
     GridSignature, changed_asset_ids, grid_signature, load_rows, load_rows_by_id, tracked_paths,
     untracked_row,
 )
+from tui.plain import plain
 from tui.screens.main_actions import MainActions
 from tui.screens.main_preview import MainPreview
 from tui.snapshot import Snapshot, load_snapshot
@@ -26,7 +28,7 @@ from tui.widgets.footer import Footer
 from tui.widgets.job_panel import DaemonBar, JobPanel
 from tui.widgets.manifest_list import ManifestList, folder_of
 from tui.widgets.preview import PreviewPane
-from tui.widgets.quiet import QuietStatic
+from tui.widgets.quiet import QuietStatic, text_key
 from tui.workers import ReportsWorkerErrors, db_thread
 
 
@@ -323,13 +325,14 @@ class MainScreen(ReportsWorkerErrors, MainActions, MainPreview, Screen):
         name = next((m.name for m in (self.snapshot.manifests if self.snapshot else ())
                      if m.folder == self.folder), self.folder or "")
         total = len(self.rows) + sum(1 for f in self.untracked.values() if f == self.folder)
-        parts = [f"[b]{name}[/b]", f"{self.table.shown_count} of {total} shown"]
+        parts = [f"{self.table.shown_count} of {total} shown"]
         if not self.query_.empty:
             parts.append(f"filter: {self.query_.text}")
         parts.append(f"sort: {self.sort_key}{' ↓' if self.sort_reverse else ''}")
         if self.table.marked:
             parts.append(f"{len(self.table.marked)} marked")
-        self.query_one("#grid-status", QuietStatic).show(" · ".join(parts))
+        status = Text.assemble(plain(name, "bold"), " · ", plain(" · ".join(parts)))
+        self.query_one("#grid-status", QuietStatic).show(status, key=text_key(status))
 
     def current_row(self):
         key = self.table.current_key

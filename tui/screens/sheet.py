@@ -9,6 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label
 
 from tui.graphics import image_widget_class
+from tui.plain import plain
 
 
 class ContactSheetScreen(ModalScreen[None]):
@@ -29,10 +30,10 @@ class ContactSheetScreen(ModalScreen[None]):
             yield Label(self._title(), id="sheet-title")
             yield image_widget_class()(self.pages[0] if self.pages else None, id="sheet-image")
 
-    def _title(self) -> str:
+    def _title(self):
         if not self.pages:
-            return "No contact sheet yet"
-        return f"Contact sheet {self.index + 1}/{len(self.pages)}  {self.names[self.index]}"
+            return plain("No contact sheet yet")
+        return plain(f"Contact sheet {self.index + 1}/{len(self.pages)}  {self.names[self.index]}")
 
     def action_page(self, step: int) -> None:
         if not self.pages:

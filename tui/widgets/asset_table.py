@@ -20,6 +20,7 @@ from textual.geometry import Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, Row, RowDoesNotExist, RowKey
 
+from tui.plain import PlainCell, plain
 from tui.rows import STATE_UNTRACKED
 from tui.widgets.quiet import text_key
 
@@ -54,10 +55,10 @@ def _state(row: AssetRow) -> Text:
         return Text("not ingested", style="italic yellow")
     if row.has_error:
         stages = ",".join(sorted(row.stage_errors)) if row.stage_errors else ""
-        return Text(f"error {stages}".strip(), style="bold red")
+        return plain(f"error {stages}".strip(), style="bold red")
     if row.state == "processed":
         return Text("processed", style="green")
-    return Text(row.state, style="yellow")
+    return plain(row.state, style="yellow")
 
 
 def _edited(row: AssetRow) -> Text:
@@ -144,7 +145,11 @@ class AssetTable(DataTable):
                                  self._total_row_height + header)
 
     def _cells(self, row: AssetRow) -> list:
-        return ["●" if row.key in self.marked else ""] + [c.render(row) for c in COLUMNS]
+        # A str cell would be read as markup, with its control characters passed on: every
+        # cell is Text or a PlainCell (project text, made printable when drawn).
+        cells = [c.render(row) for c in COLUMNS]
+        return [Text("●" if row.key in self.marked else "")] + [
+            cell if isinstance(cell, Text) else PlainCell(cell) for cell in cells]
 
     def show(self, rows: list[AssetRow]) -> None:
         """Replace every row (keeps the cursor on the same asset when it is still shown). The
@@ -292,10 +297,10 @@ class AssetTable(DataTable):
             return
         if key in self.marked:
             self.marked.discard(key)
-            self._set_cells(key, {"mark": ""})
+            self._set_cells(key, {"mark": Text("")})
         else:
             self.marked.add(key)
-            self._set_cells(key, {"mark": "●"})
+            self._set_cells(key, {"mark": Text("●")})
         if self.cursor_row < self.row_count - 1:
             self.move_cursor(row=self.cursor_row + 1)
 

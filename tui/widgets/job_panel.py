@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 
 from vidpipe.prompting import ledger
+from tui.plain import plain, safe
 from tui.snapshot import RunInfo, Snapshot, StageInfo
 from tui.widgets.quiet import QuietStatic, text_key
 
@@ -55,7 +56,7 @@ def stage_cells(stage: StageInfo) -> tuple:
     errors = f"{stage.errors} err" if stage.errors else ""
     detail = stage.current_item if stage.status == "running" and stage.current_item \
         else (stage.message or "")
-    return stage.title, bar, stage.status, counts, rate, eta, errors, detail
+    return safe(stage.title), bar, safe(stage.status), counts, rate, eta, errors, safe(detail)
 
 
 def stage_line(cells: tuple) -> Table:
@@ -63,7 +64,7 @@ def stage_line(cells: tuple) -> Table:
     table = Table.grid(padding=(0, 1), expand=True)
     for name, width in STAGE_COLUMNS:
         table.add_column(name, width=width, ratio=None if width else 1, no_wrap=True)
-    table.add_row(title, ProgressBar(total=total, completed=done, width=24, pulse=pulse),
+    table.add_row(Text(title), ProgressBar(total=total, completed=done, width=24, pulse=pulse),
                   Text(status, style=STATUS_STYLE.get(status, "")), counts, rate, eta,
                   Text(errors, style="bold red"), Text(detail, overflow="ellipsis", no_wrap=True))
     return table
@@ -72,13 +73,13 @@ def stage_line(cells: tuple) -> Table:
 def run_header(run: RunInfo | None) -> Text:
     if run is None:
         return Text("No job yet. Press p to process this manifest.", style="dim")
-    text = Text.assemble((run.label, "bold"), "  ",
-                         (run.status, STATUS_STYLE.get(run.status, "")),
-                         f"  mode {run.mode}")
+    text = Text.assemble(plain(run.label, "bold"), "  ",
+                         plain(run.status, STATUS_STYLE.get(run.status, "")),
+                         plain(f"  mode {run.mode}"))
     if run.cancel_requested and run.status == "running":
         text.append("  cancelling…", style="yellow")
     if run.error:
-        text.append(f"  {run.error}", style="red")
+        text.append_text(plain(f"  {run.error}", "red"))
     return text
 
 
@@ -86,9 +87,9 @@ def render_usage(snapshot: Snapshot) -> Text:
     """Gemini tokens and dollars: the job in focus, then the whole project."""
     run = snapshot.focus.usage if snapshot.focus is not None else None
     text = Text("Gemini ", style="bold")
-    text.append(f"job: {ledger.describe(run)}" if run else "job: —")
+    text.append_text(plain(f"job: {ledger.describe(run)}" if run else "job: —"))
     if snapshot.project_usage:
-        text.append(f"   project: {ledger.describe(snapshot.project_usage)}", style="dim")
+        text.append_text(plain(f"   project: {ledger.describe(snapshot.project_usage)}", "dim"))
     return text
 
 
@@ -96,11 +97,11 @@ def render_queue(snapshot: Snapshot) -> Text:
     text = Text()
     if snapshot.running:
         text.append("running: ", style="bold")
-        text.append(", ".join(r.label for r in snapshot.running))
+        text.append_text(plain(", ".join(r.label for r in snapshot.running)))
         text.append("   ")
     text.append(f"queued: {len(snapshot.queued)}", style="bold")
     if snapshot.queued:
-        text.append("  " + ", ".join(r.label for r in snapshot.queued[:4]))
+        text.append_text(plain("  " + ", ".join(r.label for r in snapshot.queued[:4])))
         if len(snapshot.queued) > 4:
             text.append(f" … +{len(snapshot.queued) - 4}")
     return text
@@ -155,9 +156,9 @@ def describe_daemon(status) -> Text:
         style, state = "bold red", f"NOT RESPONDING (no heartbeat for {coarse_age(age)})"
     work = f" · run #{status.current_run}" if status.current_run else " · idle"
     watcher = f" · watcher {status.watcher}" if status.watcher else ""
-    text = Text(f"● daemon pid {status.pid} · {state}{work}{watcher}", style=style)
+    text = plain(f"● daemon pid {status.pid} · {state}{work}{watcher}", style=style)
     if status.problem:
-        text.append(f" · problem: {status.problem}", style="bold red")
+        text.append_text(plain(f" · problem: {status.problem}", "bold red"))
     return text
 
 

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from tui.plain import plain, safe
 from tui.snapshot import ManifestInfo
 from tui.widgets.job_panel import STATUS_STYLE
 
@@ -19,7 +20,7 @@ def folder_of(option_id_: str) -> str:
 
 
 def label(info: ManifestInfo) -> Text:
-    text = Text(info.name, style="bold")
+    text = plain(info.name, style="bold")
     parts = [f"{info.assets} assets"]
     if info.processed:
         parts.append(f"{info.processed} done")
@@ -31,7 +32,8 @@ def label(info: ManifestInfo) -> Text:
     if info.untracked:
         text.append(f"\n  {info.untracked} not ingested", style="yellow")
     if info.run_status:
-        text.append(f"\n  last job {info.run_status}", style=STATUS_STYLE.get(info.run_status, ""))
+        text.append(f"\n  last job {safe(info.run_status)}",
+                    style=STATUS_STYLE.get(info.run_status, ""))
     return text
 
 

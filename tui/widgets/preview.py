@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 
 from tui import graphics
+from tui.plain import plain, safe
 from tui.widgets.halfblock_image import HalfBlockImage
 from tui.widgets.quiet import QuietStatic
 
@@ -23,22 +24,22 @@ if TYPE_CHECKING:
 def details(row: AssetRow | None) -> Group | Text:
     if row is None:
         return Text("No asset selected.", style="dim")
-    head = Text.assemble((row.tag or "—", "bold"), "  ", (row.name, "bold"), "  ",
-                         (row.asset_type.title(), "cyan"))
-    lines = [head, Text(row.file_path, style="dim")]
+    head = Text.assemble((safe(row.tag) or "—", "bold"), "  ", (safe(row.name), "bold"), "  ",
+                         (safe(row.asset_type.title()), "cyan"))
+    lines = [head, plain(row.file_path, style="dim")]
     if row.error:
-        lines.append(Text(f"error: {row.error}", style="bold red"))
+        lines.append(plain(f"error: {row.error}", style="bold red", one_line=False))
     for stage, message in sorted(row.stage_errors.items()):
-        lines.append(Text(f"{stage} failed: {message}", style="red"))
+        lines.append(plain(f"{stage} failed: {message}", style="red", one_line=False))
     if row.duplicate_of:
-        lines.append(Text(f"duplicate of {row.duplicate_of}", style="yellow"))
+        lines.append(plain(f"duplicate of {row.duplicate_of}", style="yellow"))
     for title, field, value in (("Prompt", "reverse_prompt", row.reverse_prompt),
                                 ("Visual description", "visual_description",
                                  row.visual_description),
                                 ("Description", "description", row.description)):
         mark = " ✎ edited by a person" if field in row.edited else ""
         lines.append(Text.assemble((f"\n{title}", "bold underline"), (mark, "magenta")))
-        lines.append(Text(value or "—"))
+        lines.append(plain(value or "—", one_line=False))
     if row.has_suggestion:
         lines.append(Text("\n★ AI suggestions wait for review: e to compare, a to adopt",
                           style="bold magenta"))
@@ -78,7 +79,7 @@ class PreviewPane(VerticalScroll):
 
     def show_caption(self, caption: str) -> None:
         self.query_one("#preview-caption", QuietStatic).show(
-            Text(caption, style="dim", no_wrap=True, overflow="ellipsis"), key=caption)
+            Text(safe(caption), style="dim", no_wrap=True, overflow="ellipsis"), key=caption)
 
     def show_cells(self, key, image, strips, caption: str, rows: int) -> None:
         """Half blocks drawn beforehand (``tui.halfblock``) in a box ``rows`` high."""

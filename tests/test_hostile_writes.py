@@ -154,7 +154,7 @@ def test_add_with_a_link_at_the_old_copy_name(session, victim, tmp_path):
 
 def test_state_files_that_are_fifos_or_huge_are_not_read(session):
     """Read by the TUI every second: a FIFO must not block it, a huge file must not fill memory."""
-    from tui.drafts import DraftStore
+    from tui.drafts import DraftError, DraftStore
     from vidpipe.daemon_state import daemon_status, lock_path, read_heartbeat, read_lock_info
 
     project = session.project
@@ -165,6 +165,10 @@ def test_state_files_that_are_fifos_or_huge_are_not_read(session):
     os.mkfifo(lock_path(project))
     with open(drafts.folder / "asset-4.json", "wb") as huge:
         huge.truncate(64 * 1024 * 1024)  # sparse: 64 MiB of zeros
-    assert drafts.load(3) is None and drafts.load(4) is None
+    # Neither is read: each is a message (and set aside), not a hang or 64 MiB in memory.
+    with pytest.raises(DraftError, match="not a regular file"):
+        drafts.load(3)
+    with pytest.raises(DraftError, match="larger than"):
+        drafts.load(4)
     assert read_heartbeat(project) is None and read_lock_info(project) == {}
     assert not daemon_status(project.root).running

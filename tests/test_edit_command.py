@@ -268,6 +268,18 @@ def test_bulk_refuses_a_file_that_is_not_an_export(project, tmp_path, capsys, co
     assert "cannot read" in capsys.readouterr().err
 
 
+def test_an_untouched_name_with_control_characters_round_trips(project, db, tmp_path, capsys):
+    hero = asset("characters/hero_00.png")
+    Asset.update(name="hero\x1b]2;x\x07").where(Asset.id == hero.id).execute()  # from a file name
+    data = export(project, tmp_path)
+    capsys.readouterr()
+    assert apply(project, tmp_path, data) == 0  # the name is not re-validated: nobody changed it
+    assert "0 field(s) changed" in capsys.readouterr().out
+    records(data)["characters/hero_00.png"]["name"] = "hero\x1b[2J"
+    assert apply(project, tmp_path, data) == 1  # a new name with an escape sequence is refused
+    assert "control characters" in capsys.readouterr().out
+
+
 def test_a_bare_list_of_records_as_jq_leaves_it(project, db, tmp_path, capsys):
     data = export(project, tmp_path)
     assets = data["manifests"][0]["assets"]

@@ -155,7 +155,7 @@ def _current_record(asset: Asset) -> dict:
     return asset_record(asset, by_id)
 
 
-def _apply_record(where: str, record: dict, asset: Asset, report: BulkEditReport, force: bool,
+def _apply_record(record: dict, asset: Asset, report: BulkEditReport, force: bool,
                   dry_run: bool) -> None:
     label = _label(asset)
     revision = record.get("revision")
@@ -164,14 +164,16 @@ def _apply_record(where: str, record: dict, asset: Asset, report: BulkEditReport
     for key, field_name in EDITABLE_KEYS.items():
         if key not in record:
             continue
+        current = getattr(asset, field_name)
+        if field_name == "user_tags":
+            current = current or []
+        if record[key] == current:
+            continue  # untouched, whatever it holds (a file name's control characters too)
         try:
             value = validated(field_name, record[key])
         except EditError as exc:
             report.invalid.append(Problem(label, f"{key}: {exc}"))
             continue
-        current = getattr(asset, field_name)
-        if field_name == "user_tags":
-            current = current or []
         if value == current:
             continue
         newer = _newer_edit(asset.id, field_name, revision) if revision is not None else None
@@ -219,5 +221,5 @@ def apply_edited_export(data: Any, force: bool = False, dry_run: bool = False) -
                                                    f"{seen[asset.id]}; this record is ignored"))
             continue
         seen[asset.id] = where
-        _apply_record(where, record, asset, report, force, dry_run)
+        _apply_record(record, asset, report, force, dry_run)
     return report

@@ -45,7 +45,7 @@ def is_image_name(path: Path) -> bool:
 # Importing ultralytics replaces PIL.Image.open with a wrapper that answers a file Pillow cannot
 # identify by installing and importing pi-heif (ModuleNotFoundError offline, not ImageError):
 # vidpipe opens files with Pillow's own function.
-_pillow_open = getattr(sys.modules.get("ultralytics.utils.patches"), "_image_open", Image.open)
+pillow_open = getattr(sys.modules.get("ultralytics.utils.patches"), "_image_open", Image.open)
 
 
 @contextmanager
@@ -68,7 +68,7 @@ def _open(path: Path) -> Iterator[Image.Image]:
         try:
             if os.fstat(handle.fileno()).st_size == 0:
                 raise ImageError("empty file (0 bytes)")
-            image = _pillow_open(handle)
+            image = pillow_open(handle)
         except UnidentifiedImageError:
             raise ImageError(
                 "not an image (the file's contents are not a known image format)") from None

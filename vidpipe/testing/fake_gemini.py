@@ -315,10 +315,12 @@ def _parse_request(body: dict, model: str, had_key: bool) -> SeenRequest:
 def _image_size(data: bytes | None) -> tuple[int, int] | None:
     if not data:
         return None
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from vidpipe.imaging import pillow_open  # not the wrapper ultralytics puts in Image.open
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with pillow_open(io.BytesIO(data)) as image:
             return image.size
     except (UnidentifiedImageError, OSError):
         return None  # not an image: billed as text only

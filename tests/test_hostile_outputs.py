@@ -87,6 +87,9 @@ def test_export_refuses_vidpipe_files_and_input_images(session, tmp_path):
     with sqlite3.connect(session.project.database_path) as raw:
         assert raw.execute("select count(*) from asset").fetchone() == (1,)
     assert not (root / ".vidpipe" / "notes.json").exists()
+    os.mkfifo(tmp_path / "pipe.json")
+    one_clear_line(run(VIDPIPE, "export", str(root), "-o", str(tmp_path / "pipe.json")),
+                   "not a regular file")
     fine = run(VIDPIPE, "export", str(root), "-o", str(tmp_path / "manifest.json"))
     assert fine.returncode == 0 and json.loads((tmp_path / "manifest.json").read_text())
 

@@ -173,6 +173,30 @@ async def test_failed_save_is_a_notification_and_keeps_the_draft(project):
         assert app.drafts.load(asset_id).fields["reverse_prompt"] == "precious words"
 
 
+async def test_drafts_folder_leading_outside_is_refused_and_typing_goes_on(project, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    drafts = project / ".vidpipe" / "drafts"
+    drafts.parent.mkdir(exist_ok=True)
+    if drafts.exists():
+        drafts.rmdir()
+    os.symlink(outside, drafts)
+    app = make_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, 3)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen",
+                       what="the editor")
+        await pilot.press(*type_text("still typing"))
+        await wait_for(pilot, lambda: any("not saved as a draft" in n.message
+                                          for n in app._notifications), what="the warning")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: asset_named("hero_00").reverse_prompt == "still typing",
+                       what="the edit saved")
+        assert app.is_running
+    assert os.listdir(outside) == []
+
+
 async def test_filter_language_and_jump_to_next_unreviewed(tmp_path):
     root = make_project(tmp_path / "project", images=0)
     bulk_assets(root, 20, folder="bulk")

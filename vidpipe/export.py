@@ -112,6 +112,8 @@ def refuse_destination(project: Project, destination: Path, database_path: Path 
                            "file name, e.g. -o manifest.json")
     if not real.exists():
         return
+    if not real.is_file():  # a device (/dev/stdout), FIFO or socket: the export replaces names
+        raise ProjectError(f"refusing to write the export to {shown}: it is not a regular file")
     if database_path is not None and _same(real, database_path):
         raise ProjectError(f"refusing to write the export to {shown}: it is the project's "
                            "database")

@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static, TextArea
 
+from vidpipe.errors import VidpipeError
 from vidpipe.models import AssetType
 from vidpipe.printable import printable
 from tui.drafts import Draft, DraftError, DraftStore
@@ -102,6 +103,7 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
             self.restored = drafts.load(data.asset_id)
         except DraftError as exc:
             self.restored, self.draft_problem = None, str(exc)
+        self._draft_warned = False
 
     def compose(self) -> ComposeResult:
         values = dict(self.data.values)
@@ -161,7 +163,13 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
         return {f: v for f, v in self.current_values().items() if v != self.baseline.get(f)}
 
     def _write_draft(self) -> None:
-        self.drafts.save(Draft(self.data.asset_id, self.changes(), dict(self.baseline)))
+        try:
+            self.drafts.save(Draft(self.data.asset_id, self.changes(), dict(self.baseline)))
+        except (OSError, VidpipeError) as exc:
+            # A full disk, or a drafts folder that is a symlink: the edit itself still works.
+            if not self._draft_warned:
+                self._draft_warned = True
+                self.notify(f"typed text is not saved as a draft: {exc}", severity="warning")
 
     @on(Input.Changed)
     @on(TextArea.Changed)

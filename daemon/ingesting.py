@@ -11,8 +11,8 @@ from typing import Iterable
 from vidpipe import imaging
 from vidpipe.config import Settings
 from vidpipe.errors import VidpipeError
-from vidpipe.ingest import IngestResult, ingest_file, ingest_files, is_ignored_name, \
-    iter_input_files, mark_removed
+from vidpipe.ingest import IngestResult, display_path, ingest_file, ingest_files, \
+    is_ignored_name, iter_input_files, mark_removed, unusable_name
 from vidpipe.models import AssetState
 from vidpipe.project import STATE_DIRNAME, Project
 
@@ -52,6 +52,10 @@ def ingest_paths(project: Project, settings: Settings, paths: Iterable[Path],
     for path in paths:
         path = Path(os.path.abspath(path))
         if not is_watched(project, path):
+            continue
+        problem = unusable_name(str(path))
+        if problem:
+            log.info("skipped %s: %s", display_path(path), problem)
             continue
         if path.is_dir():
             files.extend(iter_input_files(project, under=path))

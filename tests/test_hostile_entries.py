@@ -157,14 +157,17 @@ def test_daemon_on_a_hostile_folder_keeps_working_and_reports_a_failed_startup_s
             wait_for(lambda: Asset.get_or_none(Asset.file_path == "good.jpg"),
                      what="the start-up scan")
             assert Asset.get(Asset.file_path == "fifo.jpg").state == AssetState.ERROR
-            # Dropped while it runs: a FIFO and an image.
+            # Dropped while it runs: a FIFO, a name that is not UTF-8 and an image.
             os.mkfifo(root / "late-fifo.jpg")
+            with open(os.path.join(os.fsencode(root), b"late-\xff.jpg"), "wb") as handle:
+                handle.write((root / "good.jpg").read_bytes())
             image(root / "late.jpg", (7, 7, 7))
             wait_for(lambda: Asset.get_or_none(Asset.file_path == "late.jpg"), what="late drop")
             late_fifo = wait_for(lambda: Asset.get_or_none(Asset.file_path == "late-fifo.jpg"),
                                  what="late FIFO")
             assert "FIFO" in late_fifo.error and daemon.poll() is None
             assert daemon_status(root).problem is None
+            assert Asset.select().where(Asset.file_path.startswith("late-")).count() == 1
         finally:
             out = stop_daemon(daemon)
         assert daemon.returncode == 0, out

@@ -187,6 +187,9 @@ def test_daemon_on_a_hostile_folder_keeps_working_and_reports_a_failed_startup_s
             cli = subprocess.run([VIDPIPE, "daemon", "status", str(root)], capture_output=True,
                                  text=True, timeout=60)
             assert "PROBLEM: start-up scan of the folder failed" in cli.stdout
+            from tui.widgets.job_panel import describe_daemon
+
+            assert "problem: start-up scan of the folder failed" in describe_daemon(status).plain
             assert daemon.poll() is None
         finally:
             stop_daemon(daemon)

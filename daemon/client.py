@@ -22,6 +22,7 @@ from vidpipe.models import Asset, Run, RunStatus, db
 from vidpipe.project import find_project
 from vidpipe.runs import (
     PRIORITY_BULK, PRIORITY_INTERACTIVE, REPROCESS_STAGES, create_run, request_cancel,
+    take_in_new_images,
 )
 from vidpipe.safe_io import open_append, open_regular
 
@@ -47,6 +48,7 @@ def enqueue_process(project_root: Path, manifest_id: int, mode: str = "missing",
                                       Run.status == RunStatus.QUEUED, Run.mode.in_(modes))
                    .order_by(Run.id).first())
         if waiting is not None:
+            take_in_new_images(waiting)  # a run back in the queue after a restart started before
             return waiting
         run = create_run("process", manifest_id=manifest_id, mode=mode, priority=PRIORITY_BULK,
                          requested_by=requested_by)

@@ -90,3 +90,41 @@ def test_a_job_back_in_the_queue_takes_over_the_one_waiting_behind_it(session):
         assert waiting == 1
     finally:
         forget_queues()
+
+
+def test_a_drop_joining_a_run_back_in_the_queue_is_done_by_it(session, make_image):
+    """Found by the soak (seed 9): the daemon was killed mid-run, the run went back to the queue
+    keeping the images it started with, then a drop joined it - and was never processed."""
+    forget_queues()
+    root = session.project.root
+    try:
+        make_image("first.png", size=(160, 120), color=(200, 40, 40), folder=root / "cast")
+        reconcile(session.project, session.settings)
+        manifest = Manifest.get()
+        run = client.enqueue_process(root, manifest.id, requested_by="watcher")
+        first = Asset.get()
+        # It had started (its images recorded, two stages done) when the daemon was killed.
+        Run.update(status=RunStatus.RUNNING, worker_pid=2 ** 22 + 4321,
+                   args={ASSETS_UPTO: first.id}).where(Run.id == run.id).execute()
+        StageProgress.update(status="done").where(StageProgress.run == run.id,
+                                                  StageProgress.position < 2).execute()
+        jobs.recover_runs(get_queues(session.project))
+        assert Run.get_by_id(run.id).args == {ASSETS_UPTO: first.id}  # resumes as it was
+
+        path = make_image("second.png", size=(160, 120), color=(40, 200, 40),
+                          folder=root / "cast")
+        outcome = ingest_paths(session.project, session.settings, [path])
+        assert queue_processing(session.project, outcome.manifests) == [run.id]  # joins it
+        joined = Run.get_by_id(run.id)
+        assert ASSETS_UPTO not in joined.args
+        assert {s.status for s in StageProgress.select().where(StageProgress.run == run.id)} \
+            == {"pending"}
+
+        assert jobs.claim_run(run.id)
+        engine = ManifestingEngine(session.project, session.settings,
+                                   stages=[ContactSheetStage(), PromptStage(), TagStage()])
+        assert engine.process_manifest(manifest.id, run=joined).status == RunStatus.DONE
+        assert all(a.state == AssetState.PROCESSED and a.reverse_prompt
+                   for a in Asset.select())
+    finally:
+        forget_queues()

@@ -105,10 +105,20 @@ def _absorb_waiting_runs(run: Run) -> None:
         finish_run(other, RunStatus.CANCELLED, f"joined run #{run.id}, which does its work")
         StageProgress.update(status=StageStatus.CANCELLED).where(
             StageProgress.run == other.id).execute()
-    args = {k: v for k, v in (run.args or {}).items() if k != ASSETS_UPTO}
-    Run.update(args=args).where(Run.id == run.id).execute()
-    StageProgress.update(status=StageStatus.PENDING, current_item=None, finished_at=None).where(
-        StageProgress.run == run.id).execute()
+    take_in_new_images(run)
+
+
+def take_in_new_images(run: Run) -> None:
+    """A waiting run that images dropped since it first started now join (a drop, or a run it
+    takes over): it forgets the images it started with and will run every stage again; the
+    stages skip what is done. A run that never started owns every image when it starts."""
+    if ASSETS_UPTO not in (run.args or {}):
+        return
+    with db.atomic():
+        args = {k: v for k, v in run.args.items() if k != ASSETS_UPTO}
+        Run.update(args=args, updated_at=utcnow()).where(Run.id == run.id).execute()
+        StageProgress.update(status=StageStatus.PENDING, current_item=None,
+                             finished_at=None).where(StageProgress.run == run.id).execute()
 
 
 def latest_run(manifest_id: int | None = None) -> Run | None:

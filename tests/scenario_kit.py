@@ -33,7 +33,9 @@ ENTRIES = ("process", "daemon", "reprocess")
 GEMINI_MODES = ("offline", "latency", "rate_limit", "unavailable", "malformed", "hang", "mixed")
 SHAPES = ("one", "three")
 PROMPT_FIELDS = ("reverse_prompt", "visual_description")
-EDITABLE = ("reverse_prompt", "visual_description", "description", "name")
+EDITABLE = ("reverse_prompt", "visual_description", "description", "name", "asset_type",
+            "sort_order")
+TYPES = ("CHARACTER", "OBJECT", "ENVIRONMENT", "STYLE")
 LOCKED = "database is locked"
 GUARD = "StaleSnapshotWrite"
 
@@ -279,9 +281,23 @@ class ScenarioRun:
         self.start_daemon()
         editor = self._start_editor()
         try:
-            self._drop_images()
+            plan = self._plan_drops()
+            failures: list[BaseException] = []
+
+            def drop() -> None:
+                try:
+                    self._drop(plan)
+                except BaseException as exc:  # handed to the scenario's thread below
+                    failures.append(exc)
+
+            dropper = threading.Thread(target=drop, daemon=True)
+            dropper.start()  # a kill may land while images are still arriving
             if self.scenario.kill:
-                self._kill_at_random_point()
+                for _ in range(self.rng.choice((1, 1, 2))):
+                    self._kill_at_random_point()
+            dropper.join(timeout=120)
+            if failures:
+                raise failures[0]
             self.wait_idle()
         finally:
             self._stop_editor(editor)
@@ -289,13 +305,14 @@ class ScenarioRun:
 
     def _entry_reprocess(self) -> None:
         self.start_daemon()
-        self._drop_images()
+        self._drop(self._plan_drops())
         self.wait_idle()
         editor = self._start_editor()
         try:
             self._queue_reprocess()
             if self.scenario.kill:
-                self._kill_at_random_point(reprocess=True)
+                for _ in range(self.rng.choice((1, 1, 2))):
+                    self._kill_at_random_point(reprocess=True)
             self.wait_idle()
         finally:
             self._stop_editor(editor)
@@ -329,19 +346,25 @@ class ScenarioRun:
                 self.record.notes.append("daemon did not stop on SIGTERM within 90 s")
         self.daemon = None
 
-    def _drop_images(self) -> None:
-        """Images arrive in one to three bursts: a folder moved in, or files copied one by one."""
+    def _plan_drops(self) -> list[tuple[float, bool, list[tuple[str, str]]]]:
+        """Images arrive in one to three bursts (delay, as one folder moved in?, files), drawn
+        from a generator of their own: the drops run beside the kills, in another thread."""
+        rng = random.Random(self.scenario.seed * 3 + 2)
         staging = self.workdir / "staging"
-        self.layout = write_shape(staging, self.scenario.shape, self.rng)
+        self.layout = write_shape(staging, self.scenario.shape, rng)
         files = [(manifest, name) for manifest, names in self.layout.items() for name in names]
-        self.rng.shuffle(files)
-        bursts = self.rng.randint(1, 3)
-        cut = sorted(self.rng.sample(range(1, len(files)), bursts - 1)) if bursts > 1 else []
+        rng.shuffle(files)
+        bursts = rng.randint(1, 3)
+        cut = sorted(rng.sample(range(1, len(files)), bursts - 1)) if bursts > 1 else []
         groups = [files[a:b] for a, b in zip([0, *cut], [*cut, len(files)])]
-        for index, group in enumerate(groups):
-            if index:
-                time.sleep(self.rng.uniform(0.2, 2.5))
-            if self.rng.random() < 0.5:
+        return [(rng.uniform(0.2, 2.5) if index else 0.0, rng.random() < 0.5, group)
+                for index, group in enumerate(groups)]
+
+    def _drop(self, plan) -> None:
+        staging = self.workdir / "staging"
+        for index, (delay, as_folder, group) in enumerate(plan):
+            time.sleep(delay)
+            if as_folder:
                 batch = staging / f"batch{index}"
                 for manifest, name in group:  # a whole folder, moved in at once
                     (batch / manifest).mkdir(parents=True, exist_ok=True)
@@ -365,6 +388,12 @@ class ScenarioRun:
 
         stages = (["detection", "prompts", "tags"] if reprocess
                   else ["contact_sheet", "detection", "faces", "prompts", "tags"])
+        if self.rng.random() < 0.3:  # at a moment, whatever is happening (drops, ingest ...)
+            moment = self.rng.uniform(0.2, 6.0)
+            self.record.notes.append(f"kill -9 after {moment:.2f}s")
+            time.sleep(moment)
+            self._kill_and_restart()
+            return
         target = self.rng.choice(stages)
         extra = self.rng.uniform(0, 1.5)
         self.record.notes.append(f"kill -9 at {target} + {extra:.2f}s")
@@ -380,6 +409,9 @@ class ScenarioRun:
 
         wait_for(reached, f"the job to reach {target}", interval=0.02)
         time.sleep(extra)
+        self._kill_and_restart()
+
+    def _kill_and_restart(self) -> None:
         os.kill(self.daemon.pid, signal.SIGKILL)
         self.daemon.wait(timeout=30)
         self.daemon = None
@@ -437,6 +469,10 @@ class ScenarioRun:
             asset_id = rng.choice(ids)
             name = rng.choice(EDITABLE)
             value = f"person's {name} #{number} (seed {self.scenario.seed})"
+            if name == "asset_type":
+                value = rng.choice(TYPES)
+            elif name == "sort_order":
+                value = str(rng.randrange(0, 50))
             result = self.run_cli("edit", str(self.root), str(asset_id), name, value)
             if result.returncode == 0:
                 self.record.edits.append((asset_id, name, value))
@@ -476,9 +512,22 @@ class ScenarioRun:
                 return self._idle_now()
 
         # Idle twice in a row, a debounce apart: the watcher may still be about to queue.
-        wait_for(idle, "every dropped file processed and no job left")
-        time.sleep(1.2)
-        wait_for(idle, "every dropped file processed and no job left")
+        try:
+            wait_for(idle, "every dropped file processed and no job left")
+            time.sleep(1.2)
+            wait_for(idle, "every dropped file processed and no job left")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {self._state()}") from None
+
+    def _state(self) -> str:
+        from vidpipe.models import Asset, Run, Source
+
+        with self._db():
+            runs = [(r.id, r.kind, r.manifest_id, r.status, r.args, r.error)
+                    for r in Run.select().order_by(Run.id)]
+            pending = [(a.id, a.file_path, a.state) for a in Asset.select().where(
+                Asset.source == Source.UPLOADED, Asset.state == "pending")]
+        return f"runs {runs}; uploaded assets still pending {pending}"
 
     def _counters(self) -> dict:
         from vidpipe.models import PromptCache
@@ -570,7 +619,7 @@ def check_invariants(run: ScenarioRun) -> dict:
             last[(asset_id, name)] = value
         for (asset_id, name), value in last.items():
             actual = getattr(Asset.get_by_id(asset_id), name)
-            if actual != value:
+            if str(actual) != value:
                 problems.append(f"asset {asset_id} {name} is {actual!r}, the person wrote {value!r}")
 
         # Every good asset ends with the AI answer or the person's edit.
@@ -599,7 +648,8 @@ def check_invariants(run: ScenarioRun) -> dict:
 
         # Answered requests <= distinct images (+ a reprocess's fresh look + what kills lost).
         figures = {"assets": len(good), "crops": sum(a.source == Source.EXTRACTED for a in good),
-                   "faces": sum(bool(a.is_face_crop) for a in good), "edits": len(record.edits),
+                   "faces": sum(bool(a.is_face_crop) for a in good),
+                   "edits": "/".join(name for _, name, _ in record.edits) or 0,
                    "kills": len(record.kills)}
         if online:
             answered = run.server.stats()["outcomes"].get("ok", 0)

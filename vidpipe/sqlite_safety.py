@@ -68,6 +68,7 @@ class SnapshotSafeCursor(sqlite3.Cursor):
         guard = getattr(self.connection, "guard", None)
         if guard is not None:
             guard.check(sql)
+        self._rows = None  # a failed statement leaves nothing of the previous one to read
         super().execute(sql, parameters)
         self._rows = (collections.deque(super().fetchall())
                       if self.description is not None else None)

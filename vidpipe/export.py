@@ -150,5 +150,6 @@ def write_export(project: Project, destination: Path | None = None,
     refuse_destination(project, destination, database_path)
     destination.parent.mkdir(parents=True, exist_ok=True)
     data = build_export(project, manifest_names)
-    write_atomic(destination, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(destination, json.dumps(data, indent=2, ensure_ascii=False) + "\n",
+                 durable=True)
     return destination

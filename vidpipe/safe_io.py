@@ -69,20 +69,22 @@ def _temp_name() -> str:
     return f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
 
 
-def _write_content(fd: int, content: Content) -> None:
+def _write_content(fd: int, content: Content, durable: bool = False) -> None:
     with os.fdopen(fd, "wb", closefd=False) as handle:
         if callable(content):
             content(handle)
         else:
             handle.write(content.encode("utf-8") if isinstance(content, str) else content)
         handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            os.fsync(handle.fileno())
 
 
 def write_atomic(path: Path | str, content: Content, *, within: Path | None = None,
-                 mode: int = 0o644) -> Path:
+                 mode: int = 0o644, durable: bool = False) -> Path:
     """Replace ``path`` with ``content`` (bytes, text written as UTF-8, or a function that
-    writes into a binary file object) in one rename."""
+    writes into a binary file object) in one rename. ``durable``: fsync before the rename
+    (for files a person keeps; not for a heartbeat rewritten every second)."""
     path = Path(path)
     folder_fd = _open_folder(path.parent, within)
     try:
@@ -91,7 +93,7 @@ def write_atomic(path: Path | str, content: Content, *, within: Path | None = No
                      mode, dir_fd=folder_fd)
         try:
             try:
-                _write_content(fd, content)
+                _write_content(fd, content, durable)
             finally:
                 os.close(fd)
             os.replace(name, path.name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)

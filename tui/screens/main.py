@@ -252,6 +252,7 @@ class MainScreen(ReportsWorkerErrors, MainActions, MainPreview, Screen):
     def on_rows_loaded(self, message: msg.RowsLoaded) -> None:
         if message.folder != self.folder:
             return
+        before = self.rows
         self.rows = {row.key: row for row in message.rows}
         self.signature = message.signature
         self.known_paths = message.tracked_paths
@@ -259,11 +260,12 @@ class MainScreen(ReportsWorkerErrors, MainActions, MainPreview, Screen):
             del self.untracked[relative]
         table = self.table
         visible = self.visible_rows()
-        if not table.filling and table.keys_in_order() == [row.key for row in visible]:
+        if before and not table.filling and table.keys_in_order() == [r.key for r in visible]:
             # The same rows in the same order (a reload after a stage ended): update the cells
             # that changed rather than redraw the whole grid.
             for row in visible:
-                table.update_row(row)
+                if before.get(row.key) != row:
+                    table.update_row(row)
             self.update_status()
             self.show_details()
             return

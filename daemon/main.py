@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         project = find_project(args.project)
+        project.settings()  # bad or untrusted settings: refused here, in the foreground
         if args.detach:
             from daemon.client import start_detached
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,11 @@ os.environ.pop("GOOGLE_API_KEY", None)
 # A write on a connection holding a read snapshot open fails loudly, here and in every process
 # the tests start (vidpipe.sqlite_safety).
 os.environ["VIDPIPE_SNAPSHOT_GUARD"] = "1"
+# The person's config folder (their config.toml, their trusted projects): a fresh, empty one for
+# the session, so that neither the developer's settings nor a test's trust leak across.
+_CONFIG_HOME = tempfile.mkdtemp(prefix="vidpipe-test-config-")
+os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME
+atexit.register(shutil.rmtree, _CONFIG_HOME, ignore_errors=True)
 
 
 def _package_file(package: str, *parts: str) -> Path:

@@ -164,6 +164,9 @@ class ScenarioRun:
             env["GEMINI_API_KEY"] = "scenario-key"
             env["VIDPIPE_GEMINI_BASE_URL"] = self.server.base_url
         env["VIDPIPE_SNAPSHOT_GUARD"] = "1"
+        # The person's setting, not the project's: a vidpipe.toml may only name code to import
+        # once trusted (vidpipe.trust).
+        env["VIDPIPE_DETECTOR"] = "vidpipe.testing.pixel_detector:PixelDetector"
         return env
 
     def start_gemini(self):
@@ -194,7 +197,6 @@ class ScenarioRun:
 
     def write_config(self) -> None:
         self.settings = {
-            "detector": "vidpipe.testing.pixel_detector:PixelDetector",
             "prompt_timeout_s": 1.5,  # a hanging request gives up quickly and is retried
             "prompt_max_retries": 6,
             "prompt_concurrency": 4,

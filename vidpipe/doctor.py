@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from vidpipe.config import Settings, load_settings
+from vidpipe.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,14 @@ def check_database(settings: Settings, project: Path | None) -> Check | None:
 
 
 def run_checks(project: Path | None) -> list[Check]:
-    settings = load_settings(project)
     results = []
+    try:
+        settings = load_settings(project)
+    except ConfigError as exc:
+        # Say what is wrong with the project's settings, then check the machine with the
+        # person's own settings (environment and config file) all the same.
+        results.append(Check("settings", "fail", str(exc)))
+        settings = load_settings(None)
     for fn in CHECKS:
         try:
             result = fn(settings, project)

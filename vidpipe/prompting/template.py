@@ -68,10 +68,14 @@ def load_template(project_root: Path, template_path: str | None) -> PromptTempla
     path = Path(template_path).expanduser()
     if not path.is_absolute():
         path = project_root / path
+    if path.exists() and not path.is_file():  # a FIFO would block the read for ever
+        raise ConfigError(f"prompt_template: {path} is not a regular file")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"prompt_template: cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"prompt_template: {path} is not UTF-8 text") from None
     if not text.strip():
         raise ConfigError(f"prompt_template: {path} is empty")
     return PromptTemplate.from_text(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Sequence
 
+from vidpipe.errors import ModelUnavailable
 from vidpipe.vision.models import LazyModel, shared_model
 from vidpipe.vision.weights import YoloWeights, prepare_ultralytics_env, require_yolo_weights
 
@@ -71,7 +72,13 @@ class UltralyticsDetector(LazyModel):
     def _load(self) -> None:
         from ultralytics import YOLO
 
-        model = YOLO(self.weights.source, task="detect")
+        require_safe_loading()
+        try:
+            model = YOLO(self.weights.source, task="detect")
+        except (TypeError, RuntimeError, EOFError, OSError) as exc:
+            # ultralytics' message for a checkpoint refused by weights_only, or a damaged file
+            raise ModelUnavailable(f"cannot load YOLO weights {self.weights.source}: "
+                                   f"{str(exc).replace('ERROR ❌️ ', '')}") from None
         model.to(self.device)
         self._model = model
         self.names = dict(model.names)
@@ -96,6 +103,17 @@ class UltralyticsDetector(LazyModel):
                         for coords, conf, cls in zip(xyxy, confs, classes)
                     ])
         return results
+
+
+def require_safe_loading() -> None:
+    """Make sure ultralytics loads checkpoints with ``weights_only``, even when something imported
+    it before prepare_ultralytics_env() set ULTRALYTICS_SAFE_LOAD (it reads the flag at import)."""
+    import ultralytics.nn.tasks as tasks
+
+    if not hasattr(tasks, "_SafeLoad") or not tasks._SafeLoad.SUPPORTED:
+        raise ModelUnavailable("this ultralytics/torch cannot load checkpoints safely "
+                               "(weights_only); upgrade ultralytics to 8.4 and torch to 2.6 or later")
+    tasks.SAFE_LOAD = True
 
 
 def load_detector_backend(spec: str, settings: "Settings") -> Detector:

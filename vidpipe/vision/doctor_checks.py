@@ -16,7 +16,7 @@ from vidpipe.vision.weights import (
 @check
 def check_yolo_weights(settings: Settings, project: Path | None) -> Check:
     weights = find_yolo_weights(settings)
-    if weights.architecture_only:
+    if weights.architecture_only and weights.available:
         return Check("yolo weights", "warn",
                      f"{weights.spec} builds YOLO with random weights: detection runs but finds "
                      "nothing real", "set yolo_weights to a .pt file; " + YOLO_REMEDY)

@@ -1,8 +1,12 @@
 """Where model weights live, and how they get there without the pipeline touching the network.
 
-* YOLO: ``Settings.yolo_weights`` is a path, or a file name looked up in ``Settings.models_dir``.
-  A name ending in ``.yaml`` (``yolov8n.yaml``) builds the architecture with random weights,
-  offline: useful for tests and smoke runs, useless for real detection.
+* YOLO: ``Settings.yolo_weights`` is a bare file name, looked up in ``Settings.models_dir`` only
+  (never in the folder the command runs in, which is often a project folder from someone else),
+  or a path, which a project can only set once trusted (vidpipe.trust). Checkpoints are loaded
+  with torch's ``weights_only`` through ultralytics' restricted loading (ULTRALYTICS_SAFE_LOAD):
+  a pickle that would run code is refused. A name ending in ``.yaml`` (``yolov8n.yaml``) builds
+  ultralytics' own packaged architecture with random weights, offline: useful for tests and
+  smoke runs, useless for real detection.
 * deepface: its files live under ``$DEEPFACE_HOME/.deepface/weights``. DEEPFACE_HOME defaults to
   ``models_dir/deepface``; the Dlib model's weights are copied there from the
   ``face-recognition-models`` package, so the default face model works offline.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -23,6 +28,7 @@ from pathlib import Path
 
 from vidpipe.config import Settings
 from vidpipe.errors import ModelUnavailable, VidpipeError
+from vidpipe.trust import is_path
 
 YOLO_REMEDY = ("run `vidpipe models pull` on a machine with network, "
                "or `vidpipe models import FILE`")
@@ -40,34 +46,56 @@ class YoloWeights:
 
     @property
     def available(self) -> bool:
-        return self.architecture_only or self.path is not None
+        return self.path is not None
 
     @property
     def source(self) -> str:
-        """What ultralytics' YOLO() is given."""
-        return self.spec if self.architecture_only else str(self.path)
+        """What ultralytics' YOLO() is given: always a path, so that ultralytics never picks a
+        file of that name up from the current folder."""
+        return str(self.path)
 
     def identity(self) -> str:
         """Changes when the weights change (part of the detection fingerprint)."""
         if self.architecture_only or self.path is None:
-            return self.spec
+            return Path(self.spec).name
         stat = self.path.stat()
         return f"{self.path.name}:{stat.st_size}:{int(stat.st_mtime)}"
 
     def missing_reason(self) -> str:
-        return (f"no YOLO weights: {self.spec!r} is neither a file nor in the models folder "
+        if self.architecture_only:
+            return f"no YOLO architecture {self.spec!r}: ultralytics ships no model of that name"
+        if is_path(self.spec):
+            return f"no YOLO weights: {self.spec!r} is not a file; {YOLO_REMEDY}"
+        return (f"no YOLO weights: {self.spec!r} is not in the models folder "
                 f"({{models_dir}}); {YOLO_REMEDY}")
 
 
 def find_yolo_weights(settings: Settings) -> YoloWeights:
     spec = settings.yolo_weights.strip()
-    if spec.lower().endswith((".yaml", ".yml")):
-        return YoloWeights(spec, None, architecture_only=True)
-    candidate = Path(spec).expanduser()
-    for path in (candidate, Path(settings.models_dir) / candidate.name):
-        if path.is_file():
-            return YoloWeights(spec, path.resolve())
-    return YoloWeights(spec, None)
+    architecture = spec.lower().endswith((".yaml", ".yml"))
+    if is_path(spec):
+        path = Path(spec).expanduser()
+        found = path.resolve() if path.is_file() else None
+    elif architecture:
+        found = packaged_architecture(spec)
+    else:
+        path = Path(settings.models_dir) / spec
+        found = path.resolve() if path.is_file() else None
+    return YoloWeights(spec, found, architecture_only=architecture)
+
+
+def packaged_architecture(name: str) -> Path | None:
+    """ultralytics' own model definition for ``name`` (``yolov8n.yaml``), as a path inside its
+    package; the scale letter stays in the name, as ultralytics reads it from there."""
+    spec = importlib.util.find_spec("ultralytics")
+    if spec is None or not spec.origin:
+        return None
+    models = Path(spec.origin).parent / "cfg" / "models"
+    path = Path(name)
+    unified = re.sub(r"(\d+)([nslmx])(.+)?$", r"\1\3", path.stem) + path.suffix
+    for candidate in sorted(models.rglob(path.name)) or sorted(models.rglob(unified)):
+        return candidate.parent / path.name
+    return None
 
 
 def require_yolo_weights(settings: Settings) -> YoloWeights:
@@ -83,6 +111,9 @@ def prepare_ultralytics_env(settings: Settings) -> None:
     os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(settings.models_dir) / "ultralytics"))
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_VERBOSE", "False")
+    # torch.load(weights_only=True) against ultralytics' allow-list of model classes, and model
+    # definitions built without eval(): a planted checkpoint or .yaml cannot run code.
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
 
 
 # -- deepface -------------------------------------------------------------------------------------

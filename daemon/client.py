@@ -88,7 +88,10 @@ def cancel_run(run_id: int) -> bool:
 
 
 def daemon_command(project_root: Path | str) -> list[str]:
-    return [sys.executable, "-m", "daemon.main", str(Path(project_root).expanduser().resolve())]
+    # -P: the daemon runs in the project folder, and `python -m` would otherwise put that folder
+    # first on sys.path, where a planted daemon/ or torch.py would be imported instead of ours.
+    return [sys.executable, "-P", "-m", "daemon.main",
+            str(Path(project_root).expanduser().resolve())]
 
 
 def start_detached(project_root: Path, wait_s: float = 20.0) -> int:

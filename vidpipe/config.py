@@ -30,6 +30,7 @@ from pydantic_settings import SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
 from vidpipe.errors import ConfigError
+from vidpipe.settings_errors import SECRET_FIELDS, describe_errors
 from vidpipe.settings_files import SettingsFile, read_settings_file, user_config_path
 from vidpipe.trust import TRUST_REQUIRED, check_project_settings, is_path, needs_trust
 
@@ -295,7 +296,6 @@ def _field_kind(annotation: Any) -> str:
 
 
 _FIELD_KINDS = {name: _field_kind(info.annotation) for name, info in Settings.model_fields.items()}
-SECRET_FIELDS = frozenset({"gemini_api_key"})
 PUBLIC_FIELDS = tuple(name for name in Settings.model_fields if name not in SECRET_FIELDS)
 
 
@@ -340,7 +340,7 @@ def load_settings(project: Path | None = None, env: Mapping[str, str] | None = N
     def origin(name: str) -> str:
         if name in SECRET_FIELDS:
             return "from the environment"
-        if _env_name(name) in {key.upper() for key in environ}:
+        if _env_name(name) in {key.upper() for key, value in environ.items() if value != ""}:
             return f"from {_env_name(name)}"
         if name in project_values:
             return f"in {project_file.path}"
@@ -400,55 +400,6 @@ def _did_you_mean(key: str) -> str:
 
     close = difflib.get_close_matches(key, PUBLIC_FIELDS, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-# --- messages ------------------------------------------------------------------------------------
-def describe_errors(exc: ValidationError, origin) -> str:
-    """One line per refused value: the setting, where it came from, the value, and why."""
-    lines = []
-    for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else ""
-        if not name:  # a rule across settings (the contact-sheet page size)
-            lines.append(_reason(error))
-            continue
-        where = origin(name)
-        shown = "" if name in SECRET_FIELDS else f" {_short_repr(error.get('input'))}"
-        lines.append(f"setting {name!r}{' ' + where if where else ''}:{shown} {_reason(error)}")
-    return "\n".join(lines)
-
-
-def _short_repr(value: Any) -> str:
-    text = repr(value)  # repr escapes control characters: nothing from a file reaches the terminal raw
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _reason(error: dict) -> str:
-    kind, ctx = error["type"], error.get("ctx") or {}
-    if kind == "greater_than_equal":
-        return f"is out of range (must be at least {ctx['ge']})"
-    if kind == "greater_than":
-        return f"is out of range (must be more than {ctx['gt']})"
-    if kind == "less_than_equal":
-        return f"is out of range (must be at most {ctx['le']})"
-    if kind == "less_than":
-        return f"is out of range (must be less than {ctx['lt']})"
-    if kind == "finite_number":
-        return "must be a finite number, not nan or inf"
-    if kind == "int_from_float":
-        return "must be a whole number"
-    if kind in ("int_parsing", "int_type"):
-        return "must be a whole number"
-    if kind in ("float_parsing", "float_type"):
-        return "must be a number"
-    if kind in ("string_type",):
-        return "must be text (in quotes in vidpipe.toml)"
-    if kind == "string_pattern_mismatch":
-        return f"is not an accepted value (expected {ctx.get('pattern', '')})"
-    if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
-    if kind == "extra_forbidden":
-        return "is not a setting"
-    return error["msg"]
 
 
 # --- the template `vidpipe init` writes ----------------------------------------------------------

@@ -142,7 +142,7 @@ def check_project_settings(project_root: Path, settings_file: SettingsFile,
     recorded = trusted_digest(project_root)
     if recorded == file_digest(settings_file.raw):
         return
-    command = f"vidpipe trust {shlex.quote(str(project_root))}"
+    command = f"vidpipe trust {shlex.quote(real_root(project_root))}"
     listed = "\n".join(f"  {name} = {_shown(value)}: {TRUST_REQUIRED[name]}"
                        for name, value in risky.items())
     names = ", ".join(risky)

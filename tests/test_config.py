@@ -290,3 +290,12 @@ def test_init_writes_template_once(tmp_path):
     project.config_path.write_text("contact_sheet_columns = 3\n", encoding="utf-8")
     init_project(tmp_path / "p")
     assert load_settings(project.root, env={}).contact_sheet_columns == 3
+
+
+def test_a_table_setting_comes_whole_from_one_layer(tmp_path):
+    write_config(tmp_path, 'gemini_prices = { "m" = { input = 1.0, output = 4.0 } }\n')
+    env = {"VIDPIPE_GEMINI_PRICES": '{"n": {"input": 2, "output": 3}}'}
+    assert load_settings(tmp_path, env=env).gemini_prices == {"n": {"input": 2.0, "output": 3.0}}
+    with pytest.raises(ConfigError, match="'prompt_duplicate_faces' in .*is not one of 'reuse'"):
+        write_config(tmp_path, 'prompt_duplicate_faces = "sometimes"\n')
+        load_settings(tmp_path, env={})

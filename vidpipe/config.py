@@ -340,7 +340,7 @@ def load_settings(project: Path | None = None, env: Mapping[str, str] | None = N
     def origin(name: str) -> str:
         if name in SECRET_FIELDS:
             return "from the environment"
-        if _env_name(name) in {key.upper() for key, value in environ.items() if value != ""}:
+        if _env_name(name) in _set_variables(environ):
             return f"from {_env_name(name)}"
         if name in project_values:
             return f"in {project_file.path}"
@@ -348,6 +348,11 @@ def load_settings(project: Path | None = None, env: Mapping[str, str] | None = N
             return f"in {user_file.path}"
         return ""
 
+    # A setting comes whole from the strongest layer that has it: pydantic-settings would
+    # otherwise merge tables (gemini_prices) key by key across layers.
+    from_env = {name for name in PUBLIC_FIELDS if _env_name(name) in _set_variables(environ)}
+    project_values = {k: v for k, v in project_values.items() if k not in from_env}
+    user = {k: v for k, v in user.items() if k not in from_env and k not in project_values}
     token = _layers.set(_Layers(environ, project_values, user))
     try:
         return Settings()
@@ -361,7 +366,7 @@ def _trusted_project_values(root: Path, project_file: SettingsFile, values: dict
                             environ: Mapping[str, str]) -> dict:
     """The project's values, once vidpipe.trust agrees to the ones that need trust; relative
     paths made relative to the project folder (not to wherever the command runs)."""
-    set_by_person = {key.upper() for key, value in environ.items() if value != ""}
+    set_by_person = _set_variables(environ)
     defaults = Settings()
     risky = {name: value for name, value in values.items()
              if _env_name(name) not in set_by_person
@@ -375,6 +380,11 @@ def _trusted_project_values(root: Path, project_file: SettingsFile, values: dict
         if name == "models_dir" or is_path(value):
             values[name] = str(Path(root).resolve() / value)
     return values
+
+
+def _set_variables(environ: Mapping[str, str]) -> set[str]:
+    """Names of the variables that count as set (upper case; empty ones are ignored)."""
+    return {key.upper() for key, value in environ.items() if value != ""}
 
 
 def _env_name(name: str) -> str:

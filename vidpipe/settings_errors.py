@@ -54,6 +54,8 @@ def _reason(error: dict) -> str:
         return f"is not an accepted value (expected {ctx.get('pattern', '')})"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
+    if kind == "literal_error":
+        return f"is not one of {ctx.get('expected', '')}"
     if kind == "extra_forbidden":
         return "is not a setting"
     return error["msg"]

@@ -299,3 +299,10 @@ def test_a_table_setting_comes_whole_from_one_layer(tmp_path):
     with pytest.raises(ConfigError, match="'prompt_duplicate_faces' in .*is not one of 'reuse'"):
         write_config(tmp_path, 'prompt_duplicate_faces = "sometimes"\n')
         load_settings(tmp_path, env={})
+
+
+def test_a_deeply_nested_file_is_refused_not_a_crash(tmp_path):
+    (tmp_path / CONFIG_FILENAME).write_text("detection_classes = " + "[" * 200_000
+                                            + "]" * 200_000 + "\n")
+    with pytest.raises(ConfigError, match="nests arrays or tables too deeply"):
+        load_settings(tmp_path, env={})

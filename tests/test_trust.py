@@ -185,6 +185,15 @@ def test_prompt_template_outside_the_project_is_refused(project, tmp_path):
 
     set_toml(project, 'prompt_template = "templates/mine.txt"\n')  # inside: the team's own
     assert load_settings(project, env={}).prompt_template == "templates/mine.txt"
+    # ... but not a huge one (sent with every image, it would multiply the bill) nor a FIFO.
+    from vidpipe.prompting.template import load_template
+
+    (project / "templates" / "huge.txt").write_text("Describe $name. " * 10_000)
+    with pytest.raises(ConfigError, match="huge.txt is larger than 64000 bytes"):
+        load_template(project, "templates/huge.txt")
+    os.mkfifo(project / "templates" / "pipe.txt")
+    with pytest.raises(ConfigError, match="pipe.txt is not a regular file"):
+        load_template(project, "templates/pipe.txt")
 
     set_toml(project, f'prompt_template = "{secret}"\n')
     assert main(["trust", str(project)]) == 0  # the person decides it is fine

@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     """Seconds between looks at a submitted Gemini batch job."""
     prompt_duplicate_faces: Literal["reuse", "request"] = "reuse"
     """A duplicate face: "reuse" its primary's answer (no request, marked as duplicate) or "request"."""
-    gemini_thinking_budget: int = Field(0, ge=-1, le=1_000_000)
+    gemini_thinking_budget: int = Field(0, ge=-1, le=32_768)
     """Thinking tokens per request: 0 off (billed as output, captions need none), -1 model decides."""
     gemini_media_resolution: Literal["", "low", "medium", "high"] = ""
     """Gemini's media_resolution: "" (model default: 258 tokens per 768-px tile), low, medium, high."""

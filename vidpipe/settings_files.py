@@ -73,4 +73,7 @@ def read_settings_file(path: Path) -> SettingsFile | None:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(f"{path} nests arrays or tables too deeply to be a settings file") \
+            from None
     return SettingsFile(path, values, raw)

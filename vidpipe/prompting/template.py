@@ -37,6 +37,9 @@ Answer in JSON with these fields:
 Describe only what is visible. Do not guess identities of real people.
 """
 
+#: Far more than any real instruction text; the template is sent with every image.
+MAX_TEMPLATE_BYTES = 64_000
+
 _TYPE_WORDS = {
     AssetType.CHARACTER: "character (a person or creature to keep consistent across shots)",
     AssetType.OBJECT: "object / prop",
@@ -70,6 +73,9 @@ def load_template(project_root: Path, template_path: str | None) -> PromptTempla
         path = project_root / path
     if path.exists() and not path.is_file():  # a FIFO would block the read for ever
         raise ConfigError(f"prompt_template: {path} is not a regular file")
+    if path.is_file() and path.stat().st_size > MAX_TEMPLATE_BYTES:
+        # It goes out with every request: a huge one would multiply the bill.
+        raise ConfigError(f"prompt_template: {path} is larger than {MAX_TEMPLATE_BYTES} bytes")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlparse
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from peewee import DatabaseError as PeeweeDatabaseError
 
-from vidpipe.errors import ProjectError
+from vidpipe.errors import ConfigError, ProjectError
 from vidpipe.models import ALL_MODELS, SchemaInfo, db
 from vidpipe.safe_io import describe_kind
 from vidpipe.sqlite_safety import SnapshotSafeConnection
@@ -86,7 +86,8 @@ def make_database(url: str) -> Database:
             host=parsed.hostname,
             port=parsed.port or 5432,
         )
-    raise ValueError(f"unsupported database URL {url!r} (use sqlite:///PATH or postgresql://...)")
+    raise ConfigError(f"setting 'database_url': unsupported database URL {url!r} "
+                      "(use sqlite:///PATH or postgresql://...)")
 
 
 def open_database(url: str) -> Database:

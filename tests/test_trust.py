@@ -205,6 +205,7 @@ def test_prompt_template_outside_the_project_is_refused(project, tmp_path):
     ("yolo_weights", "/tmp/yolov8n.pt", "loads that file as a PyTorch checkpoint"),
     ("yolo_weights", "../yolov8n.pt", "loads that file as a PyTorch checkpoint"),
     ("models_dir", "weights", "loads model weights from that folder"),
+    ("detector", "vidpipe.testing.pixel_detector:PixelDetector", "imports that Python module"),
     ("database_url", "postgresql://attacker.invalid/loot", "keeps the project's data"),
     ("database_url", "sqlite:////tmp/elsewhere.db", "keeps the project's data"),
     ("queue_url", "redis://attacker.invalid:6379/0", "takes jobs from"),

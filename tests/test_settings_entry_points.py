@@ -84,3 +84,17 @@ def test_unusable_settings_stop_each_entry_point_with_one_message(tmp_path, entr
         assert result.returncode == 2, f"{case}: {output}"
         assert phrase in output, f"{case}: {output}"
         assert "Traceback" not in output, f"{case}: {output}"
+
+
+def test_doctor_reports_unusable_project_settings_and_checks_the_rest(tmp_path, monkeypatch):
+    from vidpipe.doctor import run_checks
+
+    project = tmp_path / "p"
+    assert main(["init", str(project)]) == 0
+    _untrusted(project)
+    seen = []
+    monkeypatch.setattr("vidpipe.doctor.CHECKS", [lambda settings, root: seen.append(settings)])
+    results = run_checks(project)
+    assert results[0].name == "settings" and results[0].level == "fail"
+    assert "vidpipe trust" in results[0].detail
+    assert seen and seen[0].gemini_base_url is None  # the other checks ran, on the person's own

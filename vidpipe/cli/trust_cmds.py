@@ -25,7 +25,8 @@ def register(subparsers) -> None:
 def cmd_trust(args) -> int:
     if args.list:
         for root, record in sorted(trusted_projects().items()):
-            print(f"{root}  (trusted {record.get('trusted_at', '?')})")
+            when = record.get("trusted_at", "?") if isinstance(record, dict) else "?"
+            print(f"{root}  (trusted {when})")
         return 0
     if args.project is None:
         raise ProjectError("name the project folder: vidpipe trust PROJECT")

@@ -50,6 +50,14 @@ def edit_rows(asset_id: int) -> list[tuple]:
 
 
 # -- one field ------------------------------------------------------------------------------------
+def test_the_command_edits_exactly_the_fields_the_tui_editor_shows():
+    from tui.screens.editor import LONG_FIELDS, SHORT_FIELDS
+    from vidpipe.bulk_edit import EDITABLE_KEYS
+    from vidpipe.edits import PERSON_FIELDS
+
+    assert set(SHORT_FIELDS + LONG_FIELDS) == set(PERSON_FIELDS) == set(EDITABLE_KEYS.values())
+
+
 def test_every_editor_field_by_id_tag_and_path_records_what_the_tui_records(project, db, capsys):
     hero0, hero1 = asset("characters/hero_00.png"), asset("characters/hero_01.png")
     Asset.update(manifest_tag="CHAR_02").where(Asset.id == hero1.id).execute()

@@ -332,7 +332,7 @@ def bytes_of_vidpipe(tmp: Path, moves: int, updates: int) -> dict:
     from daemon.client import start_detached
     from vidpipe.daemon_state import daemon_status
     from vidpipe.models import Manifest, StageProgress
-    from vidpipe.runs import create_run, start_run
+    from vidpipe.runs import claim, create_run
     from vidpipe.session import open_project
 
     root = make_processed_project(tmp / "processed", images=12)
@@ -360,7 +360,8 @@ def bytes_of_vidpipe(tmp: Path, moves: int, updates: int) -> dict:
         time.sleep(SETTLE_S)
 
         manifest_id = Manifest.get(Manifest.folder == "characters").id
-        run = start_run(create_run("process", manifest_id=manifest_id))
+        run = create_run("process", manifest_id=manifest_id)
+        claim(run.id)
         StageProgress.update(status="done", done=12, total=12).where(
             StageProgress.run == run.id, StageProgress.stage != "prompts").execute()
         time.sleep(SETTLE_S)  # the dashboard switches to the new job: not a progress update

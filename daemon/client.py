@@ -16,13 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+from vidpipe import runs
 from vidpipe.daemon_state import DaemonStatus, daemon_status, lock_is_held, read_lock_info
 from vidpipe.errors import VidpipeError
-from vidpipe.models import Asset, Run, RunStatus, db
+from vidpipe.models import Asset, Run, RunKind, RunMode, RunStatus, db
 from vidpipe.project import find_project
 from vidpipe.runs import (
-    PRIORITY_BULK, PRIORITY_INTERACTIVE, REPROCESS_STAGES, create_run, request_cancel,
-    take_in_new_images,
+    PRIORITY_BULK, PRIORITY_INTERACTIVE, REPROCESS_STAGES, create_run, take_in_new_images,
 )
 from vidpipe.safe_io import open_append, open_regular
 
@@ -36,22 +36,22 @@ def _queues(project_root: Path | str):
     return get_queues(find_project(Path(project_root)))
 
 
-def enqueue_process(project_root: Path, manifest_id: int, mode: str = "missing",
-                    requested_by: str = "tui") -> Run:
+def enqueue_process(project_root: Path, manifest_id: int,
+                    mode: RunMode | str = RunMode.MISSING, requested_by: str = "tui") -> Run:
     """Queue "process this manifest" (``mode`` missing | all). A run for the same manifest that
     is still waiting in the queue (same mode, or "all") is returned instead of a second one."""
-    if mode not in ("missing", "all"):
+    if mode not in set(RunMode):
         raise ValueError(f"mode must be 'missing' or 'all', not {mode!r}")
-    modes = ["all"] if mode == "all" else ["missing", "all"]
+    modes = [RunMode.ALL] if mode == RunMode.ALL else [RunMode.MISSING, RunMode.ALL]
     with db.atomic():
-        waiting = (Run.select().where(Run.kind == "process", Run.manifest == manifest_id,
+        waiting = (Run.select().where(Run.kind == RunKind.PROCESS, Run.manifest == manifest_id,
                                       Run.status == RunStatus.QUEUED, Run.mode.in_(modes))
                    .order_by(Run.id).first())
         if waiting is not None:
             take_in_new_images(waiting)  # a run back in the queue after a restart started before
             return waiting
-        run = create_run("process", manifest_id=manifest_id, mode=mode, priority=PRIORITY_BULK,
-                         requested_by=requested_by)
+        run = create_run(RunKind.PROCESS, manifest_id=manifest_id, mode=mode,
+                         priority=PRIORITY_BULK, requested_by=requested_by)
     _queues(project_root).tasks.enqueue_run(run)
     return run
 
@@ -61,8 +61,8 @@ def enqueue_reprocess(project_root: Path, asset_id: int, overwrite: bool = False
     """Queue a reprocess of one asset (detection + reverse prompting + tags) at interactive
     priority: it runs before any queued bulk work (after the job running now)."""
     asset = Asset.get_by_id(asset_id)
-    run = create_run("reprocess", manifest_id=asset.manifest_id, asset_id=asset.id, mode="all",
-                     stages=REPROCESS_STAGES, priority=PRIORITY_INTERACTIVE,
+    run = create_run(RunKind.REPROCESS, manifest_id=asset.manifest_id, asset_id=asset.id,
+                     mode=RunMode.ALL, stages=REPROCESS_STAGES, priority=PRIORITY_INTERACTIVE,
                      requested_by=requested_by, args={"overwrite": bool(overwrite)})
     _queues(project_root).tasks.enqueue_run(run)
     return run
@@ -84,7 +84,7 @@ def enqueue_ingest(project_root: Path, path: Path) -> None:
 def cancel_run(run_id: int) -> bool:
     """Cancel a queued run at once, or ask a running one to stop at its next item.
     False if the run had already ended."""
-    return request_cancel(run_id)
+    return runs.cancel(run_id)
 
 
 def daemon_command(project_root: Path | str) -> list[str]:

@@ -76,7 +76,7 @@ class Daemon:
         self.stop_requested.set()
 
     def run(self) -> int:
-        from daemon.jobs import bind_runtime, recover_runs
+        from daemon.jobs import bind_runtime, requeue_runs
         from daemon.lock import DaemonLock
         from daemon.queue import MAX_POLL_DELAY_S, get_queues
         from daemon.watcher import FolderWatcher
@@ -93,7 +93,7 @@ class Daemon:
             set_aside_damaged_queue(self.project)
         queues = get_queues(self.project, settings, immediate=False)
         log.info("vidpipe-daemon pid %s started for %s", os.getpid(), self.project.root)
-        recover_runs(queues, previous_pid=lock.previous_pid)
+        requeue_runs(queues, previous_pid=lock.previous_pid)
         # Import the engine and stage modules now (they load their ML stacks lazily), so the
         # first job is picked up as fast as the later ones.
         from vidpipe.stages import default_stages

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vidpipe.models import Run
+from vidpipe.models import Run, RunKind
 
 from daemon import jobs
 
@@ -30,7 +30,7 @@ class TaskSet:
     ingest_path: object
 
     def enqueue_run(self, run: Run) -> None:
-        task = self.reprocess_asset if run.kind == "reprocess" else self.process_manifest
+        task = self.reprocess_asset if run.kind == RunKind.REPROCESS else self.process_manifest
         task(run.id, priority=run.priority)
 
 

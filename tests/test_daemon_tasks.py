@@ -14,6 +14,7 @@ from daemon import client, jobs
 from daemon.queue import forget_queues, get_queues, use_immediate
 from vidpipe.ingest import reconcile
 from vidpipe.models import Asset, AssetState, Manifest, Run, RunStatus, StageProgress
+from vidpipe import runs
 from vidpipe.runs import PRIORITY_INTERACTIVE, create_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,11 +58,11 @@ def test_process_reprocess_and_ingest_tasks_run_through_huey(immediate, make_ima
 def test_a_run_is_never_executed_twice(immediate):
     manifest = Manifest.get()
     run = create_run("process", manifest_id=manifest.id)
-    assert jobs.claim_run(run.id)
-    assert not jobs.claim_run(run.id)  # a second queue entry for the same run does nothing
-    Run.update(status=RunStatus.DONE).where(Run.id == run.id).execute()
+    assert runs.claim(run.id)
+    assert not runs.claim(run.id)  # a second queue entry for the same run does nothing
+    assert runs.finish(run.id, RunStatus.DONE)
     assert jobs.run_pipeline_job(run.id) == RunStatus.DONE
-    assert Run.get_by_id(run.id).attempts == 0  # the engine never started it
+    assert Run.get_by_id(run.id).attempts == 1  # not started a second time
 
 
 def test_queued_process_run_is_reused_and_cancel_before_start(session):
@@ -94,19 +95,18 @@ def test_recovery_requeues_runs_of_a_dead_daemon(session):
         StageProgress.update(status="running").where(StageProgress.run == dead.id,
                                                      StageProgress.position == 0).execute()
         alive = create_run("process", manifest_id=manifest.id)  # e.g. a foreground CLI run
-        Run.update(status=RunStatus.RUNNING, worker_pid=os.getppid()).where(
-            Run.id == alive.id).execute()
+        assert runs.claim(alive.id, owner=f"{runs._HOST}:{os.getppid()}")
         queued = create_run("reprocess", manifest_id=manifest.id, priority=PRIORITY_INTERACTIVE)
         queues = get_queues(session.project)
 
-        assert sorted(jobs.recover_runs(queues)) == [dead.id, queued.id]
+        assert sorted(jobs.requeue_runs(queues)) == [dead.id, queued.id]
         assert Run.get_by_id(dead.id).status == RunStatus.QUEUED
         assert Run.get_by_id(alive.id).status == RunStatus.RUNNING
         assert {s.status for s in StageProgress.select().where(StageProgress.run == dead.id)} \
             == {"pending"}
         pending = queues.pipeline.pending()
         assert pending[0].args == (queued.id,)  # interactive work first
-        assert jobs.recover_runs(queues) == []  # already in the queue: not added twice
+        assert jobs.requeue_runs(queues) == []  # already in the queue: not added twice
     finally:
         forget_queues()
 

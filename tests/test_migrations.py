@@ -137,10 +137,17 @@ def test_newer_database_is_refused_with_a_clear_message(tmp_path, capsys):
     assert SchemaInfo._meta.database is not None
 
 
+def shaped_as_version_4(raw: SqliteDatabase) -> None:
+    raw.execute_sql('ALTER TABLE "run" DROP COLUMN "lease_owner"')
+    raw.execute_sql('ALTER TABLE "run" DROP COLUMN "lease_expires_at"')
+    raw.execute_sql("UPDATE schema_info SET value = '4' WHERE key = 'schema_version'")
+
+
 def test_version_1_database_gets_the_file_path_index(tmp_path):
     """The real v1 -> v2 migration, on a database shaped as version 1 wrote it."""
     url = current_database(tmp_path / "v1.db")
     raw = SqliteDatabase(str(tmp_path / "v1.db"))
+    shaped_as_version_4(raw)
     raw.execute_sql('DROP INDEX "asset_file_path"')
     raw.execute_sql("UPDATE schema_info SET value = '1' WHERE key = 'schema_version'")
     raw.close()
@@ -162,6 +169,7 @@ def test_version_2_database_gets_the_prompt_usage_table(tmp_path):
 
     url = current_database(tmp_path / "v2.db")
     raw = SqliteDatabase(str(tmp_path / "v2.db"))
+    shaped_as_version_4(raw)
     raw.execute_sql('DROP TABLE "prompt_usage"')
     raw.execute_sql("UPDATE schema_info SET value = '2' WHERE key = 'schema_version'")
     raw.close()
@@ -184,6 +192,7 @@ def test_version_3_database_gets_the_gemini_batch_table(tmp_path):
 
     url = current_database(tmp_path / "v3.db")
     raw = SqliteDatabase(str(tmp_path / "v3.db"))
+    shaped_as_version_4(raw)
     raw.execute_sql('DROP TABLE "gemini_batch"')
     raw.execute_sql("UPDATE schema_info SET value = '3' WHERE key = 'schema_version'")
     raw.close()
@@ -194,4 +203,28 @@ def test_version_3_database_gets_the_gemini_batch_table(tmp_path):
     GeminiBatch.create(manifest=manifest, display_name="vidpipe-1", model="gemini-2.5-flash",
                        prompt_version="v", items=[{"key": "k", "assets": [1], "tag": None}])
     assert GeminiBatch.get().state == "SUBMITTING" and not GeminiBatch.get().finished
+    database.close()
+
+
+def test_version_4_database_gets_run_leases_and_its_running_run_is_recovered(tmp_path):
+    """The real v4 -> v5 migration: a run left RUNNING by a dead process before leases existed
+    is known by its pid only, and is still queued again."""
+    from vidpipe import runs
+    from vidpipe.models import Run, RunStatus
+
+    url = current_database(tmp_path / "v4.db")
+    raw = SqliteDatabase(str(tmp_path / "v4.db"))
+    shaped_as_version_4(raw)
+    raw.execute_sql("INSERT INTO run (kind, mode, args, status, priority, requested_by, "
+                    "cancel_requested, worker_pid, attempts, created_at, updated_at) VALUES "
+                    "('process', 'missing', '{}', 'running', 0, 'cli', 0, ?, 1, "
+                    "'2026-01-01', '2026-01-01')", (2 ** 22 + 4321,))
+    raw.close()
+
+    database = open_database(url)
+    assert schema_version(database) == CURRENT
+    run = Run.get()
+    assert (run.lease_owner, run.lease_expires_at) == (None, None)
+    assert runs.recover_abandoned() == [run.id]
+    assert Run.get_by_id(run.id).status == RunStatus.QUEUED
     database.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from daemon import client, jobs
 from daemon.ingesting import ingest_paths, queue_processing
 from daemon.queue import forget_queues, get_queues
+from vidpipe import runs
 from vidpipe.engine import ManifestingEngine
 from vidpipe.ingest import reconcile
 from vidpipe.models import Asset, AssetState, Manifest, Run, RunStatus, StageProgress
@@ -25,7 +26,7 @@ def test_drops_while_a_job_runs_join_the_next_job_and_the_running_one_leaves_the
         reconcile(session.project, session.settings)
         manifest = Manifest.get()
         running = client.enqueue_process(root, manifest.id, requested_by="watcher")
-        assert jobs.claim_run(running.id)
+        assert runs.claim(running.id)
         queued = []
 
         def drop_during_the_job(row) -> None:  # two drops while the first stage runs
@@ -54,7 +55,7 @@ def test_drops_while_a_job_runs_join_the_next_job_and_the_running_one_leaves_the
         assert prompts.total == 1  # the running job prompted only what it started with
 
         following = Run.get_by_id(queued[0])
-        assert jobs.claim_run(following.id)
+        assert runs.claim(following.id)
         assert engine.process_manifest(manifest.id, run=following).status == RunStatus.DONE
         assert all(a.state == AssetState.PROCESSED and a.reverse_prompt
                    for a in Asset.select())
@@ -76,7 +77,7 @@ def test_a_job_back_in_the_queue_takes_over_the_one_waiting_behind_it(session):
         elsewhere = create_run("process", manifest_id=other.id)
         queues = get_queues(session.project)
 
-        jobs.recover_runs(queues, previous_pid=None)
+        jobs.requeue_runs(queues, previous_pid=None)
         assert Run.get_by_id(dead.id).status == RunStatus.QUEUED
         joined = Run.get_by_id(behind.id)
         assert joined.status == RunStatus.CANCELLED and f"#{dead.id}" in joined.error
@@ -108,7 +109,7 @@ def test_a_drop_joining_a_run_back_in_the_queue_is_done_by_it(session, make_imag
                    args={ASSETS_UPTO: first.id}).where(Run.id == run.id).execute()
         StageProgress.update(status="done").where(StageProgress.run == run.id,
                                                   StageProgress.position < 2).execute()
-        jobs.recover_runs(get_queues(session.project))
+        jobs.requeue_runs(get_queues(session.project))
         assert Run.get_by_id(run.id).args == {ASSETS_UPTO: first.id}  # resumes as it was
 
         path = make_image("second.png", size=(160, 120), color=(40, 200, 40),
@@ -120,7 +121,7 @@ def test_a_drop_joining_a_run_back_in_the_queue_is_done_by_it(session, make_imag
         assert {s.status for s in StageProgress.select().where(StageProgress.run == run.id)} \
             == {"pending"}
 
-        assert jobs.claim_run(run.id)
+        assert runs.claim(run.id)
         engine = ManifestingEngine(session.project, session.settings,
                                    stages=[ContactSheetStage(), PromptStage(), TagStage()])
         assert engine.process_manifest(manifest.id, run=joined).status == RunStatus.DONE

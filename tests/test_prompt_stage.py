@@ -19,6 +19,7 @@ from vidpipe.models import (
 )
 from vidpipe.prompting.template import DEFAULT_TEMPLATE, PromptTemplate
 from vidpipe.stages.prompts import PromptStage
+from vidpipe.stopping import StopToken
 from vidpipe.testing.fake_gemini import (
     BAD_BODY, BLOCKED, EMPTY, HANG, MALFORMED, PROMPT_BLOCKED, RATE_LIMIT, SERVER_ERROR,
     FakeGemini, Rule,
@@ -76,11 +77,11 @@ def settings_for(session, server: FakeGemini | None, **changes):
     return session.settings.replace(**base)
 
 
-def process(session, settings, mode="all", cancel_event=None):
+def process(session, settings, mode="all", stop=None):
     engine = ManifestingEngine(session.project, settings, stages=[PromptStage()],
                                progress_interval=0)
     manifest = Manifest.get()
-    return engine.process_manifest(manifest, mode, cancel_event=cancel_event)
+    return engine.process_manifest(manifest, mode, stop=stop)
 
 
 def stage_row(run) -> StageProgress:
@@ -299,19 +300,19 @@ def test_without_a_key_prompts_are_offline_then_replaced_by_gemini(session, gemi
 
 def test_cancelling_keeps_the_prompts_that_arrived(session):
     assets = add_images(session, 8)
-    cancel = threading.Event()
+    cancel = StopToken()
     answered = []
 
     def answer_then_cancel(seen):
         answered.append(seen)
         if len(answered) == 3:
-            cancel.set()
+            cancel.cancel()
         return server.default_answer(seen)
 
     with FakeGemini(latency_s=0.05) as server:
         server.answer = answer_then_cancel
         settings = settings_for(session, server, prompt_concurrency=1)
-        run = process(session, settings, cancel_event=cancel)
+        run = process(session, settings, stop=cancel)
         assert run.status == RunStatus.CANCELLED
         done = [a for a in Asset.select() if a.prompt_origin == "gemini"]
         assert 1 <= len(done) < len(assets)

@@ -26,11 +26,12 @@ from vidpipe.models import (
     Asset, AssetType, ItemError, Manifest, Run, RunStatus, Source, StageMark, StageProgress,
     StageStatus,
 )
-from vidpipe.runs import reset_for_retry
+from vidpipe import runs
 from vidpipe.session import open_project
 from vidpipe.stages.base import Stage, StageContext, StageName, mark_done
 from vidpipe.stages.contact_sheet import ContactSheetStage
 from vidpipe.stages.tags import TagStage
+from vidpipe.stopping import StopToken
 
 IMAGES = 7
 
@@ -201,7 +202,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, reference, stag
         resumed_stages = stages()
         engine = ManifestingEngine(session.project, session.settings, stages=resumed_stages)
         if resume == "same-run":
-            reset_for_retry(interrupted)
+            assert runs.requeue(interrupted.id)
             run = engine.process_manifest(manifest, run=Run.get_by_id(interrupted.id))
             assert run.id == interrupted.id and run.attempts == 2
         else:
@@ -224,15 +225,13 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, reference, stag
 
 def test_cancel_is_not_an_interruption(session, tmp_path):
     """A cancelled run ends CANCELLED (not INTERRUPTED), keeps its work, and a rerun finishes it."""
-    import threading
-
     make_project(session.project.root)
     reconcile(session.project, session.settings)
     manifest = Manifest.get(Manifest.name == "refs")
-    cancel = threading.Event()
-    cancel.set()
+    cancel = StopToken()
+    cancel.cancel()
     engine = ManifestingEngine(session.project, session.settings, stages=stages())
-    run = engine.process_manifest(manifest, cancel_event=cancel)
+    run = engine.process_manifest(manifest, stop=cancel)
     assert run.status == RunStatus.CANCELLED
     run = engine.process_manifest(manifest)
     assert run.status == RunStatus.DONE

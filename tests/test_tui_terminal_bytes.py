@@ -145,12 +145,13 @@ async def test_cursor_move_rewrites_two_grid_rows_and_the_asset_text_not_the_das
 async def test_progress_update_rewrites_its_stage_line_only(processed):
     from tui import messages as msg
     from vidpipe.models import Manifest
-    from vidpipe.runs import create_run, start_run
+    from vidpipe.runs import claim, create_run
 
     app = counting_app(processed, preview_quality="low")
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot, 4)
-        run = start_run(create_run("process", manifest_id=Manifest.get().id))
+        run = create_run("process", manifest_id=Manifest.get().id)
+        assert claim(run.id)
         writer = sqlite3.connect(app.project.database_path, isolation_level=None, timeout=30)
         panel = screen.query_one("#job-panel")
 

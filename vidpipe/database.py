@@ -17,9 +17,10 @@ from urllib.parse import quote, urlparse
 
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from peewee import DatabaseError as PeeweeDatabaseError
+from playhouse.migrate import SchemaMigrator, migrate as apply_migrations
 
 from vidpipe.errors import ConfigError, ProjectError
-from vidpipe.models import ALL_MODELS, SchemaInfo, db
+from vidpipe.models import ALL_MODELS, Run, SchemaInfo, db
 from vidpipe.safe_io import describe_kind
 from vidpipe.sqlite_safety import SnapshotSafeConnection
 
@@ -31,7 +32,7 @@ SQLITE_PRAGMAS = {
     "cache_size": -16_000,
 }
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: PostgreSQL advisory lock key serialising schema creation and migrations ("vidp" in ASCII).
 MIGRATION_LOCK_KEY = 0x76696470
 
@@ -55,6 +56,13 @@ def _add_gemini_batches(database: Database) -> None:
     database.create_tables([GeminiBatch], safe=True)
 
 
+def _add_run_lease(database: Database) -> None:
+    """v5: a running run holds a lease (owner, expiry) so an abandoned one can be told apart."""
+    migrator = SchemaMigrator.from_database(database)
+    apply_migrations(migrator.add_column("run", "lease_owner", Run.lease_owner),
+                     migrator.add_column("run", "lease_expires_at", Run.lease_expires_at))
+
+
 # version -> function that upgrades a database from version-1 to version. Append, never edit.
 # A new database is created at SCHEMA_VERSION directly from the models, which must therefore
 # already carry every change a migration makes.
@@ -62,6 +70,7 @@ MIGRATIONS: dict[int, Callable[[Database], None]] = {
     2: _index_asset_file_path,
     3: _add_prompt_usage,
     4: _add_gemini_batches,
+    5: _add_run_lease,
 }
 
 

@@ -8,22 +8,22 @@ ends in the same state.
 from __future__ import annotations
 
 import logging
-import threading
 import traceback
 from typing import Callable
 
+from vidpipe import runs
 from vidpipe.config import Settings
-from vidpipe.errors import RunCancelled, StageSkipped, VidpipeError
+from vidpipe.errors import RunCancelled, RunInterrupted, RunStopped, StageSkipped, VidpipeError
 from vidpipe.models import (
-    Asset, AssetState, Manifest, Run, RunStatus, Source, StageProgress, StageStatus, utcnow,
+    Asset, AssetState, Manifest, Run, RunKind, RunMode, RunStatus, StageProgress, StageStatus,
+    utcnow,
 )
 from vidpipe.progress import Listener, ProgressReporter
 from vidpipe.project import Project
-from vidpipe.runs import (
-    REPROCESS_STAGES, assets_upto, create_run, finish_run, stage_rows, start_run,
-)
+from vidpipe.runs import REPROCESS_STAGES, assets_upto, create_run, stage_rows
 from vidpipe.stages import default_stages
 from vidpipe.stages.base import Stage, StageContext, StageName
+from vidpipe.stopping import StopToken
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +38,20 @@ class ManifestingEngine:
         self.progress_interval = progress_interval
 
     # -- public API -----------------------------------------------------------------------------
-    def process_manifest(self, manifest: Manifest | int, mode: str = "missing",
-                         run: Run | None = None,
-                         cancel_event: threading.Event | None = None) -> Run:
-        """Run every stage over ``manifest``; ``mode`` is "missing" (default) or "all"."""
+    def process_manifest(self, manifest: Manifest | int, mode: RunMode | str = RunMode.MISSING,
+                         run: Run | None = None, stop: StopToken | None = None) -> Run:
+        """Run every stage over ``manifest``; ``mode`` is "missing" (default) or "all".
+
+        ``run`` is a QUEUED run to claim, or one this process has claimed already; ``stop`` is
+        how another thread asks it to stop (cancel or shutdown)."""
         manifest = manifest if isinstance(manifest, Manifest) else Manifest.get_by_id(manifest)
         if run is None:
-            run = create_run("process", manifest_id=manifest.id, mode=mode,
+            run = create_run(RunKind.PROCESS, manifest_id=manifest.id, mode=mode,
                              stages=list(self.stages))
-        return self._execute(run, manifest, mode, None, cancel_event)
+        return self._execute(run, manifest, mode, None, stop)
 
     def reprocess_asset(self, asset_id: int, overwrite: bool = False, run: Run | None = None,
-                        cancel_event: threading.Event | None = None) -> Run:
+                        stop: StopToken | None = None) -> Run:
         """Rerun detection and reverse prompting for one asset, then reassign tags.
 
         Fields a person edited are left alone (the new AI output becomes a suggestion in the
@@ -57,44 +59,49 @@ class ManifestingEngine:
         """
         asset = Asset.get_by_id(asset_id)
         if run is None:
-            run = create_run("reprocess", manifest_id=asset.manifest_id, asset_id=asset.id,
-                             mode="all", stages=REPROCESS_STAGES,
+            run = create_run(RunKind.REPROCESS, manifest_id=asset.manifest_id, asset_id=asset.id,
+                             mode=RunMode.ALL, stages=REPROCESS_STAGES,
                              args={"overwrite": overwrite})
         overwrite = bool(run.args.get("overwrite", overwrite))
-        return self._execute(run, asset.manifest, "all", [asset.id], cancel_event,
+        return self._execute(run, asset.manifest, RunMode.ALL, [asset.id], stop,
                              overwrite=overwrite)
 
     # -- internals ------------------------------------------------------------------------------
     def _execute(self, run: Run, manifest: Manifest, mode: str, only_assets: list[int] | None,
-                 cancel_event: threading.Event | None, overwrite: bool = False) -> Run:
-        run = start_run(run)
+                 stop: StopToken | None, overwrite: bool = False) -> Run:
+        if not runs.claim(run.id) and not runs.holds(run.id):
+            log.info("run #%s is %s: not started", run.id, Run.get_by_id(run.id).status)
+            return Run.get_by_id(run.id)
+        run = Run.get_by_id(run.id)
+        stop = stop or StopToken()
         ctx = StageContext(self.project, self.settings, manifest, run, mode=mode,
                            only_assets=only_assets, overwrite=overwrite,
                            assets_upto=None if only_assets is not None else assets_upto(run),
-                           cancel_event=cancel_event or threading.Event())
+                           stop=stop)
         failures: list[str] = []
         try:
-            for row in stage_rows(run.id):
-                if row.status in (StageStatus.DONE, StageStatus.SKIPPED):
-                    continue  # finished before an interruption: the run resumes after it
-                ctx.check_cancelled()
-                failure = self._run_stage(ctx, row)
-                if failure:
-                    failures.append(failure)
+            with runs.lease_kept(run.id, on_lost=stop.shutdown):
+                for row in stage_rows(run.id):
+                    if row.status in (StageStatus.DONE, StageStatus.SKIPPED):
+                        continue  # finished before an interruption: the run resumes after it
+                    ctx.check_cancelled()
+                    failure = self._run_stage(ctx, row)
+                    if failure:
+                        failures.append(failure)
         except RunCancelled as exc:
-            StageProgress.update(status=StageStatus.CANCELLED, finished_at=utcnow()).where(
-                StageProgress.run == run.id,
-                StageProgress.status.in_([StageStatus.PENDING, StageStatus.RUNNING])).execute()
-            finish_run(run, RunStatus.CANCELLED, str(exc))
+            runs.finish(run.id, RunStatus.CANCELLED, str(exc))
+            return Run.get_by_id(run.id)
+        except RunInterrupted as exc:
+            runs.interrupt(run.id, str(exc))
             return Run.get_by_id(run.id)
         except BaseException as exc:  # Ctrl+C, SystemExit, a dying worker: never leave it RUNNING
-            _mark_interrupted(run, exc)
+            _record_interrupted(run, exc)
             raise
         self._settle_asset_states(ctx)
         if failures:
-            finish_run(run, RunStatus.FAILED, "; ".join(failures))
+            runs.finish(run.id, RunStatus.FAILED, "; ".join(failures))
         else:
-            finish_run(run, RunStatus.DONE)
+            runs.finish(run.id, RunStatus.DONE)
         return Run.get_by_id(run.id)
 
     def _run_stage(self, ctx: StageContext, row: StageProgress) -> str | None:
@@ -110,7 +117,7 @@ class ManifestingEngine:
             return None
         try:
             summary = stage.run(ctx, progress)
-        except RunCancelled:
+        except RunStopped:
             raise
         except StageSkipped as exc:
             progress.finish(StageStatus.SKIPPED, str(exc))
@@ -136,23 +143,15 @@ class ManifestingEngine:
         query.execute()
 
 
-def _mark_interrupted(run: Run, exc: BaseException) -> None:
-    """The process is stopping mid-run: record the run as INTERRUPTED (resumable with
-    ``reset_for_retry``), its unfinished stage back to PENDING. Best effort: the original
-    exception must propagate even if the database is gone too."""
+def _record_interrupted(run: Run, exc: BaseException) -> None:
+    """Best effort: the original exception must propagate even if the database is gone too."""
     try:
-        StageProgress.update(status=StageStatus.PENDING, current_item=None,
-                             message="interrupted; resumes where it stopped").where(
-            StageProgress.run == run.id, StageProgress.status == StageStatus.RUNNING).execute()
-        # Not finished (no finished_at), as the daemon records a run its shutdown interrupts.
-        Run.update(status=RunStatus.INTERRUPTED, finished_at=None, updated_at=utcnow(),
-                   error=f"interrupted ({type(exc).__name__}); resumes when run again").where(
-            Run.id == run.id).execute()
+        runs.interrupt(run.id, f"interrupted ({type(exc).__name__}); resumes when run again")
     except Exception:
         log.exception("could not record run %s as interrupted", run.id)
 
 
-def process_project(project: Project, settings: Settings, mode: str = "missing",
+def process_project(project: Project, settings: Settings, mode: RunMode | str = RunMode.MISSING,
                     manifest_names: list[str] | None = None,
                     listener: Listener | None = None,
                     on_run: Callable[[Run], None] | None = None) -> list[Run]:
@@ -163,7 +162,8 @@ def process_project(project: Project, settings: Settings, mode: str = "missing",
         query = query.where(Manifest.name.in_(manifest_names))
     runs = []
     for manifest in query:
-        run = create_run("process", manifest_id=manifest.id, mode=mode, stages=list(engine.stages))
+        run = create_run(RunKind.PROCESS, manifest_id=manifest.id, mode=mode,
+                         stages=list(engine.stages))
         if on_run:
             on_run(run)
         runs.append(engine.process_manifest(manifest, mode, run=run))

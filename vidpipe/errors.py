@@ -34,8 +34,16 @@ class StageSkipped(VidpipeError):
     """Raised by a stage that cannot run at all; the engine records it as skipped with this reason."""
 
 
-class RunCancelled(VidpipeError):
-    """A person asked for the run to stop; work finished so far is kept."""
+class RunStopped(VidpipeError):
+    """The run stops before its end; work finished so far is kept."""
+
+
+class RunCancelled(RunStopped):
+    """A person asked for the run to stop."""
+
+
+class RunInterrupted(RunStopped):
+    """The process running it is shutting down; the run resumes on the next start."""
 
 
 class EditError(VidpipeError, ValueError):

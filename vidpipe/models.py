@@ -82,7 +82,17 @@ class RunStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"  # the process died; the run is re-queued on restart
+    INTERRUPTED = "interrupted"  # its process stopped or died mid-run; queued again on restart
+
+
+class RunKind(StrEnum):
+    PROCESS = "process"  # every stage over a manifest
+    REPROCESS = "reprocess"  # detection, prompts and tags again for one asset
+
+
+class RunMode(StrEnum):
+    MISSING = "missing"  # only the work not done yet
+    ALL = "all"  # redo everything
 
 
 class StageStatus(StrEnum):
@@ -208,12 +218,13 @@ class StageMark(BaseModel):
 
 
 class Run(BaseModel):
-    """One job: process a manifest, reprocess an asset, ingest a path."""
+    """One job: process a manifest or reprocess an asset. Its status changes only through
+    :mod:`vidpipe.runs`, the state machine."""
 
-    kind = CharField()  # process | reprocess | ingest
+    kind = CharField()  # RunKind
     manifest = ForeignKeyField(Manifest, null=True, backref="runs", on_delete="CASCADE")
     asset = ForeignKeyField(Asset, null=True, backref="runs", on_delete="SET NULL")
-    mode = CharField(default="missing")  # missing | all
+    mode = CharField(default=RunMode.MISSING)  # RunMode
     args = JSONField(default=dict)
     status = CharField(default=RunStatus.QUEUED, index=True)
     priority = IntegerField(default=0)
@@ -221,6 +232,10 @@ class Run(BaseModel):
     cancel_requested = BooleanField(default=False)
     error = TextField(null=True)
     worker_pid = IntegerField(null=True)
+    # Who runs it ("host:pid") and until when, unless renewed: a run whose lease lapsed was
+    # abandoned by a dead process and may be queued again.
+    lease_owner = CharField(null=True)
+    lease_expires_at = DateTimeField(null=True)
     attempts = IntegerField(default=0)
     created_at = DateTimeField(default=utcnow)
     started_at = DateTimeField(null=True)

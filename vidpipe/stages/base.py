@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Iterable
 
-from vidpipe.errors import RunCancelled
+from vidpipe.errors import RunCancelled, RunInterrupted
 from vidpipe.models import Asset, AssetState, Manifest, Run, Source, StageMark, utcnow
+from vidpipe.stopping import StopReason, StopToken
 
 if TYPE_CHECKING:
     from vidpipe.config import Settings
@@ -49,19 +49,29 @@ class StageContext:
     overwrite: bool = False  # reprocess: AI output replaces a person's edit (kept in history)
     # Images ingested after the job first started (id above this) belong to the next job.
     assets_upto: int | None = None
-    cancel_event: threading.Event = field(default_factory=threading.Event)
+    stop: StopToken = field(default_factory=StopToken)
 
     @property
     def force(self) -> bool:
         return self.mode == "all"
 
-    def check_cancelled(self) -> None:
-        """Raise RunCancelled if a person asked to stop (in this process or through the DB)."""
-        if self.cancel_event.is_set():
-            raise RunCancelled("cancelled")
-        if Run.select(Run.cancel_requested).where(Run.id == self.run.id).scalar():
-            self.cancel_event.set()
-            raise RunCancelled("cancelled by request")
+    def stop_reason(self) -> StopReason | None:
+        """Why the run should stop now, if it should: a person's cancel (in this process or
+        through the database) wins over the process shutting down."""
+        if self.stop.reason != StopReason.CANCEL and Run.select(Run.cancel_requested).where(
+                Run.id == self.run.id).scalar():
+            self.stop.cancel()
+        return self.stop.reason
+
+    def check_cancelled(self, kept: str | None = None) -> None:
+        """Raise RunCancelled if a person asked to stop, RunInterrupted if the process is
+        stopping; ``kept`` says what was kept of the work in progress."""
+        reason = self.stop_reason()
+        suffix = f"; {kept}" if kept else ""
+        if reason == StopReason.CANCEL:
+            raise RunCancelled(f"cancelled{suffix}")
+        if reason == StopReason.SHUTDOWN:
+            raise RunInterrupted(f"the process is stopping{suffix}; resumes on the next start")
 
     # -- asset selection helpers shared by stages -------------------------------------------------
     def assets(self, source: Source | None = None, include_errors: bool = False) -> list[Asset]:

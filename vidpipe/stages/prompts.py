@@ -16,7 +16,7 @@ import logging
 import threading
 
 from vidpipe.edits import apply_ai_value
-from vidpipe.errors import ImageError, ModelUnavailable, RunCancelled, VidpipeError
+from vidpipe.errors import ImageError, ModelUnavailable, RunCancelled, RunStopped, VidpipeError
 from vidpipe.models import Asset, StageMark, db, utcnow
 from vidpipe.prompting import duplicates, ledger
 from vidpipe.prompting.offline import OFFLINE_VERSION, offline_prompt
@@ -180,7 +180,7 @@ class PromptStage(Stage):
         def should_stop() -> bool:
             try:
                 ctx.check_cancelled()
-            except RunCancelled:
+            except RunStopped:
                 return True
             return False
 
@@ -213,6 +213,7 @@ class PromptStage(Stage):
         except AuthFailure as exc:
             raise ModelUnavailable(str(exc)) from None
         if result.cancelled:
+            ctx.check_cancelled(kept=f"{writer.written} prompt(s) kept")
             raise RunCancelled(f"cancelled; {writer.written} prompt(s) kept")
         if result.answered == 0 and result.failed:
             raise VidpipeError(f"reverse prompting failed for all {result.failed} asset(s); "

@@ -1,36 +1,19 @@
-"""Checks behind `vidpipe doctor`. Each check is a small function returning a Check; stages add
-their own (model weights, API key) by appending to CHECKS."""
+"""Checks behind `vidpipe doctor`. Each check is a small function returning a Check; the vision
+stages keep theirs (model weights) in vidpipe/vision/doctor_checks.py, listed in CHECKS here."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from vidpipe.config import Settings, load_settings
+from vidpipe.diagnostics import Check, CheckFn
 from vidpipe.errors import ConfigError
+from vidpipe.server_checks import SERVER_CHECKS
+from vidpipe.vision.doctor_checks import VISION_CHECKS
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    level: str  # ok | warn | fail
-    detail: str
-    remedy: str | None = None
-
-
-CheckFn = Callable[[Settings, Path | None], Check | None]  # None: nothing to say
-CHECKS: list[CheckFn] = []
-
-
-def check(fn: CheckFn) -> CheckFn:
-    CHECKS.append(fn)
-    return fn
-
-
-@check
 def check_packages(settings: Settings, project: Path | None) -> Check:
     wanted = ["PIL", "peewee", "huey", "watchdog", "textual", "textual_image", "ultralytics",
               "deepface", "tensorflow", "torch", "google.genai"]
@@ -41,7 +24,6 @@ def check_packages(settings: Settings, project: Path | None) -> Check:
     return Check("packages", "ok", "all pipeline packages importable")
 
 
-@check
 def check_font(settings: Settings, project: Path | None) -> Check:
     from PIL import ImageFont
 
@@ -57,7 +39,6 @@ def check_font(settings: Settings, project: Path | None) -> Check:
                  "apt-get install fonts-dejavu-core")
 
 
-@check
 def check_api_key(settings: Settings, project: Path | None) -> Check:
     if settings.gemini_api_key:
         where = settings.gemini_base_url or "Google's endpoint"
@@ -67,7 +48,6 @@ def check_api_key(settings: Settings, project: Path | None) -> Check:
                  "export GEMINI_API_KEY=... then: vidpipe process PROJECT (offline prompts are redone)")
 
 
-@check
 def check_inotify(settings: Settings, project: Path | None) -> Check:
     path = Path("/proc/sys/fs/inotify/max_user_watches")
     if not path.exists():
@@ -79,7 +59,6 @@ def check_inotify(settings: Settings, project: Path | None) -> Check:
                  "sudo sysctl fs.inotify.max_user_watches=524288 (the watcher falls back to polling)")
 
 
-@check
 def check_gpu(settings: Settings, project: Path | None) -> Check:
     try:
         import torch
@@ -91,7 +70,6 @@ def check_gpu(settings: Settings, project: Path | None) -> Check:
     return Check("gpu", "warn", "no CUDA GPU visible: detection and faces run on the CPU (slower)")
 
 
-@check
 def check_database(settings: Settings, project: Path | None) -> Check | None:
     """The project's database and queue files: readable, intact, a schema this vidpipe knows."""
     if project is None:
@@ -139,6 +117,10 @@ def check_database(settings: Settings, project: Path | None) -> Check | None:
                  f"{queue_note}")
 
 
+CHECKS: list[CheckFn] = [check_packages, check_font, check_api_key, check_inotify, check_gpu,
+                         check_database, *SERVER_CHECKS, *VISION_CHECKS]
+
+
 def run_checks(project: Path | None) -> list[Check]:
     results = []
     try:
@@ -157,8 +139,3 @@ def run_checks(project: Path | None) -> list[Check]:
             results.append(Check(fn.__name__.removeprefix("check_"), "fail",
                                  f"check crashed: {type(exc).__name__}: {exc}"))
     return results
-
-
-# Stage-owned checks register themselves with @check when imported.
-from vidpipe import server_checks  # noqa: E402,F401
-from vidpipe.vision import doctor_checks  # noqa: E402,F401

@@ -1,5 +1,5 @@
 """`vidpipe doctor` checks for the database and queue servers of a scaled-out project
-(registered on import by vidpipe.doctor). Without URLs both live in PROJECT/.vidpipe/."""
+(vidpipe.doctor lists SERVER_CHECKS). Without URLs both live in PROJECT/.vidpipe/."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from vidpipe.config import Settings
-from vidpipe.doctor import Check, check
+from vidpipe.diagnostics import Check
 
 CONNECT_TIMEOUT_S = 5
 
@@ -21,7 +21,6 @@ def shown_url(url: str) -> str:
     return parsed._replace(netloc=netloc).geturl()
 
 
-@check
 def check_database_server(settings: Settings, project: Path | None) -> Check:
     url = settings.database_url
     if not url or url.startswith("sqlite"):
@@ -52,7 +51,6 @@ def check_database_server(settings: Settings, project: Path | None) -> Check:
     return Check("database", "ok", f"PostgreSQL {version} at {shown_url(url)}; {schema}")
 
 
-@check
 def check_queue_server(settings: Settings, project: Path | None) -> Check:
     url = settings.queue_url
     if not url or url.startswith("sqlite"):
@@ -73,3 +71,6 @@ def check_queue_server(settings: Settings, project: Path | None) -> Check:
     finally:
         client.close()
     return Check("queue", "ok", f"Redis {version} at {shown_url(url)}")
+
+
+SERVER_CHECKS = [check_database_server, check_queue_server]

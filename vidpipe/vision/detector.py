@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Sequence
 
 from vidpipe.errors import ModelUnavailable
-from vidpipe.vision.models import LazyModel, shared_model
+from vidpipe.vision.model_cache import LazyModel, shared_model
 from vidpipe.vision.weights import YoloWeights, prepare_ultralytics_env, require_yolo_weights
 
 if TYPE_CHECKING:

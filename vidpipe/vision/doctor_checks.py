@@ -1,4 +1,4 @@
-"""`vidpipe doctor` checks for the vision models (registered on import by vidpipe.doctor)."""
+"""`vidpipe doctor` checks for the vision models (vidpipe.doctor lists VISION_CHECKS)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import importlib.util
 from pathlib import Path
 
 from vidpipe.config import Settings
-from vidpipe.doctor import Check, check
+from vidpipe.diagnostics import Check
 from vidpipe.vision.weights import (
     DLIB_WEIGHTS, YOLO_REMEDY, deepface_weights_dir, face_weights_problem, find_yolo_weights,
     packaged_dlib_weights,
 )
 
 
-@check
 def check_yolo_weights(settings: Settings, project: Path | None) -> Check:
     weights = find_yolo_weights(settings)
     if weights.architecture_only and weights.available:
@@ -28,7 +27,6 @@ def check_yolo_weights(settings: Settings, project: Path | None) -> Check:
     return Check("yolo weights", "ok", f"{weights.path} ({size:.1f} MB), device {settings.device}")
 
 
-@check
 def check_face_weights(settings: Settings, project: Path | None) -> Check:
     name = f"faces ({settings.face_detector} + {settings.face_model})"
     if importlib.util.find_spec("deepface") is None:
@@ -44,3 +42,6 @@ def check_face_weights(settings: Settings, project: Path | None) -> Check:
         return Check(name, "ok", f"Dlib weights at {installed}")
     return Check(name, "ok", f"Dlib weights are copied from {packaged_dlib_weights()} to "
                  f"{installed.parent} on first use")
+
+
+VISION_CHECKS = [check_yolo_weights, check_face_weights]

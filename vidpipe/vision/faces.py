@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from vidpipe.vision.models import LazyModel, shared_model
+from vidpipe.vision.model_cache import LazyModel, shared_model
 from vidpipe.vision.weights import ensure_dlib_weights, prepare_deepface_env
 
 if TYPE_CHECKING:

@@ -113,9 +113,9 @@ def holds(run_id: int, owner: str | None = None) -> bool:
 
 def renew(run_id: int, owner: str | None = None, lease_s: float = LEASE_S) -> bool:
     """RUNNING -> RUNNING with a later expiry; False if ``owner`` no longer holds the run."""
-    owner = owner or this_owner()
-    return _move(run_id, [RunStatus.RUNNING], RunStatus.RUNNING, holder=owner,
-                 lease_expires_at=utcnow() + timedelta(seconds=lease_s))
+    return Run.update(lease_expires_at=utcnow() + timedelta(seconds=lease_s)).where(
+        Run.id == run_id, Run.status == RunStatus.RUNNING,
+        Run.lease_owner == (owner or this_owner())).execute() == 1
 
 
 def finish(run_id: int, status: RunStatus, error: str | None = None,

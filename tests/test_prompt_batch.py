@@ -21,7 +21,7 @@ from vidpipe.models import (
 )
 from vidpipe.prompting import ledger
 from vidpipe.prompting.usage import DEFAULT_PRICES
-from vidpipe.runs import request_cancel
+from vidpipe.runs import cancel
 from vidpipe.stages.prompts import PromptStage
 from vidpipe.testing.fake_gemini import FakeGemini
 
@@ -94,7 +94,7 @@ def test_cancel_cancels_the_gemini_batch(session):
         run_id = GeminiBatch.get().run_id
         wait_for(lambda: "waiting for Gemini batch" in (StageProgress.get(
             StageProgress.run == run_id).current_item or ""), what="the waiting row")
-        assert request_cancel(run_id)
+        assert cancel(run_id)
         worker.join(timeout=60)
         assert not worker.is_alive()
         assert outcome["run"].status == RunStatus.CANCELLED

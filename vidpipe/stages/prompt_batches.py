@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from vidpipe.errors import ImageError, RunCancelled, VidpipeError
-from vidpipe.models import Asset, AssetState, Run
+from vidpipe.errors import ImageError, RunCancelled, RunInterrupted, VidpipeError
+from vidpipe.models import Asset, AssetState
 from vidpipe.prompting import batch_job, cache
+from vidpipe.stopping import StopReason
 
 if TYPE_CHECKING:
     from vidpipe.prompting.runner import PromptItem
@@ -145,12 +146,13 @@ class BatchPrompting:
                 self.writer.progress.item(f"waiting for Gemini batch ({state})")
                 if row.state == batch_job.SUCCEEDED or row.state in batch_job.ENDED_BADLY:
                     return job
-            if Run.select(Run.cancel_requested).where(Run.id == self.ctx.run.id).scalar():
+            if self.ctx.stop_reason() == StopReason.CANCEL:
                 batch_job.cancel(self.sdk, row)
                 raise RunCancelled(f"cancelled; Gemini batch {row.name} cancelled")
-            if self.ctx.cancel_event.wait(self.ctx.settings.gemini_batch_poll_s):
-                raise RunCancelled(f"stopped while waiting for Gemini batch {row.name}; "
-                                   "the next run resumes it")
+            if (self.ctx.stop.wait(self.ctx.settings.gemini_batch_poll_s)
+                    and self.ctx.stop_reason() == StopReason.SHUTDOWN):
+                raise RunInterrupted(f"stopped while waiting for Gemini batch {row.name}; "
+                                     "the next run resumes it")
 
     # -- results, inside collect's transaction per key -----------------------------------------
     def _assets(self, item: dict) -> list[Asset]:

@@ -276,8 +276,18 @@ def test_fail_is_refused_otherwise(manifest, state):
 
 
 # -- recovery of abandoned runs -----------------------------------------------------------------
-def test_recovery_requeues_what_a_dead_process_left_and_leaves_live_runs(manifest):
+def test_recovery_requeues_what_a_dead_process_left_and_leaves_live_runs(session):
+    # One manifest each: a process run going back to the queue takes over its manifest's
+    # waiting runs (tests/test_one_job_per_manifest.py), which is not what is looked at here.
     here = runs._HOST
+    count = iter(range(100))
+
+    def new_run(_):
+        index = next(count)
+        return runs.create_run(RunKind.PROCESS, manifest_id=Manifest.create(
+            name=f"m{index}", folder=f"m{index}").id)
+
+    manifest = None
     dead = new_run(manifest)
     assert runs.claim(dead.id, owner=f"{here}:{DEAD_PID}")
     alive = new_run(manifest)
@@ -291,7 +301,8 @@ def test_recovery_requeues_what_a_dead_process_left_and_leaves_live_runs(manifes
     cancelled = new_run(manifest)  # a person cancelled it, then its process died
     assert runs.claim(cancelled.id, owner=f"{here}:{DEAD_PID}")
     assert runs.cancel(cancelled.id)
-    interrupted = in_state(manifest, INTERRUPTED)
+    interrupted = new_run(manifest)
+    assert runs.claim(interrupted.id) and runs.interrupt(interrupted.id, "stopping")
 
     found = runs.recover_abandoned()
     assert sorted(found) == sorted([dead.id, expired.id, interrupted.id])

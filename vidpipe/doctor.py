@@ -1,5 +1,6 @@
-"""Checks behind `vidpipe doctor`. Each check is a small function returning a Check; the vision
-stages keep theirs (model weights) in vidpipe/vision/doctor_checks.py, listed in CHECKS here."""
+"""Checks behind `vidpipe doctor`. Each check is a small function returning a Check (or None:
+nothing to say). The database/queue servers' checks (server_checks.py) and the vision models'
+(vision/doctor_checks.py) live next to what they check; CHECKS lists them all, in order."""
 
 from __future__ import annotations
 

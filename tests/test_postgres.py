@@ -35,8 +35,8 @@ def test_new_database_gets_the_current_schema(postgres_url):
 
 
 def test_migrations_run_on_postgres(postgres_url):
-    """A database at schema version 1 (before the path index, usage and batch tables) is
-    brought to the current version by the same migrations SQLite runs."""
+    """A database at schema version 1 (before the path index, usage and batch tables and run
+    leases) is brought to the current version by the same migrations SQLite runs."""
     from vidpipe.models import GeminiBatch, PromptUsage
 
     database = open_database(postgres_url)
@@ -44,6 +44,8 @@ def test_migrations_run_on_postgres(postgres_url):
     Asset.create(manifest=manifest, name="kept", file_path="m/a.png", content_hash="h")
     database.drop_tables([GeminiBatch, PromptUsage])
     database.execute_sql('DROP INDEX "asset_file_path"')
+    database.execute_sql('ALTER TABLE "run" DROP COLUMN "lease_owner", '
+                         'DROP COLUMN "lease_expires_at"')
     SchemaInfo.update(value="1").execute()
     database.close()
 
@@ -51,6 +53,7 @@ def test_migrations_run_on_postgres(postgres_url):
     assert schema_version(database) == database_module.SCHEMA_VERSION
     assert {"prompt_usage", "gemini_batch"} <= set(database.get_tables())
     assert "asset_file_path" in {index.name for index in database.get_indexes("asset")}
+    assert {"lease_owner", "lease_expires_at"} <= {c.name for c in database.get_columns("run")}
     assert [a.name for a in Asset.select()] == ["kept"]
     database.close()
 

@@ -17,9 +17,12 @@ from pathlib import Path
 
 from vidpipe import runs
 from vidpipe.config import Settings
-from vidpipe.models import Run, RunKind, RunStatus
+from vidpipe.database import serialize_writers
+from vidpipe.models import Run, RunKind, RunStatus, db
 from vidpipe.project import Project
 from vidpipe.stopping import StopToken
+
+from daemon.box_lock import one_job_per_box
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ class Runtime:
     current_run: int | None = None
     current_stop: StopToken | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Several daemons serve the project (shared queue): pipeline jobs take the machine's lock.
+    shared: bool = False
 
     def stop(self) -> None:
         """Graceful stop: the running job stops at its next item and ends INTERRUPTED."""
@@ -46,9 +51,9 @@ class Runtime:
 _runtime: Runtime | None = None
 
 
-def bind_runtime(project: Project, settings: Settings) -> Runtime:
+def bind_runtime(project: Project, settings: Settings, shared: bool = False) -> Runtime:
     global _runtime
-    _runtime = Runtime(project, settings)
+    _runtime = Runtime(project, settings, shared=shared)
     return _runtime
 
 
@@ -58,10 +63,28 @@ def runtime() -> Runtime:
     return _runtime
 
 
+#: Advisory lock key of claims ("vidc"): see :func:`claim`.
+CLAIM_LOCK_KEY = 0x76696463
+
+
+def claim(run: Run) -> bool:
+    """:func:`vidpipe.runs.claim`, unless another run of the same manifest is running: daemons
+    sharing a queue work on one manifest with one job at a time (the run stays queued and is
+    queued again by daemon.takeover.enqueue_lost_runs). The look and the claim are one
+    transaction under a lock, so two machines never both pass the look."""
+    with db.atomic():
+        serialize_writers(CLAIM_LOCK_KEY)
+        if run.manifest_id is not None and Run.select().where(
+                Run.manifest == run.manifest_id, Run.id != run.id,
+                Run.status == RunStatus.RUNNING).exists():
+            log.info("run #%s waits: another run of manifest %s is running", run.id,
+                     run.manifest_id)
+            return False
+        return runs.claim(run.id)
+
+
 def run_pipeline_job(run_id: int, retries_left: int = 0) -> str:
     """Execute a process/reprocess run; returns its final status."""
-    from vidpipe.engine import ManifestingEngine  # the stages load their ML stacks lazily
-
     rt = runtime()
     run = Run.get_or_none(Run.id == run_id)
     if run is None:
@@ -69,9 +92,21 @@ def run_pipeline_job(run_id: int, retries_left: int = 0) -> str:
         return "missing"
     if rt.stopping.is_set():
         return run.status  # left queued: the next start re-enqueues it
-    if not runs.claim(run_id):
+    if not rt.shared:
+        return _execute(rt, run, retries_left)
+    with one_job_per_box(rt.stopping) as have_box:
+        if not have_box:
+            return run.status  # stopping while another daemon of this machine ran a job
+        return _execute(rt, run, retries_left)
+
+
+def _execute(rt: Runtime, run: Run, retries_left: int) -> str:
+    from vidpipe.engine import ManifestingEngine  # the stages load their ML stacks lazily
+
+    run_id = run.id
+    if not claim(run):
         status = Run.get_by_id(run_id).status
-        log.info("run #%s is %s; not executed again", run_id, status)
+        log.info("run #%s is %s; not executed here", run_id, status)
         return status
     stop = StopToken()
     with rt.lock:

@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sqlite3
 import sys
 import threading
@@ -19,12 +20,15 @@ from pathlib import Path
 from huey.consumer import Consumer
 from peewee import DatabaseError as PeeweeDatabaseError
 
-from vidpipe.daemon_state import write_heartbeat
+from vidpipe import daemon_registry
+from vidpipe.daemon_state import format_started, write_heartbeat
 from vidpipe.database import describe_database_error, ensure_writable
 from vidpipe.errors import VidpipeError, describe_os_error
 from vidpipe.printable import PrintableFormatter
 from vidpipe.project import Project, find_project
 from vidpipe.safe_io import LogFileHandler
+
+from daemon.takeover import enqueue_lost_runs, take_over_abandoned
 
 log = logging.getLogger("vidpipe.daemon")
 
@@ -40,6 +44,24 @@ class _Consumer(Consumer):
 
     def _set_signal_handlers(self):
         pass
+
+
+class SharedQueueMember:
+    """Stands in for the project lock when several daemons share the queue: nothing to hold,
+    and no previous daemon of this project to recover from (the others take over)."""
+
+    previous_pid = None
+
+    def __init__(self) -> None:
+        self.started_at = format_started()
+
+    def release(self) -> None:
+        pass
+
+
+def this_daemon() -> str:
+    """This daemon's name among the project's daemons: "host:pid"."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def setup_logging(project: Project, verbose: bool = False) -> None:
@@ -66,6 +88,7 @@ class Daemon:
         self.force_polling = force_polling
         self.stop_requested = threading.Event()
         self.watcher = None
+        self.shared = False
 
     def request_stop(self, signum=None, frame=None) -> None:
         if self.stop_requested.is_set():
@@ -82,18 +105,27 @@ class Daemon:
         from daemon.watcher import FolderWatcher
         from vidpipe.session import open_project
 
-        lock = DaemonLock(self.project).acquire()
+        # A shared queue (queue_url) means several daemons may serve the project, on this
+        # machine or others: no project lock; each daemon names itself in the database.
+        self.shared = bool(self.project.settings().queue_url)
+        lock = SharedQueueMember() if self.shared else DaemonLock(self.project).acquire()
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         session = open_project(self.project.root)
         ensure_writable(session.database)
         settings = session.settings
-        runtime = bind_runtime(self.project, settings)
+        runtime = bind_runtime(self.project, settings, shared=self.shared)
         if not settings.queue_url:
             set_aside_damaged_queue(self.project)
         queues = get_queues(self.project, settings, immediate=False)
-        log.info("vidpipe-daemon pid %s started for %s", os.getpid(), self.project.root)
-        requeue_runs(queues, previous_pid=lock.previous_pid)
+        log.info("vidpipe-daemon %s started for %s%s", this_daemon(), self.project.root,
+                 " (shared queue)" if self.shared else "")
+        if self.shared:
+            self._shared_heartbeat(lock.started_at, runtime, queues)
+            take_over_abandoned(queues)
+            enqueue_lost_runs(queues)
+        else:
+            requeue_runs(queues, previous_pid=lock.previous_pid)
         # Import the engine and stage modules now (they load their ML stacks lazily), so the
         # first job is picked up as fast as the later ones.
         from vidpipe.stages import default_stages
@@ -117,8 +149,13 @@ class Daemon:
         started = lock.started_at
         last_health = time.monotonic()
         try:
+            last_shared = 0.0
             while not self.stop_requested.is_set():
-                self._heartbeat(started, runtime, queues)
+                if not self.shared:
+                    self._heartbeat(started, runtime, queues)
+                elif time.monotonic() - last_shared >= daemon_registry.HEARTBEAT_S:
+                    last_shared = time.monotonic()
+                    self._shared_round(started, runtime, queues)
                 self.stop_requested.wait(HEARTBEAT_INTERVAL_S)
                 if time.monotonic() - last_health > 10:
                     last_health = time.monotonic()
@@ -145,6 +182,25 @@ class Daemon:
             "problem": watcher.problem if watcher else None,
         })
 
+    def _shared_heartbeat(self, started: str, runtime, queues, state: str = "running") -> None:
+        try:
+            counts = queues.counts()
+        except Exception as exc:  # noqa: BLE001 - an unreachable queue must not stop the beat
+            counts = {"error": str(exc)}
+        daemon_registry.beat(this_daemon(), started, runtime.current_run, counts, state)
+
+    def _shared_round(self, started: str, runtime, queues) -> None:
+        """Heartbeat in the database, then take over what daemons that are gone left."""
+        try:
+            self._shared_heartbeat(started, runtime, queues)
+            taken = take_over_abandoned(queues)
+            lost = enqueue_lost_runs(queues)
+        except Exception:  # noqa: BLE001 - a database or queue hiccup: try again next round
+            log.exception("shared heartbeat failed")
+            return
+        if taken or lost:
+            log.info("took over run(s) %s; queued again run(s) %s", taken, lost)
+
     def _shutdown(self, runtime, consumers, started, queues) -> None:
         # A stuck stage (e.g. a model load) must not keep the process alive forever.
         guard = threading.Timer(SHUTDOWN_GRACE_S + 5, self._force_exit)
@@ -156,8 +212,11 @@ class Daemon:
         for consumer in consumers:
             consumer.stop(graceful=True)
         try:
-            self._heartbeat(started, runtime, queues, state="stopped")
-        except OSError:
+            if self.shared:
+                self._shared_heartbeat(started, runtime, queues, state="stopped")
+            else:
+                self._heartbeat(started, runtime, queues, state="stopped")
+        except (OSError, PeeweeDatabaseError):
             pass
         guard.cancel()
 

@@ -192,3 +192,54 @@ def test_doctor_checks_both_servers(tmp_path, postgres_url, redis_url, monkeypat
     assert f"[FAIL] database: postgresql://me:***@127.0.0.1:{nobody}/x" in out
     assert f"[FAIL] queue: redis://127.0.0.1:{nobody}/0" in out
     assert "secret" not in out
+
+
+def test_front_end_hears_other_machines_commits(postgres_url):
+    """The TUI's watcher on PostgreSQL: a commit by another connection that touches progress or
+    assets is heard (LISTEN/NOTIFY), once; a daemon heartbeat (key_value) wakes nobody."""
+    import time
+
+    from tui.dbwatch import DataVersionWatcher
+
+    database = open_database(postgres_url)
+    watcher = DataVersionWatcher(database)
+    other = database_module.make_database(postgres_url)
+    other.connect()
+
+    def heard(deadline_s: float = 30.0) -> bool:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if watcher.changed():
+                return True
+            time.sleep(0.02)
+        return False
+
+    try:
+        assert not watcher.changed()
+        other.execute_sql("INSERT INTO manifest (name, folder, contact_sheets, created_at, "
+                          "updated_at) VALUES ('m', 'm', '[]', now(), now())")
+        assert heard()
+        assert not watcher.changed(), "one commit is heard once"
+        # What is sent: one notification per table a commit touched; the heartbeat table
+        # (key_value) sends none.
+        import psycopg2
+
+        listener = psycopg2.connect(dbname=other.database, **other.connect_params)
+        listener.autocommit = True
+        listener.cursor().execute(f"LISTEN {database_module.CHANGES_CHANNEL}")
+        other.execute_sql("INSERT INTO key_value (key, value, updated_at) "
+                          "VALUES ('daemon:x', '{}', now())")
+        with other.atomic():
+            other.execute_sql("UPDATE manifest SET updated_at = now()")
+            other.execute_sql("UPDATE manifest SET folder = 'n'")
+        deadline = time.monotonic() + 30
+        while not listener.notifies and time.monotonic() < deadline:
+            time.sleep(0.02)
+            listener.poll()
+        assert [n.payload for n in listener.notifies] == ["manifest"]
+        listener.close()
+        assert heard()
+    finally:
+        watcher.close()
+        other.close()
+        database.close()

@@ -2,8 +2,10 @@
 
 SQLite bumps ``PRAGMA data_version`` on a connection whenever *another* connection commits. Asking
 for it costs microseconds and reads no table, so the TUI can ask every ~150 ms and reload only
-when something really changed. On a server database (PostgreSQL) there is no such counter; the
-watcher then reports a change every few seconds instead.
+when something really changed. PostgreSQL has no such counter: there the watcher LISTENs on the
+channel the project's triggers NOTIFY at each commit that touched progress, runs, assets or edits
+(vidpipe.database.ensure_change_notifications), and looks at what arrived; that also costs no
+query. Any other database is reloaded every few seconds.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from peewee import Database, SqliteDatabase
+from peewee import Database, PostgresqlDatabase, SqliteDatabase
+
+from vidpipe.database import CHANGES_CHANNEL
 
 
 class DataVersionWatcher:
@@ -21,7 +25,10 @@ class DataVersionWatcher:
         self._version: int | None = None
         self._fallback_interval = fallback_interval
         self._last_fallback = 0.0
-        if isinstance(database, SqliteDatabase):
+        self._listener = None
+        if isinstance(database, PostgresqlDatabase):
+            self._listener = _listen(database)
+        elif isinstance(database, SqliteDatabase):
             path = Path(database.database)
             # Its own connection: data_version counts commits made by *other* connections,
             # including this app's own worker threads.
@@ -35,6 +42,11 @@ class DataVersionWatcher:
 
     def changed(self) -> bool:
         """True once after each commit by another connection since the last call."""
+        if self._listener is not None:
+            self._listener.poll()  # reads what the server sent; no round trip
+            heard = bool(self._listener.notifies)
+            self._listener.notifies.clear()
+            return heard
         if self._connection is None:
             now = time.monotonic()
             if now - self._last_fallback >= self._fallback_interval:
@@ -48,6 +60,20 @@ class DataVersionWatcher:
         return False
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _listen(database: PostgresqlDatabase):
+    """Its own autocommit connection, LISTENing on the project's change channel."""
+    import psycopg2
+
+    connection = psycopg2.connect(dbname=database.database, **database.connect_params)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f"LISTEN {CHANGES_CHANNEL}")
+    return connection

@@ -99,6 +99,51 @@ def make_database(url: str) -> Database:
                       "(use sqlite:///PATH or postgresql://...)")
 
 
+#: Advisory lock key of ingest's look-up-then-insert ("vidi"): see :func:`serialize_writers`.
+INGEST_LOCK_KEY = 0x76696469
+
+
+def serialize_writers(key: int) -> None:
+    """Inside a transaction: wait until no other transaction holding ``key`` is open.
+
+    SQLite transactions already begin IMMEDIATE (one writer at a time). PostgreSQL lets two
+    transactions read and write at once, so a "look up, insert if missing" done by daemons on
+    two machines would insert twice without this lock (released when the transaction ends)."""
+    if isinstance(db.obj, PostgresqlDatabase):
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
+#: PostgreSQL: commits touching these tables send a NOTIFY on CHANGES_CHANNEL, so a front end
+#: on another machine hears about progress and edits without polling tables (SQLite front ends
+#: ask PRAGMA data_version instead).
+CHANGES_CHANNEL = "vidpipe_changes"
+NOTIFYING_TABLES = ("manifest", "asset", "field_edit", "run", "stage_progress", "item_error",
+                    "prompt_usage")
+
+
+def ensure_change_notifications(database: Database) -> None:
+    """Create the PostgreSQL triggers behind CHANGES_CHANNEL where they are missing. Statement
+    triggers, and PostgreSQL folds equal notifications of one transaction into one: a commit
+    costs one notification per table it touched, not one per row."""
+    if not isinstance(database, PostgresqlDatabase):
+        return
+    present = {name for (name,) in database.execute_sql(
+        "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'vidpipe_notify_%%'").fetchall()}
+    missing = [t for t in NOTIFYING_TABLES if f"vidpipe_notify_{t}" not in present]
+    if not missing:
+        return
+    with database.atomic():
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        database.execute_sql(
+            "CREATE OR REPLACE FUNCTION vidpipe_notify_change() RETURNS trigger AS $$ "
+            f"BEGIN PERFORM pg_notify('{CHANGES_CHANNEL}', TG_TABLE_NAME); RETURN NULL; END; "
+            "$$ LANGUAGE plpgsql")
+        for table in missing:
+            database.execute_sql(
+                f'CREATE OR REPLACE TRIGGER "vidpipe_notify_{table}" AFTER INSERT OR UPDATE OR '
+                f'DELETE ON "{table}" FOR EACH STATEMENT EXECUTE FUNCTION vidpipe_notify_change()')
+
+
 def open_database(url: str) -> Database:
     """Bind the models to ``url``, create or migrate the schema, and return the database.
 
@@ -113,6 +158,7 @@ def open_database(url: str) -> Database:
     try:
         database.connect(reuse_if_open=True)
         migrate(database)
+        ensure_change_notifications(database)
     except (PeeweeDatabaseError, sqlite3.DatabaseError) as exc:
         if not database.is_closed():
             database.close()

@@ -26,6 +26,7 @@ from peewee import chunked
 
 from vidpipe import imaging
 from vidpipe.config import Settings
+from vidpipe.database import INGEST_LOCK_KEY, serialize_writers
 from vidpipe.errors import ImageError, ProjectError, UnsafeStoredPath
 from vidpipe.models import (
     Asset, AssetState, AssetType, Manifest, Source, StageMark, db, utcnow,
@@ -405,6 +406,7 @@ def ingest_files(project: Project, settings: Settings, paths: Iterable[Path],
     manifests: dict[str, Manifest] = {}
     for observed in chunked(observations, batch_size):
         with db.atomic():
+            serialize_writers(INGEST_LOCK_KEY)
             for seen in observed:
                 if seen.folder not in manifests:
                     manifests[seen.folder] = manifest_for(project, seen.folder)

@@ -250,9 +250,11 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
-def lease_lapsed(run: Run, dead_pids: Iterable[int] = ()) -> bool:
+def lease_lapsed(run: Run, dead_pids: Iterable[int] = (), running_here: bool = False) -> bool:
     """Whether the process running ``run`` is gone: its lease expired, or it ran on this host
-    under a pid that is dead or listed in ``dead_pids`` (a previous daemon's, reused since)."""
+    under a pid that is dead or listed in ``dead_pids`` (a previous daemon's, reused since).
+    At start-up this process's own pid on a run is a previous process's; a worker looking while
+    it runs (``running_here``) knows its own runs are alive."""
     if run.lease_expires_at is not None and run.lease_expires_at < utcnow():
         return True
     host, _, pid = (run.lease_owner or "").rpartition(":")
@@ -261,12 +263,14 @@ def lease_lapsed(run: Run, dead_pids: Iterable[int] = ()) -> bool:
     if host != _HOST:
         return False  # another machine's process: only its lease expiry tells
     pid_number = int(pid) if pid.isdigit() else None
-    return (pid_number in set(dead_pids) or pid_number == os.getpid()
-            or not pid_alive(pid_number))
+    if pid_number == os.getpid():
+        return not running_here
+    return pid_number in set(dead_pids) or not pid_alive(pid_number)
 
 
-def recover_abandoned(dead_pids: Iterable[int] = ()) -> list[int]:
-    """Start-up of a worker: RUNNING runs whose lease lapsed are interrupted (or cancelled, when
+def recover_abandoned(dead_pids: Iterable[int] = (), running_here: bool = False) -> list[int]:
+    """Start-up of a worker (or, with ``running_here``, a worker sharing the queue with others,
+    looking while it runs): RUNNING runs whose lease lapsed are interrupted (or cancelled, when
     a person had asked for it) and every INTERRUPTED run is queued again. Returns the ids queued
     again."""
     dead_pids = [pid for pid in dead_pids if pid]
@@ -274,7 +278,7 @@ def recover_abandoned(dead_pids: Iterable[int] = ()) -> list[int]:
     for run in list(Run.select().where(Run.status.in_([RunStatus.RUNNING,
                                                        RunStatus.INTERRUPTED]))):
         if run.status == RunStatus.RUNNING:
-            if not lease_lapsed(run, dead_pids):
+            if not lease_lapsed(run, dead_pids, running_here):
                 continue
             holder = run.lease_owner or f"pid {run.worker_pid}"
             if run.cancel_requested:

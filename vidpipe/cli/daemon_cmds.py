@@ -35,6 +35,8 @@ def register(subparsers) -> None:
 
 def cmd_status(args) -> int:
     project = find_project(args.project)
+    if project.settings().queue_url:
+        return _shared_status(project, args.json)
     status = daemon_status(project)
     if args.json:
         print(json.dumps(dict(asdict(status), responding=status.responding), indent=2))
@@ -47,6 +49,25 @@ def cmd_status(args) -> int:
         if status.note:
             print(f"note: {status.note}")
     return 0 if status.running else 1
+
+
+def _shared_status(project, as_json: bool) -> int:
+    """A shared queue: every daemon serving the project, from the database."""
+    from vidpipe import daemon_registry
+    from vidpipe.session import open_project
+
+    with open_project(project.root):
+        entries = daemon_registry.daemons()
+    responding = [e for e in entries if e.responding]
+    if as_json:
+        print(json.dumps([dict(asdict(e), responding=e.responding) for e in entries], indent=2))
+    elif not entries:
+        print("no daemon has served this project (shared queue)")
+    else:
+        print(f"{len(responding)} daemon(s) running (shared queue):")
+        for entry in entries:
+            print("  " + entry.describe())
+    return 0 if responding else 1
 
 
 def cmd_stop(args) -> int:

@@ -169,7 +169,7 @@ class PromptStage(Stage):
     def _run_gemini(self, ctx: StageContext, todo, parents, template: PromptTemplate,
                     writer: "_ResultWriter") -> str:
         from vidpipe.prompting.gemini import GeminiClient
-        from vidpipe.prompting.limiter import RequestLimiter
+        from vidpipe.prompting.shared_limiter import make_limiter
         from vidpipe.prompting.runner import PromptBatch
 
         settings = ctx.settings
@@ -185,8 +185,7 @@ class PromptStage(Stage):
             return False
 
         async def run_batch():
-            limiter = RequestLimiter(settings.prompt_concurrency,
-                                     settings.prompt_requests_per_minute)
+            limiter = make_limiter(settings)
             async with GeminiClient(settings.gemini_api_key, settings.gemini_model,
                                     settings.gemini_base_url, settings.prompt_timeout_s,
                                     thinking_budget=settings.gemini_thinking_budget,

@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/prompts.py
 	$(BIN)/python bench/watcher.py
 	$(BIN)/python bench/tui.py
+	$(BIN)/python bench/scaleout.py
 
 clean:
 	rm -rf $(VENV) demo-project

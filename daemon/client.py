@@ -18,6 +18,7 @@ from pathlib import Path
 
 from vidpipe import runs
 from vidpipe.daemon_state import DaemonStatus, daemon_status, lock_is_held, read_lock_info
+from vidpipe.database import serialize_writers
 from vidpipe.errors import VidpipeError
 from vidpipe.models import Asset, Run, RunKind, RunMode, RunStatus, db
 from vidpipe.project import find_project
@@ -25,6 +26,9 @@ from vidpipe.runs import (
     PRIORITY_BULK, PRIORITY_INTERACTIVE, REPROCESS_STAGES, create_run, take_in_new_images,
 )
 from vidpipe.safe_io import open_append, open_regular
+
+#: Advisory lock key of enqueue_process's look-then-create ("vide").
+ENQUEUE_LOCK_KEY = 0x76696465
 
 __all__ = ["enqueue_process", "enqueue_reprocess", "enqueue_ingest", "cancel_run",
            "start_detached", "daemon_status", "DaemonStatus"]
@@ -44,6 +48,8 @@ def enqueue_process(project_root: Path, manifest_id: int,
         raise ValueError(f"mode must be 'missing' or 'all', not {mode!r}")
     modes = [RunMode.ALL] if mode == RunMode.ALL else [RunMode.MISSING, RunMode.ALL]
     with db.atomic():
+        # Daemons on several machines queue drops at once: one look-then-create at a time.
+        serialize_writers(ENQUEUE_LOCK_KEY)
         waiting = (Run.select().where(Run.kind == RunKind.PROCESS, Run.manifest == manifest_id,
                                       Run.status == RunStatus.QUEUED, Run.mode.in_(modes))
                    .order_by(Run.id).first())

@@ -91,6 +91,8 @@ def test_two_daemons_one_killed_mid_run(shared_project, tmp_path, capsys):
         assert "2 daemon(s) running" in listed
         for daemon in daemons:
             assert f":{daemon.pid}: since" in listed
+        assert main(["daemon", "stop", str(root)]) == 1, "stop refuses a shared queue"
+        assert "Stop each on its machine" in capsys.readouterr().err
 
         for seed, folder in enumerate(["alpha", "beta", "gamma"]):
             drop_images(root, tmp_path / "staging", folder, 4, seed)

@@ -72,6 +72,12 @@ def _shared_status(project, as_json: bool) -> int:
 
 def cmd_stop(args) -> int:
     project = find_project(args.project)
+    if project.settings().queue_url:
+        print("vidpipe: error: this project's queue is shared (queue_url): several daemons may "
+              "serve it, on several machines. Stop each on its machine (SIGTERM: kill PID, or "
+              f"its service); `vidpipe daemon status {project.root}` lists them",
+              file=sys.stderr)
+        return 1
     status = daemon_status(project)
     if not status.running:
         print("no daemon is running for this project")

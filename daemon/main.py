@@ -105,9 +105,9 @@ class Daemon:
         from daemon.watcher import FolderWatcher
         from vidpipe.session import open_project
 
-        # A shared queue (queue_url) means several daemons may serve the project, on this
+        # A shared queue (Redis queue_url) means several daemons may serve the project, on this
         # machine or others: no project lock; each daemon names itself in the database.
-        self.shared = bool(self.project.settings().queue_url)
+        self.shared = daemon_registry.shared_queue(self.project.settings().queue_url)
         lock = SharedQueueMember() if self.shared else DaemonLock(self.project).acquire()
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from vidpipe.daemon_registry import shared_queue
 from vidpipe.daemon_state import daemon_status, lock_is_held, lock_path, not_this_daemon
 from vidpipe.project import find_project
 
@@ -35,7 +36,7 @@ def register(subparsers) -> None:
 
 def cmd_status(args) -> int:
     project = find_project(args.project)
-    if project.settings().queue_url:
+    if shared_queue(project.settings().queue_url):
         return _shared_status(project, args.json)
     status = daemon_status(project)
     if args.json:
@@ -72,7 +73,7 @@ def _shared_status(project, as_json: bool) -> int:
 
 def cmd_stop(args) -> int:
     project = find_project(args.project)
-    if project.settings().queue_url:
+    if shared_queue(project.settings().queue_url):
         print("vidpipe: error: this project's queue is shared (queue_url): several daemons may "
               "serve it, on several machines. Stop each on its machine (SIGTERM: kill PID, or "
               f"its service); `vidpipe daemon status {project.root}` lists them",

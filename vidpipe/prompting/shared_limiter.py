@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from vidpipe.config import Settings
+from vidpipe.daemon_registry import shared_queue
 from vidpipe.prompting.limiter import WINDOW_S, RequestLimiter
 
 #: Seconds between two looks at a full limit.
@@ -114,7 +115,7 @@ class SharedRequestLimiter(RequestLimiter):
 def make_limiter(settings: Settings) -> RequestLimiter:
     """Shared through Redis when the queue is on Redis (several daemons), else this process's."""
     url = settings.queue_url or ""
-    if url.split(":", 1)[0] in ("redis", "rediss", "unix"):
+    if shared_queue(url):
         # A slot outlives any request (its timeout) so a live request never loses it; a killed
         # process's slot is free again after that long.
         return SharedRequestLimiter(settings.prompt_concurrency,

@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/detection.py
 	$(BIN)/python bench/faces.py
 	$(BIN)/python bench/prompts.py
+	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/watcher.py
 	$(BIN)/python bench/tui.py
 	$(BIN)/python bench/scaleout.py

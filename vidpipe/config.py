@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     """Retries for 429 / 5xx / timeouts before the asset is marked failed."""
     prompt_image_max_px: int = Field(768, ge=16, le=8192)
     """Longest edge of the image sent to Gemini: 768 is one 258-token tile; 1024 costs up to four."""
+    prompt_overlap: bool = True
+    """Ask Gemini about uploaded images while the face stage still runs (their answers wait in the cache)."""
     gemini_batch: bool = False
     """Send reverse prompting through the Gemini Batch API (half price; answers in minutes to hours)."""
     gemini_batch_min_assets: int = Field(0, ge=0, le=10_000_000)

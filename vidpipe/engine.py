@@ -79,12 +79,18 @@ class ManifestingEngine:
                            assets_upto=None if only_assets is not None else assets_upto(run),
                            stop=stop)
         failures: list[str] = []
+        early = None  # reverse prompting started while the faces are found
         try:
             with runs.lease_kept(run.id, on_lost=stop.shutdown):
                 for row in stage_rows(run.id):
                     if row.status in (StageStatus.DONE, StageStatus.SKIPPED):
                         continue  # finished before an interruption: the run resumes after it
                     ctx.check_cancelled()
+                    if row.stage == StageName.FACES and StageName.PROMPTS in self.stages:
+                        early = self._start_early_prompts(ctx)
+                    if row.stage == StageName.PROMPTS and early is not None:
+                        early.finish()
+                        early = None
                     failure = self._run_stage(ctx, row)
                     if failure:
                         failures.append(failure)
@@ -97,12 +103,28 @@ class ManifestingEngine:
         except BaseException as exc:  # Ctrl+C, SystemExit, a dying worker: never leave it RUNNING
             _record_interrupted(run, exc)
             raise
+        finally:
+            if early is not None:
+                early.stop()
         self._settle_asset_states(ctx)
         if failures:
             runs.finish(run.id, RunStatus.FAILED, "; ".join(failures))
         else:
             runs.finish(run.id, RunStatus.DONE)
         return Run.get_by_id(run.id)
+
+    def _start_early_prompts(self, ctx: StageContext):
+        """Uploaded images' prompts need nothing from the face stage: start them now (see
+        vidpipe.stages.prompt_early); never let that stop the faces."""
+        stage = self.stages[StageName.PROMPTS]
+        start = getattr(stage, "start_early", None)
+        if start is None:
+            return None
+        try:
+            return start(ctx)
+        except Exception:
+            log.exception("could not start reverse prompting early; it runs in its turn")
+            return None
 
     def _run_stage(self, ctx: StageContext, row: StageProgress) -> str | None:
         stage = self.stages.get(StageName(row.stage))

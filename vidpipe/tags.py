@@ -27,8 +27,9 @@ def _user_tagged(manifest: Manifest) -> set[int]:
     return {row.asset_id for row in rows if "manifest_tag" in user_edited_fields(row.asset_id)}
 
 
-def assign_tags(manifest: Manifest) -> dict[int, str]:
-    """Recompute every tag of the manifest; returns {asset_id: tag} for assets whose tag changed."""
+def planned_tags(manifest: Manifest) -> tuple[dict[int, str | None], dict[int, Asset]]:
+    """The tag every asset should have now, without writing it: ({asset_id: tag or None for
+    assets losing theirs}, {asset_id: active asset})."""
     assets = list(Asset.select().where(Asset.manifest == manifest,
                                        Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR])))
     # A crop whose source image is gone or unusable goes with it (else it would be numbered by
@@ -58,6 +59,12 @@ def assign_tags(manifest: Manifest) -> dict[int, str]:
                                       Asset.manifest_tag.is_null(False)):
         if "manifest_tag" not in user_edited_fields(asset.id):
             wanted[asset.id] = None
+    return wanted, by_id
+
+
+def assign_tags(manifest: Manifest) -> dict[int, str]:
+    """Recompute every tag of the manifest; returns {asset_id: tag} for assets whose tag changed."""
+    wanted, by_id = planned_tags(manifest)
     changed = {}
     with db.atomic():
         for asset_id, tag in wanted.items():

@@ -40,6 +40,12 @@ def fingerprint(origin: str, model: str, version: str) -> str:
 class PromptStage(Stage):
     name = StageName.PROMPTS
 
+    def start_early(self, ctx: StageContext):
+        """Ask about uploaded images while the face stage runs (vidpipe.stages.prompt_early)."""
+        from vidpipe.stages.prompt_early import early_prompts
+
+        return early_prompts(ctx)
+
     def run(self, ctx: StageContext, progress) -> str:
         settings = ctx.settings
         template = load_template(ctx.project.root, settings.prompt_template)

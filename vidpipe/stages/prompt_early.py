@@ -9,7 +9,8 @@ faces, finds them there and writes them under the asset's final tag (``cache.ret
 any cached answer: same writer, same edits rule, same stage marks. A kill loses nothing: what was
 answered is in the cache, and the rest is asked by the prompt stage as before.
 
-Not started for a reprocess, a batch run, offline, or with ``prompt_overlap = false``.
+Not started for a reprocess, a batch run, while a batch job of the manifest is open, offline, or
+with ``prompt_overlap = false``.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class EarlyPrompts:
 
 def early_prompts(ctx: "StageContext") -> EarlyPrompts | None:
     """Start asking about the manifest's uploaded images that still need a prompt, or None."""
+    from vidpipe.prompting import batch_job
     from vidpipe.prompting.runner import PromptItem
     from vidpipe.prompting.template import asset_values, load_template
     from vidpipe.stages.prompt_batches import wants_batch
@@ -116,7 +118,8 @@ def early_prompts(ctx: "StageContext") -> EarlyPrompts | None:
     template = load_template(ctx.project.root, settings.prompt_template)
     mark = fingerprint(GEMINI, settings.gemini_model, template.version)
     todo = ctx.needs_work(ctx.assets(source=Source.UPLOADED), "prompts", mark)
-    if not todo or wants_batch(ctx, len(todo)):
+    # A batch job of the manifest still open answers them (the prompt stage collects it).
+    if not todo or wants_batch(ctx, len(todo)) or batch_job.open_batches(ctx.manifest.id):
         return None
     tags, _ = planned_tags(ctx.manifest)
     items = []

@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/faces.py
 	$(BIN)/python bench/prompts.py
 	$(BIN)/python bench/cost.py
+	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/watcher.py
 	$(BIN)/python bench/tui.py
 	$(BIN)/python bench/scaleout.py

@@ -20,7 +20,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from vidpipe.errors import VidpipeError
+from vidpipe.errors import ImageError, VidpipeError
 from vidpipe.models import Source, StageProgress, db
 
 if TYPE_CHECKING:
@@ -124,9 +124,12 @@ def early_prompts(ctx: "StageContext") -> EarlyPrompts | None:
     tags, _ = planned_tags(ctx.manifest)
     items = []
     for asset in todo:
+        try:
+            image_path = ctx.project.absolute(asset.file_path)
+        except ImageError:
+            continue  # the prompt stage reports it on the asset
         asset.manifest_tag = tags.get(asset.id, asset.manifest_tag)  # in memory only
-        items.append(PromptItem(asset_id=asset.id, name=asset.name,
-                                image_path=ctx.project.absolute(asset.file_path),
+        items.append(PromptItem(asset_id=asset.id, name=asset.name, image_path=image_path,
                                 content_hash=asset.content_hash,
                                 prompt=template.render(asset_values(asset, None)),
                                 tag=asset.manifest_tag))

@@ -126,7 +126,9 @@ class PromptStage(Stage):
 
     # -- Gemini ----------------------------------------------------------------------------------
     @staticmethod
-    def _items(ctx: StageContext, todo, parents, template: PromptTemplate) -> list:
+    def _items(ctx: StageContext, todo, parents, template: PromptTemplate,
+               writer: "_ResultWriter") -> list:
+        """What to ask about each asset; one whose file cannot be used fails here."""
         from vidpipe.prompting.runner import PromptItem
 
         items = []
@@ -164,7 +166,7 @@ class PromptStage(Stage):
             return None
         prompting = BatchPrompting(ctx, writer, template.version, self._encoder(ctx.settings))
         left = {item.asset_id for item in
-                prompting.run(self._items(ctx, todo, parents, template), submit)}
+                prompting.run(self._items(ctx, todo, parents, template, writer), submit)}
         check_batch_outcome(prompting)
         summary = prompting.summary() + f", {_cost_note(ctx.run.id)}"
         rest = [asset for asset in todo if asset.id in left]
@@ -181,7 +183,7 @@ class PromptStage(Stage):
         settings = ctx.settings
         if not todo:
             return "every other asset is a duplicate face"
-        items = self._items(ctx, todo, parents, template)
+        items = self._items(ctx, todo, parents, template, writer)
 
         def should_stop() -> bool:
             try:

@@ -319,9 +319,6 @@ def _image_size(data: bytes | None) -> tuple[int, int] | None:
 
     from vidpipe.imaging import pillow_open  # not the wrapper ultralytics puts in Image.open
 
-    # Pillow's own opener: importing ultralytics replaces Image.open with one that tries to
-    # install pi-heif for bytes Pillow cannot identify.
-    pillow_open = getattr(sys.modules.get("ultralytics.utils.patches"), "_image_open", Image.open)
     try:
         with pillow_open(io.BytesIO(data)) as image:
             return image.size

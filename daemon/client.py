@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterable
 
 from vidpipe import runs
 from vidpipe.daemon_state import DaemonStatus, daemon_status, lock_is_held, read_lock_info
@@ -27,17 +28,17 @@ from vidpipe.runs import (
 )
 from vidpipe.safe_io import open_append, open_regular
 
+from daemon.tasks import TaskSet, task_set
+
 #: Advisory lock key of enqueue_process's look-then-create ("vide").
 ENQUEUE_LOCK_KEY = 0x76696465
 
-__all__ = ["enqueue_process", "enqueue_reprocess", "enqueue_ingest", "cancel_run",
+__all__ = ["enqueue_process", "enqueue_processing", "enqueue_reprocess", "cancel_run",
            "start_detached", "daemon_status", "DaemonStatus"]
 
 
-def _queues(project_root: Path | str):
-    from daemon.queue import get_queues
-
-    return get_queues(find_project(Path(project_root)))
+def _tasks(project_root: Path | str) -> TaskSet:
+    return task_set(find_project(Path(project_root)))
 
 
 def enqueue_process(project_root: Path, manifest_id: int,
@@ -58,7 +59,7 @@ def enqueue_process(project_root: Path, manifest_id: int,
             return waiting
         run = create_run(RunKind.PROCESS, manifest_id=manifest_id, mode=mode,
                          priority=PRIORITY_BULK, requested_by=requested_by)
-    _queues(project_root).tasks.enqueue_run(run)
+    _tasks(project_root).enqueue_run(run)
     return run
 
 
@@ -70,21 +71,16 @@ def enqueue_reprocess(project_root: Path, asset_id: int, overwrite: bool = False
     run = create_run(RunKind.REPROCESS, manifest_id=asset.manifest_id, asset_id=asset.id,
                      mode=RunMode.ALL, stages=REPROCESS_STAGES, priority=PRIORITY_INTERACTIVE,
                      requested_by=requested_by, args={"overwrite": bool(overwrite)})
-    _queues(project_root).tasks.enqueue_run(run)
+    _tasks(project_root).enqueue_run(run)
     return run
 
 
-def enqueue_ingest(project_root: Path, path: Path) -> None:
-    """Queue ingesting a file or folder under the project (then processing what it added).
-
-    The entry names the path relative to the project root: with a shared queue, the daemon that
-    takes it may mount the project elsewhere."""
-    absolute = Path(os.path.abspath(path))
-    try:
-        entry = absolute.relative_to(Path(project_root).resolve()).as_posix()
-    except ValueError:
-        entry = str(absolute)  # outside the project: the ingest job ignores it, as before
-    _queues(project_root).tasks.ingest_path(entry)
+def enqueue_processing(project_root: Path, manifest_ids: Iterable[int],
+                       requested_by: str = "watcher") -> list[int]:
+    """One "missing" process job per manifest (an already-queued one is reused); their ids."""
+    return [enqueue_process(project_root, manifest_id, RunMode.MISSING,
+                            requested_by=requested_by).id
+            for manifest_id in sorted(set(manifest_ids))]
 
 
 def cancel_run(run_id: int) -> bool:

@@ -1,4 +1,4 @@
-"""Ingesting paths the watcher (or an ``ingest`` job) reports, and queueing the processing."""
+"""Ingesting the paths the watcher reports (the processing jobs are queued by daemon.client)."""
 
 from __future__ import annotations
 
@@ -95,15 +95,3 @@ def _ingest_one(project: Project, settings: Settings, file: Path) -> IngestResul
     except (OSError, VidpipeError) as exc:
         log.warning("cannot ingest %s: %s", file, exc)
         return None
-
-
-def queue_processing(project: Project, manifest_ids: Iterable[int],
-                     requested_by: str = "watcher") -> list[int]:
-    """One "missing" process job per manifest (an already-queued one is reused)."""
-    from daemon.client import enqueue_process
-
-    run_ids = []
-    for manifest_id in sorted(set(manifest_ids)):
-        run = enqueue_process(project.root, manifest_id, "missing", requested_by=requested_by)
-        run_ids.append(run.id)
-    return run_ids

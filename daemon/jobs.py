@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from vidpipe import runs
 from vidpipe.config import Settings
@@ -141,35 +140,21 @@ def _execute(rt: Runtime, run: Run, retries_left: int) -> str:
     return result.status
 
 
-def ingest_job(path: str) -> dict:
-    """Ingest ``path``: relative to this machine's mount of the project (absolute paths, from
-    older queue entries, are taken as they are)."""
-    from daemon.ingesting import ingest_paths, queue_processing
-
-    rt = runtime()
-    outcome = ingest_paths(rt.project, rt.settings, [rt.project.root / path])
-    queue_processing(rt.project, outcome.manifests, requested_by="ingest")
-    return {"ingested": outcome.ingested, "removed": outcome.removed}
-
-
-def requeue_runs(queues, previous_pid: int | None = None) -> list[int]:
+def requeue_runs(tasks, previous_pid: int | None = None) -> list[int]:
     """On start-up: runs abandoned by a dead process go back to QUEUED (:mod:`vidpipe.runs`
-    decides which), and every QUEUED run missing from the queue is enqueued again. Returns the
-    re-enqueued ids."""
+    decides which), and every QUEUED run missing from the queue (``tasks``, a
+    daemon.tasks.TaskSet) is enqueued again. Returns the re-enqueued ids."""
     recovered = runs.recover_abandoned(dead_pids=[previous_pid] if previous_pid else [])
     if recovered:
         log.warning("run(s) %s had been interrupted; queued again",
                     ", ".join(f"#{i}" for i in recovered))
-    pending = set()
-    for task in queues.pipeline.pending():
-        if task.args and isinstance(task.args[0], int):
-            pending.add(task.args[0])
+    pending = tasks.queued_run_ids()
     enqueued = []
     for run in list(Run.select().where(Run.status == RunStatus.QUEUED,
                                        Run.kind.in_(list(RunKind)))
                     .order_by(Run.priority.desc(), Run.id)):
         if run.id not in pending:
-            queues.tasks.enqueue_run(run)
+            tasks.enqueue_run(run)
             enqueued.append(run.id)
     if enqueued:
         log.info("re-enqueued queued run(s) %s", ", ".join(f"#{i}" for i in enqueued))

@@ -1,4 +1,4 @@
-"""``vidpipe-daemon PROJECT [--detach]``: the queue consumers, the folder watcher, a heartbeat.
+"""``vidpipe-daemon PROJECT [--detach]``: the queue consumer, the folder watcher, a heartbeat.
 
 Runs in the foreground (systemd, tmux, nohup) until SIGTERM/SIGINT; ``--detach`` starts it in
 the background and prints its pid. One daemon per project (see daemon.lock).
@@ -39,8 +39,8 @@ SHUTDOWN_GRACE_S = 10.0
 
 
 class _Consumer(Consumer):
-    """Huey's consumer, minus its signal handlers: the daemon owns the signals, because it runs
-    two consumers and must cancel the running job before the workers are joined."""
+    """Huey's consumer, minus its signal handlers: the daemon owns the signals, because it must
+    stop the running job (and the watcher) before the worker is joined."""
 
     def _set_signal_handlers(self):
         pass
@@ -80,10 +80,9 @@ def setup_logging(project: Project, verbose: bool = False) -> None:
 
 
 class Daemon:
-    def __init__(self, project: Project, io_workers: int = 2, watch: bool = True,
+    def __init__(self, project: Project, watch: bool = True,
                  force_polling: bool = False):
         self.project = project
-        self.io_workers = io_workers
         self.watch = watch
         self.force_polling = force_polling
         self.stop_requested = threading.Event()
@@ -101,7 +100,8 @@ class Daemon:
     def run(self) -> int:
         from daemon.jobs import bind_runtime, requeue_runs
         from daemon.lock import DaemonLock
-        from daemon.queue import MAX_POLL_DELAY_S, get_queues
+        from daemon.queue import MAX_POLL_DELAY_S
+        from daemon.tasks import task_set
         from daemon.watcher import FolderWatcher
         from vidpipe.session import open_project
 
@@ -117,31 +117,26 @@ class Daemon:
         runtime = bind_runtime(self.project, settings, shared=self.shared)
         if not settings.queue_url:
             set_aside_damaged_queue(self.project)
-        queues = get_queues(self.project, settings, immediate=False)
+        tasks = task_set(self.project, settings, immediate=False)
         log.info("vidpipe-daemon %s started for %s%s", this_daemon(), self.project.root,
                  " (shared queue)" if self.shared else "")
         if self.shared:
-            self._shared_heartbeat(lock.started_at, runtime, queues)
-            take_over_abandoned(queues)
-            enqueue_lost_runs(queues)
+            self._shared_heartbeat(lock.started_at, runtime, tasks)
+            take_over_abandoned(tasks)
+            enqueue_lost_runs(tasks)
         else:
-            requeue_runs(queues, previous_pid=lock.previous_pid)
+            requeue_runs(tasks, previous_pid=lock.previous_pid)
         # Import the engine and stage modules now (they load their ML stacks lazily), so the
         # first job is picked up as fast as the later ones.
         from vidpipe.stages import default_stages
 
         default_stages(settings)
 
-        consumers = [
-            _Consumer(queues.pipeline, workers=1, worker_type="thread", periodic=False,
-                      initial_delay=0.05, max_delay=MAX_POLL_DELAY_S,
-                      shutdown_timeout=SHUTDOWN_GRACE_S),
-            _Consumer(queues.io, workers=self.io_workers, worker_type="thread", periodic=False,
-                      initial_delay=0.05, max_delay=MAX_POLL_DELAY_S,
-                      shutdown_timeout=SHUTDOWN_GRACE_S),
-        ]
-        for consumer in consumers:
-            consumer.start()
+        # One worker: GPU work runs one job at a time.
+        consumer = _Consumer(tasks.huey, workers=1, worker_type="thread", periodic=False,
+                             initial_delay=0.05, max_delay=MAX_POLL_DELAY_S,
+                             shutdown_timeout=SHUTDOWN_GRACE_S)
+        consumer.start()
         if self.watch:
             self.watcher = FolderWatcher(self.project, settings, force_polling=self.force_polling)
             self.watcher.start()
@@ -152,25 +147,24 @@ class Daemon:
             last_shared = 0.0
             while not self.stop_requested.is_set():
                 if not self.shared:
-                    self._heartbeat(started, runtime, queues)
+                    self._heartbeat(started, runtime, tasks)
                 elif time.monotonic() - last_shared >= daemon_registry.HEARTBEAT_S:
                     last_shared = time.monotonic()
-                    self._shared_round(started, runtime, queues)
+                    self._shared_round(started, runtime, tasks)
                 self.stop_requested.wait(HEARTBEAT_INTERVAL_S)
                 if time.monotonic() - last_health > 10:
                     last_health = time.monotonic()
-                    for consumer in consumers:
-                        consumer.check_worker_health()
+                    consumer.check_worker_health()
         finally:
-            self._shutdown(runtime, consumers, started, queues)
+            self._shutdown(runtime, consumer, started, tasks)
             session.close()
             lock.release()
         log.info("vidpipe-daemon pid %s stopped", os.getpid())
         return 0
 
-    def _heartbeat(self, started: str, runtime, queues, state: str = "running") -> None:
+    def _heartbeat(self, started: str, runtime, tasks, state: str = "running") -> None:
         try:
-            counts = queues.counts()
+            counts = tasks.counts()
         except Exception as exc:  # noqa: BLE001 - a busy queue file must not stop the heartbeat
             counts = {"error": str(exc)}
         watcher = self.watcher
@@ -182,26 +176,26 @@ class Daemon:
             "problem": watcher.problem if watcher else None,
         })
 
-    def _shared_heartbeat(self, started: str, runtime, queues, state: str = "running") -> None:
+    def _shared_heartbeat(self, started: str, runtime, tasks, state: str = "running") -> None:
         try:
-            counts = queues.counts()
+            counts = tasks.counts()
         except Exception as exc:  # noqa: BLE001 - an unreachable queue must not stop the beat
             counts = {"error": str(exc)}
         daemon_registry.beat(this_daemon(), started, runtime.current_run, counts, state)
 
-    def _shared_round(self, started: str, runtime, queues) -> None:
+    def _shared_round(self, started: str, runtime, tasks) -> None:
         """Heartbeat in the database, then take over what daemons that are gone left."""
         try:
-            self._shared_heartbeat(started, runtime, queues)
-            taken = take_over_abandoned(queues)
-            lost = enqueue_lost_runs(queues)
+            self._shared_heartbeat(started, runtime, tasks)
+            taken = take_over_abandoned(tasks)
+            lost = enqueue_lost_runs(tasks)
         except Exception:  # noqa: BLE001 - a database or queue hiccup: try again next round
             log.exception("shared heartbeat failed")
             return
         if taken or lost:
             log.info("took over run(s) %s; queued again run(s) %s", taken, lost)
 
-    def _shutdown(self, runtime, consumers, started, queues) -> None:
+    def _shutdown(self, runtime, consumer, started, tasks) -> None:
         # A stuck stage (e.g. a model load) must not keep the process alive forever.
         guard = threading.Timer(SHUTDOWN_GRACE_S + 5, self._force_exit)
         guard.daemon = True
@@ -209,13 +203,12 @@ class Daemon:
         runtime.stop()  # the running job checkpoints at its next item
         if self.watcher is not None:
             self.watcher.stop()
-        for consumer in consumers:
-            consumer.stop(graceful=True)
+        consumer.stop(graceful=True)
         try:
             if self.shared:
-                self._shared_heartbeat(started, runtime, queues, state="stopped")
+                self._shared_heartbeat(started, runtime, tasks, state="stopped")
             else:
-                self._heartbeat(started, runtime, queues, state="stopped")
+                self._heartbeat(started, runtime, tasks, state="stopped")
         except (OSError, PeeweeDatabaseError):
             pass
         guard.cancel()
@@ -255,8 +248,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("project", type=Path, help="the project folder (vidpipe init first)")
     parser.add_argument("--detach", action="store_true",
                         help="start in the background, print the pid and return")
-    parser.add_argument("--io-workers", type=int, default=2,
-                        help="threads for ingest jobs (pipeline jobs always run one at a time)")
     parser.add_argument("--no-watch", action="store_true", help="do not watch the folder")
     parser.add_argument("--poll", action="store_true",
                         help="watch by polling instead of inotify (network filesystems)")
@@ -277,8 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"log: {project.logs_dir / 'daemon.log'}")
             return 0
         setup_logging(project, args.verbose)
-        return Daemon(project, io_workers=args.io_workers, watch=not args.no_watch,
-                      force_polling=args.poll).run()
+        return Daemon(project, watch=not args.no_watch, force_polling=args.poll).run()
     except VidpipeError as exc:
         print(f"vidpipe-daemon: {exc}", file=sys.stderr)
         return 2

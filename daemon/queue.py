@@ -1,10 +1,11 @@
-"""The job queues of a project: two Huey instances on one storage.
+"""The job queue of a project: builds its Huey instance, and nothing else.
 
-* ``pipeline`` runs the GPU-heavy jobs (process a manifest, reprocess an asset). Its consumer has
-  exactly one worker, so GPU work runs one job at a time, and Huey's priorities decide which
-  queued job goes next: a reprocess a person asked for jumps ahead of bulk work.
-* ``io`` runs cheap jobs (ingest a path) with a few workers, so an ingest never waits behind a
-  long pipeline run.
+As huey's docs/imports.rst lays it out: this module builds the Huey object, daemon.tasks
+registers the tasks on it, and whoever enqueues (daemon.client) or consumes (daemon.main)
+imports daemon.tasks. One queue, ``pipeline``: its consumer has exactly one worker, so GPU work
+runs one job at a time, and Huey's priorities decide which queued job goes next (a reprocess a
+person asked for jumps ahead of bulk work). Ingesting needs no queue: the daemon's watcher does
+it in its own thread.
 
 Storage is chosen by ``Settings.queue_url``: none means ``PROJECT/.vidpipe/queue.db`` (SQLite,
 one file per project); ``redis://host:port/db`` uses Huey's Redis storage with priorities, so
@@ -16,8 +17,6 @@ queue file that came with a project folder cannot run code.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -31,30 +30,30 @@ from vidpipe.project import Project
 from daemon.queue_format import PlainDataSerializer, plain_data_class
 
 PIPELINE = "pipeline"
-IO = "io"
 #: How long the consumer may leave a queue unpolled while idle; bounds job pickup latency.
 MAX_POLL_DELAY_S = 0.2
 #: SQLite busy wait for the queue file, seconds (the daemon, TUI and CLI all enqueue).
 SQLITE_TIMEOUT_S = 30
 
-
-@dataclass
-class Queues:
-    pipeline: Huey
-    io: Huey
-    tasks: "object"  # daemon.tasks.TaskSet, set by daemon.tasks.register
-
-    def all(self) -> list[Huey]:
-        return [self.pipeline, self.io]
-
-    def counts(self) -> dict[str, int]:
-        return {PIPELINE: self.pipeline.pending_count(), IO: self.io.pending_count()}
+_immediate_default = False
 
 
-def make_huey(project: Project, settings: Settings, role: str, immediate: bool = False) -> Huey:
-    """One Huey instance for ``role`` (pipeline | io) of ``project``."""
+def use_immediate(enabled: bool = True) -> None:
+    """Tests: make every queue built in this process run tasks at once, in the caller (Huey's
+    immediate mode with in-memory storage)."""
+    global _immediate_default
+    _immediate_default = enabled
+
+
+def runs_immediately(immediate: bool | None = None) -> bool:
+    return _immediate_default if immediate is None else immediate
+
+
+def make_huey(project: Project, settings: Settings, immediate: bool | None = None) -> Huey:
+    """The Huey instance of ``project``'s queue (tasks not registered yet)."""
+    role = PIPELINE
     url = settings.queue_url
-    if immediate:
+    if runs_immediately(immediate):
         return MemoryHuey(f"vidpipe.{role}", immediate=True, results=False)
     if not url or url.startswith("sqlite"):
         path = Path(url[len("sqlite:///"):]) if url else project.queue_path
@@ -72,45 +71,3 @@ def make_huey(project: Project, settings: Settings, role: str, immediate: bool =
                                                    results=False,
                                                    serializer=PlainDataSerializer())
     raise ConfigError(f"unsupported queue_url {url!r} (leave it empty for SQLite, or redis://...)")
-
-
-_cache: dict[tuple[Path, bool], Queues] = {}
-_cache_lock = threading.Lock()
-_immediate_default = False
-
-
-def use_immediate(enabled: bool = True) -> None:
-    """Tests: make every queue of this process run tasks at once, in the caller (Huey's
-    immediate mode with in-memory storage)."""
-    global _immediate_default
-    _immediate_default = enabled
-
-
-def get_queues(project: Project, settings: Settings | None = None,
-               immediate: bool | None = None) -> Queues:
-    """The queues of ``project`` with every task registered; one instance per process."""
-    from daemon import tasks
-
-    immediate = _immediate_default if immediate is None else immediate
-    key = (project.root, immediate)
-    with _cache_lock:
-        queues = _cache.get(key)
-        if queues is None:
-            settings = settings or project.settings()
-            queues = Queues(make_huey(project, settings, PIPELINE, immediate),
-                            make_huey(project, settings, IO, immediate), None)
-            queues.tasks = tasks.register(queues)
-            _cache[key] = queues
-        return queues
-
-
-def forget_queues() -> None:
-    """Drop cached instances (tests that open several projects in one process)."""
-    with _cache_lock:
-        for queues in _cache.values():
-            for huey in queues.all():
-                try:
-                    huey.storage.close()
-                except Exception:  # noqa: BLE001 - closing a storage that never opened
-                    pass
-        _cache.clear()

@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 TAKEOVER_LOCK_KEY = 0x76696474
 
 
-def take_over_abandoned(queues) -> list[int]:
-    """Queue again the runs of daemons that are gone or stopped; returns their ids."""
+def take_over_abandoned(tasks) -> list[int]:
+    """Queue again (on ``tasks``, a daemon.tasks.TaskSet) the runs of daemons that are gone or
+    stopped; returns their ids."""
     with db.atomic():
         serialize_writers(TAKEOVER_LOCK_KEY)
         taken = runs.recover_abandoned(running_here=True)
@@ -33,11 +34,11 @@ def take_over_abandoned(queues) -> list[int]:
         run = Run.get_by_id(run_id)
         if run.status == RunStatus.QUEUED:
             log.warning("run #%s taken over: its daemon is gone or stopped", run_id)
-            queues.tasks.enqueue_run(run)
+            tasks.enqueue_run(run)
     return taken
 
 
-def enqueue_lost_runs(queues) -> list[int]:
+def enqueue_lost_runs(tasks) -> list[int]:
     """QUEUED runs that have waited longer than a heartbeat can be late and are in no queue
     entry (a daemon took the entry and stopped before running it, or left it waiting while
     another run of its manifest ran) are queued again. A run queued twice runs once: the second
@@ -47,9 +48,8 @@ def enqueue_lost_runs(queues) -> list[int]:
                                       Run.kind.in_(list(RunKind))))
     if not waiting:
         return []
-    queued = {task.args[0] for task in queues.pipeline.pending()
-              if task.args and isinstance(task.args[0], int)}
+    queued = tasks.queued_run_ids()
     lost = [run for run in waiting if run.id not in queued]
     for run in lost:
-        queues.tasks.enqueue_run(run)
+        tasks.enqueue_run(run)
     return [run.id for run in lost]

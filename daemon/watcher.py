@@ -39,7 +39,8 @@ from vidpipe.ingest import iter_input_files, reconcile
 from vidpipe.models import Asset, AssetState, Source
 from vidpipe.project import STATE_DIRNAME, Project
 
-from daemon.ingesting import IngestOutcome, ingest_paths, is_watched, queue_processing
+from daemon.client import enqueue_processing
+from daemon.ingesting import IngestOutcome, ingest_paths, is_watched
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class FolderWatcher:
             Asset.state == AssetState.PENDING, Asset.source == Source.UPLOADED).tuples()}
         pending |= {a.manifest_id for a in summary.removed}
         if pending and self.queue_jobs:
-            queue_processing(self.project, pending, requested_by="watcher")
+            enqueue_processing(self.project.root, pending, requested_by="watcher")
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -313,7 +314,7 @@ class FolderWatcher:
         quiet = now - self._last_ingest >= self.debounce_s and not self._candidates
         due = [m for m, first in self._dirty.items() if quiet or now - first >= self.max_wait_s]
         if due:
-            runs = queue_processing(self.project, due, requested_by="watcher")
+            runs = enqueue_processing(self.project.root, due, requested_by="watcher")
             log.info("queued processing of %d manifest(s): run(s) %s", len(due),
                      ", ".join(f"#{r}" for r in runs))
             for manifest_id in due:

@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from daemon import client, jobs
-from daemon.queue import forget_queues, get_queues, use_immediate
+from daemon.ingesting import ingest_paths
+from daemon.queue import use_immediate
+from daemon.tasks import forget_task_sets, task_set
+from vidpipe import runs
 from vidpipe.ingest import reconcile
 from vidpipe.models import Asset, AssetState, Manifest, Run, RunStatus, StageProgress
-from vidpipe import runs
 from vidpipe.runs import PRIORITY_INTERACTIVE, create_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,10 +32,10 @@ def immediate(session, make_image):
     jobs.bind_runtime(session.project, session.settings)
     yield session
     use_immediate(False)
-    forget_queues()
+    forget_task_sets()
 
 
-def test_process_reprocess_and_ingest_tasks_run_through_huey(immediate, make_image):
+def test_process_and_reprocess_tasks_run_through_huey(immediate, make_image):
     root = immediate.project.root
     manifest = Manifest.get()
     run = client.enqueue_process(root, manifest.id, requested_by="test")
@@ -48,11 +50,13 @@ def test_process_reprocess_and_ingest_tasks_run_through_huey(immediate, make_ima
                                                           PRIORITY_INTERACTIVE)
     assert again.asset_id == asset.id
 
+    # A folder dropped in, as the watcher handles it: ingested, then its manifest processed.
     new = make_image("late.png", size=(160, 120), color=(5, 5, 5), folder=root / "props")
-    client.enqueue_ingest(root, new.parent)
+    outcome = ingest_paths(immediate.project, immediate.settings, [new.parent])
+    client.enqueue_processing(root, outcome.manifests)
     late = Asset.get(Asset.file_path == "props/late.png")
-    assert late.state == AssetState.PROCESSED  # ingested, then its manifest processed
-    assert Run.get(Run.manifest == late.manifest).requested_by == "ingest"
+    assert late.state == AssetState.PROCESSED
+    assert Run.get(Run.manifest == late.manifest).requested_by == "watcher"
 
 
 def test_a_run_is_never_executed_twice(immediate):
@@ -67,7 +71,7 @@ def test_a_run_is_never_executed_twice(immediate):
 
 def test_queued_process_run_is_reused_and_cancel_before_start(session):
     # Real SQLite queue, no consumer: runs stay queued.
-    forget_queues()
+    forget_task_sets()
     try:
         reconcile(session.project, session.settings)
         manifest = Manifest.create(name="empty", folder="empty")
@@ -76,17 +80,17 @@ def test_queued_process_run_is_reused_and_cancel_before_start(session):
         assert first.id == second.id
         full = client.enqueue_process(session.project.root, manifest.id, "all")
         assert full.id != first.id
-        queues = get_queues(session.project)
-        assert queues.counts()["pipeline"] == 2
+        tasks = task_set(session.project)
+        assert tasks.counts()["pipeline"] == 2
         assert client.cancel_run(first.id)
         assert Run.get_by_id(first.id).status == RunStatus.CANCELLED
         assert not client.cancel_run(first.id)
     finally:
-        forget_queues()
+        forget_task_sets()
 
 
 def test_recovery_requeues_runs_of_a_dead_daemon(session):
-    forget_queues()
+    forget_task_sets()
     try:
         manifest = Manifest.create(name="m", folder="m")
         dead = create_run("process", manifest_id=manifest.id)
@@ -97,18 +101,18 @@ def test_recovery_requeues_runs_of_a_dead_daemon(session):
         alive = create_run("process", manifest_id=manifest.id)  # e.g. a foreground CLI run
         assert runs.claim(alive.id, owner=f"{runs._HOST}:{os.getppid()}")
         queued = create_run("reprocess", manifest_id=manifest.id, priority=PRIORITY_INTERACTIVE)
-        queues = get_queues(session.project)
+        tasks = task_set(session.project)
 
-        assert sorted(jobs.requeue_runs(queues)) == [dead.id, queued.id]
+        assert sorted(jobs.requeue_runs(tasks)) == [dead.id, queued.id]
         assert Run.get_by_id(dead.id).status == RunStatus.QUEUED
         assert Run.get_by_id(alive.id).status == RunStatus.RUNNING
         assert {s.status for s in StageProgress.select().where(StageProgress.run == dead.id)} \
             == {"pending"}
-        pending = queues.pipeline.pending()
+        pending = tasks.huey.pending()
         assert pending[0].args == (queued.id,)  # interactive work first
-        assert jobs.requeue_runs(queues) == []  # already in the queue: not added twice
+        assert jobs.requeue_runs(tasks) == []  # already in the queue: not added twice
     finally:
-        forget_queues()
+        forget_task_sets()
 
 
 def test_client_import_stays_light():

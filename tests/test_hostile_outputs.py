@@ -56,11 +56,12 @@ def test_export_refuses_vidpipe_files_and_input_images(session, tmp_path):
     image = root / "hero.jpg"
     Image.new("RGB", (60, 40), (5, 50, 200)).save(image)
     assert run(VIDPIPE, "scan", str(root)).returncode == 0
-    from daemon.client import enqueue_ingest
-    from daemon.queue import forget_queues
+    from daemon.client import enqueue_process
+    from daemon.tasks import forget_task_sets
+    from vidpipe.models import Manifest
 
-    enqueue_ingest(root, image)  # the queue file exists
-    forget_queues()
+    enqueue_process(root, Manifest.get().id)  # the queue file exists
+    forget_task_sets()
     renamed = root / "hero-notes.dat"  # an image whatever its name
     shutil.copy(image, renamed)
     protected = [session.project.database_path, session.project.queue_path, image,

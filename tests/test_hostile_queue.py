@@ -17,7 +17,7 @@ from PIL import Image
 
 from daemon.queue_format import PlainDataSerializer, UndecodableEntry
 from test_daemon_process import REPO, start_daemon, stop_daemon, wait_for
-from vidpipe.models import Asset, Run, RunStatus
+from vidpipe.models import Run, RunStatus
 from vidpipe.session import open_project
 
 
@@ -38,8 +38,8 @@ def _garbage(marker: Path) -> list[bytes]:
     return [
         pickle.dumps(_Payload(marker)),
         # Huey's own (pickle) format of a vidpipe task, with the payload as its argument.
-        pickle.dumps(Message("x2", "vidpipe.ingest_path", None, 0, 0, 0, (_Payload(marker),),
-                             {})),
+        pickle.dumps(Message("x2", "vidpipe.process_manifest", None, 0, 0, 0,
+                             (_Payload(marker),), {})),
         b"\x00\xffnot anything",
         b"",
         b'{"format": "vidpipe-queue/1", "data": {"$eval": "1"}}',
@@ -75,36 +75,35 @@ def test_daemon_on_a_poisoned_queue_runs_nothing_and_keeps_working(tmp_path):
     root = session.project.root
     image = root / "legit.jpg"
     Image.new("RGB", (96, 64), (20, 120, 200)).save(image)
-    from daemon.client import enqueue_ingest
-    from daemon.queue import forget_queues, get_queues
+    from daemon.client import enqueue_process
+    from daemon.tasks import forget_task_sets, task_set
+    from vidpipe.ingest import reconcile
+    from vidpipe.models import Manifest
 
-    enqueue_ingest(root, image)  # the legitimate job, queued behind the garbage below
-    queues = get_queues(session.project)
-    revoke_keys = [huey._task_key(task, "rt") for huey, task in (
-        (queues.io, queues.tasks.ingest_path), (queues.pipeline, queues.tasks.process_manifest))]
-    forget_queues()
+    reconcile(session.project, session.settings)
+    run = enqueue_process(root, Manifest.get().id)  # the legitimate job, behind the garbage below
+    tasks = task_set(session.project)
+    revoke_keys = [tasks.huey._task_key(task, "rt")
+                   for task in (tasks.process_manifest, tasks.reprocess_asset)]
+    forget_task_sets()
     with sqlite3.connect(session.project.queue_path) as queue_db:
-        for queue in ("vidpipe.io", "vidpipe.pipeline"):
-            for data in _garbage(marker):
-                queue_db.execute("insert into task (queue, data, priority) values (?, ?, 100)",
-                                 (queue, data))
-                queue_db.execute("insert into schedule (queue, data, timestamp) values (?, ?, 0)",
-                                 (queue, data))
-            # A planted revocation of every vidpipe task would silence the queue (or, read
-            # with pickle, run the payload).
-            for key in revoke_keys:
-                queue_db.execute("insert into kv (queue, key, value) values (?, ?, ?)",
-                                 (queue, key, pickle.dumps(_Payload(marker))))
+        for data in _garbage(marker):
+            queue_db.execute("insert into task (queue, data, priority) values (?, ?, 100)",
+                             ("vidpipe.pipeline", data))
+            queue_db.execute("insert into schedule (queue, data, timestamp) values (?, ?, 0)",
+                             ("vidpipe.pipeline", data))
+        # A planted revocation of every vidpipe task would silence the queue (or, read with
+        # pickle, run the payload).
+        for key in revoke_keys:
+            queue_db.execute("insert into kv (queue, key, value) values (?, ?, ?)",
+                             ("vidpipe.pipeline", key, pickle.dumps(_Payload(marker))))
         queue_db.execute("insert into task (queue, data, priority) values (?, ?, 100)",
-                         ("vidpipe.io", "text, not bytes"))
+                         ("vidpipe.pipeline", "text, not bytes"))
 
     daemon = start_daemon(root, "--no-watch")
     try:
-        asset = wait_for(lambda: Asset.get_or_none(Asset.file_path == "legit.jpg"),
-                         what="the queued ingest job")
-        # Ingest queued processing; the pipeline consumer read past its own garbage to claim it.
-        wait_for(lambda: Run.select().where(Run.manifest == asset.manifest_id,
-                                            Run.status != RunStatus.QUEUED).exists(),
+        # The consumer read past the garbage queued before the job to claim it.
+        wait_for(lambda: Run.get_by_id(run.id).status != RunStatus.QUEUED,
                  what="the processing run claimed")
         assert daemon.poll() is None
     finally:
@@ -112,7 +111,7 @@ def test_daemon_on_a_poisoned_queue_runs_nothing_and_keeps_working(tmp_path):
         session.close()
     assert not marker.exists()
     log = (root / ".vidpipe" / "logs" / "daemon.log").read_text()
-    assert log.count("dropped a queue entry that is not a vidpipe job") >= 2 * 8
+    assert log.count("dropped a queue entry that is not a vidpipe job") >= 8
     assert "not JSON (a pickle?)" in log and "os.system not found" in log
     assert "Traceback" not in log, log
     assert daemon.returncode == 0, out
@@ -123,16 +122,18 @@ def test_daemon_on_a_poisoned_queue_runs_nothing_and_keeps_working(tmp_path):
 def test_queue_entries_are_json_on_disk(tmp_path):
     session = open_project(tmp_path / "project", create=True)
     try:
-        from daemon.client import enqueue_ingest
-        from daemon.queue import forget_queues
+        from daemon.client import enqueue_process
+        from daemon.tasks import forget_task_sets
+        from vidpipe.models import Manifest
 
-        enqueue_ingest(session.project.root, session.project.root / "a.jpg")
-        forget_queues()
+        run = enqueue_process(session.project.root,
+                              Manifest.create(name="m", folder="m").id)
+        forget_task_sets()
         with sqlite3.connect(session.project.queue_path) as queue_db:
             (data,), = queue_db.execute("select data from task").fetchall()
         entry = json.loads(bytes(data))
         assert entry["format"] == "vidpipe-queue/1"
-        # Relative to the project root: a daemon on another machine may mount it elsewhere.
-        assert entry["data"]["$message"]["args"] == {"$tuple": ["a.jpg"]}
+        assert entry["data"]["$message"]["name"] == "daemon.tasks.vidpipe.process_manifest"
+        assert entry["data"]["$message"]["args"] == {"$tuple": [run.id]}
     finally:
         session.close()

@@ -5,8 +5,8 @@ behind it instead of leaving two queued for one manifest."""
 from __future__ import annotations
 
 from daemon import client, jobs
-from daemon.ingesting import ingest_paths, queue_processing
-from daemon.queue import forget_queues, get_queues
+from daemon.ingesting import ingest_paths
+from daemon.tasks import forget_task_sets, task_set
 from vidpipe import runs
 from vidpipe.engine import ManifestingEngine
 from vidpipe.ingest import reconcile
@@ -19,7 +19,7 @@ from vidpipe.stages.tags import TagStage
 
 def test_drops_while_a_job_runs_join_the_next_job_and_the_running_one_leaves_them(
         session, make_image):
-    forget_queues()  # a real SQLite queue and no consumer: runs wait until executed here
+    forget_task_sets()  # a real SQLite queue and no consumer: runs wait until executed here
     root = session.project.root
     try:
         make_image("first.png", size=(160, 120), color=(200, 40, 40), folder=root / "cast")
@@ -35,7 +35,7 @@ def test_drops_while_a_job_runs_join_the_next_job_and_the_running_one_leaves_the
             for name, colour in (("second.png", (40, 200, 40)), ("third.png", (40, 40, 200))):
                 path = make_image(name, size=(160, 120), color=colour, folder=root / "cast")
                 outcome = ingest_paths(session.project, session.settings, [path])
-                queued.extend(queue_processing(session.project, outcome.manifests))
+                queued.extend(client.enqueue_processing(root, outcome.manifests))
 
         engine = ManifestingEngine(session.project, session.settings,
                                    stages=[ContactSheetStage(), PromptStage(), TagStage()],
@@ -60,11 +60,11 @@ def test_drops_while_a_job_runs_join_the_next_job_and_the_running_one_leaves_the
         assert all(a.state == AssetState.PROCESSED and a.reverse_prompt
                    for a in Asset.select())
     finally:
-        forget_queues()
+        forget_task_sets()
 
 
 def test_a_job_back_in_the_queue_takes_over_the_one_waiting_behind_it(session):
-    forget_queues()
+    forget_task_sets()
     try:
         manifest = Manifest.create(name="m", folder="m")
         other = Manifest.create(name="other", folder="other")
@@ -75,7 +75,7 @@ def test_a_job_back_in_the_queue_takes_over_the_one_waiting_behind_it(session):
                                                   StageProgress.position < 2).execute()
         behind = create_run("process", manifest_id=manifest.id)  # a drop while it ran
         elsewhere = create_run("process", manifest_id=other.id)
-        queues = get_queues(session.project)
+        queues = task_set(session.project)
 
         jobs.requeue_runs(queues, previous_pid=None)
         assert Run.get_by_id(dead.id).status == RunStatus.QUEUED
@@ -90,13 +90,13 @@ def test_a_job_back_in_the_queue_takes_over_the_one_waiting_behind_it(session):
                                      Run.status == RunStatus.QUEUED).count()
         assert waiting == 1
     finally:
-        forget_queues()
+        forget_task_sets()
 
 
 def test_a_drop_joining_a_run_back_in_the_queue_is_done_by_it(session, make_image):
     """Found by the soak (seed 9): the daemon was killed mid-run, the run went back to the queue
     keeping the images it started with, then a drop joined it - and was never processed."""
-    forget_queues()
+    forget_task_sets()
     root = session.project.root
     try:
         make_image("first.png", size=(160, 120), color=(200, 40, 40), folder=root / "cast")
@@ -109,13 +109,13 @@ def test_a_drop_joining_a_run_back_in_the_queue_is_done_by_it(session, make_imag
                    args={ASSETS_UPTO: first.id}).where(Run.id == run.id).execute()
         StageProgress.update(status="done").where(StageProgress.run == run.id,
                                                   StageProgress.position < 2).execute()
-        jobs.requeue_runs(get_queues(session.project))
+        jobs.requeue_runs(task_set(session.project))
         assert Run.get_by_id(run.id).args == {ASSETS_UPTO: first.id}  # resumes as it was
 
         path = make_image("second.png", size=(160, 120), color=(40, 200, 40),
                           folder=root / "cast")
         outcome = ingest_paths(session.project, session.settings, [path])
-        assert queue_processing(session.project, outcome.manifests) == [run.id]  # joins it
+        assert client.enqueue_processing(root, outcome.manifests) == [run.id]  # joins it
         joined = Run.get_by_id(run.id)
         assert ASSETS_UPTO not in joined.args
         assert {s.status for s in StageProgress.select().where(StageProgress.run == run.id)} \
@@ -128,4 +128,4 @@ def test_a_drop_joining_a_run_back_in_the_queue_is_done_by_it(session, make_imag
         assert all(a.state == AssetState.PROCESSED and a.reverse_prompt
                    for a in Asset.select())
     finally:
-        forget_queues()
+        forget_task_sets()

@@ -18,10 +18,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from vidpipe.testing.fake_gemini import FakeGemini
+from typing import Any, Callable
 
 CREATE_PATH = re.compile(r"^/[^/]+/models/(?P<model>[^/:]+):batchGenerateContent$")
 BATCH_PATH = re.compile(r"^/[^/]+/batches/(?P<id>[^/:]+)(?P<cancel>:cancel)?$")
@@ -63,8 +60,12 @@ class FakeBatch:
 
 
 class BatchStore:
-    def __init__(self, server: "FakeGemini"):
+    def __init__(self, server: Any, read_request: Callable[[dict, str, bool], Any]):
+        """``server`` is the FakeGemini answering; ``read_request(request, model, had_key)``
+        gives its record of one request, its behaviour chosen as for a direct request (so
+        fake_gemini imports this module, never the other way round)."""
         self.server = server
+        self.read_request = read_request
         self.batches: dict[str, FakeBatch] = {}
         self.submissions = 0
         self.cancels = 0
@@ -72,16 +73,11 @@ class BatchStore:
         self._ids = itertools.count(1)
 
     def create(self, model: str, body: dict, had_key: bool) -> dict:
-        from vidpipe.testing.fake_gemini import HANG, OK, _parse_request
-
         batch = body.get("batch") or {}
         entries = ((batch.get("inputConfig") or {}).get("requests") or {}).get("requests") or []
         responses = []
         for entry in entries:
-            seen = _parse_request(entry.get("request") or {}, model, had_key)
-            seen.behaviour = self.server._choose(seen.prompt_text)
-            if seen.behaviour == HANG:
-                seen.behaviour = OK  # nothing hangs inside a batch
+            seen = self.read_request(entry.get("request") or {}, model, had_key)
             self.server._record(seen)
             status, payload, _ = self.server.respond(seen, batch=True)
             result: dict = {"metadata": entry.get("metadata") or {}}

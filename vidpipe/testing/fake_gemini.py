@@ -125,7 +125,7 @@ class FakeGemini:
         self.outcomes: Counter[str] = Counter()
         self.seen: list[SeenRequest] = []
         self.billed: Counter[str] = Counter()  # responses, prompt, candidates, thoughts
-        self.batches = BatchStore(self)
+        self.batches = BatchStore(self, self._batch_request)
         self._faults: Counter[str | None] = Counter()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -205,6 +205,14 @@ class FakeGemini:
         return usage
 
     # -- request handling ----------------------------------------------------------------------
+    def _batch_request(self, body: dict, model: str, had_key: bool) -> "SeenRequest":
+        """One request inside a batch job, its behaviour chosen as for a direct one."""
+        seen = _parse_request(body, model, had_key)
+        seen.behaviour = self._choose(seen.prompt_text)
+        if seen.behaviour == HANG:
+            seen.behaviour = OK  # nothing hangs inside a batch
+        return seen
+
     def _choose(self, prompt_text: str, image_sha256: str | None = None) -> str:
         with self._lock:
             for rule in self.rules:

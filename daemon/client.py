@@ -28,8 +28,6 @@ from vidpipe.runs import (
 )
 from vidpipe.safe_io import open_append, open_regular
 
-from daemon.tasks import TaskSet, task_set
-
 #: Advisory lock key of enqueue_process's look-then-create ("vide").
 ENQUEUE_LOCK_KEY = 0x76696465
 
@@ -37,7 +35,11 @@ __all__ = ["enqueue_process", "enqueue_processing", "enqueue_reprocess", "cancel
            "start_detached", "daemon_status", "DaemonStatus"]
 
 
-def _tasks(project_root: Path | str) -> TaskSet:
+def _tasks(project_root: Path | str):
+    """The project's queue with the tasks registered (a daemon.tasks.TaskSet). Imported on
+    first use: a TUI that never queues anything never loads Huey."""
+    from daemon.tasks import task_set
+
     return task_set(find_project(Path(project_root)))
 
 

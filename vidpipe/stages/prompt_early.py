@@ -109,7 +109,7 @@ def early_prompts(ctx: "StageContext") -> EarlyPrompts | None:
     from vidpipe.prompting.runner import PromptItem
     from vidpipe.prompting.template import asset_values, load_template
     from vidpipe.stages.prompt_batches import wants_batch
-    from vidpipe.stages.prompts import GEMINI, fingerprint
+    from vidpipe.stages.prompt_marks import GEMINI, fingerprint
     from vidpipe.tags import planned_tags
 
     settings = ctx.settings

@@ -24,17 +24,12 @@ from vidpipe.prompting.retry import AuthFailure, RetryPolicy
 from vidpipe.prompting.template import PromptTemplate, asset_values, load_template
 from vidpipe.prompting.usage import price_for
 from vidpipe.stages.base import Stage, StageContext, StageName, mark_done, set_stage_error
+from vidpipe.stages.prompt_marks import GEMINI, OFFLINE, fingerprint
 from vidpipe.tags import assign_tags
 
 log = logging.getLogger(__name__)
 
-GEMINI = "gemini"
-OFFLINE = "offline"
 OFFLINE_IMAGE_PX = 256  # image statistics need no more
-
-
-def fingerprint(origin: str, model: str, version: str) -> str:
-    return f"{origin}|{model}|{version}" if origin == GEMINI else f"{origin}|{version}"
 
 
 class PromptStage(Stage):

@@ -12,9 +12,9 @@ from vidpipe import imaging
 from vidpipe.config import Settings
 from vidpipe.errors import VidpipeError
 from vidpipe.ingest import IngestResult, display_path, ingest_file, ingest_files, \
-    is_ignored_name, iter_input_files, mark_removed, unusable_name
+    input_relative, iter_input_files, mark_removed, unusable_name
 from vidpipe.models import AssetState
-from vidpipe.project import STATE_DIRNAME, Project
+from vidpipe.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +30,7 @@ class IngestOutcome:
 
 def is_watched(project: Project, path: Path) -> bool:
     """Inside PROJECT, not in .vidpipe/, and no hidden or temporary component."""
-    try:
-        relative = Path(os.path.abspath(path)).relative_to(project.root)
-    except ValueError:
-        return False
-    parts = relative.parts
-    if not parts or parts[0] == STATE_DIRNAME:
-        return False
-    return not any(is_ignored_name(part) for part in parts)
+    return input_relative(project, path) is not None
 
 
 def ingest_paths(project: Project, settings: Settings, paths: Iterable[Path],

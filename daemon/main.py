@@ -98,11 +98,11 @@ class Daemon:
         self.stop_requested.set()
 
     def run(self) -> int:
-        from daemon.jobs import bind_runtime, requeue_runs
+        from daemon.job_runner import bind_runtime, requeue_runs
         from daemon.lock import DaemonLock
         from daemon.queue import MAX_POLL_DELAY_S
         from daemon.tasks import task_set
-        from daemon.watcher import FolderWatcher
+        from daemon.watcher import FolderIngester
         from vidpipe.session import open_project
 
         # A shared queue (Redis queue_url) means several daemons may serve the project, on this
@@ -138,7 +138,7 @@ class Daemon:
                              shutdown_timeout=SHUTDOWN_GRACE_S)
         consumer.start()
         if self.watch:
-            self.watcher = FolderWatcher(self.project, settings, force_polling=self.force_polling)
+            self.watcher = FolderIngester(self.project, settings, force_polling=self.force_polling)
             self.watcher.start()
 
         started = lock.started_at

@@ -2,7 +2,7 @@
 plain JSON of run ids, with stable names.
 
 Names are part of the on-disk queue format (a queued message refers to its task by name), so
-never rename one; add a new task instead. Task bodies live in :mod:`daemon.jobs` and return the
+never rename one; add a new task instead. Task bodies live in :mod:`daemon.job_runner` and return the
 run's status; nothing here imports the ML stack, so enqueueing (TUI, CLI) stays light.
 """
 
@@ -18,7 +18,7 @@ from vidpipe.config import Settings
 from vidpipe.models import Run, RunKind
 from vidpipe.project import Project
 
-from daemon import jobs
+from daemon import job_runner
 from daemon.queue import PIPELINE, make_huey, runs_immediately
 
 PROCESS_MANIFEST = "vidpipe.process_manifest"
@@ -57,12 +57,12 @@ def register(huey: Huey) -> TaskSet:
     @huey.task(name=PROCESS_MANIFEST, retries=PIPELINE_RETRIES,
                retry_delay=PIPELINE_RETRY_DELAY_S, retry_backoff=2, context=True)
     def process_manifest(run_id: int, task=None):
-        return jobs.run_pipeline_job(run_id, retries_left=task.retries if task else 0)
+        return job_runner.run_pipeline_job(run_id, retries_left=task.retries if task else 0)
 
     @huey.task(name=REPROCESS_ASSET, retries=PIPELINE_RETRIES,
                retry_delay=PIPELINE_RETRY_DELAY_S, retry_backoff=2, context=True)
     def reprocess_asset(run_id: int, task=None):
-        return jobs.run_pipeline_job(run_id, retries_left=task.retries if task else 0)
+        return job_runner.run_pipeline_job(run_id, retries_left=task.retries if task else 0)
 
     return TaskSet(huey, process_manifest, reprocess_asset)
 

@@ -89,7 +89,10 @@ class _Inbox(FileSystemEventHandler):
         self.wake.set()
 
 
-class FolderWatcher:
+class FolderIngester:
+    """The daemon's watch on the project folder: ingests what is dropped in (once complete),
+    marks what is deleted removed, and queues the processing of the manifests that changed."""
+
     def __init__(self, project: Project, settings: Settings, stable_s: float = 1.0,
                  settle_s: float = 0.15, debounce_s: float = 0.4, max_wait_s: float = 10.0,
                  poll_s: float = 1.0, tick_s: float = 0.05, force_polling: bool = False,

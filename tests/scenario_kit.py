@@ -421,8 +421,8 @@ class ScenarioRun:
         self.start_daemon()
 
     def _queue_reprocess(self) -> None:
-        """As the TUI does it: tui.jobs.queue_reprocess on the assets a person selected."""
-        from tui.jobs import queue_reprocess
+        """As the TUI does it: tui.job_requests.queue_reprocess on the assets a person selected."""
+        from tui.job_requests import queue_reprocess
         from vidpipe.models import Asset, AssetState
 
         with self._db():

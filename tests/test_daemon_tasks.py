@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon import client, jobs
+from daemon import client, job_runner
 from daemon.ingesting import ingest_paths
 from daemon.queue import use_immediate
 from daemon.tasks import forget_task_sets, task_set
@@ -29,7 +29,7 @@ def immediate(session, make_image):
                    folder=session.project.root)
     reconcile(session.project, session.settings)
     use_immediate(True)
-    jobs.bind_runtime(session.project, session.settings)
+    job_runner.bind_runtime(session.project, session.settings)
     yield session
     use_immediate(False)
     forget_task_sets()
@@ -65,7 +65,7 @@ def test_a_run_is_never_executed_twice(immediate):
     assert runs.claim(run.id)
     assert not runs.claim(run.id)  # a second queue entry for the same run does nothing
     assert runs.finish(run.id, RunStatus.DONE)
-    assert jobs.run_pipeline_job(run.id) == RunStatus.DONE
+    assert job_runner.run_pipeline_job(run.id) == RunStatus.DONE
     assert Run.get_by_id(run.id).attempts == 1  # not started a second time
 
 
@@ -103,14 +103,14 @@ def test_recovery_requeues_runs_of_a_dead_daemon(session):
         queued = create_run("reprocess", manifest_id=manifest.id, priority=PRIORITY_INTERACTIVE)
         tasks = task_set(session.project)
 
-        assert sorted(jobs.requeue_runs(tasks)) == [dead.id, queued.id]
+        assert sorted(job_runner.requeue_runs(tasks)) == [dead.id, queued.id]
         assert Run.get_by_id(dead.id).status == RunStatus.QUEUED
         assert Run.get_by_id(alive.id).status == RunStatus.RUNNING
         assert {s.status for s in StageProgress.select().where(StageProgress.run == dead.id)} \
             == {"pending"}
         pending = tasks.huey.pending()
         assert pending[0].args == (queued.id,)  # interactive work first
-        assert jobs.requeue_runs(tasks) == []  # already in the queue: not added twice
+        assert job_runner.requeue_runs(tasks) == []  # already in the queue: not added twice
     finally:
         forget_task_sets()
 

@@ -116,10 +116,10 @@ def test_add_refuses_a_manifest_folder_that_leads_outside(session, tmp_path):
 
 
 def test_watcher_keeps_paths_while_ingest_fails_and_picks_them_up_after(session):
-    from daemon.watcher import FolderWatcher
+    from daemon.watcher import FolderIngester
 
     root = session.project.root
-    watcher = FolderWatcher(session.project, session.settings, queue_jobs=False, retry_s=0.2)
+    watcher = FolderIngester(session.project, session.settings, queue_jobs=False, retry_s=0.2)
     watcher.start()
     try:
         assert watcher.ready.wait(TIMEOUT)

@@ -4,7 +4,7 @@ behind it instead of leaving two queued for one manifest."""
 
 from __future__ import annotations
 
-from daemon import client, jobs
+from daemon import client, job_runner
 from daemon.ingesting import ingest_paths
 from daemon.tasks import forget_task_sets, task_set
 from vidpipe import runs
@@ -77,7 +77,7 @@ def test_a_job_back_in_the_queue_takes_over_the_one_waiting_behind_it(session):
         elsewhere = create_run("process", manifest_id=other.id)
         queues = task_set(session.project)
 
-        jobs.requeue_runs(queues, previous_pid=None)
+        job_runner.requeue_runs(queues, previous_pid=None)
         assert Run.get_by_id(dead.id).status == RunStatus.QUEUED
         joined = Run.get_by_id(behind.id)
         assert joined.status == RunStatus.CANCELLED and f"#{dead.id}" in joined.error
@@ -109,7 +109,7 @@ def test_a_drop_joining_a_run_back_in_the_queue_is_done_by_it(session, make_imag
                    args={ASSETS_UPTO: first.id}).where(Run.id == run.id).execute()
         StageProgress.update(status="done").where(StageProgress.run == run.id,
                                                   StageProgress.position < 2).execute()
-        jobs.requeue_runs(task_set(session.project))
+        job_runner.requeue_runs(task_set(session.project))
         assert Run.get_by_id(run.id).args == {ASSETS_UPTO: first.id}  # resumes as it was
 
         path = make_image("second.png", size=(160, 120), color=(40, 200, 40),

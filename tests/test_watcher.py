@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from daemon.watcher import FolderWatcher
+from daemon.watcher import FolderIngester
 from vidpipe.edits import edit_field
 from vidpipe.models import Asset, AssetState
 
@@ -32,7 +32,7 @@ def watch(session):
 
     def start(**options):
         options.setdefault("queue_jobs", False)
-        watcher = FolderWatcher(session.project, session.settings, **options)
+        watcher = FolderIngester(session.project, session.settings, **options)
         watcher.start()
         assert watcher.ready.wait(TIMEOUT)
         watchers.append(watcher)

@@ -97,7 +97,7 @@ class VidpipeApp(App):
 
     def _start_folder_watch(self) -> None:
         """In the poller thread: importing watchdog and watching every folder takes a while."""
-        from tui.folderwatch import FolderWatcher
+        from tui.folderwatch import InputFileWatcher
 
         def seen(appeared: bool, relative: str) -> None:
             screen = self.main_screen
@@ -106,7 +106,7 @@ class VidpipeApp(App):
                                                      [] if appeared else [relative]))
 
         try:
-            watcher = FolderWatcher(self.project, seen)
+            watcher = InputFileWatcher(self.project, seen)
             watcher.start()
             self._folder_watcher = watcher
         except OSError as exc:  # e.g. the inotify watch limit

@@ -12,8 +12,8 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from vidpipe.imaging import is_image_name
-from vidpipe.ingest import is_ignored_name, iter_input_files
-from vidpipe.project import STATE_DIRNAME, Project
+from vidpipe.ingest import input_relative, iter_input_files
+from vidpipe.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +23,8 @@ FileCallback = Callable[[bool, str], None]
 
 def relevant(project: Project, path: str) -> str | None:
     """The relative path of an input image, or None for anything vidpipe would not ingest."""
-    try:
-        relative = Path(os.path.abspath(path)).relative_to(project.root)
-    except ValueError:
-        return None
-    if not relative.parts or relative.parts[0] == STATE_DIRNAME:
-        return None
-    if any(is_ignored_name(part) for part in relative.parts):
-        return None
-    if not is_image_name(relative):
-        return None
-    return relative.as_posix()
+    relative = input_relative(project, path)
+    return relative if relative is not None and is_image_name(Path(relative)) else None
 
 
 def scan(project: Project) -> list[str]:
@@ -69,7 +60,10 @@ class _Handler(FileSystemEventHandler):
             self._emit(False, event.src_path)
 
 
-class FolderWatcher:
+class InputFileWatcher:
+    """The TUI's watch on the project folder: reports input files appearing and going, by name
+    only, so new drops show as "not ingested" at once; it never ingests."""
+
     def __init__(self, project: Project, callback: FileCallback):
         self.project = project
         self.observer = Observer()

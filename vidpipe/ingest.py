@@ -79,6 +79,21 @@ def is_ignored_name(name: str) -> bool:
     return name.startswith(".") or name.lower().endswith(_TEMP_SUFFIXES)
 
 
+def input_relative(project: Project, path: Path | str) -> str | None:
+    """``path`` relative to PROJECT (posix) when it lies where inputs live: inside PROJECT, not
+    in .vidpipe/, no hidden or temporary component. None otherwise. Names only: the file itself
+    (its type, whether it exists) is not looked at. The one rule the daemon's watcher and the
+    TUI's use; :func:`iter_input_files` walks by the same rule."""
+    try:
+        relative = Path(os.path.abspath(path)).relative_to(project.root)
+    except ValueError:
+        return None
+    parts = relative.parts
+    if not parts or parts[0] == STATE_DIRNAME or any(is_ignored_name(p) for p in parts):
+        return None
+    return relative.as_posix()
+
+
 def content_hash(path: Path) -> str:
     """Hash of a regular file's bytes (UnsafePath for a FIFO, device, socket or folder: those
     are never read, a FIFO would block for ever)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from textual import work
 
-from tui import jobs
+from tui import job_requests
 from tui.screens.confirm import confirm
 from tui.workers import db_thread
 
@@ -163,7 +163,7 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="jobs")
     @db_thread
     def _queue_reprocess(self, asset_ids: list[int], overwrite: bool) -> None:
-        run_ids = jobs.queue_reprocess(self.app.project.root, asset_ids, overwrite)
+        run_ids = job_requests.queue_reprocess(self.app.project.root, asset_ids, overwrite)
         what = f"reprocess of {len(asset_ids)} asset{'s' if len(asset_ids) > 1 else ''}"
         self.app.call_from_thread(self._queued, run_ids, what)
 
@@ -191,7 +191,7 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="jobs")
     @db_thread
     def _queue_process(self, manifest_id: int, mode: str) -> None:
-        run_id = jobs.queue_process(self.app.project.root, manifest_id, mode)
+        run_id = job_requests.queue_process(self.app.project.root, manifest_id, mode)
         self.app.call_from_thread(self._queued, [run_id], f"processing ({mode})")
 
     def _job_in_focus(self):
@@ -214,7 +214,7 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="jobs")
     @db_thread
     def _cancel(self, run_id: int) -> None:
-        done = jobs.cancel(run_id)
+        done = job_requests.cancel(run_id)
         self.app.call_from_thread(self.notify, f"Cancellation of #{run_id} requested." if done
                                   else f"Job #{run_id} had already ended.")
 
@@ -227,7 +227,7 @@ class MainActions:
 
     @work(thread=True, exit_on_error=False, group="daemon")
     def _start_daemon(self) -> None:
-        pid = jobs.start_daemon(self.app.project.root)
+        pid = job_requests.start_daemon(self.app.project.root)
         self.app.call_from_thread(self.notify, f"Daemon started (pid {pid}); its log is in "
                                   ".vidpipe/logs/.", title="Daemon")
 

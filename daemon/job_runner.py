@@ -58,7 +58,7 @@ def bind_runtime(project: Project, settings: Settings, shared: bool = False) -> 
 
 def runtime() -> Runtime:
     if _runtime is None:
-        raise RuntimeError("daemon runtime not bound: call daemon.jobs.bind_runtime() first")
+        raise RuntimeError("daemon runtime not bound: call daemon.job_runner.bind_runtime() first")
     return _runtime
 
 

@@ -15,6 +15,7 @@ from vidpipe.models import (
 )
 from vidpipe.prompting import ledger
 from vidpipe.stages.base import STAGE_TITLES, StageName
+from vidpipe.status import error_counts
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,7 @@ def manifest_infos(untracked_by_folder: dict[str, int]) -> list[ManifestInfo]:
     for manifest_id, state, count in (Asset.select(Asset.manifest, Asset.state, fn.COUNT(Asset.id))
                                       .group_by(Asset.manifest, Asset.state).tuples()):
         counts.setdefault(manifest_id, {})[state] = count
-    errors = dict(Asset.select(Asset.manifest, fn.COUNT(Asset.id))
-                  .where(fn.LENGTH(Asset.stage_errors) > 2,
-                         Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR]))
-                  .group_by(Asset.manifest).tuples())
+    errors = error_counts()
     latest_status = {}
     for manifest_id, status in (Run.select(Run.manifest, Run.status)
                                 .where(Run.id.in_(Run.select(fn.MAX(Run.id)).group_by(Run.manifest)))
@@ -137,7 +135,7 @@ def manifest_infos(untracked_by_folder: dict[str, int]) -> list[ManifestInfo]:
         out.append(ManifestInfo(
             manifest.id, manifest.name, manifest.folder,
             assets=sum(v for k, v in by_state.items() if k != AssetState.REMOVED),
-            errors=by_state.get(AssetState.ERROR, 0) + errors.get(manifest.id, 0),
+            errors=errors.get(manifest.id, 0),
             pending=by_state.get(AssetState.PENDING, 0),
             processed=by_state.get(AssetState.PROCESSED, 0),
             untracked=untracked_by_folder.get(manifest.folder, 0),

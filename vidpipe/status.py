@@ -26,6 +26,29 @@ def run_summary(run) -> dict:
     }
 
 
+def needs_a_look():
+    """The condition for an asset a person should look at: its input is unusable (ERROR), or a
+    stage failed on it (``Asset.stage_errors``). The one definition of a project's errors, for
+    `vidpipe status` and the TUI alike."""
+    return ((Asset.state == AssetState.ERROR)
+            | ((fn.LENGTH(Asset.stage_errors) > 2)
+               & Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR])))
+
+
+def error_counts() -> dict[int, int]:
+    """Manifest id -> how many of its assets need a look."""
+    return dict(Asset.select(Asset.manifest, fn.COUNT(Asset.id)).where(needs_a_look())
+                .group_by(Asset.manifest).tuples())
+
+
+def _error_entry(asset: Asset) -> dict:
+    if asset.state == AssetState.ERROR:
+        return {"file": asset.file_path, "error": asset.error}
+    return {"file": asset.file_path,
+            "error": "; ".join(f"{stage}: {message}"
+                               for stage, message in sorted(asset.stage_errors.items()))}
+
+
 def project_status(project: Project, settings: Settings) -> dict:
     manifests = []
     for manifest in Manifest.select().order_by(Manifest.name):
@@ -34,9 +57,10 @@ def project_status(project: Project, settings: Settings) -> dict:
         by_source = dict(Asset.select(Asset.source, fn.COUNT(Asset.id))
                          .where(Asset.manifest == manifest, Asset.state != AssetState.REMOVED)
                          .group_by(Asset.source).tuples())
-        errors = [{"file": a.file_path, "error": a.error} for a in
-                  Asset.select().where(Asset.manifest == manifest,
-                                       Asset.state == AssetState.ERROR).order_by(Asset.file_path)]
+        # Unusable inputs first, then assets a stage failed on.
+        errors = [_error_entry(a) for a in
+                  Asset.select().where(Asset.manifest == manifest, needs_a_look())
+                  .order_by(Asset.state != AssetState.ERROR, Asset.file_path)]
         run = latest_run(manifest.id)
         manifests.append({
             "name": manifest.name,

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image, ImageOps
 
 from vidpipe.engine import ManifestingEngine
+from vidpipe.extracted import iou
 from vidpipe.ingest import add_files
 from vidpipe.models import Asset, AssetType, ItemError, Source, StageProgress, StageStatus
 from vidpipe.stages.faces import FaceStage
-from vidpipe.vision.crops import iou
 
 pytestmark = pytest.mark.slow
 

@@ -17,10 +17,10 @@ from vidpipe.contact_sheet import Layout, SheetEntry, write_pages
 from vidpipe.daemon_state import heartbeat_path, write_heartbeat
 from vidpipe.errors import ProjectError
 from vidpipe.export import write_export
+from vidpipe.extracted import write_crop
 from vidpipe.project import init_project
 from vidpipe.safe_io import LogFileHandler, UnsafePath, write_atomic
 from vidpipe.session import open_project
-from vidpipe.vision.crops import write_crop
 
 REPO = Path(__file__).resolve().parent.parent
 VIDPIPE = str(Path(sys.executable).parent / "vidpipe")

@@ -1,5 +1,5 @@
 """vidpipe-tui actions through Textual's pilot on real project databases: face merge (g) and
-split (G) through vidpipe.vision.face_review, cancelling a queued job after the confirmation,
+split (G) through vidpipe.face_review, cancelling a queued job after the confirmation,
 the contact sheet screen, the preview image widget. Workers awaited, no sleeps."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def faces_project(tmp_path) -> Path:
     """Three face crops in manifest "faces", grouped {a, b} {c} by the real grouping code."""
     from vidpipe.models import Asset, AssetState, Manifest, Source, db
     from vidpipe.session import open_project
-    from vidpipe.vision.face_review import assign_face_groups
+    from vidpipe.face_review import assign_face_groups
 
     root = make_project(tmp_path / "project", images=0)
     session = open_project(root)

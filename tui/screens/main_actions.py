@@ -309,7 +309,7 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="faces")
     @db_thread
     def _merge_faces(self, asset_ids: list[int]) -> None:
-        from vidpipe.vision.face_review import merge_face_groups
+        from vidpipe.face_review import merge_face_groups
 
         summary = None
         for other in asset_ids[1:]:
@@ -329,7 +329,7 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="faces")
     @db_thread
     def _split_face(self, asset_id: int) -> None:
-        from vidpipe.vision.face_review import split_face
+        from vidpipe.face_review import split_face
 
         summary = split_face(asset_id)
         self.app.call_from_thread(self.notify, f"Face taken out of its group: {summary.groups} "

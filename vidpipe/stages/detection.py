@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 
 from vidpipe.edits import apply_ai_value
 from vidpipe.errors import ImageError
+from vidpipe.extracted import (
+    MATCH_IOU, Candidate, clip_box, crop_file_intact, crop_path, crops_damaged, downscaled, iou,
+    sync_extracted, write_crop,
+)
 from vidpipe.imaging import load_rgb
 from vidpipe.models import Asset, AssetState, AssetType, Source, utcnow
 from vidpipe.stages.base import (
     Stage, StageContext, StageName, fail_asset, mark_done, set_stage_error,
-)
-from vidpipe.vision.crops import (
-    MATCH_IOU, Candidate, clip_box, crop_file_intact, crop_path, crops_damaged, downscaled, iou,
-    sync_extracted, write_crop,
 )
 
 if TYPE_CHECKING:

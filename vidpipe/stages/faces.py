@@ -6,7 +6,7 @@ person crops are not searched a second time. A face crop hangs off the uploaded 
 found in, like every crop, with ``crop_bbox`` in that image's upright pixels.
 
 Grouping runs over all faces of the manifest after the per-image work, every run (it is cheap),
-honouring the merge / split decisions a person made (vidpipe.vision.face_review).
+honouring the merge / split decisions a person made (vidpipe.face_review).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import time
 from typing import TYPE_CHECKING
 
 from vidpipe.errors import ImageError
+from vidpipe.extracted import Candidate, clip_box, crops_damaged, downscaled, sync_extracted
 from vidpipe.imaging import load_rgb
 from vidpipe.models import AssetType, Source
 from vidpipe.stages.base import (
     Stage, StageContext, StageName, fail_asset, mark_done, set_stage_error,
 )
-from vidpipe.vision.crops import Candidate, clip_box, crops_damaged, downscaled, sync_extracted
 
 if TYPE_CHECKING:
     from vidpipe.models import Asset
@@ -98,7 +98,7 @@ class FaceStage(Stage):
             progress.advance(1, item=asset.name)
         work_s = time.perf_counter() - started - load_s
 
-        from vidpipe.vision.face_review import assign_face_groups
+        from vidpipe.face_review import assign_face_groups
 
         summary = assign_face_groups(ctx.manifest.id, self.threshold(ctx), ctx.settings.face_model)
         timing = f", {work_s / done * 1000:.0f} ms/image on {finder.device}" if done else ""

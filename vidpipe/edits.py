@@ -202,34 +202,31 @@ def adopt_suggestion(edit_id: int) -> FieldEdit | None:
 
 def undo(asset_id: int, field: str | None = None) -> FieldEdit | None:
     """Revert the newest applied edit of the asset (or of one field). Returns it, or None."""
-    with db.atomic():
-        _locked_asset(asset_id)
-        query = FieldEdit.select().where(FieldEdit.asset == asset_id, FieldEdit.applied == True,  # noqa: E712
-                                         FieldEdit.undone == False)  # noqa: E712
-        if field:
-            query = query.where(FieldEdit.field == field)
-        edit = query.order_by(FieldEdit.id.desc()).first()
-        if edit is None:
-            return None
-        writer = _write_ai if edit.author == Author.AI else _write
-        writer(asset_id, edit.field, edit.old_value)
-        FieldEdit.update(undone=True).where(FieldEdit.id == edit.id).execute()
-        return edit
+    return _step(asset_id, field, undoing=True)
 
 
 def redo(asset_id: int, field: str | None = None) -> FieldEdit | None:
     """Re-apply the oldest undone edit that was undone last (per asset or field)."""
+    return _step(asset_id, field, undoing=False)
+
+
+def _step(asset_id: int, field: str | None, undoing: bool) -> FieldEdit | None:
+    """One step back (the newest applied edit gets its old value) or forward (the oldest undone
+    edit gets its new value again), written as the edit's author wrote it."""
     with db.atomic():
         _locked_asset(asset_id)
-        query = FieldEdit.select().where(FieldEdit.asset == asset_id, FieldEdit.undone == True)  # noqa: E712
+        query = FieldEdit.select().where(FieldEdit.asset == asset_id,
+                                         FieldEdit.undone == (not undoing))
+        if undoing:
+            query = query.where(FieldEdit.applied == True)  # noqa: E712
         if field:
             query = query.where(FieldEdit.field == field)
-        edit = query.order_by(FieldEdit.id.asc()).first()
+        edit = query.order_by(FieldEdit.id.desc() if undoing else FieldEdit.id.asc()).first()
         if edit is None:
             return None
         writer = _write_ai if edit.author == Author.AI else _write
-        writer(asset_id, edit.field, edit.new_value)
-        FieldEdit.update(undone=False).where(FieldEdit.id == edit.id).execute()
+        writer(asset_id, edit.field, edit.old_value if undoing else edit.new_value)
+        FieldEdit.update(undone=undoing).where(FieldEdit.id == edit.id).execute()
         return edit
 
 

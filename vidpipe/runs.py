@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 PRIORITY_INTERACTIVE = 10
 PRIORITY_BULK = 0
 
+ASSETS_UPTO = "assets_upto"  # Run.args key, see assets_upto()
+
 #: Stages a single-asset reprocess reruns, in order (here, not in the engine, so that the light
 #: daemon client can queue one without importing the engine).
 REPROCESS_STAGES = [StageName.DETECTION, StageName.PROMPTS, StageName.TAGS]

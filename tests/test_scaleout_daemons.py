@@ -60,7 +60,11 @@ def shared_project(tmp_path, postgres_url, redis_url, monkeypatch):
     with FakeGemini(latency_s=0.4) as gemini:
         env = {"VIDPIPE_DATABASE_URL": postgres_url, "VIDPIPE_QUEUE_URL": redis_url,
                "GEMINI_API_KEY": "test-key", "VIDPIPE_GEMINI_BASE_URL": gemini.base_url,
-               "VIDPIPE_PROMPT_CONCURRENCY": "2"}
+               "VIDPIPE_PROMPT_CONCURRENCY": "2",
+               # The kill below has to land inside the prompt stage. With the overlap on, a
+               # quick machine answers every prompt while the faces run and the stage then
+               # only writes cached answers, too fast to be caught half way (CI saw that).
+               "VIDPIPE_PROMPT_OVERLAP": "false"}
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         root = tmp_path / "proj"

@@ -211,9 +211,10 @@ def fail(run_id: int, error: str) -> bool:
 
 
 def take_in_new_images(run: Run) -> None:
-    """A waiting run that images dropped since it first started now join (a drop, or a run it
-    takes over): it forgets the images it started with and will run every stage again; the
-    stages skip what is done. A run that never started owns every image when it starts."""
+    """Images dropped since ``run`` first started join it (a drop found it waiting after a
+    restart, or it takes over the run waiting behind it): it forgets the images it started
+    with and runs every stage again, the stages skipping what is done. A run that never
+    started needs nothing: it takes every image there is when it starts."""
     if ASSETS_UPTO not in (run.args or {}):
         return
     with db.atomic():

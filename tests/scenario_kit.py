@@ -21,13 +21,17 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+import waiting
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 TIMEOUT_S = 420
+wait_for = partial(waiting.wait_for, timeout=TIMEOUT_S, interval=0.1)
 
 ENTRIES = ("process", "daemon", "reprocess")
 GEMINI_MODES = ("offline", "latency", "rate_limit", "unavailable", "malformed", "hang", "mixed")
@@ -550,16 +554,6 @@ class ScenarioRun:
                 if path.is_file():
                     texts.append(path.read_text(errors="replace"))
         return "\n".join(texts)
-
-
-def wait_for(predicate, what: str, timeout: float = TIMEOUT_S, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 # -- the invariants ----------------------------------------------------------------------------

@@ -11,11 +11,13 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
+import waiting
 from vidpipe.daemon_state import daemon_status, read_heartbeat
 from vidpipe.models import Asset, AssetState, Run, RunStatus, StageProgress, StageStatus, db
 from vidpipe.session import open_project
@@ -23,16 +25,7 @@ from vidpipe.session import open_project
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
 VIDPIPE = str(Path(sys.executable).parent / "vidpipe")
-
-
-def wait_for(predicate, timeout=TIMEOUT, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+wait_for = partial(waiting.wait_for, timeout=TIMEOUT)
 
 
 def start_daemon(root: Path, *extra: str) -> subprocess.Popen:

@@ -12,26 +12,16 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from waiting import wait_for
 from vidpipe.models import Asset, AssetState
 
 VIDPIPE = str(Path(sys.executable).parent / "vidpipe")
 TIMEOUT = 60
-
-
-def wait_for(predicate, timeout=TIMEOUT, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def image(path: Path, color=(30, 140, 60)) -> Path:

@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.test_prompt_stage import API_KEY, add_images, process, settings_for
+from waiting import wait_for
 from vidpipe.edits import edit_field, suggestions
 from vidpipe.engine import ManifestingEngine
 from vidpipe.models import (
@@ -24,16 +24,6 @@ from vidpipe.prompting.usage import DEFAULT_PRICES
 from vidpipe.runs import cancel
 from vidpipe.stages.prompts import PromptStage
 from vidpipe.testing.fake_gemini import FakeGemini
-
-
-def wait_for(condition, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def batch_settings(session, server, **changes):

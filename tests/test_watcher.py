@@ -10,20 +10,12 @@ import time
 
 import pytest
 
+from waiting import wait_for
 from daemon.watcher import FolderIngester
 from vidpipe.edits import edit_field
 from vidpipe.models import Asset, AssetState
 
 TIMEOUT = 60
-
-
-def wait_for(predicate, timeout=TIMEOUT, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -89,6 +89,15 @@ class SeenRequest:
 
 
 @dataclass
+class _QuietServer(ThreadingHTTPServer):
+    """A client killed mid-request (the kill -9 tests) resets its connection; that is the
+    client's business, not a traceback on the test's output."""
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeGemini:
     """Start with ``with FakeGemini(latency_s=0.3) as server:``; point the SDK at ``base_url``."""
 
@@ -131,7 +140,7 @@ class FakeGemini:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "FakeGemini":
         handler = _handler_for(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05},

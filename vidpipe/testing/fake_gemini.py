@@ -88,7 +88,6 @@ class SeenRequest:
         return None if budget is None else int(budget)
 
 
-@dataclass
 class _QuietServer(ThreadingHTTPServer):
     """A client killed mid-request (the kill -9 tests) resets its connection; that is the
     client's business, not a traceback on the test's output."""
@@ -98,6 +97,7 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+@dataclass
 class FakeGemini:
     """Start with ``with FakeGemini(latency_s=0.3) as server:``; point the SDK at ``base_url``."""
 

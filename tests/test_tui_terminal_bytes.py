@@ -196,6 +196,30 @@ async def test_a_picture_is_drawn_once_and_never_sent_again_unchanged(processed)
         assert loads == [screen.table.keys_in_order()[1]]  # the first came from the cache
 
 
+async def test_moving_through_rows_draws_only_the_row_the_cursor_rests_on(processed, monkeypatch):
+    import tui.screens.main_preview as main_preview
+
+    # A rest long enough that the key presses below are never mistaken for one on a loaded
+    # machine; what is checked is which pictures were loaded, not how long anything took.
+    monkeypatch.setattr(main_preview, "REST_S", 3.0)
+    app = counting_app(processed, preview_quality="low")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot, 4)
+        image = screen.query_one("#preview-image")
+        first = image.image
+        loads = []
+        original = screen._load_preview
+        screen._load_preview = lambda *args: (loads.append(args[0]), original(*args))
+
+        app.forget()
+        await pilot.press("down", "down", "down")
+        last_key = screen.table.keys_in_order()[3]
+        assert screen.table.current_key == last_key
+        await wait_for(pilot, lambda: image.image is not first, what="the last row's picture",
+                       timeout=30)
+        assert loads == [last_key], "the rows passed over were neither decoded nor drawn"
+
+
 def test_half_block_pictures_stay_within_their_byte_budget():
     from PIL import Image
     from rich.color import ColorSystem

@@ -1,0 +1,109 @@
+"""Two people, two vidpipe-tui sessions on two machines (two processes, two mounts of the project
+folder, one PostgreSQL server), editing the same field of the same asset by keyboard."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tui_support import make_project
+
+DRIVER = Path(__file__).parent / "tui_session_driver.py"
+REPO = Path(__file__).resolve().parent.parent
+ANSWER_WAIT_S = 120.0
+
+
+class TuiSession:
+    """A tui_session_driver.py process: send a command, wait (with a deadline) for its answer."""
+
+    def __init__(self, project: Path, env: dict):
+        self.process = subprocess.Popen(
+            [sys.executable, str(DRIVER), str(project)], cwd=REPO, text=True,
+            env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self.answer().get("ready")
+
+    def answer(self) -> dict:
+        selector = selectors.DefaultSelector()
+        selector.register(self.process.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + ANSWER_WAIT_S
+        while time.monotonic() < deadline:
+            if selector.select(timeout=1.0):
+                line = self.process.stdout.readline()
+                if line:
+                    return json.loads(line)
+            if self.process.poll() is not None:
+                break
+        self.process.kill()
+        raise AssertionError(f"no answer from the TUI session: {self.process.stderr.read()}")
+
+    def do(self, what: str, **args) -> dict:
+        self.process.stdin.write(json.dumps({"do": what, **args}) + "\n")
+        self.process.stdin.flush()
+        answer = self.answer()
+        assert answer["ok"], answer["error"]
+        return answer
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.do("quit")
+                self.process.wait(timeout=30)
+            except (AssertionError, OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def two_mounts(tmp_path, postgres_url, monkeypatch):
+    """One project on PostgreSQL, its folder seen by two machines at two different paths."""
+    monkeypatch.setenv("VIDPIPE_DATABASE_URL", postgres_url)
+    first = make_project(tmp_path / "box-a" / "proj", images=2)
+    second = tmp_path / "box-b" / "mnt" / "proj"
+    shutil.copytree(first, second)
+    return first, second
+
+
+def test_two_tui_sessions_edit_one_asset_both_edits_kept(two_mounts, postgres_url):
+    from vidpipe.database import open_database
+    from vidpipe.edits import history
+    from vidpipe.models import Asset, Author
+
+    env = {"VIDPIPE_DATABASE_URL": postgres_url}
+    alice = TuiSession(two_mounts[0], env)
+    bob = TuiSession(two_mounts[1], env)
+    try:
+        # Both open the editor on the same asset before either saves.
+        opened_a, opened_b = alice.do("open_editor"), bob.do("open_editor")
+        assert opened_a["asset_id"] == opened_b["asset_id"]
+        assert "Postgres" in opened_a["database"] and "Postgres" in opened_b["database"]
+        asset_id = opened_a["asset_id"]
+
+        assert alice.do("type_and_save", text="alice wrote this")["stored"] == "alice wrote this"
+        # Bob's grid, behind his open editor, shows Alice's edit without him doing anything.
+        bob.do("see", text="alice wrote this")
+        saved = bob.do("type_and_save", text="bob wrote that")
+        assert saved["stored"] == "bob wrote that"
+        assert any("had changed meanwhile" in note for note in saved["notes"]), saved["notes"]
+        alice.do("see", text="bob wrote that")
+    finally:
+        alice.close()
+        bob.close()
+
+    database = open_database(postgres_url)
+    try:
+        edits = [(e.old_value, e.new_value, e.author, e.applied, e.undone)
+                 for e in history(asset_id, "reverse_prompt")]
+        assert edits == [("", "alice wrote this", Author.USER, True, False),
+                         ("alice wrote this", "bob wrote that", Author.USER, True, False)]
+        assert Asset.get_by_id(asset_id).reverse_prompt == "bob wrote that"
+    finally:
+        database.close()

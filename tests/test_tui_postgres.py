@@ -7,6 +7,7 @@ import json
 import os
 import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -107,3 +108,64 @@ def test_two_tui_sessions_edit_one_asset_both_edits_kept(two_mounts, postgres_ur
         assert Asset.get_by_id(asset_id).reverse_prompt == "bob wrote that"
     finally:
         database.close()
+
+
+async def test_daemon_bar_lists_the_daemons_of_a_shared_queue(tmp_path, postgres_url, redis_url,
+                                                             monkeypatch):
+    """With a Redis queue the daemons hold no project lock: the bar names those heartbeating in
+    the database, and one that stopped beating without saying goodbye."""
+    from datetime import timedelta
+
+    from test_tui_app import SIZE, make_app
+    from tui_support import text_of, wait_for
+    from vidpipe import daemon_registry
+    from vidpipe.cli import main
+    from vidpipe.models import KeyValue, utcnow
+
+    env = {"VIDPIPE_DATABASE_URL": postgres_url, "VIDPIPE_QUEUE_URL": redis_url}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    root = tmp_path / "proj"
+    assert main(["init", str(root)]) == 0
+    app = make_app(root)
+    daemons = []
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            bar = app.main_screen.query_one("#daemon")
+            await wait_for(pilot, lambda: "no daemon serves this project" in text_of(bar),
+                           what="no daemon yet")
+            # What a daemon killed on another box leaves: its row, no longer rewritten.
+            daemon_registry.beat("otherbox:4242", "2026-11-24T09:00:00+00:00", 7, {})
+            KeyValue.update(updated_at=utcnow() - timedelta(minutes=5)).where(
+                KeyValue.key == "daemon:otherbox:4242").execute()
+            await wait_for(pilot, lambda: "NOT RESPONDING: otherbox:4242" in text_of(bar),
+                           what="the silent daemon named")
+
+            daemons = [subprocess.Popen([sys.executable, "-m", "daemon.main", str(root)],
+                                        cwd=REPO, env={**os.environ, **env},
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       for _ in range(2)]
+            text = await wait_for(pilot, lambda: "2 daemons running" in text_of(bar)
+                                  and text_of(bar), timeout=180, what="two daemons on the bar")
+            for daemon in daemons:
+                assert f":{daemon.pid} idle" in text
+            assert "NOT RESPONDING: otherbox:4242" in text
+
+            daemons[0].send_signal(signal.SIGTERM)  # a clean stop: not "not responding"
+            assert daemons[0].wait(timeout=60) == 0
+            text = await wait_for(pilot, lambda: "1 daemon running" in text_of(bar)
+                                  and text_of(bar), timeout=60, what="one daemon left")
+            assert f":{daemons[1].pid} idle" in text and f":{daemons[0].pid}" not in text
+            await pilot.press("D")
+            await wait_for(pilot, lambda: any("already serve this project" in n.message
+                                              for n in app._notifications), what="D refusing")
+    finally:
+        for daemon in daemons:
+            if daemon.poll() is None:
+                daemon.send_signal(signal.SIGTERM)
+        for daemon in daemons:
+            try:
+                daemon.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()

@@ -123,13 +123,13 @@ class VidpipeApp(App):
 
     # -- the database watcher thread -------------------------------------------------------------
     def _poll_database(self) -> None:
-        from vidpipe.daemon_state import daemon_status
         from vidpipe.models import db
         from tui.dbwatch import DataVersionWatcher
 
         if self.watch_folder:
             self._start_folder_watch()
         watcher = DataVersionWatcher(self.session.database)
+        check_daemons = self._daemon_check()
         next_daemon_check = 0.0
         try:
             with db.connection_context():
@@ -140,13 +140,23 @@ class VidpipeApp(App):
                         now = self._monotonic()
                         if now >= next_daemon_check and self.main_screen is not None:
                             next_daemon_check = now + DAEMON_CHECK_S
-                            status = daemon_status(self.project)
-                            self.main_screen.post_message(msg.DaemonChecked(status))
+                            self.main_screen.post_message(msg.DaemonChecked(check_daemons()))
                     except Exception as exc:  # a locked or vanished file: say so, keep polling
                         log.warning("database poll failed: %s", exc)
                     self._stop.wait(self.poll_interval)
         finally:
             watcher.close()
+
+    def _daemon_check(self):
+        """How the daemons are asked about: with a shared (Redis) queue several may serve the
+        project from several machines and each heartbeats in the database; otherwise the one
+        daemon holds the project's lock file."""
+        from vidpipe import daemon_registry
+        from vidpipe.daemon_state import daemon_status
+
+        if daemon_registry.shared_queue(self.settings.queue_url):
+            return daemon_registry.team_status
+        return lambda: daemon_status(self.project)
 
     @staticmethod
     def _monotonic() -> float:

@@ -89,3 +89,29 @@ def daemons(now: datetime | None = None) -> list[DaemonEntry]:
             queue=value.get("queue") if isinstance(value.get("queue"), dict) else {},
             age_s=max(0.0, age)))
     return sorted(entries, key=lambda e: (e.started_at or "", e.name))
+
+
+@dataclass(frozen=True)
+class TeamStatus:
+    """The daemons of a shared-queue project, for a front end: what the database rows say
+    (in SQLite mode :class:`vidpipe.daemon_state.DaemonStatus` says it from the lock file)."""
+
+    entries: tuple[DaemonEntry, ...]
+
+    @property
+    def serving(self) -> list[DaemonEntry]:
+        return [e for e in self.entries if e.responding]
+
+    @property
+    def silent(self) -> list[DaemonEntry]:
+        """Daemons that never said they stopped and stopped beating: killed, or their box down."""
+        return [e for e in self.entries if e.state == "running" and not e.responding]
+
+    @property
+    def running(self) -> bool:
+        return bool(self.serving)
+
+
+def team_status() -> TeamStatus:
+    """One query of the project database (the bound ``db``)."""
+    return TeamStatus(tuple(daemons()))

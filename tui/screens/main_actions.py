@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from textual import work
 
+from vidpipe.daemon_registry import TeamStatus
 from tui import job_requests
 from tui.screens.confirm import confirm
 from tui.workers import db_thread
@@ -220,7 +221,11 @@ class MainActions:
 
     def action_start_daemon(self) -> None:
         if self.daemon is not None and self.daemon.running:
-            self.notify(f"A daemon already runs for this project (pid {self.daemon.pid}).")
+            if isinstance(self.daemon, TeamStatus):  # a shared queue: vidpipe-daemon adds more
+                self.notify(f"{len(self.daemon.serving)} daemon(s) already serve this project; "
+                            "start another on a GPU box with vidpipe-daemon.")
+            else:
+                self.notify(f"A daemon already runs for this project (pid {self.daemon.pid}).")
             return
         self.notify("Starting the daemon…")
         self._start_daemon()

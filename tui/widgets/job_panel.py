@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
+from vidpipe.daemon_registry import TeamStatus
 from vidpipe.prompting import ledger
 from tui.plain import plain, safe
 from tui.snapshot import RunInfo, Snapshot, StageInfo
@@ -145,6 +146,8 @@ def describe_daemon(status) -> Text:
     "responding", not "1.0s ago" (which would repaint the line every second)."""
     if status is None:
         return Text("daemon: checking…", style="dim")
+    if isinstance(status, TeamStatus):
+        return describe_team(status)
     if not status.running:
         return Text("● no daemon runs for this project — press D to start one", style="bold yellow")
     age = status.heartbeat_age_s
@@ -159,6 +162,35 @@ def describe_daemon(status) -> Text:
     text = plain(f"● daemon pid {status.pid} · {state}{work}{watcher}", style=style)
     if status.problem:
         text.append_text(plain(f" · problem: {status.problem}", "bold red"))
+    return text
+
+
+#: The daemons a shared-queue bar names one by one; more are counted.
+NAMED_DAEMONS = 4
+
+
+def _named(entries, describe) -> str:
+    names = [describe(e) for e in entries[:NAMED_DAEMONS]]
+    if len(entries) > NAMED_DAEMONS:
+        names.append(f"+{len(entries) - NAMED_DAEMONS} more")
+    return " · ".join(names)
+
+
+def describe_team(status) -> Text:
+    """The daemons of a shared-queue project (vidpipe.daemon_registry.TeamStatus), each by
+    host:pid and what it works on; like the single daemon's line, no ages that tick."""
+    serving, silent = status.serving, status.silent
+    if serving:
+        count = f"{len(serving)} daemon{'s' if len(serving) > 1 else ''} running"
+        text = plain(f"● {count} (shared queue) · " + _named(
+            serving, lambda e: f"{e.name} {f'run #{e.current_run}' if e.current_run else 'idle'}"),
+            style="green")
+    else:
+        text = plain("● no daemon serves this project (shared queue) — press D to start one "
+                     "here, or vidpipe-daemon on a GPU box", style="bold yellow")
+    if silent:
+        text.append_text(plain(f" · NOT RESPONDING: {_named(silent, lambda e: e.name)}",
+                               "bold red"))
     return text
 
 

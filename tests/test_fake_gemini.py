@@ -15,7 +15,7 @@ from vidpipe.prompting.gemini import GeminiClient
 from vidpipe.prompting.retry import AnswerFailure, AuthFailure, TransientFailure
 from vidpipe.testing.fake_gemini import (
     BAD_BODY, BLOCKED, EMPTY, HANG, MALFORMED, OK, PROMPT_BLOCKED, RATE_LIMIT, SERVER_ERROR,
-    FakeGemini, Rule,
+    FakeGemini, Rule, most_within,
 )
 
 JPEG = bytes.fromhex("ffd8ffe000104a464946") + b"not really a jpeg"
@@ -101,6 +101,14 @@ def test_counts_peak_concurrency():
         asyncio.run(main())
         assert server.requests == 4
         assert 2 <= server.peak_concurrency <= 4
+        assert server.stats()["peak_per_minute"] == 4
+
+
+def test_most_requests_within_any_window():
+    assert most_within([], 60) == 0
+    assert most_within([0.0, 1.0, 59.9, 60.0, 61.0, 200.0], 60) == 3  # e.g. 0, 1 and 59.9
+    assert most_within([0.0, 30.0, 59.99, 89.0, 119.0], 60) == 3
+    assert most_within([0.0, 60.0, 120.0], 60) == 1  # the window is half-open: [t, t + 60)
 
 
 def test_runs_in_its_own_process_and_reports_stats():

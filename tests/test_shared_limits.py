@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from vidpipe.prompting.limiter import COUNTED_WINDOW_S
 from vidpipe.prompting.shared_limiter import limit_keys
 from vidpipe.testing.fake_gemini import FakeGemini
 
@@ -66,9 +67,9 @@ def test_requests_per_minute_hold_across_two_processes(tmp_path, redis_url):
         seconds, micros = client.time()
         server_now = seconds + micros / 1e6
         _, starts = limit_keys("shared-key", "gemini-2.5-flash")
-        # Four starts 58.5 s ago: the window is full for another 1.5 s.
+        # Four starts 58.5 s ago: the window (60 s and the counting margin) is full a while yet.
         client.zadd(starts, {f"earlier-{n}": server_now - 58.5 for n in range(4)})
-        room_at = time.time() + 1.5
+        room_at = time.time() + COUNTED_WINDOW_S - 58.5
         run_two(tmp_path, env, 2)
         assert len(arrivals) == 4
         assert min(arrivals) >= room_at - 0.05, "a request started while the window was full"

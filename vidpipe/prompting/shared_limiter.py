@@ -4,8 +4,8 @@ One API key has one quota, however many daemons (on however many machines) use i
 Redis ``queue_url``, a request takes a slot in a Redis sorted set of requests in flight (at
 most ``prompt_concurrency`` members, each with an expiry so a killed process's slots come back)
 and records its start in a second sorted set (at most ``prompt_requests_per_minute`` starts in
-the last 60 s). Both checks are Lua scripts, atomic on the server, timed by the server's clock
-so machines with different clocks agree. The keys are named after a hash of the API key and the
+the last 60 s, plus the margin of vidpipe.prompting.limiter). Both checks are Lua scripts,
+atomic on the server, timed by the server's clock so machines with different clocks agree. The keys are named after a hash of the API key and the
 model, never the key itself.
 """
 
@@ -19,7 +19,7 @@ from typing import AsyncIterator
 
 from vidpipe.config import Settings
 from vidpipe.daemon_registry import shared_queue
-from vidpipe.prompting.limiter import WINDOW_S, RequestLimiter
+from vidpipe.prompting.limiter import COUNTED_WINDOW_S, RequestLimiter
 
 #: Seconds between two looks at a full limit.
 POLL_S = 0.05
@@ -83,7 +83,7 @@ class SharedRequestLimiter(RequestLimiter):
         token = uuid.uuid4().hex
         while True:
             wait = float(await self._call(self._record_start, keys=[self._starts_key],
-                                          args=[token, self.per_minute, WINDOW_S]))
+                                          args=[token, self.per_minute, COUNTED_WINDOW_S]))
             if wait <= 0:
                 return
             self.rate_waits += 1

@@ -4,8 +4,8 @@ The real ``google-genai`` SDK talks to it unchanged (``HttpOptions(base_url=serv
 only the remote service is replaced. It answers ``POST /{version}/models/{model}:generateContent``
 in the REST shape the SDK parses, and can misbehave on demand: latency, 429 with ``Retry-After``,
 500, 503, hanging requests, a body that is not JSON, an answer that is not valid JSON,
-safety-blocked candidates, a prompt blocked outright, empty answers. It counts requests and peak
-concurrency.
+safety-blocked candidates, a prompt blocked outright, empty answers. It counts requests, peak
+concurrency and the most requests that arrived within any 60 s (what a per-minute quota counts).
 
 It bills as Gemini documents (:mod:`vidpipe.prompting.tokens`): image tokens by the tile rule
 (or ``mediaResolution``), text at four characters a token, and ``thinking_tokens`` per request
@@ -32,6 +32,7 @@ import random
 import re
 import sys
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,6 +56,17 @@ BEHAVIOURS = (OK, RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, HANG, BAD_BODY, MALFORM
 
 _PATH = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):generateContent$")
 _TAG = re.compile(r"\b(?:CHAR|OBJ|ENV|STYLE|REF)_\d+\b")
+
+
+def most_within(times: list[float], window_s: float) -> int:
+    """The most of ``times`` (seconds, in arrival order) lying within any ``window_s`` window:
+    what a requests-per-minute quota counts."""
+    most, first = 0, 0
+    for last, now in enumerate(times):
+        while now - times[first] >= window_s:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 @dataclass
@@ -91,6 +103,11 @@ class SeenRequest:
 class _QuietServer(ThreadingHTTPServer):
     """A client killed mid-request (the kill -9 tests) resets its connection; that is the
     client's business, not a traceback on the test's output."""
+
+    # socketserver's default backlog of 5 drops the SYNs of a burst of new connections (a
+    # manifest's requests sent together), which the client's kernel resends only after a second:
+    # a delay no real endpoint adds.
+    request_queue_size = 128
 
     def handle_error(self, request, client_address) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):
@@ -131,6 +148,7 @@ class FakeGemini:
         self.requests = 0
         self.in_flight = 0
         self.peak_concurrency = 0
+        self.arrivals: list[float] = []  # time.monotonic() of each request's arrival
         self.outcomes: Counter[str] = Counter()
         self.seen: list[SeenRequest] = []
         self.billed: Counter[str] = Counter()  # responses, prompt, candidates, thoughts
@@ -170,6 +188,7 @@ class FakeGemini:
     def stats(self) -> dict:
         with self._lock:
             return {"requests": self.requests, "peak_concurrency": self.peak_concurrency,
+                    "peak_per_minute": most_within(self.arrivals, 60.0),
                     "in_flight": self.in_flight, "outcomes": dict(self.outcomes),
                     "billed": dict(self.billed), "batches": self.batches.stats()}
 
@@ -182,6 +201,7 @@ class FakeGemini:
         with self._lock:
             self.requests = 0
             self.peak_concurrency = 0
+            self.arrivals.clear()
             self.outcomes.clear()
             self.seen.clear()
             self.billed.clear()
@@ -249,6 +269,7 @@ class FakeGemini:
     def _enter(self) -> None:
         with self._lock:
             self.requests += 1
+            self.arrivals.append(time.monotonic())
             self.in_flight += 1
             self.peak_concurrency = max(self.peak_concurrency, self.in_flight)
 

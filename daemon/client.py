@@ -11,13 +11,14 @@ rows, plus a queue entry carrying the run id; the daemon executes it and updates
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
-from vidpipe import runs
+from vidpipe import daemon_registry, runs
 from vidpipe.daemon_state import DaemonStatus, daemon_status, lock_is_held, read_lock_info
 from vidpipe.database import serialize_writers
 from vidpipe.errors import VidpipeError
@@ -32,7 +33,7 @@ from vidpipe.safe_io import open_append, open_regular
 ENQUEUE_LOCK_KEY = 0x76696465
 
 __all__ = ["enqueue_process", "enqueue_processing", "enqueue_reprocess", "cancel_run",
-           "start_detached", "daemon_status", "DaemonStatus"]
+           "start_detached", "Started", "daemon_status", "DaemonStatus"]
 
 
 def _tasks(project_root: Path | str):
@@ -98,11 +99,18 @@ def daemon_command(project_root: Path | str) -> list[str]:
             str(Path(project_root).expanduser().resolve())]
 
 
-def start_detached(project_root: Path, wait_s: float = 20.0) -> int:
+class Started(NamedTuple):
+    pid: int
+    ready: bool  # False: still starting when the wait ended (it may yet come up: see its log)
+
+
+def start_detached(project_root: Path, wait_s: float = 20.0) -> Started:
     """Start ``vidpipe-daemon PROJECT`` in the background (own session, output to its log file)
-    and return its pid once it holds the project lock. Raises RuntimeError if it exits first
-    (e.g. another daemon already runs; the message says which)."""
+    and wait until it serves the project: holds the project lock or, with a shared queue (no
+    lock then), heartbeats in the database. Raises RuntimeError if it exits first (e.g. another
+    daemon already runs; the message says which)."""
     project = find_project(Path(project_root))
+    shared = daemon_registry.shared_queue(project.settings().queue_url)
     log_path = project.logs_dir / "daemon.out"
     project.logs_dir.mkdir(parents=True, exist_ok=True)
     with open_append(log_path, within=project.state_dir) as out:
@@ -115,10 +123,17 @@ def start_detached(project_root: Path, wait_s: float = 20.0) -> int:
         if code is not None:
             tail = _tail(log_path)
             raise RuntimeError(f"vidpipe-daemon exited with status {code}: {tail}")
-        if lock_is_held(project) and read_lock_info(project).get("pid") == process.pid:
-            return process.pid
+        if _serving(project, process.pid, shared):
+            return Started(process.pid, True)
         time.sleep(0.05)
-    return process.pid
+    return Started(process.pid, False)
+
+
+def _serving(project, pid: int, shared: bool) -> bool:
+    if shared:
+        name = f"{socket.gethostname()}:{pid}"
+        return any(entry.name == name and entry.responding for entry in daemon_registry.daemons())
+    return lock_is_held(project) and read_lock_info(project).get("pid") == pid
 
 
 def _tail(path: Path, lines: int = 3) -> str:

@@ -263,8 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.detach:
             from daemon.client import start_detached
 
-            pid = start_detached(project.root)
-            print(f"vidpipe-daemon started for {project.root}, pid {pid}; "
+            started = start_detached(project.root)
+            state = "started" if started.ready else "is still starting"
+            print(f"vidpipe-daemon {state} for {project.root}, pid {started.pid}; "
                   f"log: {project.logs_dir / 'daemon.log'}")
             return 0
         setup_logging(project, args.verbose)

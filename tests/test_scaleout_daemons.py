@@ -160,3 +160,18 @@ def test_two_daemons_one_killed_mid_run(shared_project, tmp_path, capsys):
                 daemon.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 daemon.kill()
+
+
+def test_a_detached_daemon_on_a_shared_queue_is_ready_once_it_heartbeats(shared_project):
+    """No project lock with a shared queue: `vidpipe-daemon --detach` and the TUI's D wait for
+    the daemon's own heartbeat row instead (before, they waited out their whole deadline)."""
+    from daemon.client import start_detached
+
+    root, _, _ = shared_project
+    started = start_detached(root, wait_s=TIMEOUT)
+    try:
+        assert started.ready, "the wait ended before the daemon was seen serving"
+        assert started.pid in responding_pids()
+    finally:
+        os.kill(started.pid, signal.SIGTERM)
+        wait_for(lambda: started.pid not in responding_pids(), what="the daemon to stop")

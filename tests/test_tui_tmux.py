@@ -78,7 +78,7 @@ def served_project(tmp_path):
 
     root = make_project(tmp_path / "project", images=2)
     session = open_project(root)
-    pid = start_detached(root)
+    pid = start_detached(root).pid
     try:
         yield root
     finally:

@@ -34,5 +34,6 @@ def cancel(run_id: int) -> bool:
     return bool(_client().cancel_run(run_id))
 
 
-def start_daemon(root: Path) -> int:
-    return int(_client().start_detached(root))
+def start_daemon(root: Path):
+    """The daemon started: ``.pid`` and ``.ready`` (serving the project when the wait ended)."""
+    return _client().start_detached(root)

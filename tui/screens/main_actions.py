@@ -232,9 +232,10 @@ class MainActions:
 
     @work(thread=True, exit_on_error=False, group="daemon")
     def _start_daemon(self) -> None:
-        pid = job_requests.start_daemon(self.app.project.root)
-        self.app.call_from_thread(self.notify, f"Daemon started (pid {pid}); its log is in "
-                                  ".vidpipe/logs/.", title="Daemon")
+        started = job_requests.start_daemon(self.app.project.root)
+        state = "started" if started.ready else "still starting"
+        self.app.call_from_thread(self.notify, f"Daemon {state} (pid {started.pid}); its log is "
+                                  "in .vidpipe/logs/.", title="Daemon")
 
     def action_show_errors(self) -> None:
         run = self.snapshot.focus if self.snapshot else None

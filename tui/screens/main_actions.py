@@ -231,6 +231,7 @@ class MainActions:
         self._start_daemon()
 
     @work(thread=True, exit_on_error=False, group="daemon")
+    @db_thread  # with a shared queue, readiness is read from the database
     def _start_daemon(self) -> None:
         started = job_requests.start_daemon(self.app.project.root)
         state = "started" if started.ready else "still starting"

@@ -336,7 +336,7 @@ def bytes_of_vidpipe(tmp: Path, moves: int, updates: int) -> dict:
     from vidpipe.session import open_project
 
     root = make_processed_project(tmp / "processed", images=12)
-    daemon = start_detached(root)
+    daemon = start_detached(root).pid
     session = open_project(root)
     pane = CapturedPane(f"{Path(sys.executable).parent / 'vidpipe-tui'} {root}",
                         tmp / "vidpipe.out")

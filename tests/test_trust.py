@@ -295,7 +295,7 @@ def test_the_daemon_started_in_a_project_folder_imports_nothing_from_it(project,
     (project / "daemon" / "main.py").write_text(plant)
     (project / "huey.py").write_text(plant)
 
-    pid = start_detached(project)
+    pid = start_detached(project).pid
     try:
         assert daemon_status(project).running and daemon_status(project).pid == pid
         assert not marker.exists()

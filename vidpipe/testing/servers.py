@@ -138,13 +138,22 @@ class PostgresServer:
                 os.kill(int(pid_file.read_text().split()[0]), 2)
             except (OSError, ValueError, IndexError):
                 self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            _wait_or_kill(self.process)
+        _remove(self.folder)
+
+
+def _wait_or_kill(process: subprocess.Popen, timeout: float = 20) -> None:
+    """Wait for a server asked to stop; kill it if it does not within ``timeout``."""
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _remove(folder: Path | None) -> None:
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class RedisServer:
@@ -189,10 +198,5 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            _wait_or_kill(self.process)
+        _remove(self.folder)

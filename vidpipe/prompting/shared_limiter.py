@@ -5,8 +5,8 @@ Redis ``queue_url``, a request takes a slot in a Redis sorted set of requests in
 most ``prompt_concurrency`` members, each with an expiry so a killed process's slots come back)
 and records its start in a second sorted set (at most ``prompt_requests_per_minute`` starts in
 the last 60 s, plus the margin of vidpipe.prompting.limiter). Both checks are Lua scripts,
-atomic on the server, timed by the server's clock so machines with different clocks agree. The keys are named after a hash of the API key and the
-model, never the key itself.
+atomic on the server, timed by the server's clock so machines with different clocks agree. The
+keys are named after a hash of the API key and the model, never the key itself.
 """
 
 from __future__ import annotations

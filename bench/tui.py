@@ -1,5 +1,5 @@
-"""vidpipe-tui figures: cold start against a bare Textual app, grid load with 5 000 assets, delay from
-a progress row changing (committed by another connection) to the dashboard showing it, and the
+"""vidpipe-tui figures: cold start against a bare Textual app, grid load with 5 000 assets, delay
+from a progress row changing (committed by another connection) to the dashboard showing it, and the
 bytes written to a real terminal (tmux pipe-pane) idle, per cursor move and per progress update.
 
     .venv/bin/python bench/tui.py [--runs 7] [--assets 5000] [--updates 20] [--only bytes|speed]

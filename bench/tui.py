@@ -424,7 +424,7 @@ def print_bytes(figures: dict | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--assets", type=int, default=5000)
     parser.add_argument("--updates", type=int, default=20)

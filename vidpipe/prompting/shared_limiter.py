@@ -98,13 +98,8 @@ class SharedRequestLimiter(RequestLimiter):
                 await self._sleep(POLL_S)
             try:
                 await self._wait_for_window()
-                self.in_flight += 1
-                self.started += 1
-                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-                try:
+                async with self._on_the_wire():
                     yield
-                finally:
-                    self.in_flight -= 1
             finally:
                 await self._call(self._redis.zrem, self._in_flight_key, token)
 

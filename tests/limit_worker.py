@@ -21,8 +21,7 @@ async def send(count: int) -> None:
     limiter = make_limiter(settings)
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), (10, 20, 30)).save(buffer, "JPEG")
-    async with GeminiClient(settings.gemini_api_key, settings.gemini_model,
-                            settings.gemini_base_url, settings.prompt_timeout_s) as client:
+    async with GeminiClient.for_settings(settings) as client:
         async def one() -> None:
             async with limiter.slot():
                 await client.describe(buffer.getvalue(), "Describe [CHAR_01].")

@@ -121,3 +121,21 @@ def test_killed_during_faces_resumes_exactly(session, overlap):
              for a in Asset.select()}
     assert len(state) == 6
     assert all(tag == named and origin == "gemini" for _, tag, named, origin in state)
+
+
+def test_early_prompts_count_against_the_limits_shared_by_every_daemon(session, redis_url):
+    """With a Redis queue one API key's limits hold for all daemons together: the requests sent
+    while the faces run go through the shared limiter too, not a limiter of their own."""
+    import redis
+
+    from vidpipe.prompting.shared_limiter import limit_keys
+
+    characters(session)
+    with FakeGemini() as server:
+        engine = engine_for(session, server, GatedFaces(wait_for_answers=3))
+        engine.settings = engine.settings.replace(queue_url=redis_url)
+        run = engine.process_manifest(Manifest.get())
+        assert run.status == RunStatus.DONE, run.error
+        assert server.requests == 3 + 3
+    _, starts = limit_keys(API_KEY, engine.settings.gemini_model)
+    assert redis.Redis.from_url(redis_url).zcard(starts) == 3 + 3, "every start in the window"

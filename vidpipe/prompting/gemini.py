@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vidpipe.prompting.retry import (
     AnswerFailure, AuthFailure, PermanentFailure, TransientFailure, parse_retry_after,
@@ -21,6 +22,9 @@ from vidpipe.prompting.retry import (
 )
 from vidpipe.prompting.schema import ReversePrompt, ValidationError
 from vidpipe.prompting.usage import Usage
+
+if TYPE_CHECKING:
+    from vidpipe.config import Settings
 
 _BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY",
                     "RECITATION", "IMAGE_PROHIBITED_CONTENT"}
@@ -110,6 +114,13 @@ class GeminiClient:
         self._client = None
         self._config = None
         self._timeouts, self._transport = _transport_errors()
+
+    @classmethod
+    def for_settings(cls, settings: "Settings") -> "GeminiClient":
+        """The client a run's settings describe: key, model, endpoint, timeout, thinking, media."""
+        return cls(settings.gemini_api_key, settings.gemini_model, settings.gemini_base_url,
+                   settings.prompt_timeout_s, thinking_budget=settings.gemini_thinking_budget,
+                   media_resolution=settings.gemini_media_resolution)
 
     async def __aenter__(self) -> "GeminiClient":
         self._client = sdk_client(self._api_key, self.base_url, self.timeout_s)

@@ -65,6 +65,9 @@ class RequestLimiter:
             async with self._on_the_wire():
                 yield
 
+    def close(self) -> None:
+        """Nothing held here; a shared limiter lets go of its server connection."""
+
     @asynccontextmanager
     async def _on_the_wire(self) -> AsyncIterator[None]:
         """Counts one request while it is sent (the figures the benchmarks and tests read)."""

@@ -30,6 +30,7 @@ from vidpipe.prompting.schema import ReversePrompt
 from vidpipe.prompting.usage import Usage
 
 if TYPE_CHECKING:
+    from vidpipe.config import Settings
     from vidpipe.prompting.gemini import Reply
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,11 @@ def encode_jpeg(path: Path, max_pixels: int, max_side: int, quality: int = 88) -
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality, optimize=False)
     return buffer.getvalue()
+
+
+def jpeg_encoder(settings: "Settings") -> Callable[[Path], bytes]:
+    """encode_jpeg with the limits a run's settings set."""
+    return lambda path: encode_jpeg(path, settings.max_image_pixels, settings.prompt_image_max_px)
 
 
 @dataclass

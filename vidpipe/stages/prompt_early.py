@@ -69,9 +69,9 @@ class EarlyPrompts:
     async def _ask(self) -> None:
         from vidpipe.prompting import ledger
         from vidpipe.prompting.gemini import GeminiClient
-        from vidpipe.prompting.limiter import RequestLimiter
         from vidpipe.prompting.retry import RetryPolicy
-        from vidpipe.prompting.runner import PromptBatch, encode_jpeg
+        from vidpipe.prompting.runner import PromptBatch, jpeg_encoder
+        from vidpipe.prompting.shared_limiter import make_limiter
         from vidpipe.prompting.usage import price_for
 
         settings = self.ctx.settings
@@ -87,20 +87,19 @@ class EarlyPrompts:
         def stopping() -> bool:
             return self._stop.is_set() or self.ctx.stop.is_set()
 
-        async with GeminiClient(settings.gemini_api_key, settings.gemini_model,
-                                settings.gemini_base_url, settings.prompt_timeout_s,
-                                thinking_budget=settings.gemini_thinking_budget,
-                                media_resolution=settings.gemini_media_resolution) as client:
-            batch = PromptBatch(
-                describer=client, prompt_version=self.version,
-                limiter=RequestLimiter(settings.prompt_concurrency,
-                                       settings.prompt_requests_per_minute),
-                policy=RetryPolicy(max_retries=settings.prompt_max_retries),
-                encode=lambda path: encode_jpeg(path, settings.max_image_pixels,
-                                                settings.prompt_image_max_px),
-                on_answer=answered, on_failure=lambda item, message: None, on_usage=record,
-                should_stop=stopping, release_thread=db.close)
-            await batch.run_async(self.items)
+        # The same limits as the prompt stage's: with a Redis queue, shared by every daemon.
+        limiter = make_limiter(settings)
+        try:
+            async with GeminiClient.for_settings(settings) as client:
+                batch = PromptBatch(
+                    describer=client, prompt_version=self.version, limiter=limiter,
+                    policy=RetryPolicy(max_retries=settings.prompt_max_retries),
+                    encode=jpeg_encoder(settings),
+                    on_answer=answered, on_failure=lambda item, message: None,
+                    on_usage=record, should_stop=stopping, release_thread=db.close)
+                await batch.run_async(self.items)
+        finally:
+            limiter.close()
 
 
 def early_prompts(ctx: "StageContext") -> EarlyPrompts | None:

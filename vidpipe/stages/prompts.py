@@ -140,18 +140,12 @@ class PromptStage(Stage):
                                     prompt=template.render(values), tag=asset.manifest_tag))
         return items
 
-    @staticmethod
-    def _encoder(settings):
-        from vidpipe.prompting.runner import encode_jpeg
-
-        return lambda path: encode_jpeg(path, settings.max_image_pixels,
-                                        settings.prompt_image_max_px)
-
     def _run_batches(self, ctx: StageContext, todo, parents, template: PromptTemplate,
                      writer: "_ResultWriter") -> str | None:
         """The Batch API's part of the work, or None when it has none (no batch wanted, none
         open); what a resumed batch did not cover goes interactive."""
         from vidpipe.prompting import batch_job
+        from vidpipe.prompting.runner import jpeg_encoder
         from vidpipe.stages.prompt_batches import (
             BatchPrompting, check_batch_outcome, wants_batch,
         )
@@ -159,7 +153,7 @@ class PromptStage(Stage):
         submit = wants_batch(ctx, len(todo))
         if not submit and not batch_job.open_batches(ctx.manifest.id):
             return None
-        prompting = BatchPrompting(ctx, writer, template.version, self._encoder(ctx.settings))
+        prompting = BatchPrompting(ctx, writer, template.version, jpeg_encoder(ctx.settings))
         left = {item.asset_id for item in
                 prompting.run(self._items(ctx, todo, parents, template, writer), submit)}
         check_batch_outcome(prompting)
@@ -173,7 +167,7 @@ class PromptStage(Stage):
                     writer: "_ResultWriter") -> str:
         from vidpipe.prompting.gemini import GeminiClient
         from vidpipe.prompting.shared_limiter import make_limiter
-        from vidpipe.prompting.runner import PromptBatch
+        from vidpipe.prompting.runner import PromptBatch, jpeg_encoder
 
         settings = ctx.settings
         if not todo:
@@ -189,26 +183,26 @@ class PromptStage(Stage):
 
         async def run_batch():
             limiter = make_limiter(settings)
-            async with GeminiClient(settings.gemini_api_key, settings.gemini_model,
-                                    settings.gemini_base_url, settings.prompt_timeout_s,
-                                    thinking_budget=settings.gemini_thinking_budget,
-                                    media_resolution=settings.gemini_media_resolution) as client:
-                batch = PromptBatch(
-                    describer=client, prompt_version=template.version, limiter=limiter,
-                    policy=RetryPolicy(max_retries=settings.prompt_max_retries),
-                    encode=self._encoder(settings),
-                    on_answer=lambda item, answer, cached: writer.answer(
-                        item.asset_id, item.name, answer.reverse_prompt,
-                        answer.visual_description, answer.quality_score),
-                    on_failure=lambda item, message: writer.failure(
-                        item.asset_id, item.name, client.redact(message)),
-                    on_usage=lambda item, usage: writer.usage(item.asset_id, usage),
-                    should_stop=should_stop,
-                    # Reprocessing one asset means "look again": do not reuse the cached answer.
-                    refresh=ctx.only_assets is not None,
-                    # peewee opened a connection for the writer thread: give it back.
-                    release_thread=db.close)
-                return await batch.run_async(items), limiter
+            try:
+                async with GeminiClient.for_settings(settings) as client:
+                    batch = PromptBatch(
+                        describer=client, prompt_version=template.version, limiter=limiter,
+                        policy=RetryPolicy(max_retries=settings.prompt_max_retries),
+                        encode=jpeg_encoder(settings),
+                        on_answer=lambda item, answer, cached: writer.answer(
+                            item.asset_id, item.name, answer.reverse_prompt,
+                            answer.visual_description, answer.quality_score),
+                        on_failure=lambda item, message: writer.failure(
+                            item.asset_id, item.name, client.redact(message)),
+                        on_usage=lambda item, usage: writer.usage(item.asset_id, usage),
+                        should_stop=should_stop,
+                        # Reprocessing one asset means "look again": no cached answer.
+                        refresh=ctx.only_assets is not None,
+                        # peewee opened a connection for the writer thread: give it back.
+                        release_thread=db.close)
+                    return await batch.run_async(items), limiter
+            finally:
+                limiter.close()
 
         try:
             result, limiter = _run_coroutine(run_batch())

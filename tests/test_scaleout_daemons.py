@@ -10,13 +10,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
+import waiting
 from vidpipe import daemon_registry
 from vidpipe.cli import main
 from vidpipe.database import open_database
@@ -30,14 +31,7 @@ TIMEOUT = 240
 pytestmark = pytest.mark.slow
 
 
-def wait_for(predicate, timeout=TIMEOUT, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+wait_for = partial(waiting.wait_for, timeout=TIMEOUT, interval=0.1)
 
 
 def drop_images(project: Path, staging: Path, folder: str, count: int, seed: int) -> None:
@@ -152,14 +146,7 @@ def test_two_daemons_one_killed_mid_run(shared_project, tmp_path, capsys):
         assert f":{victim.pid}: " in listed and "NOT RESPONDING" in listed
         assert "1 daemon(s) running" in listed
     finally:
-        for daemon in daemons:
-            if daemon.poll() is None:
-                daemon.send_signal(signal.SIGTERM)
-        for daemon in daemons:
-            try:
-                daemon.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
+        waiting.stop_processes(daemons)
 
 
 def test_a_detached_daemon_on_a_shared_queue_is_ready_once_it_heartbeats(shared_project):

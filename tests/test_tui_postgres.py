@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import waiting
 from tui_support import make_project
 
 DRIVER = Path(__file__).parent / "tui_session_driver.py"
@@ -160,12 +161,4 @@ async def test_daemon_bar_lists_the_daemons_of_a_shared_queue(tmp_path, postgres
             await wait_for(pilot, lambda: any("already serve this project" in n.message
                                               for n in app._notifications), what="D refusing")
     finally:
-        for daemon in daemons:
-            if daemon.poll() is None:
-                daemon.send_signal(signal.SIGTERM)
-        for daemon in daemons:
-            try:
-                daemon.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+        waiting.stop_processes(daemons)

@@ -9,12 +9,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+import waiting
 from tui_support import make_project
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -23,14 +24,7 @@ TUI = str(Path(sys.executable).parent / "vidpipe-tui")
 TIMEOUT = 90
 
 
-def poll(predicate, what: str, timeout: float = TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+poll = partial(waiting.wait_for, timeout=TIMEOUT, interval=0.1)
 
 
 class Tmux:
@@ -56,7 +50,7 @@ class Tmux:
 
     def wait_screen(self, text: str, timeout: float = TIMEOUT) -> str:
         return poll(lambda: text in (screen := self.screen()) and screen,
-                    f"{text!r} on the screen", timeout)
+                    f"{text!r} on the screen", timeout=timeout)
 
     def alive(self) -> bool:
         return subprocess.run(["tmux", "-L", self.socket, "has-session", "-t", "tui"],
@@ -83,7 +77,7 @@ def served_project(tmp_path):
         yield root
     finally:
         os.kill(pid, signal.SIGTERM)
-        poll(lambda: not daemon_status(root).running, "the daemon to exit", 60)
+        poll(lambda: not daemon_status(root).running, "the daemon to exit", timeout=60)
         session.close()
 
 
@@ -130,7 +124,7 @@ def test_edit_a_prompt_and_queue_a_reprocess_in_a_real_terminal(served_project, 
         tmux.wait_screen("✎★")
 
         tmux.keys("q")
-        poll(lambda: not tmux.alive(), "the TUI to quit", 30)
+        poll(lambda: not tmux.alive(), "the TUI to quit", timeout=30)
     finally:
         if tmux.alive():
             print(tmux.screen())

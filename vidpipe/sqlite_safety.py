@@ -22,7 +22,6 @@ Two defences, both below peewee so that no caller has to remember anything:
 from __future__ import annotations
 
 import collections
-import ctypes
 import os
 import sqlite3
 import sys
@@ -64,10 +63,13 @@ class SnapshotSafeCursor(sqlite3.Cursor):
 
     _rows: collections.deque | None = None
 
-    def execute(self, sql, parameters=()):
+    def _check(self, sql: str) -> None:
         guard = getattr(self.connection, "guard", None)
         if guard is not None:
             guard.check(sql)
+
+    def execute(self, sql, parameters=()):
+        self._check(sql)
         self._rows = None  # a failed statement leaves nothing of the previous one to read
         super().execute(sql, parameters)
         self._rows = (collections.deque(super().fetchall())
@@ -75,16 +77,12 @@ class SnapshotSafeCursor(sqlite3.Cursor):
         return self
 
     def executemany(self, sql, seq_of_parameters):
-        guard = getattr(self.connection, "guard", None)
-        if guard is not None:
-            guard.check(sql)
+        self._check(sql)
         self._rows = None
         return super().executemany(sql, seq_of_parameters)
 
     def executescript(self, sql_script):
-        guard = getattr(self.connection, "guard", None)
-        if guard is not None:
-            guard.check("BEGIN")  # a script may write anything
+        self._check("BEGIN")  # a script may write anything
         self._rows = None
         return super().executescript(sql_script)
 
@@ -119,6 +117,8 @@ class _SnapshotGuard:
     """Asks the SQLite library itself (through ctypes) whether the connection holds a read open."""
 
     def __init__(self, connection: sqlite3.Connection, database) -> None:
+        import ctypes
+
         self.library = _library()
         # CPython's connection object starts with its sqlite3* handle, right after the object
         # header. Checked against the file name below, so a layout change fails here, loudly.
@@ -164,6 +164,8 @@ def _library() -> ctypes.CDLL:
     """The SQLite library the sqlite3 module is linked against (not whichever is on the path)."""
     global _LIBRARY
     if _LIBRARY is None:
+        import ctypes  # only under the guard: not a cost of every process's start
+
         import _sqlite3
 
         library = ctypes.CDLL(_sqlite3.__file__)

@@ -5,7 +5,7 @@
 Generates ``count`` 4000×3000 JPEGs (quality 90) once into a cache folder, then renders the
 contact sheet pages of all of them with
 
-* ours:  ``vidpipe.contact_sheet.write_pages`` with the default Layout (JPEG DCT-scaled decoding
+* ours:  ``vidpipe.pipeline.contact_sheet.write_pages`` with the default Layout (JPEG DCT-scaled decoding
   via ``Image.draft``, a small thread pool, one page in memory at a time);
 * naive: the same layout drawn the obvious way: ``Image.open(p).convert("RGB")`` then
   ``thumbnail()`` for each image, at full size, one after the other.
@@ -66,7 +66,7 @@ def ensure_images(cache: Path, count: int) -> list[Path]:
 
 # -- the two renderers ------------------------------------------------------------------------
 def render_ours(paths: list[Path], out_dir: Path) -> int:
-    from vidpipe.contact_sheet import Layout, SheetEntry, write_pages
+    from vidpipe.pipeline.contact_sheet import Layout, SheetEntry, write_pages
 
     entries = [SheetEntry(i, p.stem, "OBJECT", p) for i, p in enumerate(paths, start=1)]
     return len(list(write_pages(entries, Layout(), "bench", out_dir, "ours", 150_000_000)))
@@ -75,7 +75,7 @@ def render_ours(paths: list[Path], out_dir: Path) -> int:
 def render_naive(paths: list[Path], out_dir: Path) -> int:
     from PIL import Image, ImageDraw
 
-    from vidpipe.contact_sheet import (
+    from vidpipe.pipeline.contact_sheet import (
         BACKGROUND, CELL_BACKGROUND, MARGIN, MUTED, TEXT, TITLE, TITLE_PX, Layout, font,
     )
 

@@ -27,14 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image, ImageDraw  # noqa: E402
 
-from vidpipe.engine import ManifestingEngine  # noqa: E402
-from vidpipe.ingest import content_hash, reconcile  # noqa: E402
-from vidpipe.models import Asset, Manifest, Source  # noqa: E402
+from vidpipe.pipeline.engine import ManifestingEngine  # noqa: E402
+from vidpipe.pipeline.ingest import content_hash, reconcile  # noqa: E402
+from vidpipe.store.models import Asset, Manifest, Source  # noqa: E402
 from vidpipe.prompting import ledger  # noqa: E402
-from vidpipe.runs import create_run  # noqa: E402
-from vidpipe.session import open_project  # noqa: E402
-from vidpipe.stages.base import StageName  # noqa: E402
-from vidpipe.stages.prompts import PromptStage  # noqa: E402
+from vidpipe.pipeline.runs import create_run  # noqa: E402
+from vidpipe.store.session import open_project  # noqa: E402
+from vidpipe.pipeline.stages.base import StageName  # noqa: E402
+from vidpipe.pipeline.stages.prompts import PromptStage  # noqa: E402
 from vidpipe.testing.fake_gemini import FakeGemini  # noqa: E402
 
 UPLOAD_SIZES = [(2016, 1512), (1512, 2016), (1920, 1080), (1600, 1600), (800, 600)]

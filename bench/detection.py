@@ -51,11 +51,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     args = parser.parse_args()
 
-    from vidpipe.engine import ManifestingEngine
-    from vidpipe.ingest import add_files
-    from vidpipe.models import Asset, StageProgress
-    from vidpipe.session import open_project
-    from vidpipe.stages.detection import DetectionStage
+    from vidpipe.pipeline.engine import ManifestingEngine
+    from vidpipe.pipeline.ingest import add_files
+    from vidpipe.store.models import Asset, StageProgress
+    from vidpipe.store.session import open_project
+    from vidpipe.pipeline.stages.detection import DetectionStage
     from vidpipe.vision.detector import get_detector, resolve_device
     from vidpipe.vision.weights import prepare_ultralytics_env, require_yolo_weights
 

@@ -67,11 +67,11 @@ def make_images(folder: Path, copies: int) -> list[Path]:
 def bench_stage(copies: int) -> None:
     from PIL import Image
 
-    from vidpipe.engine import ManifestingEngine
-    from vidpipe.ingest import add_files
-    from vidpipe.models import Asset, StageProgress
-    from vidpipe.session import open_project
-    from vidpipe.stages.faces import FaceStage
+    from vidpipe.pipeline.engine import ManifestingEngine
+    from vidpipe.pipeline.ingest import add_files
+    from vidpipe.store.models import Asset, StageProgress
+    from vidpipe.store.session import open_project
+    from vidpipe.pipeline.stages.faces import FaceStage
     from vidpipe.vision.faces import get_face_finder
 
     with tempfile.TemporaryDirectory() as temp:

@@ -63,10 +63,10 @@ def make_images(folder: Path, count: int) -> None:
 
 def child(project: Path, stages: str) -> int:
     """Run one stage set over the project in this process (``--child``)."""
-    from vidpipe.engine import ManifestingEngine
-    from vidpipe.models import Manifest
-    from vidpipe.session import open_project
-    from vidpipe.stages import default_stages
+    from vidpipe.pipeline.engine import ManifestingEngine
+    from vidpipe.store.models import Manifest
+    from vidpipe.store.session import open_project
+    from vidpipe.pipeline.stages import default_stages
 
     wanted = STAGE_SETS[stages]
     with open_project(project) as session:

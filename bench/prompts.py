@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import Image  # noqa: E402
 
-from vidpipe.engine import ManifestingEngine  # noqa: E402
-from vidpipe.ingest import reconcile  # noqa: E402
-from vidpipe.models import Asset, Manifest, StageProgress  # noqa: E402
-from vidpipe.session import open_project  # noqa: E402
-from vidpipe.stages.prompts import PromptStage  # noqa: E402
+from vidpipe.pipeline.engine import ManifestingEngine  # noqa: E402
+from vidpipe.pipeline.ingest import reconcile  # noqa: E402
+from vidpipe.store.models import Asset, Manifest, StageProgress  # noqa: E402
+from vidpipe.store.session import open_project  # noqa: E402
+from vidpipe.pipeline.stages.prompts import PromptStage  # noqa: E402
 from vidpipe.testing.fake_gemini import RATE_LIMIT  # noqa: E402
 
 

@@ -48,9 +48,9 @@ def worker(root: Path, go: Path, concurrency: int, per_minute: int, base_url: st
     import redis
 
     from google import genai  # noqa: F401 - import before "ready": workers start together
-    from vidpipe.engine import ManifestingEngine
-    from vidpipe.session import open_project
-    from vidpipe.stages.prompts import PromptStage
+    from vidpipe.pipeline.engine import ManifestingEngine
+    from vidpipe.store.session import open_project
+    from vidpipe.pipeline.stages.prompts import PromptStage
 
     session = open_project(root)
     settings = session.settings.replace(gemini_api_key="bench-key", gemini_base_url=base_url,
@@ -71,9 +71,9 @@ def worker(root: Path, go: Path, concurrency: int, per_minute: int, base_url: st
 
 
 def make_project(root: Path, manifests: int, assets: int) -> list[int]:
-    from vidpipe.ingest import reconcile
-    from vidpipe.models import Manifest
-    from vidpipe.session import open_project
+    from vidpipe.pipeline.ingest import reconcile
+    from vidpipe.store.models import Manifest
+    from vidpipe.store.session import open_project
 
     session = open_project(root, create=True)
     for m in range(manifests):
@@ -119,8 +119,8 @@ def run_case(root: Path, manifest_ids: list[int], case: Case, latency: float,
              redis_url: str) -> tuple[float, dict]:
     import redis
 
-    from vidpipe.database import open_database
-    from vidpipe.models import PromptCache
+    from vidpipe.store.database import open_database
+    from vidpipe.store.models import PromptCache
 
     database = open_database(os.environ["VIDPIPE_DATABASE_URL"])
     PromptCache.delete().execute()

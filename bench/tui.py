@@ -146,8 +146,8 @@ class Stall:
 
 async def grid_and_progress(root: Path, assets: int, updates: int) -> dict:
     from tui.app import VidpipeApp
-    from vidpipe.models import Manifest
-    from vidpipe.runs import create_run
+    from vidpipe.store.models import Manifest
+    from vidpipe.pipeline.runs import create_run
 
     app = VidpipeApp(root, watch_folder=False, keymap={})
     results: dict = {}
@@ -330,10 +330,10 @@ def bytes_of_bare(tmp: Path, moves: int, updates: int) -> dict:
 
 def bytes_of_vidpipe(tmp: Path, moves: int, updates: int) -> dict:
     from daemon.client import start_detached
-    from vidpipe.daemon_state import daemon_status
-    from vidpipe.models import Manifest, StageProgress
-    from vidpipe.runs import claim, create_run
-    from vidpipe.session import open_project
+    from vidpipe.ops.daemon_state import daemon_status
+    from vidpipe.store.models import Manifest, StageProgress
+    from vidpipe.pipeline.runs import claim, create_run
+    from vidpipe.store.session import open_project
 
     root = make_processed_project(tmp / "processed", images=12)
     daemon = start_detached(root).pid

@@ -42,9 +42,9 @@ from PIL import Image, ImageDraw
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from vidpipe.daemon_state import daemon_status  # noqa: E402
-from vidpipe.models import Asset, Run, RunStatus  # noqa: E402
-from vidpipe.session import open_project  # noqa: E402
+from vidpipe.ops.daemon_state import daemon_status  # noqa: E402
+from vidpipe.store.models import Asset, Run, RunStatus  # noqa: E402
+from vidpipe.store.session import open_project  # noqa: E402
 
 
 def wait_for(predicate, timeout: float, what: str):

@@ -4,7 +4,7 @@ Light by contract: importing this module never imports torch, tensorflow, ultral
 or google-genai, directly or indirectly (tests/test_daemon_client.py checks it in a subprocess).
 
 Every function expects the project database to be bound in the calling process
-(:func:`vidpipe.session.open_project`). A job is a Run row created here, QUEUED with its progress
+(:func:`vidpipe.store.session.open_project`). A job is a Run row created here, QUEUED with its progress
 rows, plus a queue entry carrying the run id; the daemon executes it and updates the rows live.
 """
 
@@ -18,16 +18,18 @@ import time
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
-from vidpipe import daemon_registry, runs
-from vidpipe.daemon_state import DaemonStatus, daemon_status, lock_is_held, read_lock_info
-from vidpipe.database import serialize_writers
+from vidpipe.ops import daemon_registry
+
+from vidpipe.pipeline import runs
+from vidpipe.ops.daemon_state import DaemonStatus, daemon_status, lock_is_held, read_lock_info
+from vidpipe.store.database import serialize_writers
 from vidpipe.errors import VidpipeError
-from vidpipe.models import Asset, Run, RunKind, RunMode, RunStatus, db
-from vidpipe.project import find_project
-from vidpipe.runs import (
+from vidpipe.store.models import Asset, Run, RunKind, RunMode, RunStatus, db
+from vidpipe.store.project import find_project
+from vidpipe.pipeline.runs import (
     PRIORITY_BULK, PRIORITY_INTERACTIVE, REPROCESS_STAGES, create_run, take_in_new_images,
 )
-from vidpipe.safe_io import open_append, open_regular
+from vidpipe.store.safe_io import open_append, open_regular
 
 #: Advisory lock key of enqueue_process's look-then-create ("vide").
 ENQUEUE_LOCK_KEY = 0x76696465

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Iterable
 
 from vidpipe import imaging
-from vidpipe.config import Settings
+from vidpipe.config.settings import Settings
 from vidpipe.errors import VidpipeError
-from vidpipe.ingest import IngestResult, display_path, ingest_file, ingest_files, \
+from vidpipe.pipeline.ingest import IngestResult, display_path, ingest_file, ingest_files, \
     input_relative, iter_input_files, mark_removed, unusable_name
-from vidpipe.models import AssetState
-from vidpipe.project import Project
+from vidpipe.store.models import AssetState
+from vidpipe.store.project import Project
 
 log = logging.getLogger(__name__)
 

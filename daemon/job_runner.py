@@ -1,7 +1,7 @@
 """What the queue's tasks do, and how the daemon rebuilds its queue from the database.
 
 A job is a Run row (created QUEUED, with one progress row per stage) plus a queue entry carrying
-the run id. The Run row is the truth and :mod:`vidpipe.runs` its only writer: a task first
+the run id. The Run row is the truth and :mod:`vidpipe.pipeline.runs` its only writer: a task first
 *claims* its run, so a run that is queued twice, already finished or cancelled is never executed
 twice; a daemon that died mid-run leaves the run RUNNING under a lapsed lease, and the next
 daemon queues it again. The stages skip finished work, so the rerun ends in the state an
@@ -14,12 +14,12 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from vidpipe import runs
-from vidpipe.config import Settings
-from vidpipe.database import serialize_writers
-from vidpipe.models import Run, RunKind, RunStatus, db
-from vidpipe.project import Project
-from vidpipe.stopping import StopToken
+from vidpipe.pipeline import runs
+from vidpipe.config.settings import Settings
+from vidpipe.store.database import serialize_writers
+from vidpipe.store.models import Run, RunKind, RunStatus, db
+from vidpipe.store.project import Project
+from vidpipe.pipeline.stopping import StopToken
 
 from daemon.box_lock import one_job_per_box
 
@@ -67,7 +67,7 @@ CLAIM_LOCK_KEY = 0x76696463
 
 
 def claim(run: Run) -> bool:
-    """:func:`vidpipe.runs.claim`, unless another run of the same manifest is running: daemons
+    """:func:`vidpipe.pipeline.runs.claim`, unless another run of the same manifest is running: daemons
     sharing a queue work on one manifest with one job at a time (the run stays queued and is
     queued again by daemon.takeover.enqueue_lost_runs). The look and the claim are one
     transaction under a lock, so two machines never both pass the look."""
@@ -100,7 +100,7 @@ def run_pipeline_job(run_id: int, retries_left: int = 0) -> str:
 
 
 def _execute(rt: Runtime, run: Run, retries_left: int) -> str:
-    from vidpipe.engine import ManifestingEngine  # the stages load their ML stacks lazily
+    from vidpipe.pipeline.engine import ManifestingEngine  # the stages load their ML stacks lazily
 
     run_id = run.id
     if not claim(run):
@@ -141,7 +141,7 @@ def _execute(rt: Runtime, run: Run, retries_left: int) -> str:
 
 
 def requeue_runs(tasks, previous_pid: int | None = None) -> list[int]:
-    """On start-up: runs abandoned by a dead process go back to QUEUED (:mod:`vidpipe.runs`
+    """On start-up: runs abandoned by a dead process go back to QUEUED (:mod:`vidpipe.pipeline.runs`
     decides which), and every QUEUED run missing from the queue (``tasks``, a
     daemon.tasks.TaskSet) is enqueued again. Returns the re-enqueued ids."""
     recovered = runs.recover_abandoned(dead_pids=[previous_pid] if previous_pid else [])

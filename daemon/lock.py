@@ -12,10 +12,10 @@ import os
 import stat
 import time
 
-from vidpipe.daemon_state import format_started, lock_path, read_lock_info
+from vidpipe.ops.daemon_state import format_started, lock_path, read_lock_info
 from vidpipe.errors import VidpipeError
-from vidpipe.project import Project
-from vidpipe.safe_io import describe_kind
+from vidpipe.store.project import Project
+from vidpipe.store.safe_io import describe_kind
 
 
 class DaemonAlreadyRunning(VidpipeError):

@@ -20,13 +20,13 @@ from pathlib import Path
 from huey.consumer import Consumer
 from peewee import DatabaseError as PeeweeDatabaseError
 
-from vidpipe import daemon_registry
-from vidpipe.daemon_state import format_started, write_heartbeat
-from vidpipe.database import describe_database_error, ensure_writable
+from vidpipe.ops import daemon_registry
+from vidpipe.ops.daemon_state import format_started, write_heartbeat
+from vidpipe.store.database import describe_database_error, ensure_writable
 from vidpipe.errors import VidpipeError, describe_os_error
 from vidpipe.printable import PrintableFormatter
-from vidpipe.project import Project, find_project
-from vidpipe.safe_io import LogFileHandler
+from vidpipe.store.project import Project, find_project
+from vidpipe.store.safe_io import LogFileHandler
 
 from daemon.takeover import enqueue_lost_runs, take_over_abandoned
 
@@ -103,7 +103,7 @@ class Daemon:
         from daemon.queue import MAX_POLL_DELAY_S
         from daemon.tasks import task_set
         from daemon.watcher import FolderIngester
-        from vidpipe.session import open_project
+        from vidpipe.store.session import open_project
 
         # A shared queue (Redis queue_url) means several daemons may serve the project, on this
         # machine or others: no project lock; each daemon names itself in the database.
@@ -128,7 +128,7 @@ class Daemon:
             requeue_runs(tasks, previous_pid=lock.previous_pid)
         # Import the engine and stage modules now (they load their ML stacks lazily), so the
         # first job is picked up as fast as the later ones.
-        from vidpipe.stages import default_stages
+        from vidpipe.pipeline.stages import default_stages
 
         default_stages(settings)
 
@@ -224,7 +224,7 @@ class Daemon:
 def set_aside_damaged_queue(project: Project) -> None:
     """A queue file that is not an intact SQLite database (or is a symlink) is renamed aside:
     the queue is only a wake-up list, rebuilt from the Run rows of the project database."""
-    from vidpipe.database import SQLITE_COMPANIONS, inspect_sqlite
+    from vidpipe.store.database import SQLITE_COMPANIONS, inspect_sqlite
 
     path = project.queue_path
     if not (path.exists() or path.is_symlink()):

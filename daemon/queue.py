@@ -22,10 +22,10 @@ from urllib.parse import urlparse
 
 from huey import Huey, MemoryHuey, SqliteHuey
 
-from vidpipe.config import Settings
-from vidpipe.database import check_sqlite_files
+from vidpipe.config.settings import Settings
+from vidpipe.store.database import check_sqlite_files
 from vidpipe.errors import ConfigError
-from vidpipe.project import Project
+from vidpipe.store.project import Project
 
 from daemon.queue_format import PlainDataSerializer, plain_data_class
 

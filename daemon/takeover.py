@@ -2,7 +2,7 @@
 over by the others.
 
 A daemon killed on one machine leaves its run RUNNING under a lease it no longer renews
-(vidpipe.runs). Every daemon looks, each heartbeat, for runs whose lease lapsed (expired, or
+(vidpipe.pipeline.runs). Every daemon looks, each heartbeat, for runs whose lease lapsed (expired, or
 held by a dead process of this machine) and for runs a daemon that stopped left INTERRUPTED;
 they go back to QUEUED and into the shared queue, and whichever daemon takes one resumes it
 where it stopped (the stages skip finished work). The look runs under a lock, so two daemons
@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from vidpipe import daemon_registry, runs
-from vidpipe.database import serialize_writers
-from vidpipe.models import Run, RunKind, RunStatus, db, utcnow
+from vidpipe.ops import daemon_registry
+
+from vidpipe.pipeline import runs
+from vidpipe.store.database import serialize_writers
+from vidpipe.store.models import Run, RunKind, RunStatus, db, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from huey import Huey
 
-from vidpipe.config import Settings
-from vidpipe.models import Run, RunKind
-from vidpipe.project import Project
+from vidpipe.config.settings import Settings
+from vidpipe.store.models import Run, RunKind
+from vidpipe.store.project import Project
 
 from daemon import job_runner
 from daemon.queue import PIPELINE, make_huey, runs_immediately

@@ -34,10 +34,10 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.polling import PollingObserver
 
 from vidpipe import imaging
-from vidpipe.config import Settings
-from vidpipe.ingest import iter_input_files, reconcile
-from vidpipe.models import Asset, AssetState, Source
-from vidpipe.project import STATE_DIRNAME, Project
+from vidpipe.config.settings import Settings
+from vidpipe.pipeline.ingest import iter_input_files, reconcile
+from vidpipe.store.models import Asset, AssetState, Source
+from vidpipe.store.project import STATE_DIRNAME, Project
 
 from daemon.client import enqueue_processing
 from daemon.ingesting import IngestOutcome, ingest_paths, is_watched

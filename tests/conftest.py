@@ -16,7 +16,7 @@ os.environ.setdefault("DEEPFACE_HOME", str(Path(__file__).parent.parent / ".venv
 os.environ.pop("GEMINI_API_KEY", None)
 os.environ.pop("GOOGLE_API_KEY", None)
 # A write on a connection holding a read snapshot open fails loudly, here and in every process
-# the tests start (vidpipe.sqlite_safety).
+# the tests start (vidpipe.store.sqlite_safety).
 os.environ["VIDPIPE_SNAPSHOT_GUARD"] = "1"
 # The person's config folder (their config.toml, their trusted projects): a fresh, empty one for
 # the session, so that neither the developer's settings nor a test's trust leak across.
@@ -51,7 +51,7 @@ def gracehopper_jpg() -> Path:
 @pytest.fixture
 def session(tmp_path):
     """An initialised project with its database bound; closed afterwards."""
-    from vidpipe.session import open_project
+    from vidpipe.store.session import open_project
 
     project_session = open_project(tmp_path / "project", create=True)
     yield project_session

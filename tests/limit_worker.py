@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from vidpipe.config import load_settings
+from vidpipe.config.settings import load_settings
 from vidpipe.prompting.gemini import GeminiClient
 from vidpipe.prompting.shared_limiter import make_limiter
 

@@ -169,7 +169,7 @@ class ScenarioRun:
             env["VIDPIPE_GEMINI_BASE_URL"] = self.server.base_url
         env["VIDPIPE_SNAPSHOT_GUARD"] = "1"
         # The person's setting, not the project's: a vidpipe.toml may only name code to import
-        # once trusted (vidpipe.trust).
+        # once trusted (vidpipe.config.trust).
         env["VIDPIPE_DETECTOR"] = "vidpipe.testing.pixel_detector:PixelDetector"
         return env
 
@@ -219,7 +219,7 @@ class ScenarioRun:
     # -- entries ---------------------------------------------------------------------------
     def _watch_jobs(self, stop: threading.Event) -> None:
         """One job per manifest at a time: sample the runs while the scenario goes on."""
-        from vidpipe.models import db
+        from vidpipe.store.models import db
 
         try:
             self._sample_jobs(stop)
@@ -229,7 +229,7 @@ class ScenarioRun:
     def _sample_jobs(self, stop: threading.Event) -> None:
         from peewee import fn
 
-        from vidpipe.models import Run, RunStatus
+        from vidpipe.store.models import Run, RunStatus
 
         while not stop.wait(0.1):
             with self._db():
@@ -333,7 +333,7 @@ class ScenarioRun:
                                        cwd=REPO, env=self.env(), stdout=handle,
                                        stderr=subprocess.STDOUT, text=True)
         handle.close()
-        from vidpipe.daemon_state import daemon_status
+        from vidpipe.ops.daemon_state import daemon_status
 
         wait_for(lambda: self.daemon.poll() is not None
                  or daemon_status(self.root).pid == self.daemon.pid, "the daemon to start")
@@ -390,7 +390,7 @@ class ScenarioRun:
     def _kill_at_random_point(self, reprocess: bool = False) -> None:
         """SIGKILL the daemon once the job reaches a random stage (plus a random moment), then
         start a new one."""
-        from vidpipe.models import Run, RunStatus, StageProgress, StageStatus
+        from vidpipe.store.models import Run, RunStatus, StageProgress, StageStatus
 
         stages = (["detection", "prompts", "tags"] if reprocess
                   else ["contact_sheet", "detection", "faces", "prompts", "tags"])
@@ -427,7 +427,7 @@ class ScenarioRun:
     def _queue_reprocess(self) -> None:
         """As the TUI does it: tui.job_requests.queue_reprocess on the assets a person selected."""
         from tui.job_requests import queue_reprocess
-        from vidpipe.models import Asset, AssetState
+        from vidpipe.store.models import Asset, AssetState
 
         with self._db():
             candidates = [a.id for a in Asset.select(Asset.id).where(
@@ -453,7 +453,7 @@ class ScenarioRun:
             thread.join(timeout=120)
 
     def _edit_loop(self, stop: threading.Event, rng: random.Random) -> None:
-        from vidpipe.models import db
+        from vidpipe.store.models import db
 
         try:
             self._edits(stop, rng)
@@ -462,7 +462,7 @@ class ScenarioRun:
 
     def _edits(self, stop: threading.Event, rng: random.Random) -> None:
         """A few edits at random moments while the job runs, on assets that exist by then."""
-        from vidpipe.models import Asset, AssetState
+        from vidpipe.store.models import Asset, AssetState
 
         wanted = rng.randint(2, 5)
         number = 0
@@ -494,13 +494,13 @@ class ScenarioRun:
         import contextlib
 
         if self.session is None:
-            from vidpipe.session import open_project
+            from vidpipe.store.session import open_project
 
             self.session = open_project(self.root)
         return contextlib.nullcontext(self.session)
 
     def _idle_now(self) -> bool:
-        from vidpipe.models import Asset, AssetState, Run, RunStatus, Source
+        from vidpipe.store.models import Asset, AssetState, Run, RunStatus, Source
 
         expected = sum(len(names) for names in self.layout.values())
         uploaded = Asset.select().where(Asset.source == Source.UPLOADED,
@@ -526,7 +526,7 @@ class ScenarioRun:
             raise AssertionError(f"{exc}; {self._state()}") from None
 
     def _state(self) -> str:
-        from vidpipe.models import Asset, Run, Source
+        from vidpipe.store.models import Asset, Run, Source
 
         with self._db():
             runs = [(r.id, r.kind, r.manifest_id, r.status, r.args, r.error)
@@ -536,7 +536,7 @@ class ScenarioRun:
         return f"runs {runs}; uploaded assets still pending {pending}"
 
     def _counters(self) -> dict:
-        from vidpipe.models import PromptCache
+        from vidpipe.store.models import PromptCache
 
         with self._db():
             rows = PromptCache.select().count()
@@ -562,7 +562,7 @@ def check_invariants(run: ScenarioRun) -> dict:
     """Every invariant of issue 9, after a scenario; returns figures for the report line."""
     from peewee import fn
 
-    from vidpipe.models import Asset, AssetState, PromptCache, Run, RunStatus, Source
+    from vidpipe.store.models import Asset, AssetState, PromptCache, Run, RunStatus, Source
 
     scenario, record = run.scenario, run.record
     problems: list[str] = []

@@ -14,11 +14,11 @@ import pytest
 from PIL import Image
 
 from vidpipe import imaging
-from vidpipe.engine import ManifestingEngine
-from vidpipe.ingest import IngestStatus, ingest_file, reconcile
-from vidpipe.models import Asset, AssetState, Manifest, RunStatus
-from vidpipe.stages.contact_sheet import ContactSheetStage
-from vidpipe.stages.tags import TagStage
+from vidpipe.pipeline.engine import ManifestingEngine
+from vidpipe.pipeline.ingest import IngestStatus, ingest_file, reconcile
+from vidpipe.store.models import Asset, AssetState, Manifest, RunStatus
+from vidpipe.pipeline.stages.contact_sheet import ContactSheetStage
+from vidpipe.pipeline.stages.tags import TagStage
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 

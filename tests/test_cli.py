@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from vidpipe.cli import main
-from vidpipe.models import Run, RunStatus
-from vidpipe.session import open_project
+from vidpipe.store.models import Run, RunStatus
+from vidpipe.store.session import open_project
 
 
 @pytest.fixture
@@ -93,10 +93,10 @@ def test_process_then_status_json(project, bus_jpg, gracehopper_jpg, capsys):
 def core_stages(monkeypatch):
     """Only the contact sheet and tag stages: these tests are about how the CLI reports a run's
     end, not about the vision stages (which have their own tests, and take seconds to load)."""
-    from vidpipe.stages.contact_sheet import ContactSheetStage
-    from vidpipe.stages.tags import TagStage
+    from vidpipe.pipeline.stages.contact_sheet import ContactSheetStage
+    from vidpipe.pipeline.stages.tags import TagStage
 
-    monkeypatch.setattr("vidpipe.engine.default_stages",
+    monkeypatch.setattr("vidpipe.pipeline.engine.default_stages",
                         lambda settings: [ContactSheetStage(), TagStage()])
 
 
@@ -107,7 +107,7 @@ def test_process_failure_exits_nonzero_with_a_clear_message(project, bus_jpg, ca
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("vidpipe.stages.contact_sheet.write_pages", disk_full)
+    monkeypatch.setattr("vidpipe.pipeline.stages.contact_sheet.write_pages", disk_full)
     assert main(["process", str(project)]) == 1
     err = capsys.readouterr().err
     assert "vidpipe: error: manifest proj: run failed" in err
@@ -122,7 +122,7 @@ def test_process_interrupted_exits_130_and_resumes(project, bus_jpg, capsys, mon
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr("vidpipe.stages.contact_sheet.write_pages", interrupted)
+        patch.setattr("vidpipe.pipeline.stages.contact_sheet.write_pages", interrupted)
         assert main(["process", str(project)]) == 130
     assert "run the command again to resume" in capsys.readouterr().err
     with open_project(project):

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from vidpipe.config import (CONFIG_FILENAME, PUBLIC_FIELDS, Settings, load_settings,
+from vidpipe.config.settings import (CONFIG_FILENAME, PUBLIC_FIELDS, Settings, load_settings,
                             settings_template)
 from vidpipe.errors import ConfigError
-from vidpipe.project import init_project
-from vidpipe.settings_files import user_config_path
+from vidpipe.store.project import init_project
+from vidpipe.config.settings_files import user_config_path
 
 
 def write_config(folder: Path, text: str) -> Path:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from vidpipe.contact_sheet import BACKGROUND, MARGIN, TITLE_PX, Layout, SheetEntry, render_pages
-from vidpipe.engine import ManifestingEngine
-from vidpipe.ingest import reconcile
-from vidpipe.models import Manifest, RunStatus, StageProgress
-from vidpipe.stages.contact_sheet import ContactSheetStage
+from vidpipe.pipeline.contact_sheet import BACKGROUND, MARGIN, TITLE_PX, Layout, SheetEntry, render_pages
+from vidpipe.pipeline.engine import ManifestingEngine
+from vidpipe.pipeline.ingest import reconcile
+from vidpipe.store.models import Manifest, RunStatus, StageProgress
+from vidpipe.pipeline.stages.contact_sheet import ContactSheetStage
 
 THUMB, LABEL, COLUMNS = 256, 60, 4
 PAGE_WIDTH = MARGIN + COLUMNS * (THUMB + MARGIN)

@@ -10,16 +10,16 @@ import textwrap
 
 from test_daemon_process import REPO, idle, start_daemon, stop_daemon, wait_for, write_images
 
-from vidpipe.edits import user_edited_fields
-from vidpipe.ingest import reconcile
-from vidpipe.models import Asset, FieldEdit, Run, RunStatus
-from vidpipe.session import open_project
+from vidpipe.store.edits import user_edited_fields
+from vidpipe.pipeline.ingest import reconcile
+from vidpipe.store.models import Asset, FieldEdit, Run, RunStatus
+from vidpipe.store.session import open_project
 
 EDITOR = textwrap.dedent("""
     import json, sys, time
-    from vidpipe.edits import edit_field
-    from vidpipe.models import Asset
-    from vidpipe.session import open_project
+    from vidpipe.store.edits import edit_field
+    from vidpipe.store.models import Asset
+    from vidpipe.store.session import open_project
 
     root, ids, rounds = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
     session = open_project(root)

@@ -18,9 +18,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 import waiting
-from vidpipe.daemon_state import daemon_status, read_heartbeat
-from vidpipe.models import Asset, AssetState, Run, RunStatus, StageProgress, StageStatus, db
-from vidpipe.session import open_project
+from vidpipe.ops.daemon_state import daemon_status, read_heartbeat
+from vidpipe.store.models import Asset, AssetState, Run, RunStatus, StageProgress, StageStatus, db
+from vidpipe.store.session import open_project
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -47,7 +47,7 @@ def stop_daemon(process: subprocess.Popen) -> str:
 
 
 def _project(root):
-    from vidpipe.project import find_project
+    from vidpipe.store.project import find_project
 
     return find_project(root)
 

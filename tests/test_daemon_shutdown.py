@@ -9,8 +9,8 @@ from test_daemon_process import KILL_POINTS, _stage_rows, idle, start_daemon, st
     wait_for, write_images
 from test_runs import install_status_log, logged
 
-from vidpipe.models import Run, RunStatus
-from vidpipe.session import open_project
+from vidpipe.store.models import Run, RunStatus
+from vidpipe.store.session import open_project
 
 IMAGES = 6
 

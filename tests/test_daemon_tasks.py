@@ -14,10 +14,10 @@ from daemon import client, job_runner
 from daemon.ingesting import ingest_paths
 from daemon.queue import use_immediate
 from daemon.tasks import forget_task_sets, task_set
-from vidpipe import runs
-from vidpipe.ingest import reconcile
-from vidpipe.models import Asset, AssetState, Manifest, Run, RunStatus, StageProgress
-from vidpipe.runs import PRIORITY_INTERACTIVE, create_run
+from vidpipe.pipeline import runs
+from vidpipe.pipeline.ingest import reconcile
+from vidpipe.store.models import Asset, AssetState, Manifest, Run, RunStatus, StageProgress
+from vidpipe.pipeline.runs import PRIORITY_INTERACTIVE, create_run
 
 REPO = Path(__file__).resolve().parent.parent
 

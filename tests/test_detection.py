@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from vidpipe.engine import ManifestingEngine
-from vidpipe.ingest import add_files
-from vidpipe.models import (
+from vidpipe.pipeline.engine import ManifestingEngine
+from vidpipe.pipeline.ingest import add_files
+from vidpipe.store.models import (
     Asset, AssetState, AssetType, ItemError, Source, StageProgress, StageStatus,
 )
-from vidpipe.stages.base import StageName
-from vidpipe.stages.detection import DetectionStage
+from vidpipe.pipeline.stages.base import StageName
+from vidpipe.pipeline.stages.detection import DetectionStage
 from vidpipe.vision.detector import Box
 from vidpipe.vision.weights import YOLO_REMEDY
 
@@ -155,7 +155,7 @@ def test_class_filter_and_thresholds_from_settings(session, make_image):
 def test_environment_when_nothing_of_note_and_user_type_kept(session, make_image):
     paths = [make_image("empty.jpg"), make_image("mine.jpg", color=(1, 2, 3))]
     add_files(session.project, session.settings, paths)
-    from vidpipe.edits import edit_field
+    from vidpipe.store.edits import edit_field
 
     mine = Asset.get(Asset.name == "mine")
     edit_field(mine.id, "asset_type", "STYLE")

@@ -13,9 +13,9 @@ import pytest
 
 from tui_support import make_project, text_of, wait_for
 from vidpipe.cli import main
-from vidpipe.edits import apply_ai_value, edit_field, history, undo, user_edited_fields
-from vidpipe.models import Asset, Author, FieldEdit
-from vidpipe.session import open_project
+from vidpipe.store.edits import apply_ai_value, edit_field, history, undo, user_edited_fields
+from vidpipe.store.models import Asset, Author, FieldEdit
+from vidpipe.store.session import open_project
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,8 +52,8 @@ def edit_rows(asset_id: int) -> list[tuple]:
 # -- one field ------------------------------------------------------------------------------------
 def test_the_command_edits_exactly_the_fields_the_tui_editor_shows():
     from tui.screens.editor import LONG_FIELDS, SHORT_FIELDS
-    from vidpipe.bulk_edit import EDITABLE_KEYS
-    from vidpipe.edits import PERSON_FIELDS
+    from vidpipe.review.bulk_edit import EDITABLE_KEYS
+    from vidpipe.store.edits import PERSON_FIELDS
 
     assert set(SHORT_FIELDS + LONG_FIELDS) == set(PERSON_FIELDS) == set(EDITABLE_KEYS.values())
 
@@ -193,7 +193,7 @@ def test_bulk_applies_what_differs_reports_it_and_a_second_run_changes_nothing(
 
 
 def test_bulk_matches_by_id_when_tags_and_files_changed(project, db, tmp_path, capsys):
-    from vidpipe.ingest import reconcile
+    from vidpipe.pipeline.ingest import reconcile
 
     data = export(project, tmp_path)
     by_file = records(data)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from vidpipe.edits import (
+from vidpipe.store.edits import (
     adopt_suggestion, apply_ai_value, edit_field, history, last_writer, redo, suggestions, undo,
     user_edited_fields,
 )
-from vidpipe.models import Asset, Author, FieldEdit, Manifest
+from vidpipe.store.models import Asset, Author, FieldEdit, Manifest
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def test_ai_asset_type_marks_detection_and_person_type_wins(asset):
 
 
 def test_history_survives_a_reopened_database(tmp_path):
-    from vidpipe.session import open_project
+    from vidpipe.store.session import open_project
 
     root = tmp_path / "p"
     with open_project(root, create=True):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 
-from vidpipe.config import load_settings
-from vidpipe.engine import ManifestingEngine
-from vidpipe.export import build_export, write_export
-from vidpipe.ingest import reconcile
-from vidpipe.models import Asset, AssetType, Manifest, Source
-from vidpipe.session import open_project
-from vidpipe.stages.contact_sheet import ContactSheetStage
-from vidpipe.stages.tags import TagStage
+from vidpipe.config.settings import load_settings
+from vidpipe.pipeline.engine import ManifestingEngine
+from vidpipe.review.export import build_export, write_export
+from vidpipe.pipeline.ingest import reconcile
+from vidpipe.store.models import Asset, AssetType, Manifest, Source
+from vidpipe.store.session import open_project
+from vidpipe.pipeline.stages.contact_sheet import ContactSheetStage
+from vidpipe.pipeline.stages.tags import TagStage
 
 SPEC_ASSET_KEYS = {"tag", "name", "type", "source", "parent_tag", "file", "reverse_prompt",
                    "visual_description", "quality_score", "detection_class",

@@ -11,11 +11,11 @@ import io
 import pytest
 from PIL import Image, ImageOps
 
-from vidpipe.engine import ManifestingEngine
-from vidpipe.extracted import iou
-from vidpipe.ingest import add_files
-from vidpipe.models import Asset, AssetType, ItemError, Source, StageProgress, StageStatus
-from vidpipe.stages.faces import FaceStage
+from vidpipe.pipeline.engine import ManifestingEngine
+from vidpipe.pipeline.extracted import iou
+from vidpipe.pipeline.ingest import add_files
+from vidpipe.store.models import Asset, AssetType, ItemError, Source, StageProgress, StageStatus
+from vidpipe.pipeline.stages.faces import FaceStage
 
 pytestmark = pytest.mark.slow
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidpipe.edits import edit_field
-from vidpipe.engine import ManifestingEngine
-from vidpipe.face_review import (
+from vidpipe.store.edits import edit_field
+from vidpipe.pipeline.engine import ManifestingEngine
+from vidpipe.pipeline.face_review import (
     merge_face_groups, split_face, strip_duplicate_prefix, with_duplicate_prefix,
 )
-from vidpipe.ingest import add_files
-from vidpipe.models import Asset, FaceDecision, Source, StageProgress, StageStatus
-from vidpipe.stages.faces import FaceStage
+from vidpipe.pipeline.ingest import add_files
+from vidpipe.store.models import Asset, FaceDecision, Source, StageProgress, StageStatus
+from vidpipe.pipeline.stages.faces import FaceStage
 from vidpipe.vision.faces import Face
 from vidpipe.vision.grouping import cosine_distances, group_faces
 

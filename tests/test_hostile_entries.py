@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from waiting import wait_for
-from vidpipe.models import Asset, AssetState
+from vidpipe.store.models import Asset, AssetState
 
 VIDPIPE = str(Path(sys.executable).parent / "vidpipe")
 TIMEOUT = 60
@@ -135,7 +135,7 @@ def test_watcher_keeps_paths_while_ingest_fails_and_picks_them_up_after(session)
 def test_daemon_on_a_hostile_folder_keeps_working_and_reports_a_failed_startup_scan(
         session, tmp_path):
     from test_daemon_process import start_daemon, stop_daemon
-    from vidpipe.daemon_state import daemon_status
+    from vidpipe.ops.daemon_state import daemon_status
 
     root = session.project.root
     outside = tmp_path / "outside"

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vidpipe.session import open_project
-from vidpipe.sqlite_safety import GUARD_VARIABLE
+from vidpipe.store.session import open_project
+from vidpipe.store.sqlite_safety import GUARD_VARIABLE
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -58,7 +58,7 @@ def test_export_refuses_vidpipe_files_and_input_images(session, tmp_path):
     assert run(VIDPIPE, "scan", str(root)).returncode == 0
     from daemon.client import enqueue_process
     from daemon.tasks import forget_task_sets
-    from vidpipe.models import Manifest
+    from vidpipe.store.models import Manifest
 
     enqueue_process(root, Manifest.get().id)  # the queue file exists
     forget_task_sets()
@@ -82,7 +82,7 @@ def test_export_refuses_vidpipe_files_and_input_images(session, tmp_path):
     one_clear_line(run(VIDPIPE, "export", str(root), "-o", str(other.project.database_path)),
                    "SQLite database")
     assert {path: digest(path) for path in before} == before
-    from vidpipe.database import inspect_sqlite
+    from vidpipe.store.database import inspect_sqlite
 
     assert inspect_sqlite(session.project.database_path).problem is None
     with sqlite3.connect(session.project.database_path) as raw:
@@ -240,7 +240,7 @@ def test_read_only_database_and_lock_folder_are_one_clear_line(session):
     database.chmod(0o444)
     try:
         # Root writes anything; without the override capabilities it obeys file permissions.
-        # The tests' snapshot guard (vidpipe.sqlite_safety) is off here: on a read-only file
+        # The tests' snapshot guard (vidpipe.store.sqlite_safety) is off here: on a read-only file
         # BEGIN IMMEDIATE cannot take the write lock, so the guard would fire before SQLite
         # says "readonly", which is what a person sees.
         env = {k: v for k, v in os.environ.items() if k != GUARD_VARIABLE}

@@ -17,8 +17,8 @@ from PIL import Image
 
 from daemon.queue_format import PlainDataSerializer, UndecodableEntry
 from test_daemon_process import REPO, start_daemon, stop_daemon, wait_for
-from vidpipe.models import Run, RunStatus
-from vidpipe.session import open_project
+from vidpipe.store.models import Run, RunStatus
+from vidpipe.store.session import open_project
 
 
 class _Payload:
@@ -77,8 +77,8 @@ def test_daemon_on_a_poisoned_queue_runs_nothing_and_keeps_working(tmp_path):
     Image.new("RGB", (96, 64), (20, 120, 200)).save(image)
     from daemon.client import enqueue_process
     from daemon.tasks import forget_task_sets, task_set
-    from vidpipe.ingest import reconcile
-    from vidpipe.models import Manifest
+    from vidpipe.pipeline.ingest import reconcile
+    from vidpipe.store.models import Manifest
 
     reconcile(session.project, session.settings)
     run = enqueue_process(root, Manifest.get().id)  # the legitimate job, behind the garbage below
@@ -124,7 +124,7 @@ def test_queue_entries_are_json_on_disk(tmp_path):
     try:
         from daemon.client import enqueue_process
         from daemon.tasks import forget_task_sets
-        from vidpipe.models import Manifest
+        from vidpipe.store.models import Manifest
 
         run = enqueue_process(session.project.root,
                               Manifest.create(name="m", folder="m").id)

@@ -33,10 +33,10 @@ BROKEN_MARKUP = "[/]oops [@click=app.quit]click me[/]"  # an unbalanced tag stop
 def hostile_project(root: Path) -> Path:
     """Real files with hostile names, ingested; hostile text in a run, its stage rows, an item
     error, a prompt and an edited name, as another process (the daemon, Gemini) would leave."""
-    from vidpipe.ingest import reconcile
-    from vidpipe.models import Asset, ItemError, Run, StageProgress, utcnow
-    from vidpipe.runs import create_run
-    from vidpipe.session import open_project
+    from vidpipe.pipeline.ingest import reconcile
+    from vidpipe.store.models import Asset, ItemError, Run, StageProgress, utcnow
+    from vidpipe.pipeline.runs import create_run
+    from vidpipe.store.session import open_project
 
     session = open_project(root, create=True)
     try:

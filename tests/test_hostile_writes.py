@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vidpipe.contact_sheet import Layout, SheetEntry, write_pages
-from vidpipe.daemon_state import heartbeat_path, write_heartbeat
+from vidpipe.pipeline.contact_sheet import Layout, SheetEntry, write_pages
+from vidpipe.ops.daemon_state import heartbeat_path, write_heartbeat
 from vidpipe.errors import ProjectError
-from vidpipe.export import write_export
-from vidpipe.extracted import write_crop
-from vidpipe.project import init_project
-from vidpipe.safe_io import LogFileHandler, UnsafePath, write_atomic
-from vidpipe.session import open_project
+from vidpipe.review.export import write_export
+from vidpipe.pipeline.extracted import write_crop
+from vidpipe.store.project import init_project
+from vidpipe.store.safe_io import LogFileHandler, UnsafePath, write_atomic
+from vidpipe.store.session import open_project
 
 REPO = Path(__file__).resolve().parent.parent
 VIDPIPE = str(Path(sys.executable).parent / "vidpipe")
@@ -155,7 +155,7 @@ def test_add_with_a_link_at_the_old_copy_name(session, victim, tmp_path):
 def test_state_files_that_are_fifos_or_huge_are_not_read(session):
     """Read by the TUI every second: a FIFO must not block it, a huge file must not fill memory."""
     from tui.drafts import DraftError, DraftStore
-    from vidpipe.daemon_state import daemon_status, lock_path, read_heartbeat, read_lock_info
+    from vidpipe.ops.daemon_state import daemon_status, lock_path, read_heartbeat, read_lock_info
 
     project = session.project
     drafts = DraftStore(project)

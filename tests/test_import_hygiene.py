@@ -29,6 +29,6 @@ def test_tui_app_imports_no_heavy_module():
 
 def test_tui_job_and_face_paths_import_no_heavy_module():
     # What the keys r / p / c / D and the face merge/split load on first use.
-    modules = imported_after("import tui.job_requests, daemon.client, vidpipe.face_review, "
-                             "vidpipe.export, vidpipe.edits, vidpipe.daemon_state")
+    modules = imported_after("import tui.job_requests, daemon.client, vidpipe.pipeline.face_review, "
+                             "vidpipe.review.export, vidpipe.store.edits, vidpipe.ops.daemon_state")
     assert [m for m in modules if m != "google"] == []

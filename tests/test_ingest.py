@@ -8,10 +8,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from vidpipe.edits import edit_field, history
-from vidpipe.ingest import IngestStatus, ingest_file, iter_input_files, reconcile, type_hint
-from vidpipe.models import Asset, AssetState, AssetType, Manifest, StageMark
-from vidpipe.stages.base import mark_done
+from vidpipe.store.edits import edit_field, history
+from vidpipe.pipeline.ingest import IngestStatus, ingest_file, iter_input_files, reconcile, type_hint
+from vidpipe.store.models import Asset, AssetState, AssetType, Manifest, StageMark
+from vidpipe.pipeline.stages.base import mark_done
 
 
 def write(path: Path, color=(200, 30, 30), size=(320, 240), fmt=None) -> Path:
@@ -154,7 +154,7 @@ def test_unchanged_file_is_not_rehashed(session, monkeypatch):
     write(root / "props" / "cup.png")
     reconcile(session.project, session.settings)
 
-    import vidpipe.ingest as ingest
+    import vidpipe.pipeline.ingest as ingest
 
     def fail(path):
         raise AssertionError(f"re-hashed unchanged {path}")
@@ -240,7 +240,7 @@ def test_ingest_refuses_state_dir_and_outside_paths(session, tmp_path):
 
 
 def test_add_copies_into_manifest_and_dedups(session, tmp_path, bus_jpg):
-    from vidpipe.ingest import add_files
+    from vidpipe.pipeline.ingest import add_files
 
     results = add_files(session.project, session.settings, [bus_jpg], manifest="street")
     assert [r.status for r in results] == [IngestStatus.NEW]

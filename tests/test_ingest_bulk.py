@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vidpipe import ingest
-from vidpipe.edits import edit_field
-from vidpipe.ingest import IngestStatus, ingest_file, ingest_files, mark_removed
-from vidpipe.models import Asset, FieldEdit, StageMark, db
-from vidpipe.session import open_project
-from vidpipe.stages.base import mark_done
+from vidpipe.pipeline import ingest
+from vidpipe.store.edits import edit_field
+from vidpipe.pipeline.ingest import IngestStatus, ingest_file, ingest_files, mark_removed
+from vidpipe.store.models import Asset, FieldEdit, StageMark, db
+from vidpipe.store.session import open_project
+from vidpipe.pipeline.stages.base import mark_done
 
 
 def write(path: Path, color, size=(64, 48)) -> Path:

@@ -8,11 +8,11 @@ import pytest
 from peewee import IntegerField, SqliteDatabase
 from playhouse.migrate import SqliteMigrator, migrate as run_migrations
 
-from vidpipe import database as database_module
+from vidpipe.store import database as database_module
 from vidpipe.cli import main
-from vidpipe.database import open_database, schema_version
+from vidpipe.store.database import open_database, schema_version
 from vidpipe.errors import ProjectError
-from vidpipe.models import Asset, Manifest, SchemaInfo
+from vidpipe.store.models import Asset, Manifest, SchemaInfo
 
 
 CURRENT = database_module.SCHEMA_VERSION
@@ -164,7 +164,7 @@ def test_version_1_database_gets_the_file_path_index(tmp_path):
 
 def test_version_2_database_gets_the_prompt_usage_table(tmp_path):
     """The real v2 -> v3 migration: Gemini usage rows, on a database shaped as version 2 wrote it."""
-    from vidpipe.models import PromptUsage
+    from vidpipe.store.models import PromptUsage
     from vidpipe.prompting import ledger
 
     url = current_database(tmp_path / "v2.db")
@@ -188,7 +188,7 @@ def test_version_2_database_gets_the_prompt_usage_table(tmp_path):
 
 def test_version_3_database_gets_the_gemini_batch_table(tmp_path):
     """The real v3 -> v4 migration: Gemini Batch API jobs."""
-    from vidpipe.models import GeminiBatch
+    from vidpipe.store.models import GeminiBatch
 
     url = current_database(tmp_path / "v3.db")
     raw = SqliteDatabase(str(tmp_path / "v3.db"))
@@ -209,8 +209,8 @@ def test_version_3_database_gets_the_gemini_batch_table(tmp_path):
 def test_version_4_database_gets_run_leases_and_its_running_run_is_recovered(tmp_path):
     """The real v4 -> v5 migration: a run left RUNNING by a dead process before leases existed
     is known by its pid only, and is still queued again."""
-    from vidpipe import runs
-    from vidpipe.models import Run, RunStatus
+    from vidpipe.pipeline import runs
+    from vidpipe.store.models import Run, RunStatus
 
     url = current_database(tmp_path / "v4.db")
     raw = SqliteDatabase(str(tmp_path / "v4.db"))

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 SCRIPT = """
-from vidpipe.config import Settings
+from vidpipe.config.settings import Settings
 from vidpipe.vision.weights import prepare_deepface_env
 prepare_deepface_env(Settings(models_dir=__import__('pathlib').Path(r'{models}')))
 import tensorflow

@@ -7,14 +7,14 @@ from __future__ import annotations
 from daemon import client, job_runner
 from daemon.ingesting import ingest_paths
 from daemon.tasks import forget_task_sets, task_set
-from vidpipe import runs
-from vidpipe.engine import ManifestingEngine
-from vidpipe.ingest import reconcile
-from vidpipe.models import Asset, AssetState, Manifest, Run, RunStatus, StageProgress
-from vidpipe.runs import ASSETS_UPTO, create_run
-from vidpipe.stages.contact_sheet import ContactSheetStage
-from vidpipe.stages.prompts import PromptStage
-from vidpipe.stages.tags import TagStage
+from vidpipe.pipeline import runs
+from vidpipe.pipeline.engine import ManifestingEngine
+from vidpipe.pipeline.ingest import reconcile
+from vidpipe.store.models import Asset, AssetState, Manifest, Run, RunStatus, StageProgress
+from vidpipe.pipeline.runs import ASSETS_UPTO, create_run
+from vidpipe.pipeline.stages.contact_sheet import ContactSheetStage
+from vidpipe.pipeline.stages.prompts import PromptStage
+from vidpipe.pipeline.stages.tags import TagStage
 
 
 def test_drops_while_a_job_runs_join_the_next_job_and_the_running_one_leaves_them(

@@ -9,10 +9,10 @@ import threading
 import pytest
 from peewee import PostgresqlDatabase
 
-from vidpipe import database as database_module
+from vidpipe.store import database as database_module
 from vidpipe.cli import main
-from vidpipe.database import open_database, schema_version
-from vidpipe.models import Asset, FieldEdit, KeyValue, Manifest, PromptCache, SchemaInfo, utcnow
+from vidpipe.store.database import open_database, schema_version
+from vidpipe.store.models import Asset, FieldEdit, KeyValue, Manifest, PromptCache, SchemaInfo, utcnow
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_new_database_gets_the_current_schema(postgres_url):
 def test_migrations_run_on_postgres(postgres_url):
     """A database at schema version 1 (before the path index, usage and batch tables and run
     leases) is brought to the current version by the same migrations SQLite runs."""
-    from vidpipe.models import GeminiBatch, PromptUsage
+    from vidpipe.store.models import GeminiBatch, PromptUsage
 
     database = open_database(postgres_url)
     manifest = Manifest.create(name="m", folder="m")
@@ -135,7 +135,7 @@ def test_two_people_edit_one_asset_on_postgres(postgres_url):
     """Two people (two threads, each on its own connection) edit the same field at the same
     time, many times: every edit lands in the history as a chain (each edit's old value is the
     previous edit's new value), and the current value is the last edit's."""
-    from vidpipe.edits import edit_field
+    from vidpipe.store.edits import edit_field
 
     database = open_database(postgres_url)
     manifest = Manifest.create(name="m", folder="m")
@@ -170,8 +170,8 @@ def test_two_people_edit_one_asset_on_postgres(postgres_url):
 
 
 def test_doctor_checks_both_servers(tmp_path, postgres_url, redis_url, monkeypatch, capsys):
-    from vidpipe.server_checks import check_database_server, check_queue_server
-    from vidpipe.config import load_settings
+    from vidpipe.ops.server_checks import check_database_server, check_queue_server
+    from vidpipe.config.settings import load_settings
     from vidpipe.testing.servers import free_port
 
     monkeypatch.setenv("VIDPIPE_DATABASE_URL", postgres_url)

@@ -14,15 +14,15 @@ import pytest
 
 from tests.test_prompt_stage import API_KEY, add_images, process, settings_for
 from waiting import wait_for
-from vidpipe.edits import edit_field, suggestions
-from vidpipe.engine import ManifestingEngine
-from vidpipe.models import (
+from vidpipe.store.edits import edit_field, suggestions
+from vidpipe.pipeline.engine import ManifestingEngine
+from vidpipe.store.models import (
     Asset, GeminiBatch, Manifest, PromptCache, PromptUsage, Run, RunStatus, StageProgress,
 )
 from vidpipe.prompting import ledger
 from vidpipe.prompting.usage import DEFAULT_PRICES
-from vidpipe.runs import cancel
-from vidpipe.stages.prompts import PromptStage
+from vidpipe.pipeline.runs import cancel
+from vidpipe.pipeline.stages.prompts import PromptStage
 from vidpipe.testing.fake_gemini import FakeGemini
 
 
@@ -127,7 +127,7 @@ def test_batch_survives_kill_9_and_is_never_submitted_twice(tmp_path):
         assert server.batches.submissions == 1  # resumed, not submitted again
         assert server.requests == 0  # and nothing asked interactively either
 
-    from vidpipe.session import open_project
+    from vidpipe.store.session import open_project
 
     with open_project(project) as session:
         assets = list(Asset.select())
@@ -176,9 +176,9 @@ def test_a_batch_whose_name_was_never_stored_is_found_by_its_display_name(sessio
 
 
 def test_daemon_drops_larger_than_the_setting_go_by_batch(session):
-    from vidpipe.runs import create_run
-    from vidpipe.stages.base import StageContext
-    from vidpipe.stages.prompt_batches import wants_batch
+    from vidpipe.pipeline.runs import create_run
+    from vidpipe.pipeline.stages.base import StageContext
+    from vidpipe.pipeline.stages.prompt_batches import wants_batch
 
     add_images(session, 1)
     manifest = Manifest.get()

@@ -4,7 +4,7 @@ or ask for themselves (prompt_duplicate_faces = "request")."""
 from __future__ import annotations
 
 from tests.test_prompt_stage import _noise_image, add_crop, add_images, process, settings_for
-from vidpipe.models import Asset, RunStatus, StageMark
+from vidpipe.store.models import Asset, RunStatus, StageMark
 from vidpipe.testing.fake_gemini import FakeGemini
 
 

@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 
 from tests.test_prompt_stage import API_KEY
-from vidpipe.engine import ManifestingEngine
-from vidpipe.ingest import reconcile
-from vidpipe.models import Asset, Manifest, PromptCache, RunStatus, Source
+from vidpipe.pipeline.engine import ManifestingEngine
+from vidpipe.pipeline.ingest import reconcile
+from vidpipe.store.models import Asset, Manifest, PromptCache, RunStatus, Source
 from vidpipe.prompting import ledger
-from vidpipe.stages.faces import FaceStage
-from vidpipe.stages.prompts import PromptStage
-from vidpipe.stages.tags import TagStage
+from vidpipe.pipeline.stages.faces import FaceStage
+from vidpipe.pipeline.stages.prompts import PromptStage
+from vidpipe.pipeline.stages.tags import TagStage
 from vidpipe.testing.fake_gemini import FakeGemini
 from vidpipe.vision.faces import Face
 

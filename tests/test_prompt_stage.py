@@ -10,16 +10,16 @@ import threading
 import pytest
 from PIL import Image
 
-from vidpipe.edits import edit_field, suggestions
-from vidpipe.engine import ManifestingEngine
-from vidpipe.export import write_export
-from vidpipe.ingest import reconcile
-from vidpipe.models import (
+from vidpipe.store.edits import edit_field, suggestions
+from vidpipe.pipeline.engine import ManifestingEngine
+from vidpipe.review.export import write_export
+from vidpipe.pipeline.ingest import reconcile
+from vidpipe.store.models import (
     Asset, ItemError, Manifest, RunStatus, Source, StageMark, StageProgress, StageStatus,
 )
 from vidpipe.prompting.template import DEFAULT_TEMPLATE, PromptTemplate
-from vidpipe.stages.prompts import PromptStage
-from vidpipe.stopping import StopToken
+from vidpipe.pipeline.stages.prompts import PromptStage
+from vidpipe.pipeline.stopping import StopToken
 from vidpipe.testing.fake_gemini import (
     BAD_BODY, BLOCKED, EMPTY, HANG, MALFORMED, PROMPT_BLOCKED, RATE_LIMIT, SERVER_ERROR,
     FakeGemini, Rule,
@@ -56,7 +56,7 @@ def add_images(session, count: int, prefix: str = "img", size=(96, 64)) -> list[
 def add_crop(session, parent: Asset, key: str, source_image, detection_class="person",
              face=False) -> Asset:
     """An extracted asset as the detection/faces stages would leave it."""
-    from vidpipe.ingest import content_hash
+    from vidpipe.pipeline.ingest import content_hash
 
     crop_path = session.project.crops_dir / f"{parent.id}_{key.replace(':', '_')}.png"
     crop_path.parent.mkdir(parents=True, exist_ok=True)

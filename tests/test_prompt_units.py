@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from vidpipe.errors import ConfigError
-from vidpipe.models import Asset, Manifest
+from vidpipe.store.models import Asset, Manifest
 from vidpipe.prompting import cache
 from vidpipe.prompting.limiter import COUNTED_WINDOW_S, RequestLimiter
 from vidpipe.prompting.offline import OFFLINE_LABEL, colour_name, dominant_colours, offline_prompt

@@ -9,7 +9,7 @@ import pytest
 
 from tests.test_prompt_stage import add_images, process, settings_for
 from vidpipe.cli import main
-from vidpipe.models import Asset, PromptCache, PromptUsage, RunStatus
+from vidpipe.store.models import Asset, PromptCache, PromptUsage, RunStatus
 from vidpipe.prompting import ledger
 from vidpipe.prompting.tokens import image_tokens
 from vidpipe.prompting.usage import DEFAULT_PRICES, Price, Usage, cost_usd, price_for
@@ -110,7 +110,7 @@ def test_dashboard_shows_tokens_and_cost_of_the_job_and_the_project(session):
 
 
 def test_price_overrides_from_the_project_file_and_bad_tables_refused(tmp_path):
-    from vidpipe.config import load_settings
+    from vidpipe.config.settings import load_settings
     from vidpipe.errors import ConfigError
 
     (tmp_path / "vidpipe.toml").write_text(

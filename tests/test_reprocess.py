@@ -6,15 +6,15 @@ import pytest
 from PIL import Image, ImageDraw
 
 from vidpipe.cli import main
-from vidpipe.edits import edit_field, history, suggestions
-from vidpipe.engine import ManifestingEngine
-from vidpipe.ingest import add_files
-from vidpipe.models import (
+from vidpipe.store.edits import edit_field, history, suggestions
+from vidpipe.pipeline.engine import ManifestingEngine
+from vidpipe.pipeline.ingest import add_files
+from vidpipe.store.models import (
     Asset, AssetState, RunStatus, Source, StageMark, StageProgress, StageStatus,
 )
-from vidpipe.stages.detection import DetectionStage
-from vidpipe.stages.prompts import PromptStage
-from vidpipe.stages.tags import TagStage
+from vidpipe.pipeline.stages.detection import DetectionStage
+from vidpipe.pipeline.stages.prompts import PromptStage
+from vidpipe.pipeline.stages.tags import TagStage
 from vidpipe.vision.detector import Box
 
 REPROCESS_FIELDS = ("reverse_prompt", "visual_description", "quality_score", "detection_class",

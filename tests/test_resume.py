@@ -20,18 +20,18 @@ import pytest
 from PIL import Image
 
 from vidpipe import imaging
-from vidpipe.engine import ManifestingEngine
-from vidpipe.ingest import reconcile
-from vidpipe.models import (
+from vidpipe.pipeline.engine import ManifestingEngine
+from vidpipe.pipeline.ingest import reconcile
+from vidpipe.store.models import (
     Asset, AssetType, ItemError, Manifest, Run, RunStatus, Source, StageMark, StageProgress,
     StageStatus,
 )
-from vidpipe import runs
-from vidpipe.session import open_project
-from vidpipe.stages.base import Stage, StageContext, StageName, mark_done
-from vidpipe.stages.contact_sheet import ContactSheetStage
-from vidpipe.stages.tags import TagStage
-from vidpipe.stopping import StopToken
+from vidpipe.pipeline import runs
+from vidpipe.store.session import open_project
+from vidpipe.pipeline.stages.base import Stage, StageContext, StageName, mark_done
+from vidpipe.pipeline.stages.contact_sheet import ContactSheetStage
+from vidpipe.pipeline.stages.tags import TagStage
+from vidpipe.pipeline.stopping import StopToken
 
 IMAGES = 7
 

@@ -1,4 +1,4 @@
-"""The run state machine (vidpipe.runs): every transition, the ones it refuses, leases, and a
+"""The run state machine (vidpipe.pipeline.runs): every transition, the ones it refuses, leases, and a
 shutdown that never shows CANCELLED, on a real SQLite project database.
 
 A trigger log records every status the database ever holds for a run or a stage (a reader
@@ -13,14 +13,14 @@ from datetime import timedelta
 
 import pytest
 
-from vidpipe import runs
-from vidpipe.engine import ManifestingEngine
-from vidpipe.models import (
+from vidpipe.pipeline import runs
+from vidpipe.pipeline.engine import ManifestingEngine
+from vidpipe.store.models import (
     Manifest, Run, RunKind, RunMode, RunStatus, StageProgress, StageStatus, db, utcnow,
 )
-from vidpipe.stages.base import Stage, StageName
-from vidpipe.stages.tags import TagStage
-from vidpipe.stopping import StopReason, StopToken
+from vidpipe.pipeline.stages.base import Stage, StageName
+from vidpipe.pipeline.stages.tags import TagStage
+from vidpipe.pipeline.stopping import StopReason, StopToken
 
 DEAD_PID = 2 ** 22 + 12345  # above the kernel's pid_max: never a live process
 

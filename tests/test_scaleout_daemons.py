@@ -18,10 +18,10 @@ import pytest
 from PIL import Image, ImageDraw
 
 import waiting
-from vidpipe import daemon_registry
+from vidpipe.ops import daemon_registry
 from vidpipe.cli import main
-from vidpipe.database import open_database
-from vidpipe.models import (
+from vidpipe.store.database import open_database
+from vidpipe.store.models import (
     Asset, AssetState, FieldEdit, Manifest, Run, RunStatus, Source, StageProgress, StageStatus,
 )
 from vidpipe.testing.fake_gemini import FakeGemini

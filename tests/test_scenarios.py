@@ -45,8 +45,8 @@ def test_scenario_soak(soak_scenario, tmp_path):
 
 def test_the_invariants_catch_each_kind_of_breakage(tmp_path):
     """The checks can fail: a project broken in every way the invariants describe."""
-    from vidpipe.models import Asset, AssetState, Manifest, Run, RunStatus, Source
-    from vidpipe.session import open_project
+    from vidpipe.store.models import Asset, AssetState, Manifest, Run, RunStatus, Source
+    from vidpipe.store.session import open_project
 
     scenario = Scenario("process", "offline", "one", edit=True, kill=False, seed=1)
     run = ScenarioRun(scenario, tmp_path)

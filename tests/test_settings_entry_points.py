@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from vidpipe.cli import main
-from vidpipe.config import CONFIG_FILENAME
+from vidpipe.config.settings import CONFIG_FILENAME
 
 SCRIPTS = Path(sys.executable).parent
 
@@ -87,13 +87,13 @@ def test_unusable_settings_stop_each_entry_point_with_one_message(tmp_path, entr
 
 
 def test_doctor_reports_unusable_project_settings_and_checks_the_rest(tmp_path, monkeypatch):
-    from vidpipe.doctor import run_checks
+    from vidpipe.ops.doctor import run_checks
 
     project = tmp_path / "p"
     assert main(["init", str(project)]) == 0
     _untrusted(project)
     seen = []
-    monkeypatch.setattr("vidpipe.doctor.CHECKS", [lambda settings, root: seen.append(settings)])
+    monkeypatch.setattr("vidpipe.ops.doctor.CHECKS", [lambda settings, root: seen.append(settings)])
     results = run_checks(project)
     assert results[0].name == "settings" and results[0].level == "fail"
     assert "vidpipe trust" in results[0].detail

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vidpipe.models import Manifest, Run, RunStatus
-from vidpipe.sqlite_safety import StaleSnapshotWrite, guard_enabled
+from vidpipe.store.models import Manifest, Run, RunStatus
+from vidpipe.store.sqlite_safety import StaleSnapshotWrite, guard_enabled
 from vidpipe.testing.fake_gemini import FakeGemini
 
 VIDPIPE = Path(sys.executable).with_name("vidpipe")
@@ -57,7 +57,7 @@ def test_process_online_over_two_manifests_with_rate_limits_does_not_lock(tmp_pa
     assert result.returncode == 0, output
     assert outcomes.get("rate_limit", 0) >= 2 and outcomes.get("ok", 0) == 4, outcomes
 
-    from vidpipe.session import open_project
+    from vidpipe.store.session import open_project
 
     with open_project(root):
         runs = list(Run.select().order_by(Run.id))

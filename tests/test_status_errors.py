@@ -4,8 +4,8 @@ assets: unusable inputs and assets a stage failed on (never removed ones)."""
 from __future__ import annotations
 
 from tui.snapshot import manifest_infos
-from vidpipe.models import Asset, AssetState, Manifest
-from vidpipe.status import error_counts, project_status
+from vidpipe.store.models import Asset, AssetState, Manifest
+from vidpipe.ops.status import error_counts, project_status
 
 
 def test_status_and_tui_agree_on_errors(session):

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from vidpipe.edits import edit_field, undo
-from vidpipe.models import Asset, AssetState, AssetType, Manifest, Source
-from vidpipe.session import open_project
-from vidpipe.tags import assign_tags
+from vidpipe.store.edits import edit_field, undo
+from vidpipe.store.models import Asset, AssetState, AssetType, Manifest, Source
+from vidpipe.store.session import open_project
+from vidpipe.pipeline.tags import assign_tags
 
 # (file, type, sort_order) of uploaded images, and (parent file, key, type, confidence) of crops.
 UPLOADED = [

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from vidpipe.cli import main
-from vidpipe.config import CONFIG_FILENAME, load_settings
+from vidpipe.config.settings import CONFIG_FILENAME, load_settings
 from vidpipe.errors import ConfigError
-from vidpipe.trust import trust_store_path
+from vidpipe.config.trust import trust_store_path
 
 SECRET = "sk-test-key-never-leaves-9f3e"
 SCRIPTS = Path(sys.executable).parent
@@ -125,11 +125,11 @@ def test_trust_lets_the_project_endpoint_work_and_an_edit_needs_trust_again(
         assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
 
         # The real CLI, trimmed to the stages this needs (the vision stages have their own tests).
-        from vidpipe.stages.contact_sheet import ContactSheetStage
-        from vidpipe.stages.prompts import PromptStage
-        from vidpipe.stages.tags import TagStage
+        from vidpipe.pipeline.stages.contact_sheet import ContactSheetStage
+        from vidpipe.pipeline.stages.prompts import PromptStage
+        from vidpipe.pipeline.stages.tags import TagStage
 
-        monkeypatch.setattr("vidpipe.engine.default_stages",
+        monkeypatch.setattr("vidpipe.pipeline.engine.default_stages",
                             lambda settings: [ContactSheetStage(), PromptStage(), TagStage()])
         monkeypatch.setenv("GEMINI_API_KEY", SECRET)
         assert main(["process", str(project)]) == 0
@@ -155,7 +155,7 @@ def test_trust_lets_the_project_endpoint_work_and_an_edit_needs_trust_again(
 
 
 def test_the_person_sets_endpoints_without_trust(project, tmp_path, monkeypatch):
-    from vidpipe.settings_files import user_config_path
+    from vidpipe.config.settings_files import user_config_path
 
     set_toml(project, 'gemini_base_url = "http://attacker.invalid"\n')
     mine = "http://127.0.0.1:9"
@@ -240,7 +240,7 @@ def test_checkpoints_load_with_weights_only(project, tmp_path, monkeypatch):
     import torch
     from PIL import Image
 
-    from vidpipe.config import Settings
+    from vidpipe.config.settings import Settings
     from vidpipe.errors import ModelUnavailable
     from vidpipe.vision.detector import UltralyticsDetector
     from vidpipe.vision.weights import find_yolo_weights, prepare_ultralytics_env
@@ -286,7 +286,7 @@ def test_the_daemon_started_in_a_project_folder_imports_nothing_from_it(project,
     import time
 
     from daemon.client import start_detached
-    from vidpipe.daemon_state import daemon_status
+    from vidpipe.ops.daemon_state import daemon_status
 
     marker = tmp_path / "code-ran"
     plant = f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n"

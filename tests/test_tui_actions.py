@@ -1,5 +1,5 @@
 """vidpipe-tui actions through Textual's pilot on real project databases: face merge (g) and
-split (G) through vidpipe.face_review, cancelling a queued job after the confirmation,
+split (G) through vidpipe.pipeline.face_review, cancelling a queued job after the confirmation,
 the contact sheet screen, the preview image widget. Workers awaited, no sleeps."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def make_app(root: Path, **kwargs):
 
 
 def asset(name: str):
-    from vidpipe.models import Asset
+    from vidpipe.store.models import Asset
 
     return Asset.get(Asset.name == name)
 
@@ -32,9 +32,9 @@ def asset(name: str):
 @pytest.fixture
 def faces_project(tmp_path) -> Path:
     """Three face crops in manifest "faces", grouped {a, b} {c} by the real grouping code."""
-    from vidpipe.models import Asset, AssetState, Manifest, Source, db
-    from vidpipe.session import open_project
-    from vidpipe.face_review import assign_face_groups
+    from vidpipe.store.models import Asset, AssetState, Manifest, Source, db
+    from vidpipe.store.session import open_project
+    from vidpipe.pipeline.face_review import assign_face_groups
 
     root = make_project(tmp_path / "project", images=0)
     session = open_project(root)
@@ -67,7 +67,7 @@ def group_of(name: str) -> int | None:
 
 
 async def test_merge_key_joins_the_marked_face_and_the_one_under_the_cursor(faces_project):
-    from vidpipe.models import FaceDecision
+    from vidpipe.store.models import FaceDecision
 
     app = make_app(faces_project)
     async with app.run_test(size=SIZE) as pilot:
@@ -96,7 +96,7 @@ async def test_merge_key_joins_the_marked_face_and_the_one_under_the_cursor(face
 
 
 async def test_split_key_takes_the_face_out_of_its_group(faces_project):
-    from vidpipe.models import FaceDecision
+    from vidpipe.store.models import FaceDecision
 
     app = make_app(faces_project)
     async with app.run_test(size=SIZE) as pilot:
@@ -117,7 +117,7 @@ async def test_split_key_takes_the_face_out_of_its_group(faces_project):
 
 
 async def test_split_on_a_face_without_group_only_warns(tmp_path):
-    from vidpipe.models import FaceDecision
+    from vidpipe.store.models import FaceDecision
 
     root = make_project(tmp_path / "project", images=1)
     app = make_app(root)
@@ -132,9 +132,9 @@ async def test_split_on_a_face_without_group_only_warns(tmp_path):
 
 
 async def test_cancel_key_asks_then_cancels_the_queued_job(tmp_path):
-    from vidpipe.models import Manifest, Run, StageProgress
-    from vidpipe.runs import create_run
-    from vidpipe.session import open_project
+    from vidpipe.store.models import Manifest, Run, StageProgress
+    from vidpipe.pipeline.runs import create_run
+    from vidpipe.store.session import open_project
 
     root = make_project(tmp_path / "project", images=2)
     session = open_project(root)
@@ -171,10 +171,10 @@ async def test_cancel_key_asks_then_cancels_the_queued_job(tmp_path):
 
 
 async def test_contact_sheet_key_opens_the_manifest_sheets(tmp_path):
-    from vidpipe.engine import ManifestingEngine
-    from vidpipe.models import Manifest
-    from vidpipe.session import open_project
-    from vidpipe.stages.contact_sheet import ContactSheetStage
+    from vidpipe.pipeline.engine import ManifestingEngine
+    from vidpipe.store.models import Manifest
+    from vidpipe.store.session import open_project
+    from vidpipe.pipeline.stages.contact_sheet import ContactSheetStage
 
     root = make_project(tmp_path / "project", images=3)
     session = open_project(root)

@@ -39,7 +39,7 @@ async def loaded(pilot, rows: int):
 
 
 def asset_named(name: str):
-    from vidpipe.models import Asset
+    from vidpipe.store.models import Asset
 
     return Asset.get(Asset.name == name)
 
@@ -59,9 +59,9 @@ async def test_grid_shows_assets_and_manifests(project):
 async def test_dashboard_follows_progress_rows_written_by_another_process(project):
     script = textwrap.dedent("""
         import sys
-        from vidpipe.models import Manifest, Run, StageProgress, utcnow
-        from vidpipe.runs import create_run
-        from vidpipe.session import open_project
+        from vidpipe.store.models import Manifest, Run, StageProgress, utcnow
+        from vidpipe.pipeline.runs import create_run
+        from vidpipe.store.session import open_project
         open_project(sys.argv[1])
         step = sys.argv[2]
         manifest = Manifest.get(Manifest.folder == "characters")
@@ -103,7 +103,7 @@ async def test_edit_prompt_by_keyboard_then_undo_and_redo(project):
         await pilot.press(*type_text("a red haired hero"), "ctrl+s")
         await wait_for(pilot, lambda: asset_named("hero_00").reverse_prompt == "a red haired hero",
                        what="the prompt saved")
-        from vidpipe.edits import history, user_edited_fields
+        from vidpipe.store.edits import history, user_edited_fields
 
         asset_id = asset_named("hero_00").id
         assert [e.author for e in history(asset_id, "reverse_prompt")] == ["user"]
@@ -155,7 +155,7 @@ async def test_typed_text_survives_a_closed_session_as_a_draft(project):
 
 
 async def test_failed_save_is_a_notification_and_keeps_the_draft(project):
-    from vidpipe.models import Asset
+    from vidpipe.store.models import Asset
 
     app = make_app(project)
     async with app.run_test(size=SIZE) as pilot:
@@ -213,7 +213,7 @@ async def test_filter_language_and_jump_to_next_unreviewed(tmp_path):
         await pilot.press("m")
         await settle(pilot)
         await pilot.press("m")
-        from vidpipe.models import Asset
+        from vidpipe.store.models import Asset
 
         await wait_for(pilot, lambda: Asset.select().where(Asset.reviewed == True).count() == 2,  # noqa: E712
                        what="two assets reviewed")
@@ -263,7 +263,7 @@ async def test_dropped_image_shows_as_not_ingested_without_a_daemon(project):
 
 
 async def test_ai_suggestion_after_a_person_edit_is_shown_and_adopted(project):
-    from vidpipe.edits import apply_ai_value, edit_field, suggestions
+    from vidpipe.store.edits import apply_ai_value, edit_field, suggestions
 
     app = make_app(project)
     async with app.run_test(size=SIZE) as pilot:
@@ -288,7 +288,7 @@ async def test_ai_suggestion_after_a_person_edit_is_shown_and_adopted(project):
 
 
 async def test_reprocess_key_queues_a_job_for_the_selected_asset(project):
-    from vidpipe.models import Run
+    from vidpipe.store.models import Run
 
     app = make_app(project)
     async with app.run_test(size=SIZE) as pilot:
@@ -335,7 +335,7 @@ async def test_bindings_are_remappable_by_id(project):
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, 3)
         await pilot.press("R")
-        from vidpipe.models import Run
+        from vidpipe.store.models import Run
 
         await wait_for(pilot, lambda: Run.get_or_none(Run.kind == "reprocess"),
                        what="reprocess through the remapped key")

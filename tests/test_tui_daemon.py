@@ -13,8 +13,8 @@ from test_tui_app import SIZE, asset_named, loaded, make_app
 
 
 async def test_start_daemon_with_one_key_then_reprocess_runs(tmp_path):
-    from vidpipe.daemon_state import daemon_status
-    from vidpipe.models import Run
+    from vidpipe.ops.daemon_state import daemon_status
+    from vidpipe.store.models import Run
 
     root = make_project(tmp_path / "project", images=2)
     app = make_app(root)

@@ -75,9 +75,9 @@ def two_mounts(tmp_path, postgres_url, monkeypatch):
 
 
 def test_two_tui_sessions_edit_one_asset_both_edits_kept(two_mounts, postgres_url):
-    from vidpipe.database import open_database
-    from vidpipe.edits import history
-    from vidpipe.models import Asset, Author
+    from vidpipe.store.database import open_database
+    from vidpipe.store.edits import history
+    from vidpipe.store.models import Asset, Author
 
     env = {"VIDPIPE_DATABASE_URL": postgres_url}
     alice = TuiSession(two_mounts[0], env)
@@ -119,9 +119,9 @@ async def test_daemon_bar_lists_the_daemons_of_a_shared_queue(tmp_path, postgres
 
     from test_tui_app import SIZE, make_app
     from tui_support import text_of, wait_for
-    from vidpipe import daemon_registry
+    from vidpipe.ops import daemon_registry
     from vidpipe.cli import main
-    from vidpipe.models import KeyValue, utcnow
+    from vidpipe.store.models import KeyValue, utcnow
 
     env = {"VIDPIPE_DATABASE_URL": postgres_url, "VIDPIPE_QUEUE_URL": redis_url}
     for name, value in env.items():

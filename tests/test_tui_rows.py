@@ -1,6 +1,6 @@
 """The grid's default order is the manifest's: each image, then its crops by confidence."""
 
-from vidpipe.models import Asset, AssetType, Manifest, Source
+from vidpipe.store.models import Asset, AssetType, Manifest, Source
 from tui.rows import load_rows
 from tui.widgets.asset_table import sort_rows
 

@@ -70,7 +70,7 @@ def dashboard_widgets(app) -> list:
 
 
 def beat(age: float):
-    from vidpipe.daemon_state import DaemonStatus
+    from vidpipe.ops.daemon_state import DaemonStatus
 
     return DaemonStatus(running=True, pid=4242, heartbeat_age_s=age, watcher="inotify")
 
@@ -144,8 +144,8 @@ async def test_cursor_move_rewrites_two_grid_rows_and_the_asset_text_not_the_das
 
 async def test_progress_update_rewrites_its_stage_line_only(processed):
     from tui import messages as msg
-    from vidpipe.models import Manifest
-    from vidpipe.runs import claim, create_run
+    from vidpipe.store.models import Manifest
+    from vidpipe.pipeline.runs import claim, create_run
 
     app = counting_app(processed, preview_quality="low")
     async with app.run_test(size=SIZE) as pilot:

@@ -67,8 +67,8 @@ class Tmux:
 def served_project(tmp_path):
     """A project with two images and its daemon running (stopped afterwards)."""
     from daemon.client import start_detached
-    from vidpipe.daemon_state import daemon_status
-    from vidpipe.session import open_project
+    from vidpipe.ops.daemon_state import daemon_status
+    from vidpipe.store.session import open_project
 
     root = make_project(tmp_path / "project", images=2)
     session = open_project(root)
@@ -82,8 +82,8 @@ def served_project(tmp_path):
 
 
 def test_edit_a_prompt_and_queue_a_reprocess_in_a_real_terminal(served_project, tmp_path):
-    from vidpipe.edits import suggestions
-    from vidpipe.models import Asset, Run
+    from vidpipe.store.edits import suggestions
+    from vidpipe.store.models import Asset, Run
 
     root = served_project
     # $EDITOR (F4): a script standing in for a person who rewrites the whole text in vim.

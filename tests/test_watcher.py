@@ -12,8 +12,8 @@ import pytest
 
 from waiting import wait_for
 from daemon.watcher import FolderIngester
-from vidpipe.edits import edit_field
-from vidpipe.models import Asset, AssetState
+from vidpipe.store.edits import edit_field
+from vidpipe.store.models import Asset, AssetState
 
 TIMEOUT = 60
 

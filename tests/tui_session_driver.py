@@ -49,7 +49,7 @@ class Session:
                 "database": type(self.app.session.database).__name__}
 
     async def type_and_save(self, command: dict) -> dict:
-        from vidpipe.models import Asset
+        from vidpipe.store.models import Asset
 
         editor = self.app.screen
         await self.pilot.press(*keys_for(command["text"]), "ctrl+s")

@@ -15,8 +15,8 @@ COLORS = [(200, 30, 30), (30, 160, 60), (40, 60, 200), (220, 200, 40), (120, 40,
 
 def make_project(root: Path, images: int = 3, folder: str | None = "characters") -> Path:
     """An initialised project with ``images`` small real images ingested (no stage run)."""
-    from vidpipe.ingest import add_files
-    from vidpipe.session import open_project
+    from vidpipe.pipeline.ingest import add_files
+    from vidpipe.store.session import open_project
 
     session = open_project(root, create=True)
     try:
@@ -35,8 +35,8 @@ def make_project(root: Path, images: int = 3, folder: str | None = "characters")
 
 def bulk_assets(root: Path, count: int, folder: str = "bulk") -> int:
     """Insert ``count`` asset rows into a manifest in one transaction; returns the manifest id."""
-    from vidpipe.models import Asset, AssetState, AssetType, Manifest, db
-    from vidpipe.session import open_project
+    from vidpipe.store.models import Asset, AssetState, AssetType, Manifest, db
+    from vidpipe.store.session import open_project
 
     session = open_project(root, create=True)
     try:
@@ -104,10 +104,10 @@ def make_processed_project(root: Path, images: int = 12, folder: str = "characte
     finished process run with its stage rows. No stage runs (no ML stack is loaded)."""
     from PIL import ImageOps
 
-    from vidpipe.ingest import add_files
-    from vidpipe.models import Asset, AssetState, Manifest, RunStatus, StageProgress, db
-    from vidpipe.runs import create_run
-    from vidpipe.session import open_project
+    from vidpipe.pipeline.ingest import add_files
+    from vidpipe.store.models import Asset, AssetState, Manifest, RunStatus, StageProgress, db
+    from vidpipe.pipeline.runs import create_run
+    from vidpipe.store.session import open_project
 
     staging = root.parent / f"{root.name}-staging"
     staging.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from vidpipe.printable import printable
-from vidpipe.session import ProjectSession, open_project
+from vidpipe.store.session import ProjectSession, open_project
 from tui import messages as msg
 from tui.commands import VidpipeCommands
 from tui.drafts import DraftStore
@@ -123,7 +123,7 @@ class VidpipeApp(App):
 
     # -- the database watcher thread -------------------------------------------------------------
     def _poll_database(self) -> None:
-        from vidpipe.models import db
+        from vidpipe.store.models import db
         from tui.dbwatch import DataVersionWatcher
 
         if self.watch_folder:
@@ -151,8 +151,8 @@ class VidpipeApp(App):
         """How the daemons are asked about: with a shared (Redis) queue several may serve the
         project from several machines and each heartbeats in the database; otherwise the one
         daemon holds the project's lock file."""
-        from vidpipe import daemon_registry
-        from vidpipe.daemon_state import daemon_status
+        from vidpipe.ops import daemon_registry
+        from vidpipe.ops.daemon_state import daemon_status
 
         if daemon_registry.shared_queue(self.settings.queue_url):
             return daemon_registry.team_status

@@ -4,7 +4,7 @@ SQLite bumps ``PRAGMA data_version`` on a connection whenever *another* connecti
 for it costs microseconds and reads no table, so the TUI can ask every ~150 ms and reload only
 when something really changed. PostgreSQL has no such counter: there the watcher LISTENs on the
 channel the project's triggers NOTIFY at each commit that touched progress, runs, assets or edits
-(vidpipe.database.ensure_change_notifications), and looks at what arrived; that also costs no
+(vidpipe.store.database.ensure_change_notifications), and looks at what arrived; that also costs no
 query. Any other database is reloaded every few seconds.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 
-from vidpipe.database import CHANGES_CHANNEL
+from vidpipe.store.database import CHANGES_CHANNEL
 
 
 class DataVersionWatcher:

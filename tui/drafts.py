@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vidpipe.edits import PERSON_FIELDS
+from vidpipe.store.edits import PERSON_FIELDS
 from vidpipe.errors import VidpipeError
-from vidpipe.models import AssetType
+from vidpipe.store.models import AssetType
 from vidpipe.printable import printable, quoted
-from vidpipe.project import Project
-from vidpipe.safe_io import read_limited, write_atomic
+from vidpipe.store.project import Project
+from vidpipe.store.safe_io import read_limited, write_atomic
 
 #: A draft is the text of a few fields; anything larger was not written by vidpipe.
 DRAFT_LIMIT = 4 * 1024 * 1024

@@ -12,8 +12,8 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from vidpipe.imaging import is_image_name
-from vidpipe.ingest import input_relative, iter_input_files
-from vidpipe.project import Project
+from vidpipe.pipeline.ingest import input_relative, iter_input_files
+from vidpipe.store.project import Project
 
 log = logging.getLogger(__name__)
 

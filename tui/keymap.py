@@ -18,7 +18,7 @@ from platformdirs import user_config_dir
 
 from vidpipe.errors import VidpipeError
 from vidpipe.printable import printable
-from vidpipe.safe_io import read_limited
+from vidpipe.store.safe_io import read_limited
 
 MAX_KEYMAP_BYTES = 1_000_000
 #: One key as Textual names it: "R", "ctrl+r", "f5", "question_mark", "ctrl+shift+left", "é".

@@ -27,8 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _log_to_project(root: Path) -> None:
     from vidpipe.printable import PrintableFormatter
-    from vidpipe.project import find_project
-    from vidpipe.safe_io import LogFileHandler
+    from vidpipe.store.project import find_project
+    from vidpipe.store.safe_io import LogFileHandler
 
     try:
         project = find_project(root)

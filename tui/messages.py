@@ -19,7 +19,7 @@ class DatabaseChanged(Message):
 
 @dataclass
 class DaemonChecked(Message):
-    status: object  # vidpipe.daemon_state.DaemonStatus, or daemon_registry.TeamStatus
+    status: object  # vidpipe.ops.daemon_state.DaemonStatus, or daemon_registry.TeamStatus
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from peewee import JOIN, fn
 
-from vidpipe.models import Asset, AssetState, Author, FieldEdit, Manifest, Source
+from vidpipe.store.models import Asset, AssetState, Author, FieldEdit, Manifest, Source
 
 #: Row keys of files seen in the folder but not in the database yet.
 UNTRACKED_PREFIX = "file:"
@@ -43,7 +43,7 @@ class AssetRow:
     has_suggestion: bool = False
     sort_order: int = 0
     # Where the asset stands in the manifest: its image's sort order and path, the image before
-    # its crops, crops by confidence (the order tags are numbered in, vidpipe.tags).
+    # its crops, crops by confidence (the order tags are numbered in, vidpipe.pipeline.tags).
     manifest_order: tuple = ()
     updated_at: object = None
     is_face: bool = False
@@ -59,7 +59,7 @@ class AssetRow:
 
 def untracked_row(relative: str) -> AssetRow:
     path = Path(relative)
-    from vidpipe.ingest import type_hint
+    from vidpipe.pipeline.ingest import type_hint
 
     hint = type_hint(path)
     return AssetRow(key=UNTRACKED_PREFIX + relative, asset_id=None, tag="", name=path.stem,

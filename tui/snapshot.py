@@ -10,12 +10,12 @@ from datetime import datetime
 
 from peewee import JOIN, fn
 
-from vidpipe.models import (
+from vidpipe.store.models import (
     Asset, AssetState, ItemError, Manifest, Run, RunStatus, StageProgress, StageStatus, utcnow,
 )
 from vidpipe.prompting import ledger
-from vidpipe.stages.base import STAGE_TITLES, StageName
-from vidpipe.status import error_counts
+from vidpipe.pipeline.stages.base import STAGE_TITLES, StageName
+from vidpipe.ops.status import error_counts
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from vidpipe.models import db
+from vidpipe.store.models import db
 
 log = logging.getLogger("vidpipe.tui")
 

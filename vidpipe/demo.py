@@ -17,8 +17,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from vidpipe.cli import main as cli_main
-from vidpipe.export import build_export
-from vidpipe.session import open_project
+from vidpipe.review.export import build_export
+from vidpipe.store.session import open_project
 
 DEFAULT_DIR = Path("demo-project")
 
@@ -55,7 +55,7 @@ def _draw_location(path: Path) -> None:
 
 def build_demo_project(root: Path) -> Path:
     """Create (or refresh) the demo project folder; idempotent."""
-    from vidpipe.project import init_project
+    from vidpipe.store.project import init_project
 
     init_project(root)
     layout = {

@@ -18,7 +18,7 @@ from typing import Iterator
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidpipe.errors import ImageError
-from vidpipe.safe_io import UnsafePath, open_regular
+from vidpipe.store.safe_io import UnsafePath, open_regular
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 

@@ -18,7 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static, TextArea
 
 from vidpipe.errors import VidpipeError
-from vidpipe.models import AssetType
+from vidpipe.store.models import AssetType
 from vidpipe.printable import printable
 from tui.drafts import Draft, DraftError, DraftStore
 from tui.plain import plain
@@ -61,8 +61,8 @@ def as_text(field_name: str, value) -> str:
 
 def load_editor_data(asset_id: int) -> EditorData:
     """Blocking: the asset's editable fields and the newest unapplied AI value per field."""
-    from vidpipe.edits import suggestions
-    from vidpipe.models import Asset
+    from vidpipe.store.edits import suggestions
+    from vidpipe.store.models import Asset
 
     asset = Asset.get_by_id(asset_id)
     values = {f: as_text(f, getattr(asset, f)) for f in SHORT_FIELDS + LONG_FIELDS}
@@ -260,8 +260,8 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
 
     @work(thread=True, exit_on_error=False, group="adopt")
     def _adopt(self, name: str, suggestion: Suggestion) -> None:
-        from vidpipe.edits import adopt_suggestion
-        from vidpipe.models import db
+        from vidpipe.store.edits import adopt_suggestion
+        from vidpipe.store.models import db
 
         with db.connection_context():
             adopt_suggestion(suggestion.edit_id)

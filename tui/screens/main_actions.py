@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from textual import work
 
-from vidpipe.daemon_registry import TeamStatus
+from vidpipe.ops.daemon_registry import TeamStatus
 from tui import job_requests
 from tui.screens.confirm import confirm
 from tui.workers import db_thread
@@ -60,8 +60,8 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="save")
     @db_thread
     def _save_edits(self, request) -> None:
-        from vidpipe.edits import edit_field
-        from vidpipe.models import Asset
+        from vidpipe.store.edits import edit_field
+        from vidpipe.store.models import Asset
         from tui.screens.editor import as_text
 
         asset = Asset.get_by_id(request.asset_id)
@@ -89,7 +89,7 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="undo")
     @db_thread
     def _undo_redo(self, asset_id: int, redo: bool) -> None:
-        from vidpipe.edits import redo as redo_edit, undo as undo_edit
+        from vidpipe.store.edits import redo as redo_edit, undo as undo_edit
 
         edit = redo_edit(asset_id) if redo else undo_edit(asset_id)
         verb = "Redid" if redo else "Undid"
@@ -109,7 +109,7 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="adopt")
     @db_thread
     def _adopt_all(self, asset_id: int) -> None:
-        from vidpipe.edits import adopt_suggestion, suggestions
+        from vidpipe.store.edits import adopt_suggestion, suggestions
 
         adopted = []
         for edit in suggestions(asset_id):  # newest first: the newest per field wins
@@ -134,7 +134,7 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="review")
     @db_thread
     def _set_reviewed(self, asset_ids: list[int], reviewed: bool) -> None:
-        from vidpipe.models import Asset, utcnow
+        from vidpipe.store.models import Asset, utcnow
 
         Asset.update({Asset.reviewed: reviewed, Asset.updated_at: utcnow()}).where(
             Asset.id.in_(asset_ids)).execute()
@@ -266,7 +266,7 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="export")
     @db_thread
     def _export(self) -> None:
-        from vidpipe.export import write_export
+        from vidpipe.review.export import write_export
 
         path = write_export(self.app.project)
         self.app.call_from_thread(self.notify, f"Manifest exported to {path}", title="Export")
@@ -281,7 +281,7 @@ class MainActions:
     @db_thread
     def _load_sheets(self, manifest_id: int) -> None:
         from vidpipe.imaging import load_rgb
-        from vidpipe.models import Manifest
+        from vidpipe.store.models import Manifest
         from tui.graphics import image_widget_class
         from tui.screens.sheet import ContactSheetScreen
 
@@ -316,7 +316,7 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="faces")
     @db_thread
     def _merge_faces(self, asset_ids: list[int]) -> None:
-        from vidpipe.face_review import merge_face_groups
+        from vidpipe.pipeline.face_review import merge_face_groups
 
         summary = None
         for other in asset_ids[1:]:
@@ -336,7 +336,7 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="faces")
     @db_thread
     def _split_face(self, asset_id: int) -> None:
-        from vidpipe.face_review import split_face
+        from vidpipe.pipeline.face_review import split_face
 
         summary = split_face(asset_id)
         self.app.call_from_thread(self.notify, f"Face taken out of its group: {summary.groups} "

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from vidpipe.daemon_registry import TeamStatus
+from vidpipe.ops.daemon_registry import TeamStatus
 from vidpipe.prompting import ledger
 from tui.plain import plain, safe
 from tui.snapshot import RunInfo, Snapshot, StageInfo
@@ -177,7 +177,7 @@ def _named(entries, describe) -> str:
 
 
 def describe_team(status) -> Text:
-    """The daemons of a shared-queue project (vidpipe.daemon_registry.TeamStatus), each by
+    """The daemons of a shared-queue project (vidpipe.ops.daemon_registry.TeamStatus), each by
     host:pid and what it works on; like the single daemon's line, no ages that tick."""
     serving, silent = status.serving, status.silent
     if serving:

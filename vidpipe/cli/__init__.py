@@ -11,7 +11,7 @@ import sys
 
 from peewee import DatabaseError as PeeweeDatabaseError
 
-from vidpipe.database import describe_database_error
+from vidpipe.store.database import describe_database_error
 from vidpipe.errors import VidpipeError, describe_os_error
 
 COMMAND_MODULES = [

@@ -10,9 +10,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from vidpipe.daemon_registry import shared_queue
-from vidpipe.daemon_state import daemon_status, lock_is_held, lock_path, not_this_daemon
-from vidpipe.project import find_project
+from vidpipe.ops.daemon_registry import shared_queue
+from vidpipe.ops.daemon_state import daemon_status, lock_is_held, lock_path, not_this_daemon
+from vidpipe.store.project import find_project
 
 
 def register(subparsers) -> None:
@@ -54,8 +54,8 @@ def cmd_status(args) -> int:
 
 def _shared_status(project, as_json: bool) -> int:
     """A shared queue: every daemon serving the project, from the database."""
-    from vidpipe import daemon_registry
-    from vidpipe.session import open_project
+    from vidpipe.ops import daemon_registry
+    from vidpipe.store.session import open_project
 
     with open_project(project.root):
         entries = daemon_registry.daemons()

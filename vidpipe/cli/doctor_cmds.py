@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidpipe.doctor import run_checks
+from vidpipe.ops.doctor import run_checks
 
 
 def register(subparsers) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from vidpipe.edits import PERSON_FIELDS
+from vidpipe.store.edits import PERSON_FIELDS
 from vidpipe.errors import EditError
 from vidpipe.printable import printable
 
@@ -65,9 +65,9 @@ def cmd_edit(args) -> int:
 
 
 def edit_one(args) -> int:
-    from vidpipe.asset_ref import resolve_asset
-    from vidpipe.edits import edit_field, person_field
-    from vidpipe.session import open_project
+    from vidpipe.review.asset_ref import resolve_asset
+    from vidpipe.store.edits import edit_field, person_field
+    from vidpipe.store.session import open_project
 
     field = person_field(args.field)
     value = read_stdin_value() if args.value == "-" else args.value
@@ -84,8 +84,8 @@ def edit_one(args) -> int:
 
 
 def edit_from_export(args) -> int:
-    from vidpipe.bulk_edit import apply_edited_export, load_export_file
-    from vidpipe.session import open_project
+    from vidpipe.review.bulk_edit import apply_edited_export, load_export_file
+    from vidpipe.store.session import open_project
 
     data = load_export_file(args.from_file)
     with open_project(args.project) as session:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from peewee import SqliteDatabase
 
-from vidpipe.export import write_export
-from vidpipe.session import open_project
+from vidpipe.review.export import write_export
+from vidpipe.store.session import open_project
 
 
 def register(subparsers) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidpipe.config import load_settings
+from vidpipe.config.settings import load_settings
 
 
 def register(subparsers) -> None:

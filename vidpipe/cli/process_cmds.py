@@ -10,14 +10,14 @@ from rich.text import Text
 
 from vidpipe.cli.project_cmds import print_scan
 from vidpipe.cli.terminal import raw_stdout
-from vidpipe.engine import process_project
-from vidpipe.ingest import reconcile
-from vidpipe.models import RunStatus, StageStatus
+from vidpipe.pipeline.engine import process_project
+from vidpipe.pipeline.ingest import reconcile
+from vidpipe.store.models import RunStatus, StageStatus
 from vidpipe.printable import printable
 from vidpipe.prompting import ledger
-from vidpipe.session import open_project
-from vidpipe.stages.base import STAGE_TITLES, StageName
-from vidpipe.status import project_status
+from vidpipe.store.session import open_project
+from vidpipe.pipeline.stages.base import STAGE_TITLES, StageName
+from vidpipe.ops.status import project_status
 
 
 def register(subparsers) -> None:

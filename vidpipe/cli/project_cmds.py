@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidpipe.ingest import IngestStatus, add_files, reconcile
-from vidpipe.project import init_project
-from vidpipe.session import open_project
+from vidpipe.pipeline.ingest import IngestStatus, add_files, reconcile
+from vidpipe.store.project import init_project
+from vidpipe.store.session import open_project
 
 
 def register(subparsers) -> None:

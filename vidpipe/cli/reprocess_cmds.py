@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidpipe.asset_ref import resolve_asset
-from vidpipe.models import Asset, StageProgress
+from vidpipe.review.asset_ref import resolve_asset
+from vidpipe.store.models import Asset, StageProgress
 
 
 def register(subparsers) -> None:
@@ -19,10 +19,10 @@ def register(subparsers) -> None:
 
 
 def cmd_reprocess(args) -> int:
-    from vidpipe.edits import REPROCESS_FIELDS
-    from vidpipe.engine import ManifestingEngine
-    from vidpipe.session import open_project
-    from vidpipe.stages.base import STAGE_TITLES, StageName
+    from vidpipe.store.edits import REPROCESS_FIELDS
+    from vidpipe.pipeline.engine import ManifestingEngine
+    from vidpipe.store.session import open_project
+    from vidpipe.pipeline.stages.base import STAGE_TITLES, StageName
 
     with open_project(args.project) as session:
         asset = resolve_asset(session.project, args.asset)

@@ -1,13 +1,13 @@
-"""vidpipe trust: let a project's vidpipe.toml set the settings that need trust (vidpipe.trust)."""
+"""vidpipe trust: let a project's vidpipe.toml set the settings that need trust (vidpipe.config.trust)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from vidpipe.config import CONFIG_FILENAME, load_settings
+from vidpipe.config.settings import CONFIG_FILENAME, load_settings
 from vidpipe.errors import ProjectError
-from vidpipe.settings_files import read_settings_file
-from vidpipe.trust import TRUST_REQUIRED, revoke, trust, trust_store_path, trusted_projects
+from vidpipe.config.settings_files import read_settings_file
+from vidpipe.config.trust import TRUST_REQUIRED, revoke, trust, trust_store_path, trusted_projects
 
 
 def register(subparsers) -> None:

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from vidpipe.models import GeminiBatch, db, utcnow
+from vidpipe.store.models import GeminiBatch, db, utcnow
 from vidpipe.prompting.retry import PromptFailure
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from vidpipe.models import PromptCache, utcnow
+from vidpipe.store.models import PromptCache, utcnow
 from vidpipe.prompting.schema import ReversePrompt, ValidationError
 
 

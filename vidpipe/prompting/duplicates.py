@@ -12,7 +12,7 @@ duplicate another primary makes it due again, and nothing else does.
 
 from __future__ import annotations
 
-from vidpipe.models import Asset
+from vidpipe.store.models import Asset
 from vidpipe.prompting import cache
 from vidpipe.prompting.schema import ReversePrompt
 

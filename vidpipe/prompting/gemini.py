@@ -24,7 +24,7 @@ from vidpipe.prompting.schema import ReversePrompt, ValidationError
 from vidpipe.prompting.usage import Usage
 
 if TYPE_CHECKING:
-    from vidpipe.config import Settings
+    from vidpipe.config.settings import Settings
 
 _BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY",
                     "RECITATION", "IMAGE_PROHIBITED_CONTENT"}

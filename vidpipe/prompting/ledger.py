@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from peewee import fn
 
-from vidpipe.models import PromptUsage
+from vidpipe.store.models import PromptUsage
 from vidpipe.prompting.usage import Price, Usage, cost_usd
 
 USAGE_FIELDS = ("requests", "input_tokens", "output_tokens", "thinking_tokens", "cost_usd")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from vidpipe.models import Asset, AssetType, Source
+from vidpipe.store.models import Asset, AssetType, Source
 
 OFFLINE_LABEL = "[offline] "
 OFFLINE_VERSION = "offline-1"  # bump when the wording below changes: offline prompts are redone

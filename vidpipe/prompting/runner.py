@@ -30,7 +30,7 @@ from vidpipe.prompting.schema import ReversePrompt
 from vidpipe.prompting.usage import Usage
 
 if TYPE_CHECKING:
-    from vidpipe.config import Settings
+    from vidpipe.config.settings import Settings
     from vidpipe.prompting.gemini import Reply
 
 log = logging.getLogger(__name__)

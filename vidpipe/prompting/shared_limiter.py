@@ -17,8 +17,8 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from vidpipe.config import Settings
-from vidpipe.daemon_registry import shared_queue
+from vidpipe.config.settings import Settings
+from vidpipe.ops.daemon_registry import shared_queue
 from vidpipe.prompting.limiter import COUNTED_WINDOW_S, RequestLimiter
 
 #: Seconds between two looks at a full limit.

@@ -16,7 +16,7 @@ from pathlib import Path
 from string import Template
 
 from vidpipe.errors import ConfigError
-from vidpipe.models import Asset, AssetType, Source
+from vidpipe.store.models import Asset, AssetType, Source
 from vidpipe.prompting.schema import ReversePrompt
 
 DEFAULT_TEMPLATE = """\

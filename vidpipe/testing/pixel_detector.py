@@ -20,7 +20,7 @@ from vidpipe.vision.detector import Box
 if TYPE_CHECKING:
     from PIL import Image
 
-    from vidpipe.config import Settings
+    from vidpipe.config.settings import Settings
 
 OBJECT_CLASSES = ("car", "dog", "cup", "chair")
 

@@ -12,7 +12,7 @@ from vidpipe.vision.weights import YoloWeights, prepare_ultralytics_env, require
 if TYPE_CHECKING:
     from PIL import Image
 
-    from vidpipe.config import Settings
+    from vidpipe.config.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
-"""`vidpipe doctor` checks for the vision models (vidpipe.doctor lists VISION_CHECKS)."""
+"""`vidpipe doctor` checks for the vision models (vidpipe.ops.doctor lists VISION_CHECKS)."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
-from vidpipe.config import Settings
-from vidpipe.diagnostics import Check
+from vidpipe.config.settings import Settings
+from vidpipe.ops.diagnostics import Check
 from vidpipe.vision.weights import (
     DLIB_WEIGHTS, YOLO_REMEDY, deepface_weights_dir, face_weights_problem, find_yolo_weights,
     packaged_dlib_weights,

@@ -16,7 +16,7 @@ from vidpipe.vision.weights import ensure_dlib_weights, prepare_deepface_env
 if TYPE_CHECKING:
     from PIL import Image
 
-    from vidpipe.config import Settings
+    from vidpipe.config.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 * YOLO: ``Settings.yolo_weights`` is a bare file name, looked up in ``Settings.models_dir`` only
   (never in the folder the command runs in, which is often a project folder from someone else),
-  or a path, which a project can only set once trusted (vidpipe.trust). Checkpoints are loaded
+  or a path, which a project can only set once trusted (vidpipe.config.trust). Checkpoints are loaded
   with torch's ``weights_only`` through ultralytics' restricted loading (ULTRALYTICS_SAFE_LOAD):
   a pickle that would run code is refused. A name ending in ``.yaml`` (``yolov8n.yaml``) builds
   ultralytics' own packaged architecture with random weights, offline: useful for tests and
@@ -26,9 +26,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidpipe.config import Settings
+from vidpipe.config.settings import Settings
 from vidpipe.errors import ModelUnavailable, VidpipeError
-from vidpipe.trust import is_path
+from vidpipe.config.trust import is_path
 
 YOLO_REMEDY = ("run `vidpipe models pull` on a machine with network, "
                "or `vidpipe models import FILE`")

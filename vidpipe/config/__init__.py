@@ -1,0 +1,1 @@
+"""Settings, trust decisions and settings files."""

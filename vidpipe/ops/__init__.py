@@ -1,0 +1,1 @@
+"""Operating a project: status, doctor, diagnostics, server checks, daemon state."""

@@ -1,0 +1,1 @@
+"""The manifesting engine: runs, progress, ingest, tags and the five stages."""

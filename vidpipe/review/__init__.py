@@ -1,0 +1,1 @@
+"""What people do with a manifest: export, bulk edit, asset references."""

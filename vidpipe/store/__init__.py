@@ -1,0 +1,1 @@
+"""The project's storage: folder, database, models, sessions, safe file access, edits."""

@@ -1,0 +1,237 @@
+"""Editing asset fields with history: undo/redo, and AI output that never overwrites a person.
+
+Every write here touches only the named field (``UPDATE asset SET field=...``), never the whole
+row, so a person's edit and the daemon's stage output on other fields cannot clobber each other.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from vidpipe.errors import EditError
+from vidpipe.store.models import Asset, AssetType, Author, FieldEdit, db, utcnow
+from vidpipe.printable import has_control_characters, quoted
+
+#: The fields a person edits in the TUI's editor and with ``vidpipe edit``, in the editor's order.
+PERSON_FIELDS = ("name", "asset_type", "user_tags", "sort_order", "reverse_prompt",
+                 "visual_description", "description")
+
+#: Other spellings people use for a field (``type`` is the export's key for ``asset_type``).
+FIELD_ALIASES = {"type": "asset_type"}
+
+#: Fields a person may edit; ``manifest_tag`` is pinned this way by code, not in the editor.
+EDITABLE_FIELDS = frozenset(PERSON_FIELDS) | {"manifest_tag"}
+
+#: Fields reprocessing rewrites (the seed's seven).
+REPROCESS_FIELDS = ("reverse_prompt", "visual_description", "quality_score", "detection_class",
+                    "detection_confidence", "is_face_crop", "crop_bbox")
+
+
+def person_field(name: str) -> str:
+    """The field a person means by ``name`` (``type`` -> ``asset_type``), or EditError."""
+    field = FIELD_ALIASES.get(name.strip().lower(), name.strip().lower())
+    if field not in PERSON_FIELDS:
+        raise EditError(f"{quoted(name)} is not a field a person edits; "
+                        f"editable: {', '.join(PERSON_FIELDS)} (type is asset_type)")
+    return field
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise EditError(f"sort_order must be an integer, not {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = str(value).strip()
+    if re.fullmatch(r"[+-]?\d{1,18}", text):
+        return int(text)
+    raise EditError(f"sort_order must be an integer, not {quoted(value)}")
+
+
+def _text(field: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise EditError(f"{field} must be text, not {type(value).__name__}")
+    text = str(value)
+    if has_control_characters(text, allow_newlines=field != "name"):
+        raise EditError(f"{field} contains control characters (e.g. terminal escape sequences): "
+                        f"{quoted(text[:80])}")
+    return text
+
+
+def _validate(field: str, value: Any) -> Any:
+    if field not in EDITABLE_FIELDS:
+        raise EditError(f"{field!r} is not an editable field")
+    if field == "asset_type":
+        try:
+            return AssetType(str(value).strip().upper()).value
+        except ValueError:
+            raise EditError(f"unknown asset type {quoted(value)}: one of "
+                            + ", ".join(t.value for t in AssetType)) from None
+    if field == "sort_order":
+        return _integer(value)
+    if field == "user_tags":
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise EditError("user_tags must be a list of tags or comma-separated text")
+        return [_text("user_tags", v).strip() for v in value if str(v).strip()]
+    if field == "manifest_tag":
+        return (str(value).strip() or None) if value is not None else None
+    if field == "name":
+        name = _text(field, value).strip()
+        if not name:
+            raise EditError("name cannot be empty")
+        return name
+    return _text(field, value)
+
+
+def validated(field: str, value: Any) -> Any:
+    """``value`` as ``field`` stores it (``"3"`` -> 3, ``"a, b"`` -> ["a", "b"]), or EditError."""
+    return _validate(field, value)
+
+
+def _locked_asset(asset_id: int) -> Asset | None:
+    """The asset, read inside the caller's transaction so that no other writer can change it
+    before the transaction ends: SQLite's transactions already hold the write lock (IMMEDIATE);
+    PostgreSQL reads committed data only, so two people editing at once would both start from
+    the same old value without a row lock."""
+    query = Asset.select().where(Asset.id == asset_id)
+    if db.obj is not None and db.obj.for_update:
+        query = query.for_update()
+    return query.first()
+
+
+def _write(asset_id: int, field: str, value: Any) -> None:
+    updates = {getattr(Asset, field): value, Asset.updated_at: utcnow()}
+    if field == "asset_type":
+        updates[Asset.type_source] = "user"
+    Asset.update(updates).where(Asset.id == asset_id).execute()
+
+
+def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.USER) -> FieldEdit | None:
+    """Set ``field`` of an asset, recording who did it. Returns the history row (None: no change)."""
+    value = _validate(field, value)
+    with db.atomic():
+        asset = _locked_asset(asset_id)
+        if asset is None:
+            raise EditError(f"no asset with id {asset_id}")
+        old = getattr(asset, field)
+        if old == value:
+            return None
+        _write(asset_id, field, value)
+        # A new edit invalidates the redo branch of this field.
+        (FieldEdit.delete().where(FieldEdit.asset == asset_id, FieldEdit.field == field,
+                                  FieldEdit.undone == True)  # noqa: E712
+         .execute())
+        return FieldEdit.create(asset=asset_id, field=field, old_value=old, new_value=value,
+                                author=author)
+
+
+def last_writer(asset_id: int, field: str) -> Author | None:
+    row = (FieldEdit.select(FieldEdit.author)
+           .where(FieldEdit.asset == asset_id, FieldEdit.field == field,
+                  FieldEdit.applied == True, FieldEdit.undone == False)  # noqa: E712
+           .order_by(FieldEdit.id.desc()).first())
+    return Author(row.author) if row else None
+
+
+def user_edited_fields(asset_id: int) -> set[str]:
+    """Fields whose current value was written by a person."""
+    latest: dict[str, str] = {}
+    for row in (FieldEdit.select(FieldEdit.field, FieldEdit.author)
+                .where(FieldEdit.asset == asset_id, FieldEdit.applied == True,  # noqa: E712
+                       FieldEdit.undone == False)  # noqa: E712
+                .order_by(FieldEdit.id)):
+        latest[row.field] = row.author
+    return {field for field, author in latest.items() if author == Author.USER}
+
+
+def apply_ai_value(asset_id: int, field: str, value: Any, overwrite: bool = False) -> bool:
+    """Write machine output to an editable field unless a person wrote it last.
+
+    Returns True if the field now holds ``value``. If a person edited the field, the value is
+    kept as a suggestion (an unapplied history row) the person can adopt, unless ``overwrite``;
+    then the person's text stays in the history and can be restored with undo.
+    """
+    with db.atomic():
+        asset = _locked_asset(asset_id)
+        if asset is None:
+            raise Asset.DoesNotExist(f"no asset with id {asset_id}")
+        if not overwrite and last_writer(asset_id, field) == Author.USER:
+            current = getattr(asset, field)
+            pending = [s.new_value for s in suggestions(asset_id) if s.field == field]
+            # A rerun ("all" mode) proposing the same value again must not pile up copies.
+            if current != value and value not in pending:
+                FieldEdit.create(asset=asset_id, field=field, old_value=current, new_value=value,
+                                 author=Author.AI, applied=False)
+            return False
+        old = getattr(asset, field)
+        if old == value:
+            return True
+        _write_ai(asset_id, field, value)
+        FieldEdit.create(asset=asset_id, field=field, old_value=old, new_value=value,
+                         author=Author.AI)
+        return True
+
+
+def _write_ai(asset_id: int, field: str, value: Any) -> None:
+    updates = {getattr(Asset, field): value, Asset.updated_at: utcnow()}
+    if field == "asset_type":
+        updates[Asset.type_source] = "detection"
+    Asset.update(updates).where(Asset.id == asset_id).execute()
+
+
+def suggestions(asset_id: int) -> list[FieldEdit]:
+    """AI values that arrived after a person's edit and were not applied, newest first."""
+    return list(FieldEdit.select()
+                .where(FieldEdit.asset == asset_id, FieldEdit.applied == False)  # noqa: E712
+                .order_by(FieldEdit.id.desc()))
+
+
+def adopt_suggestion(edit_id: int) -> FieldEdit | None:
+    """A person takes an AI suggestion: it becomes the field's value, as the person's choice."""
+    with db.atomic():
+        suggestion = FieldEdit.get_by_id(edit_id)
+        FieldEdit.delete().where(FieldEdit.id == edit_id).execute()
+        return edit_field(suggestion.asset_id, suggestion.field, suggestion.new_value, Author.USER)
+
+
+def undo(asset_id: int, field: str | None = None) -> FieldEdit | None:
+    """Revert the newest applied edit of the asset (or of one field). Returns it, or None."""
+    return _step(asset_id, field, undoing=True)
+
+
+def redo(asset_id: int, field: str | None = None) -> FieldEdit | None:
+    """Re-apply the oldest undone edit that was undone last (per asset or field)."""
+    return _step(asset_id, field, undoing=False)
+
+
+def _step(asset_id: int, field: str | None, undoing: bool) -> FieldEdit | None:
+    """One step back (the newest applied edit gets its old value) or forward (the oldest undone
+    edit gets its new value again), written as the edit's author wrote it."""
+    with db.atomic():
+        _locked_asset(asset_id)
+        query = FieldEdit.select().where(FieldEdit.asset == asset_id,
+                                         FieldEdit.undone == (not undoing))
+        if undoing:
+            query = query.where(FieldEdit.applied == True)  # noqa: E712
+        if field:
+            query = query.where(FieldEdit.field == field)
+        edit = query.order_by(FieldEdit.id.desc() if undoing else FieldEdit.id.asc()).first()
+        if edit is None:
+            return None
+        writer = _write_ai if edit.author == Author.AI else _write
+        writer(asset_id, edit.field, edit.old_value if undoing else edit.new_value)
+        FieldEdit.update(undone=undoing).where(FieldEdit.id == edit.id).execute()
+        return edit
+
+
+def history(asset_id: int, field: str | None = None) -> list[FieldEdit]:
+    query = FieldEdit.select().where(FieldEdit.asset == asset_id)
+    if field:
+        query = query.where(FieldEdit.field == field)
+    return list(query.order_by(FieldEdit.id))

@@ -1,0 +1,144 @@
+"""The project folder: where everything of a project lives.
+
+    PROJECT/
+      vidpipe.toml          settings (commented template written by `vidpipe init`)
+      <images>              a manifest named after PROJECT
+      characters/ ...       each direct subfolder is a manifest named after the folder
+      .vidpipe/             never scanned as input
+        vidpipe.db          project database (SQLite, WAL)
+        queue.db            job queue (Huey on SQLite)
+        crops/              crops extracted by detection and face stages
+        contact_sheets/     contact sheet pages
+        logs/               daemon logs
+
+Copying the folder copies the project.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidpipe.config.settings import CONFIG_FILENAME, Settings, load_settings, settings_template
+from vidpipe.errors import ProjectError, UnsafeStoredPath
+from vidpipe.store.safe_io import create_exclusive
+
+STATE_DIRNAME = ".vidpipe"
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIRNAME
+
+    @property
+    def database_path(self) -> Path:
+        return self.state_dir / "vidpipe.db"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.state_dir / "queue.db"
+
+    @property
+    def crops_dir(self) -> Path:
+        return self.state_dir / "crops"
+
+    @property
+    def contact_sheets_dir(self) -> Path:
+        return self.state_dir / "contact_sheets"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.state_dir / "exports"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_FILENAME
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    def database_url(self, settings: Settings) -> str:
+        return settings.database_url or f"sqlite:///{self.database_path}"
+
+    def is_initialised(self) -> bool:
+        return self.state_dir.is_dir()
+
+    def relative(self, path: Path) -> str:
+        """``path`` as stored in the database: relative to the project root, POSIX separators."""
+        return Path(path).resolve().relative_to(self.root).as_posix()
+
+    def absolute(self, relative: str) -> Path:
+        """The path of a stored project-relative name. Stored names come from a database that
+        travels with the folder: one that would lead out of it ("..", absolute) is refused."""
+        parts = Path(relative).parts
+        if not parts or Path(relative).is_absolute() or ".." in parts or "\0" in relative:
+            raise UnsafeStoredPath(f"stored path {relative!r} leads outside the project "
+                                   "folder; refused")
+        return self.root / relative
+
+    def settings(self) -> Settings:
+        return load_settings(self.root)
+
+    def ensure_dirs(self) -> None:
+        """Create the state folders; refuse ones that are symlinks or not folders, so that
+        nothing vidpipe writes for this project lands outside it."""
+        for folder in (self.state_dir, self.crops_dir, self.contact_sheets_dir, self.logs_dir,
+                       self.exports_dir):
+            _ensure_real_folder(folder, self.root)
+
+
+def _ensure_real_folder(folder: Path, root: Path) -> None:
+    shown = folder.relative_to(root)
+    if folder.is_symlink():
+        raise ProjectError(
+            f"{shown} in {root} is a symlink (to {os.readlink(folder)}); vidpipe keeps a "
+            f"project's state in real folders inside it. Remove the link (vidpipe recreates "
+            f"the folder), or move the whole project instead")
+    try:
+        folder.mkdir(exist_ok=True)
+    except FileExistsError:
+        raise ProjectError(f"{shown} in {root} is not a folder; move it away") from None
+    except OSError as exc:
+        raise ProjectError(f"cannot create {folder}: {exc.strerror or exc}") from None
+
+
+def init_project(root: Path) -> Project:
+    """Create PROJECT/.vidpipe/ and a commented vidpipe.toml (kept if present). Idempotent."""
+    root = Path(root).expanduser()
+    if root.exists() and not root.is_dir():
+        raise ProjectError(f"{root} exists and is not a folder")
+    root.mkdir(parents=True, exist_ok=True)
+    project = Project(root.resolve())
+    project.ensure_dirs()
+    # Only where nothing is: a symlink planted at either name (even a dangling one) is never
+    # written through.
+    create_exclusive(project.config_path, settings_template())
+    create_exclusive(project.state_dir / ".gitignore",
+                     "# vidpipe state: database, queue, crops, logs\n*\n")
+    return project
+
+
+def find_project(root: Path) -> Project:
+    """The initialised project at ``root``, or a ProjectError that says what to run."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise ProjectError(f"{root} is not a folder")
+    project = Project(root.resolve())
+    if not project.is_initialised():
+        raise ProjectError(f"{root} is not a vidpipe project yet; run: vidpipe init {root}")
+    if project.state_dir.is_symlink():
+        raise ProjectError(
+            f"{project.state_dir} is a symlink (to {os.readlink(project.state_dir)}); vidpipe "
+            "keeps a project's state inside the project folder. Replace the link with the "
+            "folder it points to, or move the whole project instead")
+    return project

@@ -137,7 +137,17 @@ def test_newer_database_is_refused_with_a_clear_message(tmp_path, capsys):
     assert SchemaInfo._meta.database is not None
 
 
+def shaped_as_version_5(raw: SqliteDatabase) -> None:
+    migrator = SqliteMigrator(raw)
+    run_migrations(*(migrator.drop_column("asset", column, legacy=True) for column in
+                     ("character_id", "character_role", "face_landmarks", "sharpness")))
+    raw.execute_sql('DROP TABLE "character_edit"')
+    raw.execute_sql('DROP TABLE "character"')
+    raw.execute_sql("UPDATE schema_info SET value = '5' WHERE key = 'schema_version'")
+
+
 def shaped_as_version_4(raw: SqliteDatabase) -> None:
+    shaped_as_version_5(raw)
     raw.execute_sql('ALTER TABLE "run" DROP COLUMN "lease_owner"')
     raw.execute_sql('ALTER TABLE "run" DROP COLUMN "lease_expires_at"')
     raw.execute_sql("UPDATE schema_info SET value = '4' WHERE key = 'schema_version'")
@@ -227,4 +237,27 @@ def test_version_4_database_gets_run_leases_and_its_running_run_is_recovered(tmp
     assert (run.lease_owner, run.lease_expires_at) == (None, None)
     assert runs.recover_abandoned() == [run.id]
     assert Run.get_by_id(run.id).status == RunStatus.QUEUED
+    database.close()
+
+
+def test_version_5_database_gets_characters(tmp_path):
+    """The real v5 -> v6 migration: characters, their edits, and the image columns."""
+    from vidpipe.pipeline.characters import list_characters
+    from vidpipe.store.models import Character, CharacterEdit
+
+    url = current_database(tmp_path / "v5.db")
+    raw = SqliteDatabase(str(tmp_path / "v5.db"))
+    shaped_as_version_5(raw)
+    raw.close()
+
+    database = open_database(url)
+    assert schema_version(database) == CURRENT
+    hero = Character.create(number=1, handle="PERSON_01")
+    CharacterEdit.create(character=hero, field="handle", old_value="PERSON_01",
+                         new_value="HERO", author="user")
+    Asset.update(character=hero, character_role="front", sharpness=3.5,
+                 face_landmarks={"box": [0, 0, 1, 1]}).where(Asset.name == "kept").execute()
+    [view] = list_characters()
+    assert [(i.file, i.role) for i in view.images] == [("m/a.png", "front")]
+    assert Asset.get(Asset.name == "kept").face_landmarks == {"box": [0, 0, 1, 1]}
     database.close()

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "vidpipe.cli.project_cmds",   # init, add, scan
     "vidpipe.cli.process_cmds",   # process, status
     "vidpipe.cli.export_cmds",    # export
+    "vidpipe.cli.character_cmds", # characters
     "vidpipe.cli.doctor_cmds",    # doctor
     "vidpipe.cli.model_cmds",     # models pull|import|list
     "vidpipe.cli.reprocess_cmds", # reprocess

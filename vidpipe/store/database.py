@@ -32,7 +32,7 @@ SQLITE_PRAGMAS = {
     "cache_size": -16_000,
 }
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: PostgreSQL advisory lock key serialising schema creation and migrations ("vidp" in ASCII).
 MIGRATION_LOCK_KEY = 0x76696470
 
@@ -63,6 +63,19 @@ def _add_run_lease(database: Database) -> None:
                      migrator.add_column("run", "lease_expires_at", Run.lease_expires_at))
 
 
+def _add_characters(database: Database) -> None:
+    """v6: project-wide characters (face groups with handles), their edits, and per image the
+    character, its role, the face landmarks and the sharpness."""
+    from vidpipe.store.models import Asset, Character, CharacterEdit
+
+    database.create_tables([Character, CharacterEdit], safe=True)
+    migrator = SchemaMigrator.from_database(database)
+    apply_migrations(migrator.add_column("asset", "character_id", Asset.character),
+                     migrator.add_column("asset", "character_role", Asset.character_role),
+                     migrator.add_column("asset", "face_landmarks", Asset.face_landmarks),
+                     migrator.add_column("asset", "sharpness", Asset.sharpness))
+
+
 # version -> function that upgrades a database from version-1 to version. Append, never edit.
 # A new database is created at SCHEMA_VERSION directly from the models, which must therefore
 # already carry every change a migration makes.
@@ -71,6 +84,7 @@ MIGRATIONS: dict[int, Callable[[Database], None]] = {
     3: _add_prompt_usage,
     4: _add_gemini_batches,
     5: _add_run_lease,
+    6: _add_characters,
 }
 
 
@@ -118,7 +132,7 @@ def serialize_writers(key: int) -> None:
 #: ask PRAGMA data_version instead).
 CHANGES_CHANNEL = "vidpipe_changes"
 NOTIFYING_TABLES = ("manifest", "asset", "field_edit", "run", "stage_progress", "item_error",
-                    "prompt_usage")
+                    "prompt_usage", "character", "character_edit")
 
 
 def ensure_change_notifications(database: Database) -> None:

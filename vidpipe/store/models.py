@@ -132,6 +132,27 @@ class Manifest(BaseModel):
     updated_at = DateTimeField(default=utcnow)
 
 
+class Character(BaseModel):
+    """One person across the whole project: a face group with a stable handle.
+
+    Rows are never deleted, so a ``number`` is never handed to another group; a character whose
+    faces all went keeps its row (no images) and comes back with them.
+    """
+
+    number = IntegerField(unique=True)
+    handle = CharField(unique=True)  # PERSON_01, or what a person renamed it to (HERO)
+    name = CharField(default="")
+    description = TextField(default="")
+    description_origin = CharField(null=True)  # gemini | openai | offline | user
+    description_key = CharField(null=True)  # fingerprint of the images it was made from
+    # An asset id, not a foreign key (Asset already points here): one that is no longer among the
+    # character's images is ignored.
+    primary_asset = IntegerField(null=True)
+    primary_picked = BooleanField(default=False)  # a person chose the primary image
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
 class Asset(BaseModel):
     manifest = ForeignKeyField(Manifest, backref="assets", on_delete="CASCADE")
     name = CharField()
@@ -169,6 +190,15 @@ class Asset(BaseModel):
     face_group = IntegerField(null=True, index=True)
     duplicate_of = ForeignKeyField("self", null=True, backref="duplicates", on_delete="SET NULL")
     face_embedding = JSONField(null=True)
+    # The character this image shows (a face crop, the person crop or closeup holding the face)
+    # and how: front | three_quarter | profile | closeup | full_body.
+    character = ForeignKeyField(Character, null=True, backref="images", on_delete="SET NULL",
+                                lazy_load=False)
+    character_role = CharField(null=True)
+    # The face detector's raw box and landmarks in source-image pixels:
+    # {"box": [x1, y1, x2, y2], "left_eye": [x, y], "right_eye": .., "nose": .., ...}.
+    face_landmarks = JSONField(null=True)
+    sharpness = FloatField(null=True)  # variance of the Laplacian of the grey image
 
     state = CharField(default=AssetState.PENDING, index=True)
     error = TextField(null=True)  # why the input itself is unusable (state == ERROR)
@@ -183,6 +213,19 @@ class Asset(BaseModel):
     @property
     def type(self) -> AssetType:
         return AssetType(self.asset_type)
+
+
+class CharacterEdit(BaseModel):
+    """FieldEdit's counterpart for a character's fields (handle, name, description, primary)."""
+
+    character = ForeignKeyField(Character, backref="edits", on_delete="CASCADE")
+    field = CharField()
+    old_value = JSONField(null=True)
+    new_value = JSONField(null=True)
+    author = CharField()
+    applied = BooleanField(default=True)
+    undone = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow, index=True)
 
 
 class FieldEdit(BaseModel):
@@ -356,4 +399,6 @@ ALL_MODELS = [
     KeyValue,
     PromptUsage,
     GeminiBatch,
+    Character,
+    CharacterEdit,
 ]

@@ -61,6 +61,7 @@ def asset_record(asset: Asset, by_id: dict[int, Asset], revision: int = 0) -> di
         "duplicate_of": duplicate.manifest_tag if duplicate else None,
         "state": asset.state,
         "error": asset.error,
+        "reviewed": asset.reviewed,  # a person marked it reviewed (read-only here)
     }
 
 

@@ -138,12 +138,43 @@ def test_newer_database_is_refused_with_a_clear_message(tmp_path, capsys):
 
 
 def shaped_as_version_5(raw: SqliteDatabase) -> None:
+    shaped_as_version_6(raw)
     migrator = SqliteMigrator(raw)
     run_migrations(*(migrator.drop_column("asset", column, legacy=True) for column in
                      ("character_id", "character_role", "face_landmarks", "sharpness")))
     raw.execute_sql('DROP TABLE "character_edit"')
     raw.execute_sql('DROP TABLE "character"')
     raw.execute_sql("UPDATE schema_info SET value = '5' WHERE key = 'schema_version'")
+
+
+def shaped_as_version_6(raw: SqliteDatabase) -> None:
+    raw.execute_sql('ALTER TABLE "asset" DROP COLUMN "reviewed_by"')
+    raw.execute_sql('ALTER TABLE "asset" DROP COLUMN "reviewed_at"')
+    raw.execute_sql('ALTER TABLE "field_edit" DROP COLUMN "person"')
+    raw.execute_sql("UPDATE schema_info SET value = '6' WHERE key = 'schema_version'")
+
+
+def test_version_6_database_gets_who_reviewed_and_who_edited(tmp_path):
+    """The real v6 -> v7 migration: review marks and person edits say who."""
+    from vidpipe.store.edits import edit_field, set_reviewed
+
+    url = current_database(tmp_path / "v6.db")
+    raw = SqliteDatabase(str(tmp_path / "v6.db"))
+    raw.execute_sql("UPDATE asset SET reviewed = 1")
+    shaped_as_version_6(raw)
+    raw.close()
+
+    database = open_database(url)
+    assert schema_version(database) == CURRENT
+    kept = Asset.get(Asset.name == "kept")
+    assert kept.reviewed and kept.reviewed_by is None  # marked before anyone was recorded
+    set_reviewed([kept.id], True, person="alice")
+    assert Asset.get_by_id(kept.id).reviewed_by is None  # already reviewed: unchanged
+    set_reviewed([kept.id], False)
+    set_reviewed([kept.id], True, person="alice")
+    assert Asset.get_by_id(kept.id).reviewed_by == "alice"
+    assert edit_field(kept.id, "description", "x", person="bob").person == "bob"
+    database.close()
 
 
 def shaped_as_version_4(raw: SqliteDatabase) -> None:

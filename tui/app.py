@@ -11,6 +11,7 @@ import logging
 import threading
 from pathlib import Path
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 
@@ -20,6 +21,7 @@ from tui import messages as msg
 from tui.commands import VidpipeCommands
 from tui.drafts import DraftStore
 from tui.keymap import load_keymap
+from tui.writer import Writer
 
 log = logging.getLogger("vidpipe.tui")
 
@@ -38,14 +40,15 @@ class VidpipeApp(App):
 
     def __init__(self, project_root: Path | str, watch_folder: bool = True,
                  poll_interval: float = POLL_INTERVAL_S, keymap: dict[str, str] | None = None,
-                 preview_quality: str | None = None):
+                 preview_quality: str | None = None, writer: Writer | None = None):
         super().__init__()
         #: low / high / off, or None: from the environment (tui.preview_quality)
         self.preview_quality = preview_quality
         self.session: ProjectSession = open_project(project_root)
         self.project = self.session.project
         self.settings = self.session.settings
-        self.drafts = DraftStore(self.project)
+        #: who types here (drafts, edits and review marks carry it): tui.writer
+        self.drafts = DraftStore(self.project, writer)
         self.sub_title = printable(self.project.root, one_line=True)
         self.watch_folder = watch_folder
         self.poll_interval = poll_interval
@@ -71,12 +74,29 @@ class VidpipeApp(App):
             self.notify(problem, title="Keymap", severity="warning")
         # The database poller and the folder watcher start once the first screen is out.
         self.call_after_refresh(self.call_after_refresh, self._start_watching)
-        drafts, problems = self.drafts.check_all()
+        self.drafts.open_session()
+        self._announce_drafts()
+
+    @work(thread=True, exit_on_error=False, group="drafts")
+    def _announce_drafts(self) -> None:
+        """This person's drafts (and $EDITOR text) left by an ended session, by asset name."""
+        from vidpipe.store.models import Asset, db
+
+        ids, problems = self.drafts.check_all()
         for problem in problems:
-            self.notify(problem, title="Draft ignored", severity="warning", timeout=10)
-        if drafts:
-            self.notify(f"{len(drafts)} unsaved draft(s) from an earlier session: open the "
-                        "asset with e to restore.", title="Drafts", timeout=8)
+            self.call_from_thread(self.notify, problem, title="Draft ignored",
+                                  severity="warning", timeout=10)
+        if not ids:
+            return
+        with db.connection_context():
+            names = [f"{tag or '—'} {name}" for tag, name in
+                     Asset.select(Asset.manifest_tag, Asset.name).where(Asset.id.in_(sorted(ids)))
+                     .order_by(Asset.manifest_tag, Asset.name).tuples()]
+        if names:
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            self.call_from_thread(
+                self.notify, f"Your unsaved text from an earlier session: {shown}. Open the "
+                "asset with e to restore it.", title="Drafts", timeout=10)
 
     def _start_watching(self) -> None:
         if self._stop.is_set() or self._poller is not None:
@@ -120,6 +140,7 @@ class VidpipeApp(App):
         if self._folder_watcher is not None:
             self._folder_watcher.stop()
         self.session.close()
+        self.drafts.close_session()
 
     # -- the database watcher thread -------------------------------------------------------------
     def _poll_database(self) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,10 +19,11 @@ from textual.widgets import Input, Label, Select, Static, TextArea
 from vidpipe.errors import VidpipeError
 from vidpipe.store.models import AssetType
 from vidpipe.printable import printable
+from vidpipe.store.safe_io import write_atomic
 from tui.drafts import Draft, DraftError, DraftStore
 from tui.plain import plain
 from tui.screens.confirm import ChoiceScreen
-from tui.workers import ReportsWorkerErrors
+from tui.workers import ReportsWorkerErrors, db_thread
 
 SHORT_FIELDS = ("name", "asset_type", "user_tags", "sort_order")
 LONG_FIELDS = ("reverse_prompt", "visual_description", "description")
@@ -98,18 +98,47 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
         self.drafts = drafts
         self.focus_field = focus_field
         self.baseline = dict(data.values)
-        self.draft_problem: str | None = None
+        self.problems: list[str] = []
         try:
             self.restored = drafts.load(data.asset_id)
         except DraftError as exc:
-            self.restored, self.draft_problem = None, str(exc)
+            self.restored = None
+            self.problems.append(str(exc))
+        #: field -> who else has unsaved text in it ("alice", "you in another session")
+        self.editing_elsewhere: dict[str, str] = {}
+        for draft in drafts.others(data.asset_id):
+            person = draft.user if draft.user != drafts.writer.user else \
+                "you, in another session,"
+            for name in draft.fields:
+                self.editing_elsewhere.setdefault(name, person)
+        #: field -> the $EDITOR file it is written in (a leftover of an ended session is
+        #: reopened, so the editor finds its own swap file and offers to recover it)
+        self.editor_files: dict[str, Path] = {}
+        self.from_editor: dict[str, str] = {}
+        for leftover in drafts.editor_leftovers(data.asset_id):
+            try:
+                self.from_editor[leftover.field] = drafts.read_editor_file(leftover.path)
+            except (OSError, UnicodeDecodeError, VidpipeError) as exc:
+                self.problems.append(f"{leftover.path.name} left by $EDITOR not read: {exc}")
+            self.editor_files[leftover.field] = leftover.path
+        #: fields someone else saved while this editor was open (told once each)
+        self.changed_elsewhere: set[str] = set()
         self._draft_warned = False
 
-    def compose(self) -> ComposeResult:
+    def opening_values(self) -> dict[str, str]:
         values = dict(self.data.values)
         if self.restored:
             values.update({name: printable(text, one_line=name in SHORT_FIELDS)
                            for name, text in self.restored.fields.items()})
+        values.update({name: printable(text) for name, text in self.from_editor.items()})
+        return values
+
+    def _title(self, name: str) -> str:
+        person = self.editing_elsewhere.get(name)
+        return TITLES[name] + (f" · {person} is editing this field (unsaved)" if person else "")
+
+    def compose(self) -> ComposeResult:
+        values = self.opening_values()
         with Vertical(id="editor"):
             yield Label(plain(f"Edit {self.data.label}"), id="editor-title")
             with VerticalScroll(id="editor-fields"):
@@ -122,7 +151,8 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
                     yield self._labelled("sort_order", Input(values["sort_order"], id="sort_order",
                                                              type="integer"))
                 for name in LONG_FIELDS:
-                    yield Label(TITLES[name], classes="field-title")
+                    yield Label(plain(self._title(name)), classes="field-title",
+                                id=f"title-{name}")
                     with Horizontal(classes="long-field"):
                         yield TextArea(values[name], id=name, soft_wrap=True,
                                        show_line_numbers=False)
@@ -140,14 +170,63 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
 
     def on_mount(self) -> None:
         self.query_one(f"#{self.focus_field}").focus()
-        if self.draft_problem:
-            self.notify(self.draft_problem, title="Draft ignored", severity="warning", timeout=10)
+        for problem in self.problems:
+            self.notify(problem, title="Draft ignored", severity="warning", timeout=10)
+        asset = " ".join(self.data.label.split())  # "CHAR_05 hero", one line
         if self.restored:
             stale = [f for f, v in self.restored.baseline.items() if self.baseline.get(f) != v]
-            note = f"Restored your unsaved draft from {self.restored.saved_at}."
+            note = f"Restored your unsaved draft of {asset} from {self.restored.saved_at}."
             if stale:
-                note += " The stored value changed since: " + ", ".join(TITLES[f] for f in stale)
-            self.notify(note, title="Draft restored", timeout=8)
+                note += (" The stored value changed since (saving now replaces it; the other "
+                         "value stays in the history): " + ", ".join(TITLES[f] for f in stale))
+            self.notify(note, title="Draft restored", timeout=10)
+        if self.from_editor:
+            fields = ", ".join(TITLES[f] for f in self.from_editor)
+            swap = any(path.parent.glob(f".{path.name}.sw[a-p]")
+                       for path in self.editor_files.values())
+            self.notify(f"Restored what you wrote in $EDITOR for {fields} of {asset} before "
+                        "your session ended." + (" Your editor kept unwritten text in a swap "
+                                                 "file: F4 reopens it and offers to recover it."
+                                                 if swap else ""),
+                        title="$EDITOR text restored", timeout=12)
+            self._write_draft()
+        for name, person in self.editing_elsewhere.items():
+            self.notify(f"{person} is editing {TITLES[name]} of {asset} (unsaved). Whoever saves "
+                        "second is told, nothing is replaced silently.", title="Also editing",
+                        severity="warning", timeout=10)
+
+    def stored_values_changed(self, stored: dict[str, str], by: dict[str, str]) -> None:
+        """The database holds ``stored`` now: tell the person, once per field, when someone
+        else saved a field they have open (their save will then report a conflict)."""
+        for name, value in stored.items():
+            if value == self.baseline.get(name) or name in self.changed_elsewhere:
+                continue
+            self.changed_elsewhere.add(name)
+            self.notify(f"{by.get(name, 'Someone')} saved {TITLES[name]} after you opened it. "
+                        "If you save, yours is not written over it: you are told, and your text "
+                        "stays in your draft.", title="Changed meanwhile", severity="warning",
+                        timeout=12)
+
+    def check_stored(self) -> None:
+        """The database changed: was it this asset, in a field open here?"""
+        self._load_stored()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="stored")
+    @db_thread
+    def _load_stored(self) -> None:
+        from vidpipe.store.edits import latest_edit, who
+        from vidpipe.store.models import Asset
+
+        asset = Asset.get_or_none(Asset.id == self.data.asset_id)
+        if asset is None:
+            return
+        stored = {f: as_text(f, getattr(asset, f)) for f in SHORT_FIELDS + LONG_FIELDS}
+        changed = {f: v for f, v in stored.items()
+                   if v != self.baseline.get(f) and f not in self.changed_elsewhere}
+        if not changed:
+            return
+        by = {f: who(edit) for f in changed if (edit := latest_edit(asset.id, f)) is not None}
+        self.app.call_from_thread(self.stored_values_changed, changed, by)
 
     # -- current values, drafts ------------------------------------------------------------------
     def current_values(self) -> dict[str, str]:
@@ -217,35 +296,36 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
             self.notify("Focus a prompt or description first.", severity="warning")
             return
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        # Named after this session (a leftover of an ended one is reopened): if the session
+        # drops while the editor runs, the next one finds the file and offers the text back.
+        path = self.editor_files.get(area.id) or self.drafts.editor_path(self.data.asset_id,
+                                                                        area.id)
+        self._write_draft()
         self.drafts.folder.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f"asset-{self.data.asset_id}-{area.id}-",
-                                        suffix=".txt", dir=self.drafts.folder)
-        path = Path(name)
+        write_atomic(path, area.text, within=self.drafts.state_dir)
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(area.text)
-            try:
-                with self.app.suspend():
-                    code = subprocess.call([*shlex.split(editor), str(path)])
-            except Exception as exc:  # no terminal to hand over (e.g. headless)
-                self.notify(f"Cannot open $EDITOR here: {exc}", severity="error")
-                return
-            if code != 0:
-                self.notify(f"{editor} exited with status {code}; text left unchanged",
-                            severity="warning")
-                return
-            try:
-                text = printable(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError) as exc:
-                self.notify(f"Cannot read what {editor} wrote ({exc}); text left unchanged",
-                            severity="error")
-                return
-            area.load_text(text[:-1] if text.endswith("\n") and not area.text.endswith("\n")
-                           else text)
-            area.move_cursor(area.document.end)  # go on typing where the editor left off
-            self._write_draft()
-        finally:
-            path.unlink(missing_ok=True)
+            with self.app.suspend():
+                code = subprocess.call([*shlex.split(editor), str(path)])
+        except Exception as exc:  # no terminal to hand over (e.g. headless)
+            self.notify(f"Cannot open $EDITOR here: {exc}", severity="error")
+            return
+        if code != 0:
+            self.notify(f"{editor} exited with status {code}; text left unchanged",
+                        severity="warning")
+            return
+        try:
+            text = printable(self.drafts.read_editor_file(path))
+        except (OSError, UnicodeDecodeError, VidpipeError) as exc:
+            self.notify(f"Cannot read what {editor} wrote ({exc}); text left unchanged",
+                        severity="error")
+            return
+        area.load_text(text[:-1] if text.endswith("\n") and not area.text.endswith("\n")
+                       else text)
+        area.move_cursor(area.document.end)  # go on typing where the editor left off
+        self._write_draft()
+        # The text is in the draft now; the file and the editor's swap files are not needed.
+        self.drafts.remove_editor_file(path)
+        self.editor_files.pop(area.id, None)
 
     def action_adopt(self) -> None:
         area = self._focused_text_area()

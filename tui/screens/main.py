@@ -200,6 +200,10 @@ class MainScreen(ReportsWorkerErrors, MainActions, MainPreview, Screen):
     def on_database_changed(self, _: msg.DatabaseChanged) -> None:
         self.refresh_snapshot()
         self.refresh_grid()
+        for screen in self.app.screen_stack:  # an open editor watches its asset
+            check = getattr(screen, "check_stored", None)
+            if check is not None:
+                check()
 
     def on_daemon_checked(self, message: msg.DaemonChecked) -> None:
         first = self.daemon is None

@@ -60,21 +60,35 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="save")
     @db_thread
     def _save_edits(self, request) -> None:
-        from vidpipe.store.edits import edit_field
+        from vidpipe.store.edits import edit_field, latest_edit, who
         from vidpipe.store.models import Asset
-        from tui.screens.editor import as_text
+        from tui.drafts import Draft
+        from tui.screens.editor import TITLES, as_text
 
+        drafts = self.app.drafts
         asset = Asset.get_by_id(request.asset_id)
-        overtaken = [f for f in request.changes
-                     if as_text(f, getattr(asset, f)) != request.baseline.get(f)]
-        for field, value in request.changes.items():
-            edit_field(request.asset_id, field, value)  # one UPDATE of one column each
-        self.app.drafts.discard(request.asset_id)
-        note = f"Saved {', '.join(request.changes)}."
-        if overtaken:
-            note += (f" {', '.join(overtaken)} had changed meanwhile; that value is in the "
-                     "history (ctrl+z restores it).")
-        self.app.call_from_thread(self.notify, note, title="Saved")
+        # Someone saved a field after this person opened it: theirs is not replaced silently.
+        conflicts = {f: latest_edit(request.asset_id, f) for f in request.changes
+                     if as_text(f, getattr(asset, f)) != request.baseline.get(f)}
+        saved = [f for f in request.changes if f not in conflicts]
+        for field in saved:  # one UPDATE of one column each
+            edit_field(request.asset_id, field, request.changes[field], person=drafts.writer.user)
+        if conflicts:
+            drafts.save(Draft(request.asset_id, {f: request.changes[f] for f in conflicts},
+                              {f: request.baseline[f] for f in conflicts}))
+        else:
+            drafts.discard(request.asset_id)
+        label = f"{asset.manifest_tag or '—'} {asset.name}"
+        if saved:
+            self.app.call_from_thread(self.notify, f"Saved {', '.join(TITLES[f] for f in saved)}"
+                                      f" of {label}.", title="Saved")
+        for field, edit in conflicts.items():
+            by = f" (edit #{edit.id} by {who(edit)})" if edit is not None else ""
+            self.app.call_from_thread(
+                self.notify, f"{TITLES[field]} of {label} changed after you opened it{by}; kept "
+                "that value. Yours is kept as your draft: e shows it, and saving it there "
+                "replaces theirs (theirs stays in the history).", title="Conflict",
+                severity="warning", timeout=15)
 
     def action_undo(self) -> None:
         row = self._require_asset()
@@ -134,10 +148,9 @@ class MainActions:
     @work(thread=True, exit_on_error=False, group="review")
     @db_thread
     def _set_reviewed(self, asset_ids: list[int], reviewed: bool) -> None:
-        from vidpipe.store.models import Asset, utcnow
+        from vidpipe.store.edits import set_reviewed
 
-        Asset.update({Asset.reviewed: reviewed, Asset.updated_at: utcnow()}).where(
-            Asset.id.in_(asset_ids)).execute()
+        set_reviewed(asset_ids, reviewed, person=self.app.drafts.writer.user)
 
     def action_next_unreviewed(self) -> None:
         keys = self.table.keys_in_order()

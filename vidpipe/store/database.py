@@ -20,7 +20,7 @@ from peewee import DatabaseError as PeeweeDatabaseError
 from playhouse.migrate import SchemaMigrator, migrate as apply_migrations
 
 from vidpipe.errors import ConfigError, ProjectError
-from vidpipe.store.models import ALL_MODELS, Run, SchemaInfo, db
+from vidpipe.store.models import ALL_MODELS, Asset, FieldEdit, Run, SchemaInfo, db
 from vidpipe.store.safe_io import describe_kind
 from vidpipe.store.sqlite_safety import SnapshotSafeConnection
 
@@ -32,7 +32,7 @@ SQLITE_PRAGMAS = {
     "cache_size": -16_000,
 }
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: PostgreSQL advisory lock key serialising schema creation and migrations ("vidp" in ASCII).
 MIGRATION_LOCK_KEY = 0x76696470
 
@@ -76,6 +76,14 @@ def _add_characters(database: Database) -> None:
                      migrator.add_column("asset", "sharpness", Asset.sharpness))
 
 
+def _add_review_people(database: Database) -> None:
+    """v7: who reviewed an asset and when; who made a person's edit (a team shares a project)."""
+    migrator = SchemaMigrator.from_database(database)
+    apply_migrations(migrator.add_column("asset", "reviewed_by", Asset.reviewed_by),
+                     migrator.add_column("asset", "reviewed_at", Asset.reviewed_at),
+                     migrator.add_column("field_edit", "person", FieldEdit.person))
+
+
 # version -> function that upgrades a database from version-1 to version. Append, never edit.
 # A new database is created at SCHEMA_VERSION directly from the models, which must therefore
 # already carry every change a migration makes.
@@ -85,6 +93,7 @@ MIGRATIONS: dict[int, Callable[[Database], None]] = {
     4: _add_gemini_batches,
     5: _add_run_lease,
     6: _add_characters,
+    7: _add_review_people,
 }
 
 

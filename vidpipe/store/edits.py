@@ -6,6 +6,8 @@ row, so a person's edit and the daemon's stage output on other fields cannot clo
 
 from __future__ import annotations
 
+import getpass
+import os
 import re
 from typing import Any
 
@@ -26,6 +28,18 @@ EDITABLE_FIELDS = frozenset(PERSON_FIELDS) | {"manifest_tag"}
 #: Fields reprocessing rewrites (the seed's seven).
 REPROCESS_FIELDS = ("reverse_prompt", "visual_description", "quality_score", "detection_class",
                     "detection_confidence", "is_face_crop", "crop_bbox")
+
+
+def current_person() -> str:
+    """Who is at the keyboard: ``VIDPIPE_USER`` where a team shares one account and names
+    itself, else the login name (``LOGNAME``/``USER``, else the process's account)."""
+    named = os.environ.get("VIDPIPE_USER", "").strip()
+    if named:
+        return named
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (a bare container)
+        return f"uid{os.getuid()}"
 
 
 def person_field(name: str) -> str:
@@ -112,9 +126,13 @@ def _write(asset_id: int, field: str, value: Any) -> None:
     Asset.update(updates).where(Asset.id == asset_id).execute()
 
 
-def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.USER) -> FieldEdit | None:
-    """Set ``field`` of an asset, recording who did it. Returns the history row (None: no change)."""
+def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.USER,
+               person: str | None = None) -> FieldEdit | None:
+    """Set ``field`` of an asset, recording who did it (``person``: the login name, by default
+    the current one for a person's edit). Returns the history row (None: no change)."""
     value = _validate(field, value)
+    if author == Author.USER and person is None:
+        person = current_person()
     with db.atomic():
         asset = _locked_asset(asset_id)
         if asset is None:
@@ -128,7 +146,34 @@ def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.US
                                   FieldEdit.undone == True)  # noqa: E712
          .execute())
         return FieldEdit.create(asset=asset_id, field=field, old_value=old, new_value=value,
-                                author=author)
+                                author=author, person=person)
+
+
+def latest_edit(asset_id: int, field: str) -> FieldEdit | None:
+    """The edit that gave ``field`` its current value (None: never edited)."""
+    return (FieldEdit.select()
+            .where(FieldEdit.asset == asset_id, FieldEdit.field == field,
+                   FieldEdit.applied == True, FieldEdit.undone == False)  # noqa: E712
+            .order_by(FieldEdit.id.desc()).first())
+
+
+def who(edit: FieldEdit) -> str:
+    """"bob", or "the AI", for messages."""
+    return "the AI" if edit.author == Author.AI else (edit.person or "a person")
+
+
+def set_reviewed(asset_ids: list[int], reviewed: bool, person: str | None = None) -> int:
+    """Mark assets reviewed by ``person`` (default: the current one) now, or clear the mark.
+    Returns how many assets changed."""
+    now = utcnow()
+    if reviewed:
+        updates = {Asset.reviewed: True, Asset.reviewed_by: person or current_person(),
+                   Asset.reviewed_at: now, Asset.updated_at: now}
+    else:
+        updates = {Asset.reviewed: False, Asset.reviewed_by: None, Asset.reviewed_at: None,
+                   Asset.updated_at: now}
+    return Asset.update(updates).where(Asset.id.in_(asset_ids),
+                                       Asset.reviewed != reviewed).execute()
 
 
 def last_writer(asset_id: int, field: str) -> Author | None:

@@ -204,6 +204,8 @@ class Asset(BaseModel):
     error = TextField(null=True)  # why the input itself is unusable (state == ERROR)
     stage_errors = JSONField(default=dict)  # {stage: message} for stages that failed on it
     reviewed = BooleanField(default=False)
+    reviewed_by = CharField(null=True)  # the person who marked it reviewed, and when
+    reviewed_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
@@ -240,6 +242,7 @@ class FieldEdit(BaseModel):
     old_value = JSONField(null=True)
     new_value = JSONField(null=True)
     author = CharField()
+    person = CharField(null=True)  # who, for a person's edit (login name); None for the AI
     applied = BooleanField(default=True)
     undone = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow, index=True)

@@ -21,10 +21,10 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
-# N randomized whole-product scenarios (tests/test_scenarios.py); SEED=S replays from seed S.
+# N randomized whole-product scenarios (tests/scenarios/test_scenarios.py); SEED=S replays from seed S.
 N ?= 10
 soak: $(STAMP)
-	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_scenarios.py -k soak \
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/scenarios/test_scenarios.py -k soak \
 		--soak=$(N) $(if $(SEED),--soak-seed=$(SEED))
 
 bench: $(STAMP)

@@ -23,7 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # tests/ for support (the fake servers)
 
 from PIL import Image, ImageDraw  # noqa: E402
 
@@ -35,7 +36,7 @@ from vidpipe.pipeline.runs import create_run  # noqa: E402
 from vidpipe.store.session import open_project  # noqa: E402
 from vidpipe.pipeline.stages.base import StageName  # noqa: E402
 from vidpipe.pipeline.stages.prompts import PromptStage  # noqa: E402
-from vidpipe.testing.fake_gemini import FakeGemini  # noqa: E402
+from support.fake_gemini import FakeGemini  # noqa: E402
 
 UPLOAD_SIZES = [(2016, 1512), (1512, 2016), (1920, 1080), (1600, 1600), (800, 600)]
 PERSON_SIZES = [(420, 900), (300, 640), (700, 1300), (250, 500), (900, 1500)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -24,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # tests/ for support (the fake servers)
 
 from PIL import Image  # noqa: E402
 
@@ -33,18 +35,19 @@ from vidpipe.pipeline.ingest import reconcile  # noqa: E402
 from vidpipe.store.models import Asset, Manifest, StageProgress  # noqa: E402
 from vidpipe.store.session import open_project  # noqa: E402
 from vidpipe.pipeline.stages.prompts import PromptStage  # noqa: E402
-from vidpipe.testing.fake_gemini import RATE_LIMIT  # noqa: E402
+from support.fake_gemini import RATE_LIMIT  # noqa: E402
 
 
 class FakeServerProcess:
-    """``python -m vidpipe.testing.fake_gemini`` in a child process."""
+    """``python -m support.fake_gemini`` in a child process."""
 
     def __init__(self, **options):
-        command = [sys.executable, "-m", "vidpipe.testing.fake_gemini"]
+        command = [sys.executable, "-m", "support.fake_gemini"]
         for name, value in options.items():
             command += [f"--{name.replace('_', '-')}", str(value)]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True)
+                                        text=True, env=env)
         self.base_url = self.process.stdout.readline().strip()
 
     def stats(self) -> dict:

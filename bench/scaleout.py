@@ -3,7 +3,7 @@
     .venv/bin/python bench/scaleout.py [--manifests 8] [--assets 24] [--latency 1.0] [--no-rpm]
 
 A throwaway PostgreSQL cluster holds the project, a throwaway redis-server the shared Gemini
-limits (vidpipe.testing.servers); the fake Gemini server answers each request after
+limits (support.servers); the fake Gemini server answers each request after
 ``latency`` s, in a process of its own, and counts the requests in flight and the most that
 arrived within any 60 s. Each worker process is what a daemon's pipeline worker does for the
 prompts stage: it takes the next manifest from a shared list and runs the real PromptStage over
@@ -33,12 +33,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # tests/ for support (the fake servers)
 
 from PIL import Image  # noqa: E402
 
 from prompts import FakeServerProcess  # noqa: E402  (bench/prompts.py)
-from vidpipe.testing.servers import PostgresServer, RedisServer  # noqa: E402
+from support.servers import PostgresServer, RedisServer  # noqa: E402
 
 QUEUE_KEY = "bench:scaleout:manifests"
 

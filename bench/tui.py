@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 sys.path.insert(0, str(REPO / "tests"))
 
-from tui_support import bulk_assets, make_processed_project, make_project, text_of  # noqa: E402
+from support.tui_support import bulk_assets, make_processed_project, make_project, text_of  # noqa: E402
 
 BARE = textwrap.dedent("""
     import time

@@ -11,6 +11,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+TESTS = Path(__file__).resolve().parent
+# The processes the tests start (daemons, CLIs, TUI sessions) import test support the way this
+# process does (pytest's pythonpath setting): a daemon loads support.pixel_detector by name.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(TESTS.parent), str(TESTS), os.environ.get("PYTHONPATH")]))
 # deepface writes to $DEEPFACE_HOME/.deepface; keep tests from touching the real home.
 os.environ.setdefault("DEEPFACE_HOME", str(Path(__file__).parent.parent / ".venv" / "deepface-home"))
 os.environ.pop("GEMINI_API_KEY", None)
@@ -73,7 +78,7 @@ def make_image(tmp_path):
     return make
 
 
-# -- the scenario soak (tests/test_scenarios.py) ------------------------------------------------
+# -- the scenario soak (tests/scenarios/) ------------------------------------------------
 
 def pytest_addoption(parser):
     parser.addoption("--soak", type=int, default=0,
@@ -82,33 +87,9 @@ def pytest_addoption(parser):
                      help="first seed of the soak (default: from the clock); replays a scenario")
 
 
-def pytest_generate_tests(metafunc):
-    if "soak_scenario" not in metafunc.fixturenames:
-        return
-    import time
-
-    from scenario_kit import Scenario
-
-    count = metafunc.config.getoption("--soak")
-    first = metafunc.config.getoption("--soak-seed")
-    if first is None:
-        first = int(time.time()) % 1_000_000 * 1000
-    scenarios = [Scenario.from_seed(first + index) for index in range(count)]
-    metafunc.parametrize("soak_scenario", scenarios, ids=[s.name for s in scenarios])
-
-
-def pytest_collection_modifyitems(config, items):
-    if config.getoption("--soak"):
-        return
-    skip = pytest.mark.skip(reason="soak scenarios run with make soak N=... (--soak=N)")
-    for item in items:
-        if "soak" in item.keywords:
-            item.add_marker(skip)
-
-
 # -- real PostgreSQL and Redis servers (scale-out) -----------------------------------------------
 def _server(server_class):
-    from vidpipe.testing.servers import ServerUnavailable
+    from support.servers import ServerUnavailable
 
     server = server_class()
     try:
@@ -123,7 +104,7 @@ def _server(server_class):
 def postgres_server():
     """A throwaway PostgreSQL cluster for the whole session (skips, saying why, if none can be
     had: no binaries, no 'postgres' user, initdb failed)."""
-    from vidpipe.testing.servers import PostgresServer
+    from support.servers import PostgresServer
 
     server, why = _server(PostgresServer)
     if server is None:
@@ -141,7 +122,7 @@ def postgres_url(postgres_server) -> str:
 @pytest.fixture(scope="session")
 def redis_server():
     """A throwaway redis-server for the whole session (skips, saying why, if none can be had)."""
-    from vidpipe.testing.servers import RedisServer
+    from support.servers import RedisServer
 
     server, why = _server(RedisServer)
     if server is None:

@@ -1,0 +1,48 @@
+"""A real daemon stopped by SIGTERM in the middle of a run: the run goes RUNNING -> INTERRUPTED
+directly (never CANCELLED, which a TUI would show as a cancel nobody asked for), and the next
+daemon resumes it to DONE. A trigger in the project database logs every status a run or a stage
+ever holds, so even a state that lasts a millisecond would be seen."""
+
+from __future__ import annotations
+
+from support.daemons import KILL_POINTS, stage_rows, idle, start_daemon, stop_daemon, \
+    wait_for, write_images
+from support.status_log import install_status_log, logged
+
+from vidpipe.store.models import Run, RunStatus
+from vidpipe.store.session import open_project
+
+IMAGES = 6
+
+
+def test_sigterm_mid_run_interrupts_without_a_cancel_and_the_next_daemon_resumes(tmp_path):
+    session = open_project(tmp_path / "project", create=True)
+    root = session.project.root
+    try:
+        install_status_log(session.database)
+        write_images(root, IMAGES, seed=11, size=(320, 240))
+        daemon = start_daemon(root)
+        try:
+            # In the middle of the slow stage (deepface), some assets done.
+            wait_for(lambda: KILL_POINTS["faces"](stage_rows()), timeout=600, interval=0.005,
+                     what="the faces stage under way")
+        finally:
+            out = stop_daemon(daemon)  # SIGTERM, then wait for it to exit on its own
+        assert daemon.returncode == 0, out
+        run = Run.get()
+        assert run.status == RunStatus.INTERRUPTED, (run.status, run.error)
+        assert logged(session.database, "run", run.id) == ["queued", "running", "interrupted"]
+        assert "cancelled" not in logged(session.database, "stage", run.id)
+
+        restarted = start_daemon(root)
+        try:
+            wait_for(lambda: idle(IMAGES), timeout=600, what="the resumed run")
+        finally:
+            out = stop_daemon(restarted)
+        assert restarted.returncode == 0, out
+        assert {r.status for r in Run.select()} == {"done"}
+        assert logged(session.database, "run", run.id) == [
+            "queued", "running", "interrupted", "queued", "running", "done"]
+        assert "cancelled" not in logged(session.database, "stage", run.id)
+    finally:
+        session.close()

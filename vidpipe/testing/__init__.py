@@ -1,1 +1,0 @@
-"""Test support shipped with the package so that tests and bench/ share it (no production use)."""

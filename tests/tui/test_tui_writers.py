@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_support import make_project, settle, wait_for
+from support.tui_support import make_project, settle, wait_for
 
 SIZE = (160, 45)
 

@@ -22,6 +22,7 @@ from vidpipe.review.reference_sets import kohya, runway
 from vidpipe.review.reference_sets.common import ExportReport, SetContext
 from vidpipe.review.reference_sets.output import ExportFolder
 from vidpipe.review.reference_sets.subjects import object_subjects
+from vidpipe.store.models import Asset, Character
 from vidpipe.store.session import open_project
 
 DATA_URI = re.compile(r"data:(image/(?:jpeg|png));base64,([A-Za-z0-9+/]+={0,2})")
@@ -41,20 +42,53 @@ def core_stages(monkeypatch):
 
 @pytest.fixture
 def project(tmp_path, core_stages, bus_jpg, gracehopper_jpg, zidane_jpg):
-    """A processed project: props/ and vehicles/ each have an OBJ_01 (so both are qualified
-    with their manifest), locations/ holds a photo and two images far outside Runway's aspect
-    ratios."""
+    """A processed project. props/ and vehicles/ each have an OBJ_01 (both are qualified with
+    their manifest); locations/ holds a photo and two images far outside Runway's aspect
+    ratios. Two characters span cast/ and street/: PERSON_01 with four images in three roles
+    (the primary a person picked, a 4:1 full-body strip) and a person's description that
+    does not name the handle; PERSON_02 with one image and no description yet."""
     root = tmp_path / "proj"
     assert main(["init", str(root)]) == 0
     for folder, name, source in (("props", "bus.jpg", bus_jpg),
                                  ("vehicles", "obj_zidane.jpg", zidane_jpg),
-                                 ("locations", "loc_grace.jpg", gracehopper_jpg)):
+                                 ("locations", "loc_grace.jpg", gracehopper_jpg),
+                                 ("cast", "grace.jpg", gracehopper_jpg),
+                                 ("street", "zidane.jpg", zidane_jpg)):
         (root / folder).mkdir(exist_ok=True)
         shutil.copy(source, root / folder / name)
     Image.new("RGB", (1800, 400), (30, 90, 200)).save(root / "locations" / "loc_banner.png")
     Image.new("RGB", (300, 1000), (200, 160, 40)).save(root / "locations" / "loc_tower.png")
+    with Image.open(gracehopper_jpg) as grace:
+        grace.crop((120, 60, 400, 340)).save(root / "cast" / "grace_close.png")
+        grace.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(root / "cast" / "grace_turned.jpg")
+        strip = Image.new("RGB", (2000, 500), (240, 240, 240))
+        strip.paste(grace.resize((420, 500)), (790, 0))
+        strip.save(root / "street" / "grace_strip.jpg")
     assert main(["process", str(root)]) == 0
+    with open_project(root):
+        cast_characters()
     return root
+
+
+def cast_characters() -> None:
+    """What the face stage records for characters (its own tests cover how it finds them)."""
+    def assign(file: str, character: Character, role: str, sharpness: float) -> Asset:
+        asset = Asset.get(Asset.file_path == file)
+        Asset.update(character=character, character_role=role, sharpness=sharpness).where(
+            Asset.id == asset.id).execute()
+        return asset
+
+    grace = Character.create(number=1, handle="PERSON_01", name="Grace",
+                             description="A woman in her late seventies, short grey curls, "
+                                         "US Navy dress blues with rear admiral insignia.")
+    assign("cast/grace.jpg", grace, "front", 80.0)
+    assign("cast/grace_turned.jpg", grace, "front", 90.0)
+    assign("cast/grace_close.png", grace, "closeup", 70.0)
+    strip = assign("street/grace_strip.jpg", grace, "full_body", 50.0)
+    Character.update(primary_asset=strip.id, primary_picked=True).where(
+        Character.id == grace.id).execute()
+    zidane = Character.create(number=2, handle="PERSON_02")
+    assign("street/zidane.jpg", zidane, "front", 60.0)
 
 
 def export(root: Path, fmt: str, out: Path, capsys) -> tuple[int, str]:
@@ -68,7 +102,8 @@ def tree(folder: Path) -> dict[str, bytes]:
             for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
-EXPECTED_HANDLES = {"props_OBJ_01", "vehicles_OBJ_01", "ENV_01", "ENV_02", "ENV_03"}
+EXPECTED_HANDLES = {"PERSON_01", "PERSON_02", "props_OBJ_01", "vehicles_OBJ_01", "ENV_01",
+                    "ENV_02", "ENV_03"}
 
 
 def test_veo_sets_validate_as_google_genai_configs(project, tmp_path, capsys):
@@ -126,12 +161,71 @@ def test_runway_sets_meet_the_gen4_reference_rules(project, tmp_path, capsys):
                 assert Image.MIME[image.format] == match.group(1)
                 ratio = image.width / image.height
                 assert runway.RUNWAY_MIN_ASPECT_RATIO <= ratio <= runway.RUNWAY_MAX_ASPECT_RATIO
-    # The 4.5:1 banner and the 0.3:1 tower were padded (and the export said so).
-    assert text.count("padded to an aspect ratio") == 2
+    # The 4.5:1 banner, the 0.3:1 tower and the 4:1 strip were padded (and the export said so).
+    assert text.count("padded to an aspect ratio") == 3
     # A qualified handle is a valid tag as it is: no mapping needed.
     props = json.loads(files["props_OBJ_01.json"])
     assert props["referenceImages"][0]["tag"] == "props_OBJ_01"
     assert props["promptText"].startswith("@props_OBJ_01, ")
+
+
+def decoded(uri_or_base64: str) -> Image.Image:
+    data = uri_or_base64.split(",", 1)[-1]
+    image = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
+    image.load()
+    return image
+
+
+def test_a_character_leaves_with_its_primary_first_and_varied_roles(project, tmp_path, capsys):
+    for fmt in ("veo", "runway"):
+        assert export(project, fmt, tmp_path / fmt, capsys)[0] == 0
+    veo = json.loads((tmp_path / "veo" / "PERSON_01.json").read_text())
+    runway_doc = json.loads((tmp_path / "runway" / "PERSON_01.json").read_text())
+    # The description a person wrote, naming the handle.
+    assert veo["prompt"] == ("PERSON_01, A woman in her late seventies, short grey curls, US "
+                             "Navy dress blues with rear admiral insignia.")
+    assert runway_doc["promptText"] == (
+        "@PERSON_01, A woman in her late seventies, short grey curls, US Navy dress blues with "
+        "rear admiral insignia. @PERSON_01_2 and @PERSON_01_3 show the same character as "
+        "@PERSON_01.")
+    # Primary (the picked full-body strip), then the sharpest front, then the closeup: three
+    # roles, not the second front view.
+    sizes = [decoded(ref["image"]["image_bytes"]).size
+             for ref in veo["config"]["reference_images"]]
+    assert sizes == [(1024, 256), (517, 606), (280, 280)]
+    runway_images = [decoded(ref["uri"]) for ref in runway_doc["referenceImages"]]
+    assert [ref["tag"] for ref in runway_doc["referenceImages"]] == [
+        "PERSON_01", "PERSON_01_2", "PERSON_01_3"]
+    assert [image.size for image in runway_images] == [(1024, 512), (517, 606), (280, 280)]
+    # The strip's padding is grey, the picture centred in it.
+    assert runway_images[0].getpixel((512, 10)) == pytest.approx((128, 128, 128), abs=3)
+    # No description yet: the primary image's own prompt stands in, and the export says it
+    # is an offline one.
+    second = json.loads((tmp_path / "veo" / "PERSON_02.json").read_text())
+    assert second["prompt"].startswith("PERSON_02, ") and "[offline]" not in second["prompt"]
+    assert len(second["config"]["reference_images"]) == 1
+
+
+def test_kohya_cli_writes_a_training_set_per_character(project, tmp_path, capsys):
+    out = tmp_path / "kohya"
+    code, text = export(project, "kohya", out, capsys)
+    assert code == 0, text
+    config = check_kohya_layout(out)
+    subsets = config["datasets"][0]["subsets"]
+    assert [s["class_tokens"] for s in subsets] == ["PERSON_01", "PERSON_02"]
+    assert [s["num_repeats"] for s in subsets] == [25, 50]
+    assert sorted(p.name for p in (out / "PERSON_01").iterdir()) == [
+        f"PERSON_01_{i:02d}.{ext}" for i in range(1, 5) for ext in ("png", "txt")]
+    # Only characters: objects and environments are not LoRA subjects.
+    assert sorted(p.name for p in out.iterdir()) == ["PERSON_01", "PERSON_02",
+                                                     "dataset_config.toml"]
+    # A character that loses an image: the next export removes the image it wrote before.
+    with open_project(project):
+        Asset.update(character=None).where(Asset.file_path == "cast/grace_close.png").execute()
+    code, text = export(project, "kohya", out, capsys)
+    assert code == 0 and "removed PERSON_01/PERSON_01_04.png" in text
+    assert len(list((out / "PERSON_01").glob("*.png"))) == 3
+    check_kohya_layout(out)
 
 
 def test_runway_tags_and_prompt_fit_any_handle():
@@ -150,10 +244,10 @@ def test_runway_tags_and_prompt_fit_any_handle():
         "@HERO_2 and @HERO_3 show the same character as @HERO.")
 
 
-def test_kohya_training_set_layout(project, tmp_path):
-    """The kohya writer on the project's subjects (characters only, once they exist; the
-    objects here stand in for them): tomllib reads the config, every image_dir exists, every
-    image has its caption, each caption starts with the trigger."""
+def test_kohya_writer_takes_any_subject(project, tmp_path):
+    """The kohya writer on other subjects than characters (objects, whose handles are
+    qualified): tomllib reads the config, every image_dir exists, every image has its
+    caption, each caption starts with the trigger."""
     out = tmp_path / "kohya"
     with open_project(project) as session:
         subjects = object_subjects()
@@ -161,7 +255,7 @@ def test_kohya_training_set_layout(project, tmp_path):
         folder = ExportFolder(session.project, out, holds_images=True)
         kohya.write_kohya(SetContext(session.project, session.settings.max_image_pixels,
                                      report), subjects, folder)
-    assert not report.problems and report.subjects == len(EXPECTED_HANDLES)
+    assert not report.problems and report.subjects == len(subjects) == 5
     check_kohya_layout(out)
 
 
@@ -286,6 +380,11 @@ def test_the_folder_is_required_and_manifest_stays_the_default(project, tmp_path
     assert "-o DIR" in capsys.readouterr().err
     assert main(["export", str(project), "-o", str(tmp_path / "m.json")]) == 0
     data = json.loads((tmp_path / "m.json").read_text())
-    assert {m["name"] for m in data["manifests"]} == {"props", "vehicles", "locations"}
-    assert all("reviewed" in record for m in data["manifests"] for record in m["assets"])
+    assert {m["name"] for m in data["manifests"]} == {"cast", "locations", "props", "street",
+                                                      "vehicles"}
+    assert all(record["reviewed"] is False for m in data["manifests"] for record in m["assets"])
+    assert [c["handle"] for c in data["characters"]] == ["PERSON_01", "PERSON_02"]
+    assert data["characters"][0]["primary"] == {"manifest": "street", "tag": "REF_01",
+                                                "file": "street/grace_strip.jpg",
+                                                "role": "full_body"}
 

@@ -15,6 +15,8 @@ from peewee import fn
 
 from vidpipe import imaging
 from vidpipe.errors import ProjectError, VidpipeError
+from vidpipe.pipeline.characters import as_json as character_json
+from vidpipe.pipeline.characters import list_characters
 from vidpipe.store.models import Asset, AssetState, FieldEdit, Manifest
 from vidpipe.store.project import Project
 from vidpipe.store.safe_io import open_regular, write_atomic
@@ -86,7 +88,9 @@ def build_export(project: Project, manifest_names: list[str] | None = None) -> d
             "assets": [asset_record(a, by_id, revision.get(a.id, 0))
                        for a in sorted(assets, key=_sort)],
         })
-    return {"project": project.name, "manifests": out}
+    # Characters span the manifests: all of them, whatever the manifest filter.
+    characters = [character_json(view) for view in list_characters()]
+    return {"project": project.name, "manifests": out, "characters": characters}
 
 
 SQLITE_HEADER = b"SQLite format 3\0"

@@ -16,7 +16,11 @@ from vidpipe.review.reference_sets.common import ExportReport, SetContext
 from vidpipe.review.reference_sets.kohya import write_kohya
 from vidpipe.review.reference_sets.output import ExportFolder
 from vidpipe.review.reference_sets.runway import write_runway
-from vidpipe.review.reference_sets.subjects import ReferenceSubject, object_subjects
+from vidpipe.review.reference_sets.subjects import (
+    ReferenceSubject,
+    character_subjects,
+    object_subjects,
+)
 from vidpipe.review.reference_sets.veo import write_veo
 from vidpipe.store.project import Project
 
@@ -30,15 +34,13 @@ FORMATS: dict[str, tuple[Writer, bool, bool]] = {
 }
 
 
-def character_subjects() -> list[ReferenceSubject]:
-    return []
-
-
 def export_reference_sets(project: Project, format_name: str, folder: Path,
                           max_pixels: int) -> tuple[ExportFolder, ExportReport]:
     """Write the ``format_name`` reference sets of the project into ``folder``."""
     writer, with_objects, holds_images = FORMATS[format_name]
-    subjects = character_subjects() + (object_subjects() if with_objects else [])
+    subjects = character_subjects()
+    if with_objects:
+        subjects += object_subjects(reserved=frozenset(s.handle for s in subjects))
     if not subjects:
         what = "characters, objects or environments" if with_objects else "characters"
         raise ProjectError(f"nothing to export as {format_name}: the project has no {what} "

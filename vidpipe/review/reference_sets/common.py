@@ -10,7 +10,11 @@ from PIL import Image
 
 from vidpipe.errors import ImageError
 from vidpipe.review.reference_sets.images import load_reference
-from vidpipe.review.reference_sets.subjects import ReferenceSubject, SubjectImage
+from vidpipe.review.reference_sets.subjects import (
+    ReferenceSubject,
+    SubjectImage,
+    references_first,
+)
 from vidpipe.store.project import Project
 
 
@@ -33,11 +37,12 @@ class SetContext:
 
 def readable_images(context: SetContext, subject: ReferenceSubject, max_side: int,
                     limit: int | None = None) -> Iterator[tuple[SubjectImage, Image.Image]]:
-    """The subject's images in order (the primary first), each loaded at most ``max_side``
-    px on its long side, up to ``limit`` of them. An image that cannot be read is reported
-    and the next one takes its place."""
+    """The subject's images, the primary first, each loaded at most ``max_side`` px on its
+    long side. With a ``limit`` (a few references), up to that many, varied roles first (see
+    :func:`references_first`). An image that cannot be read is reported and the next one
+    takes its place."""
     taken = 0
-    for image in subject.images:
+    for image in (references_first(subject.images) if limit else subject.images):
         if limit is not None and taken >= limit:
             return
         try:

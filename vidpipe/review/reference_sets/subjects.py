@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 
+from vidpipe.pipeline.characters import list_characters
 from vidpipe.prompting.offline import OFFLINE_LABEL
 from vidpipe.store.models import Asset, AssetState, AssetType, Manifest
 
@@ -72,10 +73,52 @@ def naming(handle: str, text: str) -> str:
     return f"{handle}, {text}" if text else handle
 
 
-def object_subjects() -> list[ReferenceSubject]:
+def character_subjects() -> list[ReferenceSubject]:
+    """Every character with an image in the pipeline: its canonical description as the prompt
+    (the primary image's own prompt while it has none), its images primary first, each
+    captioned with its asset's prompt."""
+    views = list_characters()
+    assets = {asset.id: asset for asset in Asset.select().where(
+        Asset.id.in_([image.asset_id for view in views for image in view.images] or [0]))}
+    subjects = []
+    for view in views:
+        images = tuple(SubjectImage(file=image.file, role=image.role,
+                                    caption=asset_text(assets[image.asset_id]))
+                       for image in view.images if image.asset_id in assets)
+        if not images:
+            continue
+        description = view.description.strip()
+        offline = description.startswith(OFFLINE_LABEL.strip())
+        text = description.removeprefix(OFFLINE_LABEL.strip()).strip()
+        if not text:  # no canonical description yet
+            first = assets[view.images[0].asset_id]
+            text, offline = images[0].caption, first.prompt_origin == "offline"
+        subjects.append(ReferenceSubject(handle=view.handle, kind=SubjectKind.CHARACTER,
+                                         prompt=naming(view.handle, text), images=images,
+                                         offline=offline))
+    return subjects
+
+
+def references_first(images: tuple[SubjectImage, ...]) -> tuple[SubjectImage, ...]:
+    """The images in the order a few references should be taken: the primary, then the first
+    of every other role (a profile tells a model more than a second front view), then the rest
+    in their order."""
+    if not images:
+        return images
+    chosen = [images[0]]
+    roles = {images[0].role}
+    for image in images[1:]:
+        if image.role not in roles:
+            chosen.append(image)
+            roles.add(image.role)
+    return tuple(chosen) + tuple(image for image in images if image not in chosen)
+
+
+def object_subjects(reserved: frozenset[str] = frozenset()) -> list[ReferenceSubject]:
     """Every usable object and environment of the project, one single-image subject each.
-    The handle is the asset's tag; where several manifests use the same tag, every one of them
-    is qualified with its manifest (``street_OBJ_02``) so that no handle names two assets."""
+    The handle is the asset's tag; where several manifests use the same tag, or a character's
+    handle is that tag (``reserved``), every one of them is qualified with its manifest
+    (``street_OBJ_02``) so that no handle names two subjects."""
     kinds = {AssetType.OBJECT: SubjectKind.OBJECT, AssetType.ENVIRONMENT: SubjectKind.ENVIRONMENT}
     assets = list(Asset.select(Asset, Manifest).join(Manifest).where(
         Asset.asset_type.in_(list(kinds)),
@@ -86,7 +129,8 @@ def object_subjects() -> list[ReferenceSubject]:
     subjects = []
     for asset in assets:
         tag = asset.manifest_tag
-        handle = tag if uses[tag] == 1 else f"{manifest_slug(asset.manifest.name)}_{tag}"
+        unique = uses[tag] == 1 and tag not in reserved
+        handle = tag if unique else f"{manifest_slug(asset.manifest.name)}_{tag}"
         text = asset_text(asset)
         subjects.append(ReferenceSubject(
             handle=handle, kind=kinds[AssetType(asset.asset_type)], prompt=naming(handle, text),

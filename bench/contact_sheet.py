@@ -69,7 +69,8 @@ def render_ours(paths: list[Path], out_dir: Path) -> int:
     from vidpipe.pipeline.contact_sheet import Layout, SheetEntry, write_pages
 
     entries = [SheetEntry(i, p.stem, "OBJECT", p) for i, p in enumerate(paths, start=1)]
-    return len(list(write_pages(entries, Layout(), "bench", out_dir, "ours", 150_000_000)))
+    return len(list(write_pages(entries, Layout(), "bench", out_dir, "ours", 150_000_000,
+                                 images_within=None)))
 
 
 def render_naive(paths: list[Path], out_dir: Path) -> int:

@@ -2,6 +2,15 @@
 
 Every stage reads images through here so that odd files (truncated, CMYK, 16-bit, palette with
 transparency, animated, rotated by EXIF, decompression bombs) behave the same everywhere.
+
+A project folder is input from someone else, so each open here:
+
+* reads only a regular file that really lies inside the project (``within``), checked on the
+  open file itself, not on its name earlier;
+* hands the bytes only to the decoders of :data:`FORMATS` (Pillow otherwise tries every format
+  it knows, whatever the file is called: an EPS named ``.jpg`` would run Ghostscript);
+* turns whatever a decoder raises into that file's :class:`ImageError`, never the caller's
+  crash (Pillow's rarer decoders raise ValueError, KeyError, IndexError ... on broken files).
 """
 
 from __future__ import annotations
@@ -18,9 +27,15 @@ from typing import Iterator
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidpipe.errors import ImageError
-from vidpipe.store.safe_io import UnsafePath, open_regular
+from vidpipe.store.safe_io import UnsafePath, open_inside, open_regular
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+#: The only Pillow decoders a file is handed to (APNG is PNG's, MPO is JPEG's).
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+_FORMATS_SAID = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+#: Frames are counted up to this many (vidpipe uses the first): a TIFF may chain 100 000 IFDs,
+#: and Pillow's full count of those takes minutes.
+FRAME_COUNT_CAP = 64
 
 # We enforce our own, configurable, limit (with a clearer message) before Pillow's kicks in.
 Image.MAX_IMAGE_PIXELS = None
@@ -49,13 +64,14 @@ pillow_open = getattr(sys.modules.get("ultralytics.utils.patches"), "_image_open
 
 
 @contextmanager
-def _open(path: Path) -> Iterator[Image.Image]:
-    """Pillow's image of ``path``; only a regular file is ever opened (a FIFO or a device named
-    like an image would block the reader, or never end)."""
+def _open(path: Path, within: Path | None) -> Iterator[Image.Image]:
+    """Pillow's image of ``path`` (a regular file only: a FIFO or a device named like an image
+    would block the reader, or never end; inside ``within`` when given). Any exception raised
+    while the caller reads the image becomes an ImageError about this file."""
     try:
-        handle = open_regular(path)
+        handle = open_regular(path) if within is None else open_inside(path, within)
     except UnsafePath as exc:
-        raise ImageError(str(exc).replace(f"{path} is ", "is ")) from None
+        raise ImageError(str(exc).replace(f"{path} ", "", 1)) from None
     except FileNotFoundError:
         raise ImageError("file not found") from None
     except PermissionError:
@@ -65,17 +81,46 @@ def _open(path: Path) -> Iterator[Image.Image]:
             raise ImageError("symlink loop") from None
         raise ImageError(f"cannot read image: {exc.strerror or exc}") from None
     with handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            raise ImageError("empty file (0 bytes)")
         try:
-            if os.fstat(handle.fileno()).st_size == 0:
-                raise ImageError("empty file (0 bytes)")
-            image = pillow_open(handle)
+            image = pillow_open(handle, formats=FORMATS)
         except UnidentifiedImageError:
-            raise ImageError(
-                "not an image (the file's contents are not a known image format)") from None
+            raise ImageError(f"not an image vidpipe reads (the file's contents are not "
+                             f"{_FORMATS_SAID}, whatever its name says)") from None
         except OSError as exc:
             raise ImageError(f"cannot read image: {exc}") from None
+        except Exception as exc:  # a decoder's own bug on a broken file: this file's error
+            raise _corrupt(None, exc) from None
         with image:
-            yield image
+            try:
+                yield image
+            except ImageError:
+                raise
+            except Exception as exc:  # as above, from probing or decoding
+                raise _corrupt(image, exc) from None
+
+
+def _corrupt(image: Image.Image | None, exc: Exception) -> ImageError:
+    kind = (image.format if image is not None else None) or "image"
+    text = str(exc)
+    text = text if len(text) <= 200 else text[:200] + "…"
+    return ImageError(f"corrupt {kind} data ({type(exc).__name__}: {text})")
+
+
+def _frame_count(image: Image.Image) -> int:
+    """Frames in ``image``, counted to FRAME_COUNT_CAP at most."""
+    if not getattr(image, "is_animated", False):
+        return 1
+    count = 1
+    try:
+        while count < FRAME_COUNT_CAP:
+            image.seek(count)
+            count += 1
+    except EOFError:
+        pass
+    image.seek(0)
+    return count
 
 
 def _oriented_size(image: Image.Image) -> tuple[int, int]:
@@ -101,13 +146,14 @@ def _check_pixels(width: int, height: int, max_pixels: int) -> None:
         )
 
 
-def probe(path: Path, max_pixels: int) -> ImageInfo:
-    """Validate ``path`` completely (decodes it, at reduced size where the format allows)."""
-    with _open(path) as image:
+def probe(path: Path, max_pixels: int, *, within: Path | None) -> ImageInfo:
+    """Validate ``path`` completely (decodes it, at reduced size where the format allows).
+    ``within``: the folder the file must really lie in (the project root), None for a file
+    outside any project."""
+    with _open(path, within) as image:
         width, height = _oriented_size(image)
         _check_pixels(width, height, max_pixels)
-        info = ImageInfo(width, height, image.format or "?", image.mode,
-                         getattr(image, "n_frames", 1))
+        info = ImageInfo(width, height, image.format or "?", image.mode, _frame_count(image))
         _decode(image, path, (256, 256))
     return info
 
@@ -134,13 +180,13 @@ def to_rgb(image: Image.Image, background=(255, 255, 255)) -> Image.Image:
     if image.mode == "RGB":
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        # 16/32-bit greyscale: scale to 8 bits instead of clipping everything to white.
-        import numpy as np
-
-        array = np.asarray(image, dtype=np.float64)
-        high = array.max() or 1.0
-        scale = 255.0 / (65535.0 if high > 255 else max(high, 255.0))
-        return Image.fromarray((array * scale).clip(0, 255).astype("uint8"), "L").convert("RGB")
+        # 16/32-bit greyscale: scale to 8 bits instead of clipping everything to white. Pillow's
+        # own point transform works in the image's mode: no float64 copy of a huge image.
+        high = image.getextrema()[1]
+        if isinstance(high, (int, float)) and high > 255:
+            scale = 255.0 / 65535.0
+            image = image.point(lambda value: value * scale)
+        return image.convert("L").convert("RGB")
     if image.mode == "F":
         return image.convert("L").convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
@@ -153,11 +199,13 @@ def to_rgb(image: Image.Image, background=(255, 255, 255)) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_rgb(path: Path, max_pixels: int, max_side: int | None = None) -> Image.Image:
+def load_rgb(path: Path, max_pixels: int, max_side: int | None = None, *,
+             within: Path | None) -> Image.Image:
     """The image at ``path`` as upright 8-bit RGB (first frame), at most ``max_side`` px on its
     longest edge when given. JPEGs are decoded at reduced scale (DCT scaling) when that suffices,
-    which is several times faster than decoding at full size and shrinking."""
-    with _open(path) as image:
+    which is several times faster than decoding at full size and shrinking. ``within`` as for
+    :func:`probe`."""
+    with _open(path, within) as image:
         width, height = _oriented_size(image)
         _check_pixels(width, height, max_pixels)
         draft = (max_side, max_side) if max_side else None
@@ -169,6 +217,6 @@ def load_rgb(path: Path, max_pixels: int, max_side: int | None = None) -> Image.
         return rgb.copy() if rgb is image else rgb
 
 
-def load_full_rgb(path: Path, max_pixels: int) -> Image.Image:
+def load_full_rgb(path: Path, max_pixels: int, *, within: Path | None) -> Image.Image:
     """Full-resolution upright RGB, for cropping at source-pixel coordinates."""
-    return load_rgb(path, max_pixels, max_side=None)
+    return load_rgb(path, max_pixels, max_side=None, within=within)

@@ -122,7 +122,7 @@ def test_cmyk_jpeg(session, project_dir):
     Image.new("CMYK", (120, 80), (0, 255, 255, 0)).save(path, "JPEG", quality=95)  # red ink
     asset = ingest_one(session, path)
     assert asset.state == AssetState.PENDING and (asset.width, asset.height) == (120, 80)
-    image = imaging.load_rgb(path, session.settings.max_image_pixels, max_side=64)
+    image = imaging.load_rgb(path, session.settings.max_image_pixels, max_side=64, within=None)
     assert image.mode == "RGB"
     assert close(image.getpixel((10, 10)), (255, 0, 0), tolerance=60)
 
@@ -134,7 +134,7 @@ def test_16_bit_png_is_scaled_not_clipped(session, project_dir):
     assert Image.open(path).mode.startswith("I")
     asset = ingest_one(session, path)
     assert asset.state == AssetState.PENDING and (asset.width, asset.height) == (256, 64)
-    image = imaging.load_rgb(path, session.settings.max_image_pixels)
+    image = imaging.load_rgb(path, session.settings.max_image_pixels, within=None)
     assert image.mode == "RGB"
     assert image.getpixel((0, 10))[0] < 10
     assert 100 < image.getpixel((128, 10))[0] < 160  # mid-grey, not white
@@ -149,7 +149,7 @@ def test_palette_png_with_transparency(session, project_dir):
     image.save(path, transparency=0)
     asset = ingest_one(session, path)
     assert asset.state == AssetState.PENDING
-    rgb = imaging.load_rgb(path, session.settings.max_image_pixels)
+    rgb = imaging.load_rgb(path, session.settings.max_image_pixels, within=None)
     assert rgb.mode == "RGB"
     assert rgb.getpixel((5, 5)) == (255, 255, 255)  # transparent → white, not black
     assert rgb.getpixel((50, 5)) == BLUE
@@ -161,7 +161,7 @@ def test_exif_rotated_jpeg(session, project_dir):
     assert asset.state == AssetState.PENDING
     assert (asset.width, asset.height) == (200, 400)  # after orientation
     for max_side in (None, 100):  # full decode and reduced (draft) decode alike
-        image = imaging.load_rgb(path, session.settings.max_image_pixels, max_side=max_side)
+        image = imaging.load_rgb(path, session.settings.max_image_pixels, max_side=max_side, within=None)
         assert image.height > image.width
         assert close(image.getpixel((image.width // 2, image.height // 8)), RED)
         assert close(image.getpixel((image.width // 2, image.height * 7 // 8)), BLUE)
@@ -171,11 +171,11 @@ def test_animated_gif_uses_first_frame(session, project_dir):
     path = project_dir / "anim.gif"
     frames = [Image.new("RGB", (50, 40), color) for color in (RED, BLUE, (20, 220, 20))]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
-    info = imaging.probe(path, session.settings.max_image_pixels)
+    info = imaging.probe(path, session.settings.max_image_pixels, within=None)
     assert info.frames == 3
     asset = ingest_one(session, path)
     assert asset.state == AssetState.PENDING and (asset.width, asset.height) == (50, 40)
-    image = imaging.load_rgb(path, session.settings.max_image_pixels)
+    image = imaging.load_rgb(path, session.settings.max_image_pixels, within=None)
     assert image.mode == "RGB" and close(image.getpixel((25, 20)), RED, tolerance=10)
 
 

@@ -81,7 +81,8 @@ def test_heartbeat_drafts_contact_sheets_and_crops(session, victim, tmp_path):
     plant(sheets / "001-x-p01.jpg", victim)
     plant(sheets / ".001-x-p01.jpg.tmp", victim)
     pages = list(write_pages([SheetEntry(1, "a", "OBJECT", image)], Layout(4, 64, 60, 4),
-                             "x", sheets, "001-x", 10**8, within=project.state_dir))
+                             "x", sheets, "001-x", 10**8, within=project.state_dir,
+                             images_within=None))
     assert pages == [sheets / "001-x-p01.jpg"] and not pages[0].is_symlink()
 
     crop = project.crops_dir / "abc-det-person.jpg"

@@ -156,7 +156,8 @@ def test_a_batch_whose_name_was_never_stored_is_found_by_its_display_name(sessio
         sdk = sdk_client(API_KEY, server.base_url, 10)
         requests = [batch_job.BatchRequest(
             f"key-{a.id}", [a.id], None, encode_jpeg(session.project.absolute(a.file_path),
-                                                     10**8, 768), "Describe it.")
+                                                     10**8, 768, within=session.project.root),
+            "Describe it.")
             for a in assets]
         row = batch_job.submit(sdk, settings.gemini_model, generation_config(
             settings.gemini_model), version, assets[0].manifest_id, None, requests)

@@ -83,7 +83,7 @@ def test_long_names_are_cut_to_their_cell():
     """A long name is cut with an ellipsis instead of running into the next cell."""
     entries = [SheetEntry(n, "a very long name " * 5, "CHARACTER", Path("/nonexistent.png"))
                for n in (1, 2)]
-    [sheet] = list(render_pages(entries, Layout(), "m", 10_000_000))
+    [sheet] = list(render_pages(entries, Layout(), "m", 10_000_000, images_within=None))
     x, y = cell_origin(1)
     # The first label must end inside its own cell: the gap to the next cell stays empty.
     gap = sheet.crop((x - MARGIN + 2, y + THUMB + 4, x - 2, y + THUMB + 28)).convert("L")
@@ -165,6 +165,6 @@ def test_exif_orientation_is_respected(session):
 
 def test_unreadable_image_gets_a_cell_message_not_a_crash():
     entries = [SheetEntry(1, "gone", "OBJECT", Path("/nonexistent/gone.png"))]
-    [sheet] = list(render_pages(entries, Layout(), "m", 10_000_000))
+    [sheet] = list(render_pages(entries, Layout(), "m", 10_000_000, images_within=None))
     x, y = cell_origin(0)
     assert has_text(sheet, (x, y, x + THUMB, y + 40))

@@ -153,9 +153,9 @@ def test_files_are_read_outside_the_write_transaction(session, monkeypatch):
     real_probe = ingest.imaging.probe
     checked = []
 
-    def probe(path, max_pixels):
+    def probe(path, max_pixels, *, within):
         checked.append(db.in_transaction())
-        return real_probe(path, max_pixels)
+        return real_probe(path, max_pixels, within=within)
 
     class InCallerThread:  # so that db.in_transaction() is asked of the thread that writes
         def map(self, fn, items):

@@ -55,7 +55,7 @@ class GridCropStage(Stage):
         for asset in todo:
             ctx.check_cancelled()
             image = imaging.load_full_rgb(ctx.project.absolute(asset.file_path),
-                                          ctx.settings.max_image_pixels)
+                                          ctx.settings.max_image_pixels, within=ctx.project.root)
             halves = {"left": (0, 0, image.width // 2, image.height),
                       "right": (image.width // 2, 0, image.width, image.height)}
             for side, box in halves.items():

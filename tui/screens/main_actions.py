@@ -302,7 +302,7 @@ class MainActions:
 
         names = list(Manifest.get_by_id(manifest_id).contact_sheets or [])
         pages = [load_rgb(self.app.project.absolute(name), self.app.settings.max_image_pixels,
-                          max_side=1600) for name in names]
+                          max_side=1600, within=self.app.project.root) for name in names]
         if not pages:
             self.app.call_from_thread(self.notify, "No contact sheet yet: process the manifest.")
             return

@@ -102,7 +102,7 @@ class MainPreview:
                 graphics.image_widget_class()  # textual-image, numpy: here, not on the UI thread
             try:
                 image = load_rgb(app.project.absolute(relative), app.settings.max_image_pixels,
-                                 max_side=PREVIEW_MAX_SIDE)
+                                 max_side=PREVIEW_MAX_SIDE, within=app.project.root)
                 caption = f"{relative}  {image.width}×{image.height}"
             except ImageError as exc:
                 image, caption = None, f"{relative}: {exc}"

@@ -77,11 +77,12 @@ def _fit(text: str, draw: ImageDraw.ImageDraw, face, width: int) -> str:
     return text + "…"
 
 
-def _thumbnail(entry: SheetEntry, size: int, max_pixels: int) -> Image.Image | str:
+def _thumbnail(entry: SheetEntry, size: int, max_pixels: int,
+               within: Path | None) -> Image.Image | str:
     if entry.path is None:
         return entry.problem or "no file"
     try:
-        return imaging.load_rgb(entry.path, max_pixels, max_side=size)
+        return imaging.load_rgb(entry.path, max_pixels, max_side=size, within=within)
     except ImageError as exc:
         return str(exc)
 
@@ -92,13 +93,16 @@ def _pages(entries: list[SheetEntry], per_page: int) -> Iterator[list[SheetEntry
 
 
 def render_pages(entries: Iterable[SheetEntry], layout: Layout, subtitle: str,
-                 max_pixels: int, workers: int = 4) -> Iterator[Image.Image]:
-    """Yield one RGB page after another (each page's thumbnails decoded in parallel)."""
+                 max_pixels: int, *, images_within: Path | None,
+                 workers: int = 4) -> Iterator[Image.Image]:
+    """Yield one RGB page after another (each page's thumbnails decoded in parallel).
+    ``images_within``: the folder every image must really lie in (the project root)."""
     entries = list(entries)
     pages = list(_pages(entries, layout.per_page)) or [[]]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         def decode(page: list[SheetEntry]) -> list[Future]:
-            return [pool.submit(_thumbnail, e, layout.thumb_px, max_pixels) for e in page]
+            return [pool.submit(_thumbnail, e, layout.thumb_px, max_pixels, images_within)
+                    for e in page]
 
         upcoming = decode(pages[0])
         try:
@@ -145,16 +149,19 @@ def _draw_page(page: list[SheetEntry], thumbs: list, layout: Layout, subtitle: s
 
 
 def write_pages(entries: Iterable[SheetEntry], layout: Layout, subtitle: str, out_dir: Path,
-                stem: str, max_pixels: int, within: Path | None = None) -> Iterator[Path]:
+                stem: str, max_pixels: int, within: Path | None = None, *,
+                images_within: Path | None) -> Iterator[Path]:
     """Render and save each page as JPEG (``{stem}-p01.jpg`` ...), yielding each path once
     written. Pages left over from a longer earlier sheet are deleted at the end.
 
     JPEG, not PNG: a page encodes in ~6 ms instead of ~135 ms (PNG, fastest level) and is a
     fifth of the size to send over SSH or to a vision model; 4:4:4 chroma keeps labels crisp.
-    ``within``: the folder ``out_dir`` must really be in (see vidpipe.store.safe_io)."""
+    ``within``: the folder ``out_dir`` must really be in (see vidpipe.store.safe_io);
+    ``images_within`` as for :func:`render_pages`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for number, page in enumerate(render_pages(entries, layout, subtitle, max_pixels), start=1):
+    for number, page in enumerate(render_pages(entries, layout, subtitle, max_pixels,
+                                                         images_within=images_within), start=1):
         path = out_dir / f"{stem}-p{number:02d}.jpg"
         # A reader never sees half a page; a symlink planted at the name is replaced.
         write_atomic(path, lambda out: page.save(out, format="JPEG", quality=90, subsampling=0),

@@ -32,7 +32,7 @@ from vidpipe.store.models import (
     Asset, AssetState, AssetType, Manifest, Source, StageMark, db, utcnow,
 )
 from vidpipe.store.project import STATE_DIRNAME, Project
-from vidpipe.store.safe_io import UnsafePath, describe_kind, open_regular, write_new
+from vidpipe.store.safe_io import UnsafePath, describe_kind, open_inside, open_regular, write_new
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,11 @@ def input_relative(project: Project, path: Path | str) -> str | None:
     return relative.as_posix()
 
 
-def content_hash(path: Path) -> str:
+def content_hash(path: Path, within: Path | None = None) -> str:
     """Hash of a regular file's bytes (UnsafePath for a FIFO, device, socket or folder: those
-    are never read, a FIFO would block for ever)."""
+    are never read, a FIFO would block for ever; and for a file not really in ``within``)."""
     digest = hashlib.blake2b(digest_size=20)
-    with open_regular(path) as handle:
+    with open_regular(path) if within is None else open_inside(path, within) as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
@@ -252,14 +252,15 @@ def _observe(project: Project, settings: Settings, path: Path, relative: str) ->
     info = None
     if problem is None:
         try:
-            digest = content_hash(path)
+            digest = content_hash(path, project.root)
         except UnsafePath as exc:
-            problem = str(exc).replace(f"{path} is ", "is ") + "; not read"
+            problem = str(exc).replace(f"{path} ", "", 1)
+            problem += "" if problem.endswith("not read") else "; not read"
         except OSError as exc:
             problem = f"cannot read file: {exc.strerror or exc}"
     if problem is None:
         try:
-            info = imaging.probe(path, settings.max_image_pixels)
+            info = imaging.probe(path, settings.max_image_pixels, within=project.root)
         except ImageError as exc:
             problem = str(exc)
     try:
@@ -623,7 +624,7 @@ def _copy_in(source: Path, target: Path, project: Project) -> str:
     def same(name: str) -> bool:
         path = target / name
         try:
-            return not path.is_symlink() and content_hash(path) == wanted
+            return not path.is_symlink() and content_hash(path, project.root) == wanted
         except (OSError, UnsafePath):
             return False
 

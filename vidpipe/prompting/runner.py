@@ -67,19 +67,22 @@ class Describer(Protocol):
     async def describe(self, image_jpeg: bytes, prompt: str) -> "Reply": ...
 
 
-def encode_jpeg(path: Path, max_pixels: int, max_side: int, quality: int = 88) -> bytes:
-    """The image downscaled to what the model needs, as JPEG bytes."""
+def encode_jpeg(path: Path, max_pixels: int, max_side: int, quality: int = 88, *,
+                within: Path | None) -> bytes:
+    """The image downscaled to what the model needs, as JPEG bytes (``within``: the folder the
+    file must really lie in, see vidpipe.imaging)."""
     from vidpipe.imaging import load_rgb
 
-    image = load_rgb(path, max_pixels, max_side=max_side)
+    image = load_rgb(path, max_pixels, max_side=max_side, within=within)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality, optimize=False)
     return buffer.getvalue()
 
 
-def jpeg_encoder(settings: "Settings") -> Callable[[Path], bytes]:
-    """encode_jpeg with the limits a run's settings set."""
-    return lambda path: encode_jpeg(path, settings.max_image_pixels, settings.prompt_image_max_px)
+def jpeg_encoder(settings: "Settings", root: Path) -> Callable[[Path], bytes]:
+    """encode_jpeg with the limits a run's settings set, for images of the project at ``root``."""
+    return lambda path: encode_jpeg(path, settings.max_image_pixels,
+                                    settings.prompt_image_max_px, within=root)
 
 
 @dataclass

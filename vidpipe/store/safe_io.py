@@ -9,6 +9,7 @@ symlink, hard link, FIFO or folder. Every file vidpipe writes goes through here:
 * :func:`create_exclusive` creates a file only where nothing (not even a dangling symlink) is.
 * :func:`write_new` puts a complete file under the first free one of several names.
 * :func:`open_append` appends to a log without following a symlink at its name.
+* :func:`open_inside` reads a file only where it really lies inside the project.
 * :func:`read_limited` reads a small state file without following symlinks, without blocking
   on a FIFO and without swallowing a huge file whole.
 
@@ -226,6 +227,27 @@ def open_regular(path: Path | str, *, follow_symlinks: bool = True) -> IO[bytes]
         raise UnsafePath(f"{path} is {describe_kind(kind)}, not a regular file")
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
+
+
+def open_inside(path: Path | str, root: Path | str) -> IO[bytes]:
+    """``path`` opened for reading as :func:`open_regular` does, refused (UnsafePath) unless
+    the file opened lies inside ``root``.
+
+    Symlinks inside a project are fine while they stay in it. The check asks the kernel where
+    the open file really is (``/proc/self/fd``), after opening: a name swapped for a link to
+    elsewhere between an earlier check and this open is caught, since what is checked is what
+    is read."""
+    handle = open_regular(path)
+    try:
+        real = _fd_path(handle.fileno(), Path(path))
+        limit = os.path.realpath(root).rstrip(os.sep) + os.sep
+        if not real.startswith(limit):
+            raise UnsafePath(f"{path} leads to {real}, outside the project folder {root}; "
+                             "not read")
+    except BaseException:
+        handle.close()
+        raise
+    return handle
 
 
 def read_limited(path: Path | str, limit: int, *, follow_symlinks: bool = False) -> bytes:

@@ -54,7 +54,7 @@ class ContactSheetStage(Stage):
         stem = sheet_stem(manifest)
         for path in write_pages(entries, layout, manifest.name, ctx.project.contact_sheets_dir,
                                 stem, ctx.settings.max_image_pixels,
-                                within=ctx.project.state_dir):
+                                within=ctx.project.state_dir, images_within=ctx.project.root):
             written.append(ctx.project.relative(path))
             progress.advance(1, item=path.name)
             ctx.check_cancelled()

@@ -134,7 +134,7 @@ class DetectionStage(Stage):
                 progress.item(asset.name)
                 try:
                     image = load_rgb(ctx.project.absolute(asset.file_path),
-                                     ctx.settings.max_image_pixels)
+                                     ctx.settings.max_image_pixels, within=ctx.project.root)
                 except ImageError as exc:
                     fail_asset(progress, self.name, asset, str(exc))
                     continue

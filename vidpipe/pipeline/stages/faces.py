@@ -108,7 +108,8 @@ class FaceStage(Stage):
                 f"{summary.threshold:g}{timing}{load}")
 
     def _one(self, ctx: StageContext, finder: "FaceFinder", asset: "Asset", fingerprint: str) -> int:
-        image = load_rgb(ctx.project.absolute(asset.file_path), ctx.settings.max_image_pixels)
+        image = load_rgb(ctx.project.absolute(asset.file_path), ctx.settings.max_image_pixels,
+                         within=ctx.project.root)
         small, scale = downscaled(image, FACE_MAX_SIDE)
         candidates = []
         for face in finder.find(small):

@@ -94,7 +94,7 @@ class EarlyPrompts:
                 batch = PromptBatch(
                     describer=client, prompt_version=self.version, limiter=limiter,
                     policy=RetryPolicy(max_retries=settings.prompt_max_retries),
-                    encode=jpeg_encoder(settings),
+                    encode=jpeg_encoder(settings, self.ctx.project.root),
                     on_answer=answered, on_failure=lambda item, message: None,
                     on_usage=record, should_stop=stopping, release_thread=db.close)
                 await batch.run_async(self.items)

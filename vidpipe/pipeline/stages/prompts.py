@@ -105,7 +105,8 @@ class PromptStage(Stage):
             writer.progress.item(asset.name)
             try:
                 image = load_rgb(ctx.project.absolute(asset.file_path),
-                                 ctx.settings.max_image_pixels, max_side=OFFLINE_IMAGE_PX)
+                                 ctx.settings.max_image_pixels, max_side=OFFLINE_IMAGE_PX,
+                                 within=ctx.project.root)
             except ImageError as exc:
                 writer.failure(asset, asset.name, f"cannot read the image: {exc}")
                 continue
@@ -153,7 +154,7 @@ class PromptStage(Stage):
         submit = wants_batch(ctx, len(todo))
         if not submit and not batch_job.open_batches(ctx.manifest.id):
             return None
-        prompting = BatchPrompting(ctx, writer, template.version, jpeg_encoder(ctx.settings))
+        prompting = BatchPrompting(ctx, writer, template.version, jpeg_encoder(ctx.settings, ctx.project.root))
         left = {item.asset_id for item in
                 prompting.run(self._items(ctx, todo, parents, template, writer), submit)}
         check_batch_outcome(prompting)
@@ -188,7 +189,7 @@ class PromptStage(Stage):
                     batch = PromptBatch(
                         describer=client, prompt_version=template.version, limiter=limiter,
                         policy=RetryPolicy(max_retries=settings.prompt_max_retries),
-                        encode=jpeg_encoder(settings),
+                        encode=jpeg_encoder(settings, ctx.project.root),
                         on_answer=lambda item, answer, cached: writer.answer(
                             item.asset_id, item.name, answer.reverse_prompt,
                             answer.visual_description, answer.quality_score),

@@ -51,8 +51,9 @@ MALFORMED = "malformed"  # a candidate whose text is not valid JSON
 BLOCKED = "blocked"  # candidate finishReason SAFETY, no content
 PROMPT_BLOCKED = "prompt_blocked"  # promptFeedback.blockReason SAFETY, no candidates
 EMPTY = "empty"  # a candidate with empty text
+REDIRECT = "redirect"  # 307 to redirect_to + the same path (a client must not follow it)
 BEHAVIOURS = (OK, RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, HANG, BAD_BODY, MALFORMED, BLOCKED,
-              PROMPT_BLOCKED, EMPTY)
+              PROMPT_BLOCKED, EMPTY, REDIRECT)
 
 _PATH = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):generateContent$")
 _TAG = re.compile(r"\b(?:CHAR|OBJ|ENV|STYLE|REF)_\d+\b")
@@ -138,6 +139,7 @@ class FakeGemini:
     answer: Callable[[SeenRequest], dict] | None = None  # override the generated answer
     thinking_tokens: int = 800  # billed per request when thinking is on (an assumed figure)
     batch_hold: bool = False  # batch jobs stay RUNNING until release_batches()
+    redirect_to: str = "http://127.0.0.1:9"  # where REDIRECT points (another server's base_url)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -466,6 +468,9 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 server._stopping.wait(server.hang_s)
                 return  # the client has timed out by now; the connection just closes
             if server.latency_s > 0 and server._stopping.wait(server.latency_s):
+                return
+            if behaviour == REDIRECT:
+                self._send(307, b"", {"Location": server.redirect_to + self.path})
                 return
             self._send(*server.respond(seen))
 

@@ -15,6 +15,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from vidpipe.prompting.retry import (
     AnswerFailure, AuthFailure, PermanentFailure, TransientFailure, parse_retry_after,
@@ -87,17 +88,45 @@ def image_contents(image_jpeg: bytes, prompt: str) -> list:
     return [types.Part.from_bytes(data=image_jpeg, mime_type="image/jpeg"), prompt]
 
 
+def no_redirects() -> tuple[dict, dict]:
+    """HTTP client arguments (sync, async) that turn redirects off.
+
+    google-genai follows redirects by default, and httpx keeps the ``x-goog-api-key`` header
+    across origins: a redirect from the endpoint would hand the key (and the image) to another
+    host. The async side goes through aiohttp instead of httpx when aiohttp is installed; its
+    request argument has another name."""
+    import importlib.util
+
+    aiohttp = importlib.util.find_spec("aiohttp") is not None
+    return {"follow_redirects": False}, (
+        {"allow_redirects": False} if aiohttp else {"follow_redirects": False})
+
+
 def sdk_client(api_key: str, base_url: str | None, timeout_s: float):
-    """A google-genai Client with vidpipe's HTTP options (the SDK's own retries off)."""
+    """A google-genai Client with vidpipe's HTTP options (the SDK's own retries off, redirects
+    never followed)."""
     from google import genai
     from google.genai import types
 
+    client_args, async_client_args = no_redirects()
     options = types.HttpOptions(
         base_url=base_url or None,
         timeout=max(1, int(timeout_s * 1000)),  # milliseconds
         retry_options=types.HttpRetryOptions(attempts=1),
+        client_args=client_args,
+        async_client_args=async_client_args,
     )
     return genai.Client(api_key=api_key, http_options=options)
+
+
+def redirect_refused(code: int, response) -> str:
+    """What to say when the endpoint answers with a redirect (never followed)."""
+    headers = getattr(response, "headers", None)
+    target = headers.get("location") if headers is not None else None
+    where = f" to {urlsplit(target).netloc or target}" if target else ""
+    return (f"the Gemini endpoint answered with a redirect ({code}{where}); vidpipe does not "
+            "follow redirects, so your API key and images go only to the endpoint you set. "
+            "If the new address is right, set gemini_base_url to it")
 
 
 class GeminiClient:
@@ -189,6 +218,8 @@ class GeminiClient:
             if retry_after is None:
                 retry_after = retry_delay_from_details(details)
             return TransientFailure(text, retry_after)
+        if 300 <= code < 400:
+            return PermanentFailure(redirect_refused(code, getattr(exc, "response", None)))
         if code in (401, 403) or "API_KEY_INVALID" in json.dumps(details, default=str):
             return AuthFailure(f"Gemini refused the API key ({code} {status}): {message}. "
                                "Check GEMINI_API_KEY / GOOGLE_API_KEY.")

@@ -11,10 +11,8 @@ from __future__ import annotations
 import base64
 import io
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image
 
@@ -44,11 +42,7 @@ def load_reference(project: Project, relative: str, max_pixels: int,
     side. ImageError for a path (or a symlink on it) that leads out of the project folder, and
     for anything imaging refuses (not an image, truncated, too many pixels)."""
     path = project.absolute(relative)  # refuses ".." and absolute stored paths
-    real = os.path.realpath(path)
-    root = os.path.realpath(project.root)
-    if not real.startswith(root.rstrip(os.sep) + os.sep):
-        raise ImageError(f"{relative} leads to {real}, outside the project folder; not read")
-    return imaging.load_rgb(Path(real), max_pixels, max_side)
+    return imaging.load_rgb(path, max_pixels, max_side, within=project.root)
 
 
 def pad_to_aspect(image: Image.Image, min_ratio: float, max_ratio: float) -> Image.Image:

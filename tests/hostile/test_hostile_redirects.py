@@ -12,7 +12,7 @@ from vidpipe.pipeline.ingest import reconcile
 from vidpipe.pipeline.stages.prompts import PromptStage
 from vidpipe.prompting.gemini import sdk_client
 from vidpipe.store.models import Asset, Manifest
-from vidpipe.testing.fake_gemini import REDIRECT, FakeGemini, Rule
+from support.fake_gemini import REDIRECT, FakeGemini, Rule
 
 API_KEY = "AIzaSy-test-SECRET-key-redirect-0123456"
 

@@ -19,7 +19,7 @@ from PIL import Image
 from vidpipe.store.models import Asset, AssetState
 from vidpipe.store.session import open_project
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SUFFIXES = [".jpg", ".png", ".tif", ".gif", ".webp", ".bmp"]
 
 

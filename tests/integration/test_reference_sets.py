@@ -67,26 +67,25 @@ def project(tmp_path, core_stages, bus_jpg, gracehopper_jpg, zidane_jpg):
     assert main(["process", str(root)]) == 0
     with open_project(root):
         cast_characters()
+    # What a person does: describe the character, pick its primary image.
+    description = ("A woman in her late seventies, short grey curls, US Navy dress blues "
+                   "with rear admiral insignia.")
+    assert main(["characters", str(root), "describe", "PERSON_01", description]) == 0
+    assert main(["characters", str(root), "primary", "PERSON_01", "street/grace_strip.jpg"]) == 0
     return root
 
 
 def cast_characters() -> None:
     """What the face stage records for characters (its own tests cover how it finds them)."""
-    def assign(file: str, character: Character, role: str, sharpness: float) -> Asset:
-        asset = Asset.get(Asset.file_path == file)
+    def assign(file: str, character: Character, role: str, sharpness: float) -> None:
         Asset.update(character=character, character_role=role, sharpness=sharpness).where(
-            Asset.id == asset.id).execute()
-        return asset
+            Asset.file_path == file).execute()
 
-    grace = Character.create(number=1, handle="PERSON_01", name="Grace",
-                             description="A woman in her late seventies, short grey curls, "
-                                         "US Navy dress blues with rear admiral insignia.")
+    grace = Character.create(number=1, handle="PERSON_01", name="Grace")
     assign("cast/grace.jpg", grace, "front", 80.0)
     assign("cast/grace_turned.jpg", grace, "front", 90.0)
     assign("cast/grace_close.png", grace, "closeup", 70.0)
-    strip = assign("street/grace_strip.jpg", grace, "full_body", 50.0)
-    Character.update(primary_asset=strip.id, primary_picked=True).where(
-        Character.id == grace.id).execute()
+    assign("street/grace_strip.jpg", grace, "full_body", 50.0)
     zidane = Character.create(number=2, handle="PERSON_02")
     assign("street/zidane.jpg", zidane, "front", 60.0)
 
@@ -164,9 +163,11 @@ def test_runway_sets_meet_the_gen4_reference_rules(project, tmp_path, capsys):
     # The 4.5:1 banner, the 0.3:1 tower and the 4:1 strip were padded (and the export said so).
     assert text.count("padded to an aspect ratio") == 3
     # A qualified handle is a valid tag as it is: no mapping needed.
-    props = json.loads(files["props_OBJ_01.json"])
-    assert props["referenceImages"][0]["tag"] == "props_OBJ_01"
-    assert props["promptText"].startswith("@props_OBJ_01, ")
+    for handle in ("props_OBJ_01", "vehicles_OBJ_01"):
+        document = json.loads(files[f"{handle}.json"])
+        assert document["referenceImages"][0]["tag"] == handle
+        assert document["promptText"].startswith(f"@{handle}, ")
+    assert "Runway tag" not in text
 
 
 def decoded(uri_or_base64: str) -> Image.Image:
@@ -229,11 +230,16 @@ def test_kohya_cli_writes_a_training_set_per_character(project, tmp_path, capsys
 
 
 def test_runway_tags_and_prompt_fit_any_handle():
-    for handle in ("PERSON_01", "HERO", "Zoë Saldaña", "01_twin", "X", "a" * 40, "street/OBJ_02"):
-        tag = runway.runway_tag(handle)
-        for extra in runway.reference_tags(tag, 3):
-            assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{2,15}", extra), (handle, extra)
-    assert runway.runway_tag("PERSON_01") == "PERSON_01"
+    for handle in ("PERSON_01", "HERO", "Zoë Saldaña", "01_twin", "X", "a" * 40, "street/OBJ_02",
+                   "vehicles_OBJ_01", "A_LONG_HANDLE_16"):
+        for count in (1, 2, 3):
+            tag = runway.runway_tag(handle, count)
+            for extra in runway.reference_tags(tag, count):
+                assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{2,15}", extra), (handle, extra)
+    assert runway.runway_tag("PERSON_01", 3) == "PERSON_01"
+    # 15 characters: kept for a single reference, mapped where "_2" would not fit.
+    assert runway.runway_tag("vehicles_OBJ_01", 1) == "vehicles_OBJ_01"
+    assert runway.runway_tag("vehicles_OBJ_01", 2) != "vehicles_OBJ_01"
     assert runway.runway_tag("a" * 40) != runway.runway_tag("a" * 41)  # the digest tells them apart
 
     from vidpipe.review.reference_sets.subjects import ReferenceSubject, SubjectKind
@@ -286,7 +292,7 @@ def check_kohya_layout(out: Path) -> dict:
 
 
 def test_exports_are_deterministic(project, tmp_path, capsys):
-    for fmt in ("veo", "runway"):
+    for fmt in ("veo", "runway", "kohya"):
         first, second = tmp_path / f"{fmt}-1", tmp_path / f"{fmt}-2"
         assert export(project, fmt, first, capsys)[0] == 0
         assert export(project, fmt, second, capsys)[0] == 0
@@ -310,10 +316,24 @@ def snapshot(root: Path, skip: Path) -> dict[str, str]:
 
 
 def test_writes_nothing_outside_its_folder(project, tmp_path, capsys):
-    out = tmp_path / "sets" / "veo"
-    before = snapshot(tmp_path, out)
-    assert export(project, "veo", out, capsys)[0] == 0
-    assert snapshot(tmp_path, out) == before
+    for fmt in ("veo", "runway", "kohya"):
+        out = tmp_path / "sets" / fmt
+        before = snapshot(tmp_path, out)
+        assert export(project, fmt, out, capsys)[0] == 0
+        assert snapshot(tmp_path, out) == before, fmt
+
+
+def test_an_object_tag_a_character_took_as_handle_is_qualified(project, tmp_path, capsys):
+    assert main(["characters", str(project), "rename", "PERSON_02", "ENV_02"]) == 0, \
+        capsys.readouterr()
+    code, text = export(project, "veo", tmp_path / "veo", capsys)
+    assert code == 0, text
+    names = set(tree(tmp_path / "veo"))
+    assert {"ENV_02.json", "locations_ENV_02.json", "ENV_01.json"} <= names
+    assert json.loads((tmp_path / "veo" / "ENV_02.json").read_text())["prompt"].startswith(
+        "ENV_02, ")
+    environment = json.loads((tmp_path / "veo" / "locations_ENV_02.json").read_text())
+    assert environment["handle"] == "locations_ENV_02"
 
 
 def test_refuses_a_folder_in_vidpipe_state_or_in_the_project(project, tmp_path, capsys):
@@ -388,3 +408,17 @@ def test_the_folder_is_required_and_manifest_stays_the_default(project, tmp_path
                                                 "file": "street/grace_strip.jpg",
                                                 "role": "full_body"}
 
+
+
+def test_a_handle_runway_cannot_take_is_mapped_and_said(project, tmp_path, capsys):
+    assert main(["characters", str(project), "rename", "PERSON_01",
+                 "THE_ADMIRAL_IN_DRESS_BLUES"]) == 0
+    code, text = export(project, "runway", tmp_path / "runway", capsys)
+    assert code == 0, text
+    document = json.loads((tmp_path / "runway" / "THE_ADMIRAL_IN_DRESS_BLUES.json").read_text())
+    tags = [reference["tag"] for reference in document["referenceImages"]]
+    base = runway.runway_tag("THE_ADMIRAL_IN_DRESS_BLUES", 3)
+    assert tags == [base, f"{base}_2", f"{base}_3"]
+    assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{2,15}", tag) for tag in tags)
+    assert document["promptText"].startswith(f"@{base}, A woman")
+    assert f"THE_ADMIRAL_IN_DRESS_BLUES: Runway tag @{base}" in text

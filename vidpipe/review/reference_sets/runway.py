@@ -30,15 +30,16 @@ RUNWAY_MAX_PROMPT_CHARS = 1000
 #: Our choice, as for Veo: long side 1024 px, JPEG quality 90 (far below the 5 MB cap).
 RUNWAY_MAX_SIDE = 1024
 RUNWAY_JPEG_QUALITY = 90
-#: A handle longer than this leaves no room for the "_2" / "_3" of a character's other images.
+#: Longest handle kept as the tag of a set with several references: "_2" / "_3" must fit.
 BASE_TAG_MAX = 14
 
 
-def runway_tag(handle: str) -> str:
-    """The handle itself when it is a valid Runway tag with room for "_2"; otherwise letters,
-    digits and underscores from it, a letter in front, and a digest of the handle so that
-    two handles never map to one tag."""
-    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{2,13}", handle):
+def runway_tag(handle: str, references: int = 1) -> str:
+    """The handle itself when it is a valid Runway tag (with room for "_2" where the set has
+    several references); otherwise letters, digits and underscores from it, a letter in
+    front, and a digest of the handle so that two handles never map to one tag."""
+    longest = 16 if references == 1 else BASE_TAG_MAX
+    if RUNWAY_TAG.fullmatch(handle) and len(handle) <= longest:
         return handle
     cleaned = re.sub(r"[^A-Za-z0-9_]+", "_", handle).strip("_")
     if not re.match(r"[A-Za-z]", cleaned):
@@ -97,7 +98,7 @@ def write_runway(context: SetContext, subjects: list[ReferenceSubject],
         if not uris:
             context.report.problems.append(f"{subject.handle}: no readable image; not exported")
             continue
-        base = runway_tag(subject.handle)
+        base = runway_tag(subject.handle, len(uris))
         if base != subject.handle:
             context.report.notes.append(f"{subject.handle}: Runway tag @{base} (a tag is 3-16 "
                                         "letters, digits or underscores, starting with a letter)")

@@ -61,7 +61,9 @@ def test_the_command_edits_exactly_the_fields_the_tui_editor_shows():
 def test_every_editor_field_by_id_tag_and_path_records_what_the_tui_records(project, db, capsys):
     hero0, hero1 = asset("characters/hero_00.png"), asset("characters/hero_01.png")
     Asset.update(manifest_tag="CHAR_02").where(Asset.id == hero1.id).execute()
-    values = [("name", "Ada", "Ada"), ("type", "object", "OBJECT"),
+    # The type first, on the untagged hero0: a type change on a tagged asset also changes its tag
+    # (test_tags), and "char_02" must keep naming hero1.
+    values = [("type", "object", "OBJECT"), ("name", "Ada", "Ada"),
               ("user_tags", "lead, red coat ", ["lead", "red coat"]), ("sort_order", "-4", -4),
               ("reverse_prompt", "a woman in a red coat", "a woman in a red coat"),
               ("visual_description", "red coat\nblack hair", "red coat\nblack hair"),
@@ -85,7 +87,7 @@ def test_every_editor_field_by_id_tag_and_path_records_what_the_tui_records(proj
     by_cli = sorted(rows(hero0.id) + rows(hero1.id))
     assert by_cli == sorted(rows(asset("characters/hero_02.png").id))
     assert {row[2] for row in by_cli} == {Author.USER}
-    assert Asset.get_by_id(hero1.id).type_source == "user"  # a person's type outranks detection
+    assert Asset.get_by_id(hero0.id).type_source == "user"  # a person's type outranks detection
 
 
 def test_same_value_again_records_nothing_and_undo_restores(project, db, capsys):

@@ -137,6 +137,13 @@ def test_newer_database_is_refused_with_a_clear_message(tmp_path, capsys):
     assert SchemaInfo._meta.database is not None
 
 
+def shaped_as_version_7(raw: SqliteDatabase) -> None:
+    raw.execute_sql('DROP TABLE "number_counter"')
+    raw.execute_sql('DROP INDEX "field_edit_change"')
+    raw.execute_sql('ALTER TABLE "field_edit" DROP COLUMN "change"')
+    raw.execute_sql("UPDATE schema_info SET value = '7' WHERE key = 'schema_version'")
+
+
 def shaped_as_version_5(raw: SqliteDatabase) -> None:
     shaped_as_version_6(raw)
     migrator = SqliteMigrator(raw)
@@ -148,6 +155,7 @@ def shaped_as_version_5(raw: SqliteDatabase) -> None:
 
 
 def shaped_as_version_6(raw: SqliteDatabase) -> None:
+    shaped_as_version_7(raw)
     raw.execute_sql('ALTER TABLE "asset" DROP COLUMN "reviewed_by"')
     raw.execute_sql('ALTER TABLE "asset" DROP COLUMN "reviewed_at"')
     raw.execute_sql('ALTER TABLE "field_edit" DROP COLUMN "person"')
@@ -291,4 +299,31 @@ def test_version_5_database_gets_characters(tmp_path):
     [view] = list_characters()
     assert [(i.file, i.role) for i in view.images] == [("m/a.png", "front")]
     assert Asset.get(Asset.name == "kept").face_landmarks == {"box": [0, 0, 1, 1]}
+    database.close()
+
+
+def test_version_7_database_keeps_its_tags_and_numbers_on_from_them(tmp_path):
+    """The real v7 -> v8 migration: tags stop moving. The tags a project has are kept as they
+    are, a new asset takes the number after the highest one held, and edits get change ids."""
+    from vidpipe.pipeline.tags import assign_tags
+    from vidpipe.store.edits import edit_field, history
+    from vidpipe.store.models import AssetType, NumberCounter
+
+    url = current_database(tmp_path / "v7.db")
+    raw = SqliteDatabase(str(tmp_path / "v7.db"))
+    shaped_as_version_7(raw)
+    raw.execute_sql("UPDATE asset SET manifest_tag = 'CHAR_03', asset_type = 'CHARACTER'")
+    raw.close()
+
+    database = open_database(url)
+    assert schema_version(database) == CURRENT
+    manifest = Manifest.get(Manifest.name == "m")
+    kept = Asset.get(Asset.name == "kept")
+    assert kept.manifest_tag == "CHAR_03"
+    newcomer = Asset.create(manifest=manifest, name="new", file_path="m/b.png", content_hash="b",
+                            asset_type=AssetType.CHARACTER)
+    assert assign_tags(manifest) == {newcomer.id: "CHAR_04"}
+    assert NumberCounter.get().high == 4
+    edit_field(kept.id, "asset_type", "object")
+    assert {e.change for e in history(kept.id)} != {None}
     database.close()

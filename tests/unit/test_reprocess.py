@@ -113,7 +113,9 @@ def test_reprocess_that_cuts_a_new_crop_prompts_it_in_the_same_job(session, scen
     assert run.status == RunStatus.DONE, run.error
     dog = _crop("dog")
     assert dog.reverse_prompt and dog.visual_description and dog.prompt_origin == "offline"
-    assert dog.manifest_tag == "OBJ_01"  # more confident than the car
+    # More confident than the car, but the car's tag was given first and stays: tags never move.
+    assert dog.manifest_tag == "OBJ_02"
+    assert _crop("car").manifest_tag == "OBJ_01"
     assert StageMark.get_or_none(StageMark.asset == dog.id, StageMark.stage == "prompts")
     prompts = StageProgress.get(StageProgress.run == run.id, StageProgress.stage == "prompts")
     assert prompts.done == prompts.total == 2  # the image asked for and its new crop, no more

@@ -1,5 +1,6 @@
-"""Manifest tags: sequential per type, ordered by the parent's sort_order then detection
-confidence, the same whatever order the rows were created in, and a person's tag is kept."""
+"""Manifest tags: numbered per type in the parent's sort_order then detection confidence when
+given together, the same whatever order the rows were created in; once given, a tag never
+moves (new, removed and failed assets leave the others alone; numbers are never reused)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import random
 
 import pytest
 
-from vidpipe.store.edits import edit_field, undo
+from vidpipe.errors import EditError
+from vidpipe.store.edits import edit_field, history, redo, undo
 from vidpipe.store.models import Asset, AssetState, AssetType, Manifest, Source
 from vidpipe.store.session import open_project
-from vidpipe.pipeline.tags import assign_tags
+from vidpipe.pipeline.tags import assign_tags, mismatched_tags
+from vidpipe.store.edits import apply_ai_value
 
 # (file, type, sort_order) of uploaded images, and (parent file, key, type, confidence) of crops.
 UPLOADED = [
@@ -103,71 +106,103 @@ def test_same_tags_whatever_insertion_order(tmp_path, seed):
     assert results[0] == results[1] == EXPECTED
 
 
-def test_person_tag_survives_reruns_and_its_number_is_skipped(session):
+def add_image(manifest: Manifest, file: str, asset_type: AssetType, sort_order: int = 0) -> Asset:
+    return Asset.create(manifest=manifest, name=file, asset_type=asset_type, sort_order=sort_order,
+                        file_path=file, content_hash=file)
+
+
+def test_a_new_asset_that_sorts_first_takes_the_next_number(session):
     manifest = Manifest.create(name="m", folder="m")
     build(manifest, seed=None)
     assign_tags(manifest)
-    hero = Asset.get(Asset.file_path == "a_hero.jpg")
-    edit_field(hero.id, "manifest_tag", "CHAR_01")  # the person wants the hero first
+    first = add_image(manifest, "000_first.jpg", AssetType.ENVIRONMENT, sort_order=-5)
+    crop = Asset.create(manifest=manifest, name="first person", asset_type=AssetType.CHARACTER,
+                        source=Source.EXTRACTED, source_asset=first, extraction_key="det:person:0",
+                        file_path=".vidpipe/crops/first.png", content_hash="first-crop",
+                        detection_confidence=0.99, crop_bbox=[0, 0, 5, 5])
 
-    assign_tags(manifest)
-    assign_tags(manifest)
+    given = assign_tags(manifest)
+
+    assert given == {first.id: "ENV_03", crop.id: "CHAR_06"}
     result = tags(manifest)
-    assert result["a_hero.jpg"] == "CHAR_01"
-    others = sorted(t for k, t in result.items() if t.startswith("CHAR") and k != "a_hero.jpg")
-    assert others == ["CHAR_02", "CHAR_03", "CHAR_04", "CHAR_05"]
-    assert list(result.values()).count("CHAR_01") == 1
-    assert result["c_market.jpg#det:person:1"] == "CHAR_02"
-
-    # A free-form tag is kept as well, and frees its old number for the others.
-    edit_field(hero.id, "manifest_tag", "HERO")
-    assign_tags(manifest)
-    result = tags(manifest)
-    assert result["a_hero.jpg"] == "HERO"
-    assert result["c_market.jpg#det:person:1"] == "CHAR_01"
-
-    # Undoing the person's edits gives the tag back to the machine.
-    undo(hero.id, "manifest_tag")
-    undo(hero.id, "manifest_tag")
-    assign_tags(manifest)
-    assert tags(manifest) == EXPECTED
+    assert {k: result[k] for k in EXPECTED} == EXPECTED
 
 
-def test_removed_and_failed_assets_lose_their_tag_without_holes(session):
+def test_removed_and_failed_assets_keep_their_numbers_for_their_return(session):
     manifest = Manifest.create(name="m", folder="m")
     build(manifest, seed=None)
     assign_tags(manifest)
     Asset.update(state=AssetState.REMOVED).where(Asset.file_path == "c_market.jpg").execute()
     Asset.update(state=AssetState.ERROR).where(Asset.file_path == "b_street.jpg").execute()
 
-    assign_tags(manifest)
+    assert assign_tags(manifest) == {}
+    assert tags(manifest) == EXPECTED  # nobody closes ranks
 
-    result = tags(manifest)
-    # The gone images and their crops lose their tags; the others close ranks.
-    gone = {k for k in result if k.startswith(("c_market.jpg", "b_street.jpg"))}
-    assert {k for k, t in result.items() if t is None} == gone
-    assert {k: t for k, t in result.items() if k not in gone} == {
-        "a_hero.jpg": "CHAR_01",
-        "a_hero.jpg#det:person:0": "CHAR_02",
-        "a_hero.jpg#face:0": "CHAR_03",
-        "d_sword.jpg": "OBJ_01",
-        "e_unsorted.jpg": "REF_01",
-    }
-
-    # The files come back: the numbering is the original one again.
+    # A newcomer never takes a gone asset's number...
+    newcomer = add_image(manifest, "f_new.jpg", AssetType.ENVIRONMENT)
+    assert assign_tags(manifest) == {newcomer.id: "ENV_03"}
+    # ...and the gone ones come back with theirs.
     Asset.update(state=AssetState.PENDING).where(
         Asset.file_path.in_(["c_market.jpg", "b_street.jpg"])).execute()
+    assert assign_tags(manifest) == {}
+    assert {k: v for k, v in tags(manifest).items() if k in EXPECTED} == EXPECTED
+
+
+def test_a_number_whose_holder_was_renamed_is_not_handed_out_again(session):
+    manifest = Manifest.create(name="m", folder="m")
+    build(manifest, seed=None)
     assign_tags(manifest)
-    assert tags(manifest) == EXPECTED
+    sword = Asset.get(Asset.file_path == "d_sword.jpg")  # OBJ_04, the highest OBJ
+    edit_field(sword.id, "manifest_tag", "EXCALIBUR")
+    shield = add_image(manifest, "g_shield.jpg", AssetType.OBJECT)
+    assert assign_tags(manifest) == {shield.id: "OBJ_05"}
 
 
-def test_type_change_renumbers(session):
+def test_a_person_cannot_give_a_tag_another_asset_holds(session):
+    manifest = Manifest.create(name="m", folder="m")
+    build(manifest, seed=None)
+    assign_tags(manifest)
+    Asset.update(state=AssetState.REMOVED).where(Asset.file_path == "c_market.jpg").execute()
+    hero = Asset.get(Asset.file_path == "a_hero.jpg")
+    with pytest.raises(EditError, match=r"CHAR_01 is held by c_market.jpg det:person:1"):
+        edit_field(hero.id, "manifest_tag", "CHAR_01")
+    assert Asset.get_by_id(hero.id).manifest_tag == "CHAR_03"
+
+
+def test_a_persons_type_change_takes_the_next_number_of_the_new_type_as_one_change(session):
     manifest = Manifest.create(name="m", folder="m")
     build(manifest, seed=None)
     assign_tags(manifest)
     sword = Asset.get(Asset.file_path == "d_sword.jpg")
+
     edit_field(sword.id, "asset_type", "character")
+
+    assert Asset.get_by_id(sword.id).manifest_tag == "CHAR_06"
+    assert {k: v for k, v in tags(manifest).items() if k != "d_sword.jpg"} == {
+        k: v for k, v in EXPECTED.items() if k != "d_sword.jpg"}  # nobody else moved
+    edits = history(sword.id)
+    assert [e.field for e in edits] == ["asset_type", "manifest_tag"]
+    assert edits[0].change and edits[0].change == edits[1].change
+
+    undo(sword.id)  # one undo: the type and the tag
+    sword = Asset.get_by_id(sword.id)
+    assert (sword.asset_type, sword.manifest_tag) == (AssetType.OBJECT, "OBJ_04")
+    redo(sword.id)
+    sword = Asset.get_by_id(sword.id)
+    assert (sword.asset_type, sword.manifest_tag) == (AssetType.CHARACTER, "CHAR_06")
+    # CHAR_06 stays spent even once undone: the next character is CHAR_07.
+    undo(sword.id)
+    newcomer = add_image(manifest, "h_new.jpg", AssetType.CHARACTER)
+    assert assign_tags(manifest) == {newcomer.id: "CHAR_07"}
+
+
+def test_a_machine_type_change_keeps_the_tag_and_says_so(session):
+    manifest = Manifest.create(name="m", folder="m")
+    build(manifest, seed=None)
     assign_tags(manifest)
-    result = tags(manifest)
-    assert result["d_sword.jpg"] == "CHAR_06"
-    assert sorted(t for t in result.values() if t.startswith("OBJ")) == ["OBJ_01", "OBJ_02", "OBJ_03"]
+    unsorted = Asset.get(Asset.file_path == "e_unsorted.jpg")  # REF_01
+    apply_ai_value(unsorted.id, "asset_type", AssetType.CHARACTER.value)
+
+    assert assign_tags(manifest) == {}
+    assert Asset.get_by_id(unsorted.id).manifest_tag == "REF_01"
+    assert [a.id for a in mismatched_tags(manifest)] == [unsorted.id]

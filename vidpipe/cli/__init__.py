@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "vidpipe.cli.model_cmds",     # models pull|import|list
     "vidpipe.cli.reprocess_cmds", # reprocess
     "vidpipe.cli.edit_cmds",      # edit
+    "vidpipe.cli.retag_cmds",     # retag
     "vidpipe.cli.daemon_cmds",    # daemon status|stop
     "vidpipe.cli.trust_cmds",     # trust
 ]

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
                     "editable field that differs in an edited export (--from). Fields: "
                     + ", ".join(PERSON_FIELDS) + " (type is asset_type).")
     p.add_argument("project", type=Path)
-    p.add_argument("asset", nargs="?", help="asset id, manifest tag (CHAR_01) or file path")
+    p.add_argument("asset", nargs="?", help="asset id, tag (CHAR_01 or manifest/CHAR_01) or file path")
     p.add_argument("field", nargs="?", help="field to set: " + ", ".join(PERSON_FIELDS))
     p.add_argument("value", nargs="?", help="new value; '-' reads it from stdin")
     p.add_argument("--from", dest="from_file", type=Path, metavar="FILE.json",

@@ -12,7 +12,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "reprocess", help="rerun detection and reverse prompting for one asset, then the tags")
     p.add_argument("project", type=Path)
-    p.add_argument("asset", help="asset id, manifest tag (CHAR_01) or file path")
+    p.add_argument("asset", help="asset id, tag (CHAR_01 or manifest/CHAR_01) or file path")
     p.add_argument("--overwrite", action="store_true",
                    help="replace fields a person edited too (the old text stays in the history)")
     p.set_defaults(handler=cmd_reprocess)

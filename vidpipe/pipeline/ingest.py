@@ -465,15 +465,21 @@ def _update_existing(asset: Asset, digest: str, info, problem: str | None, stat)
 
 
 def _move(asset: Asset, manifest: Manifest, relative: str, stat) -> IngestResult:
-    Asset.update({
+    updates = {
         Asset.file_path: relative,
         Asset.manifest: manifest.id,
         Asset.file_mtime: stat.st_mtime if stat else asset.file_mtime,
         Asset.state: AssetState.PENDING if asset.state == AssetState.REMOVED else asset.state,
         Asset.updated_at: utcnow(),
-    }).where(Asset.id == asset.id).execute()
+    }
+    crop_updates = {Asset.manifest: manifest.id}
+    if asset.manifest_id != manifest.id:
+        # Tags are numbered per manifest: in its new manifest the asset (and its crops) takes
+        # the next free numbers there. Its old numbers stay spent in the old manifest.
+        updates[Asset.manifest_tag] = crop_updates[Asset.manifest_tag] = None
+    Asset.update(updates).where(Asset.id == asset.id).execute()
     # Crops extracted from it move with it.
-    Asset.update({Asset.manifest: manifest.id}).where(Asset.source_asset == asset.id).execute()
+    Asset.update(crop_updates).where(Asset.source_asset == asset.id).execute()
     if asset.state == AssetState.REMOVED:
         _restore_crops(asset.id)
     return IngestResult(Asset.get_by_id(asset.id), IngestStatus.MOVED)

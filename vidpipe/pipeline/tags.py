@@ -1,16 +1,49 @@
-"""Manifest tags: CHAR_01, OBJ_01, ENV_01 ... sequential per type.
+"""Manifest tags: CHAR_01, OBJ_01, ENV_01 ... numbered per type and per manifest, and stable.
 
-Order within a type: the root (uploaded) asset's ``sort_order``, then its file path, then the
-uploaded image itself before its crops, then crops by descending ``detection_confidence``, then by
-box position. Nothing in the key depends on row ids or timing, so the numbering is the same
-whatever order the work ran in. A tag a person set by hand is kept, and its number is skipped
-for the others.
+A tag, once given, is the asset's until a person changes it (``vidpipe retag``, or a change of
+the asset's type): shot prompts written with ``ENV_01`` keep pointing at the same place. A new
+asset takes the next free number of its type; a removed or failed asset keeps its tag, and its
+number is never handed to another (see vidpipe.store.numbering), so it comes back with the file.
+
+Assets given tags together are numbered in the seed's order: the root (uploaded) asset's
+``sort_order``, then its file path, then the uploaded image itself before its crops, then crops
+by descending ``detection_confidence``, then by box position. Nothing in the key depends on row
+ids or timing, so a manifest processed in one go is numbered the same whatever order the work
+ran in (and ``vidpipe retag`` renumbers in this order).
 """
 
 from __future__ import annotations
 
-from vidpipe.store.edits import user_edited_fields
-from vidpipe.store.models import TAG_PREFIX, Asset, AssetState, AssetType, FieldEdit, Manifest, db, utcnow
+from collections.abc import Collection, Iterable
+
+from vidpipe.store.models import (
+    TAG_PREFIX,
+    Asset,
+    AssetState,
+    AssetType,
+    Manifest,
+    db,
+    utcnow,
+)
+from vidpipe.store.numbering import (
+    high_waters,
+    lock_numbering,
+    next_free,
+    numbered,
+    record_high_water,
+    split_numbered,
+    tag_scope,
+)
+
+GONE_STATES = (AssetState.REMOVED, AssetState.ERROR)
+
+
+def tag_prefix(asset_type: str) -> str:
+    """The tag prefix of a type: CHARACTER -> CHAR."""
+    try:
+        return TAG_PREFIX[AssetType(asset_type)]
+    except ValueError:
+        return TAG_PREFIX[AssetType.UNKNOWN]
 
 
 def _sort_key(asset: Asset, by_id: dict[int, Asset]):
@@ -21,56 +54,80 @@ def _sort_key(asset: Asset, by_id: dict[int, Asset]):
             tuple(asset.crop_bbox or ()), asset.extraction_key or "", asset.file_path)
 
 
-def _user_tagged(manifest: Manifest) -> set[int]:
-    rows = (FieldEdit.select(FieldEdit.asset).distinct()
-            .join(Asset).where(Asset.manifest == manifest, FieldEdit.field == "manifest_tag"))
-    return {row.asset_id for row in rows if "manifest_tag" in user_edited_fields(row.asset_id)}
+def seed_order(assets: Iterable[Asset], by_id: dict[int, Asset]) -> list[Asset]:
+    """``assets`` in the seed's tag order (``by_id`` finds each crop's source image)."""
+    return sorted(assets, key=lambda a: _sort_key(a, by_id))
 
 
-def planned_tags(manifest: Manifest) -> tuple[dict[int, str | None], dict[int, Asset]]:
-    """The tag every asset should have now, without writing it: ({asset_id: tag or None for
-    assets losing theirs}, {asset_id: active asset})."""
-    assets = list(Asset.select().where(Asset.manifest == manifest,
-                                       Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR])))
-    # A crop whose source image is gone or unusable goes with it (else it would be numbered by
-    # its own crop file name, out of its parent's place).
-    active = {a.id for a in assets}
-    assets = [a for a in assets if a.source_asset_id is None or a.source_asset_id in active]
-    by_id = {a.id: a for a in assets}
-    locked = _user_tagged(manifest)
-    taken = {a.manifest_tag for a in assets if a.id in locked and a.manifest_tag}
-    wanted: dict[int, str | None] = {}
-    counters: dict[str, int] = {}
-    for asset in sorted(assets, key=lambda a: (_sort_key(a, by_id))):
-        if asset.id in locked:
+def manifest_assets(manifest: Manifest | int) -> list[Asset]:
+    """Every row of the manifest, removed and failed ones too (they hold their numbers)."""
+    return list(Asset.select().where(Asset.manifest == manifest).order_by(Asset.id))
+
+
+def active_assets(rows: list[Asset]) -> list[Asset]:
+    """The rows that are in use: not removed or failed, and (for a crop) its source image too."""
+    live = {a.id for a in rows if a.state not in GONE_STATES}
+    return [a for a in rows if a.id in live
+            and (a.source_asset_id is None or a.source_asset_id in live)]
+
+
+def used_numbers(rows: Iterable[Asset]) -> dict[str, set[int]]:
+    """{prefix: numbers held} over ``rows``."""
+    used: dict[str, set[int]] = {}
+    for asset in rows:
+        parsed = split_numbered(asset.manifest_tag)
+        if parsed:
+            used.setdefault(parsed[0], set()).add(parsed[1])
+    return used
+
+
+def planned_tags(manifest: Manifest, within: Collection[int] | None = None) -> dict[int, str]:
+    """The tags new assets would get now, without writing them: {asset_id: tag} for the active
+    assets that have none (only those in ``within``, when given)."""
+    rows = manifest_assets(manifest)
+    by_id = {a.id: a for a in rows}
+    used = used_numbers(rows)
+    highs = high_waters(tag_scope(manifest.id))
+    planned: dict[int, str] = {}
+    for asset in seed_order(active_assets(rows), by_id):
+        if asset.manifest_tag or (within is not None and asset.id not in within):
             continue
-        prefix = TAG_PREFIX.get(AssetType(asset.asset_type), "REF")
-        number = counters.get(prefix, 0)
-        while True:
-            number += 1
-            tag = f"{prefix}_{number:02d}"
-            if tag not in taken:
-                break
-        counters[prefix] = number
-        wanted[asset.id] = tag
-    # Removed / failed assets (and their crops) lose their tag so numbering has no holes.
-    for asset in Asset.select().where(Asset.manifest == manifest,
-                                      Asset.id.not_in(list(by_id) or [0]),
-                                      Asset.manifest_tag.is_null(False)):
-        if "manifest_tag" not in user_edited_fields(asset.id):
-            wanted[asset.id] = None
-    return wanted, by_id
+        prefix = tag_prefix(asset.asset_type)
+        numbers = used.setdefault(prefix, set())
+        number = next_free(numbers, highs.get(prefix, 0))
+        numbers.add(number)
+        planned[asset.id] = numbered(prefix, number)
+    return planned
 
 
-def assign_tags(manifest: Manifest) -> dict[int, str]:
-    """Recompute every tag of the manifest; returns {asset_id: tag} for assets whose tag changed."""
-    wanted, by_id = planned_tags(manifest)
-    changed = {}
+def assign_tags(manifest: Manifest, within: Collection[int] | None = None) -> dict[int, str]:
+    """Give every active asset without a tag (in ``within``, when given) the next free number
+    of its type; returns {asset_id: tag} for the tags given. A tag already given never
+    changes here."""
     with db.atomic():
-        for asset_id, tag in wanted.items():
-            current = by_id[asset_id].manifest_tag if asset_id in by_id else "?"
-            if current != tag:
-                Asset.update(manifest_tag=tag, updated_at=utcnow()).where(
-                    Asset.id == asset_id).execute()
-                changed[asset_id] = tag
-    return changed
+        lock_numbering()
+        planned = planned_tags(manifest, within)
+        given = {}
+        for asset_id, tag in planned.items():
+            written = Asset.update(manifest_tag=tag, updated_at=utcnow()).where(
+                Asset.id == asset_id, Asset.manifest_tag.is_null()).execute()
+            if written:
+                given[asset_id] = tag
+        highs: dict[str, int] = {}
+        for tag in given.values():
+            prefix, number = split_numbered(tag) or ("", 0)
+            highs[prefix] = max(highs.get(prefix, 0), number)
+        for prefix, number in highs.items():
+            record_high_water(tag_scope(manifest.id), prefix, number)
+    return given
+
+
+def mismatched_tags(manifest: Manifest) -> list[Asset]:
+    """Active assets whose numbered tag names another type than theirs now (the machine changed
+    the type after the tag was given: the tag stays until a person retags)."""
+    out = []
+    for asset in active_assets(manifest_assets(manifest)):
+        parsed = split_numbered(asset.manifest_tag)
+        if parsed and parsed[0] in TAG_PREFIX.values() and parsed[0] != tag_prefix(asset.asset_type):
+            out.append(asset)
+    return out

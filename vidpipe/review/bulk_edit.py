@@ -4,7 +4,7 @@ People with hundreds of assets edit the manifest JSON with jq or an editor and a
 Every editable field whose value differs is written as that person's edit, through
 :func:`vidpipe.store.edits.edit_field`, so the history and undo are the same as for an edit in the TUI.
 
-An asset is found by the export's ``id`` (tags are renumbered, names and files change), checked
+An asset is found by the export's ``id`` (a retag renumbers tags, names and files change), checked
 against its ``file``; without an id, by its file. A field that changed in the project after
 the export was taken (an edit newer than the record's ``revision``) is not overwritten with the
 export's older text unless forced: it is reported as a conflict.

@@ -32,7 +32,7 @@ SQLITE_PRAGMAS = {
     "cache_size": -16_000,
 }
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: PostgreSQL advisory lock key serialising schema creation and migrations ("vidp" in ASCII).
 MIGRATION_LOCK_KEY = 0x76696470
 
@@ -84,6 +84,17 @@ def _add_review_people(database: Database) -> None:
                      migrator.add_column("field_edit", "person", FieldEdit.person))
 
 
+def _add_stable_tag_numbering(database: Database) -> None:
+    """v8: tags stop being renumbered. Every series' high-water mark is kept (NumberCounter),
+    and edits made by one action share a change id. Existing tags stay as they are: the
+    counters start empty and the numbers in use count as taken (see vidpipe.store.numbering)."""
+    from vidpipe.store.models import FieldEdit, NumberCounter
+
+    database.create_tables([NumberCounter], safe=True)
+    migrator = SchemaMigrator.from_database(database)
+    apply_migrations(migrator.add_column("field_edit", "change", FieldEdit.change))
+
+
 # version -> function that upgrades a database from version-1 to version. Append, never edit.
 # A new database is created at SCHEMA_VERSION directly from the models, which must therefore
 # already carry every change a migration makes.
@@ -94,6 +105,7 @@ MIGRATIONS: dict[int, Callable[[Database], None]] = {
     5: _add_run_lease,
     6: _add_characters,
     7: _add_review_people,
+    8: _add_stable_tag_numbering,
 }
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import uuid
 from typing import Any
 
 from vidpipe.errors import EditError
 from vidpipe.store.models import Asset, AssetType, Author, FieldEdit, db, utcnow
-from vidpipe.printable import has_control_characters, quoted
+from vidpipe.store.tag_edits import check_tag_free, retyped_tag
+from vidpipe.printable import has_control_characters, printable, quoted
 
 #: The fields a person edits in the TUI's editor and with ``vidpipe edit``, in the editor's order.
 PERSON_FIELDS = ("name", "asset_type", "user_tags", "sort_order", "reverse_prompt",
@@ -126,10 +128,36 @@ def _write(asset_id: int, field: str, value: Any) -> None:
     Asset.update(updates).where(Asset.id == asset_id).execute()
 
 
+def new_change_id(kind: str = "edit") -> str:
+    """An id shared by the edits of one action (see FieldEdit.change): ``kind-<random>``."""
+    return f"{kind}-{uuid.uuid4().hex[:16]}"
+
+
+def write_change(kind: str, edits: list[tuple[int, str, Any, Any, Author]],
+                 person: str | None = None) -> str:
+    """Write ``(asset_id, field, old, new, author)`` edits as one change (undone and redone
+    whole) made by ``person`` (default: the current one), and return its id. The caller
+    computed the values (a retag's swaps would trip the one-holder check of a single tag
+    edit) and holds the transaction that decided them."""
+    change = new_change_id(kind)
+    person = person or current_person()
+    with db.atomic():
+        for asset_id, field, old, value, author in edits:
+            writer = _write_ai if author == Author.AI else _write
+            writer(asset_id, field, value)
+            _drop_redo(asset_id, field)
+            FieldEdit.create(asset=asset_id, field=field, old_value=old, new_value=value,
+                             author=author, person=person, change=change)
+    return change
+
+
 def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.USER,
-               person: str | None = None) -> FieldEdit | None:
+               person: str | None = None, change: str | None = None) -> FieldEdit | None:
     """Set ``field`` of an asset, recording who did it (``person``: the login name, by default
-    the current one for a person's edit). Returns the history row (None: no change)."""
+    the current one for a person's edit). Returns the history row (None: no change).
+
+    A person's change of type gives the asset the next free tag number of its new type (the
+    prefix names the type), recorded with the type edit as one change: one undo takes both."""
     value = _validate(field, value)
     if author == Author.USER and person is None:
         person = current_person()
@@ -140,13 +168,39 @@ def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.US
         old = getattr(asset, field)
         if old == value:
             return None
-        _write(asset_id, field, value)
-        # A new edit invalidates the redo branch of this field.
-        (FieldEdit.delete().where(FieldEdit.asset == asset_id, FieldEdit.field == field,
-                                  FieldEdit.undone == True)  # noqa: E712
-         .execute())
-        return FieldEdit.create(asset=asset_id, field=field, old_value=old, new_value=value,
-                                author=author, person=person)
+        if field == "manifest_tag":
+            check_tag_free(asset, value)
+        new_tag = retyped_tag(asset, value) if field == "asset_type" and author == Author.USER \
+            else None
+        if new_tag:
+            change = change or new_change_id("type")
+        edit = _record(asset_id, field, old, value, author, person, change)
+        if new_tag:
+            _record(asset_id, "manifest_tag", asset.manifest_tag, new_tag, author, person, change)
+        return edit
+
+
+def _record(asset_id: int, field: str, old: Any, value: Any, author: Author,
+            person: str | None, change: str | None) -> FieldEdit:
+    _write(asset_id, field, value)
+    _drop_redo(asset_id, field)
+    return FieldEdit.create(asset=asset_id, field=field, old_value=old, new_value=value,
+                            author=author, person=person, change=change)
+
+
+def _drop_redo(asset_id: int, field: str) -> None:
+    """A new edit invalidates the redo branch of the field (and the whole of any change an
+    undone edit there belonged to: a change is redone whole or not at all)."""
+    undone = FieldEdit.select(FieldEdit.id, FieldEdit.change).where(
+        FieldEdit.asset == asset_id, FieldEdit.field == field,
+        FieldEdit.undone == True)  # noqa: E712
+    rows = list(undone.tuples())
+    changes = {change for _, change in rows if change}
+    doomed = FieldEdit.id.in_([edit_id for edit_id, _ in rows] or [0])
+    if changes:
+        doomed |= FieldEdit.change.in_(list(changes)) & (FieldEdit.undone == True)  # noqa: E712
+    if rows:
+        FieldEdit.delete().where(doomed).execute()
 
 
 def latest_edit(asset_id: int, field: str) -> FieldEdit | None:
@@ -257,7 +311,8 @@ def redo(asset_id: int, field: str | None = None) -> FieldEdit | None:
 
 def _step(asset_id: int, field: str | None, undoing: bool) -> FieldEdit | None:
     """One step back (the newest applied edit gets its old value) or forward (the oldest undone
-    edit gets its new value again), written as the edit's author wrote it."""
+    edit gets its new value again), written as the edit's author wrote it. An edit that is
+    part of a change takes the whole change with it."""
     with db.atomic():
         _locked_asset(asset_id)
         query = FieldEdit.select().where(FieldEdit.asset == asset_id,
@@ -269,10 +324,44 @@ def _step(asset_id: int, field: str | None, undoing: bool) -> FieldEdit | None:
         edit = query.order_by(FieldEdit.id.desc() if undoing else FieldEdit.id.asc()).first()
         if edit is None:
             return None
-        writer = _write_ai if edit.author == Author.AI else _write
-        writer(asset_id, edit.field, edit.old_value if undoing else edit.new_value)
-        FieldEdit.update(undone=undoing).where(FieldEdit.id == edit.id).execute()
+        if edit.change:
+            step_change(edit.change, undoing)
+            return edit
+        _apply_step(edit, undoing)
         return edit
+
+
+def _apply_step(edit: FieldEdit, undoing: bool) -> None:
+    writer = _write_ai if edit.author == Author.AI else _write
+    writer(edit.asset_id, edit.field, edit.old_value if undoing else edit.new_value)
+    FieldEdit.update(undone=undoing).where(FieldEdit.id == edit.id).execute()
+
+
+def change_edits(change: str, undone: bool) -> list[FieldEdit]:
+    """The applied edits of a change that are (not) undone now, oldest first."""
+    return list(FieldEdit.select().where(FieldEdit.change == change,
+                                         FieldEdit.applied == True,  # noqa: E712
+                                         FieldEdit.undone == undone).order_by(FieldEdit.id))
+
+
+def step_change(change: str, undoing: bool) -> list[FieldEdit]:
+    """Undo (or redo) every edit of a change at once, or none: if a field was changed again
+    since, EditError names it (undo that later edit first)."""
+    with db.atomic():
+        edits = change_edits(change, undone=not undoing)
+        expected = "new_value" if undoing else "old_value"
+        for edit in edits:
+            asset = _locked_asset(edit.asset_id)
+            if asset is None:
+                continue
+            if getattr(asset, edit.field) != getattr(edit, expected):
+                raise EditError(
+                    f"{edit.field} of {printable(asset.name, one_line=True)} (id {asset.id}) "
+                    f"was changed after this change; {'undo' if undoing else 'redo'} that "
+                    "first, or edit it by hand")
+        for edit in (reversed(edits) if undoing else edits):
+            _apply_step(edit, undoing)
+        return edits
 
 
 def history(asset_id: int, field: str | None = None) -> list[FieldEdit]:

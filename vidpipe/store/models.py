@@ -245,6 +245,9 @@ class FieldEdit(BaseModel):
     person = CharField(null=True)  # who, for a person's edit (login name); None for the AI
     applied = BooleanField(default=True)
     undone = BooleanField(default=False)
+    # Edits made by one action of a person (a retag, a type change and the new tag it brings)
+    # share a change id: undo and redo take the whole change, never half of it.
+    change = CharField(null=True, index=True)
     created_at = DateTimeField(default=utcnow, index=True)
 
 
@@ -380,6 +383,18 @@ class GeminiBatch(BaseModel):
     updated_at = DateTimeField(default=utcnow)
 
 
+class NumberCounter(BaseModel):
+    """The highest number ever handed out in a series ("manifest:3" / "CHAR"), so that a number
+    whose holder is gone (removed, renamed by a person, moved away) is never handed out again."""
+
+    scope = CharField()
+    prefix = CharField()
+    high = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("scope", "prefix"), True),)
+
+
 class KeyValue(BaseModel):
     """Small shared facts between processes, e.g. the daemon heartbeat."""
 
@@ -404,4 +419,5 @@ ALL_MODELS = [
     GeminiBatch,
     Character,
     CharacterEdit,
+    NumberCounter,
 ]

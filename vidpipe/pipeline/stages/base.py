@@ -50,6 +50,7 @@ class StageContext:
     # Images ingested after the job first started (id above this) belong to the next job.
     assets_upto: int | None = None
     stop: StopToken = field(default_factory=StopToken)
+    tags_given: dict[int, str] = field(default_factory=dict)  # this run's new tags, for the report
 
     @property
     def force(self) -> bool:
@@ -86,6 +87,15 @@ class StageContext:
         if self.assets_upto is not None:
             query = query.where(self.started_with())
         return list(query.order_by(Asset.sort_order, Asset.file_path))
+
+    def tagging_scope(self) -> set[int]:
+        """The assets this job may give tags to: the ones it ran detection and faces for (a
+        later drop waits for its own job, so its type is known before its tag is given)."""
+        ids = {a.id for a in self.assets()}
+        if self.only_assets:
+            ids |= {row[0] for row in Asset.select(Asset.id).where(
+                Asset.source_asset.in_(self.only_assets)).tuples()}
+        return ids
 
     def started_with(self):
         """The condition for assets this job owns: every crop (only this manifest's jobs, one at

@@ -120,7 +120,7 @@ def early_prompts(ctx: "StageContext") -> EarlyPrompts | None:
     # A batch job of the manifest still open answers them (the prompt stage collects it).
     if not todo or wants_batch(ctx, len(todo)) or batch_job.open_batches(ctx.manifest.id):
         return None
-    tags, _ = planned_tags(ctx.manifest)
+    tags = planned_tags(ctx.manifest, ctx.tagging_scope())
     items = []
     for asset in todo:
         try:

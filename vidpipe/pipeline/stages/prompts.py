@@ -67,10 +67,9 @@ class PromptStage(Stage):
         if not todo:
             return _summary_nothing(online, kept)
 
-        # Tags are final once detection and faces have run (only types and order decide them);
-        # assigning them now lets the prompt name the subject "CHAR_01". The tags stage reruns
-        # the same deterministic assignment afterwards.
-        assign_tags(ctx.manifest)
+        # Types are known once detection and faces have run: new assets get their tags now, so
+        # that the prompt names the subject "CHAR_01" (the tags stage gives any left).
+        ctx.tags_given.update(assign_tags(ctx.manifest, ctx.tagging_scope()))
         ids = [a.id for a in todo]
         todo = list(Asset.select().where(Asset.id.in_(ids))
                     .order_by(Asset.sort_order, Asset.file_path))

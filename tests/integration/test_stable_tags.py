@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-import waiting
+from support import waiting
 from PIL import Image, ImageDraw
 
 from vidpipe.cli import main
@@ -29,8 +29,8 @@ from vidpipe.store.models import (
 )
 from vidpipe.store.session import open_project
 
-REPO = Path(__file__).resolve().parent.parent
-DETECTOR = "vidpipe.testing.pixel_detector:PixelDetector"  # crops without YOLO weights
+REPO = Path(__file__).resolve().parents[2]
+DETECTOR = "support.pixel_detector:PixelDetector"  # crops without YOLO weights
 wait_for = partial(waiting.wait_for, timeout=180)
 
 
@@ -148,7 +148,7 @@ def test_vidpipe_process_adds_removes_renames_and_restores_without_moving_a_tag(
 def start_daemon(root: Path, log: Path) -> subprocess.Popen:
     from vidpipe.ops.daemon_state import daemon_status
 
-    env = {**os.environ, "PYTHONPATH": str(REPO), "VIDPIPE_DETECTOR": DETECTOR}
+    env = {**os.environ, "VIDPIPE_DETECTOR": DETECTOR}  # PYTHONPATH: set by tests/conftest.py
     with open(log, "w") as handle:
         process = subprocess.Popen([sys.executable, "-m", "daemon.main", str(root)], cwd=REPO,
                                    env=env, stdout=handle, stderr=subprocess.STDOUT)

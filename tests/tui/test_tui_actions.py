@@ -34,7 +34,7 @@ def faces_project(tmp_path) -> Path:
     """Three face crops in manifest "faces", grouped {a, b} {c} by the real grouping code."""
     from vidpipe.store.models import Asset, AssetState, Manifest, Source, db
     from vidpipe.store.session import open_project
-    from vidpipe.pipeline.face_review import assign_face_groups
+    from vidpipe.pipeline.characters.regroup import regroup_project
 
     root = make_project(tmp_path / "project", images=0)
     session = open_project(root)
@@ -48,7 +48,7 @@ def faces_project(tmp_path) -> Path:
                              face_embedding=vector, detection_confidence=0.9,
                              crop_bbox=[0, 0, 10, 10], state=AssetState.PROCESSED,
                              sort_order=order)
-        summary = assign_face_groups(manifest.id, threshold=0.3)
+        summary = regroup_project(threshold=0.3)
         assert (summary.faces, summary.groups, summary.duplicates) == (3, 2, 1)
     finally:
         session.close()

@@ -105,7 +105,7 @@ def test_groups_primary_and_duplicate_marking(three_faces):
     run, finder = three_faces
     row = run()
     assert row.status == StageStatus.DONE and row.done == 3, row.message
-    assert "3 face(s) in 2 group(s), 1 duplicate(s)" in row.message
+    assert "project: 3 face(s) in 2 group(s), 1 duplicate(s)" in row.message
     faces = _faces()
     assert set(faces) == {"anna1", "anna2", "bert"}  # the confidence-0 stand-ins were dropped
     anna1, anna2, bert = faces["anna1"], faces["anna2"], faces["bert"]

@@ -49,6 +49,7 @@ class Candidate:
     asset_type: AssetType
     is_face: bool = False
     embedding: list[float] | None = None
+    landmarks: dict | None = None  # a face's detected box and landmarks (Asset.face_landmarks)
 
 
 @dataclass
@@ -212,13 +213,15 @@ def sync_extracted(project: "Project", source: Asset, image: "Image.Image", kind
             updates.update({Asset.file_path: project.relative(path), Asset.content_hash: digest,
                             Asset.file_size: size, Asset.file_mtime: path.stat().st_mtime,
                             Asset.width: width, Asset.height: height,
-                            Asset.crop_bbox: list(bbox)})
+                            Asset.crop_bbox: list(bbox), Asset.sharpness: None})
         if row.detection_confidence is None or abs(row.detection_confidence - cand.confidence) > 1e-6:
             updates[Asset.detection_confidence] = cand.confidence
         if row.is_face_crop != cand.is_face:
             updates[Asset.is_face_crop] = cand.is_face
         if cand.embedding is not None and row.face_embedding != cand.embedding:
             updates[Asset.face_embedding] = cand.embedding
+        if cand.landmarks is not None and row.face_landmarks != cand.landmarks:
+            updates[Asset.face_landmarks] = cand.landmarks
         if row.state in (AssetState.REMOVED, AssetState.ERROR):
             updates.update({Asset.state: AssetState.PENDING, Asset.error: None})
         if updates:
@@ -254,7 +257,8 @@ def _create(project: "Project", source: Asset, image: "Image.Image", kind: str, 
         file_size=size, file_mtime=path.stat().st_mtime, width=width, height=height,
         sort_order=source.sort_order, detection_class=cand.class_name,
         detection_confidence=cand.confidence, is_face_crop=cand.is_face,
-        crop_bbox=list(cand.bbox), face_embedding=cand.embedding, state=AssetState.PENDING,
+        crop_bbox=list(cand.bbox), face_embedding=cand.embedding, face_landmarks=cand.landmarks,
+        state=AssetState.PENDING,
     )
     try:
         with db.atomic():

@@ -25,6 +25,8 @@ from vidpipe.prompting.schema import ReversePrompt, ValidationError
 from vidpipe.prompting.usage import Usage
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from vidpipe.config.settings import Settings
 
 _BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY",
@@ -48,7 +50,7 @@ def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
 
 @dataclass(frozen=True)
 class Reply:
-    answer: ReversePrompt
+    answer: ReversePrompt  # or the schema's model that ``GeminiClient.ask`` was given
     usage: Usage | None  # None: the response carried no usage_metadata
 
 
@@ -67,8 +69,10 @@ def thinking_budget_for(model: str, budget: int) -> int | None:
     return budget
 
 
-def generation_config(model: str, thinking_budget: int = 0, media_resolution: str = ""):
-    """The GenerateContentConfig of every reverse-prompting request, interactive or batch."""
+def generation_config(model: str, thinking_budget: int = 0, media_resolution: str = "",
+                      schema: "type[BaseModel]" = ReversePrompt):
+    """The GenerateContentConfig of every reverse-prompting request, interactive or batch
+    (``schema``: the structured answer asked for)."""
     from google.genai import types
 
     options: dict = {}
@@ -78,14 +82,15 @@ def generation_config(model: str, thinking_budget: int = 0, media_resolution: st
     if media_resolution:
         options["media_resolution"] = f"MEDIA_RESOLUTION_{media_resolution.upper()}"
     return types.GenerateContentConfig(
-        response_mime_type="application/json", response_schema=ReversePrompt, temperature=0.4,
+        response_mime_type="application/json", response_schema=schema, temperature=0.4,
         **options)
 
 
-def image_contents(image_jpeg: bytes, prompt: str) -> list:
+def image_contents(image_jpeg: bytes | list[bytes], prompt: str) -> list:
     from google.genai import types
 
-    return [types.Part.from_bytes(data=image_jpeg, mime_type="image/jpeg"), prompt]
+    images = image_jpeg if isinstance(image_jpeg, list) else [image_jpeg]
+    return [*(types.Part.from_bytes(data=jpeg, mime_type="image/jpeg") for jpeg in images), prompt]
 
 
 def no_redirects() -> tuple[dict, dict]:
@@ -168,15 +173,23 @@ class GeminiClient:
     async def describe(self, image_jpeg: bytes, prompt: str) -> Reply:
         """One request; raises a :class:`~vidpipe.prompting.retry.PromptFailure` subclass (one
         the service billed carries its ``usage``)."""
+        return await self.ask(image_jpeg, prompt)
+
+    async def ask(self, images_jpeg: bytes | list[bytes], prompt: str,
+                  schema: "type[BaseModel]" = ReversePrompt) -> Reply:
+        """One request about one or several images, answered as ``schema``; failures as in
+        :meth:`describe`."""
         from google.genai import errors
 
         assert self._client is not None, "use 'async with GeminiClient(...)'"
-        contents = image_contents(image_jpeg, prompt)
+        contents = image_contents(images_jpeg, prompt)
+        config = self._config if schema is ReversePrompt else generation_config(
+            self.model, self.thinking_budget, self.media_resolution, schema)
         try:
             # The SDK's timeout covers the HTTP exchange; this one also bounds anything around it.
             response = await asyncio.wait_for(
                 self._client.aio.models.generate_content(model=self.model, contents=contents,
-                                                         config=self._config),
+                                                         config=config),
                 timeout=self.timeout_s + 5.0)
         except errors.APIError as exc:
             raise self._api_failure(exc) from None
@@ -188,14 +201,14 @@ class GeminiClient:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise AnswerFailure(
                 f"Gemini's response body was not valid JSON ({type(exc).__name__})") from None
-        return self.reply(response)
+        return self.reply(response, schema)
 
-    def reply(self, response) -> Reply:
+    def reply(self, response, schema: "type[BaseModel]" = ReversePrompt) -> Reply:
         """A GenerateContentResponse (interactive or from a batch) as a Reply, or an
         AnswerFailure carrying the response's usage."""
         usage = Usage.from_metadata(getattr(response, "usage_metadata", None))
         try:
-            return Reply(self._answer(response), usage)
+            return Reply(self._answer(response, schema), usage)
         except AnswerFailure as failure:
             failure.usage = usage
             raise
@@ -225,7 +238,7 @@ class GeminiClient:
                                "Check GEMINI_API_KEY / GOOGLE_API_KEY.")
         return PermanentFailure(text)
 
-    def _answer(self, response) -> ReversePrompt:
+    def _answer(self, response, schema: "type[BaseModel]" = ReversePrompt):
         feedback = getattr(response, "prompt_feedback", None)
         if feedback is not None and feedback.block_reason:
             reason = getattr(feedback.block_reason, "value", feedback.block_reason)
@@ -243,7 +256,7 @@ class GeminiClient:
         if not text.strip():
             raise AnswerFailure("Gemini returned an empty answer")
         try:
-            return ReversePrompt.model_validate_json(text)
+            return schema.model_validate_json(text)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "answer"

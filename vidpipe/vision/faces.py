@@ -7,10 +7,11 @@ of confidence 0 when ``enforce_detection`` is off: those are dropped here, never
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from vidpipe.vision.model_cache import LazyModel, shared_model
+from vidpipe.vision.mtcnn_landmarks import keep_mtcnn_landmarks
 from vidpipe.vision.weights import ensure_dlib_weights, prepare_deepface_env
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ class Face:
     y2: float
     confidence: float
     embedding: list[float]
+    # Landmarks in the same pixels ({"left_eye": (x, y), "right_eye": .., "nose": .., ...}),
+    # those the detector gave; empty when it gave none.
+    landmarks: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class FaceFinder(Protocol):
@@ -57,7 +61,8 @@ class DeepfaceFinder(LazyModel):
         from deepface import DeepFace
 
         DeepFace.build_model(model_name=self.model_name, task="facial_recognition")
-        DeepFace.build_model(model_name=self.detector_backend, task="face_detector")
+        detector = DeepFace.build_model(model_name=self.detector_backend, task="face_detector")
+        keep_mtcnn_landmarks(detector)
         self._deepface = DeepFace
         try:
             import tensorflow as tf
@@ -85,8 +90,17 @@ class DeepfaceFinder(LazyModel):
             if w <= 0 or h <= 0:
                 continue
             faces.append(Face(x, y, x + w, y + h, confidence,
-                              [float(v) for v in np.asarray(result["embedding"]).ravel()]))
+                              [float(v) for v in np.asarray(result["embedding"]).ravel()],
+                              _landmarks(area)))
         return faces
+
+
+LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+def _landmarks(area: dict) -> dict[str, tuple[float, float]]:
+    return {name: (float(area[name][0]), float(area[name][1]))
+            for name in LANDMARKS if area.get(name) is not None}
 
 
 def get_face_finder(settings: "Settings") -> DeepfaceFinder:

@@ -8,7 +8,9 @@ second. A cluster whose nearest neighbour is already over the threshold can neve
 (average linkage is reducible), so it is retired at once.
 
 A person's decisions are constraints: ``cannot`` pairs are never in one group, ``must`` pairs
-always are (unless that would put a ``cannot`` pair together).
+always are (unless that would put a ``cannot`` pair together). ``apart`` pairs are the machine's
+own cannot-links (two faces found in one photo are two people): the clustering never joins them,
+but a person's ``must`` may.
 """
 
 from __future__ import annotations
@@ -46,14 +48,15 @@ def cosine_distances(embeddings: np.ndarray) -> np.ndarray:
 
 def group_faces(embeddings: Sequence[Sequence[float]] | np.ndarray, threshold: float,
                 must: Iterable[tuple[int, int]] = (),
-                cannot: Iterable[tuple[int, int]] = ()) -> list[int]:
+                cannot: Iterable[tuple[int, int]] = (),
+                apart: Iterable[tuple[int, int]] = ()) -> list[int]:
     """A group label per embedding (0..k-1, numbered by first appearance)."""
     n = len(embeddings)
     if n == 0:
         return []
     cannot = [(a, b) for a, b in cannot if a != b]
     distances = cosine_distances(np.asarray(embeddings)) if n > 1 else np.zeros((1, 1), np.float32)
-    for a, b in cannot:
+    for a, b in [*cannot, *((a, b) for a, b in apart if a != b)]:
         distances[a, b] = distances[b, a] = _CANNOT
     parent = _average_linkage(distances, threshold)
     _apply_must_links(parent, must, cannot)

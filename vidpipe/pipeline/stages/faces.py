@@ -1,12 +1,13 @@
-"""Stage 3: faces. Found in every uploaded image, cropped, embedded, grouped across the manifest.
+"""Stage 3: faces. Found in every uploaded image, cropped, embedded, grouped across the project.
 
 Each uploaded image goes through the face model once (detection, alignment and embedding in one
 call), at most ``FACE_MAX_SIDE`` px long; the faces of the people YOLO cropped are among them, so
 person crops are not searched a second time. A face crop hangs off the uploaded image it was
 found in, like every crop, with ``crop_bbox`` in that image's upright pixels.
 
-Grouping runs over all faces of the manifest after the per-image work, every run (it is cheap),
-honouring the merge / split decisions a person made (vidpipe.pipeline.face_review).
+Grouping runs over all faces of the project after the per-image work, every run (it is cheap),
+honouring the merge / split decisions a person made (vidpipe.pipeline.face_review); each group
+is a character (vidpipe.pipeline.characters.regroup).
 """
 
 from __future__ import annotations
@@ -98,14 +99,14 @@ class FaceStage(Stage):
             progress.advance(1, item=asset.name)
         work_s = time.perf_counter() - started - load_s
 
-        from vidpipe.pipeline.face_review import assign_face_groups
+        from vidpipe.pipeline.characters.regroup import regroup_project
 
-        summary = assign_face_groups(ctx.manifest.id, self.threshold(ctx), ctx.settings.face_model)
+        summary = regroup_project(self.threshold(ctx), ctx.settings.face_model)
         timing = f", {work_s / done * 1000:.0f} ms/image on {finder.device}" if done else ""
         load = f", model load {load_s:.1f} s" if load_s > 0.05 else ""
-        return (f"{done} image(s) searched, {found} face(s) found; {summary.faces} face(s) in "
-                f"{summary.groups} group(s), {summary.duplicates} duplicate(s) at distance "
-                f"{summary.threshold:g}{timing}{load}")
+        return (f"{done} image(s) searched, {found} face(s) found; project: {summary.faces} "
+                f"face(s) in {summary.groups} group(s), {summary.duplicates} duplicate(s) at "
+                f"distance {summary.threshold:g}{timing}{load}")
 
     def _one(self, ctx: StageContext, finder: "FaceFinder", asset: "Asset", fingerprint: str) -> int:
         image = load_rgb(ctx.project.absolute(asset.file_path), ctx.settings.max_image_pixels,
@@ -122,10 +123,21 @@ class FaceStage(Stage):
                 continue
             candidates.append(Candidate(bbox, "face", round(face.confidence, 4),
                                         AssetType.CHARACTER, is_face=True,
-                                        embedding=face.embedding))
+                                        embedding=face.embedding,
+                                        landmarks=_landmarks(face, scale)))
         candidates.sort(key=lambda c: (c.bbox[0], c.bbox[1]))
         sync_extracted(ctx.project, asset, image, "face", candidates)
         mark_done(asset, self.name, fingerprint)
         set_stage_error(asset.id, self.name, None)
         return len(candidates)
 
+
+
+def _landmarks(face, scale: float) -> dict:
+    """The detected box and landmarks in the full image's pixels, rounded to a tenth."""
+    def point(values) -> list[float]:
+        return [round(v * scale, 1) for v in values]
+
+    found = {"box": point((face.x1, face.y1, face.x2, face.y2))}
+    found.update({name: point(xy) for name, xy in sorted(face.landmarks.items())})
+    return found

@@ -57,6 +57,7 @@ BEHAVIOURS = (OK, RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, HANG, BAD_BODY, MALFORM
 
 _PATH = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):generateContent$")
 _TAG = re.compile(r"\b(?:CHAR|OBJ|ENV|STYLE|REF)_\d+\b")
+_HANDLE = re.compile(r"\bcharacter ([A-Z][A-Z0-9_]*)\b")
 
 
 def most_within(times: list[float], window_s: float) -> int:
@@ -93,6 +94,7 @@ class SeenRequest:
     behaviour: str
     image_size: tuple[int, int] | None = None
     usage: dict | None = None  # the usageMetadata billed for it, if any
+    image_count: int = 0  # images in the request (image_* describe the last one)
 
     def thinking_budget(self) -> int | None:
         """The request's thinkingBudget; None when it sent none (the model's default)."""
@@ -321,7 +323,14 @@ class FakeGemini:
             "responseId": hashlib.sha1(text.encode()).hexdigest()[:16]}, {}
 
     def default_answer(self, seen: SeenRequest) -> dict:
-        """A schema-valid answer that names the image (by hash) and the tag the prompt gave."""
+        """A schema-valid answer that names the image (by hash) and the tag the prompt gave;
+        a character description (the schema asks for ``description``) names the handle and
+        how many images it saw."""
+        schema = seen.generation_config.get("responseSchema") or {}
+        if "description" in (schema.get("properties") or {}):
+            handle = (_HANDLE.findall(seen.prompt_text) or ["the person"])[0]
+            return {"description": f"{handle}: the same person in all {seen.image_count} "
+                                   "images; short dark hair, oval face, slim build."}
         tags = _TAG.findall(seen.prompt_text)
         subject = tags[0] if tags else "the subject"
         short = (seen.image_sha256 or "noimage")[:8]
@@ -335,6 +344,7 @@ class FakeGemini:
 def _parse_request(body: dict, model: str, had_key: bool) -> SeenRequest:
     texts: list[str] = []
     image_sha = mime = data = None
+    images = 0
     for content in body.get("contents") or []:
         for part in content.get("parts") or []:
             if "text" in part:
@@ -346,10 +356,12 @@ def _parse_request(body: dict, model: str, had_key: bool) -> SeenRequest:
                 data = base64.b64decode(text + "=" * (-len(text) % 4))
                 image_sha = hashlib.sha256(data).hexdigest()
                 mime = inline.get("mimeType") or inline.get("mime_type")
+                images += 1
     config = body.get("generationConfig") or body.get("generation_config") or {}
     return SeenRequest(model=model, prompt_text="\n".join(texts), image_sha256=image_sha,
                        image_mime=mime, image_bytes=data, generation_config=config,
-                       had_api_key=had_key, behaviour=OK, image_size=_image_size(data))
+                       had_api_key=had_key, behaviour=OK, image_size=_image_size(data),
+                       image_count=images)
 
 
 def _image_size(data: bytes | None) -> tuple[int, int] | None:

@@ -1,4 +1,4 @@
-"""The five pipeline stages, in order."""
+"""The pipeline stages, in order."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ def default_stages(settings: Settings) -> list[Stage]:
     from vidpipe.pipeline.stages.detection import DetectionStage
     from vidpipe.pipeline.stages.faces import FaceStage
     from vidpipe.pipeline.stages.prompts import PromptStage
+    from vidpipe.pipeline.stages.characters import CharacterStage
     from vidpipe.pipeline.stages.tags import TagStage
 
-    return [ContactSheetStage(), DetectionStage(), FaceStage(), PromptStage(), TagStage()]
+    return [ContactSheetStage(), DetectionStage(), FaceStage(), PromptStage(), TagStage(),
+            CharacterStage()]

@@ -22,10 +22,11 @@ class StageName(StrEnum):
     FACES = "faces"
     PROMPTS = "prompts"
     TAGS = "tags"
+    CHARACTERS = "characters"
 
 
 STAGE_ORDER = [StageName.CONTACT_SHEET, StageName.DETECTION, StageName.FACES,
-               StageName.PROMPTS, StageName.TAGS]
+               StageName.PROMPTS, StageName.TAGS, StageName.CHARACTERS]
 
 STAGE_TITLES = {
     StageName.CONTACT_SHEET: "Contact sheet",
@@ -33,6 +34,7 @@ STAGE_TITLES = {
     StageName.FACES: "Faces",
     StageName.PROMPTS: "Reverse prompting",
     StageName.TAGS: "Tags",
+    StageName.CHARACTERS: "Characters",
 }
 
 

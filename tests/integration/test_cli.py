@@ -79,7 +79,7 @@ def test_process_then_status_json(project, bus_jpg, gracehopper_jpg, capsys):
     run = manifest["latest_run"]
     assert run["status"] == "done"
     stages = {s["stage"]: s for s in run["stages"]}
-    assert list(stages) == ["contact_sheet", "detection", "faces", "prompts", "tags"]
+    assert list(stages) == ["contact_sheet", "detection", "faces", "prompts", "tags", "characters"]
     assert stages["contact_sheet"]["status"] == "done"
     assert stages["tags"]["status"] == "done"
     assert all(s["status"] in ("done", "skipped") for s in stages.values())

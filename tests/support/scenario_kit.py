@@ -395,7 +395,7 @@ class ScenarioRun:
         from vidpipe.store.models import Run, RunStatus, StageProgress, StageStatus
 
         stages = (["detection", "prompts", "tags"] if reprocess
-                  else ["contact_sheet", "detection", "faces", "prompts", "tags"])
+                  else ["contact_sheet", "detection", "faces", "prompts", "tags", "characters"])
         if self.rng.random() < 0.3:  # at a moment, whatever is happening (drops, ingest ...)
             moment = self.rng.uniform(0.2, 6.0)
             self.record.notes.append(f"kill -9 after {moment:.2f}s")

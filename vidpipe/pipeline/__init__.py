@@ -1,1 +1,1 @@
-"""The manifesting engine: runs, progress, ingest, tags and the five stages."""
+"""The manifesting engine: runs, progress, ingest, tags, characters and the stages."""

@@ -1,4 +1,4 @@
-"""The manifesting engine: runs the five stages over a manifest, in order, with progress rows.
+"""The manifesting engine: runs the stages over a manifest, in order, with progress rows.
 
 Resumable by construction: every stage skips work it has already done (StageMark fingerprints,
 extraction keys), so a run killed at any point and started again does only what is missing and

@@ -96,9 +96,12 @@ def export(root: Path, fmt: str, out: Path, capsys) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
-def tree(folder: Path) -> dict[str, bytes]:
+def tree(folder: Path, with_record: bool = False) -> dict[str, bytes]:
+    """The folder's files by relative path (the export's own record of them left out unless
+    asked for)."""
     return {path.relative_to(folder).as_posix(): path.read_bytes()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+            for path in sorted(folder.rglob("*"))
+            if path.is_file() and (with_record or path.name != ".vidpipe-export")}
 
 
 EXPECTED_HANDLES = {"PERSON_01", "PERSON_02", "props_OBJ_01", "vehicles_OBJ_01", "ENV_01",
@@ -218,7 +221,7 @@ def test_kohya_cli_writes_a_training_set_per_character(project, tmp_path, capsys
     assert sorted(p.name for p in (out / "PERSON_01").iterdir()) == [
         f"PERSON_01_{i:02d}.{ext}" for i in range(1, 5) for ext in ("png", "txt")]
     # Only characters: objects and environments are not LoRA subjects.
-    assert sorted(p.name for p in out.iterdir()) == ["PERSON_01", "PERSON_02",
+    assert sorted(p.name for p in out.iterdir()) == [".vidpipe-export", "PERSON_01", "PERSON_02",
                                                      "dataset_config.toml"]
     # A character that loses an image: the next export removes the image it wrote before.
     with open_project(project):
@@ -296,10 +299,10 @@ def test_exports_are_deterministic(project, tmp_path, capsys):
         first, second = tmp_path / f"{fmt}-1", tmp_path / f"{fmt}-2"
         assert export(project, fmt, first, capsys)[0] == 0
         assert export(project, fmt, second, capsys)[0] == 0
-        assert tree(first) == tree(second), fmt
+        assert tree(first, True) == tree(second, True), fmt
         # Again into the same folder: the same bytes, nothing added.
         assert export(project, fmt, first, capsys)[0] == 0
-        assert tree(first) == tree(second), fmt
+        assert tree(first, True) == tree(second, True), fmt
 
 
 def snapshot(root: Path, skip: Path) -> dict[str, str]:
@@ -422,3 +425,26 @@ def test_a_handle_runway_cannot_take_is_mapped_and_said(project, tmp_path, capsy
     assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{2,15}", tag) for tag in tags)
     assert document["promptText"].startswith(f"@{base}, A woman")
     assert f"THE_ADMIRAL_IN_DRESS_BLUES: Runway tag @{base}" in text
+
+
+def test_a_new_export_replaces_the_previous_one_and_nothing_else(project, tmp_path, capsys):
+    out = tmp_path / "veo"
+    assert export(project, "veo", out, capsys)[0] == 0
+    (out / "shot_list.json").write_text("{}")  # the team's own file
+    outside = tmp_path / "outside.json"
+    outside.write_text("keep")
+    (out / "link.json").symlink_to(outside)
+    # A record naming files that are not ours, or not in the folder, is no licence to remove.
+    record = json.loads((out / ".vidpipe-export").read_text())
+    assert record == {"format": "veo", "files": sorted(f"{h}.json" for h in EXPECTED_HANDLES)}
+    record["files"] += ["../outside.json", "link.json", "/etc/hostname", "shot_list.json.bak"]
+    (out / ".vidpipe-export").write_text(json.dumps(record))
+
+    assert main(["characters", str(project), "rename", "PERSON_02", "HERO"]) == 0
+    code, text = export(project, "veo", out, capsys)
+    assert code == 0, text
+    assert "removed PERSON_02.json" in text and text.count("removed ") == 1
+    names = set(tree(out))
+    assert "PERSON_02.json" not in names and "HERO.json" in names
+    assert (out / "shot_list.json").read_text() == "{}" and outside.read_text() == "keep"
+    assert (out / "link.json").is_symlink()

@@ -53,4 +53,6 @@ def export_reference_sets(project: Project, format_name: str, folder: Path,
         report.notes.append(f"{len(offline)} subject(s) described by offline placeholders "
                             f"(processed without a Gemini key): {', '.join(offline)}")
     report.written = list(output.written)
+    report.notes += [f"removed {name} (from the previous export into this folder)"
+                     for name in output.finish(format_name)]
     return output, report

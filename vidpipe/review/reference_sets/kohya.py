@@ -15,7 +15,6 @@ moves as one folder (``cd DIR`` before training).
 from __future__ import annotations
 
 import json
-import re
 
 from vidpipe.review.reference_sets.common import SetContext, readable_images
 from vidpipe.review.reference_sets.images import encode_png
@@ -94,10 +93,6 @@ def write_kohya(context: SetContext, subjects: list[ReferenceSubject],
         if not count:
             context.report.problems.append(f"{subject.handle}: no readable image; not exported")
             continue
-        # Images an earlier export wrote that this one did not (the character lost some).
-        ours = re.compile(rf"{re.escape(stem)}_\d{{2,}}\.(png|txt)")
-        for removed in folder.prune(stem, ours):
-            context.report.notes.append(f"removed {removed} (from an earlier export)")
         subsets.append((stem, subject.handle, count))
         context.report.subjects += 1
     if subsets:

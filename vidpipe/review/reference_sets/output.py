@@ -9,6 +9,7 @@ refused or replaced, never written through.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -16,7 +17,15 @@ from pathlib import Path
 
 from vidpipe.errors import ProjectError
 from vidpipe.store.project import Project
-from vidpipe.store.safe_io import UnsafePath, write_atomic
+from vidpipe.store.safe_io import UnsafePath, read_limited, write_atomic
+
+
+#: What the folder's last export wrote (hidden, and not .json: a team globbing *.json never
+#: takes it for a reference set).
+RECORD_NAME = ".vidpipe-export"
+#: The names an export writes: <stem>.json / dataset_config.toml, <stem>/<stem>_NN.png|txt.
+EXPORTED_NAME = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]*/)?[A-Za-z0-9][A-Za-z0-9_-]*"
+                           r"\.(json|toml|png|txt)")
 
 
 def _under(path: str, folder: str) -> bool:
@@ -68,19 +77,46 @@ class ExportFolder:
             if not stat.S_ISDIR(mode):
                 raise ProjectError(f"{folder} is in the way: it is not a folder") from None
 
-    def prune(self, subfolder: str, ours: re.Pattern[str]) -> list[str]:
-        """Remove the files in ``subfolder`` whose names match ``ours`` (what an earlier export
-        wrote there) and that this export did not write: a training folder holds exactly this
-        export's images. Anything else in it is left alone."""
-        folder = self.root / subfolder
-        keep = {Path(name).name for name in self.written if Path(name).parent == Path(subfolder)}
-        removed = []
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    def finish(self, format_name: str) -> list[str]:
+        """Remove the files the previous export into this folder wrote and this one did not
+        (a renamed or merged character's set, an image a character lost), then record this
+        export's files in :data:`RECORD_NAME`. Only names the record lists, of the shapes an
+        export writes, are ever removed; anything else in the folder is left alone."""
+        written = set(self.written)
+        removed = [name for name in sorted(set(self._recorded()) - written)
+                   if self._remove(name)]
+        record = {"format": format_name, "files": sorted(written)}
+        write_atomic(self.root / RECORD_NAME, json.dumps(record, indent=1) + "\n",
+                     within=self.root)
+        return removed
+
+    def _recorded(self) -> list[str]:
+        """The previous export's file list; none when the record is missing, planted as a
+        symlink, too large or not ours."""
         try:
-            for name in sorted(os.listdir(fd)):
-                if ours.fullmatch(name) and name not in keep:
-                    os.unlink(name, dir_fd=fd)
-                    removed.append(f"{subfolder}/{name}")
+            record = json.loads(read_limited(self.root / RECORD_NAME, 1 << 20))
+            names = record["files"]
+        except (OSError, UnsafePath, ValueError, KeyError, TypeError):
+            return []
+        return [name for name in names if isinstance(name, str) and EXPORTED_NAME.fullmatch(name)]
+
+    def _remove(self, name: str) -> bool:
+        """Unlink ``name`` if it is a regular file (a symlink's target is never touched), then
+        its subfolder if that is left empty."""
+        folder, _, file_name = name.rpartition("/")
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(self.root / folder if folder else self.root, flags)
+        except OSError:
+            return False
+        try:
+            if not stat.S_ISREG(os.stat(file_name, dir_fd=fd, follow_symlinks=False).st_mode):
+                return False
+            os.unlink(file_name, dir_fd=fd)
+            if folder and not os.listdir(fd):
+                os.rmdir(self.root / folder)
+        except FileNotFoundError:
+            return False
         finally:
             os.close(fd)
-        return removed
+        return True

@@ -4,7 +4,8 @@ The folder is refused inside the project's ``.vidpipe/`` (vidpipe's own state) a
 holding images, anywhere in the project (the watcher would ingest the exported images as new
 assets). Inside it, every file is written atomically by :mod:`vidpipe.store.safe_io` with the
 folder as the limit: a subfolder or file name planted as a symlink leading elsewhere is
-refused or replaced, never written through.
+refused or replaced, never written through. A record of the files written lets the next
+export into the folder remove what it no longer writes, and nothing else.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 from vidpipe.errors import ProjectError
 from vidpipe.store.project import Project
 from vidpipe.store.safe_io import UnsafePath, read_limited, write_atomic
-
 
 #: What the folder's last export wrote (hidden, and not .json: a team globbing *.json never
 #: takes it for a reference set).

@@ -186,6 +186,16 @@ class VidpipeApp(App):
         return time.monotonic()
 
     # -- actions ---------------------------------------------------------------------------------
+    def action_command_palette(self) -> None:
+        """Not over a question or an editor: an action chosen there would act behind it, and
+        the question would stay, answering for something else."""
+        from textual.screen import ModalScreen
+
+        if isinstance(self.screen, ModalScreen):
+            self.bell()
+            return
+        super().action_command_palette()
+
     def action_help(self) -> None:
         from tui.screens.editor import AssetEditorScreen
         from tui.screens.help import HelpScreen

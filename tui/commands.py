@@ -20,8 +20,10 @@ def main_commands(screen) -> list[tuple[str, str, object]]:
          "(they stay in the history)", partial(screen.action_reprocess, True)),
         ("Cancel running job", "Stop the job at its next item; finished work is kept",
          screen.action_cancel_job),
-        ("Show job errors", "Every item that failed in the job on screen",
+        ("Show errors of this manifest", "Unreadable files and failed stages (E)",
          screen.action_show_errors),
+        ("Show errors of the whole project", "Every manifest's unreadable files and failed "
+         "stages", screen.action_show_project_errors),
         ("Start daemon", "Start vidpipe-daemon for this project in the background",
          screen.action_start_daemon),
         ("Export manifest", "Write .vidpipe/exports/manifest.json", screen.action_export),

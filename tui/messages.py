@@ -25,6 +25,8 @@ class DaemonChecked(Message):
 @dataclass
 class SnapshotLoaded(Message):
     snapshot: Snapshot
+    #: files the grid held as not ingested that the database knows now (the daemon took them)
+    ingested: frozenset[str] = frozenset()
 
 
 @dataclass

@@ -185,5 +185,15 @@ def tracked_paths() -> set[str]:
             .where(Asset.source == Source.UPLOADED).tuples()}
 
 
+def ingested_paths(relatives: list[str]) -> set[str]:
+    """Which of these relative paths the database knows as uploaded files (any state)."""
+    found: set[str] = set()
+    for start in range(0, len(relatives), 500):  # SQLite's bound-variable limit
+        found.update(row[0] for row in Asset.select(Asset.file_path).where(
+            Asset.source == Source.UPLOADED,
+            Asset.file_path.in_(relatives[start:start + 500])).tuples())
+    return found
+
+
 def manifest_id_for_folder(folder: str) -> int | None:
     return Manifest.select(Manifest.id).where(Manifest.folder == folder).scalar()

@@ -15,7 +15,7 @@ from vidpipe.store.models import (
 )
 from vidpipe.prompting import ledger
 from vidpipe.pipeline.stages.base import STAGE_TITLES, StageName
-from vidpipe.ops.status import error_counts
+from vidpipe.ops.status import error_counts, needs_a_look
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class ManifestInfo:
     processed: int = 0
     untracked: int = 0
     run_status: str | None = None
+    reviewed: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,9 @@ def manifest_infos(untracked_by_folder: dict[str, int]) -> list[ManifestInfo]:
                                       .group_by(Asset.manifest, Asset.state).tuples()):
         counts.setdefault(manifest_id, {})[state] = count
     errors = error_counts()
+    reviewed = dict(Asset.select(Asset.manifest, fn.COUNT(Asset.id))
+                    .where(Asset.reviewed == True, Asset.state != AssetState.REMOVED)  # noqa: E712
+                    .group_by(Asset.manifest).tuples())
     latest_status = {}
     for manifest_id, status in (Run.select(Run.manifest, Run.status)
                                 .where(Run.id.in_(Run.select(fn.MAX(Run.id)).group_by(Run.manifest)))
@@ -139,7 +143,7 @@ def manifest_infos(untracked_by_folder: dict[str, int]) -> list[ManifestInfo]:
             pending=by_state.get(AssetState.PENDING, 0),
             processed=by_state.get(AssetState.PROCESSED, 0),
             untracked=untracked_by_folder.get(manifest.folder, 0),
-            run_status=latest_status.get(manifest.id)))
+            run_status=latest_status.get(manifest.id), reviewed=reviewed.get(manifest.id, 0)))
     for folder, count in sorted(untracked_by_folder.items()):
         if folder not in seen_folders and count:
             out.append(ManifestInfo(None, folder or "(project folder)", folder, untracked=count))
@@ -181,12 +185,45 @@ class ErrorInfo:
     asset_name: str
     message: str
     created_at: datetime | None
+    manifest: str = ""
 
 
-def run_errors(run_id: int) -> list[ErrorInfo]:
-    query = (ItemError.select(ItemError.stage, ItemError.asset, Asset.name, ItemError.message,
-                              ItemError.created_at)
-             .join(Asset, JOIN.LEFT_OUTER, on=(ItemError.asset == Asset.id))
-             .where(ItemError.run == run_id).order_by(ItemError.id))
-    return [ErrorInfo(stage, asset_id, name or "—", message, created)
-            for stage, asset_id, name, message, created in query.tuples()]
+#: The "stage" of a file that could not be read at all (the asset is in state ERROR).
+UNREADABLE = "file"
+
+
+def manifest_errors(manifest_id: int | None) -> list[ErrorInfo]:
+    """Every error a person should look at, of one manifest (None: of the project): files that
+    could not be read, stages that failed on an asset (as the asset holds them now), and the
+    latest job's errors that name no asset."""
+    query = (Asset.select(Asset.id, Asset.name, Asset.state, Asset.error, Asset.stage_errors,
+                          Asset.updated_at, Manifest.name)
+             .join(Manifest).where(needs_a_look())
+             .order_by(Manifest.name, Asset.state != AssetState.ERROR, Asset.file_path))
+    if manifest_id is not None:
+        query = query.where(Asset.manifest == manifest_id)
+    out = []
+    for asset_id, name, state, error, stage_errors, updated, manifest in query.tuples():
+        if state == AssetState.ERROR:
+            out.append(ErrorInfo(UNREADABLE, asset_id, name, error or "cannot be read",
+                                 updated, manifest))
+            continue
+        out += [ErrorInfo(stage, asset_id, name, message, updated, manifest)
+                for stage, message in sorted((stage_errors or {}).items())]
+    # The latest job's errors that the assets do not hold (an item with no asset, or a stage
+    # error the asset no longer records because a later step cleared it).
+    seen = {(e.asset_id, e.stage) for e in out}
+    latest = Run.select(fn.MAX(Run.id)).group_by(Run.manifest)
+    if manifest_id is not None:
+        latest = latest.where(Run.manifest == manifest_id)
+    job = (ItemError.select(ItemError.stage, ItemError.asset, Asset.name, ItemError.message,
+                            ItemError.created_at, Manifest.name)
+           .join(Asset, JOIN.LEFT_OUTER, on=(ItemError.asset == Asset.id))
+           .switch(ItemError).join(Run).join(Manifest, JOIN.LEFT_OUTER)
+           .where(ItemError.run.in_(latest)).order_by(ItemError.id))
+    for stage, asset_id, name, message, created, manifest in job.tuples():
+        if (asset_id, stage) not in seen:
+            seen.add((asset_id, stage))
+            out.append(ErrorInfo(stage, asset_id, name or "—", message, created,
+                                 manifest or "—"))
+    return out

@@ -381,7 +381,7 @@ def test_a_real_terminal_never_receives_the_names_escapes(project):
         tmux("send-keys", "-t", "tui", "E")
         wait(lambda: "failed \\x1b]2;PWNED" in screen(), "the errors screen")
         tmux("send-keys", "-t", "tui", "Escape")
-        wait(lambda: "errors in #1" not in screen(), "the errors screen to close")
+        wait(lambda: "go to the asset" not in screen(), "the errors screen to close")
         # (tmux takes the Kitty graphics probe's APC string as a title too: only look for ours)
         assert "PWNED" not in title(), "an escape sequence from a name retitled the terminal"
         assert "osc\\x1b]2;PWNED\\x07" in screen()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,14 +14,29 @@ from textual.widgets import Label, Static
 
 from tui.plain import plain
 
+if TYPE_CHECKING:
+    from tui.snapshot import Snapshot
+
 
 class ChoiceScreen(ModalScreen[str | None]):
-    """``choices``: (key, value, label). The key returns its value; escape returns "back"."""
+    """``choices``: (key, value, label). The key returns its value; escape returns "back".
 
-    def __init__(self, question: str, choices: list[tuple[str, str, str]]):
+    ``gone``: given the dashboard's latest snapshot, whether what the question is about no longer
+    exists (the job ended): the question then closes itself rather than wait to be answered
+    about something else."""
+
+    def __init__(self, question: str, choices: list[tuple[str, str, str]],
+                 gone: Callable[[Snapshot], str | None] | None = None):
         super().__init__()
         self.question = question
         self.choices = choices
+        self.gone = gone
+
+    def close_if_gone(self, snapshot: Snapshot) -> None:
+        why = self.gone(snapshot) if self.gone is not None else None
+        if why and self.is_attached:
+            self.dismiss(None)
+            self.app.notify(why, title="Question closed")
 
     def compose(self) -> ComposeResult:
         with Vertical(id="choice"):
@@ -35,8 +53,10 @@ class ChoiceScreen(ModalScreen[str | None]):
                 return
 
 
-def confirm(question: str, yes: str = "Yes") -> ChoiceScreen:
-    return ChoiceScreen(question, [("y", "yes", yes), ("n", "no", "No"), ("escape", "no", "Cancel")])
+def confirm(question: str, yes: str = "Yes",
+            gone: Callable[[Snapshot], str | None] | None = None) -> ChoiceScreen:
+    return ChoiceScreen(question, [("y", "yes", yes), ("n", "no", "No"), ("escape", "no", "Cancel")],
+                        gone)
 
 
 class MessageScreen(ModalScreen[None]):

@@ -1,4 +1,5 @@
-"""Every item that failed in a job: stage, asset and the message a person needs."""
+"""Every error of a manifest (or of the project): files that could not be read and stages that
+failed, with the asset and the message a person needs."""
 
 from __future__ import annotations
 
@@ -20,22 +21,29 @@ class ErrorsScreen(ModalScreen[int | None]):
         Binding("enter", "jump", "Go to asset", id="errors.jump"),
     ]
 
-    def __init__(self, run_label: str, errors: list[ErrorInfo]):
+    def __init__(self, where: str, errors: list[ErrorInfo], by_manifest: bool = False):
         super().__init__()
-        self.run_label = run_label
+        self.where = where
         self.errors = errors
+        self.by_manifest = by_manifest
 
     def compose(self) -> ComposeResult:
         with Vertical(id="errors"):
-            yield Label(plain(f"{len(self.errors)} errors in {self.run_label}"), id="errors-title")
+            count = f"{len(self.errors)} error{'' if len(self.errors) == 1 else 's'}"
+            yield Label(plain(f"{count} in {self.where}" + (" · enter: go to the asset"
+                                                           if self.errors else "")),
+                        id="errors-title")
             yield DataTable(id="errors-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Stage", "Asset", "Message")
+        columns = ["Stage", "Asset", "Message"]
+        table.add_columns(*(["Manifest"] if self.by_manifest else []), *columns)
         for index, error in enumerate(self.errors):
-            table.add_row(plain(error.stage), plain(error.asset_name), plain(error.message),
-                          key=str(index))
+            cells = [plain(error.stage), plain(error.asset_name), plain(error.message)]
+            if self.by_manifest:
+                cells.insert(0, plain(error.manifest))
+            table.add_row(*cells, key=str(index))
         table.focus()
 
     def action_dismiss_none(self) -> None:

@@ -16,8 +16,8 @@ from textual.widgets import DataTable, Header, Input, OptionList
 from tui import messages as msg
 from tui.query import Query, QueryError, parse
 from tui.rows import (
-    GridSignature, changed_asset_ids, grid_signature, load_rows, load_rows_by_id, tracked_paths,
-    untracked_row,
+    GridSignature, changed_asset_ids, grid_signature, ingested_paths, load_rows, load_rows_by_id,
+    tracked_paths, untracked_row,
 )
 from tui.plain import plain
 from tui.screens.main_actions import MainActions
@@ -134,19 +134,23 @@ class MainScreen(ReportsWorkerErrors, MainActions, MainPreview, Screen):
 
     def refresh_snapshot(self) -> None:
         if self._start("snapshot"):
-            counts: dict[str, int] = {}
-            for folder in self.untracked.values():
-                counts[folder] = counts.get(folder, 0) + 1
-            self._load_snapshot(self.manifest_id, counts)
+            self._load_snapshot(self.manifest_id, dict(self.untracked))
 
     @work(thread=True, exit_on_error=False, group="snapshot")
     @db_thread
-    def _load_snapshot(self, manifest_id, untracked_counts) -> None:
+    def _load_snapshot(self, manifest_id, untracked: dict[str, str]) -> None:
         try:
-            snapshot = load_snapshot(manifest_id, untracked_counts)
+            # Counted against the database now: a file the daemon ingested (as an asset or as
+            # an error asset) is no longer "not ingested", whichever manifest is on screen.
+            ingested = frozenset(ingested_paths(list(untracked)))
+            counts: dict[str, int] = {}
+            for relative, folder in untracked.items():
+                if relative not in ingested:
+                    counts[folder] = counts.get(folder, 0) + 1
+            snapshot = load_snapshot(manifest_id, counts)
         finally:
             self.app.call_from_thread(self._done, "snapshot")
-        self.post_message(msg.SnapshotLoaded(snapshot))
+        self.post_message(msg.SnapshotLoaded(snapshot, ingested))
 
     def reload_grid(self) -> None:
         if self.folder is None:
@@ -215,6 +219,15 @@ class MainScreen(ReportsWorkerErrors, MainActions, MainPreview, Screen):
                         title="No daemon", severity="warning", timeout=10)
 
     def on_snapshot_loaded(self, message: msg.SnapshotLoaded) -> None:
+        for relative in message.ingested:
+            if self.untracked.pop(relative, None) is not None:
+                self.table.drop_row(untracked_row(relative).key)
+        if message.ingested:
+            self.update_status()
+        for screen in self.app.screen_stack:  # a question about a job that has ended closes
+            close_if_gone = getattr(screen, "close_if_gone", None)
+            if close_if_gone is not None:
+                close_if_gone(message.snapshot)
         old = self.snapshot
         self.snapshot = message.snapshot
         self.query_one(JobPanel).show(message.snapshot)

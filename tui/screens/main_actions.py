@@ -221,8 +221,13 @@ class MainActions:
         if run is None:
             self.notify("No job is running or queued.")
             return
+        def ended(snapshot) -> str | None:
+            if any(r.id == run.id for r in snapshot.running + snapshot.queued):
+                return None
+            return f"Job #{run.id} ended before you answered; nothing to cancel."
+
         self.app.push_screen(confirm(f"Cancel {run.label} ({run.status})? Finished work is kept.",
-                                     "Cancel job"),
+                                     "Cancel job", gone=ended),
                              lambda answer: answer == "yes" and self._cancel(run.id))
 
     @work(thread=True, exit_on_error=False, group="jobs")
@@ -251,21 +256,28 @@ class MainActions:
         self.app.call_from_thread(self.notify, f"Daemon {state} (pid {started.pid}); its log is "
                                   "in .vidpipe/logs/.", title="Daemon")
 
-    def action_show_errors(self) -> None:
-        run = self.snapshot.focus if self.snapshot else None
-        if run is None:
-            self.notify("No job yet.")
-            return
-        self._load_errors(run.id, run.label)
+    def action_show_errors(self, whole_project: bool = False) -> None:
+        if whole_project:
+            self._load_errors(None, "the project")
+        elif self.manifest_id is None:
+            self.notify("This folder has no manifest yet: its files are not ingested.")
+        else:
+            name = next((m.name for m in (self.snapshot.manifests if self.snapshot else ())
+                         if m.id == self.manifest_id), self.folder or "")
+            self._load_errors(self.manifest_id, f"manifest {name}")
+
+    def action_show_project_errors(self) -> None:
+        self.action_show_errors(whole_project=True)
 
     @work(thread=True, exit_on_error=False, group="errors")
     @db_thread
-    def _load_errors(self, run_id: int, label: str) -> None:
+    def _load_errors(self, manifest_id: int | None, where: str) -> None:
         from tui.screens.errors import ErrorsScreen
-        from tui.snapshot import run_errors
+        from tui.snapshot import manifest_errors
 
-        errors = run_errors(run_id)
-        self.app.call_from_thread(self.app.push_screen, ErrorsScreen(label, errors),
+        errors = manifest_errors(manifest_id)
+        self.app.call_from_thread(self.app.push_screen,
+                                  ErrorsScreen(where, errors, by_manifest=manifest_id is None),
                                   self._jump_to_asset)
 
     def _jump_to_asset(self, asset_id: int | None) -> None:

@@ -19,21 +19,41 @@ def folder_of(option_id_: str) -> str:
     return option_id_.split(":", 1)[1]
 
 
-def label(info: ManifestInfo) -> Text:
-    text = plain(info.name, style="bold")
-    parts = [f"{info.assets} assets"]
+#: Characters a line of the list may take (the list is 32 columns, less border and scrollbar).
+LINE_WIDTH = 28
+
+
+def label(info: ManifestInfo, width: int = LINE_WIDTH) -> Text:
+    """The name, then the counts packed into indented lines that fit ``width``: a count never
+    wraps onto a line of its own, where it would read as another manifest."""
+    parts: list[tuple[str, str]] = [(f"{info.assets} assets", "dim")] if info.id else []
     if info.processed:
-        parts.append(f"{info.processed} done")
+        parts.append((f"{info.processed} done", "dim"))
     if info.pending:
-        parts.append(f"{info.pending} pending")
-    text.append("\n  " + " · ".join(parts), style="dim")
+        parts.append((f"{info.pending} pending", "dim"))
     if info.errors:
-        text.append(f" · {info.errors} errors", style="red")
+        parts.append((f"{info.errors} errors", "red"))
+    if info.assets:
+        parts.append((f"{info.reviewed}/{info.assets} reviewed",
+                      "green" if info.reviewed == info.assets else "dim"))
     if info.untracked:
-        text.append(f"\n  {info.untracked} not ingested", style="yellow")
+        parts.append((f"{info.untracked} not ingested", "yellow"))
     if info.run_status:
-        text.append(f"\n  last job {safe(info.run_status)}",
-                    style=STATUS_STYLE.get(info.run_status, ""))
+        parts.append((f"last job {safe(info.run_status)}",
+                      STATUS_STYLE.get(info.run_status, "")))
+    text = plain(info.name, style="bold")
+    text.truncate(width, overflow="ellipsis")
+    line = 0
+    for words, style in parts:
+        if line and line + 3 + len(words) <= width:
+            text.append(" · ", style="dim")
+            line += 3
+        else:
+            text.append("\n  ")
+            line = 2
+        text.append(words, style=style)
+        line += len(words)
+    text.no_wrap, text.overflow = True, "ellipsis"
     return text
 
 

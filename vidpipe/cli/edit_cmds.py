@@ -20,10 +20,12 @@ def register(subparsers) -> None:
         "edit", help="edit an asset's field as a person would in the TUI (with history and undo)",
         description="Set one field of one asset (VALUE '-' reads it from stdin), or apply every "
                     "editable field that differs in an edited export (--from). Fields: "
-                    + ", ".join(PERSON_FIELDS) + " (type is asset_type).")
+                    + ", ".join(PERSON_FIELDS) + " (type is asset_type); `reviewed yes|no` "
+                    "sets or clears the review mark (who and when are recorded).")
     p.add_argument("project", type=Path)
     p.add_argument("asset", nargs="?", help="asset id, tag (CHAR_01 or manifest/CHAR_01) or file path")
-    p.add_argument("field", nargs="?", help="field to set: " + ", ".join(PERSON_FIELDS))
+    p.add_argument("field", nargs="?",
+                   help="field to set: " + ", ".join(PERSON_FIELDS) + ", or reviewed")
     p.add_argument("value", nargs="?", help="new value; '-' reads it from stdin")
     p.add_argument("--from", dest="from_file", type=Path, metavar="FILE.json",
                    help="an edited export (what `vidpipe export` writes) to apply")
@@ -64,11 +66,37 @@ def cmd_edit(args) -> int:
     return edit_one(args)
 
 
+REVIEW_VALUES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
+
+
+def mark_reviewed(args) -> int:
+    from vidpipe.review.asset_ref import resolve_asset
+    from vidpipe.store.edits import current_person, set_reviewed
+    from vidpipe.store.session import open_project
+
+    wanted = REVIEW_VALUES.get(str(args.value).strip().lower())
+    if wanted is None:
+        raise EditError(f"reviewed takes yes or no, not {printable(args.value, True)!r}")
+    with open_project(args.project) as session:
+        asset = resolve_asset(session.project, args.asset)
+        changed = set_reviewed([asset.id], wanted)
+        label = printable(f"{asset.manifest_tag or '—'} {asset.name} (id {asset.id})", True)
+    if not changed:
+        print(f"unchanged  {label}: already {'reviewed' if wanted else 'not reviewed'}")
+    elif wanted:
+        print(f"reviewed  {label}: marked reviewed by {printable(current_person(), True)}")
+    else:
+        print(f"not reviewed  {label}: review mark cleared")
+    return 0
+
+
 def edit_one(args) -> int:
     from vidpipe.review.asset_ref import resolve_asset
     from vidpipe.store.edits import edit_field, person_field
     from vidpipe.store.session import open_project
 
+    if args.field.strip().lower() == "reviewed":
+        return mark_reviewed(args)
     field = person_field(args.field)
     value = read_stdin_value() if args.value == "-" else args.value
     with open_project(args.project) as session:

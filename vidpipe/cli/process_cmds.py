@@ -135,7 +135,8 @@ def cmd_status(args) -> int:
         print(f"  ! {note}")
     for manifest in status["manifests"]:
         counts = ", ".join(f"{k} {v}" for k, v in manifest["assets_by_state"].items()) or "no assets"
-        print(f"\nmanifest {manifest['name']}: {manifest['assets']} asset(s) ({counts})")
+        print(f"\nmanifest {manifest['name']}: {manifest['assets']} asset(s) ({counts}); "
+              f"{manifest['reviewed']} of {manifest['assets']} reviewed")
         run = manifest.get("latest_run")
         if run:
             print(f"  latest run #{run['id']} {run['kind']} {run['status']}"

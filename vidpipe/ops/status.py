@@ -62,6 +62,13 @@ def project_status(project: Project, settings: Settings) -> dict:
                   Asset.select().where(Asset.manifest == manifest, needs_a_look())
                   .order_by(Asset.state != AssetState.ERROR, Asset.file_path)]
         run = latest_run(manifest.id)
+        reviewed = [{"file": a.file_path, "tag": a.manifest_tag, "by": a.reviewed_by,
+                     "at": a.reviewed_at.isoformat(timespec="seconds") if a.reviewed_at else None}
+                    for a in Asset.select(Asset.file_path, Asset.manifest_tag, Asset.reviewed_by,
+                                          Asset.reviewed_at)
+                    .where(Asset.manifest == manifest, Asset.state != AssetState.REMOVED,
+                           Asset.reviewed == True)  # noqa: E712
+                    .order_by(Asset.file_path)]
         manifests.append({
             "name": manifest.name,
             "folder": manifest.folder,
@@ -71,6 +78,8 @@ def project_status(project: Project, settings: Settings) -> dict:
             "extracted": by_source.get(Source.EXTRACTED, 0),
             "contact_sheets": manifest.contact_sheets or [],
             "errors": errors,
+            "reviewed": len(reviewed),  # of "assets"
+            "reviewed_assets": reviewed,
             "latest_run": run_summary(run) if run else None,
         })
     return {"project": project.name, "root": str(project.root), "manifests": manifests,

@@ -63,7 +63,11 @@ def asset_record(asset: Asset, by_id: dict[int, Asset], revision: int = 0) -> di
         "duplicate_of": duplicate.manifest_tag if duplicate else None,
         "state": asset.state,
         "error": asset.error,
-        "reviewed": asset.reviewed,  # a person marked it reviewed (read-only here)
+        # A person marked it reviewed, who and when (read-only here: `vidpipe edit` sets it).
+        "reviewed": asset.reviewed,
+        "reviewed_by": asset.reviewed_by if asset.reviewed else None,
+        "reviewed_at": (asset.reviewed_at.isoformat(timespec="seconds")
+                        if asset.reviewed and asset.reviewed_at else None),
     }
 
 
@@ -85,6 +89,7 @@ def build_export(project: Project, manifest_names: list[str] | None = None) -> d
             "name": manifest.name,
             "folder": manifest.folder,
             "contact_sheets": list(manifest.contact_sheets or []),
+            "reviewed": sum(1 for a in assets if a.reviewed),  # of len(assets)
             "assets": [asset_record(a, by_id, revision.get(a.id, 0))
                        for a in sorted(assets, key=_sort)],
         })

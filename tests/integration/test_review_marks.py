@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tui_support import make_project
+from support.tui_support import make_project
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def vidpipe(*args: str, user: str = "alice") -> subprocess.CompletedProcess:

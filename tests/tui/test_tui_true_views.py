@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tui_support import make_project, settle, text_of, wait_for
+from support.tui_support import make_project, settle, text_of, wait_for
 
 SIZE = (160, 45)
 

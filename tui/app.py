@@ -197,6 +197,7 @@ class VidpipeApp(App):
         super().action_command_palette()
 
     def action_help(self) -> None:
+        from tui.screens.characters import CharactersScreen
         from tui.screens.editor import AssetEditorScreen
         from tui.screens.help import HelpScreen
         from tui.screens.main import MainScreen
@@ -204,5 +205,6 @@ class VidpipeApp(App):
 
         sections = [("Everywhere", list(self.BINDINGS)),
                     ("Asset grid and jobs", list(MainScreen.BINDINGS) + list(AssetTable.BINDINGS)),
-                    ("Editor", list(AssetEditorScreen.BINDINGS))]
+                    ("Editor", list(AssetEditorScreen.BINDINGS)),
+                    ("Characters (K)", list(CharactersScreen.BINDINGS))]
         self.push_screen(HelpScreen(sections, dict(self._keymap)))

@@ -28,6 +28,8 @@ def main_commands(screen) -> list[tuple[str, str, object]]:
          screen.action_start_daemon),
         ("Export manifest", "Write .vidpipe/exports/manifest.json", screen.action_export),
         ("Show contact sheet", "The manifest's contact sheet pages", screen.action_contact_sheet),
+        ("Characters", "Every person of the project: rename, name, describe, pick the primary",
+         screen.action_characters),
         ("Toggle preview", "Show or hide the image preview", screen.action_toggle_preview),
         ("Adopt AI suggestions", "Take the newest waiting suggestion per field",
          screen.action_adopt),

@@ -62,6 +62,8 @@ class MainScreen(ReportsWorkerErrors, MainActions, MainPreview, Screen):
         Binding("D", "start_daemon", "Start daemon", id="daemon.start", show=False),
         Binding("x", "export", "Export", id="app.export", show=False),
         Binding("C", "contact_sheet", "Contact sheet", id="app.contact_sheet", show=False),
+        Binding("K", "characters", "Characters", id="app.characters", show=False,
+                tooltip="Every person of the project: handles, images with roles, descriptions"),
         Binding("i", "toggle_preview", "Preview", id="app.toggle_preview", show=False),
         Binding("I", "preview_quality", "Preview quality", id="app.preview_quality", show=False,
                 tooltip="Picture quality against bytes on the link: low, high, off"),

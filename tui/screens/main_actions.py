@@ -320,6 +320,11 @@ class MainActions:
             return
         self.app.call_from_thread(self.app.push_screen, ContactSheetScreen(pages, names))
 
+    def action_characters(self) -> None:
+        from tui.screens.characters import CharactersScreen
+
+        self.app.push_screen(CharactersScreen())
+
     # -- faces -----------------------------------------------------------------------------------
     def _face_rows(self, keys: list[str]):
         rows = [self.rows[k] for k in keys if k in self.rows]

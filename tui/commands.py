@@ -38,6 +38,8 @@ def main_commands(screen) -> list[tuple[str, str, object]]:
         ("Split face from its group", "The face under the cursor is someone else",
          screen.action_split_face),
         ("Redo edit", "Re-apply the last undone edit of the asset", screen.action_redo),
+        ("Retag manifest", "Renumber tags in manifest order, closing holes (shows old → new "
+         "first; one undo)", screen.action_retag),
         ("Sort in manifest order", "Each image, then its crops by confidence (tag order)", partial(screen.sort_by, "sort_order")),
     ]
     for column in COLUMNS:

@@ -327,11 +327,13 @@ def test_every_binding_has_an_id_and_a_description():
     from tui.screens.errors import ErrorsScreen
     from tui.screens.help import HelpScreen
     from tui.screens.main import MainScreen
+    from tui.screens.retag import RetagPreviewScreen
     from tui.screens.sheet import ContactSheetScreen
     from tui.widgets.asset_table import AssetTable
 
     bindings = [b for cls in (VidpipeApp, MainScreen, AssetTable, AssetEditorScreen,
-                              ErrorsScreen, HelpScreen, ContactSheetScreen, MessageScreen)
+                              ErrorsScreen, HelpScreen, ContactSheetScreen, MessageScreen,
+                              RetagPreviewScreen)
                 for b in cls.BINDINGS]
     assert all(b.id and b.description for b in bindings)
     ids = [b.id for b in bindings]

@@ -22,6 +22,7 @@ from tui.rows import (
 from tui.plain import plain
 from tui.screens.main_actions import MainActions
 from tui.screens.main_preview import MainPreview
+from tui.screens.retag import RetagActions
 from tui.snapshot import Snapshot, load_snapshot
 from tui.widgets.asset_table import SORT_KEYS, AssetTable, sort_rows
 from tui.widgets.footer import Footer
@@ -37,7 +38,7 @@ def folder_of_path(relative: str) -> str:
     return parts[0] if len(parts) > 1 else ""
 
 
-class MainScreen(ReportsWorkerErrors, MainActions, MainPreview, Screen):
+class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, MainPreview, Screen):
     AUTO_FOCUS = "#grid"  # focus once, on the grid (not first the manifest list, then the grid)
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="grid.filter"),

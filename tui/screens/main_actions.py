@@ -107,8 +107,14 @@ class MainActions:
 
         edit = redo_edit(asset_id) if redo else undo_edit(asset_id)
         verb = "Redid" if redo else "Undid"
-        text = (f"{verb} the {edit.author} edit of {edit.field}." if edit
-                else f"Nothing to {'redo' if redo else 'undo'} for this asset.")
+        if edit is None:
+            text = f"Nothing to {'redo' if redo else 'undo'} for this asset."
+        elif edit.change and edit.change.startswith("retag-"):
+            text = f"{verb} the whole retag (every tag and text it changed)."
+        elif edit.change:
+            text = f"{verb} the type change and the tag it gave."
+        else:
+            text = f"{verb} the {edit.author} edit of {edit.field}."
         self.app.call_from_thread(self.notify, text)
 
     def action_adopt(self) -> None:

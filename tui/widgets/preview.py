@@ -27,6 +27,9 @@ def details(row: AssetRow | None) -> Group | Text:
     head = Text.assemble((safe(row.tag) or "—", "bold"), "  ", (safe(row.name), "bold"), "  ",
                          (safe(row.asset_type.title()), "cyan"))
     lines = [head, plain(row.file_path, style="dim")]
+    if row.asset_id is not None:  # how the CLI names it: `vidpipe edit PROJECT cast/CHAR_01 ...`
+        name = f"{row.manifest}/{row.tag}" if row.tag else row.manifest
+        lines.append(plain(f"id {row.asset_id} · {name}", style="dim"))
     if row.error:
         lines.append(plain(f"error: {row.error}", style="bold red", one_line=False))
     for stage, message in sorted(row.stage_errors.items()):

@@ -129,7 +129,7 @@ async def _describe_online(requests: list[Request], project: "Project", settings
     from vidpipe.prompting.runner import jpeg_encoder
     from vidpipe.prompting.shared_limiter import make_limiter
 
-    encode = jpeg_encoder(settings)
+    encode = jpeg_encoder(settings, project.root)
     policy = RetryPolicy(max_retries=settings.prompt_max_retries)
     limiter = make_limiter(settings)
     written, errors = 0, []

@@ -12,12 +12,13 @@ from collections import Counter
 from typing import Sequence
 
 from vidpipe.store.models import Asset, Character, utcnow
+from vidpipe.store.numbering import next_free, numbered
 
 HANDLE_PREFIX = "PERSON"
 
 
 def default_handle(number: int) -> str:
-    return f"{HANDLE_PREFIX}_{number:02d}"
+    return numbered(HANDLE_PREFIX, number)
 
 
 def person_chosen(character: Character) -> bool:
@@ -45,11 +46,12 @@ def match_groups(groups: Sequence[Sequence[Asset]]) -> list[Character]:
     unmatched = sorted((i for i in range(len(groups)) if i not in chosen),
                        key=lambda i: min(m.id for m in groups[i]))
     handles = {c.handle for c in known.values()}
-    number = max((c.number for c in known.values()), default=0)
+    used = {c.number for c in known.values()}  # rows are never deleted: every number ever given
     for index in unmatched:
-        number += 1
+        number = next_free(used)
         while default_handle(number) in handles:  # a person renamed another one to it
             number += 1
+        used.add(number)
         chosen[index] = Character.create(number=number, handle=default_handle(number),
                                          created_at=utcnow(), updated_at=utcnow())
         handles.add(chosen[index].handle)

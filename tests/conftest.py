@@ -20,6 +20,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 os.environ.setdefault("DEEPFACE_HOME", str(Path(__file__).parent.parent / ".venv" / "deepface-home"))
 os.environ.pop("GEMINI_API_KEY", None)
 os.environ.pop("GOOGLE_API_KEY", None)
+for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ADMIN_KEY"):  # the openai SDK reads them
+    os.environ.pop(_name, None)
 # A write on a connection holding a read snapshot open fails loudly, here and in every process
 # the tests start (vidpipe.store.sqlite_safety).
 os.environ["VIDPIPE_SNAPSHOT_GUARD"] = "1"

@@ -60,3 +60,22 @@ def test_request_setting_asks_about_every_face(session, tmp_path):
         assert server.requests == 3 + 3
     for face in faces:
         assert not Asset.get_by_id(face.id).visual_description.startswith("(Duplicate")
+
+
+def test_duplicates_reuse_the_primary_answer_from_an_openai_compatible_server(session, tmp_path):
+    from support.fake_openai import DEFAULT_MODEL, FakeOpenAIProcess
+
+    uploads, faces = faces_of_one_person(session, tmp_path)
+    with FakeOpenAIProcess() as server:
+        settings = session.settings.replace(prompt_backend="openai",
+                                            openai_base_url=server.base_url,
+                                            openai_model=DEFAULT_MODEL, prompt_timeout_s=5.0)
+        run = process(session, settings, mode="missing")
+        assert run.status == RunStatus.DONE, run.error
+        assert len(server.requests()) == 3 + 1  # the uploads and the primary face only
+    primary = Asset.get_by_id(faces[0].id)
+    for face in faces[1:]:
+        face = Asset.get_by_id(face.id)
+        assert face.prompt_origin == "openai"
+        assert face.visual_description.startswith(f"(Duplicate of {primary.name}) ")
+        assert face.reverse_prompt.startswith(face.manifest_tag)

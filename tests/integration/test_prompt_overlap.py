@@ -139,3 +139,23 @@ def test_early_prompts_count_against_the_limits_shared_by_every_daemon(session, 
         assert server.requests == 3 + 3
     _, starts = limit_keys(API_KEY, engine.settings.gemini_model)
     assert redis.Redis.from_url(redis_url).zcard(starts) == 3 + 3, "every start in the window"
+
+
+def test_an_openai_compatible_server_is_asked_while_faces_run_too(session):
+    from support.fake_openai import DEFAULT_MODEL, FakeOpenAIProcess
+
+    characters(session)
+    with FakeOpenAIProcess() as server:
+        settings = session.settings.replace(
+            prompt_backend="openai", openai_base_url=server.base_url, openai_model=DEFAULT_MODEL,
+            prompt_timeout_s=5.0, face_distance_threshold=0.01)
+        engine = ManifestingEngine(session.project, settings,
+                                   stages=[FaceStage(GatedFaces(wait_for_answers=3)),
+                                           PromptStage(), TagStage()], progress_interval=0)
+        run = engine.process_manifest(Manifest.get())
+        assert run.status == RunStatus.DONE, run.error
+        assert len(server.requests()) == 3 + 3  # each upload and each face asked once
+    for asset in Asset.select():
+        assert asset.prompt_origin == "openai"
+        assert asset.reverse_prompt.startswith(f"{asset.manifest_tag},"), asset.reverse_prompt
+    assert ledger.totals(run_id=run.id)["requests"] == 6

@@ -240,7 +240,7 @@ def test_without_a_key_prompts_are_offline_then_replaced_by_gemini(session, gemi
     # The key goes away again: Gemini's prompts are kept, not degraded to offline ones.
     run = process(session, settings_for(session, None), mode="all")
     assert {a.prompt_origin for a in Asset.select()} == {"gemini"}
-    assert "kept their Gemini prompts" in stage_row(run).message
+    assert "kept their model prompts" in stage_row(run).message
 
 
 def test_cancelling_keeps_the_prompts_that_arrived(session):

@@ -305,3 +305,30 @@ def test_the_daemon_started_in_a_project_folder_imports_nothing_from_it(project,
         while daemon_status(project).running and time.monotonic() < deadline:
             time.sleep(0.05)
     assert not daemon_status(project).running
+
+
+def test_untrusted_openai_base_url_gets_nothing_until_trusted(project, monkeypatch):
+    """The OpenAI-compatible server receives the images (and OPENAI_API_KEY): a project's own
+    vidpipe.toml names one only once trusted."""
+    from vidpipe.pipeline.stages.prompts import PromptStage
+    from support.fake_openai import DEFAULT_MODEL, FakeOpenAIProcess
+
+    with FakeOpenAIProcess() as endpoint:
+        set_toml(project, f'prompt_backend = "openai"\nopenai_base_url = "{endpoint.base_url}"\n'
+                          f'openai_model = "{DEFAULT_MODEL}"\n')
+        env_key = dict(os.environ, OPENAI_API_KEY=SECRET)
+        result = subprocess.run([str(SCRIPTS / "vidpipe"), "process", str(project)],
+                                capture_output=True, text=True, timeout=120, env=env_key,
+                                stdin=subprocess.DEVNULL)
+        assert_refused(result, "openai_base_url", "sends your images (and OPENAI_API_KEY",
+                       f"vidpipe trust {project}")
+        assert SECRET not in result.stdout + result.stderr
+        assert endpoint.requests() == [] and endpoint.stats()["model_lists"] == 0
+
+        assert main(["trust", str(project)]) == 0
+        monkeypatch.setattr("vidpipe.pipeline.engine.default_stages",
+                            lambda settings: [PromptStage()])
+        monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+        assert main(["process", str(project)]) == 0
+        seen = endpoint.requests()
+        assert seen and {r["authorization"] for r in seen} == {f"Bearer {SECRET}"}

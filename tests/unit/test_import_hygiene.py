@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 HEAVY = ["torch", "tensorflow", "ultralytics", "deepface", "google.genai", "keras", "tf_keras",
-         "cv2", "mtcnn", "dlib", "huey.contrib"]
+         "cv2", "mtcnn", "dlib", "huey.contrib", "openai"]
 
 
 def imported_after(code: str) -> list[str]:

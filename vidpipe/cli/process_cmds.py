@@ -28,7 +28,8 @@ def register(subparsers) -> None:
                    help="redo every stage for every asset (default: only what is missing)")
     p.add_argument("--batch", action="store_true",
                    help="send reverse prompting through the Gemini Batch API: half price, "
-                        "answers in minutes to hours (a restart resumes the same batch)")
+                        "answers in minutes to hours (a restart resumes the same batch); "
+                        "Gemini only")
     p.set_defaults(handler=cmd_process)
 
     p = subparsers.add_parser("status", help="manifests, assets and the latest runs")
@@ -100,6 +101,9 @@ def cmd_process(args) -> int:
         view = _ProgressView()
         settings = session.settings.replace(gemini_batch=True) if args.batch \
             else session.settings
+        if args.batch and settings.prompt_backend != "gemini":
+            print(f"note: --batch: the Batch API is Gemini-only; prompt_backend is "
+                  f"{settings.prompt_backend!r}, so {settings.openai_base_url} is asked directly")
         with view:
             runs = process_project(
                 session.project, settings, mode="all" if args.all else "missing",
@@ -130,7 +134,7 @@ def cmd_status(args) -> int:
         print(json.dumps(status, indent=2, default=str))
         return 0
     print(f"project {status['project']}  ({status['root']})")
-    print(f"  Gemini, whole project: {ledger.describe(status['usage'])}")
+    print(f"  vision model, whole project: {ledger.describe(status['usage'])}")
     for note in status.get("notes", []):
         print(f"  ! {note}")
     for manifest in status["manifests"]:
@@ -147,7 +151,7 @@ def cmd_status(args) -> int:
                 print(f"    {stage['title']:<18} {stage['status']:<9} "
                       f"{stage['done']}/{stage['total']}{err}{msg}")
             if run["usage"]["requests"]:
-                print(f"    Gemini: {ledger.describe(run['usage'])}")
+                print(f"    vision model: {ledger.describe(run['usage'])}")
         for error in manifest["errors"][:20]:
             print(f"  error {error['file']}: {error['error']}")
     return 0

@@ -5,8 +5,8 @@ Sources, each overriding the ones before it:
     defaults < the person's config file (~/.config/vidpipe/config.toml)
              < PROJECT/vidpipe.toml < VIDPIPE_<NAME> environment variables
 
-The Gemini API key is read from GEMINI_API_KEY / GOOGLE_API_KEY only: never from a file, kept out
-of ``repr``, equality and ``model_dump``, never written anywhere. Every value is validated (types,
+API keys are read from GEMINI_API_KEY / GOOGLE_API_KEY and OPENAI_API_KEY only: never from a
+file, kept out of ``repr``, equality and ``model_dump``, never written anywhere. Every value is validated (types,
 ranges, NaN/inf, ``true`` where a number belongs) and a bad one is refused by a ConfigError that
 names the setting and where it came from. Which settings a project may set without being trusted
 is decided in vidpipe.config.trust.
@@ -36,7 +36,10 @@ from vidpipe.config.trust import TRUST_REQUIRED, check_project_settings, is_path
 
 CONFIG_FILENAME = "vidpipe.toml"
 ENV_PREFIX = "VIDPIPE_"
-SECRET_ENV_NAMES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+#: Each secret setting and the only variables it is read from.
+SECRET_ENV_VARIABLES = {"gemini_api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+                        "openai_api_key": ("OPENAI_API_KEY",)}
+SECRET_ENV_NAMES = tuple(name for names in SECRET_ENV_VARIABLES.values() for name in names)
 
 #: A contact-sheet page larger than this (columns x rows of cells) would take gigabytes to draw.
 MAX_CONTACT_SHEET_PAGE_PIXELS = 200_000_000
@@ -105,7 +108,17 @@ class Settings(BaseSettings):
     face_min_confidence: float = Field(0.90, ge=0.0, le=1.0)
     """Face detections below this confidence are dropped."""
 
-    # --- reverse prompting (Gemini) -----------------------------------------------------------
+    # --- reverse prompting (Gemini or an OpenAI-compatible server) -----------------------------
+    prompt_backend: Literal["gemini", "openai"] = "gemini"
+    """Who answers: "gemini" (Google, GEMINI_API_KEY) or "openai" (an OpenAI-compatible server
+    such as vLLM, Ollama, llama.cpp or LM Studio: openai_base_url and openai_model)."""
+    openai_base_url: str | None = None
+    """The OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM) or
+    http://127.0.0.1:11434/v1 (Ollama); your images (and OPENAI_API_KEY, if set) go there."""
+    openai_model: str | None = Field(None, pattern=r"^[^\x00-\x1f]{1,200}$")
+    """The model the OpenAI-compatible server serves, as GET /v1/models names it."""
+    openai_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """USD per 1M tokens for models behind openai_base_url (empty: free, a local model)."""
     gemini_model: str = Field("gemini-2.5-flash",
                               pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
     """Gemini model used for reverse prompting."""
@@ -149,8 +162,13 @@ class Settings(BaseSettings):
 
     # --- secrets (environment only) -----------------------------------------------------------
     gemini_api_key: str | None = Field(
-        None, repr=False, exclude=True, validation_alias=AliasChoices(*SECRET_ENV_NAMES))
+        None, repr=False, exclude=True,
+        validation_alias=AliasChoices(*SECRET_ENV_VARIABLES["gemini_api_key"]))
     """From GEMINI_API_KEY or GOOGLE_API_KEY. Never stored in the database, logs or exports."""
+    openai_api_key: str | None = Field(
+        None, repr=False, exclude=True,
+        validation_alias=AliasChoices(*SECRET_ENV_VARIABLES["openai_api_key"]))
+    """From OPENAI_API_KEY (optional: local servers take none). Never stored anywhere."""
 
     # --- validation ---------------------------------------------------------------------------
     @field_validator("*", mode="before")
@@ -192,7 +210,7 @@ class Settings(BaseSettings):
             raise ValueError("must name a weights file (e.g. yolov8n.pt)")
         return value.strip()
 
-    @field_validator("gemini_base_url")
+    @field_validator("gemini_base_url", "openai_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -232,7 +250,7 @@ class Settings(BaseSettings):
         raise ValueError(f"unsupported scheme {scheme + ':' if scheme else '(none)'}; use "
                          "sqlite:///PATH or redis://HOST:PORT/DB, or leave it empty")
 
-    @field_validator("gemini_prices", mode="before")
+    @field_validator("gemini_prices", "openai_prices", mode="before")
     @classmethod
     def _price_table(cls, value: Any) -> Any:
         from vidpipe.prompting.usage import check_prices
@@ -240,6 +258,16 @@ class Settings(BaseSettings):
         if isinstance(value, dict):
             check_prices(value)  # ValueError naming the entry, before pydantic's generic message
         return value
+
+    @model_validator(mode="after")
+    def _openai_server_named(self) -> "Settings":
+        # Never a default address: images go only where the person pointed (the SDK would
+        # otherwise pick api.openai.com, or OPENAI_BASE_URL).
+        if self.prompt_backend == "openai" and not self.openai_base_url:
+            raise ValueError(
+                "prompt_backend = \"openai\" needs openai_base_url (e.g. http://127.0.0.1:8000/v1"
+                " for vLLM, http://127.0.0.1:11434/v1 for Ollama)")
+        return self
 
     @model_validator(mode="after")
     def _page_fits_in_memory(self) -> "Settings":
@@ -398,9 +426,12 @@ def _checked_values(settings_file: SettingsFile | None) -> dict:
     if settings_file is None:
         return {}
     for key in settings_file.values:
-        if key in SECRET_FIELDS or key.upper() in SECRET_ENV_NAMES:
+        secret = next((name for name, variables in SECRET_ENV_VARIABLES.items()
+                       if key == name or key.upper() in variables), None)
+        if secret is not None:
             raise ConfigError(f"{settings_file.path}: {key!r} cannot be set in a file; the "
-                              f"Gemini API key is read from {' or '.join(SECRET_ENV_NAMES)} only")
+                              f"key is read from {' or '.join(SECRET_ENV_VARIABLES[secret])} "
+                              "only")
         if key not in PUBLIC_FIELDS:
             raise ConfigError(f"{settings_file.path}: unknown setting {key!r}"
                               + _did_you_mean(key))
@@ -420,7 +451,8 @@ def settings_template() -> str:
     out = ["# vidpipe project settings. Uncomment a line to change it.",
            f"# Every setting can also be set with an environment variable {ENV_PREFIX}<NAME>, or",
            f"# for all your projects in {user_config_path()}.",
-           "# The Gemini API key is read from GEMINI_API_KEY / GOOGLE_API_KEY only, never from here.",
+           "# API keys are read from GEMINI_API_KEY / GOOGLE_API_KEY and OPENAI_API_KEY only, "
+           "never from here.",
            ""]
     defaults = Settings()
     for name in PUBLIC_FIELDS:

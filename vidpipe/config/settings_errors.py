@@ -8,7 +8,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 #: Never shown back, whatever the error.
-SECRET_FIELDS = frozenset({"gemini_api_key"})
+SECRET_FIELDS = frozenset({"gemini_api_key", "openai_api_key"})
 
 
 def describe_errors(exc: ValidationError, origin: Callable[[str], str]) -> str:

@@ -28,6 +28,7 @@ TRUST_FILENAME = "trusted_projects.json"
 #: setting -> what a value for it lets whoever wrote the vidpipe.toml do.
 TRUST_REQUIRED: dict[str, str] = {
     "gemini_base_url": "sends your Gemini API key and your images to that address",
+    "openai_base_url": "sends your images (and OPENAI_API_KEY, if set) to that address",
     "detector": "imports that Python module and runs it",
     "models_dir": "loads model weights from that folder and writes into it",
     "yolo_weights": "loads that file as a PyTorch checkpoint (a checkpoint can carry code)",

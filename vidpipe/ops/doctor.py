@@ -11,6 +11,7 @@ from pathlib import Path
 from vidpipe.config.settings import Settings, load_settings
 from vidpipe.ops.diagnostics import Check, CheckFn
 from vidpipe.errors import ConfigError
+from vidpipe.ops.prompt_checks import PROMPT_CHECKS
 from vidpipe.ops.server_checks import SERVER_CHECKS
 from vidpipe.vision.doctor_checks import VISION_CHECKS
 
@@ -38,15 +39,6 @@ def check_font(settings: Settings, project: Path | None) -> Check:
             continue
     return Check("font", "warn", "DejaVu Sans not found; contact sheets use Pillow's built-in font",
                  "apt-get install fonts-dejavu-core")
-
-
-def check_api_key(settings: Settings, project: Path | None) -> Check:
-    if settings.gemini_api_key:
-        where = settings.gemini_base_url or "Google's endpoint"
-        return Check("gemini", "ok", f"API key set; model {settings.gemini_model} via {where}")
-    return Check("gemini", "warn", "no GEMINI_API_KEY / GOOGLE_API_KEY: reverse prompts are made "
-                 "offline from what the pipeline knows, marked as offline",
-                 "export GEMINI_API_KEY=... then: vidpipe process PROJECT (offline prompts are redone)")
 
 
 def check_inotify(settings: Settings, project: Path | None) -> Check:
@@ -118,7 +110,7 @@ def check_database(settings: Settings, project: Path | None) -> Check | None:
                  f"{queue_note}")
 
 
-CHECKS: list[CheckFn] = [check_packages, check_font, check_api_key, check_inotify, check_gpu,
+CHECKS: list[CheckFn] = [check_packages, check_font, *PROMPT_CHECKS, check_inotify, check_gpu,
                          check_database, *SERVER_CHECKS, *VISION_CHECKS]
 
 

@@ -1,10 +1,10 @@
 """Duplicate faces: the same person's face found again in another image.
 
 The face stage marks every face of a group but the best one as a duplicate of that primary.
-With ``prompt_duplicate_faces = "reuse"`` (the default) a duplicate is not sent to Gemini: it
+With ``prompt_duplicate_faces = "reuse"`` (the default) a duplicate is not sent to the model: it
 gets its primary's answer, naming its own tag, its description starting "(Duplicate of NAME)".
 A manifest of one character photographed ten times then pays for one face request, not ten
-(bench/cost.py measures it). ``"request"`` asks Gemini about every face crop.
+(bench/cost.py measures it). ``"request"`` asks the model about every face crop.
 
 A copied answer's stage mark names the primary's image, so a regrouping that gives the
 duplicate another primary makes it due again, and nothing else does.
@@ -35,10 +35,11 @@ def copy_fingerprint(mark: str, primary: Asset) -> str:
     return f"{mark}|copy:{primary.content_hash[:16]}"
 
 
-def copied_answer(primary: Asset, duplicate: Asset, model: str,
+def copied_answer(primary: Asset, duplicate: Asset, cache_model: str,
                   prompt_version: str) -> ReversePrompt | None:
-    """The primary's cached answer made the duplicate's; None while the primary has none."""
-    cached = cache.get(cache.cache_key(primary.content_hash, model, prompt_version))
+    """The primary's cached answer made the duplicate's; None while the primary has none.
+    ``cache_model``: the backend's model as the cache names it (BackendIdentity.cache_model)."""
+    cached = cache.get(cache.cache_key(primary.content_hash, cache_model, prompt_version))
     if cached is None:
         return None
     answer = cache.retag(cached.answer, cached.subject_tag, duplicate.manifest_tag)

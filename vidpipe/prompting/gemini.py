@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -21,6 +20,7 @@ from vidpipe.prompting.retry import (
     AnswerFailure, AuthFailure, PermanentFailure, TransientFailure, parse_retry_after,
     retry_delay_from_details,
 )
+from vidpipe.prompting.backend import GEMINI, Reply
 from vidpipe.prompting.schema import ReversePrompt, ValidationError
 from vidpipe.prompting.usage import Usage
 
@@ -46,12 +46,6 @@ def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
         timeouts.append(module.TimeoutException)
         transport.append(module.TransportError)
     return tuple(timeouts), tuple(transport)
-
-
-@dataclass(frozen=True)
-class Reply:
-    answer: ReversePrompt  # or the schema's model that ``GeminiClient.ask`` was given
-    usage: Usage | None  # None: the response carried no usage_metadata
 
 
 def thinking_budget_for(model: str, budget: int) -> int | None:
@@ -135,12 +129,16 @@ def redirect_refused(code: int, response) -> str:
 
 
 class GeminiClient:
-    """``async with GeminiClient(...) as client: reply = await client.describe(jpeg, text)``."""
+    """``async with GeminiClient(...) as client: reply = await client.describe(jpeg, text)``
+    (a :class:`~vidpipe.prompting.backend.VisionBackend`)."""
+
+    origin = GEMINI
 
     def __init__(self, api_key: str, model: str, base_url: str | None = None,
                  timeout_s: float = 60.0, thinking_budget: int = 0, media_resolution: str = ""):
         self._api_key = api_key
         self.model = model
+        self.cache_model = model  # the cache keys written before other backends existed
         self.base_url = base_url
         self.timeout_s = timeout_s
         self.thinking_budget = thinking_budget
@@ -152,7 +150,7 @@ class GeminiClient:
     @classmethod
     def for_settings(cls, settings: "Settings") -> "GeminiClient":
         """The client a run's settings describe: key, model, endpoint, timeout, thinking, media."""
-        return cls(settings.gemini_api_key, settings.gemini_model, settings.gemini_base_url,
+        return cls(settings.gemini_api_key or "", settings.gemini_model, settings.gemini_base_url,
                    settings.prompt_timeout_s, thinking_budget=settings.gemini_thinking_budget,
                    media_resolution=settings.gemini_media_resolution)
 

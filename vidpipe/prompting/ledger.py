@@ -1,5 +1,6 @@
-"""The project's record of what Gemini billed: one PromptUsage row per response, summed per run,
-per asset or for the whole project."""
+"""The project's record of what the vision model billed: one PromptUsage row per response (its
+``model`` the backend's cache name: "gemini-2.5-flash", "openai:qwen2.5-vl"), summed per run,
+per asset or for the whole project. A model with no price (a local one) adds tokens, no cost."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def totals(run_id: int | None = None, asset_id: int | None = None) -> dict:
 def describe(usage: dict) -> str:
     """'12 requests, 7.9k in / 1.8k out / 0 thinking tokens, $0.0069' for people."""
     if not usage.get("requests"):
-        return "no Gemini requests"
+        return "no model requests"
     return (f"{usage['requests']} request(s), {_short(usage['input_tokens'])} in / "
             f"{_short(usage['output_tokens'])} out / {_short(usage['thinking_tokens'])} thinking "
             f"tokens, ${usage['cost_usd']:.4f}")

@@ -1,4 +1,5 @@
-"""Reverse-prompting a batch of assets through Gemini: cache first, then paced, retried requests.
+"""Reverse-prompting a batch of assets through a vision backend (Gemini or an OpenAI-compatible
+server, see :mod:`vidpipe.prompting.backend`): cache first, then paced, retried requests.
 
 The requests run on one event loop. Results are handed to ``on_answer`` / ``on_failure`` as they
 arrive, on a single writer thread: database writes are serialised, each in its own short
@@ -18,7 +19,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Callable
 
 from vidpipe.errors import ImageError
 from vidpipe.prompting import cache
@@ -31,7 +32,7 @@ from vidpipe.prompting.usage import Usage
 
 if TYPE_CHECKING:
     from vidpipe.config.settings import Settings
-    from vidpipe.prompting.gemini import Reply
+    from vidpipe.prompting.backend import VisionBackend
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,6 @@ class BatchResult:
     first_error: str | None = None
 
 
-class Describer(Protocol):
-    model: str
-
-    async def describe(self, image_jpeg: bytes, prompt: str) -> "Reply": ...
-
-
 def encode_jpeg(path: Path, max_pixels: int, max_side: int, quality: int = 88, *,
                 within: Path | None) -> bytes:
     """The image downscaled to what the model needs, as JPEG bytes (``within``: the folder the
@@ -87,7 +82,7 @@ def jpeg_encoder(settings: "Settings", root: Path) -> Callable[[Path], bytes]:
 
 @dataclass
 class PromptBatch:
-    describer: Describer
+    describer: "VisionBackend"
     prompt_version: str
     limiter: RequestLimiter
     policy: RetryPolicy
@@ -121,7 +116,8 @@ class PromptBatch:
     async def _run(self, items: list[PromptItem]) -> None:
         groups: dict[str, list[PromptItem]] = {}
         for item in items:
-            key = cache.cache_key(item.content_hash, self.describer.model, self.prompt_version)
+            key = cache.cache_key(item.content_hash, self.describer.cache_model,
+                                  self.prompt_version)
             groups.setdefault(key, []).append(item)
 
         pending: dict[str, list[PromptItem]] = {}
@@ -168,7 +164,7 @@ class PromptBatch:
     def _store_and_deliver(self, key: str, members: list[PromptItem],
                            answer: ReversePrompt) -> None:
         lead = members[0]
-        cache.put(key, answer, lead.tag, self.describer.model, self.prompt_version)
+        cache.put(key, answer, lead.tag, self.describer.cache_model, self.prompt_version)
         self._deliver_all(members, answer, lead.tag, False)
 
     def _fail_all(self, members: list[PromptItem], message: str) -> None:

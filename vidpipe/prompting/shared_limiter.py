@@ -1,12 +1,14 @@
-"""Gemini limits shared by every process of a team, through the Redis server of the queue.
+"""Prompting limits shared by every process of a team, through the Redis server of the queue.
 
-One API key has one quota, however many daemons (on however many machines) use it. With a
+One API key has one quota (one GPU server one capacity), however many daemons (on however many
+machines) use it. With a
 Redis ``queue_url``, a request takes a slot in a Redis sorted set of requests in flight (at
 most ``prompt_concurrency`` members, each with an expiry so a killed process's slots come back)
 and records its start in a second sorted set (at most ``prompt_requests_per_minute`` starts in
 the last 60 s, plus the margin of vidpipe.prompting.limiter). Both checks are Lua scripts,
 atomic on the server, timed by the server's clock so machines with different clocks agree. The
-keys are named after a hash of the API key and the model, never the key itself.
+keys are named after a hash of the API key and the model (for an OpenAI-compatible server, its
+address too), never the key itself.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import AsyncIterator
 
 from vidpipe.config.settings import Settings
 from vidpipe.ops.daemon_registry import shared_queue
+from vidpipe.prompting.backend import GEMINI, identity
 from vidpipe.prompting.limiter import COUNTED_WINDOW_S, RequestLimiter
 
 #: Seconds between two looks at a full limit.
@@ -113,8 +116,10 @@ def make_limiter(settings: Settings) -> RequestLimiter:
     if shared_queue(url):
         # A slot outlives any request (its timeout) so a live request never loses it; a killed
         # process's slot is free again after that long.
+        backend = identity(settings)
+        key = settings.gemini_api_key if backend.origin == GEMINI else settings.openai_api_key
         return SharedRequestLimiter(settings.prompt_concurrency,
                                     settings.prompt_requests_per_minute, url,
-                                    settings.gemini_api_key, settings.gemini_model,
+                                    key, backend.scope,
                                     slot_lease_s=settings.prompt_timeout_s + 30)
     return RequestLimiter(settings.prompt_concurrency, settings.prompt_requests_per_minute)

@@ -1,9 +1,11 @@
-"""What a Gemini response cost: its token counts and their price.
+"""What a model's response cost: its token counts and their price.
 
 Every response carries ``usage_metadata``: prompt tokens (image + text, cached ones included),
 candidate tokens (the answer), thought tokens (thinking, billed as output) and cached tokens.
 Prices are US dollars per million tokens, per model, from Google's published paid-tier price
 list; ``gemini_prices`` in the settings overrides or adds models. The Batch API bills half.
+Models behind an OpenAI-compatible server start from an empty table (a local model is free);
+``openai_prices`` prices a paid one.
 """
 
 from __future__ import annotations
@@ -56,10 +58,12 @@ class Usage:
         return self.input_tokens + self.output_tokens + self.thinking_tokens
 
 
-def price_for(model: str, overrides: dict | None = None) -> Price | None:
+def price_for(model: str, overrides: dict | None = None,
+              table: dict[str, Price] | None = None) -> Price | None:
     """The price of ``model`` (longest known prefix: "gemini-2.5-flash-preview-05-20" is
-    priced as gemini-2.5-flash); None when neither the defaults nor ``overrides`` know it."""
-    table = dict(DEFAULT_PRICES)
+    priced as gemini-2.5-flash); None when neither ``table`` (Gemini's published prices by
+    default) nor ``overrides`` know it."""
+    table = dict(DEFAULT_PRICES if table is None else table)
     for name, value in (overrides or {}).items():
         table[name] = value if isinstance(value, Price) else Price(
             input=float(value["input"]), output=float(value["output"]),

@@ -53,6 +53,9 @@ class StageContext:
     assets_upto: int | None = None
     stop: StopToken = field(default_factory=StopToken)
     tags_given: dict[int, str] = field(default_factory=dict)  # this run's new tags, for the report
+    # The response_format each OpenAI-compatible server accepted this run (see openai_backend):
+    # shared by the early prompts and the prompt stage, so a refusal is met once per run.
+    prompt_formats: dict[str, str] = field(default_factory=dict)
 
     @property
     def force(self) -> bool:

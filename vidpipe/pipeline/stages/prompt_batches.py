@@ -25,12 +25,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def batch_requested(ctx: "StageContext") -> bool:
+    """Whether the person asked for the Batch API (``--batch`` or ``gemini_batch``)."""
+    return bool(ctx.settings.gemini_batch or (ctx.run.args or {}).get("batch"))
+
+
 def wants_batch(ctx: "StageContext", due: int) -> bool:
-    """Whether this run's new requests go by batch (reprocessing one asset never does)."""
-    if ctx.only_assets is not None or not due:
-        return False
+    """Whether this run's new requests go by batch (reprocessing one asset never does; only
+    Gemini has a Batch API)."""
     settings = ctx.settings
-    if settings.gemini_batch or (ctx.run.args or {}).get("batch"):
+    if ctx.only_assets is not None or not due or settings.prompt_backend != "gemini":
+        return False
+    if batch_requested(ctx):
         return True
     threshold = settings.gemini_batch_min_assets
     return bool(threshold) and ctx.run.requested_by in ("watcher", "ingest") and due > threshold

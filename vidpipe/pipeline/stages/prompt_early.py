@@ -9,8 +9,8 @@ faces, finds them there and writes them under the asset's final tag (``cache.ret
 any cached answer: same writer, same edits rule, same stage marks. A kill loses nothing: what was
 answered is in the cache, and the rest is asked by the prompt stage as before.
 
-Not started for a reprocess, a batch run, while a batch job of the manifest is open, offline, or
-with ``prompt_overlap = false``.
+Not started for a reprocess, a batch run, while a batch job of the manifest is open, offline (no
+Gemini key, the OpenAI-compatible server down), or with ``prompt_overlap = false``.
 """
 
 from __future__ import annotations
@@ -68,18 +68,17 @@ class EarlyPrompts:
 
     async def _ask(self) -> None:
         from vidpipe.prompting import ledger
-        from vidpipe.prompting.gemini import GeminiClient
+        from vidpipe.prompting.backend import identity, open_backend
         from vidpipe.prompting.retry import RetryPolicy
         from vidpipe.prompting.runner import PromptBatch, jpeg_encoder
         from vidpipe.prompting.shared_limiter import make_limiter
-        from vidpipe.prompting.usage import price_for
 
         settings = self.ctx.settings
         run_id = self.ctx.run.id
-        price = price_for(settings.gemini_model, settings.gemini_prices)
+        backend = identity(settings)
 
         def record(item, usage) -> None:
-            ledger.record(run_id, item.asset_id, settings.gemini_model, usage, price)
+            ledger.record(run_id, item.asset_id, backend.cache_model, usage, backend.price)
 
         def answered(item, answer, from_cache) -> None:
             self.answered += 1
@@ -90,7 +89,7 @@ class EarlyPrompts:
         # The same limits as the prompt stage's: with a Redis queue, shared by every daemon.
         limiter = make_limiter(settings)
         try:
-            async with GeminiClient.for_settings(settings) as client:
+            async with open_backend(settings, formats=self.ctx.prompt_formats) as client:
                 batch = PromptBatch(
                     describer=client, prompt_version=self.version, limiter=limiter,
                     policy=RetryPolicy(max_retries=settings.prompt_max_retries),
@@ -108,14 +107,18 @@ def early_prompts(ctx: "StageContext") -> EarlyPrompts | None:
     from vidpipe.prompting.runner import PromptItem
     from vidpipe.prompting.template import asset_values, load_template
     from vidpipe.pipeline.stages.prompt_batches import wants_batch
-    from vidpipe.pipeline.stages.prompt_marks import GEMINI, fingerprint
+    from vidpipe.pipeline.stages.prompt_marks import fingerprint
     from vidpipe.pipeline.tags import planned_tags
+    from vidpipe.prompting.backend import identity, unavailable_reason
 
     settings = ctx.settings
-    if not settings.gemini_api_key or not settings.prompt_overlap or ctx.only_assets is not None:
+    if not settings.prompt_overlap or ctx.only_assets is not None:
         return None
+    backend = identity(settings)
+    if not backend.model or unavailable_reason(settings) is not None:
+        return None  # offline: the prompt stage says why
     template = load_template(ctx.project.root, settings.prompt_template)
-    mark = fingerprint(GEMINI, settings.gemini_model, template.version)
+    mark = fingerprint(backend.origin, backend.model, template.version)
     todo = ctx.needs_work(ctx.assets(source=Source.UPLOADED), "prompts", mark)
     # A batch job of the manifest still open answers them (the prompt stage collects it).
     if not todo or wants_batch(ctx, len(todo)) or batch_job.open_batches(ctx.manifest.id):

@@ -1,6 +1,6 @@
-"""What the prompt stage's StageMark records for an asset: where its answer came from (Gemini or
-offline), the model and the template version. Shared by the prompt stage and the early prompts
-that overlap the face stage, so both decide "already done" the same way."""
+"""What the prompt stage's StageMark records for an asset: where its answer came from (a backend,
+"gemini" or "openai", or offline), the model and the template version. Shared by the prompt stage
+and the early prompts that overlap the face stage, so both decide "already done" the same way."""
 
 from __future__ import annotations
 
@@ -9,4 +9,4 @@ OFFLINE = "offline"
 
 
 def fingerprint(origin: str, model: str, version: str) -> str:
-    return f"{origin}|{model}|{version}" if origin == GEMINI else f"{origin}|{version}"
+    return f"{origin}|{version}" if origin == OFFLINE else f"{origin}|{model}|{version}"

@@ -1,13 +1,15 @@
 """Stage 4: reverse prompting — a text-to-image prompt, a description and a quality score per asset.
 
-With an API key (GEMINI_API_KEY / GOOGLE_API_KEY) each image goes to Gemini through the real
-google-genai SDK (see :mod:`vidpipe.prompting`); without one, every asset still gets a clearly
-labelled offline prompt built from what the pipeline knows. The origin is part of the stage
-fingerprint, so offline results are redone by the first run that has a key, while a run without a
-key never replaces a Gemini answer with an offline one.
+Each image goes to the configured vision backend (:mod:`vidpipe.prompting.backend`): Gemini
+through google-genai with GEMINI_API_KEY / GOOGLE_API_KEY, or an OpenAI-compatible server on the
+team's own GPU (``prompt_backend = "openai"``). When the backend cannot be used (no Gemini key,
+the server down at the start of the run), every asset still gets a clearly labelled offline
+prompt built from what the pipeline knows. The origin is part of the stage fingerprint, so
+offline results are redone by the first run that reaches a model, while an offline run never
+replaces a model's answer with an offline one.
 
 A person's edit of ``reverse_prompt`` / ``visual_description`` is never overwritten: the new AI
-text becomes a suggestion in the field's history (:func:`vidpipe.store.edits.apply_ai_value`).
+text becomes a suggestion in the field's history (see :mod:`.prompt_writer`).
 """
 
 from __future__ import annotations
@@ -15,16 +17,16 @@ from __future__ import annotations
 import logging
 import threading
 
-from vidpipe.store.edits import apply_ai_value
 from vidpipe.errors import ImageError, ModelUnavailable, RunCancelled, RunStopped, VidpipeError
-from vidpipe.store.models import Asset, StageMark, db, utcnow
+from vidpipe.store.models import Asset, StageMark, db
 from vidpipe.prompting import duplicates, ledger
+from vidpipe.prompting.backend import GEMINI, BackendIdentity, identity, unavailable_reason
 from vidpipe.prompting.offline import OFFLINE_VERSION, offline_prompt
 from vidpipe.prompting.retry import AuthFailure, RetryPolicy
 from vidpipe.prompting.template import PromptTemplate, asset_values, load_template
-from vidpipe.prompting.usage import price_for
-from vidpipe.pipeline.stages.base import Stage, StageContext, StageName, mark_done, set_stage_error
-from vidpipe.pipeline.stages.prompt_marks import GEMINI, OFFLINE, fingerprint
+from vidpipe.pipeline.stages.base import Stage, StageContext, StageName
+from vidpipe.pipeline.stages.prompt_marks import OFFLINE, fingerprint
+from vidpipe.pipeline.stages.prompt_writer import ResultWriter
 from vidpipe.pipeline.tags import assign_tags
 
 log = logging.getLogger(__name__)
@@ -44,10 +46,14 @@ class PromptStage(Stage):
     def run(self, ctx: StageContext, progress) -> str:
         settings = ctx.settings
         template = load_template(ctx.project.root, settings.prompt_template)
-        online = bool(settings.gemini_api_key)
-        origin = GEMINI if online else OFFLINE
+        backend = identity(settings)
+        offline_reason = unavailable_reason(settings)
+        online = offline_reason is None
+        if online and not backend.model:
+            raise ModelUnavailable(_no_model_message(settings))
+        origin = backend.origin if online else OFFLINE
         version = template.version if online else OFFLINE_VERSION
-        mark = fingerprint(origin, settings.gemini_model, version)
+        mark = fingerprint(origin, backend.model, version)
 
         candidates = ctx.assets()
         # Duplicate faces take their primary's answer (see vidpipe.prompting.duplicates).
@@ -59,13 +65,13 @@ class PromptStage(Stage):
         todo += ctx.new_crops(self.name, mark)  # a reprocessed image's new crops: this job
         kept = 0
         if not online:
-            # Without a key, a Gemini answer is better than anything offline: keep it.
-            has_gemini = _assets_with_gemini_marks([a.id for a in todo])
-            kept = len(has_gemini)
-            todo = [a for a in todo if a.id not in has_gemini]
+            # Offline, a model's answer is better than anything made here: keep it.
+            answered = _assets_with_model_marks([a.id for a in todo])
+            kept = len(answered)
+            todo = [a for a in todo if a.id not in answered]
         progress.start(len(todo))
         if not todo:
-            return _summary_nothing(online, kept)
+            return _summary_nothing(offline_reason, kept)
 
         # Types are known once detection and faces have run: new assets get their tags now, so
         # that the prompt names the subject "CHAR_01" (the tags stage gives any left).
@@ -77,26 +83,30 @@ class PromptStage(Stage):
         parents = ({p.id: p for p in Asset.select().where(Asset.id.in_(parent_ids))}
                    if parent_ids else {})
 
-        writer = _ResultWriter(ctx, progress, origin, version, mark, marks)
+        writer = ResultWriter(ctx, progress, origin, version, mark, backend, marks)
         if not online:
-            return self._run_offline(ctx, todo, parents, writer, kept)
+            return self._run_offline(ctx, todo, parents, writer, kept, offline_reason, backend)
         # A duplicate whose primary is neither due now nor answered before asks for itself, as
         # does one being reprocessed ("look again"); either way its mark still names its primary.
         due = {a.id for a in todo}
         copies = [a for a in todo if a.id in primaries and ctx.only_assets is None and (
             primaries[a.id].id in due or duplicates.copied_answer(
-                primaries[a.id], a, settings.gemini_model, version) is not None)]
+                primaries[a.id], a, backend.cache_model, version) is not None)]
         copy_ids = {a.id for a in copies}
         requests = [a for a in todo if a.id not in copy_ids]
-        summary = self._run_batches(ctx, requests, parents, template, writer)
+        summary = None
+        if backend.origin == GEMINI:
+            summary = self._run_batches(ctx, requests, parents, template, writer)
         if summary is None:
-            summary = self._run_gemini(ctx, requests, parents, template, writer)
+            summary = self._run_model(ctx, requests, parents, template, writer, backend)
+            summary += _batch_note(ctx, backend)
         if copies:
-            summary += "; " + _copy_duplicates(ctx, copies, primaries, version, writer)
+            summary += "; " + _copy_duplicates(ctx, copies, primaries, version, writer, backend)
         return summary
 
     # -- offline ---------------------------------------------------------------------------------
-    def _run_offline(self, ctx, todo, parents, writer: "_ResultWriter", kept: int) -> str:
+    def _run_offline(self, ctx, todo, parents, writer: ResultWriter, kept: int, reason: str,
+                     backend: BackendIdentity) -> str:
         from vidpipe.imaging import load_rgb
 
         for asset in todo:
@@ -111,18 +121,17 @@ class PromptStage(Stage):
                 continue
             prompt, description = offline_prompt(asset, parents.get(asset.source_asset_id), image)
             writer.answer(asset.id, asset.name, prompt, description, quality_score=None)
-        text = (f"offline prompts for {writer.written} asset(s): no GEMINI_API_KEY / "
-                "GOOGLE_API_KEY set; rerun with a key for Gemini prompts")
+        text = f"offline prompts for {writer.written} asset(s): {reason}; {_redo_hint(backend)}"
         if writer.failed:
             text += f"; {writer.failed} failed"
         if kept:
-            text += f"; {kept} kept their Gemini prompts"
+            text += f"; {kept} kept their model prompts"
         return text
 
-    # -- Gemini ----------------------------------------------------------------------------------
+    # -- a model -------------------------------------------------------------------------------
     @staticmethod
     def _items(ctx: StageContext, todo, parents, template: PromptTemplate,
-               writer: "_ResultWriter") -> list:
+               writer: ResultWriter) -> list:
         """What to ask about each asset; one whose file cannot be used fails here."""
         from vidpipe.prompting.runner import PromptItem
 
@@ -141,7 +150,7 @@ class PromptStage(Stage):
         return items
 
     def _run_batches(self, ctx: StageContext, todo, parents, template: PromptTemplate,
-                     writer: "_ResultWriter") -> str | None:
+                     writer: ResultWriter) -> str | None:
         """The Batch API's part of the work, or None when it has none (no batch wanted, none
         open); what a resumed batch did not cover goes interactive."""
         from vidpipe.prompting import batch_job
@@ -160,16 +169,17 @@ class PromptStage(Stage):
         summary = prompting.summary() + f", {_cost_note(ctx.run.id)}"
         rest = [asset for asset in todo if asset.id in left]
         if rest:
-            summary += "; " + self._run_gemini(ctx, rest, parents, template, writer)
+            summary += "; " + self._run_model(ctx, rest, parents, template, writer)
         return summary
 
-    def _run_gemini(self, ctx: StageContext, todo, parents, template: PromptTemplate,
-                    writer: "_ResultWriter") -> str:
-        from vidpipe.prompting.gemini import GeminiClient
+    def _run_model(self, ctx: StageContext, todo, parents, template: PromptTemplate,
+                   writer: ResultWriter, backend: BackendIdentity | None = None) -> str:
+        from vidpipe.prompting.backend import open_backend
         from vidpipe.prompting.shared_limiter import make_limiter
         from vidpipe.prompting.runner import PromptBatch, jpeg_encoder
 
         settings = ctx.settings
+        backend = backend or identity(settings)
         if not todo:
             return "every other asset is a duplicate face"
         items = self._items(ctx, todo, parents, template, writer)
@@ -184,7 +194,7 @@ class PromptStage(Stage):
         async def run_batch():
             limiter = make_limiter(settings)
             try:
-                async with GeminiClient.for_settings(settings) as client:
+                async with open_backend(settings, formats=ctx.prompt_formats) as client:
                     batch = PromptBatch(
                         describer=client, prompt_version=template.version, limiter=limiter,
                         policy=RetryPolicy(max_retries=settings.prompt_max_retries),
@@ -214,13 +224,14 @@ class PromptStage(Stage):
         if result.answered == 0 and result.failed:
             raise VidpipeError(f"reverse prompting failed for all {result.failed} asset(s); "
                                f"first: {result.first_error}")
-        parts = [f"{result.answered} prompt(s) from Gemini {settings.gemini_model}",
+        parts = [f"{result.answered} prompt(s) from {backend.label}",
                  f"{result.from_cache} from cache", f"{result.requests} request(s)",
                  _cost_note(ctx.run.id)]
         if result.retries:
             parts.append(f"{result.retries} retr{'y' if result.retries == 1 else 'ies'}")
         if result.failed:
             parts.append(f"{result.failed} failed")
+        parts += _format_notes(ctx)
         log.info("prompts: %s (peak %d in flight)", ", ".join(parts), limiter.peak_in_flight)
         return ", ".join(parts)
 
@@ -237,12 +248,12 @@ def _needing_work(ctx: StageContext, candidates: list[Asset], mark: str,
 
 
 def _copy_duplicates(ctx: StageContext, copies: list[Asset], primaries: dict[int, Asset],
-                     version: str, writer: "_ResultWriter") -> str:
+                     version: str, writer: ResultWriter, backend: BackendIdentity) -> str:
     """Give each duplicate face its primary's answer (the primaries were answered first)."""
     copied = 0
     for duplicate in copies:
         primary = primaries[duplicate.id]
-        answer = duplicates.copied_answer(primary, duplicate, ctx.settings.gemini_model, version)
+        answer = duplicates.copied_answer(primary, duplicate, backend.cache_model, version)
         if answer is None:
             writer.failure(duplicate, duplicate.name,
                            f"duplicate of {primary.name}, which has no answer to share yet")
@@ -253,55 +264,13 @@ def _copy_duplicates(ctx: StageContext, copies: list[Asset], primaries: dict[int
     return f"{copied} duplicate face(s) given their primary's answer (no request)"
 
 
-class _ResultWriter:
-    """Writes one asset's result in its own short transaction, as soon as it arrives."""
-
-    def __init__(self, ctx: StageContext, progress, origin: str, version: str, mark: str,
-                 marks: dict[int, str] | None = None):
-        self.ctx = ctx
-        self.progress = progress
-        self.origin = origin
-        self.version = version
-        self.mark = mark
-        self.marks = marks or {}  # assets whose mark is not ``mark`` (duplicate faces)
-        self.written = 0
-        self.failed = 0
-
-    def answer(self, asset_id: int, name: str, reverse_prompt: str, visual_description: str,
-               quality_score: float | None) -> None:
-        overwrite = self.ctx.overwrite
-        with db.atomic():
-            apply_ai_value(asset_id, "reverse_prompt", reverse_prompt, overwrite=overwrite)
-            apply_ai_value(asset_id, "visual_description", visual_description,
-                           overwrite=overwrite)
-            Asset.update(quality_score=quality_score, prompt_origin=self.origin,
-                         prompt_version=self.version, updated_at=utcnow()).where(
-                Asset.id == asset_id).execute()
-            set_stage_error(asset_id, StageName.PROMPTS, None)
-            mark_done(Asset(id=asset_id), StageName.PROMPTS, self.marks.get(asset_id, self.mark))
-        self.written += 1
-        self.progress.advance(1, item=name)
-
-    def usage(self, asset_id: int, usage, batch: bool = False) -> None:
-        settings = self.ctx.settings
-        ledger.record(self.ctx.run.id, asset_id, settings.gemini_model, usage,
-                      price_for(settings.gemini_model, settings.gemini_prices), batch)
-
-    def failure(self, asset_or_id, name: str, message: str) -> None:
-        asset_id = asset_or_id if isinstance(asset_or_id, int) else asset_or_id.id
-        set_stage_error(asset_id, StageName.PROMPTS, message)
-        self.progress.error(Asset(id=asset_id), f"{name}: {message}")
-        self.progress.advance(1, item=name)
-        self.failed += 1
-        log.warning("prompts: %s: %s", name, message)
-
-
-def _assets_with_gemini_marks(asset_ids: list[int]) -> set[int]:
+def _assets_with_model_marks(asset_ids: list[int]) -> set[int]:
+    """The assets whose current prompt came from a model (any backend), not made offline."""
     if not asset_ids:
         return set()
     rows = StageMark.select(StageMark.asset).where(
         StageMark.stage == StageName.PROMPTS, StageMark.asset.in_(asset_ids),
-        StageMark.fingerprint.startswith(f"{GEMINI}|"))
+        ~StageMark.fingerprint.startswith(f"{OFFLINE}|"))
     return {row.asset_id for row in rows}
 
 
@@ -311,13 +280,42 @@ def _cost_note(run_id: int) -> str:
     return f"{tokens} tokens, ${usage['cost_usd']:.4f}"
 
 
-def _summary_nothing(online: bool, kept: int) -> str:
-    if online:
+def _redo_hint(backend: BackendIdentity) -> str:
+    if backend.origin == GEMINI:
+        return "rerun with a key for Gemini prompts"
+    return f"the first run that reaches {backend.label} redoes them"
+
+
+def _summary_nothing(offline_reason: str | None, kept: int) -> str:
+    if offline_reason is None:
         return "every asset already has a prompt"
-    text = "every asset already has a prompt (offline: no GEMINI_API_KEY / GOOGLE_API_KEY)"
+    text = f"every asset already has a prompt (offline: {offline_reason})"
     if kept:
-        text += f"; {kept} kept their Gemini prompts"
+        text += f"; {kept} kept their model prompts"
     return text
+
+
+def _no_model_message(settings) -> str:
+    from vidpipe.prompting.openai_backend import probe_server
+
+    served = probe_server(settings).models or []
+    listed = f"; it serves: {', '.join(served[:20])}" if served else ""
+    return (f"openai_model is not set (VIDPIPE_OPENAI_MODEL, or in vidpipe.toml): name the "
+            f"model {settings.openai_base_url} should use{listed}")
+
+
+def _batch_note(ctx: StageContext, backend: BackendIdentity) -> str:
+    from vidpipe.pipeline.stages.prompt_batches import batch_requested
+
+    if backend.origin == GEMINI or not batch_requested(ctx):
+        return ""
+    return f"; the Batch API is Gemini-only: asked {backend.label} directly"
+
+
+def _format_notes(ctx: StageContext) -> list[str]:
+    """Servers that refused ``json_schema`` this run, and what they were asked with instead."""
+    return [f"{server.split('|')[0]} refused json_schema: asked with {mode}"
+            for server, mode in ctx.prompt_formats.items() if mode != "json_schema"]
 
 
 def _run_coroutine(coroutine):

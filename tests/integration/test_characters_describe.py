@@ -104,3 +104,25 @@ def test_offline_the_description_is_a_marked_summary_of_the_images_prompts(sessi
         _run(session, settings_for(session, server))
         assert server.requests == 1
     assert _character("PERSON_01").description_origin == "gemini"
+
+
+def test_with_an_openai_compatible_backend_characters_never_go_to_gemini(session, tmp_path):
+    """prompt_backend = "openai" keeps every image on the team's own server, character
+    descriptions too, even with a Gemini key in the environment."""
+    from support.fake_openai import DEFAULT_MODEL, FakeOpenAIProcess
+
+    _faces(session, tmp_path, [0.0, 1.0, 90.0])
+    with FakeGemini() as gemini, FakeOpenAIProcess() as server:
+        settings = settings_for(session, gemini).replace(
+            prompt_backend="openai", openai_base_url=server.base_url, openai_model=DEFAULT_MODEL)
+        row = _run(session, settings)
+        assert "2 description(s) written" in row.message
+        assert gemini.requests == 0
+        seen = server.requests()
+        assert sorted(len(r["images"]) for r in seen) == [1, 2]
+        assert all(r["response_format"]["json_schema"]["name"] == "CharacterDescription"
+                   for r in seen)
+        anna = _character("PERSON_01")
+        assert anna.description_origin == "openai"
+        assert anna.description.startswith("the subject: description of 2 image(s)")
+        assert {u.model for u in PromptUsage.select()} == {f"openai:{DEFAULT_MODEL}"}

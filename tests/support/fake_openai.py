@@ -188,10 +188,19 @@ class FakeOpenAI:
 
     @staticmethod
     def answer(seen: dict) -> dict:
-        """A schema-valid answer naming the image (by hash) and the tag the prompt gave."""
+        """A schema-valid answer naming the image (by hash) and the tag the prompt gave; for
+        another schema (``json_schema``'s), every property filled with such words."""
         tags = _TAG.findall(seen["prompt_text"])
         subject = tags[0] if tags else "the subject"
         short = seen["images"][0]["sha256"][:8] if seen["images"] else "noimage"
+        schema = ((seen["response_format"] or {}).get("json_schema") or {}).get("schema") or {}
+        properties = schema.get("properties") or {}
+        if properties and set(properties) != {"reverse_prompt", "visual_description",
+                                              "quality_score"}:
+            count = len(seen["images"])
+            return {name: 6.5 if spec.get("type") == "number" else
+                    f"{subject}: {name} of {count} image(s) ({short})"
+                    for name, spec in properties.items()}
         return {"reverse_prompt": f"{subject}, studio reference photo, image {short}, soft light",
                 "visual_description": f"A reference image ({short}) showing {subject}.",
                 "quality_score": 6.5}

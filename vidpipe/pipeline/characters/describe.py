@@ -110,11 +110,12 @@ def offline_description(request: Request) -> str:
 
 
 def describe(requests: list[Request], project: "Project", settings: "Settings",
-             run_id: int | None) -> tuple[int, list[str]]:
-    """Write a description for every request; returns (written, errors)."""
+             run_id: int | None, online: bool) -> tuple[int, list[str]]:
+    """Write a description for every request (``online``: through the prompts' vision backend,
+    see vidpipe.prompting.backend); returns (written, errors)."""
     if not requests:
         return 0, []
-    if not settings.gemini_api_key:
+    if not online:
         for request in requests:
             apply_ai_description(request.character.id, offline_description(request), "offline",
                                  request.key)
@@ -124,7 +125,7 @@ def describe(requests: list[Request], project: "Project", settings: "Settings",
 
 async def _describe_online(requests: list[Request], project: "Project", settings: "Settings",
                            run_id: int | None) -> tuple[int, list[str]]:
-    from vidpipe.prompting.gemini import GeminiClient
+    from vidpipe.prompting.backend import open_backend
     from vidpipe.prompting.retry import PromptFailure, RetryPolicy
     from vidpipe.prompting.runner import jpeg_encoder
     from vidpipe.prompting.shared_limiter import make_limiter
@@ -134,7 +135,7 @@ async def _describe_online(requests: list[Request], project: "Project", settings
     limiter = make_limiter(settings)
     written, errors = 0, []
     try:
-        async with GeminiClient.for_settings(settings) as client:
+        async with open_backend(settings) as client:
             for request in requests:
                 cached = _cached(request.key)
                 if cached is None:
@@ -144,7 +145,7 @@ async def _describe_online(requests: list[Request], project: "Project", settings
                     except (PromptFailure, OSError) as exc:
                         errors.append(f"{request.character.handle}: {client.redact(str(exc))}")
                         continue
-                apply_ai_description(request.character.id, cached, "gemini", request.key)
+                apply_ai_description(request.character.id, cached, client.origin, request.key)
                 written += 1
     finally:
         limiter.close()
@@ -154,15 +155,15 @@ async def _describe_online(requests: list[Request], project: "Project", settings
 async def _ask(client, limiter, policy, encode, project, request: Request, settings,
                run_id: int | None) -> str:
     from vidpipe.prompting import ledger
+    from vidpipe.prompting.backend import identity
     from vidpipe.prompting.retry import PromptFailure, with_retries
-    from vidpipe.prompting.usage import price_for
 
     images = [await asyncio.to_thread(encode, project.absolute(a.file_path))
               for a in request.images]
     character = request.character
     named = f" ({character.name})" if character.name else ""
     prompt = PROMPT.format(count=len(images), handle=character.handle, named=named)
-    price = price_for(settings.gemini_model, settings.gemini_prices)
+    backend = identity(settings)
 
     async def attempt() -> str:
         failure = reply = None
@@ -173,7 +174,8 @@ async def _ask(client, limiter, policy, encode, project, request: Request, setti
             except PromptFailure as exc:
                 failure, usage = exc, exc.usage
         if usage is not None:  # billed is billed, a refused answer too
-            ledger.record(run_id, request.images[0].id, settings.gemini_model, usage, price)
+            ledger.record(run_id, request.images[0].id, backend.cache_model, usage,
+                          backend.price)
         if failure is not None:
             raise failure
         return reply.answer.description

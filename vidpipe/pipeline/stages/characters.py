@@ -15,6 +15,7 @@ from vidpipe.pipeline.characters.regroup import REGROUP_LOCK_KEY, refresh_primar
 from vidpipe.pipeline.characters.roles import sharpness
 from vidpipe.pipeline.characters.views import live_images
 from vidpipe.pipeline.stages.base import Stage, StageContext, StageName
+from vidpipe.prompting.backend import identity, unavailable_reason
 from vidpipe.store.database import serialize_writers
 from vidpipe.store.models import Asset, AssetState, Character, db
 
@@ -45,22 +46,26 @@ class CharacterStage(Stage):
             serialize_writers(REGROUP_LOCK_KEY)
             refresh_primaries(ids)
         ctx.check_cancelled()
-        online = bool(ctx.settings.gemini_api_key)
-        origin = "gemini" if online else "offline"
+        # The backend the prompts use (Gemini, or the team's own server): images never go to
+        # another one.
+        backend = identity(ctx.settings)
+        offline_reason = unavailable_reason(ctx.settings)
+        online = offline_reason is None and bool(backend.model)
+        origin = backend.origin if online else "offline"
         requests = []
         for character in list(Character.select().where(Character.id.in_(ids or [0]))):
             request = request_for(character, images.get(character.id, []), origin,
-                                  ctx.settings.gemini_model if online else "")
-            # Without a key, a model's description (even of older images) beats a summary.
-            if not online and character.description_origin == "gemini":
+                                  backend.cache_model if online else "")
+            # Offline, a model's description (even of older images) beats a summary.
+            if not online and character.description_origin not in (None, "offline"):
                 continue
             if due(request) or (ctx.force and request.images):
                 requests.append(request)
-        written, errors = describe(requests, ctx.project, ctx.settings, ctx.run.id)
+        written, errors = describe(requests, ctx.project, ctx.settings, ctx.run.id, online)
         for message in errors:
             progress.message(message)
         progress.advance(len(ids))
         failed = f", {len(errors)} failed ({errors[0]})" if errors else ""
-        how = "" if online else " (offline summaries: no GEMINI_API_KEY / GOOGLE_API_KEY)"
+        how = "" if online else f" (offline summaries: {offline_reason or 'no openai_model'})"
         return (f"{len(ids)} character(s), {len(unmeasured)} image(s) measured, "
                 f"{written} description(s) written{how}{failed}")

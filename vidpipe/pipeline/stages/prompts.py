@@ -162,7 +162,8 @@ class PromptStage(Stage):
         submit = wants_batch(ctx, len(todo))
         if not submit and not batch_job.open_batches(ctx.manifest.id):
             return None
-        prompting = BatchPrompting(ctx, writer, template.version, jpeg_encoder(ctx.settings, ctx.project.root))
+        prompting = BatchPrompting(ctx, writer, template.version,
+                                   jpeg_encoder(ctx.settings, ctx.project.root))
         left = {item.asset_id for item in
                 prompting.run(self._items(ctx, todo, parents, template, writer), submit)}
         check_batch_outcome(prompting)

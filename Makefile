@@ -17,8 +17,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m vidpipe.demo
 
-test: $(STAMP)
+# Static checks alone: the import contracts (layers; the TUI never loads the ML stack), ruff.
+lint: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 # N randomized whole-product scenarios (tests/scenarios/test_scenarios.py); SEED=S replays from seed S.

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
+from vidpipe.config.queues import shared_queue
 from vidpipe.ops import daemon_registry
 
 from vidpipe.pipeline import runs
@@ -112,7 +113,7 @@ def start_detached(project_root: Path, wait_s: float = 20.0) -> Started:
     lock then), heartbeats in the database. Raises RuntimeError if it exits first (e.g. another
     daemon already runs; the message says which)."""
     project = find_project(Path(project_root))
-    shared = daemon_registry.shared_queue(project.settings().queue_url)
+    shared = shared_queue(project.settings().queue_url)
     log_path = project.logs_dir / "daemon.out"
     project.logs_dir.mkdir(parents=True, exist_ok=True)
     with open_append(log_path, within=project.state_dir) as out:

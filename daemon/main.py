@@ -20,6 +20,7 @@ from pathlib import Path
 from huey.consumer import Consumer
 from peewee import DatabaseError as PeeweeDatabaseError
 
+from vidpipe.config.queues import shared_queue
 from vidpipe.ops import daemon_registry
 from vidpipe.ops.daemon_state import format_started, write_heartbeat
 from vidpipe.store.database import describe_database_error, ensure_writable
@@ -107,7 +108,7 @@ class Daemon:
 
         # A shared queue (Redis queue_url) means several daemons may serve the project, on this
         # machine or others: no project lock; each daemon names itself in the database.
-        self.shared = daemon_registry.shared_queue(self.project.settings().queue_url)
+        self.shared = shared_queue(self.project.settings().queue_url)
         lock = SharedQueueMember() if self.shared else DaemonLock(self.project).acquire()
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
@@ -165,7 +166,7 @@ class Daemon:
     def _heartbeat(self, started: str, runtime, tasks, state: str = "running") -> None:
         try:
             counts = tasks.counts()
-        except Exception as exc:  # noqa: BLE001 - a busy queue file must not stop the heartbeat
+        except Exception as exc:
             counts = {"error": str(exc)}
         watcher = self.watcher
         write_heartbeat(self.project, {
@@ -179,7 +180,7 @@ class Daemon:
     def _shared_heartbeat(self, started: str, runtime, tasks, state: str = "running") -> None:
         try:
             counts = tasks.counts()
-        except Exception as exc:  # noqa: BLE001 - an unreachable queue must not stop the beat
+        except Exception as exc:
             counts = {"error": str(exc)}
         daemon_registry.beat(this_daemon(), started, runtime.current_run, counts, state)
 
@@ -189,7 +190,7 @@ class Daemon:
             self._shared_heartbeat(started, runtime, tasks)
             taken = take_over_abandoned(tasks)
             lost = enqueue_lost_runs(tasks)
-        except Exception:  # noqa: BLE001 - a database or queue hiccup: try again next round
+        except Exception:
             log.exception("shared heartbeat failed")
             return
         if taken or lost:

@@ -89,6 +89,6 @@ def forget_task_sets() -> None:
         for tasks in _task_sets.values():
             try:
                 tasks.huey.storage.close()
-            except Exception:  # noqa: BLE001 - closing a storage that never opened
+            except Exception:
                 pass
         _task_sets.clear()

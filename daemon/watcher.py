@@ -186,7 +186,7 @@ class FolderIngester:
             self._try_reconcile()
             try:
                 self._tick()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("watcher tick failed; continuing")
 
     def _try_reconcile(self) -> None:
@@ -196,7 +196,7 @@ class FolderIngester:
             return
         try:
             self._reconcile()
-        except Exception as exc:  # noqa: BLE001 - the watcher must keep running; it says why
+        except Exception as exc:
             log.exception("start-up reconcile failed; retrying in %ss", self.reconcile_retry_s)
             self._reconcile_problem = (f"start-up scan of the folder failed "
                                        f"({type(exc).__name__}: {exc}); retrying every "
@@ -236,7 +236,7 @@ class FolderIngester:
             try:
                 outcome = ingest_paths(self.project, self.settings, [Path(p) for p in ready],
                                        removed=[Path(p) for p in gone])
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 # Nothing is forgotten: the paths wait for the next try (database busy or
                 # read-only for a while, a disk error).
                 self._ingest_problem = (f"ingest of {len(ready) + len(gone)} path(s) failed "

@@ -172,10 +172,11 @@ class VidpipeApp(App):
         """How the daemons are asked about: with a shared (Redis) queue several may serve the
         project from several machines and each heartbeats in the database; otherwise the one
         daemon holds the project's lock file."""
+        from vidpipe.config.queues import shared_queue
         from vidpipe.ops import daemon_registry
         from vidpipe.ops.daemon_state import daemon_status
 
-        if daemon_registry.shared_queue(self.settings.queue_url):
+        if shared_queue(self.settings.queue_url):
             return daemon_registry.team_status
         return lambda: daemon_status(self.project)
 

@@ -142,7 +142,7 @@ async def test_hostile_names_show_literally_everywhere_and_do_nothing(project):
         await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen",
                        what="the editor")
         await pilot.pause()
-        assert f"Edit " in "\n".join(assert_shown_not_obeyed(app))
+        assert "Edit " in "\n".join(assert_shown_not_obeyed(app))
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen, what="the editor closed")
 

@@ -148,7 +148,7 @@ def test_two_people_edit_one_asset_on_postgres(postgres_url):
             start.wait()
             for n in range(25):
                 edit_field(asset.id, "description", f"{name} {n}")
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+        except Exception as exc:
             failures.append(exc)
         finally:
             database.close()

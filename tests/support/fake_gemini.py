@@ -408,7 +408,7 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout); nothing to tell it
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             batch = BATCH_PATH.match(path)
             if self.path == "/_fake/stats":
@@ -424,7 +424,7 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, _error(404, "NOT_FOUND", f"no such path: {self.path}"))
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             path = self.path.split("?", 1)[0]

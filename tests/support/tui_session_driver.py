@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support
 
-from support.tui_support import wait_for  # noqa: E402
+from support.tui_support import wait_for
 
 WAIT_S = 60.0
 

@@ -16,8 +16,8 @@ from textual.widgets import DataTable, Header, Input, OptionList
 from tui import messages as msg
 from tui.query import Query, QueryError, parse
 from tui.rows import (
-    GridSignature, changed_asset_ids, grid_signature, ingested_paths, load_rows, load_rows_by_id,
-    tracked_paths, untracked_row,
+    AssetRow, GridSignature, changed_asset_ids, grid_signature, ingested_paths, load_rows,
+    load_rows_by_id, tracked_paths, untracked_row,
 )
 from tui.plain import plain
 from tui.screens.main_actions import MainActions
@@ -31,6 +31,8 @@ from tui.widgets.manifest_list import ManifestList, folder_of
 from tui.widgets.preview import PreviewPane
 from tui.widgets.quiet import QuietStatic, text_key
 from tui.workers import ReportsWorkerErrors, db_thread
+from vidpipe.ops.daemon_registry import TeamStatus
+from vidpipe.ops.daemon_state import DaemonStatus
 
 
 def folder_of_path(relative: str) -> str:
@@ -75,7 +77,7 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, MainPreview, Sc
         super().__init__()
         self.folder: str | None = None  # manifest on screen, by folder
         self.manifest_id: int | None = None
-        self.rows: dict[str, object] = {}  # key -> AssetRow, every tracked row of the manifest
+        self.rows: dict[str, AssetRow] = {}  # key -> AssetRow, every tracked row of the manifest
         self.untracked: dict[str, str] = {}  # relative path -> folder, files not ingested yet
         self.known_paths: set[str] = set()
         self.signature: GridSignature | None = None
@@ -83,7 +85,7 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, MainPreview, Sc
         self.sort_key = "sort_order"
         self.sort_reverse = False
         self.snapshot: Snapshot | None = None
-        self.daemon = None
+        self.daemon: DaemonStatus | TeamStatus | None = None
         self._busy: set[str] = set()
         self._again: set[str] = set()
         self._filter_timer = None
@@ -356,7 +358,7 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, MainPreview, Sc
         status = Text.assemble(plain(name, "bold"), " · ", plain(" · ".join(parts)))
         self.query_one("#grid-status", QuietStatic).show(status, key=text_key(status))
 
-    def current_row(self):
+    def current_row(self) -> AssetRow | None:
         key = self.table.current_key
         if key is None:
             return None

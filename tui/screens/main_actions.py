@@ -4,6 +4,8 @@ A failing worker becomes a notification (see VidpipeApp.on_worker_state_changed)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import work
 
 from vidpipe.ops.daemon_registry import TeamStatus
@@ -11,8 +13,13 @@ from tui import job_requests
 from tui.screens.confirm import confirm
 from tui.workers import db_thread
 
+if TYPE_CHECKING:
+    from tui.screens.main_host import MainHost
+else:
+    MainHost = object  # the type checker's view of MainScreen, which this is mixed into
 
-class MainActions:
+
+class MainActions(MainHost):
     """Mixed into MainScreen; relies on its ``rows``, ``table``, ``snapshot`` and ``app``."""
 
     # -- selection -------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ half-block lines are kept as well); the picture already shown is never sent agai
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections import OrderedDict
 
 from rich.color import ColorSystem
@@ -17,6 +19,11 @@ from tui import graphics
 from tui import messages as msg
 from tui.preview_quality import HIGH, OFF, budget, default_quality, next_quality
 from tui.widgets.preview import PreviewPane
+
+if TYPE_CHECKING:
+    from tui.screens.main_host import MainHost
+else:
+    MainHost = object  # the type checker's view of MainScreen, which this is mixed into
 
 PREVIEW_MAX_SIDE = 512
 PREVIEW_CACHE = 64
@@ -28,7 +35,7 @@ _COLOR_SYSTEMS = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT
                   "truecolor": ColorSystem.TRUECOLOR, "windows": ColorSystem.WINDOWS}
 
 
-class MainPreview:
+class MainPreview(MainHost):
     def init_preview(self) -> None:
         self._preview_cache: OrderedDict[str, tuple] = OrderedDict()  # key -> (image, caption)
         self._cells_cache: OrderedDict[tuple, list] = OrderedDict()  # (key, budget, colours)

@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from vidpipe.ops.daemon_registry import shared_queue
+from vidpipe.config.queues import shared_queue
 from vidpipe.ops.daemon_state import daemon_status, lock_is_held, lock_path, not_this_daemon
 from vidpipe.store.project import find_project
 

@@ -116,7 +116,7 @@ def edit_from_export(args) -> int:
     from vidpipe.store.session import open_project
 
     data = load_export_file(args.from_file)
-    with open_project(args.project) as session:
+    with open_project(args.project):
         report = apply_edited_export(data, force=args.force, dry_run=args.dry_run)
     verb = "would change" if args.dry_run else "changed"
     for change in report.changed:

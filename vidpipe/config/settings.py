@@ -253,7 +253,7 @@ class Settings(BaseSettings):
     @field_validator("gemini_prices", "openai_prices", mode="before")
     @classmethod
     def _price_table(cls, value: Any) -> Any:
-        from vidpipe.prompting.usage import check_prices
+        from vidpipe.config.prices import check_prices
 
         if isinstance(value, dict):
             check_prices(value)  # ValueError naming the entry, before pydantic's generic message

@@ -23,12 +23,6 @@ STALE_S = 15.0
 FORGET_S = 24 * 3600.0
 
 
-def shared_queue(queue_url: str | None) -> bool:
-    """Whether ``queue_url`` is a queue several daemons (machines) can share: Redis. A SQLite
-    queue file, the default included, has one daemon per project."""
-    return (queue_url or "").split(":", 1)[0] in ("redis", "rediss", "unix")
-
-
 @dataclass(frozen=True)
 class DaemonEntry:
     name: str  # "host:pid"

@@ -1,5 +1,5 @@
-"""What one `vidpipe doctor` check returns. Its own module so that the checks living next to
-what they check (vision/doctor_checks.py) and the doctor that runs them share it without
+"""What one `vidpipe doctor` check returns. Its own module so that the checks (ops/doctor.py,
+ops/vision_checks.py, ops/server_checks.py) and the doctor that runs them share it without
 importing each other."""
 
 from __future__ import annotations

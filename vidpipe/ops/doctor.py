@@ -1,6 +1,6 @@
 """Checks behind `vidpipe doctor`. Each check is a small function returning a Check (or None:
 nothing to say). The database/queue servers' checks (server_checks.py) and the vision models'
-(vision/doctor_checks.py) live next to what they check; CHECKS lists them all, in order."""
+(ops/vision_checks.py) live next to what they check; CHECKS lists them all, in order."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from vidpipe.ops.diagnostics import Check, CheckFn
 from vidpipe.errors import ConfigError
 from vidpipe.ops.prompt_checks import PROMPT_CHECKS
 from vidpipe.ops.server_checks import SERVER_CHECKS
-from vidpipe.vision.doctor_checks import VISION_CHECKS
+from vidpipe.ops.vision_checks import VISION_CHECKS
 
 
 def check_packages(settings: Settings, project: Path | None) -> Check:

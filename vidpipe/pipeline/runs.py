@@ -313,7 +313,7 @@ def lease_kept(run_id: int, owner: str | None = None, every_s: float = LEASE_REN
                 try:
                     if renew(run_id, owner, lease_s):
                         continue
-                except Exception:  # noqa: BLE001 - a busy database: try again next round
+                except Exception:
                     log.exception("could not renew the lease of run #%s", run_id)
                     continue
                 log.warning("run #%s is no longer leased to %s; stopping it", run_id, owner)

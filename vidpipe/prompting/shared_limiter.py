@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from vidpipe.config.settings import Settings
-from vidpipe.ops.daemon_registry import shared_queue
+from vidpipe.config.queues import shared_queue
 from vidpipe.prompting.backend import GEMINI, identity
 from vidpipe.prompting.limiter import COUNTED_WINDOW_S, RequestLimiter
 

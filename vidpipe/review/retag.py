@@ -175,7 +175,7 @@ def last_retag(manifests: list[Manifest]) -> str | None:
     row = (FieldEdit.select(FieldEdit.change).join(Asset)
            .where(Asset.manifest.in_([m.id for m in manifests]),
                   FieldEdit.change.startswith(f"{CHANGE_KIND}-"),
-                  FieldEdit.undone == False)
+                  FieldEdit.undone == False)  # noqa: E712
            .order_by(FieldEdit.id.desc()).first())
     return row.change if row else None
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import peewee
 from peewee import (
+    AutoField,
     BooleanField,
     DatabaseProxy,
     DateTimeField,
@@ -111,6 +113,11 @@ class Author(StrEnum):
 
 
 class BaseModel(Model):
+    if TYPE_CHECKING:
+        # The primary key peewee adds to a model that declares none, and the <name>_id it adds
+        # beside each foreign key: declared for the type checker only.
+        id = AutoField()
+
     class Meta:
         database = db
         legacy_table_names = False
@@ -154,6 +161,12 @@ class Character(BaseModel):
 
 
 class Asset(BaseModel):
+    if TYPE_CHECKING:
+        manifest_id: int
+        source_asset_id: int | None
+        duplicate_of_id: int | None
+        character_id: int | None
+
     manifest = ForeignKeyField(Manifest, backref="assets", on_delete="CASCADE")
     name = CharField()
     asset_type = CharField(default=AssetType.UNKNOWN)
@@ -220,6 +233,9 @@ class Asset(BaseModel):
 class CharacterEdit(BaseModel):
     """FieldEdit's counterpart for a character's fields (handle, name, description, primary)."""
 
+    if TYPE_CHECKING:
+        character_id: int
+
     character = ForeignKeyField(Character, backref="edits", on_delete="CASCADE")
     field = CharField()
     old_value = JSONField(null=True)
@@ -236,6 +252,9 @@ class FieldEdit(BaseModel):
     ``applied`` is False for an AI suggestion that arrived after a person's edit: it is kept here
     (visible, adoptable) instead of overwriting the edit.
     """
+
+    if TYPE_CHECKING:
+        asset_id: int
 
     asset = ForeignKeyField(Asset, backref="edits", on_delete="CASCADE")
     field = CharField()
@@ -257,6 +276,9 @@ class StageMark(BaseModel):
     "missing" reruns skip assets whose mark matches; a changed fingerprint means redo.
     """
 
+    if TYPE_CHECKING:
+        asset_id: int
+
     asset = ForeignKeyField(Asset, backref="stage_marks", on_delete="CASCADE")
     stage = CharField()
     fingerprint = CharField()
@@ -269,6 +291,10 @@ class StageMark(BaseModel):
 class Run(BaseModel):
     """One job: process a manifest or reprocess an asset. Its status changes only through
     :mod:`vidpipe.pipeline.runs`, the state machine."""
+
+    if TYPE_CHECKING:
+        manifest_id: int | None
+        asset_id: int | None
 
     kind = CharField()  # RunKind
     manifest = ForeignKeyField(Manifest, null=True, backref="runs", on_delete="CASCADE")
@@ -295,6 +321,9 @@ class Run(BaseModel):
 class StageProgress(BaseModel):
     """Live progress of one stage of one run; written by the worker, read by the TUI and CLI."""
 
+    if TYPE_CHECKING:
+        run_id: int
+
     run = ForeignKeyField(Run, backref="stages", on_delete="CASCADE")
     stage = CharField()
     position = IntegerField()
@@ -315,6 +344,10 @@ class StageProgress(BaseModel):
 class ItemError(BaseModel):
     """One asset that failed in one stage of one run, with the message a person needs."""
 
+    if TYPE_CHECKING:
+        run_id: int
+        asset_id: int | None
+
     run = ForeignKeyField(Run, backref="item_errors", on_delete="CASCADE")
     stage = CharField()
     asset = ForeignKeyField(Asset, null=True, backref="item_errors", on_delete="CASCADE")
@@ -324,6 +357,10 @@ class ItemError(BaseModel):
 
 class FaceDecision(BaseModel):
     """A person's verdict on two faces: same person (merge) or not (split). Survives reruns."""
+
+    if TYPE_CHECKING:
+        asset_a_id: int
+        asset_b_id: int
 
     asset_a = ForeignKeyField(Asset, backref="+", on_delete="CASCADE")
     asset_b = ForeignKeyField(Asset, backref="+", on_delete="CASCADE")
@@ -347,6 +384,10 @@ class PromptUsage(BaseModel):
     asked (the first asset of a group sharing one image). Kept when the run or asset goes, so
     the project's total stays what was paid."""
 
+    if TYPE_CHECKING:
+        run_id: int | None
+        asset_id: int | None
+
     run = ForeignKeyField(Run, null=True, backref="prompt_usage", on_delete="SET NULL")
     asset = ForeignKeyField(Asset, null=True, backref="prompt_usage", on_delete="SET NULL")
     model = CharField()
@@ -366,6 +407,10 @@ class GeminiBatch(BaseModel):
     gets the job's ``name`` the moment Gemini accepted it, so a process killed at any point
     resumes polling the same job instead of paying for a second one.
     """
+
+    if TYPE_CHECKING:
+        manifest_id: int
+        run_id: int | None
 
     manifest = ForeignKeyField(Manifest, backref="gemini_batches", on_delete="CASCADE")
     run = ForeignKeyField(Run, null=True, backref="gemini_batches", on_delete="SET NULL")

@@ -217,7 +217,7 @@ def open_regular(path: Path | str, *, follow_symlinks: bool = True) -> IO[bytes]
         flags |= os.O_NOFOLLOW
     try:
         fd = os.open(path, flags)
-    except OSError as exc:
+    except OSError:
         if not follow_symlinks and os.path.islink(path):
             raise UnsafePath(f"{path} is a symlink; not followed") from None
         raise

@@ -26,6 +26,10 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ctypes
 
 GUARD_VARIABLE = "VIDPIPE_SNAPSHOT_GUARD"
 
@@ -54,7 +58,7 @@ class SnapshotSafeConnection(sqlite3.Connection):
         super().__init__(database, *args, **kwargs)
         self.guard = _SnapshotGuard(self, database) if guard_enabled() else None
 
-    def cursor(self, factory=None):  # noqa: ARG002 (one cursor kind for every caller)
+    def cursor(self, factory=None):
         return super().cursor(SnapshotSafeCursor)
 
 

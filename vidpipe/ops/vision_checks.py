@@ -1,4 +1,5 @@
-"""`vidpipe doctor` checks for the vision models (vidpipe.ops.doctor lists VISION_CHECKS)."""
+"""`vidpipe doctor` checks for the vision models (vidpipe.ops.doctor lists VISION_CHECKS): here,
+not in vidpipe.vision, because vision sits below ops in the layers."""
 
 from __future__ import annotations
 

@@ -11,11 +11,16 @@ import json
 import os
 import re
 import shutil
-import tomllib
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from support.reference_sets import (
+    check_kohya_layout,
+    check_runway_set,
+    check_veo_set,
+    tree,
+)
 
 from vidpipe.cli import main
 from vidpipe.review.reference_sets import kohya, runway
@@ -24,8 +29,6 @@ from vidpipe.review.reference_sets.output import ExportFolder
 from vidpipe.review.reference_sets.subjects import object_subjects
 from vidpipe.store.models import Asset, Character
 from vidpipe.store.session import open_project
-
-DATA_URI = re.compile(r"data:(image/(?:jpeg|png));base64,([A-Za-z0-9+/]+={0,2})")
 
 
 @pytest.fixture
@@ -96,42 +99,18 @@ def export(root: Path, fmt: str, out: Path, capsys) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
-def tree(folder: Path, with_record: bool = False) -> dict[str, bytes]:
-    """The folder's files by relative path (the export's own record of them left out unless
-    asked for)."""
-    return {path.relative_to(folder).as_posix(): path.read_bytes()
-            for path in sorted(folder.rglob("*"))
-            if path.is_file() and (with_record or path.name != ".vidpipe-export")}
-
-
 EXPECTED_HANDLES = {"PERSON_01", "PERSON_02", "props_OBJ_01", "vehicles_OBJ_01", "ENV_01",
                     "ENV_02", "ENV_03"}
 
 
 def test_veo_sets_validate_as_google_genai_configs(project, tmp_path, capsys):
-    from google.genai import types
-
     out = tmp_path / "veo"
     code, text = export(project, "veo", out, capsys)
     assert code == 0, text
     files = tree(out)
     assert set(files) == {f"{handle}.json" for handle in EXPECTED_HANDLES}
     for name, raw in files.items():
-        document = json.loads(raw)
-        assert set(document) == {"handle", "prompt", "config"}
-        assert document["handle"] == name.removesuffix(".json")
-        assert document["handle"] in document["prompt"]
-        config = types.GenerateVideosConfig.model_validate(document["config"])
-        assert 1 <= len(config.reference_images) <= 3
-        for reference in config.reference_images:
-            assert reference.reference_type == types.VideoGenerationReferenceType.ASSET
-            assert reference.image.mime_type == "image/jpeg"
-            with Image.open(io.BytesIO(reference.image.image_bytes), formats=["JPEG"]) as image:
-                image.load()
-                assert max(image.size) <= 1024
-        # The SDK's own serialisation reads back to the same config.
-        dumped = config.model_dump(mode="json", exclude_none=True)
-        assert types.GenerateVideosConfig.model_validate(dumped) == config
+        check_veo_set(name, raw)
     # An object's prompt is its own prompt, renamed to the handle it leaves under.
     props = json.loads(files["props_OBJ_01.json"])
     head, rest = props["prompt"].split(", ", 1)
@@ -145,24 +124,7 @@ def test_runway_sets_meet_the_gen4_reference_rules(project, tmp_path, capsys):
     files = tree(out)
     assert set(files) == {f"{handle}.json" for handle in EXPECTED_HANDLES}
     for raw in files.values():
-        document = json.loads(raw)
-        assert set(document) == {"promptText", "referenceImages"}
-        references = document["referenceImages"]
-        assert 1 <= len(references) <= runway.RUNWAY_MAX_REFERENCES
-        assert len(document["promptText"]) <= runway.RUNWAY_MAX_PROMPT_CHARS
-        for reference in references:
-            assert set(reference) == {"uri", "tag"}
-            assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{2,15}", reference["tag"])
-            assert f"@{reference['tag']}" in document["promptText"]
-            assert len(reference["uri"]) <= runway.RUNWAY_MAX_DATA_URI_BYTES
-            match = DATA_URI.fullmatch(reference["uri"])
-            assert match, reference["uri"][:60]
-            data = base64.b64decode(match.group(2), validate=True)
-            with Image.open(io.BytesIO(data), formats=["JPEG", "PNG"]) as image:
-                image.load()
-                assert Image.MIME[image.format] == match.group(1)
-                ratio = image.width / image.height
-                assert runway.RUNWAY_MIN_ASPECT_RATIO <= ratio <= runway.RUNWAY_MAX_ASPECT_RATIO
+        check_runway_set(raw)
     # The 4.5:1 banner, the 0.3:1 tower and the 4:1 strip were padded (and the export said so).
     assert text.count("padded to an aspect ratio") == 3
     # A qualified handle is a valid tag as it is: no mapping needed.
@@ -266,32 +228,6 @@ def test_kohya_writer_takes_any_subject(project, tmp_path):
                                      report), subjects, folder)
     assert not report.problems and report.subjects == len(subjects) == 5
     check_kohya_layout(out)
-
-
-def check_kohya_layout(out: Path) -> dict:
-    config = tomllib.loads((out / "dataset_config.toml").read_text(encoding="utf-8"))
-    assert config["general"]["caption_extension"] == ".txt"
-    [dataset] = config["datasets"]
-    assert dataset["resolution"] == 1024 and dataset["batch_size"] == 1
-    triggers = set()
-    for subset in dataset["subsets"]:
-        assert set(subset) == {"image_dir", "class_tokens", "caption_extension", "keep_tokens",
-                               "num_repeats"}
-        assert subset["caption_extension"] == ".txt" and subset["keep_tokens"] == 1
-        trigger = subset["class_tokens"]
-        triggers.add(trigger)
-        image_dir = out / subset["image_dir"]  # relative to the set's folder
-        assert image_dir.is_dir()
-        images = sorted(image_dir.glob("*.png"))
-        assert images
-        for image_path in images:
-            with Image.open(image_path, formats=["PNG"]) as image:
-                image.load()
-                assert max(image.size) <= 1024
-            caption = image_path.with_suffix(".txt").read_text(encoding="utf-8")
-            assert caption.startswith(f"{trigger}, ") and caption.count("\n") == 1
-        assert {p.suffix for p in image_dir.iterdir()} == {".png", ".txt"}
-    return config
 
 
 def test_exports_are_deterministic(project, tmp_path, capsys):

@@ -60,7 +60,7 @@ class RunInfo:
     finished_at: datetime | None
     cancel_requested: bool = False
     stages: tuple[StageInfo, ...] = ()
-    usage: dict | None = None  # Gemini tokens and cost (the job in focus only)
+    usage: dict | None = None  # vision-model tokens and cost (the job in focus only)
 
     @property
     def label(self) -> str:
@@ -76,7 +76,7 @@ class Snapshot:
     running: tuple[RunInfo, ...]
     recent: tuple[RunInfo, ...] = ()
     stage_signature: tuple = field(default=())
-    project_usage: dict | None = None  # Gemini tokens and cost of the whole project
+    project_usage: dict | None = None  # vision-model tokens and cost of the whole project
 
 
 def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:

@@ -85,9 +85,10 @@ def run_header(run: RunInfo | None) -> Text:
 
 
 def render_usage(snapshot: Snapshot) -> Text:
-    """Gemini tokens and dollars: the job in focus, then the whole project."""
+    """Vision-model tokens and dollars (Gemini or the team's own server): the job in focus,
+    then the whole project."""
     run = snapshot.focus.usage if snapshot.focus is not None else None
-    text = Text("Gemini ", style="bold")
+    text = Text("model ", style="bold")
     text.append_text(plain(f"job: {ledger.describe(run)}" if run else "job: —"))
     if snapshot.project_usage:
         text.append_text(plain(f"   project: {ledger.describe(snapshot.project_usage)}", "dim"))
@@ -113,7 +114,7 @@ class Line(QuietStatic):
 
 
 class JobPanel(Vertical):
-    """The job in focus (a header line, one line per stage), Gemini usage and the queue."""
+    """The job in focus (a header line, one line per stage), model usage and the queue."""
 
     def compose(self) -> ComposeResult:
         yield Line("Loading…", id="job-header")

@@ -192,7 +192,7 @@ class Asset(BaseModel):
     reverse_prompt = TextField(default="")
     visual_description = TextField(default="")
     quality_score = FloatField(null=True)
-    prompt_origin = CharField(null=True)  # "gemini" | "offline"
+    prompt_origin = CharField(null=True)  # "gemini" | "openai" | "offline"
     prompt_version = CharField(null=True)
 
     detection_class = CharField(null=True)

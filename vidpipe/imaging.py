@@ -19,10 +19,10 @@ import errno
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -90,14 +90,14 @@ def _open(path: Path, within: Path | None) -> Iterator[Image.Image]:
                              f"{_FORMATS_SAID}, whatever its name says)") from None
         except OSError as exc:
             raise ImageError(f"cannot read image: {exc}") from None
-        except Exception as exc:  # a decoder's own bug on a broken file: this file's error
+        except Exception as exc:  # noqa: BLE001 (a decoder's own bug on a broken file: its error)
             raise _corrupt(None, exc) from None
         with image:
             try:
                 yield image
             except ImageError:
                 raise
-            except Exception as exc:  # as above, from probing or decoding
+            except Exception as exc:  # noqa: BLE001 (as above, from probing or decoding)
                 raise _corrupt(image, exc) from None
 
 

@@ -22,12 +22,13 @@ from vidpipe.store.session import open_project
 REPO = Path(__file__).resolve().parents[2]
 SUFFIXES = [".jpg", ".png", ".tif", ".gif", ".webp", ".bmp"]
 
+CLI = "import sys; from vidpipe.cli import main; sys.exit(main())"
+
 
 def vidpipe(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-c", "import sys; from vidpipe.cli import main; "
-                           "sys.exit(main())", *args], capture_output=True, text=True,
-                          env=environ, timeout=300)
+    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
+                          env=environ, timeout=300, check=False)
 
 
 def assets_by_name(root: Path) -> dict[str, Asset]:

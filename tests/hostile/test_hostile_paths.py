@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from support.fake_gemini import FakeGemini
 
 from vidpipe.pipeline.engine import ManifestingEngine
 from vidpipe.pipeline.ingest import reconcile
 from vidpipe.pipeline.stages.contact_sheet import ContactSheetStage
 from vidpipe.pipeline.stages.prompts import PromptStage
 from vidpipe.store.models import Asset, AssetState, Manifest
-from support.fake_gemini import FakeGemini
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "AIzaSy-test-SECRET-key-paths-0123456789"

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image
+from support.fake_gemini import REDIRECT, FakeGemini, Rule
 
 from vidpipe.pipeline.engine import ManifestingEngine
 from vidpipe.pipeline.ingest import reconcile
 from vidpipe.pipeline.stages.prompts import PromptStage
 from vidpipe.prompting.gemini import sdk_client
 from vidpipe.store.models import Asset, Manifest
-from support.fake_gemini import REDIRECT, FakeGemini, Rule
 
 API_KEY = "AIzaSy-test-SECRET-key-redirect-0123456"
 

@@ -84,6 +84,10 @@ def check_database(settings: Settings, project: Path | None) -> Check | None:
     if not path.exists() and not path.is_symlink():
         return Check("database", "ok", f"{path} does not exist yet (created on first use)")
     health = inspect_sqlite(path)
+    if health.foreign:
+        return Check("database", "fail", f"{path}: {health.problem}",
+                     f"vidpipe refuses it until they are gone: vidpipe doctor {project} "
+                     "--drop-foreign (or restore the database from a backup)")
     if health.problem:
         return Check("database", "fail", f"{path}: {health.problem}",
                      f"restore {path.name} from a backup, or move it aside to start afresh")

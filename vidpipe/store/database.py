@@ -7,21 +7,29 @@ with "database is locked") while another commits. Keep write transactions short.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 from urllib.parse import quote, urlparse
 
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from peewee import DatabaseError as PeeweeDatabaseError
-from playhouse.migrate import SchemaMigrator, migrate as apply_migrations
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as apply_migrations
 
 from vidpipe.errors import ConfigError, ProjectError
+from vidpipe.store.foreign_objects import (
+    describe_foreign,
+    foreign_objects,
+    refuse_foreign_objects,
+)
 from vidpipe.store.models import ALL_MODELS, Asset, FieldEdit, Run, SchemaInfo, db
-from vidpipe.store.safe_io import describe_kind
+from vidpipe.store.sqlite_file import (  # noqa: F401 (SQLITE_COMPANIONS: the daemon's)
+    SQLITE_COMPANIONS,
+    PinnedSqliteDatabase,
+    check_sqlite_files,
+)
 from vidpipe.store.sqlite_safety import SnapshotSafeConnection
 
 SQLITE_PRAGMAS = {
@@ -120,8 +128,9 @@ def make_database(url: str) -> Database:
         # when another process committed in between, and no busy timeout can save it. For the
         # same reason no read may stay open across a write: SnapshotSafeConnection's cursors
         # read every result to the end when the statement runs (see vidpipe.store.sqlite_safety).
-        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30, check_same_thread=False,
-                              lock_type="IMMEDIATE", factory=SnapshotSafeConnection)
+        return PinnedSqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30,
+                                    check_same_thread=False, lock_type="IMMEDIATE",
+                                    factory=SnapshotSafeConnection)
     if parsed.scheme in ("postgres", "postgresql"):
         return PostgresqlDatabase(
             parsed.path.lstrip("/"),
@@ -192,8 +201,13 @@ def open_database(url: str) -> Database:
     db.initialize(database)
     try:
         database.connect(reuse_if_open=True)
+        refuse_foreign_objects(database, path)
         migrate(database)
         ensure_change_notifications(database)
+    except ProjectError:
+        if not database.is_closed():
+            database.close()
+        raise
     except (PeeweeDatabaseError, sqlite3.DatabaseError) as exc:
         if not database.is_closed():
             database.close()
@@ -212,28 +226,6 @@ def ensure_writable(database: Database) -> None:
             transaction.rollback()
     except (PeeweeDatabaseError, sqlite3.DatabaseError) as exc:
         raise ProjectError(describe_database_error(exc, database.database)) from None
-
-
-#: SQLite's own files beside a database: each is opened (and written) by name.
-SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
-
-
-def check_sqlite_files(path: Path) -> None:
-    """Refuse a database whose file (or -wal/-shm/-journal companion) is a symlink or not a
-    regular file: SQLite follows symlinks, and would write a project's pages elsewhere."""
-    for suffix in SQLITE_COMPANIONS:
-        name = Path(f"{path}{suffix}")
-        try:
-            mode = os.lstat(name).st_mode
-        except FileNotFoundError:
-            continue
-        if stat.S_ISLNK(mode):
-            raise ProjectError(f"{name} is a symlink (to {os.readlink(name)}); vidpipe does not "
-                               "open a database through a symlink. Replace it with the file "
-                               "itself, or move it away")
-        if not stat.S_ISREG(mode):
-            raise ProjectError(f"{name} is {describe_kind(mode)}, not a database file; "
-                               "move it away")
 
 
 def describe_database_error(exc: BaseException, where: Path | str | None = None) -> str:
@@ -314,6 +306,7 @@ class SqliteHealth:
 
     problem: str | None
     schema_version: int | None = None
+    foreign: list[tuple[str, str]] | None = None  # what vidpipe did not create, if that is it
 
 
 def inspect_sqlite(path: Path, schema_table: str | None = "schema_info") -> SqliteHealth:
@@ -324,7 +317,8 @@ def inspect_sqlite(path: Path, schema_table: str | None = "schema_info") -> Sqli
     except ProjectError as exc:
         return SqliteHealth(str(exc))
     try:
-        connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=5)
+        connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&nofollow=1", uri=True,
+                                     timeout=5)
     except sqlite3.Error as exc:
         return SqliteHealth(database_problem(exc))
     try:
@@ -333,6 +327,9 @@ def inspect_sqlite(path: Path, schema_table: str | None = "schema_info") -> Sqli
             return SqliteHealth("integrity check failed: " + "; ".join(map(str, rows)))
         if schema_table is None:
             return SqliteHealth(None)
+        objects = foreign_objects(connection)
+        if objects:
+            return SqliteHealth(describe_foreign(objects), foreign=objects)
         try:
             row = connection.execute(f'SELECT value FROM "{schema_table}" '
                                      "WHERE key = 'schema_version'").fetchone()

@@ -156,6 +156,10 @@ class _SnapshotGuard:
 
 
 def _same_file(found: str, given: str) -> bool:
+    if given.startswith("file:"):  # a URI (file:PATH?nofollow=1): its path
+        from urllib.parse import unquote
+
+        given = unquote(given[len("file:"):].split("?", 1)[0])
     if given in ("", ":memory:"):
         return found == ""
     return bool(found) and Path(found).resolve() == Path(given).resolve()

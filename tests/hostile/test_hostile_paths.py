@@ -131,6 +131,7 @@ SOURCES = [REPO / "vidpipe", REPO / "tui", REPO / "daemon"]
 #: Functions that open a stored image, by the module defining them; each call must say where
 #: the file must lie.
 NEEDS_WITHIN = {"vidpipe.imaging": {"load_rgb", "load_full_rgb", "probe"},
+                "vidpipe.pipeline.characters.roles": {"sharpness"},
                 "vidpipe.prompting.runner": {"encode_jpeg"},
                 "vidpipe.pipeline.contact_sheet": {"render_pages", "write_pages"}}
 #: What reads an image file by itself; only vidpipe/imaging.py may.

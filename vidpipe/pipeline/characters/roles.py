@@ -90,15 +90,15 @@ def holds_face(person_box: Box, face: Box) -> float:
     return fraction if fraction >= HOLDS_FACE_FRACTION else 0.0
 
 
-def sharpness(path) -> float:
-    """Variance of the Laplacian of the grey image at SHARPNESS_SIDE: higher is sharper."""
+def sharpness(path, max_pixels: int, *, within) -> float:
+    """Variance of the Laplacian of the grey image at SHARPNESS_SIDE: higher is sharper.
+    ``within``: the folder the file must really lie in (see vidpipe.imaging)."""
     import numpy as np
-    from PIL import Image
 
-    with Image.open(path) as image:
-        grey = image.convert("L")
-        grey.thumbnail((SHARPNESS_SIDE, SHARPNESS_SIDE))
-        pixels = np.asarray(grey, dtype=np.float32)
+    from vidpipe.imaging import load_rgb
+
+    grey = load_rgb(path, max_pixels, max_side=SHARPNESS_SIDE, within=within).convert("L")
+    pixels = np.asarray(grey, dtype=np.float32)
     if pixels.shape[0] < 3 or pixels.shape[1] < 3:
         return 0.0
     laplacian = (pixels[:-2, 1:-1] + pixels[2:, 1:-1] + pixels[1:-1, :-2] + pixels[1:-1, 2:]

@@ -35,7 +35,8 @@ class CharacterStage(Stage):
             ctx.check_cancelled()
             progress.item(asset.name)
             try:
-                value = sharpness(ctx.project.absolute(asset.file_path))
+                value = sharpness(ctx.project.absolute(asset.file_path),
+                                  ctx.settings.max_image_pixels, within=ctx.project.root)
             except (OSError, ImageError, ValueError) as exc:
                 progress.error(asset, f"{asset.name}: cannot measure sharpness: {exc}")
                 value = 0.0

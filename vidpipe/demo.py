@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     print_table(root)
     print(f"\nexport: {export_path}")
     print(f"next: vidpipe status {root}   ·   vidpipe-tui {root}")
+    print(f"reference sets for Veo, Runway or a LoRA: vidpipe export {root} --format veo "
+          f"-o {root.parent / 'reference-sets'}")
     return code
 
 

@@ -337,6 +337,14 @@ def test_an_image_leading_out_of_the_project_is_left_out(project, tmp_path, caps
 def test_the_folder_is_required_and_manifest_stays_the_default(project, tmp_path, capsys):
     assert main(["export", str(project), "--format", "veo"]) == 2
     assert "-o DIR" in capsys.readouterr().err
+    assert main(["export", str(project), "--format", "veo", "-o", str(tmp_path / "v"),
+                 "--manifest", "props"]) == 2
+    assert "--format manifest only" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("mine")
+    assert main(["export", str(project), "--format", "runway", "-o",
+                 str(tmp_path / "a_file")]) == 2
+    assert "it is not a folder" in capsys.readouterr().err
+    assert (tmp_path / "a_file").read_text() == "mine" and not (tmp_path / "v").exists()
     assert main(["export", str(project), "-o", str(tmp_path / "m.json")]) == 0
     data = json.loads((tmp_path / "m.json").read_text())
     assert {m["name"] for m in data["manifests"]} == {"cast", "locations", "props", "street",

@@ -183,3 +183,47 @@ def test_the_check_above_finds_an_image_opened_another_way(tmp_path):
                       "Image.open(p)\nload_rgb(p, 10)\nload_rgb(p, 10, within=root)\n")
     assert [o.split(": ", 1)[1] for o in _offences(sample, "x.py")] == [
         "Image.open() opens an image itself", "load_rgb() without within="]
+
+
+# -- the prompt template ---------------------------------------------------------------------------
+def test_a_template_swapped_for_a_link_after_the_settings_load_is_never_sent(tmp_path, gemini):
+    from vidpipe.store.session import open_project
+
+    secret = tmp_path / "private-notes.txt"
+    secret.write_text("PRIVATE: the production's unreleased plot\n")
+    secret.chmod(0o600)
+    root = tmp_path / "project"
+    open_project(root, create=True).close()
+    (root / "templates").mkdir()
+    (root / "templates" / "mine.txt").write_text("TEAM TEMPLATE: describe $name\n")
+    with open(root / "vidpipe.toml", "a", encoding="utf-8") as handle:
+        handle.write('\nprompt_template = "templates/mine.txt"\n')  # inside: no trust needed
+    (root / "refs").mkdir()
+    Image.new("RGB", (64, 48), GOOD).save(root / "refs" / "good.png")
+    session = open_project(root)  # the settings load (and check) the template here
+    try:
+        reconcile(session.project, session.settings)
+        # Someone who can write to templates/ swaps the file for a link to a private one.
+        (root / "templates" / "mine.txt").unlink()
+        os.symlink(secret, root / "templates" / "mine.txt")
+
+        run_stages(session, gemini)
+    finally:
+        session.close()
+
+    assert len(gemini.seen) == 1
+    assert "TEAM TEMPLATE: describe good" in gemini.seen[0].prompt_text
+    assert "PRIVATE" not in gemini.seen[0].prompt_text
+
+
+def test_a_template_named_inside_but_leading_out_is_refused_when_read(tmp_path):
+    from vidpipe.errors import ConfigError
+    from vidpipe.store.template_file import read_template_text
+
+    secret = tmp_path / "private-notes.txt"
+    secret.write_text("PRIVATE\n")
+    root = tmp_path / "project"
+    (root / "templates").mkdir(parents=True)
+    os.symlink(secret, root / "templates" / "mine.txt")
+    with pytest.raises(ConfigError, match="outside the project folder"):
+        read_template_text(root, "templates/mine.txt")

@@ -192,7 +192,7 @@ def test_prompt_template_outside_the_project_is_refused(project, tmp_path):
     with pytest.raises(ConfigError, match="huge.txt is larger than 64000 bytes"):
         load_template(project, "templates/huge.txt")
     os.mkfifo(project / "templates" / "pipe.txt")
-    with pytest.raises(ConfigError, match="pipe.txt is not a regular file"):
+    with pytest.raises(ConfigError, match=r"pipe.txt is a FIFO \(named pipe\), not a regular file"):
         load_template(project, "templates/pipe.txt")
 
     set_toml(project, f'prompt_template = "{secret}"\n')

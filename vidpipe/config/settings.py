@@ -24,7 +24,9 @@ from typing import Annotated, Any, Literal, Mapping
 from urllib.parse import urlparse
 
 from platformdirs import user_cache_dir
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator,
+)
 from pydantic_settings import BaseSettings, EnvSettingsSource, InitSettingsSource, NoDecode
 from pydantic_settings import SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
@@ -308,9 +310,26 @@ class Settings(BaseSettings):
         values = {name: getattr(self, name) for name in type(self).model_fields}
         values.update(changes)
         try:
-            return type(self).model_validate(values)
+            copy = type(self).model_validate(values)
         except ValidationError as exc:
             raise ConfigError(describe_errors(exc, lambda name: "")) from None
+        copy._kept_template = self._kept_template
+        return copy
+
+    # (prompt_template as it was, its text as read then): see vidpipe.store.template_file.
+    _kept_template: tuple[str, str] | None = PrivateAttr(default=None)
+
+    def keeping_template(self, text: str) -> "Settings":
+        """These settings with the text of their prompt_template file, read once at load."""
+        copy = self.model_copy()
+        copy._kept_template = (self.prompt_template or "", text)
+        return copy
+
+    def kept_template(self) -> str | None:
+        """The prompt_template file's text as read at load; None if it was not (or the setting
+        changed since)."""
+        kept = self._kept_template
+        return kept[1] if kept is not None and kept[0] == self.prompt_template else None
 
 
 def _field_kind(annotation: Any) -> str:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from vidpipe.errors import ConfigError
 from vidpipe.store.models import Asset, AssetType, Source
+from vidpipe.store.template_file import MAX_TEMPLATE_BYTES, read_template_text  # noqa: F401
 from vidpipe.prompting.schema import ReversePrompt
 
 DEFAULT_TEMPLATE = """\
@@ -36,9 +36,6 @@ Answer in JSON with these fields:
   subject fully visible; 0: unusable).
 Describe only what is visible. Do not guess identities of real people.
 """
-
-#: Far more than any real instruction text; the template is sent with every image.
-MAX_TEMPLATE_BYTES = 64_000
 
 _TYPE_WORDS = {
     AssetType.CHARACTER: "character (a person or creature to keep consistent across shots)",
@@ -64,27 +61,16 @@ class PromptTemplate:
         return Template(self.text).safe_substitute(values)
 
 
-def load_template(project_root: Path, template_path: str | None) -> PromptTemplate:
-    """The configured template (a path, relative to the project folder) or the built-in one."""
+def load_template(project_root: Path, template_path: str | None,
+                  kept_text: str | None = None) -> PromptTemplate:
+    """The configured template (a path, relative to the project folder) or the built-in one.
+    ``kept_text``: the file's text as read when the settings loaded (Settings.kept_template),
+    used instead of reading the file again."""
     if not template_path:
         return PromptTemplate.from_text(DEFAULT_TEMPLATE)
-    path = Path(template_path).expanduser()
-    if not path.is_absolute():
-        path = project_root / path
-    if path.exists() and not path.is_file():  # a FIFO would block the read for ever
-        raise ConfigError(f"prompt_template: {path} is not a regular file")
-    if path.is_file() and path.stat().st_size > MAX_TEMPLATE_BYTES:
-        # It goes out with every request: a huge one would multiply the bill.
-        raise ConfigError(f"prompt_template: {path} is larger than {MAX_TEMPLATE_BYTES} bytes")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"prompt_template: cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"prompt_template: {path} is not UTF-8 text") from None
-    if not text.strip():
-        raise ConfigError(f"prompt_template: {path} is empty")
-    return PromptTemplate.from_text(text)
+    if kept_text is not None:
+        return PromptTemplate.from_text(kept_text)
+    return PromptTemplate.from_text(read_template_text(project_root, template_path))
 
 
 def detected_phrase(asset: Asset) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from vidpipe.config.settings import CONFIG_FILENAME, Settings, load_settings, settings_template
 from vidpipe.errors import ProjectError, UnsafeStoredPath
 from vidpipe.store.safe_io import create_exclusive
+from vidpipe.store.template_file import read_template_text
 
 STATE_DIRNAME = ".vidpipe"
 
@@ -87,7 +88,13 @@ class Project:
         return self.root / relative
 
     def settings(self) -> Settings:
-        return load_settings(self.root)
+        """The project's settings, with the prompt template's text read now, once (never by
+        name again at stage time: see vidpipe.store.template_file)."""
+        settings = load_settings(self.root)
+        if settings.prompt_template:
+            settings = settings.keeping_template(
+                read_template_text(self.root, settings.prompt_template))
+        return settings
 
     def ensure_dirs(self) -> None:
         """Create the state folders; refuse ones that are symlinks or not folders, so that

@@ -117,7 +117,8 @@ def early_prompts(ctx: "StageContext") -> EarlyPrompts | None:
     backend = identity(settings)
     if not backend.model or unavailable_reason(settings) is not None:
         return None  # offline: the prompt stage says why
-    template = load_template(ctx.project.root, settings.prompt_template)
+    template = load_template(ctx.project.root, settings.prompt_template,
+                             settings.kept_template())
     mark = fingerprint(backend.origin, backend.model, template.version)
     todo = ctx.needs_work(ctx.assets(source=Source.UPLOADED), "prompts", mark)
     # A batch job of the manifest still open answers them (the prompt stage collects it).

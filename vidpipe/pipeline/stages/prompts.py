@@ -45,7 +45,8 @@ class PromptStage(Stage):
 
     def run(self, ctx: StageContext, progress) -> str:
         settings = ctx.settings
-        template = load_template(ctx.project.root, settings.prompt_template)
+        template = load_template(ctx.project.root, settings.prompt_template,
+                                 settings.kept_template())
         backend = identity(settings)
         offline_reason = unavailable_reason(settings)
         online = offline_reason is None

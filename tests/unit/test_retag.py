@@ -170,3 +170,9 @@ def test_manifest_slash_tag_names_an_asset_and_a_bare_tag_in_two_manifests_is_re
     assert main(["edit", root, "extras/CHAR_09", "name", "x"]) == 2
     assert "has no tag CHAR_09" in capsys.readouterr().err
     assert [e.author for e in history(extra.id)] == [Author.USER]
+
+    # A person's type change: the next number of the new type, said, one edit.
+    capsys.readouterr()
+    assert main(["edit", root, "extras/CHAR_01", "type", "object"]) == 0
+    assert "tag CHAR_01 → OBJ_01 (the same edit" in capsys.readouterr().out
+    assert tag(extra.id) == "OBJ_01"

@@ -93,6 +93,7 @@ def mark_reviewed(args) -> int:
 def edit_one(args) -> int:
     from vidpipe.review.asset_ref import resolve_asset
     from vidpipe.store.edits import edit_field, person_field
+    from vidpipe.store.models import Asset
     from vidpipe.store.session import open_project
 
     if args.field.strip().lower() == "reviewed":
@@ -103,11 +104,15 @@ def edit_one(args) -> int:
         asset = resolve_asset(session.project, args.asset)
         edit = edit_field(asset.id, field, value)
         label = printable(f"{asset.manifest_tag or '—'} {asset.name} (id {asset.id})", True)
+        retagged = Asset.get_by_id(asset.id).manifest_tag if edit and edit.change else None
     if edit is None:
         print(f"unchanged  {label}: {field} already has that value")
     else:
         print(f"changed  {label}: {field} {short(edit.old_value)} → {short(edit.new_value)} "
               f"(history #{edit.id}; ctrl+z on the asset in vidpipe-tui undoes it)")
+    if retagged:  # a type change takes the next number of the new type (README: Tags)
+        print(f"changed  {label}: tag {asset.manifest_tag} → {retagged} (the same edit: one "
+              "undo takes back both)")
     return 0
 
 

@@ -68,13 +68,15 @@ def test_the_invariants_catch_each_kind_of_breakage(tmp_path):
         run.record.edits.append((shot.id, "name", "renamed by a person"))
         run.record.outputs.append("peewee.OperationalError: database is locked")
         run.record.most_waiting = 2
+        run.record.tags_seen[shot.id] = ["REF_01", "REF_02"]  # moved without a person asking
         with pytest.raises(AssertionError) as failure:
             check_invariants(run)
         message = str(failure.value)
         for expected in ("'database is locked' in the output", "runs left unfinished",
                          "two live assets share a file",
                          "the person wrote 'renamed by a person'", "has no reverse_prompt",
-                         "2 process runs waiting"):
+                         "2 process runs waiting",
+                         f"the tag of asset {shot.id} changed by itself: REF_01 -> REF_02"):
             assert expected in message, expected
     finally:
         run.close()

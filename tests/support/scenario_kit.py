@@ -142,6 +142,10 @@ class Record:
     most_waiting: int = 0
     most_running: int = 0
     notes: list[str] = field(default_factory=list)
+    # Every tag each asset was seen with, in order (sampled while the scenario runs and after
+    # each step): a tag once given never changes unless a person asks.
+    tags_seen: dict[int, list[str]] = field(default_factory=dict)
+    sorted_first: list[str] = field(default_factory=list)  # late drops named to sort first
 
 
 class ScenarioRun:
@@ -234,6 +238,7 @@ class ScenarioRun:
         from vidpipe.store.models import Run, RunStatus
 
         while not stop.wait(0.1):
+            self.sample_tags()
             with self._db():
                 for status, attribute in ((RunStatus.QUEUED, "most_waiting"),
                                           (RunStatus.RUNNING, "most_running")):
@@ -271,6 +276,33 @@ class ScenarioRun:
             self.session.close()
             self.session = None
 
+    def sample_tags(self) -> None:
+        """Note each asset's tag now (called by the sampler thread and after every step)."""
+        from vidpipe.store.models import Asset
+
+        with self._db():
+            rows = list(Asset.select(Asset.id, Asset.manifest_tag).tuples())
+        for asset_id, tag in rows:
+            seen = self.record.tags_seen.setdefault(asset_id, [])
+            if tag and (not seen or seen[-1] != tag):
+                seen.append(tag)
+
+    def _first_drop_wanted(self) -> bool:
+        """Whether this scenario drops, late, a file whose name sorts before every other
+        (drawn from its own generator: the scenario's other draws stay as they were)."""
+        return random.Random(self.scenario.seed * 5 + 3).random() < 0.7
+
+    def _drop_sorting_first(self) -> None:
+        """A new image, after the others have their tags, named to sort before all of them."""
+        rng = random.Random(self.scenario.seed * 5 + 4)
+        manifest = rng.choice(sorted(self.layout))
+        name = f"000_first_{self.scenario.seed}.jpg"
+        _synthetic(self.workdir / "first" / name, rng)
+        shutil.copy(self.workdir / "first" / name, self.root / manifest / name)
+        self.layout[manifest].append(name)
+        self.record.sorted_first.append(f"{manifest}/{name}")
+        self.record.notes.append(f"late drop sorting first: {manifest}/{name}")
+
     def _entry_process(self) -> None:
         self.layout = write_shape(self.root, self.scenario.shape, self.rng)
         editor = self._start_editor()
@@ -280,6 +312,12 @@ class ScenarioRun:
             self._stop_editor(editor)
         self.record.notes.append(f"process exit {result.returncode}")
         assert result.returncode in (0, 1), result.stdout + result.stderr
+        self.sample_tags()
+        if self._first_drop_wanted():
+            self._drop_sorting_first()
+            again = self.run_cli("process", str(self.root))
+            self.record.notes.append(f"process after the late drop exit {again.returncode}")
+            self.sample_tags()
         if self.scenario.edit:
             # Edits that landed after the run: a second run must keep them (and ask nothing).
             again = self.run_cli("process", str(self.root))
@@ -307,6 +345,9 @@ class ScenarioRun:
             if failures:
                 raise failures[0]
             self.wait_idle()
+            if self._first_drop_wanted():
+                self._drop_sorting_first()
+                self.wait_idle()
         finally:
             self._stop_editor(editor)
         self.wait_idle()
@@ -315,6 +356,9 @@ class ScenarioRun:
         self.start_daemon()
         self._drop(self._plan_drops())
         self.wait_idle()
+        if self._first_drop_wanted():
+            self._drop_sorting_first()
+            self.wait_idle()
         editor = self._start_editor()
         try:
             self._queue_reprocess()
@@ -526,6 +570,7 @@ class ScenarioRun:
             wait_for(idle, "every dropped file processed and no job left")
         except AssertionError as exc:
             raise AssertionError(f"{exc}; {self._state()}") from None
+        self.sample_tags()
 
     def _state(self) -> str:
         from vidpipe.store.models import Asset, Run, Source
@@ -611,6 +656,28 @@ def check_invariants(run: ScenarioRun) -> dict:
             if bad is None or bad.state != AssetState.ERROR or not bad.error:
                 problems.append(f"{path} is not an error asset with a reason")
 
+        # A tag once given never changes unless a person asks (here: a person's type change,
+        # which gives the next number of the new type), and no two assets of a manifest share
+        # one; a late drop that sorts first takes new numbers.
+        run.sample_tags()
+        retyped: dict[int, int] = {}
+        for asset_id, name, _ in record.edits:
+            if name == "asset_type":
+                retyped[asset_id] = retyped.get(asset_id, 0) + 1
+        for asset_id, seen in record.tags_seen.items():
+            if len(seen) - 1 > retyped.get(asset_id, 0):
+                problems.append(f"the tag of asset {asset_id} changed by itself: "
+                                f"{' -> '.join(seen)}")
+        shared = list(Asset.select(Asset.manifest, Asset.manifest_tag, fn.COUNT(Asset.id)).where(
+            Asset.manifest_tag.is_null(False)).group_by(Asset.manifest, Asset.manifest_tag)
+            .having(fn.COUNT(Asset.id) > 1).tuples())
+        if shared:
+            problems.append(f"tags naming several assets of one manifest: {shared}")
+        for path in record.sorted_first:
+            first = uploaded.get(path)
+            if first is not None and first.state != AssetState.ERROR and not first.manifest_tag:
+                problems.append(f"{path} (dropped late, sorting first) has no tag")
+
         # The person's last edit of each field is its value.
         last: dict[tuple[int, str], str] = {}
         for asset_id, name, value in record.edits:
@@ -646,6 +713,7 @@ def check_invariants(run: ScenarioRun) -> dict:
 
         # Answered requests <= distinct images (+ a reprocess's fresh look + what kills lost).
         figures = {"assets": len(good), "crops": sum(a.source == Source.EXTRACTED for a in good),
+                   "tags": sum(bool(seen) for seen in record.tags_seen.values()),
                    "faces": sum(bool(a.is_face_crop) for a in good),
                    "edits": "/".join(name for _, name, _ in record.edits) or 0,
                    "kills": len(record.kills)}

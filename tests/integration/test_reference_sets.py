@@ -345,6 +345,11 @@ def test_the_folder_is_required_and_manifest_stays_the_default(project, tmp_path
                  str(tmp_path / "a_file")]) == 2
     assert "it is not a folder" in capsys.readouterr().err
     assert (tmp_path / "a_file").read_text() == "mine" and not (tmp_path / "v").exists()
+    empty = tmp_path / "empty"
+    assert main(["init", str(empty)]) == 0
+    assert main(["export", str(empty), "--format", "kohya", "-o", str(tmp_path / "k")]) == 2
+    assert "the project has no characters yet" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists()
     assert main(["export", str(project), "-o", str(tmp_path / "m.json")]) == 0
     data = json.loads((tmp_path / "m.json").read_text())
     assert {m["name"] for m in data["manifests"]} == {"cast", "locations", "props", "street",

@@ -44,7 +44,7 @@ def export_reference_sets(project: Project, format_name: str, folder: Path,
     if not subjects:
         what = "characters, objects or environments" if with_objects else "characters"
         raise ProjectError(f"nothing to export as {format_name}: the project has no {what} "
-                           "with a tag yet (vidpipe process PROJECT makes them)")
+                           "yet (vidpipe process PROJECT finds them)")
     output = ExportFolder(project, folder, holds_images)
     report = ExportReport()
     writer(SetContext(project, max_pixels, report), subjects, output)

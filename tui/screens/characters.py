@@ -108,8 +108,9 @@ class CharactersScreen(ReportsWorkerErrors, ModalScreen[None]):
 
     @on(DataTable.RowHighlighted, "#character-list")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is not None and event.row_key.value != self.current:
-            self._show_character(event.row_key.value)
+        handle = event.row_key.value if event.row_key is not None else None
+        if handle is not None and handle != self.current:
+            self._show_character(handle)
 
     def view(self):
         return next((v for v in self.views if v.handle == self.current), None)
@@ -145,7 +146,8 @@ class CharactersScreen(ReportsWorkerErrors, ModalScreen[None]):
         if view is None or not view.images:
             return
         row_key, _ = images.coordinate_to_cell_key(images.cursor_coordinate)
-        self._save(view.handle, "primary_asset", int(row_key.value))
+        if row_key.value is not None:
+            self._save(view.handle, "primary_asset", int(row_key.value))
 
     def _save(self, handle: str, field: str, value) -> None:
         if value is None:

@@ -178,6 +178,7 @@ async def _ask(client, limiter, policy, encode, project, request: Request, setti
                           backend.price)
         if failure is not None:
             raise failure
+        assert reply is not None
         return reply.answer.description
 
     text = await with_retries(attempt, policy)

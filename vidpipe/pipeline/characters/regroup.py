@@ -86,7 +86,8 @@ def _threshold(wanted: float | None) -> float | None:
 def _constraints(faces: list[Asset]):
     """A person's decisions (must, cannot), and the machine's own: faces of one photo apart."""
     index = {face.id: i for i, face in enumerate(faces)}
-    must, cannot = [], []
+    must: list[tuple[int, int]] = []
+    cannot: list[tuple[int, int]] = []
     if faces:
         ids = list(index)
         for decision in list(FaceDecision.select().where(FaceDecision.asset_a.in_(ids),
@@ -123,13 +124,12 @@ def _write_group(group: list[Asset], character: Character) -> int:
         for face in faces:
             is_primary = face.id == primary.id
             duplicates += 0 if is_primary else 1
-            updates = {}
             role = face_role(face.face_landmarks).value
             wanted = {Asset.face_group: (face.face_group, group_id),
                       Asset.duplicate_of: (face.duplicate_of_id, None if is_primary else primary.id),
                       Asset.character: (face.character_id, character.id),
                       Asset.character_role: (face.character_role, role)}
-            updates = {field: new for field, (old, new) in wanted.items() if old != new}
+            updates: dict = {field: new for field, (old, new) in wanted.items() if old != new}
             if updates:
                 updates[Asset.updated_at] = utcnow()
                 Asset.update(updates).where(Asset.id == face.id).execute()
@@ -151,12 +151,12 @@ def _assign_derived_images(faces: list[Asset]) -> None:
     (full_body) show that face's character."""
     fresh = {f.id: f for f in Asset.select(Asset.id, Asset.character).where(
         Asset.id.in_([f.id for f in faces] or [0]))}
-    by_photo: dict[int, list[tuple[tuple, int]]] = defaultdict(list)
+    by_photo: dict[int, list[tuple[tuple, int | None]]] = defaultdict(list)
     for face in faces:
         box = face_box(face.face_landmarks, face.crop_bbox)
         if box is not None and face.source_asset_id is not None:
             by_photo[face.source_asset_id].append((box, fresh[face.id].character_id))
-    wanted: dict[int, tuple[int, str]] = {}
+    wanted: dict[int, tuple[int | None, str | None]] = {}
     photos = list(Asset.select().where(Asset.id.in_(list(by_photo) or [0]),
                                        Asset.state.not_in(GONE)))
     for photo in photos:
@@ -168,6 +168,8 @@ def _assign_derived_images(faces: list[Asset]) -> None:
                                        Asset.is_face_crop == False,  # noqa: E712
                                        Asset.state.not_in(GONE)))
     for person in people:
+        if person.source_asset_id is None:
+            continue
         held = [(holds_face(person.crop_bbox or (0, 0, 0, 0), box), _box_area(box), character_id)
                 for box, character_id in by_photo[person.source_asset_id]]
         fraction, _, character_id = max(held)
@@ -198,7 +200,8 @@ def refresh_primaries(character_ids: list[int] | None = None) -> None:
     for asset in list(Asset.select(Asset.id, Asset.character, Asset.character_role,
                                    Asset.sharpness, Asset.is_face_crop).where(
             Asset.character.in_([c.id for c in characters] or [0]), Asset.state.not_in(GONE))):
-        images[asset.character_id].append(asset)
+        if asset.character_id is not None:
+            images[asset.character_id].append(asset)
     for character in characters:
         own = images.get(character.id, [])
         ids = {a.id for a in own}

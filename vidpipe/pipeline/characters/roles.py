@@ -81,7 +81,9 @@ def inside_fraction(inner: Box, outer: Box) -> float:
 
 
 def is_closeup(face: Box, width: int | None, height: int | None) -> bool:
-    return bool(width and height) and area(face) >= CLOSEUP_FACE_FRACTION * width * height
+    if not width or not height:
+        return False
+    return area(face) >= CLOSEUP_FACE_FRACTION * width * height
 
 
 def holds_face(person_box: Box, face: Box) -> float:

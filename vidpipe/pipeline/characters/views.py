@@ -58,14 +58,16 @@ def live_images(character_ids: list[int] | None = None) -> dict[int, list[Asset]
         query = query.where(Asset.character.in_(character_ids or [0]))
     images: dict[int, list[Asset]] = {}
     for asset in list(query.objects()):
-        images.setdefault(asset.character_id, []).append(asset)
+        if asset.character_id is not None:
+            images.setdefault(asset.character_id, []).append(asset)
     for members in images.values():
         members.sort(key=lambda a: image_order(a.character_role, a.sharpness, a.id))
     return images
 
 
 def _image(asset: Asset) -> CharacterImage:
-    return CharacterImage(asset_id=asset.id, manifest=asset.manifest_name, tag=asset.manifest_tag,
+    manifest = asset.manifest_name  # type: ignore[attr-defined]  # the joined column
+    return CharacterImage(asset_id=asset.id, manifest=manifest, tag=asset.manifest_tag,
                           file=asset.file_path, role=asset.character_role or Role.FRONT.value)
 
 

@@ -24,9 +24,9 @@ class CharacterStage(Stage):
     name = StageName.CHARACTERS
 
     def run(self, ctx: StageContext, progress) -> str:
-        ids = [row[0] for row in Asset.select(Asset.character).distinct().where(
-            Asset.manifest == ctx.manifest, Asset.character.is_null(False),
-            Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR])).tuples()]
+        ids = sorted({a.character_id for a in Asset.select(Asset.character).where(
+            Asset.manifest == ctx.manifest,
+            Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR])) if a.character_id})
         images = live_images(ids)
         unmeasured = [a for members in images.values() for a in members
                       if a.sharpness is None or ctx.force]

@@ -46,6 +46,14 @@ def test_migrations_run_on_postgres(postgres_url):
     database.execute_sql('DROP INDEX "asset_file_path"')
     database.execute_sql('ALTER TABLE "run" DROP COLUMN "lease_owner", '
                          'DROP COLUMN "lease_expires_at"')
+    # What versions 6 (characters), 7 (who reviewed, who edited) and 8 (stable tag numbering)
+    # added: a version-1 database has none of it.
+    database.execute_sql('ALTER TABLE "asset" DROP COLUMN "character_id", '
+                         'DROP COLUMN "character_role", DROP COLUMN "face_landmarks", '
+                         'DROP COLUMN "sharpness", DROP COLUMN "reviewed_by", '
+                         'DROP COLUMN "reviewed_at"')
+    database.execute_sql('DROP TABLE "character_edit", "character", "number_counter"')
+    database.execute_sql('ALTER TABLE "field_edit" DROP COLUMN "person", DROP COLUMN "change"')
     SchemaInfo.update(value="1").execute()
     database.close()
 
@@ -55,6 +63,8 @@ def test_migrations_run_on_postgres(postgres_url):
     assert "asset_file_path" in {index.name for index in database.get_indexes("asset")}
     assert {"lease_owner", "lease_expires_at"} <= {c.name for c in database.get_columns("run")}
     assert [a.name for a in Asset.select()] == ["kept"]
+    assert {"character", "character_edit", "number_counter"} <= set(database.get_tables())
+    assert {"person", "change"} <= {c.name for c in database.get_columns("field_edit")}
     database.close()
 
 

@@ -129,3 +129,26 @@ def test_the_palette_offers_the_characters_view():
 
     titles = {title: action for title, _, action in main_commands(Screen())}
     assert titles["Characters"]() == "action_characters"
+
+
+async def test_split_a_face_off_and_merge_it_back(characters_project):
+    from vidpipe.store.models import Asset
+
+    def handle_of(name):
+        from vidpipe.store.models import Character
+
+        return Character.get_by_id(Asset.get(Asset.name == name).character_id).handle
+
+    async with make_app(characters_project).run_test(size=SIZE) as pilot:
+        screen = await open_characters(pilot)
+        await pilot.press("tab", "down", "G")  # anna's profile face (street) is someone else
+        await wait_for(pilot, lambda: handle_of("anna_side") == "PERSON_03",
+                       what="the split face's new character")
+        assert handle_of("anna_front") == "PERSON_01"
+        await wait_for(pilot, lambda: len(screen.views) == 3, what="three characters listed")
+
+        await pilot.press("shift+tab", "g")
+        await pilot.press(*"person_03", "enter")
+        await wait_for(pilot, lambda: handle_of("anna_side") == "PERSON_01",
+                       what="the merge back")
+        await wait_for(pilot, lambda: len(screen.views) == 2, what="two characters listed")

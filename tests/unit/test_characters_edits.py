@@ -67,3 +67,45 @@ def test_model_description_after_a_person_edit_is_a_suggestion_and_undo_restores
     undone = character_edits.undo(character.id, "description")
     assert undone.author == Author.USER
     assert Character.get_by_id(character.id).description == "AI one"
+
+
+def test_merge_and_split_characters_from_the_command_line(session, capsys):
+    """Across manifests, where the TUI's grid (one manifest at a time) cannot mark both faces."""
+    import math
+
+    from vidpipe.pipeline.characters.regroup import regroup_project
+    from vidpipe.store.models import FaceDecision
+
+    def unit(degrees):
+        return [math.cos(math.radians(degrees)), math.sin(math.radians(degrees))] + [0.0] * 6
+
+    faces = {}
+    for folder, name, angle in (("cast", "anna", 0.0), ("street", "anna_older", 40.0),
+                                ("street", "bert", 120.0)):
+        manifest = Manifest.get_or_create(name=folder, folder=folder)[0]
+        photo = Asset.create(manifest=manifest, name=name, file_path=f"{folder}/{name}.jpg",
+                             content_hash=name, state="processed")
+        faces[name] = Asset.create(
+            manifest=manifest, name=f"{name} face", source="extracted", source_asset=photo,
+            extraction_key="face:0", is_face_crop=True, file_path=f".vidpipe/crops/{name}.jpg",
+            content_hash=f"{name}/face", crop_bbox=[0, 0, 10, 10], face_embedding=unit(angle),
+            detection_confidence=0.9, state="processed")
+    regroup_project(0.1)
+    root = str(session.project.root)
+
+    def handle(name):
+        return Character.get_by_id(Asset.get_by_id(faces[name].id).character_id).handle
+
+    assert (handle("anna"), handle("anna_older"), handle("bert")) == (
+        "PERSON_01", "PERSON_02", "PERSON_03")
+    assert main(["characters", root, "rename", "PERSON_02", "ANNA"]) == 0
+    assert main(["characters", root, "merge", "PERSON_01", "ANNA"]) == 0
+    assert "one character now: ANNA" in capsys.readouterr().out  # a person's handle survives
+    assert handle("anna") == handle("anna_older") == "ANNA"
+
+    assert main(["characters", root, "split", "ANNA", str(faces["anna"].id)]) == 0
+    assert handle("anna") != "ANNA" and handle("anna_older") == "ANNA"
+    assert FaceDecision.select().where(FaceDecision.same == False).count() == 1  # noqa: E712
+
+    assert main(["characters", root, "split", "ANNA", str(faces["bert"].id)]) == 2
+    assert "not one of ANNA's faces" in capsys.readouterr().err

@@ -28,6 +28,10 @@ class CharactersScreen(ReportsWorkerErrors, ModalScreen[None]):
         Binding("e", "describe", "Edit description", id="characters.describe"),
         Binding("p", "pick_primary", "Primary", id="characters.primary",
                 tooltip="The image under the cursor (in the images list) becomes the primary"),
+        Binding("g", "merge", "Merge", id="characters.merge",
+                tooltip="Another character is the same person: both become one"),
+        Binding("G", "split", "Split", id="characters.split",
+                tooltip="The face under the cursor (in the images list) is someone else"),
         Binding("ctrl+z", "undo", "Undo", id="characters.undo",
                 tooltip="Undo the last edit of the character under the cursor"),
     ]
@@ -46,7 +50,8 @@ class CharactersScreen(ReportsWorkerErrors, ModalScreen[None]):
                     yield Static("", id="character-description")
                     yield DataTable(id="character-images", cursor_type="row")
             yield Static(plain("r rename · n name · e description · p primary (in the images) · "
-                               "ctrl+z undo · tab: list/images · esc close"), id="characters-keys")
+                               "g merge · G split a face off · ctrl+z undo · tab: list/images · "
+                               "esc close"), id="characters-keys")
 
     def on_mount(self) -> None:
         self.query_one("#character-list", DataTable).add_columns("Handle", "Name", "Images")
@@ -140,14 +145,51 @@ class CharactersScreen(ReportsWorkerErrors, ModalScreen[None]):
             self.app.push_screen(TextPrompt(f"Description of {view.handle}", view.description),
                                  lambda value: self._save(view.handle, "description", value))
 
+    def _image_under_cursor(self) -> int | None:
+        images = self.query_one("#character-images", DataTable)
+        if not images.row_count:
+            return None
+        row_key, _ = images.coordinate_to_cell_key(images.cursor_coordinate)
+        return int(row_key.value) if row_key.value is not None else None
+
     def action_pick_primary(self) -> None:
         view = self._require()
-        images = self.query_one("#character-images", DataTable)
-        if view is None or not view.images:
-            return
-        row_key, _ = images.coordinate_to_cell_key(images.cursor_coordinate)
-        if row_key.value is not None:
-            self._save(view.handle, "primary_asset", int(row_key.value))
+        asset_id = self._image_under_cursor()
+        if view is not None and asset_id is not None:
+            self._save(view.handle, "primary_asset", asset_id)
+
+    def action_merge(self) -> None:
+        view = self._require()
+        if view is not None:
+            self.app.push_screen(LinePrompt(f"Which character is the same person as "
+                                            f"{view.handle}? (its handle)"),
+                                 lambda other: other and self._merge(view.handle, other))
+
+    @work(thread=True, exit_on_error=False, group="character-edit")
+    @db_thread
+    def _merge(self, handle: str, other: str) -> None:
+        from vidpipe.pipeline.characters.editing import merge_characters
+
+        merged = merge_characters(handle, other)
+        self.current = merged
+        self.app.call_from_thread(self.notify, f"{handle} and {other.strip().upper()} are one "
+                                  f"character now: {merged}.")
+        self.app.call_from_thread(self.load)
+
+    def action_split(self) -> None:
+        view = self._require()
+        asset_id = self._image_under_cursor()
+        if view is not None and asset_id is not None:
+            self._split(view.handle, asset_id)
+
+    @work(thread=True, exit_on_error=False, group="character-edit")
+    @db_thread
+    def _split(self, handle: str, asset_id: int) -> None:
+        from vidpipe.pipeline.characters.editing import split_image
+
+        now = split_image(handle, asset_id)
+        self.app.call_from_thread(self.notify, f"That face left {handle}: it is {now} now.")
+        self.app.call_from_thread(self.load)
 
     def _save(self, handle: str, field: str, value) -> None:
         if value is None:

@@ -11,19 +11,21 @@ from pathlib import Path
 
 from vidpipe.printable import printable
 
-ACTIONS = ("list", "rename", "name", "describe", "primary")
+ACTIONS = ("list", "rename", "name", "describe", "primary", "merge", "split")
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "characters", help="list the project's characters, or rename/name/describe one",
+        "characters", help="list the project's characters, or rename/name/describe/merge/split",
         description="Without ACTION: list every character with its images and their roles. "
                     "rename HANDLE NEW_HANDLE; name HANDLE NAME; describe HANDLE TEXT ('-' "
-                    "reads stdin); primary HANDLE ASSET (id, manifest/TAG or file path).")
+                    "reads stdin); primary HANDLE ASSET (id, manifest/TAG or file path); merge "
+                    "HANDLE OTHER (one person); split HANDLE FACE (that face is someone else).")
     p.add_argument("project", type=Path)
     p.add_argument("action", nargs="?", default="list", choices=ACTIONS)
     p.add_argument("handle", nargs="?", help="the character: PERSON_01, or its new handle")
-    p.add_argument("value", nargs="?", help="the new handle, name, description or image")
+    p.add_argument("value", nargs="?",
+                   help="the new handle, name, description, image, or the other character")
     p.add_argument("--json", action="store_true", help="list as JSON")
     p.set_defaults(handler=cmd_characters)
 
@@ -56,7 +58,6 @@ def list_characters(as_json: bool) -> int:
             print(f"  {printable(view.description, one_line=True)[:200]}")
         for image in view.images:
             mark = "*" if view.primary and image.asset_id == view.primary.asset_id else " "
-            tag = image.tag or "-"
-            print(f" {mark} {image.role:<13} {printable(image.manifest, one_line=True)}/{tag:<8} "
-                  f"{printable(image.file, one_line=True)}")
+            where = f"{printable(image.manifest, one_line=True)}/{image.tag or '-'}"
+            print(f" {mark} {image.role:<13} {where:<24} {printable(image.file, one_line=True)}")
     return 0

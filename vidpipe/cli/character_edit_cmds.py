@@ -1,4 +1,4 @@
-"""The editing actions of ``vidpipe characters``: rename, name, describe, primary."""
+"""The editing actions of ``vidpipe characters``: rename, name, describe, primary, merge, split."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ FIELD_OF_ACTION = {"rename": "handle", "name": "name", "describe": "description"
                    "primary": "primary_asset"}
 USAGE = {"rename": "rename HANDLE NEW_HANDLE", "name": "name HANDLE NAME",
          "describe": "describe HANDLE TEXT ('-' reads stdin)",
-         "primary": "primary HANDLE ASSET (id, manifest/TAG or file path)"}
+         "primary": "primary HANDLE ASSET (id, manifest/TAG or file path)",
+         "merge": "merge HANDLE OTHER_HANDLE", "split": "split HANDLE FACE_ASSET"}
 
 
 def edit_character(project: Project, action: str, handle: str | None, value: str | None) -> int:
@@ -23,6 +24,20 @@ def edit_character(project: Project, action: str, handle: str | None, value: str
     character = character_by_handle(handle)
     if action == "describe" and value == "-":
         value = read_stdin_value()
+    if action == "merge":
+        from vidpipe.pipeline.characters.editing import merge_characters
+
+        merged = merge_characters(character.handle, value)
+        print(f"{character.handle} and {value.upper()} are one character now: {merged}")
+        return 0
+    if action == "split":
+        from vidpipe.pipeline.characters.editing import split_image
+        from vidpipe.review.asset_ref import resolve_asset
+
+        asset = resolve_asset(project, value)
+        now = split_image(character.handle, asset.id)
+        print(f"{printable(asset.file_path)} left {character.handle}: it is {now} now")
+        return 0
     if action == "primary":
         from vidpipe.review.asset_ref import resolve_asset
 

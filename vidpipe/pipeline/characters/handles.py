@@ -1,7 +1,7 @@
 """Stable handles: a face group that persists keeps its character across regroupings.
 
 Each new group takes the character most of its faces belonged to (a character is given to one
-group only, the one holding most of its faces). Characters a person named or renamed are given
+group only, the one holding most of its faces, on a tie the one holding its primary image). Characters a person named or renamed are given
 out first, so a merge never drops a person's HERO for a machine's PERSON_03. A group matching none becomes a new character with the
 next number; numbers are never reused, because characters are never deleted.
 """
@@ -34,9 +34,10 @@ def match_groups(groups: Sequence[Sequence[Asset]]) -> list[Character]:
         for character_id, shared in Counter(m.character_id for m in members
                                             if m.character_id in known).items():
             character = known[character_id]
-            candidates.append((not person_chosen(character), -shared, character.number, index,
-                               character))
-    candidates.sort(key=lambda c: c[:4])
+            holds_primary = any(m.id == character.primary_asset for m in members)
+            candidates.append((not person_chosen(character), -shared, not holds_primary,
+                               character.number, index, character))
+    candidates.sort(key=lambda c: c[:5])
     chosen: dict[int, Character] = {}
     taken: set[int] = set()
     for *_, index, character in candidates:

@@ -1,8 +1,14 @@
 """The API key never follows a redirect: the configured endpoint answers 307 to a second local
 server, which records whether anything (and the key) reached it. The real google-genai SDK, its
-async client (the prompt stage) and its sync client (the Batch API path)."""
+async client (the prompt stage) and its sync client (the Batch API path); the real openai SDK
+of the OpenAI-compatible backend."""
 
 from __future__ import annotations
+
+import asyncio
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
@@ -70,3 +76,55 @@ def test_the_setting_reaches_both_http_clients():
         assert api._async_httpx_client.follow_redirects is False
     finally:
         client.close()
+
+
+# -- the OpenAI-compatible backend ----------------------------------------------------------------
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers every POST with 307 to ``target`` (when set), or records it (when not)."""
+
+    target: str | None = None
+    seen: list = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.target:
+            self.send_response(307)
+            self.send_header("Location", self.target + self.path)
+        else:
+            self.seen.append((self.path, self.headers.get("Authorization")))
+            self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextmanager
+def http_server(target: str | None):
+    handler = type("Handler", (_Recorder,), {"target": target, "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler.seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_openai_backend_does_not_follow_a_redirect():
+    pytest.importorskip("openai")
+    from vidpipe.prompting.openai_backend import OpenAIClient
+    from vidpipe.prompting.retry import PermanentFailure
+
+    async def ask(base_url: str):
+        async with OpenAIClient(f"{base_url}/v1", "some-model", api_key="sk-SECRET-openai",
+                                timeout_s=5.0) as client:
+            return await client.describe(b"\xff\xd8 not an image", "describe it")
+
+    with http_server(None) as (elsewhere, seen), http_server(elsewhere) as (endpoint, _):
+        with pytest.raises(PermanentFailure, match="redirect .307 to 127.0.0.1") as raised:
+            asyncio.run(ask(endpoint))
+    assert seen == []
+    assert "openai_base_url" in str(raised.value) and "sk-SECRET" not in str(raised.value)

@@ -52,8 +52,9 @@ BLOCKED = "blocked"  # candidate finishReason SAFETY, no content
 PROMPT_BLOCKED = "prompt_blocked"  # promptFeedback.blockReason SAFETY, no candidates
 EMPTY = "empty"  # a candidate with empty text
 REDIRECT = "redirect"  # 307 to redirect_to + the same path (a client must not follow it)
+ENDLESS = "endless"  # 200 and a body that never ends (until the client hangs up)
 BEHAVIOURS = (OK, RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, HANG, BAD_BODY, MALFORMED, BLOCKED,
-              PROMPT_BLOCKED, EMPTY, REDIRECT)
+              PROMPT_BLOCKED, EMPTY, REDIRECT, ENDLESS)
 
 _PATH = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):generateContent$")
 _TAG = re.compile(r"\b(?:CHAR|OBJ|ENV|STYLE|REF)_\d+\b")
@@ -142,6 +143,8 @@ class FakeGemini:
     thinking_tokens: int = 800  # billed per request when thinking is on (an assumed figure)
     batch_hold: bool = False  # batch jobs stay RUNNING until release_batches()
     redirect_to: str = "http://127.0.0.1:9"  # where REDIRECT points (another server's base_url)
+    # Replaces the whole OK response: (HTTP status, body as dict or raw bytes, headers).
+    raw_answer: Callable[[SeenRequest], tuple[int, dict | bytes, dict]] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -484,7 +487,27 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
             if behaviour == REDIRECT:
                 self._send(307, b"", {"Location": server.redirect_to + self.path})
                 return
+            if behaviour == ENDLESS:
+                self._send_endless()
+                return
+            if behaviour == OK and server.raw_answer is not None:
+                self._send(*server.raw_answer(seen))
+                return
             self._send(*server.respond(seen))
+
+        def _send_endless(self) -> None:
+            self.close_connection = True
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Connection", "close")  # no length: the body ends never
+                self.end_headers()
+                self.wfile.write(b'{"candidates": [{"content": {"parts": [{"text": "')
+                chunk = b"A" * 65536
+                while not server._stopping.is_set():
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped reading: what it should do
 
     return Handler
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
+from vidpipe.prompting.bounded_http import (
+    MAX_ANSWER_BYTES, MAX_BATCH_BYTES, AnswerTooLarge, no_redirects, redirect_refused,
+)
 from vidpipe.prompting.retry import (
     AnswerFailure, AuthFailure, PermanentFailure, TransientFailure, parse_retry_after,
     retry_delay_from_details,
@@ -87,27 +89,20 @@ def image_contents(image_jpeg: bytes | list[bytes], prompt: str) -> list:
     return [*(types.Part.from_bytes(data=jpeg, mime_type="image/jpeg") for jpeg in images), prompt]
 
 
-def no_redirects() -> tuple[dict, dict]:
-    """HTTP client arguments (sync, async) that turn redirects off.
-
-    google-genai follows redirects by default, and httpx keeps the ``x-goog-api-key`` header
-    across origins: a redirect from the endpoint would hand the key (and the image) to another
-    host. The async side goes through aiohttp instead of httpx when aiohttp is installed; its
-    request argument has another name."""
-    import importlib.util
-
-    aiohttp = importlib.util.find_spec("aiohttp") is not None
-    return {"follow_redirects": False}, (
-        {"allow_redirects": False} if aiohttp else {"follow_redirects": False})
-
-
-def sdk_client(api_key: str, base_url: str | None, timeout_s: float):
+def sdk_client(api_key: str, base_url: str | None, timeout_s: float,
+               max_body_bytes: int = MAX_BATCH_BYTES):
     """A google-genai Client with vidpipe's HTTP options (the SDK's own retries off, redirects
-    never followed)."""
+    never followed, response bodies read up to ``max_body_bytes``)."""
     from google import genai
     from google.genai import types
 
+    from vidpipe.prompting.bounded_http import bounded_client_args
+
     client_args, async_client_args = no_redirects()
+    bounded, async_bounded = bounded_client_args(max_body_bytes)
+    if "allow_redirects" not in async_client_args:  # httpx (aiohttp has no response hooks)
+        async_client_args.update(async_bounded)
+    client_args.update(bounded)
     options = types.HttpOptions(
         base_url=base_url or None,
         timeout=max(1, int(timeout_s * 1000)),  # milliseconds
@@ -116,16 +111,6 @@ def sdk_client(api_key: str, base_url: str | None, timeout_s: float):
         async_client_args=async_client_args,
     )
     return genai.Client(api_key=api_key, http_options=options)
-
-
-def redirect_refused(code: int, response) -> str:
-    """What to say when the endpoint answers with a redirect (never followed)."""
-    headers = getattr(response, "headers", None)
-    target = headers.get("location") if headers is not None else None
-    where = f" to {urlsplit(target).netloc or target}" if target else ""
-    return (f"the Gemini endpoint answered with a redirect ({code}{where}); vidpipe does not "
-            "follow redirects, so your API key and images go only to the endpoint you set. "
-            "If the new address is right, set gemini_base_url to it")
 
 
 class GeminiClient:
@@ -155,7 +140,8 @@ class GeminiClient:
                    media_resolution=settings.gemini_media_resolution)
 
     async def __aenter__(self) -> "GeminiClient":
-        self._client = sdk_client(self._api_key, self.base_url, self.timeout_s)
+        self._client = sdk_client(self._api_key, self.base_url, self.timeout_s,
+                                  MAX_ANSWER_BYTES)
         self._config = generation_config(self.model, self.thinking_budget, self.media_resolution)
         return self
 
@@ -199,6 +185,15 @@ class GeminiClient:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise AnswerFailure(
                 f"Gemini's response body was not valid JSON ({type(exc).__name__})") from None
+        except AnswerTooLarge as exc:
+            raise AnswerFailure(f"Gemini's answer was refused: {exc}") from None
+        except RecursionError:  # JSON nested deeper than any parser goes
+            raise AnswerFailure("Gemini's response body nests too deep to read") from None
+        except ValidationError as exc:  # the SDK's own model of a response refused it
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "response"
+            raise AnswerFailure(f"Gemini's response is not shaped like an answer: {where}: "
+                                f"{first.get('msg')}") from None
         return self.reply(response, schema)
 
     def reply(self, response, schema: "type[BaseModel]" = ReversePrompt) -> Reply:

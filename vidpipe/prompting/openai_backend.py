@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from vidpipe.prompting.backend import OPENAI, Reply, openai_cache_model
+from vidpipe.prompting.bounded_http import AnswerTooLarge, redirect_refused
 from vidpipe.prompting.retry import (
     AnswerFailure, AuthFailure, PermanentFailure, TransientFailure, parse_retry_after,
 )
@@ -64,11 +65,18 @@ def _no_key_headers(api_key: str) -> dict:
 def sdk_client(api_key: str, base_url: str, timeout_s: float, sync: bool = False):
     import openai
 
+    from vidpipe.prompting.bounded_http import MAX_ANSWER_BYTES, bounded_client_args
+
     kind = openai.OpenAI if sync else openai.AsyncOpenAI
+    # Redirects off (the SDK's client follows them, with the key) and bodies bounded, as for
+    # Gemini (vidpipe.prompting.gemini.no_redirects, vidpipe.prompting.bounded_http).
+    hooks = bounded_client_args(MAX_ANSWER_BYTES)[0 if sync else 1]
+    http = (openai.DefaultHttpxClient if sync else openai.DefaultAsyncHttpxClient)(
+        follow_redirects=False, **hooks)
     # A placeholder when there is no key: the SDK insists on one, _no_key_headers keeps it
     # off the wire.
     return kind(api_key=api_key or "no-key", base_url=base_url, timeout=timeout_s,
-                max_retries=0)
+                max_retries=0, http_client=http)
 
 
 class OpenAIClient:
@@ -170,6 +178,8 @@ class OpenAIClient:
                                    f"{self.timeout_s:g} s") from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
+            if isinstance(cause, AnswerTooLarge):  # the SDK wraps what its client raises
+                raise AnswerFailure(f"{self.base_url}'s answer was refused: {cause}") from None
             raise TransientFailure(self.redact(
                 f"connection to {self.base_url} failed: {type(cause).__name__}: {cause}")) from None
         except openai.APIStatusError as exc:
@@ -177,6 +187,11 @@ class OpenAIClient:
         except (json.JSONDecodeError, UnicodeDecodeError, openai.APIResponseValidationError) as exc:
             raise AnswerFailure(f"{self.base_url}'s response body was not valid JSON "
                                 f"({type(exc).__name__})") from None
+        except AnswerTooLarge as exc:
+            raise AnswerFailure(f"{self.base_url}'s answer was refused: {exc}") from None
+        except RecursionError:  # JSON nested deeper than any parser goes
+            raise AnswerFailure(f"{self.base_url}'s response body nests too deep to "
+                                "read") from None
 
     def _message(self, exc) -> str:
         body = getattr(exc, "body", None)
@@ -189,6 +204,9 @@ class OpenAIClient:
         if code in _TRANSIENT_CODES:
             retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
             return TransientFailure(text, retry_after)
+        if 300 <= code < 400:
+            return PermanentFailure(redirect_refused(code, exc.response, self.base_url,
+                                                     "openai_base_url"))
         if code in (401, 403):
             return AuthFailure(f"{self.base_url} refused the request ({code}): "
                                f"{self._message(exc)}. Check OPENAI_API_KEY.")

@@ -59,13 +59,17 @@ class RetryPolicy:
         rng = rng or random
         ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (retry_number - 1))
         jittered = rng.uniform(0, ceiling)  # "full jitter": spreads a herd of retries apart
-        if retry_after is None:
+        if retry_after is None or retry_after > MAX_RETRY_AFTER_S:
+            # Unsaid, or longer than vidpipe waits for one answer: the normal backoff.
             return jittered
         # The server said when; a little jitter on top keeps the retries from arriving together.
         return retry_after + rng.uniform(0, self.base_delay_s)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s?\s*$")
+#: The longest wait a server's Retry-After (or RetryInfo) is obeyed for: a server asking for
+#: more (``Retry-After: 999999999``) would stall the run for ever.
+MAX_RETRY_AFTER_S = 600.0
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["ReversePrompt", "ValidationError"]
+__all__ = ["MAX_DESCRIPTION_CHARS", "MAX_PROMPT_CHARS", "ReversePrompt", "ValidationError"]
+
+#: Far above what is asked (40-80 words; two to four sentences). An answer beyond is not a
+#: prompt, and text that long stalls every view that shows it.
+MAX_PROMPT_CHARS = 4_000
+MAX_DESCRIPTION_CHARS = 8_000
 
 
 class ReversePrompt(BaseModel):
@@ -25,8 +30,13 @@ class ReversePrompt(BaseModel):
 
     @field_validator("reverse_prompt", "visual_description")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
+    def _not_blank(cls, value: str, info) -> str:
         value = value.strip()
         if not value:
             raise ValueError("must not be empty")
+        limit = (MAX_PROMPT_CHARS if info.field_name == "reverse_prompt"
+                 else MAX_DESCRIPTION_CHARS)
+        if len(value) > limit:
+            raise ValueError(f"is {len(value):,} characters long, over the {limit:,} vidpipe "
+                             "keeps")
         return value

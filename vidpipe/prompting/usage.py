@@ -10,7 +10,10 @@ Models behind an OpenAI-compatible server start from an empty table (a local mod
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 BATCH_DISCOUNT = 0.5  # the Batch API bills half the interactive price
 
@@ -34,6 +37,21 @@ DEFAULT_PRICES: dict[str, Price] = {
 }
 
 
+#: More tokens than any one response holds (Gemini's largest context is a few million): a
+#: count beyond is not a count, and would overflow the database's 64-bit integers.
+MAX_TOKENS = 100_000_000
+
+
+def _tokens(value) -> int:
+    """A reported token count, or 0 where it is not one (negative, absurdly large, not a
+    whole number): it would show as a negative or astronomical cost."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+        if value is not None:
+            log.warning("ignored a token count of %.40r from the model's response", value)
+        return 0
+    return value
+
+
 @dataclass(frozen=True)
 class Usage:
     """Token counts of one response (``input_tokens`` includes ``cached_tokens``)."""
@@ -43,15 +61,20 @@ class Usage:
     thinking_tokens: int = 0
     cached_tokens: int = 0
 
+    def __post_init__(self) -> None:
+        # The counts come from the model's server: each is checked where it is built.
+        for name in ("input_tokens", "output_tokens", "thinking_tokens", "cached_tokens"):
+            object.__setattr__(self, name, _tokens(getattr(self, name)))
+
     @classmethod
     def from_metadata(cls, metadata) -> "Usage | None":
         """From the SDK's ``GenerateContentResponseUsageMetadata``; None when absent."""
         if metadata is None:
             return None
-        return cls(input_tokens=metadata.prompt_token_count or 0,
-                   output_tokens=metadata.candidates_token_count or 0,
-                   thinking_tokens=metadata.thoughts_token_count or 0,
-                   cached_tokens=metadata.cached_content_token_count or 0)
+        return cls(input_tokens=metadata.prompt_token_count,
+                   output_tokens=metadata.candidates_token_count,
+                   thinking_tokens=metadata.thoughts_token_count,
+                   cached_tokens=metadata.cached_content_token_count)
 
     @property
     def total_tokens(self) -> int:

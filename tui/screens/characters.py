@@ -7,6 +7,8 @@ when the database changes (the main screen calls ``check_stored`` on open screen
 
 from __future__ import annotations
 
+from functools import partial
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -163,7 +165,11 @@ class CharactersScreen(ReportsWorkerErrors, ModalScreen[None]):
         if view is not None:
             self.app.push_screen(LinePrompt(f"Which character is the same person as "
                                             f"{view.handle}? (its handle)"),
-                                 lambda other: other and self._merge(view.handle, other))
+                                 partial(self._merge_answered, view.handle))
+
+    def _merge_answered(self, handle: str, other: str | None) -> None:
+        if other:
+            self._merge(handle, other)
 
     @work(thread=True, exit_on_error=False, group="character-edit")
     @db_thread

@@ -1,7 +1,10 @@
-"""Reverse-prompting throughput: the real stage and SDK against the fake Gemini server.
+"""Reverse-prompting throughput: the real stage and SDK against a fake server.
 
     .venv/bin/python bench/prompts.py [--assets 200] [--latency 0.3] [--concurrency 5]
-                                      [--retry-after 1]
+                                      [--retry-after 1] [--backend gemini|openai]
+
+``--backend openai`` runs the same scenarios through the openai SDK against the fake
+OpenAI-compatible server (what a vLLM or Ollama server on the team's GPU looks like).
 
 Two scenarios, each on a fresh project (empty cache) of distinct generated images:
   1. every request answers after ``latency`` s: wall time against the ideal
@@ -36,6 +39,7 @@ from vidpipe.store.models import Asset, Manifest, StageProgress  # noqa: E402
 from vidpipe.store.session import open_project  # noqa: E402
 from vidpipe.pipeline.stages.prompts import PromptStage  # noqa: E402
 from support.fake_gemini import RATE_LIMIT  # noqa: E402
+from support.fake_openai import DEFAULT_MODEL, FakeOpenAIProcess  # noqa: E402
 
 
 class FakeServerProcess:
@@ -64,6 +68,18 @@ class FakeServerProcess:
         self.process.wait(timeout=30)
 
 
+def fake_server(backend: str, latency: float, rate_limit_fraction: float, retry_after: float):
+    """The fake server of ``backend`` in a child process, and the settings that point at it."""
+    if backend == "openai":
+        server = FakeOpenAIProcess(latency_s=latency, fractions={RATE_LIMIT: rate_limit_fraction},
+                                   retry_after_s=retry_after, seed=1).start()
+        return server, dict(prompt_backend="openai", openai_base_url=server.base_url,
+                            openai_model=DEFAULT_MODEL)
+    server = FakeServerProcess(latency=latency, rate_limit_fraction=rate_limit_fraction,
+                               retry_after=retry_after, seed=1)
+    return server, dict(gemini_api_key="bench-key", gemini_base_url=server.base_url)
+
+
 def make_images(folder: Path, count: int) -> None:
     for index in range(count):
         rng = random.Random(index)
@@ -81,22 +97,21 @@ def scenario(title: str, args, rate_limit_fraction: float, target_ratio: float) 
         session = open_project(Path(tmp) / "project", create=True)
         make_images(session.project.root, args.assets)
         reconcile(session.project, session.settings)
-        with FakeServerProcess(latency=args.latency, rate_limit_fraction=rate_limit_fraction,
-                               retry_after=args.retry_after, seed=1) as server:
-            settings = session.settings.replace(
-                gemini_api_key="bench-key", gemini_base_url=server.base_url,
-                prompt_concurrency=args.concurrency)
+        server, endpoint = fake_server(args.backend, args.latency, rate_limit_fraction,
+                                       args.retry_after)
+        with server:
+            settings = session.settings.replace(**endpoint, prompt_concurrency=args.concurrency)
             engine = ManifestingEngine(session.project, settings, stages=[PromptStage()])
             started = time.perf_counter()
             run = engine.process_manifest(Manifest.get(), "all")
             wall = time.perf_counter() - started
-            done = Asset.select().where(Asset.prompt_origin == "gemini").count()
+            done = Asset.select().where(Asset.prompt_origin == args.backend).count()
             row = StageProgress.get(StageProgress.run == run.id)
             stats = server.stats()
             ratio = wall / ideal
             ok = done == args.assets and ratio <= target_ratio
             print(f"{title}")
-            print(f"  assets {args.assets}, concurrency {args.concurrency}, latency "
+            print(f"  backend {args.backend}, assets {args.assets}, concurrency {args.concurrency}, latency "
                   f"{args.latency:g} s, 429 fraction {rate_limit_fraction:.0%}"
                   + (f" (Retry-After {args.retry_after:g} s)" if rate_limit_fraction else ""))
             print(f"  requests {stats['requests']} (429s {stats['outcomes'].get(RATE_LIMIT, 0)}), "
@@ -115,12 +130,16 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--concurrency", type=int, default=5)
     parser.add_argument("--retry-after", type=float, default=1.0)
+    parser.add_argument("--backend", choices=("gemini", "openai"), default="gemini")
     args = parser.parse_args()
     # A once-per-process cost: the daemon pays it when its worker first prompts, not per manifest.
     started = time.perf_counter()
-    from google import genai  # noqa: F401
-    from google.genai import types  # noqa: F401
-    print(f"google-genai import: {time.perf_counter() - started:.2f} s (once per process, "
+    if args.backend == "openai":
+        import openai  # noqa: F401
+    else:
+        from google import genai  # noqa: F401
+        from google.genai import types  # noqa: F401
+    print(f"{args.backend} SDK import: {time.perf_counter() - started:.2f} s (once per process, "
           "before the timed runs)")
     results = [scenario("1. plain", args, 0.0, 1.15),
                scenario("2. with 429s", args, 0.2, 2.0)]

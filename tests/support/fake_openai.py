@@ -358,12 +358,17 @@ class FakeOpenAIProcess:
         self.base_url = ""
 
     def start(self) -> "FakeOpenAIProcess":
+        import os
         import subprocess
 
+        from support import REPO, TESTS
+
+        path = os.pathsep.join(filter(None, [str(REPO), str(TESTS), os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "support.fake_openai", "--knobs",
              json.dumps(self._knobs)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env=dict(os.environ, PYTHONPATH=path))
         line = self.process.stdout.readline().strip()
         if not line.startswith("http://"):
             self.stop()
@@ -381,7 +386,7 @@ class FakeOpenAIProcess:
                 self.process.wait()
 
     def __enter__(self) -> "FakeOpenAIProcess":
-        return self.start()
+        return self if self.process is not None else self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()

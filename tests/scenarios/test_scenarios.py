@@ -1,5 +1,6 @@
-"""The scenario matrix (issue 9): real entry points x Gemini behaviour x project shape x
-disturbance, each followed by every invariant (tests/scenario_kit.py).
+"""The scenario matrix (issue 9): real entry points x model-service behaviour (Gemini, or an
+OpenAI-compatible server) x project shape x disturbance, each followed by every invariant
+(tests/support/scenario_kit.py).
 
 `make test` runs the fixed slice below: every entry, every Gemini behaviour ("mixed" has them all
 at once), both shapes and both disturbances appear at least once, in as few scenarios as that
@@ -19,6 +20,8 @@ SLICE = [
     Scenario("process", "mixed", "three", edit=True, kill=False, seed=101),
     Scenario("daemon", "hang", "one", edit=True, kill=True, seed=103),
     Scenario("reprocess", "malformed", "three", edit=True, kill=True, seed=105),
+    # the same behaviours from an OpenAI-compatible server (vLLM, Ollama) through the openai SDK
+    Scenario("daemon", "mixed", "three", edit=True, kill=True, seed=107, backend="openai"),
 ]
 
 

@@ -350,12 +350,14 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
 
 class FakeOpenAIProcess:
     """``with FakeOpenAIProcess(latency_s=0.1) as server:`` runs the fake in a child process;
-    ``configure``, ``requests`` and ``stats`` talk to it over its control endpoints."""
+    ``configure``, ``requests`` and ``stats`` talk to it over its control endpoints (once it
+    is stopped, they return what it last said, like FakeGemini's counters)."""
 
     def __init__(self, **knobs) -> None:
         self._knobs = knobs
         self.process = None
         self.base_url = ""
+        self._last: dict = {}
 
     def start(self) -> "FakeOpenAIProcess":
         import os
@@ -378,6 +380,7 @@ class FakeOpenAIProcess:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            self._last = {"stats": self.stats(), "requests": self.requests()}
             self.process.stdin.close()  # it serves until stdin closes
             try:
                 self.process.wait(timeout=10)
@@ -408,9 +411,13 @@ class FakeOpenAIProcess:
         self._call("POST", "/_fake/reset", {})
 
     def requests(self) -> list[dict]:
+        if self._last:
+            return self._last["requests"]
         return self._call("GET", "/_fake/requests")
 
     def stats(self) -> dict:
+        if self._last:
+            return self._last["stats"]
         return self._call("GET", "/_fake/stats")
 
 

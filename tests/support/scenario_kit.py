@@ -4,7 +4,8 @@ disturbance, then the invariants every configuration must keep.
 Everything runs as users run it: `vidpipe process` and `vidpipe-daemon` are subprocesses, images
 are dropped into the project folder, a reprocess is queued through the TUI's own job function, a
 person edits through `vidpipe edit` while the job runs, and the daemon is killed with SIGKILL.
-Only the Gemini service is a stand-in (the local fake server, through the real SDK) and, for
+Only the model service is a stand-in (the local fake Gemini server through the real
+google-genai SDK, or the fake OpenAI-compatible server through the openai SDK) and, for
 want of YOLO weights, the detector is support.pixel_detector (crops, faces and prompts
 after it are real). Every random choice comes from the scenario's seed, printed first.
 """
@@ -36,6 +37,7 @@ wait_for = partial(waiting.wait_for, timeout=TIMEOUT_S, interval=0.1)
 ENTRIES = ("process", "daemon", "reprocess")
 GEMINI_MODES = ("offline", "latency", "rate_limit", "unavailable", "malformed", "hang", "mixed")
 SHAPES = ("one", "three")
+BACKENDS = ("gemini", "openai")  # prompt_backend: Google's service or the team's own server
 PROMPT_FIELDS = ("reverse_prompt", "visual_description")
 EDITABLE = ("reverse_prompt", "visual_description", "description", "name", "asset_type",
             "sort_order")
@@ -52,10 +54,12 @@ class Scenario:
     edit: bool
     kill: bool
     seed: int
+    backend: str = "gemini"
 
     @property
     def name(self) -> str:
         parts = [self.entry, self.gemini, self.shape]
+        parts += [self.backend] if self.backend != "gemini" else []
         parts += ["edit"] if self.edit else []
         parts += ["kill9"] if self.kill else []
         return "-".join(parts) + f"-seed{self.seed}"
@@ -65,9 +69,11 @@ class Scenario:
         """A random point of the matrix (kill -9 only where a daemon runs)."""
         rng = random.Random(seed)
         entry = rng.choice(ENTRIES)
-        return cls(entry=entry, gemini=rng.choice(GEMINI_MODES), shape=rng.choice(SHAPES),
-                   edit=rng.random() < 0.6, kill=entry != "process" and rng.random() < 0.5,
-                   seed=seed)
+        gemini, shape = rng.choice(GEMINI_MODES), rng.choice(SHAPES)
+        edit = rng.random() < 0.6
+        kill = entry != "process" and rng.random() < 0.5
+        return cls(entry=entry, gemini=gemini, shape=shape, edit=edit, kill=kill, seed=seed,
+                   backend=rng.choice(BACKENDS))
 
 
 # -- project content ---------------------------------------------------------------------------
@@ -170,7 +176,13 @@ class ScenarioRun:
                                                           env.get("PYTHONPATH")]))
         env.pop("GEMINI_API_KEY", None)
         env.pop("GOOGLE_API_KEY", None)
-        if self.server is not None:
+        if self.server is not None and self.scenario.backend == "openai":
+            from support.fake_openai import DEFAULT_MODEL
+
+            env["VIDPIPE_PROMPT_BACKEND"] = "openai"
+            env["VIDPIPE_OPENAI_BASE_URL"] = self.server.base_url
+            env["VIDPIPE_OPENAI_MODEL"] = DEFAULT_MODEL
+        elif self.server is not None:
             env["GEMINI_API_KEY"] = "scenario-key"
             env["VIDPIPE_GEMINI_BASE_URL"] = self.server.base_url
         env["VIDPIPE_SNAPSHOT_GUARD"] = "1"
@@ -202,7 +214,10 @@ class ScenarioRun:
             knobs.update(latency_s=rng.uniform(0.02, 0.2), rate_limit_fraction=0.15,
                          retry_after_s=0.2, unavailable_fraction=0.1, malformed_fraction=0.1,
                          hang_fraction=0.05, bad_body_fraction=0.05)
-        self.server = FakeGemini(**knobs).start()
+        if self.scenario.backend == "openai":
+            self.server = _fake_openai(knobs).start()
+        else:
+            self.server = FakeGemini(**knobs).start()
         return self.server
 
     def write_config(self) -> None:
@@ -603,6 +618,15 @@ class ScenarioRun:
         return "\n".join(texts)
 
 
+def _fake_openai(knobs: dict):
+    """The fake OpenAI-compatible server (its own process) with FakeGemini's knobs."""
+    from support.fake_openai import FakeOpenAIProcess
+
+    fractions = {name.removesuffix("_fraction"): knobs.pop(name)
+                 for name in list(knobs) if name.endswith("_fraction")}
+    return FakeOpenAIProcess(fractions=fractions, **knobs)
+
+
 # -- the invariants ----------------------------------------------------------------------------
 
 def check_invariants(run: ScenarioRun) -> dict:
@@ -703,7 +727,7 @@ def check_invariants(run: ScenarioRun) -> dict:
                 if not value:
                     problems.append(f"asset {asset.id} {asset.file_path} has no {name}")
             if (asset.id, "reverse_prompt") not in last:
-                wanted = "gemini" if online else "offline"
+                wanted = scenario.backend if online else "offline"
                 if asset.prompt_origin != wanted:
                     problems.append(f"asset {asset.id} prompt is {asset.prompt_origin}, "
                                     f"not {wanted}")
@@ -719,14 +743,18 @@ def check_invariants(run: ScenarioRun) -> dict:
                    "kills": len(record.kills)}
         if online:
             answered = run.server.stats()["outcomes"].get("ok", 0)
-            rows = PromptCache.select().count()
+            # A character's description is a request (and a cache row) of its own, besides the
+            # images' prompts.
+            described = PromptCache.select().where(PromptCache.key.startswith("character:")).count()
+            rows = PromptCache.select().count() - described
             distinct = len({a.content_hash for a in Asset.select().where(
                 Asset.state != AssetState.ERROR)})
             lost = 0
             for kill in record.kills:
                 lost = max(lost, kill["answered"] - kill["cache_rows"])
-            allowance = distinct + len(record.reprocessed) + lost
-            figures.update(answered=answered, distinct_images=distinct, lost_in_kills=lost)
+            allowance = distinct + described + len(record.reprocessed) + lost
+            figures.update(answered=answered, distinct_images=distinct, characters=described,
+                           lost_in_kills=lost)
             if rows > distinct:
                 problems.append(f"{rows} cached answers for {distinct} distinct images")
             if answered > allowance:

@@ -4,13 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint bench soak clean
+.PHONY: demo test install lint lock check-light bench soak clean
 
-$(STAMP): pyproject.toml
+# Everything (vidpipe[all] and the test tools), at the versions in constraints.txt.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
+
+# Refresh constraints.txt: the newest versions pyproject.toml allows, installed and frozen.
+lock: $(STAMP)
+	$(BIN)/pip install --quiet --upgrade --upgrade-strategy eager -e '.[test]'
+	{ echo "# The versions make installs: pip install -c constraints.txt -e '.[test]'."; \
+	  echo "# Refreshed by make lock (pip freeze of .venv, vidpipe itself left out)."; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v '^vidpipe'; } > constraints.txt
 
 install: $(STAMP)
 
@@ -30,6 +38,10 @@ N ?= 10
 soak: $(STAMP)
 	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/scenarios/test_scenarios.py -k soak \
 		--soak=$(N) $(if $(SEED),--soak-seed=$(SEED))
+
+# The core install alone (no extras) in a fresh venv: the commands and the TUI run; its size.
+check-light:
+	bash bench/check_light.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/contact_sheet.py

@@ -76,7 +76,8 @@ def setup_logging(project: Project, verbose: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [to_file, to_stderr]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("watchdog", "PIL", "huey.consumer.Scheduler"):
+    # absl: TensorFlow's Python-side logger (its native lines: vidpipe.vision.native_stderr).
+    for noisy in ("watchdog", "PIL", "huey.consumer.Scheduler", "absl", "tensorflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -63,9 +63,13 @@ def make_huey(project: Project, settings: Settings, immediate: bool | None = Non
                                             timeout=SQLITE_TIMEOUT_S,
                                             serializer=PlainDataSerializer())
     if urlparse(url).scheme in ("redis", "rediss", "unix"):
-        # Not exercised by the test-suite yet: needs a Redis server. PriorityRedisHuey keeps
-        # interactive-before-bulk ordering; the project name keeps projects apart on one server.
+        # PriorityRedisHuey keeps interactive-before-bulk ordering; the project name keeps
+        # projects apart on one server.
         from huey import PriorityRedisHuey
+
+        from vidpipe.extras import require
+
+        require("scale", "a Redis queue_url", ("redis",))
 
         return plain_data_class(PriorityRedisHuey)(f"vidpipe.{project.name}.{role}", url=url,
                                                    results=False,

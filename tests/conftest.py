@@ -90,6 +90,14 @@ def pytest_addoption(parser):
 
 
 # -- real PostgreSQL and Redis servers (scale-out) -----------------------------------------------
+def _skip_or_fail(why: str):
+    """Skip a test whose server cannot be had, saying why; under CI (VIDPIPE_REQUIRE_SERVERS=1,
+    set by .ci/run) fail it instead, so that a missing server never passes as green."""
+    if os.environ.get("VIDPIPE_REQUIRE_SERVERS") == "1":
+        pytest.fail(why, pytrace=False)
+    pytest.skip(why)
+
+
 def _server(server_class):
     from support.servers import ServerUnavailable
 
@@ -105,12 +113,12 @@ def _server(server_class):
 @pytest.fixture(scope="session")
 def postgres_server():
     """A throwaway PostgreSQL cluster for the whole session (skips, saying why, if none can be
-    had: no binaries, no 'postgres' user, initdb failed)."""
+    had: no binaries, initdb failed; fails instead under VIDPIPE_REQUIRE_SERVERS=1)."""
     from support.servers import PostgresServer
 
     server, why = _server(PostgresServer)
     if server is None:
-        pytest.skip(f"PostgreSQL unavailable: {why}")
+        _skip_or_fail(f"PostgreSQL unavailable: {why}")
     yield server
     server.stop()
 
@@ -123,12 +131,13 @@ def postgres_url(postgres_server) -> str:
 
 @pytest.fixture(scope="session")
 def redis_server():
-    """A throwaway redis-server for the whole session (skips, saying why, if none can be had)."""
+    """A throwaway redis-server for the whole session (skips, saying why, if none can be had;
+    fails instead under VIDPIPE_REQUIRE_SERVERS=1)."""
     from support.servers import RedisServer
 
     server, why = _server(RedisServer)
     if server is None:
-        pytest.skip(f"Redis unavailable: {why}")
+        _skip_or_fail(f"Redis unavailable: {why}")
     yield server
     server.stop()
 

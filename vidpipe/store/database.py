@@ -132,6 +132,9 @@ def make_database(url: str) -> Database:
                                     check_same_thread=False, lock_type="IMMEDIATE",
                                     factory=SnapshotSafeConnection)
     if parsed.scheme in ("postgres", "postgresql"):
+        from vidpipe.extras import require
+
+        require("scale", "a PostgreSQL database_url", ("psycopg2",))
         return PostgresqlDatabase(
             parsed.path.lstrip("/"),
             user=parsed.username,

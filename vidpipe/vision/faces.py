@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from vidpipe.vision.model_cache import LazyModel, shared_model
 from vidpipe.vision.mtcnn_landmarks import keep_mtcnn_landmarks
+from vidpipe.vision.native_stderr import native_stderr_to_log
 from vidpipe.vision.weights import ensure_dlib_weights, prepare_deepface_env
 
 if TYPE_CHECKING:
@@ -58,18 +59,20 @@ class DeepfaceFinder(LazyModel):
         prepare_deepface_env(self.settings)
         if self.model_name == "Dlib":
             ensure_dlib_weights(self.settings)
-        from deepface import DeepFace
+        with native_stderr_to_log("tensorflow"):
+            from deepface import DeepFace
 
-        DeepFace.build_model(model_name=self.model_name, task="facial_recognition")
-        detector = DeepFace.build_model(model_name=self.detector_backend, task="face_detector")
-        keep_mtcnn_landmarks(detector)
-        self._deepface = DeepFace
-        try:
-            import tensorflow as tf
+            DeepFace.build_model(model_name=self.model_name, task="facial_recognition")
+            detector = DeepFace.build_model(model_name=self.detector_backend,
+                                            task="face_detector")
+            keep_mtcnn_landmarks(detector)
+            self._deepface = DeepFace
+            try:
+                import tensorflow as tf
 
-            self.device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
-        except Exception:  # the device is only reported, never needed
-            self.device = "cpu"
+                self.device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+            except Exception:  # the device is only reported, never needed
+                self.device = "cpu"
 
     def find(self, image: "Image.Image") -> list[Face]:
         import numpy as np

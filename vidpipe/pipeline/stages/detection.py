@@ -65,7 +65,12 @@ class DetectionStage(Stage):
     def unavailable(self, ctx: StageContext) -> str | None:
         if self._detector is not None or ctx.settings.detector:
             return None
+        from vidpipe.extras import missing_reason
         from vidpipe.vision.weights import find_yolo_weights
+
+        no_package = missing_reason("vision", "detection", ("ultralytics", "torch"))
+        if no_package:
+            return no_package
 
         weights = find_yolo_weights(ctx.settings)
         if not weights.available:

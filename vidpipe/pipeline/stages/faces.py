@@ -42,9 +42,11 @@ class FaceStage(Stage):
     def unavailable(self, ctx: StageContext) -> str | None:
         if self._finder is not None:
             return None
+        from vidpipe.extras import missing_reason
         from vidpipe.vision.weights import face_weights_problem
 
-        return face_weights_problem(ctx.settings)
+        return (missing_reason("vision", "face detection", ("deepface", "tensorflow", "mtcnn"))
+                or face_weights_problem(ctx.settings))
 
     def finder(self, ctx: StageContext) -> "FaceFinder":
         if self._finder is None:

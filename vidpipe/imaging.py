@@ -90,14 +90,14 @@ def _open(path: Path, within: Path | None) -> Iterator[Image.Image]:
                              f"{_FORMATS_SAID}, whatever its name says)") from None
         except OSError as exc:
             raise ImageError(f"cannot read image: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 (a decoder's own bug on a broken file: its error)
+        except Exception as exc:
             raise _corrupt(None, exc) from None
         with image:
             try:
                 yield image
             except ImageError:
                 raise
-            except Exception as exc:  # noqa: BLE001 (as above, from probing or decoding)
+            except Exception as exc:
                 raise _corrupt(image, exc) from None
 
 

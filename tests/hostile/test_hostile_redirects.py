@@ -85,7 +85,7 @@ class _Recorder(BaseHTTPRequestHandler):
     target: str | None = None
     seen: list = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.target:
             self.send_response(307)

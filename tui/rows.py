@@ -10,7 +10,9 @@ from pathlib import Path
 
 from peewee import JOIN, fn
 
-from vidpipe.store.models import Asset, AssetState, Author, FieldEdit, Manifest, Source
+from vidpipe.store.models import (
+    Asset, AssetState, Author, Character, FieldEdit, Manifest, Source,
+)
 
 #: Row keys of files seen in the folder but not in the database yet.
 UNTRACKED_PREFIX = "file:"
@@ -48,6 +50,7 @@ class AssetRow:
     updated_at: object = None
     is_face: bool = False
     manifest: str = ""  # the manifest's name: manifest/TAG names the asset project-wide
+    character: str = ""  # the handle of the character it shows (a face, closeup, person crop)
 
     @property
     def tracked(self) -> bool:
@@ -102,8 +105,11 @@ def _query(manifest_id: int | None):
                           Asset.visual_description, Asset.description, Asset.file_path,
                           Asset.reviewed, Asset.sort_order, Asset.updated_at, Asset.is_face_crop,
                           fn.COALESCE(parent.sort_order, Asset.sort_order),
-                          fn.COALESCE(parent.file_path, Asset.file_path), Manifest.name)
+                          fn.COALESCE(parent.file_path, Asset.file_path), Manifest.name,
+                          Character.handle)
              .join(Manifest, on=(Asset.manifest == Manifest.id))
+             .switch(Asset)
+             .join(Character, JOIN.LEFT_OUTER, on=(Asset.character == Character.id))
              .switch(Asset)
              .join(parent, JOIN.LEFT_OUTER, on=(Asset.source_asset == parent.id))
              .switch(Asset)
@@ -119,7 +125,7 @@ def _to_rows(records, edited: dict[int, set[str]], suggested: set[int]) -> list[
     for (asset_id, tag, name, asset_type, source, parent_name, det_class, det_conf, group,
          primary_name, quality, state, stage_errors, error, prompt, visual, description,
          file_path, reviewed, sort_order, updated_at, is_face, root_order, root_path,
-         manifest) in records:
+         manifest, handle) in records:
         rows.append(AssetRow(
             key=str(asset_id), asset_id=asset_id, tag=tag or "", name=name,
             asset_type=asset_type, source=source, parent=parent_name or "",
@@ -131,7 +137,8 @@ def _to_rows(records, edited: dict[int, set[str]], suggested: set[int]) -> list[
             edited=frozenset(edited.get(asset_id, ())), has_suggestion=asset_id in suggested,
             sort_order=sort_order or 0, updated_at=updated_at, is_face=bool(is_face),
             manifest_order=(root_order or 0, root_path, source != "uploaded",
-                            -(det_conf or 0.0), file_path), manifest=manifest))
+                            -(det_conf or 0.0), file_path), manifest=manifest,
+            character=handle or ""))
     return rows
 
 

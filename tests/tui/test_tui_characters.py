@@ -152,3 +152,15 @@ async def test_split_a_face_off_and_merge_it_back(characters_project):
         await wait_for(pilot, lambda: handle_of("anna_side") == "PERSON_01",
                        what="the merge back")
         await wait_for(pilot, lambda: len(screen.views) == 2, what="two characters listed")
+
+
+async def test_the_grid_names_each_face_by_its_character_and_follows_a_rename(characters_project):
+    from vidpipe.store.character_edits import edit_character
+
+    async with make_app(characters_project).run_test(size=SIZE) as pilot:
+        screen = pilot.app.main_screen
+        await wait_for(pilot, lambda: screen.rows and {r.character for r in screen.rows.values()}
+                       == {"PERSON_01", "PERSON_02"}, what="the cast grid with handles")
+        edit_character(character("PERSON_01").id, "handle", "HERO")
+        await wait_for(pilot, lambda: {r.character for r in screen.rows.values()}
+                       == {"HERO", "PERSON_02"}, what="the grid following the rename")

@@ -76,8 +76,11 @@ def _source(row: AssetRow) -> str:
 
 
 def _face(row: AssetRow) -> str:
+    """The character's handle (a face, its closeup or full-body image), or the duplicate mark."""
     if row.duplicate_of:
         return f"dup of {row.duplicate_of}"
+    if row.character:
+        return row.character
     return "" if row.face_group is None else f"group {row.face_group}"
 
 
@@ -93,7 +96,9 @@ COLUMNS = [
     Column("class", "Class", lambda r: r.detection_class, lambda r: r.detection_class, 10),
     Column("conf", "Conf", lambda r: _conf(r.detection_confidence),
            lambda r: -(r.detection_confidence or 0.0), 5),
-    Column("face", "Face", _face, lambda r: (r.face_group is None, r.face_group or 0), 14),
+    Column("face", "Face", _face,
+           lambda r: (not r.character and r.face_group is None, r.character, r.face_group or 0),
+           14),
     Column("quality", "Qual", lambda r: _conf(r.quality), lambda r: -(r.quality or 0.0), 5),
 ]
 COLUMN_BY_KEY = {column.key: column for column in COLUMNS}

@@ -12,7 +12,7 @@ from typing import Any
 
 from vidpipe.errors import EditError
 from vidpipe.printable import has_control_characters, quoted
-from vidpipe.store.models import Author, Character, CharacterEdit, db, utcnow
+from vidpipe.store.models import Asset, Author, Character, CharacterEdit, db, utcnow
 
 CHARACTER_FIELDS = ("handle", "name", "description", "primary_asset")
 HANDLE_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -66,6 +66,8 @@ def _write(character_id: int, field: str, value: Any, author: Author) -> None:
     if field == "primary_asset":
         updates[Character.primary_picked] = author == Author.USER and value is not None
     Character.update(updates).where(Character.id == character_id).execute()
+    if field == "handle":  # the grids show the handle on each image: theirs changed
+        Asset.update(updated_at=utcnow()).where(Asset.character == character_id).execute()
 
 
 def edit_character(character_id: int, field: str, value: Any,

@@ -68,8 +68,10 @@ class FakeServerProcess:
         self.process.wait(timeout=30)
 
 
-def fake_server(backend: str, latency: float, rate_limit_fraction: float, retry_after: float):
+def fake_server(backend: str, latency: float, rate_limit_fraction: float,
+                retry_after: float) -> tuple[FakeOpenAIProcess | FakeServerProcess, dict]:
     """The fake server of ``backend`` in a child process, and the settings that point at it."""
+    server: FakeOpenAIProcess | FakeServerProcess
     if backend == "openai":
         server = FakeOpenAIProcess(latency_s=latency, fractions={RATE_LIMIT: rate_limit_fraction},
                                    retry_after_s=retry_after, seed=1).start()

@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -113,7 +114,7 @@ class FakeOpenAI:
     def base_url(self) -> str:
         assert self._server is not None, "server not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host!s}:{port}/v1"
 
     def stats(self) -> dict:
         with self._lock:
@@ -212,7 +213,9 @@ def parse_chat_request(body: dict, authorization: str | None) -> dict:
     images: list[dict] = []
     for message in body.get("messages") or []:
         content = message.get("content")
-        for part in [{"type": "text", "text": content}] if isinstance(content, str) else content:
+        parts: list[dict] = [{"type": "text", "text": content}] if isinstance(content, str) \
+            else content
+        for part in parts:
             if part.get("type") == "text":
                 texts.append(part.get("text") or "")
             elif part.get("type") == "image_url":
@@ -355,13 +358,12 @@ class FakeOpenAIProcess:
 
     def __init__(self, **knobs) -> None:
         self._knobs = knobs
-        self.process = None
+        self.process: subprocess.Popen | None = None
         self.base_url = ""
         self._last: dict = {}
 
     def start(self) -> "FakeOpenAIProcess":
         import os
-        import subprocess
 
         from support import REPO, TESTS
 
@@ -371,6 +373,7 @@ class FakeOpenAIProcess:
              json.dumps(self._knobs)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             env=dict(os.environ, PYTHONPATH=path))
+        assert self.process.stdout is not None
         line = self.process.stdout.readline().strip()
         if not line.startswith("http://"):
             self.stop()
@@ -381,6 +384,7 @@ class FakeOpenAIProcess:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self._last = {"stats": self.stats(), "requests": self.requests()}
+            assert self.process.stdin is not None
             self.process.stdin.close()  # it serves until stdin closes
             try:
                 self.process.wait(timeout=10)

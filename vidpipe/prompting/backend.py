@@ -17,7 +17,7 @@ stage marks, cache keys and the usage ledger) and :func:`open_backend` opens it:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -30,10 +30,12 @@ if TYPE_CHECKING:
 GEMINI = "gemini"
 OPENAI = "openai"
 
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
+
 
 @dataclass(frozen=True)
-class Reply:
-    answer: ReversePrompt  # or the schema's model that ``ask`` was given
+class Reply(Generic[AnswerT]):
+    answer: AnswerT  # a ReversePrompt (describe), or the schema's model that ``ask`` was given
     usage: Usage | None  # None: the response carried no usage counts
 
 
@@ -46,14 +48,14 @@ class VisionBackend(Protocol):
 
     async def __aexit__(self, *exc) -> None: ...
 
-    async def describe(self, image_jpeg: bytes, prompt: str) -> Reply:
+    async def describe(self, image_jpeg: bytes, prompt: str) -> Reply[ReversePrompt]:
         """One reverse-prompting request; raises a
         :class:`~vidpipe.prompting.retry.PromptFailure` subclass (one the service billed
         carries its ``usage``)."""
         ...
 
     async def ask(self, images_jpeg: bytes | list[bytes], prompt: str,
-                  schema: type[BaseModel] = ReversePrompt) -> Reply:
+                  schema: type[BaseModel] = ReversePrompt) -> Reply[Any]:
         """One request about one or several images, answered as ``schema``."""
         ...
 

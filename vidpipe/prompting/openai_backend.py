@@ -23,7 +23,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -67,16 +67,19 @@ def sdk_client(api_key: str, base_url: str, timeout_s: float, sync: bool = False
 
     from vidpipe.prompting.bounded_http import MAX_ANSWER_BYTES, bounded_client_args
 
-    kind = openai.OpenAI if sync else openai.AsyncOpenAI
     # Redirects off (the SDK's client follows them, with the key) and bodies bounded, as for
     # Gemini (vidpipe.prompting.gemini.no_redirects, vidpipe.prompting.bounded_http).
-    hooks = bounded_client_args(MAX_ANSWER_BYTES)[0 if sync else 1]
-    http = (openai.DefaultHttpxClient if sync else openai.DefaultAsyncHttpxClient)(
-        follow_redirects=False, **hooks)
+    sync_hooks, async_hooks = bounded_client_args(MAX_ANSWER_BYTES)
     # A placeholder when there is no key: the SDK insists on one, _no_key_headers keeps it
     # off the wire.
-    return kind(api_key=api_key or "no-key", base_url=base_url, timeout=timeout_s,
-                max_retries=0, http_client=http)
+    key = api_key or "no-key"
+    if sync:
+        return openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout_s, max_retries=0,
+                             http_client=openai.DefaultHttpxClient(follow_redirects=False,
+                                                                   **sync_hooks))
+    return openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=timeout_s, max_retries=0,
+                              http_client=openai.DefaultAsyncHttpxClient(follow_redirects=False,
+                                                                         **async_hooks))
 
 
 class OpenAIClient:
@@ -93,7 +96,7 @@ class OpenAIClient:
         self.timeout_s = timeout_s
         self._api_key = api_key or ""
         self._formats = {} if formats is None else formats
-        self._client = None
+        self._client: Any = None  # an openai.AsyncOpenAI while entered
 
     @classmethod
     def for_settings(cls, settings: "Settings",
@@ -122,11 +125,11 @@ class OpenAIClient:
     def _server(self) -> str:
         return f"{self.base_url}|{self.model}"
 
-    async def describe(self, image_jpeg: bytes, prompt: str) -> Reply:
+    async def describe(self, image_jpeg: bytes, prompt: str) -> Reply[ReversePrompt]:
         return await self.ask(image_jpeg, prompt)
 
     async def ask(self, images_jpeg: bytes | list[bytes], prompt: str,
-                  schema: type[BaseModel] = ReversePrompt) -> Reply:
+                  schema: type[BaseModel] = ReversePrompt) -> Reply[Any]:
         """One answer about one or several images; a server that refuses the response format
         is asked in the next one."""
         import openai
@@ -215,7 +218,7 @@ class OpenAIClient:
                                     "`vidpipe doctor` lists what it serves)")
         return PermanentFailure(text)
 
-    def _reply(self, response, mode: str, schema: type[BaseModel]) -> Reply:
+    def _reply(self, response, mode: str, schema: type[BaseModel]) -> Reply[Any]:
         usage = usage_of(response)
         try:
             return Reply(self._answer(response, mode, schema), usage)

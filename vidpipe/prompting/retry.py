@@ -14,7 +14,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
+
+if TYPE_CHECKING:
+    from vidpipe.prompting.usage import Usage
 
 T = TypeVar("T")
 
@@ -23,7 +26,7 @@ class PromptFailure(Exception):
     """Base of request failures; ``str()`` is the message a person sees for the asset.
     ``usage`` is set when the service billed the failed request (a blocked or invalid answer)."""
 
-    usage = None
+    usage: "Usage | None" = None
 
 
 class TransientFailure(PromptFailure):

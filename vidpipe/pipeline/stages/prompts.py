@@ -86,7 +86,8 @@ class PromptStage(Stage):
 
         writer = ResultWriter(ctx, progress, origin, version, mark, backend, marks)
         if not online:
-            return self._run_offline(ctx, todo, parents, writer, kept, offline_reason, backend)
+            return self._run_offline(ctx, todo, parents, writer, kept, offline_reason or "",
+                                     backend)
         # A duplicate whose primary is neither due now nor answered before asks for itself, as
         # does one being reprocessed ("look again"); either way its mark still names its primary.
         due = {a.id for a in todo}

@@ -45,8 +45,8 @@ def core_stages(monkeypatch):
 
 @pytest.fixture
 def project(tmp_path, core_stages, bus_jpg, gracehopper_jpg, zidane_jpg):
-    """A processed project. props/ and vehicles/ each have an OBJ_01 (both are qualified with
-    their manifest); locations/ holds a photo and two images far outside Runway's aspect
+    """A processed project. props/ and vehicles/ each have an OBJ_01 (props/, the older
+    manifest, keeps the bare tag; vehicles/ is qualified); locations/ holds a photo and two images far outside Runway's aspect
     ratios. Two characters span cast/ and street/: PERSON_01 with four images in three roles
     (the primary a person picked, a 4:1 full-body strip) and a person's description that
     does not name the handle; PERSON_02 with one image and no description yet."""
@@ -99,7 +99,7 @@ def export(root: Path, fmt: str, out: Path, capsys) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
-EXPECTED_HANDLES = {"PERSON_01", "PERSON_02", "props_OBJ_01", "vehicles_OBJ_01", "ENV_01",
+EXPECTED_HANDLES = {"PERSON_01", "PERSON_02", "OBJ_01", "vehicles_OBJ_01", "ENV_01",
                     "ENV_02", "ENV_03"}
 
 
@@ -112,9 +112,9 @@ def test_veo_sets_validate_as_google_genai_configs(project, tmp_path, capsys):
     for name, raw in files.items():
         check_veo_set(name, raw)
     # An object's prompt is its own prompt, renamed to the handle it leaves under.
-    props = json.loads(files["props_OBJ_01.json"])
-    head, rest = props["prompt"].split(", ", 1)
-    assert head == "props_OBJ_01" and "OBJ_01" not in rest and "[offline]" not in rest
+    vehicles = json.loads(files["vehicles_OBJ_01.json"])
+    head, rest = vehicles["prompt"].split(", ", 1)
+    assert head == "vehicles_OBJ_01" and "OBJ_01" not in rest and "[offline]" not in rest
 
 
 def test_runway_sets_meet_the_gen4_reference_rules(project, tmp_path, capsys):
@@ -128,7 +128,7 @@ def test_runway_sets_meet_the_gen4_reference_rules(project, tmp_path, capsys):
     # The 4.5:1 banner, the 0.3:1 tower and the 4:1 strip were padded (and the export said so).
     assert text.count("padded to an aspect ratio") == 3
     # A qualified handle is a valid tag as it is: no mapping needed.
-    for handle in ("props_OBJ_01", "vehicles_OBJ_01"):
+    for handle in ("OBJ_01", "vehicles_OBJ_01"):
         document = json.loads(files[f"{handle}.json"])
         assert document["referenceImages"][0]["tag"] == handle
         assert document["promptText"].startswith(f"@{handle}, ")
@@ -273,6 +273,22 @@ def test_an_object_tag_a_character_took_as_handle_is_qualified(project, tmp_path
         "ENV_02, ")
     environment = json.loads((tmp_path / "veo" / "locations_ENV_02.json").read_text())
     assert environment["handle"] == "locations_ENV_02"
+
+
+def test_a_new_manifest_never_renames_a_set_already_exported(project, tmp_path, bus_jpg,
+                                                             capsys):
+    """Shot prompts name the handles of an earlier export: a manifest added later with a tag
+    the project already uses takes the qualified handle, and the older set keeps its name
+    and its bytes."""
+    assert export(project, "veo", tmp_path / "before", capsys)[0] == 0
+    (project / "zz_new").mkdir()
+    shutil.copy(bus_jpg, project / "zz_new" / "obj_second_bus.jpg")
+    assert main(["process", str(project)]) == 0
+    assert export(project, "veo", tmp_path / "after", capsys)[0] == 0
+    before, after = tree(tmp_path / "before"), tree(tmp_path / "after")
+    assert set(after) - set(before) == {"zz_new_OBJ_01.json"}
+    for name, raw in before.items():
+        assert after[name] == raw, name
 
 
 def test_refuses_a_folder_in_vidpipe_state_or_in_the_project(project, tmp_path, capsys):

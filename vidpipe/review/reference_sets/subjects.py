@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -116,21 +115,26 @@ def references_first(images: tuple[SubjectImage, ...]) -> tuple[SubjectImage, ..
 
 def object_subjects(reserved: frozenset[str] = frozenset()) -> list[ReferenceSubject]:
     """Every usable object and environment of the project, one single-image subject each.
-    The handle is the asset's tag; where several manifests use the same tag, or a character's
-    handle is that tag (``reserved``), every one of them is qualified with its manifest
-    (``street_OBJ_02``) so that no handle names two subjects."""
+    The handle is the asset's tag. Where several manifests use the same tag, the oldest of
+    them keeps the bare tag and the others are qualified with their manifest
+    (``street_OBJ_02``), so that no handle names two subjects and adding a manifest never
+    renames a set a shot prompt already names; a tag that a character's handle took
+    (``reserved``) is qualified everywhere."""
     kinds = {AssetType.OBJECT: SubjectKind.OBJECT, AssetType.ENVIRONMENT: SubjectKind.ENVIRONMENT}
     assets = list(Asset.select(Asset, Manifest).join(Manifest).where(
         Asset.asset_type.in_(list(kinds)),
         Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR]),
         Asset.manifest_tag.is_null(False),
         Asset.duplicate_of.is_null(True)))
-    uses = Counter(asset.manifest_tag for asset in assets)
+    oldest_manifest: dict[str, int] = {}
+    for asset in assets:
+        tag = asset.manifest_tag
+        oldest_manifest[tag] = min(oldest_manifest.get(tag, asset.manifest_id), asset.manifest_id)
     subjects = []
     for asset in assets:
         tag = asset.manifest_tag
-        unique = uses[tag] == 1 and tag not in reserved
-        handle = tag if unique else f"{manifest_slug(asset.manifest.name)}_{tag}"
+        bare = oldest_manifest[tag] == asset.manifest_id and tag not in reserved
+        handle = tag if bare else f"{manifest_slug(asset.manifest.name)}_{tag}"
         text = asset_text(asset)
         subjects.append(ReferenceSubject(
             handle=handle, kind=kinds[AssetType(asset.asset_type)], prompt=naming(handle, text),

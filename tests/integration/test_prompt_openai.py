@@ -334,3 +334,52 @@ def test_the_key_is_read_from_openai_api_key_only(tmp_path):
     # No default address: images go only where the person points.
     with pytest.raises(ConfigError, match="needs openai_base_url"):
         load_settings(None, env={"VIDPIPE_PROMPT_BACKEND": "openai"})
+
+
+def test_vidpipe_process_with_batch_asks_the_server_and_status_shows_its_usage(
+        tmp_path, server, monkeypatch, capsys):
+    """The real CLI entry point: `vidpipe process --batch` with the OpenAI-compatible backend
+    (the Batch API is Gemini's alone: it says so and asks the server), then `vidpipe status`."""
+    from vidpipe.cli import main
+    from vidpipe.pipeline.stages.tags import TagStage
+
+    root = tmp_path / "cli-project"
+    assert main(["init", str(root)]) == 0
+    for index in range(3):
+        noise_image(root / f"shot_{index}.png", seed=300 + index)
+    monkeypatch.setattr("vidpipe.pipeline.engine.default_stages",
+                        lambda settings: [PromptStage(), TagStage()])
+    monkeypatch.setenv("VIDPIPE_PROMPT_BACKEND", "openai")
+    monkeypatch.setenv("VIDPIPE_OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("VIDPIPE_OPENAI_MODEL", DEFAULT_MODEL)
+    capsys.readouterr()
+
+    assert main(["process", str(root), "--batch"]) == 0
+    out = capsys.readouterr().out
+    assert "the Batch API is Gemini-only" in out and server.base_url in out
+    assert len(server.requests()) == 3
+
+    assert main(["status", str(root)]) == 0
+    status = capsys.readouterr().out
+    billed = server.stats()["billed"]
+    assert "vision model, whole project: 3 request(s)" in status
+    assert f"{billed['completion']} out" in status and "$0.0000" in status
+
+
+def test_the_shared_limits_are_per_server_and_model(session):
+    """Daemons sharing one Redis share one server's limits; another server or model has its own
+    (and none is named after a key)."""
+    from vidpipe.prompting.backend import identity
+    from vidpipe.prompting.shared_limiter import limit_keys
+
+    def keys(**changes):
+        values = dict(prompt_backend="openai", openai_model="m",
+                      openai_base_url="http://gpu-1:8000/v1")
+        settings = session.settings.replace(**{**values, **changes})
+        return limit_keys(settings.openai_api_key, identity(settings).scope)
+
+    assert keys() == keys()
+    assert keys() != keys(openai_base_url="http://gpu-2:8000/v1")
+    assert keys() != keys(openai_model="other")
+    assert keys() != limit_keys(None, identity(session.settings).scope)  # Gemini's
+    assert all(KEY not in key for key in keys(openai_api_key=KEY))

@@ -26,6 +26,7 @@ from peewee import chunked
 
 from vidpipe import imaging
 from vidpipe.config.settings import Settings
+from vidpipe.pipeline import folder_walk
 from vidpipe.store.database import INGEST_LOCK_KEY, serialize_writers
 from vidpipe.errors import ImageError, ProjectError, UnsafeStoredPath
 from vidpipe.store.models import (
@@ -146,8 +147,11 @@ def iter_input_files(project: Project, under: Path | None = None,
     if under is not None and not _real_path_inside(project, top):
         skip(top, "folder leads outside the project folder (a symlink?); not scanned")
         return
-    for folder, dirnames, filenames in os.walk(top, followlinks=False,
-                                               onerror=lambda exc: _walk_error(exc, skip)):
+    too_deep = (f"more than {folder_walk.MAX_FOLDER_DEPTH} folders deep; not scanned "
+                "(move its images higher up)")
+    for folder, dirnames, filenames in folder_walk.walk(
+            str(top), on_error=lambda exc: _walk_error(exc, skip),
+            on_too_deep=lambda path: skip(Path(path), too_deep)):
         kept = []
         for name in sorted(dirnames):
             if is_ignored_name(name) or name == STATE_DIRNAME:
@@ -313,6 +317,10 @@ class _Batch:
         self.project = project
         self.by_path: dict[str, Asset] = {}
         self.by_hash: dict[str, list[Asset]] = {}
+        # Per content hash, the rows whose file is gone (move candidates, in id order), looked
+        # up once per batch: asking every row of a hash again for every file of that hash made
+        # thousands of identical files quadratic.
+        self.missing: dict[str, list[Asset]] = {}
         self.new: list[Asset] = []
         relatives = [o.relative for o in observed]
         digests = list({o.digest for o in observed})
@@ -331,8 +339,18 @@ class _Batch:
         if self.by_path.get(old.file_path) is old:
             del self.by_path[old.file_path]
         self.by_hash[old.content_hash].remove(old)
-        self._add(result.asset)
+        if old in self.missing.get(old.content_hash, ()):
+            self.missing[old.content_hash].remove(old)
+        self._add(result.asset)  # its file is there (just seen): never a move candidate
         return result
+
+    def _moved_from(self, digest: str) -> Asset | None:
+        """The first row of this content whose file is gone (the file was renamed), if any."""
+        if digest not in self.missing:
+            self.missing[digest] = [a for a in self.by_hash.get(digest, [])
+                                    if not _stored_file_exists(self.project, a.file_path)]
+        missing = self.missing[digest]
+        return missing[0] if missing else None
 
     def _stored(self, asset: Asset) -> Asset:
         if asset.id is None:  # decided earlier in this batch: insert before updating it
@@ -344,14 +362,14 @@ class _Batch:
         if same_path is not None:
             return self._replace(same_path, _update_existing(
                 self._stored(same_path), seen.digest, seen.info, seen.problem, seen.stat))
-        same_content = self.by_hash.get(seen.digest, [])
-        for existing in same_content:
-            if not _stored_file_exists(self.project, existing.file_path):
-                return self._replace(existing, _move(self._stored(existing), manifest,
-                                                     seen.relative, seen.stat))
-        for existing in same_content:
-            if existing.manifest_id == manifest.id and seen.problem is None:
-                return IngestResult(existing, IngestStatus.DUPLICATE)
+        moved = self._moved_from(seen.digest)
+        if moved is not None:
+            return self._replace(moved, _move(self._stored(moved), manifest, seen.relative,
+                                              seen.stat))
+        if seen.problem is None:
+            for existing in self.by_hash.get(seen.digest, []):
+                if existing.manifest_id == manifest.id:
+                    return IngestResult(existing, IngestStatus.DUPLICATE)
         hint = type_hint(Path(seen.relative))
         stat, info = seen.stat, seen.info
         asset = Asset(

@@ -4,6 +4,7 @@ asset), applied on a yes exactly as shown, by the same core function (vidpipe.re
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -14,6 +15,11 @@ from textual.widgets import Label, Static
 
 from tui.plain import plain
 from tui.workers import db_thread
+
+if TYPE_CHECKING:
+    from tui.screens.main_host import MainHost
+else:
+    MainHost = object  # the type checker's view of MainScreen, which this is mixed into
 
 
 class RetagPreviewScreen(ModalScreen[bool]):
@@ -40,7 +46,7 @@ class RetagPreviewScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class RetagActions:
+class RetagActions(MainHost):
     """Mixed into MainScreen (``manifest_id``, ``app``, ``notify``)."""
 
     def action_retag(self) -> None:

@@ -191,12 +191,11 @@ def _record(asset_id: int, field: str, old: Any, value: Any, author: Author,
 def _drop_redo(asset_id: int, field: str) -> None:
     """A new edit invalidates the redo branch of the field (and the whole of any change an
     undone edit there belonged to: a change is redone whole or not at all)."""
-    undone = FieldEdit.select(FieldEdit.id, FieldEdit.change).where(
+    rows = list(FieldEdit.select(FieldEdit.id, FieldEdit.change).where(
         FieldEdit.asset == asset_id, FieldEdit.field == field,
-        FieldEdit.undone == True)  # noqa: E712
-    rows = list(undone.tuples())
-    changes = {change for _, change in rows if change}
-    doomed = FieldEdit.id.in_([edit_id for edit_id, _ in rows] or [0])
+        FieldEdit.undone == True))  # noqa: E712
+    changes = {row.change for row in rows if row.change}
+    doomed = FieldEdit.id.in_([row.id for row in rows] or [0])
     if changes:
         doomed |= FieldEdit.change.in_(list(changes)) & (FieldEdit.undone == True)  # noqa: E712
     if rows:

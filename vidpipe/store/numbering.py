@@ -55,8 +55,8 @@ def lock_numbering() -> None:
 
 def high_waters(scope: str) -> dict[str, int]:
     """{prefix: highest number ever handed out} of a scope."""
-    return dict(NumberCounter.select(NumberCounter.prefix, NumberCounter.high)
-                .where(NumberCounter.scope == scope).tuples())
+    rows = NumberCounter.select().where(NumberCounter.scope == scope)
+    return {row.prefix: row.high for row in rows}
 
 
 def record_high_water(scope: str, prefix: str, number: int, lower: bool = False) -> None:

@@ -93,6 +93,10 @@ def print_table(root: Path) -> None:
             prompt = (asset["reverse_prompt"] or asset["error"] or "").replace("\n", " ")
             print(f"{asset['tag'] or '-':<9} {asset['type']:<12} {asset['source']:<10} "
                   f"{asset['name'][:24]:<24} {prompt[:70]}")
+    print("── characters (one person across every manifest) " + "─" * 26)
+    for character in data.get("characters", []):
+        roles = ", ".join(f"{i['manifest']}/{i['tag']} {i['role']}" for i in character["images"])
+        print(f"{character['handle']:<11} {roles[:100]}")
 
 
 def _script(name: str) -> str | None:
@@ -137,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     print_table(root)
     print(f"\nexport: {export_path}")
     vidpipe = _as_typed("vidpipe")
-    print(f"next: {vidpipe} status {root}   ·   {_as_typed('vidpipe-tui')} {root}")
+    print(f"next: {vidpipe} status {root}   ·   {vidpipe} characters {root}   ·   "
+          f"{_as_typed('vidpipe-tui')} {root}")
     print(f"reference sets for Veo, Runway or a LoRA: {vidpipe} export {root} --format veo "
           f"-o {root.parent / 'reference-sets'}")
     return code

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from huey.consumer import Consumer
 from peewee import DatabaseError as PeeweeDatabaseError
@@ -27,6 +28,9 @@ from vidpipe.store.database import describe_database_error, ensure_writable
 from vidpipe.errors import VidpipeError, describe_os_error
 from vidpipe.printable import PrintableFormatter
 from vidpipe.store.project import Project, find_project
+
+if TYPE_CHECKING:
+    from daemon.watcher import FolderIngester
 from vidpipe.store.safe_io import LogFileHandler
 
 from daemon.takeover import enqueue_lost_runs, take_over_abandoned
@@ -88,7 +92,7 @@ class Daemon:
         self.watch = watch
         self.force_polling = force_polling
         self.stop_requested = threading.Event()
-        self.watcher = None
+        self.watcher: FolderIngester | None = None
         self.shared = False
 
     def request_stop(self, signum=None, frame=None) -> None:

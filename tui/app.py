@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
@@ -22,6 +23,9 @@ from tui.commands import VidpipeCommands
 from tui.drafts import DraftStore
 from tui.keymap import load_keymap
 from tui.writer import Writer
+
+if TYPE_CHECKING:
+    from tui.folderwatch import InputFileWatcher
 
 log = logging.getLogger("vidpipe.tui")
 
@@ -55,7 +59,7 @@ class VidpipeApp(App):
         self._keymap_override = keymap
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
-        self._folder_watcher = None
+        self._folder_watcher: InputFileWatcher | None = None
         self.main_screen = None
 
     # -- life cycle ------------------------------------------------------------------------------

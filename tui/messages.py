@@ -10,6 +10,8 @@ from textual.message import Message
 if TYPE_CHECKING:  # annotations only: the app's import stays light
     from tui.rows import AssetRow, GridSignature
     from tui.snapshot import Snapshot
+    from vidpipe.ops.daemon_registry import TeamStatus
+    from vidpipe.ops.daemon_state import DaemonStatus
 
 
 @dataclass
@@ -19,7 +21,7 @@ class DatabaseChanged(Message):
 
 @dataclass
 class DaemonChecked(Message):
-    status: object  # vidpipe.ops.daemon_state.DaemonStatus, or daemon_registry.TeamStatus
+    status: DaemonStatus | TeamStatus
 
 
 @dataclass

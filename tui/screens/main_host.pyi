@@ -14,6 +14,7 @@ class MainHost(Screen[None]):
     app: VidpipeApp
     rows: dict[str, AssetRow]  # key -> row, every tracked row of the manifest on screen
     manifest_id: int | None
+    folder: str | None  # the manifest on screen, by folder
     snapshot: Snapshot | None
     daemon: DaemonStatus | TeamStatus | None
     @property

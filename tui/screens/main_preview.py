@@ -21,6 +21,8 @@ from tui.preview_quality import HIGH, OFF, budget, default_quality, next_quality
 from tui.widgets.preview import PreviewPane
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from tui.screens.main_host import MainHost
 else:
     MainHost = object  # the type checker's view of MainScreen, which this is mixed into
@@ -39,7 +41,7 @@ class MainPreview(MainHost):
     def init_preview(self) -> None:
         self._preview_cache: OrderedDict[str, tuple] = OrderedDict()  # key -> (image, caption)
         self._cells_cache: OrderedDict[tuple, list] = OrderedDict()  # (key, budget, colours)
-        self._preview_timer = None
+        self._preview_timer: Timer | None = None
         self._preview_choice: bool | None = None
         self.preview_quality = default_quality(getattr(self.app, "preview_quality", None))
 

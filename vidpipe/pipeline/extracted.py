@@ -203,7 +203,7 @@ def sync_extracted(project: "Project", source: Asset, image: "Image.Image", kind
             continue
         result.assets[row.id] = cand
         bbox = tuple(row.crop_bbox) if iou(cand.bbox, row.crop_bbox) >= KEEP_BOX_IOU else cand.bbox
-        cand.bbox = bbox  # type: ignore[assignment]
+        cand.bbox = bbox
         updates: dict = {}
         path = crop_path(project, source.content_hash, row.extraction_key)
         if (bbox != tuple(row.crop_bbox) or project.relative(path) != row.file_path

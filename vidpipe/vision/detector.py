@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from vidpipe.errors import ModelUnavailable
 from vidpipe.vision.model_cache import LazyModel, shared_model
@@ -66,7 +66,7 @@ class UltralyticsDetector(LazyModel):
         self.min_confidence = min_confidence
         self.image_size = image_size
         self.half = device.startswith("cuda")
-        self._model = None
+        self._model: Any = None  # an ultralytics YOLO, once loaded
         self.names: dict[int, str] = {}
 
     def _load(self) -> None:

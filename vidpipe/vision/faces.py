@@ -8,7 +8,7 @@ of confidence 0 when ``enforce_detection`` is off: those are dropped here, never
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vidpipe.vision.model_cache import LazyModel, shared_model
 from vidpipe.vision.mtcnn_landmarks import keep_mtcnn_landmarks
@@ -53,7 +53,7 @@ class DeepfaceFinder(LazyModel):
         self.model_name = settings.face_model
         self.identity = f"{self.detector_backend}+{self.model_name}"
         self.device = "cpu"
-        self._deepface = None
+        self._deepface: Any = None  # deepface's DeepFace module, once loaded
 
     def _load(self) -> None:
         prepare_deepface_env(self.settings)

@@ -66,7 +66,7 @@ def live_images(character_ids: list[int] | None = None) -> dict[int, list[Asset]
 
 
 def _image(asset: Asset) -> CharacterImage:
-    manifest = asset.manifest_name  # type: ignore[attr-defined]  # the joined column
+    manifest = asset.manifest_name  # the joined column
     return CharacterImage(asset_id=asset.id, manifest=manifest, tag=asset.manifest_tag,
                           file=asset.file_path, role=asset.character_role or Role.FRONT.value)
 

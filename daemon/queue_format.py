@@ -30,6 +30,9 @@ _TAGS = ("$tuple", "$datetime", "$timedelta", "$message")
 MAX_RETRIES = 10
 #: vidpipe's tasks take one id or one path, positionally.
 MAX_ARGS = 4
+#: An id the database can hold (64-bit), a path a file system can.
+MAX_ID = 2**63 - 1
+MAX_TEXT_ARG = 4096
 
 
 class UndecodableEntry(ValueError):
@@ -83,6 +86,12 @@ def _is_number(value, low: float, high: float) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
 
 
+def _takes_one_run_id(name) -> bool:
+    from daemon.tasks import PROCESS_MANIFEST, REPROCESS_ASSET  # tasks import this module
+
+    return isinstance(name, str) and name.endswith((PROCESS_MANIFEST, REPROCESS_ASSET))
+
+
 def _checked_message(message: Message) -> Message:
     """A task message shaped like the ones vidpipe writes: a named task, positional plain
     arguments, bounded retries, no chained callbacks (vidpipe never chains tasks)."""
@@ -90,8 +99,12 @@ def _checked_message(message: Message) -> Message:
     if not isinstance(message.name, str) or not message.name:
         problems.append("no task name")
     if not isinstance(message.args, (list, tuple)) or len(message.args) > MAX_ARGS or not all(
-            isinstance(arg, (int, str)) and not isinstance(arg, bool) for arg in message.args):
+            _is_number(arg, 0, MAX_ID) and isinstance(arg, int)
+            or isinstance(arg, str) and len(arg) <= MAX_TEXT_ARG for arg in message.args):
         problems.append("arguments other than a few ids or paths")
+    elif _takes_one_run_id(message.name) and (
+            len(message.args) != 1 or not isinstance(message.args[0], int)):
+        problems.append(f"{len(message.args)} arguments where the task takes one run id")
     if message.kwargs not in (None, {}):
         problems.append("keyword arguments")
     if message.retries is not None and not _is_number(message.retries, 0, MAX_RETRIES):

@@ -21,7 +21,9 @@ def resolve_asset(project: Project, ref: str) -> Asset:
     have that tag), or by file path (relative to PROJECT, to the current folder, or absolute)."""
     ref = ref.strip()
     if ref.isdigit():
-        asset = Asset.get_or_none(Asset.id == int(ref))
+        # ASCII digits only, and few enough for the database's 64-bit ids.
+        asset = (Asset.get_or_none(Asset.id == int(ref))
+                 if ref.isascii() and len(ref) <= 18 else None)
         if asset is None:
             raise VidpipeError(f"no asset with id {ref}")
         return asset

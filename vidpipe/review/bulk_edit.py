@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from vidpipe.store.edits import edit_field, validated
+from vidpipe.store.edits import edit_field, in_stored_range, validated
 from vidpipe.errors import EditError
 from vidpipe.review.export import asset_record
 from vidpipe.store.models import Asset, AssetState, FieldEdit, db
+from vidpipe.store.safe_io import UnsafePath, read_limited
 from vidpipe.printable import printable, quoted
 
 #: Export key -> the asset field a person edits through it (every one of edits.PERSON_FIELDS).
@@ -66,9 +67,15 @@ class BulkEditReport:
         return len({change.asset for change in self.changed})
 
 
+#: Far larger than the export of any real project (a record is about a kilobyte).
+MAX_EXPORT_FILE_BYTES = 256 * 1024 * 1024
+
+
 def load_export_file(path: Path) -> Any:
-    try:
-        raw = Path(path).read_bytes()
+    try:  # a regular file only (a FIFO would block for ever), of bounded size
+        raw = read_limited(path, MAX_EXPORT_FILE_BYTES, follow_symlinks=True)
+    except UnsafePath as exc:
+        raise EditError(printable(str(exc))) from None
     except OSError as exc:
         raise EditError(f"cannot read {printable(path)}: {exc.strerror or exc}") from None
     try:
@@ -77,6 +84,9 @@ def load_export_file(path: Path) -> Any:
         raise EditError(f"{printable(path)} is not UTF-8 text (byte {exc.start})") from None
     try:
         return json.loads(text)
+    except RecursionError:
+        raise EditError(f"{printable(path)} nests deeper than any export does; not "
+                        "read") from None
     except json.JSONDecodeError as exc:
         raise EditError(f"{printable(path)} is not valid JSON: {exc.msg} at line {exc.lineno}, "
                         f"column {exc.colno}") from None
@@ -117,6 +127,8 @@ def match_record(record: dict) -> tuple[Asset | None, str | None]:
     asset_id, file = record.get("id"), record.get("file")
     if isinstance(asset_id, bool) or not isinstance(asset_id, (int, type(None))):
         return None, f"id {quoted(asset_id)} is not a number"
+    if asset_id is not None and not in_stored_range(asset_id):
+        return None, f"id {quoted(asset_id)} is out of range"
     if file is not None and not isinstance(file, str):
         return None, "file is not text"
     if asset_id is not None:
@@ -159,7 +171,8 @@ def _apply_record(record: dict, asset: Asset, report: BulkEditReport, force: boo
                   dry_run: bool) -> None:
     label = _label(asset)
     revision = record.get("revision")
-    revision = revision if isinstance(revision, int) and not isinstance(revision, bool) else None
+    revision = (revision if isinstance(revision, int) and not isinstance(revision, bool)
+                and in_stored_range(revision) else None)
     wanted: dict[str, Any] = {}
     for key, field_name in EDITABLE_KEYS.items():
         if key not in record:

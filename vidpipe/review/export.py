@@ -14,7 +14,7 @@ from pathlib import Path
 from peewee import fn
 
 from vidpipe import imaging
-from vidpipe.errors import ProjectError, VidpipeError
+from vidpipe.errors import ProjectError, UnsafeStoredPath, VidpipeError
 from vidpipe.pipeline.characters import as_json as character_json
 from vidpipe.pipeline.characters import list_characters
 from vidpipe.store.models import Asset, AssetState, FieldEdit, Manifest
@@ -71,6 +71,38 @@ def asset_record(asset: Asset, by_id: dict[int, Asset], revision: int = 0) -> di
     }
 
 
+def stored_path_inside(project: Project, relative) -> bool:
+    """Whether a stored path names a place inside the project, every link on it followed:
+    the export is read by other tools, which would follow one leading out."""
+    try:
+        real = os.path.realpath(project.absolute(relative))
+    except (UnsafeStoredPath, TypeError, ValueError):
+        return False
+    return real.startswith(os.path.realpath(project.root).rstrip(os.sep) + os.sep)
+
+
+def _checked_file(project: Project, record: dict) -> dict:
+    if record["file"] is not None and not stored_path_inside(project, record["file"]):
+        record["file"] = None
+        record["file_problem"] = "its stored path leads outside the project; left out"
+    return record
+
+
+#: Characters that reorder or break lines where a JSON file is shown (bidi overrides and
+#: isolates, the Unicode line and paragraph separators): written as \u escapes, never raw.
+_INVISIBLE = "\u061c\u200e\u200f\u2028\u2029" + "".join(map(chr, range(0x202A, 0x202F))) \
+    + "".join(map(chr, range(0x2066, 0x206A)))
+
+
+def export_json(data: dict) -> str:
+    """``data`` as readable JSON (UTF-8 text as it is) with every :data:`_INVISIBLE`
+    character escaped; they occur only inside strings, where the escape means the same."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    for char in _INVISIBLE:
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text + "\n"
+
+
 def build_export(project: Project, manifest_names: list[str] | None = None) -> dict:
     manifests = Manifest.select().order_by(Manifest.name)
     if manifest_names:
@@ -88,9 +120,10 @@ def build_export(project: Project, manifest_names: list[str] | None = None) -> d
         out.append({
             "name": manifest.name,
             "folder": manifest.folder,
-            "contact_sheets": list(manifest.contact_sheets or []),
+            "contact_sheets": [p for p in manifest.contact_sheets or []
+                               if stored_path_inside(project, p)],
             "reviewed": sum(1 for a in assets if a.reviewed),  # of len(assets)
-            "assets": [asset_record(a, by_id, revision.get(a.id, 0))
+            "assets": [_checked_file(project, asset_record(a, by_id, revision.get(a.id, 0)))
                        for a in sorted(assets, key=_sort)],
         })
     # Characters span the manifests: all of them, whatever the manifest filter.
@@ -160,6 +193,5 @@ def write_export(project: Project, destination: Path | None = None,
     refuse_destination(project, destination, database_path)
     destination.parent.mkdir(parents=True, exist_ok=True)
     data = build_export(project, manifest_names)
-    write_atomic(destination, json.dumps(data, indent=2, ensure_ascii=False) + "\n",
-                 durable=True)
+    write_atomic(destination, export_json(data), durable=True)
     return destination

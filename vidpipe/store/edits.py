@@ -53,13 +53,26 @@ def person_field(name: str) -> str:
     return field
 
 
+#: What the database's integers hold (SQLite and PostgreSQL BIGINT: 64 bits, signed).
+MAX_STORED_INTEGER = 2**63 - 1
+#: A person's text: far longer than any prompt or description, short enough for every view.
+MAX_EDIT_CHARS = {"name": 500}
+MAX_EDIT_CHARS_DEFAULT = 20_000
+
+
+def in_stored_range(value: int) -> bool:
+    return -MAX_STORED_INTEGER <= value <= MAX_STORED_INTEGER
+
+
 def _integer(value: Any) -> int:
     if isinstance(value, bool):
         raise EditError(f"sort_order must be an integer, not {value!r}")
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        value = int(value)
+    if isinstance(value, int):
+        if not in_stored_range(value):
+            raise EditError(f"sort_order {quoted(value)} is out of range (at most 19 digits)")
+        return value
     text = str(value).strip()
     if re.fullmatch(r"[+-]?\d{1,18}", text):
         return int(text)
@@ -72,6 +85,10 @@ def _text(field: str, value: Any) -> str:
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         raise EditError(f"{field} must be text, not {type(value).__name__}")
     text = str(value)
+    limit = MAX_EDIT_CHARS.get(field, MAX_EDIT_CHARS_DEFAULT)
+    if len(text) > limit:
+        raise EditError(f"{field} is {len(text):,} characters long, over the {limit:,} "
+                        "vidpipe keeps")
     if has_control_characters(text, allow_newlines=field != "name"):
         raise EditError(f"{field} contains control characters (e.g. terminal escape sequences): "
                         f"{quoted(text[:80])}")

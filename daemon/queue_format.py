@@ -28,6 +28,9 @@ MAX_ENTRY_BYTES = 64 * 1024
 _TAGS = ("$tuple", "$datetime", "$timedelta", "$message")
 #: More retries than any vidpipe task asks for means the entry was not written by vidpipe.
 MAX_RETRIES = 10
+#: vidpipe's task names (daemon.tasks registers them); each takes one run id.
+PROCESS_MANIFEST = "vidpipe.process_manifest"
+REPROCESS_ASSET = "vidpipe.reprocess_asset"
 #: vidpipe's tasks take one id or one path, positionally.
 MAX_ARGS = 4
 #: An id the database can hold (64-bit), a path a file system can.
@@ -87,8 +90,6 @@ def _is_number(value, low: float, high: float) -> bool:
 
 
 def _takes_one_run_id(name) -> bool:
-    from daemon.tasks import PROCESS_MANIFEST, REPROCESS_ASSET  # tasks import this module
-
     return isinstance(name, str) and name.endswith((PROCESS_MANIFEST, REPROCESS_ASSET))
 
 

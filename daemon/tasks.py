@@ -20,9 +20,7 @@ from vidpipe.store.project import Project
 
 from daemon import job_runner
 from daemon.queue import PIPELINE, make_huey, runs_immediately
-
-PROCESS_MANIFEST = "vidpipe.process_manifest"
-REPROCESS_ASSET = "vidpipe.reprocess_asset"
+from daemon.queue_format import PROCESS_MANIFEST, REPROCESS_ASSET
 
 #: A pipeline job that crashed outside the stages (which record their own failures) is retried
 #: twice, 10 s then 20 s later; then the run is marked failed.

@@ -67,6 +67,15 @@ def test_one_request_per_character_asked_again_only_when_its_images_change(sessi
         _run(session, settings)
         assert server.requests == 2  # nothing changed: nothing asked
 
+        # A rename costs no request: the description follows it (and its undo).
+        bert = _character("PERSON_02")
+        character_edits.edit_character(bert.id, "handle", "BERT")
+        assert _character("BERT").description.startswith("BERT: the same person in all 1 ")
+        _run(session, settings)
+        assert server.requests == 2
+        character_edits.undo(bert.id)
+        assert _character("PERSON_02").description.startswith("PERSON_02: the same")
+
         # A third image of PERSON_01: only PERSON_01 is asked again, with 3 images.
         _faces(session, tmp_path, [0.5], start=3)
         _run(session, settings)

@@ -29,6 +29,13 @@ def valid_handle(value: Any) -> str:
     return text.upper()
 
 
+def renamed(text: str, old: str | None, new: str | None) -> str:
+    """``text`` with the handle ``old`` (as a whole word) written ``new``."""
+    if not text or not old or not new or old == new:
+        return text
+    return re.sub(rf"(?<![A-Za-z0-9_]){re.escape(old)}(?![A-Za-z0-9_])", new, text)
+
+
 def _validate(character_id: int, field: str, value: Any) -> Any:
     if field == "handle":
         handle = valid_handle(value)
@@ -59,6 +66,14 @@ def _locked(character_id: int) -> Character:
 
 def _write(character_id: int, field: str, value: Any, author: Author) -> None:
     updates = {getattr(Character, field): value, Character.updated_at: utcnow()}
+    if field == "handle":
+        # The description names the character: it follows the rename (and its undo), so a
+        # rename costs no new model request; waiting suggestions follow too.
+        character = Character.get_by_id(character_id)
+        updates[Character.description] = renamed(character.description, character.handle, value)
+        for suggestion in suggestions(character_id):
+            CharacterEdit.update(new_value=renamed(suggestion.new_value, character.handle, value)
+                                 ).where(CharacterEdit.id == suggestion.id).execute()
     if field == "description" and author == Author.USER:
         updates[Character.description_origin] = "user"
     elif field == "description":

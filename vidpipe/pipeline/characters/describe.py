@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from vidpipe.pipeline.characters.views import Role, image_order
 from vidpipe.prompting.offline import OFFLINE_LABEL
-from vidpipe.store.character_edits import apply_ai_description
+from vidpipe.store.character_edits import apply_ai_description, renamed
 from vidpipe.store.models import Asset, Character, PromptCache, utcnow
 
 if TYPE_CHECKING:
@@ -87,7 +87,8 @@ def request_for(character: Character, images: list[Asset], origin: str, model: s
         parts = [f"{a.content_hash}:{a.reverse_prompt}" for a in chosen]
     else:
         parts = [a.content_hash for a in chosen]
-    fingerprint = "|".join([DESCRIPTION_VERSION, origin, model, character.handle, *parts])
+    # Not the handle: a rename rewrites the description (vidpipe.store.character_edits).
+    fingerprint = "|".join([DESCRIPTION_VERSION, origin, model, *parts])
     return Request(character, chosen, hashlib.sha256(fingerprint.encode()).hexdigest())
 
 
@@ -137,7 +138,7 @@ async def _describe_online(requests: list[Request], project: "Project", settings
     try:
         async with open_backend(settings) as client:
             for request in requests:
-                cached = _cached(request.key)
+                cached = _cached(request.key, request.character.handle)
                 if cached is None:
                     try:
                         cached = await _ask(client, limiter, policy, encode, project, request,
@@ -182,17 +183,21 @@ async def _ask(client, limiter, policy, encode, project, request: Request, setti
         return reply.answer.description
 
     text = await with_retries(attempt, policy)
-    _store(request.key, text)
+    _store(request.key, text, character.handle)
     return text
 
 
-def _cached(key: str) -> str | None:
+def _cached(key: str, handle: str) -> str | None:
+    """The cached description, naming the character as it is called now."""
     row = PromptCache.get_or_none(PromptCache.key == f"character:{key}")
-    return (row.response or {}).get("description") if row else None
+    if row is None:
+        return None
+    response = row.response or {}
+    return renamed(response.get("description") or "", response.get("handle"), handle) or None
 
 
-def _store(key: str, text: str) -> None:
-    response = {"description": text}
+def _store(key: str, text: str, handle: str) -> None:
+    response = {"description": text, "handle": handle}
     (PromptCache.insert(key=f"character:{key}", response=response, created_at=utcnow())
      .on_conflict(conflict_target=[PromptCache.key],
                   update={PromptCache.response: response, PromptCache.created_at: utcnow()})

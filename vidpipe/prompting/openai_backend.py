@@ -23,6 +23,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -158,7 +159,7 @@ class OpenAIClient:
         options: dict = {}
         if mode == JSON_SCHEMA:
             options["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": schema.__name__, "schema": schema.model_json_schema()}}
+                "name": schema.__name__, "schema": json_schema(schema)}}
         else:
             prompt = f"{prompt}\n\n{schema_instructions(schema)}"
             if mode == JSON_OBJECT:
@@ -249,10 +250,17 @@ class OpenAIClient:
                                 f"({mode}): {where}: {first.get('msg')}") from None
 
 
+@lru_cache(maxsize=16)
+def json_schema(schema: type[BaseModel]) -> dict:
+    """The model's JSON schema, made once (pydantic takes milliseconds, on the event loop)."""
+    return schema.model_json_schema()
+
+
+@lru_cache(maxsize=16)
 def schema_instructions(schema: type[BaseModel]) -> str:
     """The schema in words, for a server that cannot be given it as response_format."""
     return ("Reply with one JSON object and nothing else (no code fence, no comments) that "
-            "fits this JSON schema:\n" + json.dumps(schema.model_json_schema()))
+            "fits this JSON schema:\n" + json.dumps(json_schema(schema)))
 
 
 def json_text(content: str) -> str:

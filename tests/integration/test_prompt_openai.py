@@ -148,6 +148,17 @@ def test_a_server_refusing_json_schema_is_asked_in_json_mode_from_then_on(sessio
     assert {a.prompt_origin for a in Asset.select()} == {"openai"}
     assert "refused json_schema: asked with json_object" in stage_row(run).message
 
+    # For the run only: the next run asks with json_schema first again (a server upgraded in
+    # between is used as it is now).
+    server.reset()
+    server.configure(refuse_json_schema=False)
+    (session.project.root / "template.txt").write_text("Describe $name.\n$context\n")
+    run = process(session, openai_settings(session, server, prompt_concurrency=1,
+                                           prompt_template="template.txt"))
+    assert [(r["response_format"] or {}).get("type") for r in server.requests()] \
+        == ["json_schema"] * 5
+    assert "refused" not in stage_row(run).message
+
 
 def test_a_server_refusing_every_json_mode_gets_plain_instructions(session, server):
     add_images(session, 3)

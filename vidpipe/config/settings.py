@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None
     """Send Gemini requests (and your API key) to this endpoint instead of Google's."""
     prompt_concurrency: int = Field(5, ge=1, le=256)
-    """Reverse-prompting requests in flight at once."""
+    """Reverse-prompting requests in flight at once (Gemini's quota, or your server's capacity)."""
     prompt_requests_per_minute: int = Field(600, ge=1, le=100_000)
     """Upper bound on requests started per minute."""
     prompt_timeout_s: float = Field(60.0, gt=0.0, le=3600.0)
@@ -135,9 +135,9 @@ class Settings(BaseSettings):
     prompt_max_retries: int = Field(5, ge=0, le=20)
     """Retries for 429 / 5xx / timeouts before the asset is marked failed."""
     prompt_image_max_px: int = Field(768, ge=16, le=8192)
-    """Longest edge of the image sent to Gemini: 768 is one 258-token tile; 1024 costs up to four."""
+    """Longest edge of the image sent to the model: for Gemini 768 is one 258-token tile; 1024 costs up to four."""
     prompt_overlap: bool = True
-    """Ask Gemini about uploaded images while the face stage still runs (their answers wait in the cache)."""
+    """Ask the model about uploaded images while the face stage still runs (their answers wait in the cache)."""
     gemini_batch: bool = False
     """Send reverse prompting through the Gemini Batch API (half price; answers in minutes to hours)."""
     gemini_batch_min_assets: int = Field(0, ge=0, le=10_000_000)

@@ -42,7 +42,8 @@ def check_openai_server(settings: Settings, project: Path | None) -> Check | Non
                      "offline", SERVER_REMEDY)
     if probe.models is None:
         return Check("vision server", "warn", f"{settings.openai_base_url} answers but would not "
-                     "list its models", "check OPENAI_API_KEY if the server wants one")
+                     "list its models (GET /models)", "openai_base_url usually ends in /v1; "
+                     "check OPENAI_API_KEY if the server wants one")
     key = "with OPENAI_API_KEY" if settings.openai_api_key else "no key sent"
     return Check("vision server", "ok", f"{settings.openai_base_url} answers ({key})")
 

@@ -60,7 +60,9 @@ def _no_key_headers(api_key: str) -> dict:
         return {}
     import openai
 
-    return {"Authorization": openai.omit}
+    # Omit is exported at the top from openai 1.99 on; older releases have it in _types only.
+    omit = getattr(openai, "Omit", None) or __import__("openai._types", fromlist=["Omit"]).Omit
+    return {"Authorization": omit()}
 
 
 def sdk_client(api_key: str, base_url: str, timeout_s: float, sync: bool = False):
@@ -215,8 +217,8 @@ class OpenAIClient:
             return AuthFailure(f"{self.base_url} refused the request ({code}): "
                                f"{self._message(exc)}. Check OPENAI_API_KEY.")
         if code == 404:
-            return PermanentFailure(f"{text} (does the server serve model {self.model!r}? "
-                                    "`vidpipe doctor` lists what it serves)")
+            return PermanentFailure(f"{text} (does the server serve model {self.model!r}, and "
+                                    "does openai_base_url end in /v1? `vidpipe doctor` checks)")
         return PermanentFailure(text)
 
     def _reply(self, response, mode: str, schema: type[BaseModel]) -> Reply[Any]:

@@ -80,7 +80,7 @@ def cmd_stop(args) -> int:
               file=sys.stderr)
         return 1
     status = daemon_status(project)
-    if not status.running:
+    if not status.running or status.pid is None:
         print("no daemon is running for this project")
         return 0
     refusal = not_this_daemon(project, status.pid)

@@ -379,21 +379,21 @@ def load_settings(project: Path | None = None, env: Mapping[str, str] | None = N
     environment (``env``, default os.environ). Raises ConfigError naming the bad setting."""
     environ = dict(os.environ if env is None else env)
     user_file = read_settings_file(user_config_path())
-    project_file = read_settings_file(Path(project) / CONFIG_FILENAME) if project else None
+    root = Path(project) if project else None
+    project_file = read_settings_file(root / CONFIG_FILENAME) if root else None
     user = _checked_values(user_file)
     project_values = _checked_values(project_file)
-    if project_file is not None:
-        project_values = _trusted_project_values(Path(project), project_file, project_values,
-                                                 environ)
+    if root is not None and project_file is not None:
+        project_values = _trusted_project_values(root, project_file, project_values, environ)
 
     def origin(name: str) -> str:
         if name in SECRET_FIELDS:
             return "from the environment"
         if _env_name(name) in _set_variables(environ):
             return f"from {_env_name(name)}"
-        if name in project_values:
+        if name in project_values and project_file is not None:
             return f"in {project_file.path}"
-        if name in user:
+        if name in user and user_file is not None:
             return f"in {user_file.path}"
         return ""
 

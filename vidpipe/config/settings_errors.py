@@ -3,9 +3,12 @@ value, naming the setting, where it came from (a file, a variable) and why."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 #: Never shown back, whatever the error.
 SECRET_FIELDS = frozenset({"gemini_api_key", "openai_api_key"})
@@ -30,7 +33,7 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _reason(error: dict) -> str:
+def _reason(error: ErrorDetails) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
     if kind == "greater_than_equal":
         return f"is out of range (must be at least {ctx['ge']})"

@@ -75,12 +75,12 @@ def daemons(now: datetime | None = None) -> list[DaemonEntry]:
         if age > FORGET_S:
             continue
         value = row.value if isinstance(row.value, dict) else {}
-        current = value.get("current_run")
+        current, queue = value.get("current_run"), value.get("queue")
         entries.append(DaemonEntry(
             name=row.key[len(KEY_PREFIX):], started_at=value.get("started_at"),
             state=str(value.get("state", "running")),
             current_run=current if isinstance(current, int) else None,
-            queue=value.get("queue") if isinstance(value.get("queue"), dict) else {},
+            queue=queue if isinstance(queue, dict) else {},
             age_s=max(0.0, age)))
     return sorted(entries, key=lambda e: (e.started_at or "", e.name))
 

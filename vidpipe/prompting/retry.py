@@ -59,14 +59,14 @@ class RetryPolicy:
     def delay(self, retry_number: int, retry_after: float | None = None,
               rng: random.Random | None = None) -> float:
         """Seconds to wait before retry ``retry_number`` (1-based)."""
-        rng = rng or random
+        uniform = rng.uniform if rng else random.uniform
         ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (retry_number - 1))
-        jittered = rng.uniform(0, ceiling)  # "full jitter": spreads a herd of retries apart
+        jittered = uniform(0, ceiling)  # "full jitter": spreads a herd of retries apart
         if retry_after is None or retry_after > MAX_RETRY_AFTER_S:
             # Unsaid, or longer than vidpipe waits for one answer: the normal backoff.
             return jittered
         # The server said when; a little jitter on top keeps the retries from arriving together.
-        return retry_after + rng.uniform(0, self.base_delay_s)
+        return retry_after + uniform(0, self.base_delay_s)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s?\s*$")

@@ -18,7 +18,7 @@ queue file that came with a project folder cannot run code.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from huey import Huey, MemoryHuey, SqliteHuey
 
@@ -59,8 +59,10 @@ def make_huey(project: Project, settings: Settings, immediate: bool | None = Non
         path = Path(url[len("sqlite:///"):]) if url else project.queue_path
         path.parent.mkdir(parents=True, exist_ok=True)
         check_sqlite_files(path)  # SQLite follows a symlink planted at the queue's name
-        return plain_data_class(SqliteHuey)(f"vidpipe.{role}", filename=str(path), results=False,
-                                            timeout=SQLITE_TIMEOUT_S,
+        # nofollow: a reconnection never opens a symlink swapped in at the name meanwhile.
+        return plain_data_class(SqliteHuey)(f"vidpipe.{role}",
+                                            filename=f"file:{quote(str(path))}?nofollow=1",
+                                            uri=True, results=False, timeout=SQLITE_TIMEOUT_S,
                                             serializer=PlainDataSerializer())
     if urlparse(url).scheme in ("redis", "rediss", "unix"):
         # PriorityRedisHuey keeps interactive-before-bulk ordering; the project name keeps

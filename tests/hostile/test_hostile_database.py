@@ -192,3 +192,25 @@ def test_a_database_swapped_by_another_user_is_never_used(shared_folder, swap):
     assert "replaced" in out or "removed" in out
     assert digest(database(other)) == before
     assert swap != "remove" or not database(mine).exists()  # no fresh file made in its place
+
+
+def test_a_queue_file_with_a_planted_trigger_is_set_aside_by_the_daemon(tmp_path):
+    from support.daemons import start_daemon, stop_daemon
+
+    root = make_project(tmp_path / "project")
+    queue = root / ".vidpipe" / "queue.db"
+    with sqlite3.connect(queue) as connection:
+        connection.executescript("""
+            CREATE TABLE task (id integer primary key, queue text, data blob, priority real);
+            CREATE TABLE seed (blob);
+            CREATE TRIGGER grow AFTER INSERT ON task BEGIN
+                INSERT INTO seed VALUES (zeroblob(50000000)); END;
+        """)
+    daemon = start_daemon(root, "--no-watch")
+    stop_daemon(daemon)
+    log = (root / ".vidpipe" / "logs" / "daemon.log").read_text()
+    assert "trigger grow" in log and "set aside" in log
+    assert "Traceback" not in log
+    with sqlite3.connect(queue) as connection:  # the rebuilt queue is Huey's own
+        assert connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                                  ).fetchall() == []

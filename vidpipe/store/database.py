@@ -23,6 +23,7 @@ from vidpipe.store.foreign_objects import (
     describe_foreign,
     foreign_objects,
     refuse_foreign_objects,
+    triggers_and_views,
 )
 from vidpipe.store.models import ALL_MODELS, Asset, FieldEdit, Run, SchemaInfo, db
 from vidpipe.store.sqlite_file import (  # noqa: F401 (SQLITE_COMPANIONS: the daemon's)
@@ -328,8 +329,9 @@ def inspect_sqlite(path: Path, schema_table: str | None = "schema_info") -> Sqli
         rows = [row[0] for row in connection.execute("PRAGMA quick_check(5)")]
         if rows != ["ok"]:
             return SqliteHealth("integrity check failed: " + "; ".join(map(str, rows)))
-        if schema_table is None:
-            return SqliteHealth(None)
+        if schema_table is None:  # not vidpipe's schema (the queue): none of these is its own
+            planted = triggers_and_views(connection)
+            return SqliteHealth(describe_foreign(planted) if planted else None, foreign=planted)
         objects = foreign_objects(connection)
         if objects:
             return SqliteHealth(describe_foreign(objects), foreign=objects)

@@ -40,6 +40,13 @@ def foreign_objects(connection) -> list[tuple[str, str]]:
                   if not name.startswith("sqlite_") and (kind, name) not in ours)
 
 
+def triggers_and_views(connection) -> list[tuple[str, str]]:
+    """The triggers and views of a SQLite database whose tables are not vidpipe's (the queue's,
+    made by Huey, which creates neither)."""
+    return sorted(connection.execute(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view')").fetchall())
+
+
 def describe_foreign(objects: list[tuple[str, str]]) -> str:
     shown = ", ".join(f"{kind} {printable_name(name)}" for kind, name in objects[:8])
     more = f" and {len(objects) - 8} more" if len(objects) > 8 else ""

@@ -17,7 +17,8 @@ from textual.app import App
 from textual.binding import Binding
 
 from vidpipe.printable import printable
-from vidpipe.store.session import ProjectSession, open_project
+from vidpipe.errors import VidpipeError, describe_os_error
+from vidpipe.store.project import find_project
 from tui import messages as msg
 from tui.commands import VidpipeCommands
 from tui.drafts import DraftStore
@@ -26,6 +27,8 @@ from tui.writer import Writer
 
 if TYPE_CHECKING:
     from tui.folderwatch import InputFileWatcher
+    from vidpipe.config.settings import Settings
+    from vidpipe.store.session import ProjectSession
 
 log = logging.getLogger("vidpipe.tui")
 
@@ -48,9 +51,12 @@ class VidpipeApp(App):
         super().__init__()
         #: low / high / off, or None: from the environment (tui.preview_quality)
         self.preview_quality = preview_quality
-        self.session: ProjectSession = open_project(project_root)
-        self.project = self.session.project
-        self.settings = self.session.settings
+        # Found now (a folder that is not a project is an error before the terminal is taken);
+        # opened after the first paint: reading the settings and opening the database cost more
+        # than drawing the screen (see _open_session).
+        self.project = find_project(Path(project_root))
+        self.session: ProjectSession | None = None
+        self.settings: Settings | None = None
         #: who types here (drafts, edits and review marks carry it): tui.writer
         self.drafts = DraftStore(self.project, writer)
         self.sub_title = printable(self.project.root, one_line=True)
@@ -75,11 +81,37 @@ class VidpipeApp(App):
         if keymap:
             self.set_keymap(keymap)
         if problem:
-            self.notify(problem, title="Keymap", severity="warning")
-        # The database poller and the folder watcher start once the first screen is out.
-        self.call_after_refresh(self.call_after_refresh, self._start_watching)
+            self.notify(problem, title="Keymap", severity="warning", timeout=15)
+        # The project opens once the first screen is out; the grid, the database poller and
+        # the folder watcher start when it is open.
+        self.call_after_refresh(self._open_session)
+
+    @work(thread=True, exit_on_error=False, group="session")
+    def _open_session(self) -> None:
+        from vidpipe.store.models import db
+        from vidpipe.store.session import open_project
+
+        try:
+            session = open_project(self.project.root)
+        except (VidpipeError, OSError) as exc:
+            text = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+            self.call_from_thread(lambda: self.exit(return_code=2, message=f"vidpipe-tui: "
+                                                    f"{printable(text)}"))
+            return
+        finally:
+            db.close()  # this thread's connection; each worker opens its own
+        self.call_from_thread(self._session_opened, session)
+
+    def _session_opened(self, session: ProjectSession) -> None:
+        self.session, self.settings = session, session.settings
+        if self._stop.is_set():  # quit before the project was open
+            session.close()
+            return
         self.drafts.open_session()
         self._announce_drafts()
+        if self.main_screen is not None:
+            self.main_screen.post_message(msg.SessionOpened())
+        self.call_after_refresh(self._start_watching)
 
     @work(thread=True, exit_on_error=False, group="drafts")
     def _announce_drafts(self) -> None:
@@ -143,7 +175,8 @@ class VidpipeApp(App):
             self._poller.join(timeout=2)
         if self._folder_watcher is not None:
             self._folder_watcher.stop()
-        self.session.close()
+        if self.session is not None:
+            self.session.close()
         self.drafts.close_session()
 
     # -- the database watcher thread -------------------------------------------------------------
@@ -203,13 +236,13 @@ class VidpipeApp(App):
 
     def action_help(self) -> None:
         from tui.screens.characters import CharactersScreen
-        from tui.screens.editor import AssetEditorScreen
+        from tui.screens.editor import AssetEditorScreen, LongText
         from tui.screens.help import HelpScreen
         from tui.screens.main import MainScreen
         from tui.widgets.asset_table import AssetTable
 
         sections = [("Everywhere", list(self.BINDINGS)),
                     ("Asset grid and jobs", list(MainScreen.BINDINGS) + list(AssetTable.BINDINGS)),
-                    ("Editor", list(AssetEditorScreen.BINDINGS)),
+                    ("Editor", list(AssetEditorScreen.BINDINGS) + list(LongText.BINDINGS)),
                     ("Characters (K)", list(CharactersScreen.BINDINGS))]
         self.push_screen(HelpScreen(sections, dict(self._keymap)))

@@ -25,6 +25,11 @@ class DaemonChecked(Message):
 
 
 @dataclass
+class SessionOpened(Message):
+    """The project's settings are read and its database is open: data can be loaded."""
+
+
+@dataclass
 class SnapshotLoaded(Message):
     snapshot: Snapshot
     #: files the grid held as not ingested that the database knows now (the daemon took them)

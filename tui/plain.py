@@ -35,7 +35,9 @@ class PlainCell:
         self.value = value
 
     def __rich__(self) -> Text:
-        return plain(self.value)
+        text = plain(self.value)
+        text.no_wrap, text.overflow = True, "ellipsis"  # a cut cell ends in "…", never wraps
+        return text
 
     def __str__(self) -> str:
         return safe(self.value)

@@ -1,6 +1,8 @@
 """The dashboard's view of the project: manifests, the job in focus with its stages, the queue.
 
-Loaded in a worker thread whenever the database changes; a few small queries.
+Loaded in a worker thread whenever the database changes; a few small queries. The core modules
+the loading needs are imported by the loading functions (in that worker), not with this module:
+the screen imports it before its first paint, and they bring the settings (pydantic) along.
 """
 
 from __future__ import annotations
@@ -13,9 +15,6 @@ from peewee import JOIN, fn
 from vidpipe.store.models import (
     Asset, AssetState, ItemError, Manifest, Run, RunStatus, StageProgress, StageStatus, utcnow,
 )
-from vidpipe.prompting import ledger
-from vidpipe.pipeline.stages.base import STAGE_TITLES, StageName
-from vidpipe.ops.status import error_counts, needs_a_look
 
 
 @dataclass(frozen=True)
@@ -86,6 +85,8 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
 
 
 def stage_info(row: StageProgress, now: datetime) -> StageInfo:
+    from vidpipe.pipeline.stages.base import STAGE_TITLES, StageName
+
     rate = eta = None
     if row.status == StageStatus.RUNNING:
         elapsed = _seconds(now, row.started_at)
@@ -102,6 +103,8 @@ def stage_info(row: StageProgress, now: datetime) -> StageInfo:
 
 
 def _run_info(run: Run, names: dict[int, str], with_stages: bool, now: datetime) -> RunInfo:
+    from vidpipe.prompting import ledger
+
     asset_name = None
     if run.asset_id:
         asset_name = Asset.select(Asset.name).where(Asset.id == run.asset_id).scalar()
@@ -118,6 +121,8 @@ def _run_info(run: Run, names: dict[int, str], with_stages: bool, now: datetime)
 
 
 def manifest_infos(untracked_by_folder: dict[str, int]) -> list[ManifestInfo]:
+    from vidpipe.ops.status import error_counts
+
     counts: dict[int, dict[str, int]] = {}
     for manifest_id, state, count in (Asset.select(Asset.manifest, Asset.state, fn.COUNT(Asset.id))
                                       .group_by(Asset.manifest, Asset.state).tuples()):
@@ -151,6 +156,8 @@ def manifest_infos(untracked_by_folder: dict[str, int]) -> list[ManifestInfo]:
 
 
 def load_snapshot(focus_manifest_id: int | None, untracked_by_folder: dict[str, int]) -> Snapshot:
+    from vidpipe.prompting import ledger
+
     now = utcnow()
     manifests = manifest_infos(untracked_by_folder)
     names = {m.id: m.name for m in manifests if m.id is not None}
@@ -196,6 +203,8 @@ def manifest_errors(manifest_id: int | None) -> list[ErrorInfo]:
     """Every error a person should look at, of one manifest (None: of the project): files that
     could not be read, stages that failed on an asset (as the asset holds them now), and the
     latest job's errors that name no asset."""
+    from vidpipe.ops.status import needs_a_look
+
     query = (Asset.select(Asset.id, Asset.name, Asset.state, Asset.error, Asset.stage_errors,
                           Asset.updated_at, Manifest.name)
              .join(Manifest).where(needs_a_look())

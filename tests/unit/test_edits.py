@@ -149,3 +149,18 @@ def test_history_survives_a_reopened_database(tmp_path):
         assert Asset.get_by_id(asset_id).description == "kept on disk"
         assert undo(asset_id).new_value == "kept on disk"
         assert Asset.get_by_id(asset_id).description == ""
+
+
+def test_a_persons_edit_of_an_offline_prompt_drops_the_offline_label(asset):
+    from vidpipe.store.edits import OFFLINE_LABEL
+
+    apply_ai_value(asset.id, "reverse_prompt", OFFLINE_LABEL + "a man, red coat")
+    assert value(asset, "reverse_prompt").startswith("[offline] ")
+    edit_field(asset.id, "reverse_prompt", OFFLINE_LABEL + "a man, red coat, at dawn")
+    assert value(asset, "reverse_prompt") == "a man, red coat, at dawn"  # now the person's
+    # Adopting an offline suggestion as it is keeps its label: it is still the machine's text.
+    apply_ai_value(asset.id, "visual_description", "x")
+    edit_field(asset.id, "visual_description", "mine")
+    apply_ai_value(asset.id, "visual_description", OFFLINE_LABEL + "a figure")
+    adopt_suggestion(suggestions(asset.id)[0].id)
+    assert value(asset, "visual_description") == OFFLINE_LABEL + "a figure"

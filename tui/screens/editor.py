@@ -9,6 +9,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,13 +24,32 @@ from vidpipe.store.safe_io import write_atomic
 from tui.drafts import Draft, DraftError, DraftStore
 from tui.plain import plain
 from tui.screens.confirm import ChoiceScreen
+from tui.widgets.fit import Fitted
 from tui.workers import ReportsWorkerErrors, db_thread
 
 SHORT_FIELDS = ("name", "asset_type", "user_tags", "sort_order")
 LONG_FIELDS = ("reverse_prompt", "visual_description", "description")
-TITLES = {"name": "Name", "asset_type": "Type", "user_tags": "Tags (comma separated)",
+TITLES = {"name": "Name", "asset_type": "Type", "user_tags": "Tags (a, b)",
           "sort_order": "Order", "reverse_prompt": "Reverse prompt",
           "visual_description": "Visual description", "description": "Description"}
+
+
+class LongText(TextArea):
+    """A TextArea with the document keys other editors have: ctrl+home / ctrl+end go to the
+    start / end of the text (with shift, selecting)."""
+
+    BINDINGS = [
+        Binding("ctrl+home", "document_start", "Start of text", show=False),
+        Binding("ctrl+end", "document_end", "End of text", show=False),
+        Binding("ctrl+shift+home", "document_start(True)", "Select to start", show=False),
+        Binding("ctrl+shift+end", "document_end(True)", "Select to end", show=False),
+    ]
+
+    def action_document_start(self, select: bool = False) -> None:
+        self.move_cursor(self.document.start, select=select)
+
+    def action_document_end(self, select: bool = False) -> None:
+        self.move_cursor(self.document.end, select=select)
 
 
 @dataclass
@@ -154,7 +174,7 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
                     yield Label(plain(self._title(name)), classes="field-title",
                                 id=f"title-{name}")
                     with Horizontal(classes="long-field"):
-                        yield TextArea(values[name], id=name, soft_wrap=True,
+                        yield LongText(values[name], id=name, soft_wrap=True,
                                        show_line_numbers=False)
                         suggestion = self.data.suggestions.get(name)
                         if suggestion:
@@ -162,8 +182,10 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
                                 yield Label("★ AI suggestion (ctrl+t adopts)")
                                 yield TextArea(suggestion.value, read_only=True, soft_wrap=True,
                                                show_line_numbers=False)
-            yield Static("ctrl+s save · esc close · F4 $EDITOR · ctrl+t adopt suggestion · "
-                         "a draft is kept on disk as you type", id="editor-hint")
+            yield Static(Fitted(
+                Text("ctrl+s save · esc close · F4 $EDITOR · ctrl+t adopt suggestion · "
+                     "a draft is kept on disk as you type"),
+                Text("ctrl+s save · esc close · F4 $EDITOR · ctrl+t adopt AI")), id="editor-hint")
 
     def _labelled(self, name: str, widget) -> Vertical:
         return Vertical(Label(TITLES[name]), widget, classes="short-field")

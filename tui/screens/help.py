@@ -15,14 +15,15 @@ from tui.keymap import keymap_path
 from tui.plain import plain
 
 
-def bindings_table(title: str, bindings: list[Binding], keymap: dict[str, str]) -> Table:
+def bindings_table(title: str, bindings: list[Binding], keymap: dict[str, str],
+                   display=lambda key: key) -> Table:
     table = Table(title=title, title_justify="left", expand=True, show_edge=False)
     table.add_column("Key", style="bold cyan", no_wrap=True)
     table.add_column("Does")
     table.add_column("Binding id", style="dim", no_wrap=True)
     for binding in bindings:
         key = keymap.get(binding.id or "", binding.key)
-        table.add_row(plain(key), plain(binding.tooltip or binding.description),
+        table.add_row(plain(", ".join(display(k.strip()) for k in key.split(","))), plain(binding.tooltip or binding.description),
                       plain(binding.id or ""))
     return table
 
@@ -39,7 +40,9 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help"):
             yield Static(Text("vidpipe-tui — keys", style="bold"))
             for title, bindings in self.sections:
-                yield Static(bindings_table(title, bindings, self.keymap))
+                yield Static(bindings_table(
+                    title, bindings, self.keymap,
+                    lambda key: self.app.get_key_display(Binding(key, ""))))
             yield Static(Text("\nFilter language (/)", style="bold"))
             yield Static(Text(query_module.__doc__.split("\n", 2)[2].rstrip()))
             yield Static(Text(

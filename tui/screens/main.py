@@ -40,6 +40,9 @@ def folder_of_path(relative: str) -> str:
     return parts[0] if len(parts) > 1 else ""
 
 
+MANIFEST_KEYS = Binding.Group("Manifest", compact=True)
+
+
 class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, MainPreview, Screen):
     AUTO_FOCUS = "#grid"  # focus once, on the grid (not first the manifest list, then the grid)
     BINDINGS = [
@@ -53,8 +56,15 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, MainPreview, Sc
         Binding("ctrl+z", "undo", "Undo", id="grid.undo"),
         Binding("ctrl+y", "redo", "Redo", id="grid.redo", show=False),
         Binding("a", "adopt", "Adopt AI", id="grid.adopt", show=False),
-        Binding("s", "sort(1)", "Sort", id="grid.sort", show=False),
-        Binding("S", "sort(-1)", "Sort back", id="grid.sort_back", show=False),
+        Binding("s", "sort(1)", "Sort", id="grid.sort", show=False,
+                tooltip="Sort the grid by the next column (manifest order, tag, name, type …)"),
+        Binding("S", "sort(-1)", "Sort back", id="grid.sort_back", show=False,
+                tooltip="Sort the grid by the previous column"),
+        Binding("left_square_bracket", "manifest(-1)", "Manifest", id="manifests.previous",
+                group=MANIFEST_KEYS, tooltip="Show the previous manifest (also: tab to the "
+                "list, arrows, tab back)"),
+        Binding("right_square_bracket", "manifest(1)", "Manifest", id="manifests.next",
+                group=MANIFEST_KEYS, tooltip="Show the next manifest"),
         Binding("g", "merge_faces", "Merge faces", id="faces.merge", show=False,
                 tooltip="The marked faces and the one under the cursor are the same person"),
         Binding("G", "split_face", "Split face", id="faces.split", show=False,
@@ -109,10 +119,12 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, MainPreview, Sc
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
-        # Paint the frame first, then fill it: the screen appears at once, data follows. Two
-        # refreshes: the footer fills its keys in a second frame, and the worker threads started
+
+    def on_session_opened(self, _: msg.SessionOpened) -> None:
+        # The frame is painted (the app opened the project after it): fill it. After one more
+        # refresh: the footer fills its keys in a second frame, and the worker threads started
         # here (imports, queries) would otherwise hold the GIL while that frame is drawn.
-        self.call_after_refresh(self.call_after_refresh, self._load_first_data)
+        self.call_after_refresh(self._load_first_data)
 
     def _load_first_data(self) -> None:
         self.refresh_snapshot()
@@ -265,6 +277,15 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, MainPreview, Sc
         self.table.marked.clear()
         self.reload_grid()
         self.refresh_snapshot()
+
+    def action_manifest(self, step: int) -> None:
+        folders = [m.folder for m in (self.snapshot.manifests if self.snapshot else ())]
+        if not folders:
+            return
+        index = folders.index(self.folder) if self.folder in folders else -1
+        index = (index + step) % len(folders)
+        self.query_one(ManifestList).highlighted = index
+        self.select_folder(folders[index])
 
     @on(OptionList.OptionHighlighted, "#manifests")
     def _manifest_highlighted(self, event: OptionList.OptionHighlighted) -> None:

@@ -27,7 +27,12 @@ from tui.widgets.quiet import text_key
 if TYPE_CHECKING:
     from tui.rows import AssetRow
 
-PROMPT_EXCERPT = 44
+#: Characters of the prompt a cell holds; the column shows what its width allows.
+PROMPT_EXCERPT = 240
+#: Below this many columns the fixed columns narrow (80×24 still shows ~20 of the prompt).
+NARROW_GRID = 110
+NARROW_WIDTHS = {"tag": 8, "name": 12, "type": 9, "state": 10}
+PROMPT_MIN = 16
 CHUNK = 500  # rows appended per step of a rebuild (~15 ms each here)
 
 
@@ -137,6 +142,39 @@ class AssetTable(DataTable):
         self.add_column("", key="mark", width=1)
         for column in COLUMNS:
             self.add_column(column.label, key=column.key, width=column.width)
+
+    def on_resize(self) -> None:
+        self.fit_columns(self.size.width)
+
+    def column_widths(self, width: int) -> dict[str, int]:
+        """The Prompt column takes the space the columns before it leave (the ones after it
+        are a horizontal scroll away); those narrow on a small terminal."""
+        narrow = width < NARROW_GRID
+        widths = {c.key: NARROW_WIDTHS.get(c.key, c.width) if narrow else c.width
+                  for c in COLUMNS}
+        pad = 2 * self.cell_padding
+        before = 1 + pad  # the mark column
+        for column in COLUMNS:
+            if column.key == "prompt":
+                break
+            before += widths[column.key] + pad
+        scrollbar = self.styles.scrollbar_size_vertical
+        widths["prompt"] = max(PROMPT_MIN, width - before - pad - scrollbar)
+        return widths
+
+    def fit_columns(self, width: int) -> None:
+        if not self.columns or width <= 0:
+            return
+        changed = False
+        for key, wanted in self.column_widths(width).items():
+            column = self.columns.get(ColumnKey(key))
+            if column is not None and column.width != wanted:
+                column.width = wanted
+                changed = True
+        if changed:
+            self._require_update_dimensions = True
+            self._clear_caches()
+            self.refresh()
 
     def _update_dimensions(self, new_rows) -> None:
         # Every column has a fixed width, so measuring each new cell (DataTable's default, a

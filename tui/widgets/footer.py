@@ -1,4 +1,6 @@
-"""Textual's Footer, recomposed once per refresh however many binding changes arrived.
+"""Textual's Footer, recomposed once per refresh however many binding changes arrived, with
+help and quit first (a narrow terminal cuts the footer's end, and those two must stay in
+view).
 
 Textual's Footer schedules a full recompose (every key widget removed and mounted again) for
 each ``bindings_updated`` signal; on start-up the main screen sends five (focus, screen stack,
@@ -11,8 +13,17 @@ from __future__ import annotations
 from textual.widgets import Footer as TextualFooter
 
 
+#: Shown first, whatever the screen's own keys.
+FIRST_ACTIONS = ("help", "quit")
+
+
 class Footer(TextualFooter):
     _recompose_queued = False
+
+    def compose(self):
+        widgets = list(super().compose())
+        first = [w for w in widgets if getattr(w, "action", None) in FIRST_ACTIONS]
+        yield from first + [w for w in widgets if w not in first]
 
     def bindings_changed(self, screen) -> None:
         self._bindings_ready = True

@@ -14,6 +14,7 @@ from vidpipe.ops.daemon_registry import TeamStatus
 from vidpipe.prompting import ledger
 from tui.plain import plain, safe
 from tui.snapshot import RunInfo, Snapshot, StageInfo
+from tui.widgets.fit import Fitted
 from tui.widgets.quiet import QuietStatic, text_key
 
 STATUS_STYLE = {
@@ -21,8 +22,10 @@ STATUS_STYLE = {
     "cancelled": "yellow", "pending": "dim", "queued": "dim", "interrupted": "yellow",
 }
 #: Fixed widths, so that the stage lines, each drawn on its own, line up as one table.
-STAGE_COLUMNS = (("stage", 17), ("bar", 24), ("status", 11), ("count", 11), ("rate", 8),
+STAGE_COLUMNS = (("stage", 17), ("bar", 24), ("status", 11), ("count", 9), ("rate", 8),
                  ("eta", 10), ("errors", 8), ("item", None))
+WIDTHS = dict(STAGE_COLUMNS)
+BAR_MIN = 5
 
 
 def duration(seconds: float | None) -> str:
@@ -60,15 +63,47 @@ def stage_cells(stage: StageInfo) -> tuple:
     return safe(stage.title), bar, safe(stage.status), counts, rate, eta, errors, safe(detail)
 
 
-def stage_line(cells: tuple) -> Table:
-    title, (total, done, pulse), status, counts, rate, eta, errors, detail = cells
-    table = Table.grid(padding=(0, 1), expand=True)
-    for name, width in STAGE_COLUMNS:
-        table.add_column(name, width=width, ratio=None if width else 1, no_wrap=True)
-    table.add_row(Text(title), ProgressBar(total=total, completed=done, width=24, pulse=pulse),
-                  Text(status, style=STATUS_STYLE.get(status, "")), counts, rate, eta,
-                  Text(errors, style="bold red"), Text(detail, overflow="ellipsis", no_wrap=True))
-    return table
+def stage_columns(width: int) -> list[tuple[str, int | None]]:
+    """The columns a stage line shows in ``width`` cells: stage, status and count always (whole,
+    never cut), then as room allows the errors, the ETA, the rate, a longer bar and the item.
+    Depends on the width only, so every stage line of the panel lines up."""
+    shown = ["stage", "bar", "status", "count"]
+    room = width - sum(WIDTHS[name] + 1 for name in shown if name != "bar")
+    for name, bar_needs in (("errors", BAR_MIN), ("eta", 8), ("rate", 12)):
+        if room - (WIDTHS[name] + 1) >= bar_needs:
+            shown.append(name)
+            room -= WIDTHS[name] + 1
+    bar = max(BAR_MIN, min(WIDTHS["bar"], room))
+    if room - bar >= 12:
+        shown.append("item")
+    return [(name, bar if name == "bar" else WIDTHS[name]) for name, _ in STAGE_COLUMNS
+            if name in shown]
+
+
+class StageLine:
+    """One stage's line, laid out for the width it is drawn in (see stage_columns)."""
+
+    def __init__(self, cells: tuple):
+        self.cells = cells
+
+    def __rich_console__(self, console, options):
+        title, (total, done, pulse), status, counts, rate, eta, errors, detail = self.cells
+        values = {"stage": Text(title), "status": Text(status, style=STATUS_STYLE.get(status, "")),
+                  "count": Text(counts), "rate": Text(rate), "eta": Text(eta),
+                  "errors": Text(errors, style="bold red"),
+                  "item": Text(detail, overflow="ellipsis", no_wrap=True)}
+        table = Table.grid(padding=(0, 1), expand=True)
+        columns = stage_columns(options.max_width)
+        for name, width in columns:
+            table.add_column(name, width=width, ratio=None if width else 1, no_wrap=True)
+        row = [ProgressBar(total=total, completed=done, width=width, pulse=pulse)
+               if name == "bar" else values[name] for name, width in columns]
+        table.add_row(*row)
+        yield table
+
+
+def stage_line(cells: tuple) -> StageLine:
+    return StageLine(cells)
 
 
 def run_header(run: RunInfo | None) -> Text:
@@ -84,25 +119,26 @@ def run_header(run: RunInfo | None) -> Text:
     return text
 
 
-def render_usage(snapshot: Snapshot) -> Text:
+def render_usage(snapshot: Snapshot, project: bool = True) -> Text:
     """Vision-model tokens and dollars (Gemini or the team's own server): the job in focus,
     then the whole project."""
     run = snapshot.focus.usage if snapshot.focus is not None else None
     text = Text("model ", style="bold")
     text.append_text(plain(f"job: {ledger.describe(run)}" if run else "job: —"))
-    if snapshot.project_usage:
+    if snapshot.project_usage and project:
         text.append_text(plain(f"   project: {ledger.describe(snapshot.project_usage)}", "dim"))
     return text
 
 
-def render_queue(snapshot: Snapshot) -> Text:
+def render_queue(snapshot: Snapshot, names: bool = True) -> Text:
     text = Text()
     if snapshot.running:
         text.append("running: ", style="bold")
-        text.append_text(plain(", ".join(r.label for r in snapshot.running)))
+        text.append_text(plain(", ".join(r.label if names else f"#{r.id}"
+                                         for r in snapshot.running)))
         text.append("   ")
     text.append(f"queued: {len(snapshot.queued)}", style="bold")
-    if snapshot.queued:
+    if snapshot.queued and names:
         text.append_text(plain("  " + ", ".join(r.label for r in snapshot.queued[:4])))
         if len(snapshot.queued) > 4:
             text.append(f" … +{len(snapshot.queued) - 4}")
@@ -136,10 +172,10 @@ class JobPanel(Vertical):
         for line, stage in zip(lines, stages):
             cells = stage_cells(stage)
             line.show(stage_line(cells), cells)
-        usage = render_usage(snapshot)
-        self.query_one("#job-usage", Line).show(usage, text_key(usage))
-        queue = render_queue(snapshot)
-        self.query_one("#job-queue", Line).show(queue, text_key(queue))
+        usage = Fitted(render_usage(snapshot), render_usage(snapshot, project=False))
+        self.query_one("#job-usage", Line).show(usage, usage.key)
+        queue = Fitted(render_queue(snapshot), render_queue(snapshot, names=False))
+        self.query_one("#job-queue", Line).show(queue, queue.key)
 
 
 def describe_daemon(status) -> Text:
@@ -195,7 +231,15 @@ def describe_team(status) -> Text:
     return text
 
 
+def short_daemon(status) -> Text:
+    """The daemon's state in a few words, for a narrow terminal."""
+    full = describe_daemon(status)
+    if status is not None and not isinstance(status, TeamStatus) and not status.running:
+        return Text("● no daemon — press D to start one", style="bold yellow")
+    return full
+
+
 class DaemonBar(QuietStatic):
     def show_status(self, status) -> None:
-        text = describe_daemon(status)
-        self.show(text, text_key(text))
+        text = Fitted(describe_daemon(status), short_daemon(status))
+        self.show(text, text.key)

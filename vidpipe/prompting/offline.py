@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from vidpipe.store.edits import OFFLINE_LABEL
 from vidpipe.store.models import Asset, AssetType, Source
 
-OFFLINE_LABEL = "[offline] "
 OFFLINE_VERSION = "offline-1"  # bump when the wording below changes: offline prompts are redone
 
 # A small vocabulary of colour names a prompt writer would use.

@@ -168,16 +168,28 @@ def write_change(kind: str, edits: list[tuple[int, str, Any, Any, Author]],
     return change
 
 
+#: What starts a prompt written without a model (vidpipe.prompting.offline); a person who edits
+#: such a text makes it theirs, so the label goes.
+OFFLINE_LABEL = "[offline] "
+LABELLED_FIELDS = ("reverse_prompt", "visual_description")
+
+
 def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.USER,
-               person: str | None = None, change: str | None = None) -> FieldEdit | None:
+               person: str | None = None, change: str | None = None,
+               typed: bool = True) -> FieldEdit | None:
     """Set ``field`` of an asset, recording who did it (``person``: the login name, by default
     the current one for a person's edit). Returns the history row (None: no change).
+    ``typed``: a person wrote the value (an offline prompt's label is dropped from it), rather
+    than took a machine's text as it is.
 
     A person's change of type gives the asset the next free tag number of its new type (the
     prefix names the type), recorded with the type edit as one change: one undo takes both."""
     value = _validate(field, value)
     if author == Author.USER and person is None:
         person = current_person()
+    if author == Author.USER and typed and field in LABELLED_FIELDS \
+            and value.startswith(OFFLINE_LABEL):
+        value = value[len(OFFLINE_LABEL):]
     with db.atomic():
         asset = _locked_asset(asset_id)
         if asset is None:
@@ -312,7 +324,8 @@ def adopt_suggestion(edit_id: int) -> FieldEdit | None:
     with db.atomic():
         suggestion = FieldEdit.get_by_id(edit_id)
         FieldEdit.delete().where(FieldEdit.id == edit_id).execute()
-        return edit_field(suggestion.asset_id, suggestion.field, suggestion.new_value, Author.USER)
+        return edit_field(suggestion.asset_id, suggestion.field, suggestion.new_value, Author.USER,
+                          typed=False)
 
 
 def undo(asset_id: int, field: str | None = None) -> FieldEdit | None:

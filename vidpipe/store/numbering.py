@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from vidpipe.store.database import serialize_writers
 from vidpipe.store.models import NumberCounter
 
 #: ``PREFIX_NN``: a numbered name (a name a person chose, such as ``HERO``, is not one).
@@ -50,6 +49,10 @@ def tag_scope(manifest_id: int) -> str:
 def lock_numbering() -> None:
     """Inside a transaction: hand out numbers one process at a time (SQLite transactions are
     serialised already; PostgreSQL needs the advisory lock)."""
+    # Imported here: the TUI imports this module (through the edits) before its first paint,
+    # and the database module brings the schema migrations along.
+    from vidpipe.store.database import serialize_writers
+
     serialize_writers(NUMBERING_LOCK_KEY)
 
 

@@ -19,11 +19,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vidpipe.config.settings import CONFIG_FILENAME, Settings, load_settings, settings_template
 from vidpipe.errors import ProjectError, UnsafeStoredPath
 from vidpipe.store.safe_io import create_exclusive
 from vidpipe.store.template_file import read_template_text
+
+if TYPE_CHECKING:  # the settings module (pydantic) is imported only where settings are read:
+    # a front end finds its project before it pays for that (vidpipe-tui paints first)
+    from vidpipe.config.settings import Settings
 
 STATE_DIRNAME = ".vidpipe"
 
@@ -62,6 +66,8 @@ class Project:
 
     @property
     def config_path(self) -> Path:
+        from vidpipe.config.settings import CONFIG_FILENAME
+
         return self.root / CONFIG_FILENAME
 
     @property
@@ -90,6 +96,8 @@ class Project:
     def settings(self) -> Settings:
         """The project's settings, with the prompt template's text read now, once (never by
         name again at stage time: see vidpipe.store.template_file)."""
+        from vidpipe.config.settings import load_settings
+
         settings = load_settings(self.root)
         if settings.prompt_template:
             settings = settings.keeping_template(
@@ -129,6 +137,8 @@ def init_project(root: Path) -> Project:
     project.ensure_dirs()
     # Only where nothing is: a symlink planted at either name (even a dangling one) is never
     # written through.
+    from vidpipe.config.settings import settings_template
+
     create_exclusive(project.config_path, settings_template())
     create_exclusive(project.state_dir / ".gitignore",
                      "# vidpipe state: database, queue, crops, logs\n*\n")
@@ -136,13 +146,16 @@ def init_project(root: Path) -> Project:
 
 
 def find_project(root: Path) -> Project:
-    """The initialised project at ``root``, or a ProjectError that says what to run."""
+    """The initialised project at ``root`` or above it (run from a manifest folder, or any
+    folder inside a project, it finds the project), or a ProjectError that says what to run."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise ProjectError(f"{root} is not a folder")
-    project = Project(root.resolve())
-    if not project.is_initialised():
-        raise ProjectError(f"{root} is not a vidpipe project yet; run: vidpipe init {root}")
+    resolved = root.resolve()
+    project = next((Project(folder) for folder in (resolved, *resolved.parents)
+                    if folder != folder.parent and Project(folder).is_initialised()), None)
+    if project is None:
+        raise ProjectError(f"{root} is not inside a vidpipe project; run: vidpipe init {root}")
     if project.state_dir.is_symlink():
         raise ProjectError(
             f"{project.state_dir} is a symlink (to {os.readlink(project.state_dir)}); vidpipe "

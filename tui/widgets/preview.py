@@ -21,6 +21,18 @@ if TYPE_CHECKING:
     from tui.rows import AssetRow
 
 
+def details_key(row: AssetRow | None) -> tuple:
+    """What ``details`` draws, comparable: a row whose other fields changed (its ``updated_at``
+    when the daemon touched it, a review mark) redraws nothing."""
+    if row is None:
+        return ()
+    return (row.tag, row.name, row.asset_type, row.file_path, row.error,
+            tuple(sorted(row.stage_errors.items())), row.duplicate_of, row.reverse_prompt,
+            row.visual_description, row.description,
+            tuple(f for f in ("reverse_prompt", "visual_description", "description")
+                  if f in row.edited), row.has_suggestion)
+
+
 def details(row: AssetRow | None) -> Group | Text:
     if row is None:
         return Text("No asset selected.", style="dim")
@@ -70,7 +82,7 @@ class PreviewPane(VerticalScroll):
         """The asset's text; a layout pass only when its height changed."""
         box = self.query_one("#preview-details", QuietStatic)
         content = details(row)
-        if not box.show(content, key=row):
+        if not box.show(content, key=details_key(row)):
             return
         width = box.content_size.width
         if width:

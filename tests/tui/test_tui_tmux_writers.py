@@ -48,8 +48,11 @@ class Terminals:
         self.tmux("send-keys", "-t", name, *(["-l"] if literal else []), *keys)
 
     def wait(self, name: str, text: str) -> str:
-        return poll(lambda: text in (screen := self.screen(name)) and screen,
-                    f"{text!r} on {name}'s screen")
+        def shown() -> str:
+            screen = self.screen(name)
+            return screen if text in screen else ""
+
+        return poll(shown, f"{text!r} on {name}'s screen")
 
     def drop(self, name: str) -> None:
         """What a dropped SSH connection does to the processes in it: SIGHUP."""

@@ -24,7 +24,7 @@ STATUS_STYLE = {
 #: Fixed widths, so that the stage lines, each drawn on its own, line up as one table.
 STAGE_COLUMNS = (("stage", 17), ("bar", 24), ("status", 11), ("count", 9), ("rate", 8),
                  ("eta", 10), ("errors", 8), ("item", None))
-WIDTHS = dict(STAGE_COLUMNS)
+WIDTHS: dict[str, int] = {name: width for name, width in STAGE_COLUMNS if width}
 BAR_MIN = 5
 
 
@@ -76,7 +76,7 @@ def stage_columns(width: int) -> list[tuple[str, int | None]]:
     bar = max(BAR_MIN, min(WIDTHS["bar"], room))
     if room - bar >= 12:
         shown.append("item")
-    return [(name, bar if name == "bar" else WIDTHS[name]) for name, _ in STAGE_COLUMNS
+    return [(name, bar if name == "bar" else WIDTHS.get(name)) for name, _ in STAGE_COLUMNS
             if name in shown]
 
 

@@ -15,6 +15,9 @@ from vidpipe.store.models import (
 )
 
 #: Row keys of files seen in the folder but not in the database yet.
+#: Long text is read into rows to this many characters at most (one more marks it as cut): a
+#: database from someone else may hold a prompt of 50 MB, which no view can lay out.
+SHOWN_CHARS = 20_000
 UNTRACKED_PREFIX = "file:"
 STATE_UNTRACKED = "not ingested"
 
@@ -94,6 +97,17 @@ def assets_with_suggestions(asset_ids: list[int] | None = None) -> set[int]:
     return {row[0] for row in query.tuples()}
 
 
+def _shown(text_field):
+    return fn.SUBSTR(text_field, 1, SHOWN_CHARS + 1)
+
+
+def shown_text(value: str) -> str:
+    """``value`` as a view shows it: cut, with a note, where the row read was cut."""
+    if len(value) <= SHOWN_CHARS:
+        return value
+    return value[:SHOWN_CHARS] + f"\n… (longer than {SHOWN_CHARS:,} characters; the rest is not shown)"
+
+
 def _query(manifest_id: int | None):
     parent = Asset.alias("parent")
     primary = Asset.alias("primary")
@@ -101,8 +115,9 @@ def _query(manifest_id: int | None):
                           parent.name.alias("parent_name"), Asset.detection_class,
                           Asset.detection_confidence, Asset.face_group,
                           primary.name.alias("primary_name"), Asset.quality_score, Asset.state,
-                          Asset.stage_errors, Asset.error, Asset.reverse_prompt,
-                          Asset.visual_description, Asset.description, Asset.file_path,
+                          Asset.stage_errors, _shown(Asset.error), _shown(Asset.reverse_prompt),
+                          _shown(Asset.visual_description), _shown(Asset.description),
+                          Asset.file_path,
                           Asset.reviewed, Asset.sort_order, Asset.updated_at, Asset.is_face_crop,
                           fn.COALESCE(parent.sort_order, Asset.sort_order),
                           fn.COALESCE(parent.file_path, Asset.file_path), Manifest.name,

@@ -130,3 +130,23 @@ def test_a_retry_after_of_years_falls_back_to_the_normal_backoff(project):
         run_prompts(project, server)  # returns: the run did not wait 31 years
     assert Asset.get(Asset.name == "fine_").reverse_prompt
     assert server.outcomes[RATE_LIMIT] == 1
+
+
+def test_a_50_mb_prompt_planted_in_the_database_is_shown_cut(project):
+    """A database from someone else can hold what no answer may: the grid reads at most
+    SHOWN_CHARS of it, and the views say the rest is not shown."""
+    from rich.console import Console
+
+    from tui.rows import SHOWN_CHARS, load_rows
+    from tui.widgets.asset_table import _excerpt
+    from tui.widgets.preview import details
+
+    Asset.update(reverse_prompt="word " * 10_000_000).where(Asset.name == "fine_").execute()
+    [row] = [r for r in load_rows(None) if r.name == "fine_"]
+    assert len(row.reverse_prompt) == SHOWN_CHARS + 1
+    assert len(_excerpt(row)) <= 44
+    with open(os.devnull, "w") as sink:
+        console = Console(width=80, record=True, file=sink)
+        console.print(details(row))
+    shown = console.export_text()
+    assert "the rest is not shown" in shown and len(shown) < 3 * SHOWN_CHARS

@@ -72,7 +72,7 @@ def _edited(row: AssetRow) -> Text:
 
 
 def _excerpt(row: AssetRow) -> str:
-    text = " ".join(row.reverse_prompt.split())
+    text = " ".join(row.reverse_prompt[:PROMPT_EXCERPT * 4].split())
     return text if len(text) <= PROMPT_EXCERPT else text[:PROMPT_EXCERPT - 1] + "…"
 
 

@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 
 from tui import graphics
 from tui.plain import plain, safe
+from tui.rows import shown_text
 from tui.widgets.halfblock_image import HalfBlockImage
 from tui.widgets.quiet import QuietStatic
 
@@ -54,7 +55,7 @@ def details(row: AssetRow | None) -> Group | Text:
                                 ("Description", "description", row.description)):
         mark = " ✎ edited by a person" if field in row.edited else ""
         lines.append(Text.assemble((f"\n{title}", "bold underline"), (mark, "magenta")))
-        lines.append(plain(value or "—", one_line=False))
+        lines.append(plain(shown_text(value) if value else "—", one_line=False))
     if row.has_suggestion:
         lines.append(Text("\n★ AI suggestions wait for review: e to compare, a to adopt",
                           style="bold magenta"))

@@ -176,3 +176,17 @@ def test_manifest_slash_tag_names_an_asset_and_a_bare_tag_in_two_manifests_is_re
     assert main(["edit", root, "extras/CHAR_01", "type", "object"]) == 0
     assert "tag CHAR_01 → OBJ_01 (the same edit" in capsys.readouterr().out
     assert tag(extra.id) == "OBJ_01"
+
+
+def test_retag_waits_for_a_running_job(shots, capsys):
+    from vidpipe.store.models import Run, RunStatus
+
+    session, manifest, ids = shots
+    run = Run.create(kind="process", manifest=manifest, status=RunStatus.RUNNING)
+    assert main(["retag", str(session.project.root)]) == 2
+    assert "a job is running on cast" in capsys.readouterr().err
+    assert tag(ids["zed"]) == "CHAR_01"
+    assert main(["retag", str(session.project.root), "--dry-run"]) == 0  # looking is fine
+    Run.update(status=RunStatus.DONE).where(Run.id == run.id).execute()
+    assert main(["retag", str(session.project.root)]) == 0
+    assert tag(ids["zed"]) == "CHAR_03"

@@ -27,7 +27,16 @@ from vidpipe.pipeline.tags import (
     used_numbers,
 )
 from vidpipe.store.edits import last_writer, step_change, write_change
-from vidpipe.store.models import TAG_PREFIX, Asset, Author, FieldEdit, Manifest, db
+from vidpipe.store.models import (
+    TAG_PREFIX,
+    Asset,
+    Author,
+    FieldEdit,
+    Manifest,
+    Run,
+    RunStatus,
+    db,
+)
 from vidpipe.store.numbering import (
     lock_numbering,
     numbered,
@@ -141,6 +150,7 @@ def apply_retag(manifests: list[Manifest], expected: list[RetagPlan] | None = No
     manifest changed since, rather than apply something else than what was shown."""
     with db.atomic():
         lock_numbering()
+        _refuse_while_running(manifests)
         plans = plan_retags(manifests)
         if expected is not None and [(p.moves, p.texts) for p in plans] != [
                 (p.moves, p.texts) for p in expected]:
@@ -161,6 +171,17 @@ def apply_retag(manifests: list[Manifest], expected: list[RetagPlan] | None = No
         for manifest in manifests:
             _reset_high_waters(manifest)
     return plans, change
+
+
+def _refuse_while_running(manifests: list[Manifest]) -> None:
+    """A job running on a manifest is writing prompts that name the tags it read: a retag now
+    would leave its answers naming the old ones."""
+    running = list(Manifest.select(Manifest.name).join(Run).where(
+        Manifest.id.in_([m.id for m in manifests]), Run.status == RunStatus.RUNNING).distinct())
+    if running:
+        names = ", ".join(sorted(m.name for m in running))
+        raise VidpipeError(f"a job is running on {names}: retag once it has finished (or "
+                           "cancel it); its prompts name the tags it started with")
 
 
 def _reset_high_waters(manifest: Manifest) -> None:

@@ -227,3 +227,26 @@ def test_a_template_named_inside_but_leading_out_is_refused_when_read(tmp_path):
     os.symlink(secret, root / "templates" / "mine.txt")
     with pytest.raises(ConfigError, match="outside the project folder"):
         read_template_text(root, "templates/mine.txt")
+
+
+def test_a_planted_crop_row_naming_a_device_or_a_fifo_is_not_read(session):
+    import threading
+
+    from vidpipe.pipeline.extracted import crop_file_intact
+    from vidpipe.store.models import Source
+
+    crops = session.project.crops_dir
+    os.symlink("/dev/zero", crops / "zero.jpg")  # stat says 0 bytes; reading never ends
+    os.mkfifo(crops / "pipe.jpg")  # nobody writes: reading blocks for ever
+    manifest = Manifest.create(name="refs", folder="refs")
+    parent = Asset.create(manifest=manifest, name="p", file_path="refs/p.png", content_hash="p")
+    rows = [Asset.create(manifest=manifest, name=name, source=Source.EXTRACTED,
+                         source_asset=parent, file_path=f".vidpipe/crops/{name}.jpg",
+                         content_hash="x", file_size=0) for name in ("zero", "pipe")]
+    answers = []
+    checker = threading.Thread(
+        target=lambda: answers.extend(crop_file_intact(session.project, r) for r in rows),
+        daemon=True)
+    checker.start()
+    checker.join(timeout=60)
+    assert answers == [False, False]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from peewee import IntegrityError
 
 from vidpipe.errors import ImageError
 from vidpipe.store.models import Asset, AssetState, AssetType, Source, db, utcnow
-from vidpipe.store.safe_io import write_atomic
+from vidpipe.store.safe_io import UnsafePath, open_inside, write_atomic
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -108,11 +109,14 @@ def write_crop(image: "Image.Image", bbox: BBox, path: Path,
 def crop_file_intact(project: "Project", asset: Asset) -> bool:
     """The crop file exists and still holds what was written (cheap size check, then hash)."""
     try:
-        path = project.absolute(asset.file_path)
-        if path.stat().st_size != asset.file_size:
-            return False
-        return hashlib.blake2b(path.read_bytes(), digest_size=20).hexdigest() == asset.content_hash
-    except (OSError, ImageError):  # ImageError: a stored path leading outside the project
+        # A regular file really inside the project only (a stored row may name a link to a
+        # device or a FIFO elsewhere), read no further than the size it should have.
+        with open_inside(project.absolute(asset.file_path), project.root) as handle:
+            if os.fstat(handle.fileno()).st_size != asset.file_size:
+                return False
+            data = handle.read(asset.file_size + 1)
+        return hashlib.blake2b(data, digest_size=20).hexdigest() == asset.content_hash
+    except (OSError, ImageError, UnsafePath):  # ImageError: a stored path leading out
         return False
 
 

@@ -159,3 +159,27 @@ def test_an_openai_compatible_server_is_asked_while_faces_run_too(session):
         assert asset.prompt_origin == "openai"
         assert asset.reverse_prompt.startswith(f"{asset.manifest_tag},"), asset.reverse_prompt
     assert ledger.totals(run_id=run.id)["requests"] == 6
+
+
+def test_an_openai_compatible_servers_limits_are_shared_through_redis_too(session, redis_url):
+    """Several daemons on one GPU server share its limits: the early prompts and the prompt
+    stage's requests all count in the server's shared window (keys of the server and model)."""
+    import redis
+
+    from support.fake_openai import DEFAULT_MODEL, FakeOpenAIProcess
+    from vidpipe.prompting.backend import identity
+    from vidpipe.prompting.shared_limiter import limit_keys
+
+    characters(session)
+    with FakeOpenAIProcess() as server:
+        settings = session.settings.replace(
+            prompt_backend="openai", openai_base_url=server.base_url, openai_model=DEFAULT_MODEL,
+            prompt_timeout_s=5.0, face_distance_threshold=0.01, queue_url=redis_url)
+        engine = ManifestingEngine(session.project, settings,
+                                   stages=[FaceStage(GatedFaces(wait_for_answers=3)),
+                                           PromptStage(), TagStage()], progress_interval=0)
+        run = engine.process_manifest(Manifest.get())
+        assert run.status == RunStatus.DONE, run.error
+        assert len(server.requests()) == 3 + 3
+    _, starts = limit_keys(None, identity(settings).scope)
+    assert redis.Redis.from_url(redis_url).zcard(starts) == 3 + 3, "every start in the window"

@@ -250,3 +250,49 @@ def test_a_planted_crop_row_naming_a_device_or_a_fifo_is_not_read(session):
     checker.start()
     checker.join(timeout=60)
     assert answers == [False, False]
+
+
+def test_a_second_user_swapping_an_image_for_a_link_to_roots_file_gets_nothing(gemini):
+    """The multi-user form: ``nobody`` may write to the shared image folder but cannot read
+    root's 0600 file; it links the file in place of an image, and root's pipeline runs."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from vidpipe.store.session import open_project
+
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("needs root and runuser to act as a second, unprivileged user")
+    shared = Path(tempfile.mkdtemp(prefix="vidpipe-shared-", dir="/tmp"))
+    try:
+        shared.chmod(0o755)
+        secret = shared / "root-only.png"
+        Image.new("RGB", (64, 48), SECRET).save(secret)
+        secret.chmod(0o600)
+        root = shared / "project"
+        session = open_project(root, create=True)
+        try:
+            refs = root / "refs"
+            refs.mkdir()
+            shutil.chown(refs, group="nogroup")
+            refs.chmod(0o2775)
+            Image.new("RGB", (64, 48), GOOD).save(refs / "good.png")
+            Image.new("RGB", (64, 48), (10, 10, 200)).save(refs / "hero.png")
+            (refs / "hero.png").chmod(0o664)
+            shutil.chown(refs / "hero.png", group="nogroup")
+            reconcile(session.project, session.settings)
+            subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c",
+                            f"rm {refs / 'hero.png'} && ln -s {secret} {refs / 'hero.png'}"],
+                           check=True, timeout=30)
+            assert (refs / "hero.png").is_symlink()
+
+            run_stages(session, gemini)
+
+            hero = Asset.get(Asset.file_path == "refs/hero.png")
+            assert "outside the project folder" in " ".join(hero.stage_errors.values())
+            assert len(gemini.seen) == 1
+            assert_secret_never_left(session, gemini)
+        finally:
+            session.close()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

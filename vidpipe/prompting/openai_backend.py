@@ -281,13 +281,16 @@ def usage_of(response) -> Usage | None:
     if usage is None:
         return None
     details = getattr(usage, "completion_tokens_details", None)
-    thinking = (getattr(details, "reasoning_tokens", None) or 0) if details else 0
     prompt_details = getattr(usage, "prompt_tokens_details", None)
-    cached = (getattr(prompt_details, "cached_tokens", None) or 0) if prompt_details else 0
-    completion = usage.completion_tokens or 0
-    return Usage(input_tokens=usage.prompt_tokens or 0,
-                 output_tokens=max(completion - thinking, 0), thinking_tokens=thinking,
-                 cached_tokens=cached)
+    # Usage drops what is not a count (the server's word); the answer's share is what is left
+    # of the completion once the reasoning is taken out.
+    counted = Usage(input_tokens=getattr(usage, "prompt_tokens", None),
+                    output_tokens=getattr(usage, "completion_tokens", None),
+                    thinking_tokens=getattr(details, "reasoning_tokens", None),
+                    cached_tokens=getattr(prompt_details, "cached_tokens", None))
+    return Usage(input_tokens=counted.input_tokens,
+                 output_tokens=max(counted.output_tokens - counted.thinking_tokens, 0),
+                 thinking_tokens=counted.thinking_tokens, cached_tokens=counted.cached_tokens)
 
 
 @dataclass(frozen=True)

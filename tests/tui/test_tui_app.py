@@ -286,7 +286,8 @@ async def test_help_palette_export_and_preview(project):
     async with app.run_test(size=SIZE) as pilot:
         screen = await loaded(pilot, 3)
         # The preview decodes the selected image (downscaled) in a worker.
-        preview = await wait_for(pilot, lambda: screen._preview_cache.get(screen.table.current_key),
+        pane = screen.query_one("#preview")
+        preview = await wait_for(pilot, lambda: pane.cached_picture(screen.table.current_key),
                                  what="the preview image")
         image, caption = preview
         assert image is not None and image.size == (96, 64) and "hero_00" in caption

@@ -180,12 +180,13 @@ async def test_a_picture_is_drawn_once_and_never_sent_again_unchanged(processed)
         image = screen.query_one("#preview-image")
         first, first_key = image.image, screen.table.current_key
         loads = []
-        original = screen._load_preview
-        screen._load_preview = lambda *args: (loads.append(args[0]), original(*args))
+        pane = screen.query_one("#preview")
+        original = pane._load
+        pane._load = lambda *args: (loads.append(args[0]), original(*args))
 
         # The picture shown, asked for again (a row update, a refresh): nothing written.
         app.forget()
-        screen._show_picture(first_key, screen.current_row().file_path)
+        pane.show_picture_of(first_key, screen.current_row().file_path)
         await settle(pilot)
         assert image not in app.repainted
 
@@ -197,19 +198,20 @@ async def test_a_picture_is_drawn_once_and_never_sent_again_unchanged(processed)
 
 
 async def test_moving_through_rows_draws_only_the_row_the_cursor_rests_on(processed, monkeypatch):
-    import tui.screens.main_preview as main_preview
+    import tui.widgets.preview as preview_module
 
     # A rest long enough that the key presses below are never mistaken for one on a loaded
     # machine; what is checked is which pictures were loaded, not how long anything took.
-    monkeypatch.setattr(main_preview, "REST_S", 3.0)
+    monkeypatch.setattr(preview_module, "REST_S", 3.0)
     app = counting_app(processed, preview_quality="low")
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot, 4)
         image = screen.query_one("#preview-image")
         first = image.image
         loads = []
-        original = screen._load_preview
-        screen._load_preview = lambda *args: (loads.append(args[0]), original(*args))
+        pane = screen.query_one("#preview")
+        original = pane._load
+        pane._load = lambda *args: (loads.append(args[0]), original(*args))
 
         app.forget()
         await pilot.press("down", "down", "down")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -21,7 +21,6 @@ from tui.rows import (
 )
 from tui.plain import plain
 from tui.screens.main_actions import MainActions
-from tui.screens.main_preview import MainPreview
 from tui.screens.retag import RetagActions
 from tui.snapshot import Snapshot, load_snapshot
 from tui.widgets.asset_table import SORT_KEYS, AssetTable, sort_rows
@@ -43,7 +42,7 @@ def folder_of_path(relative: str) -> str:
 MANIFEST_KEYS = Binding.Group("Manifest", compact=True)
 
 
-class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, MainPreview, Screen):
+class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, Screen):
     AUTO_FOCUS = "#grid"  # focus once, on the grid (not first the manifest list, then the grid)
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="grid.filter"),
@@ -99,7 +98,6 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, MainPreview, Sc
         self._busy: set[str] = set()
         self._again: set[str] = set()
         self._filter_timer = None
-        self.init_preview()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -114,7 +112,8 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, MainPreview, Sc
                 yield AssetTable(id="grid")
                 yield Input(placeholder="filter: type:char state:error edited:no -source:"
                             "extracted \"free text\"  (enter: apply · esc: clear)", id="filter")
-            yield PreviewPane(id="preview")
+            yield PreviewPane(lambda: self.table.current_key,
+                              getattr(self.app, "preview_quality", None), id="preview")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -384,6 +383,25 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, MainPreview, Sc
         if key is None:
             return None
         return self.rows.get(key) or (untracked_row(key[5:]) if key.startswith("file:") else None)
+
+    # -- the preview follows the cursor (its pane owns the pictures, tui.widgets.preview) --------
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table is self.table:
+            self.show_details()
+
+    def show_details(self) -> None:
+        self.query_one(PreviewPane).follow(self.current_row())
+
+    def action_toggle_preview(self) -> None:
+        self.query_one(PreviewPane).toggle(self.current_row())
+
+    def action_preview_quality(self) -> None:
+        quality = self.query_one(PreviewPane).next_quality()
+        self.notify(f"Preview quality: {quality}", timeout=2)
+        self.show_details()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.query_one(PreviewPane).fit_width(event.size.width)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -1,4 +1,4 @@
-"""What MainScreen gives the behaviour mixed into it (main_actions, main_preview), for the type
+"""What MainScreen gives the behaviour mixed into it (main_actions, retag), for the type
 checker only: the mixins derive from MainHost while type checking and from object at run time."""
 
 from textual.screen import Screen

@@ -1,25 +1,48 @@
 """The selected asset: its picture and the text fields a person reviews, with waiting AI
 suggestions. The picture is half blocks drawn within a byte budget, or, at high quality on a
 terminal that has them, Kitty graphics or Sixel (``tui.preview_quality``). Every part repaints
-only when what it shows changed, and the text without a layout pass when its height did not."""
+only when what it shows changed, and the text without a layout pass when its height did not.
+
+What it writes is paid on every cursor move over SSH, so: the picture is drawn only after the
+cursor has rested ``REST_S`` (holding a key down through the grid draws nothing in between);
+each picture is decoded once (``PREVIEW_CACHE`` kept, by the pane's own loader) and drawn once
+per size and quality (the half-block lines are kept as well); the picture already shown is
+never sent again.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, Callable
 
+from rich.color import ColorSystem
 from rich.console import Group
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 
 from tui import graphics
+from tui import messages as msg
 from tui.plain import plain, safe
+from tui.preview_quality import HIGH, OFF, budget, default_quality, next_quality
 from tui.rows import shown_text
 from tui.widgets.halfblock_image import HalfBlockImage
 from tui.widgets.quiet import QuietStatic
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from tui.rows import AssetRow
+
+PREVIEW_MAX_SIDE = 512
+PREVIEW_CACHE = 64
+CELLS_CACHE = 128
+REST_S = 0.15  # the cursor rests this long before the picture is drawn
+NARROW_TERMINAL = 120  # columns below which the preview starts hidden
+
+_COLOR_SYSTEMS = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT,
+                  "truecolor": ColorSystem.TRUECOLOR, "windows": ColorSystem.WINDOWS}
 
 
 def details_key(row: AssetRow | None) -> tuple:
@@ -63,7 +86,21 @@ def details(row: AssetRow | None) -> Group | Text:
 
 
 class PreviewPane(VerticalScroll):
+    """Follows the grid's cursor (``follow``): the row's text at once, its picture once the
+    cursor rests there. ``current_key`` tells which row the cursor is on now: a picture that
+    arrives for a row the cursor has left is kept, not shown."""
+
     can_focus = False
+
+    def __init__(self, current_key: Callable[[], str | None], quality: str | None = None,
+                 id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.current_key = current_key
+        self.quality = default_quality(quality)
+        self.chosen: bool | None = None  # shown or hidden by the person (i), else by width
+        self._pictures: OrderedDict[str, tuple] = OrderedDict()  # key -> (image, caption)
+        self._cells: OrderedDict[tuple, list] = OrderedDict()  # (key, budget, colours)
+        self._rest: Timer | None = None
 
     def compose(self) -> ComposeResult:
         # Kitty/Sixel pictures (textual-image, numpy) are mounted with the first one, off the
@@ -129,3 +166,110 @@ class PreviewPane(VerticalScroll):
     def _hide_picture(self) -> None:
         for picture in self.query("#preview-picture"):
             picture.display = False
+
+    # -- following the cursor --------------------------------------------------------------------
+    def follow(self, row: AssetRow | None) -> None:
+        """Show ``row``'s text now and its picture once the cursor has rested on it."""
+        if self._rest is not None:
+            self._rest.stop()
+        if not self.display:
+            return  # drawn when shown again (toggle)
+        self.show_row(row)
+        if row is None:
+            return
+        # Wait for the cursor to rest: moving through rows must neither decode nor send images.
+        self._rest = self.set_timer(REST_S, lambda: self.show_picture_of(row.key, row.file_path))
+
+    def toggle(self, row: AssetRow | None) -> None:
+        self.display = self.chosen = not self.display
+        if self.display:
+            self.follow(row)
+
+    def next_quality(self) -> str:
+        self.quality = next_quality(self.quality)
+        return self.quality
+
+    def fit_width(self, columns: int) -> None:
+        """A narrow terminal gives the grid the whole width unless the person asked otherwise."""
+        if self.chosen is None:
+            self.display = columns >= NARROW_TERMINAL
+
+    @property
+    def _color_system(self) -> ColorSystem:
+        return _COLOR_SYSTEMS.get(self.app.console.color_system or "", ColorSystem.TRUECOLOR)
+
+    def _uses_protocol(self) -> bool:
+        return self.quality == HIGH and graphics.capabilities().kind in (
+            graphics.SIXEL, graphics.TGP)
+
+    def show_picture_of(self, key: str, relative: str) -> None:
+        if self.current_key() != key:
+            return
+        if self.quality == OFF:
+            self.show_text_only(f"{relative}  (picture off: I to show)")
+            return
+        cached = self._pictures.get(key)
+        if self._uses_protocol():
+            if cached is not None:
+                self.show_picture(*cached)
+            else:
+                self._load(key, relative, None, None)
+            return
+        wanted = budget(self.quality, self.image_columns)
+        cells = self._cells.get((key, wanted, self._color_system))
+        if cells is not None and cached is not None:
+            self._show_drawn(key, wanted, cached[0], cells, cached[1])
+        else:
+            self._load(key, relative, wanted, self._color_system)
+
+    def cached_picture(self, key: str | None) -> tuple | None:
+        """(image, caption) of ``key`` once decoded."""
+        return self._pictures.get(key) if key is not None else None
+
+    def _show_drawn(self, key, wanted, image, cells, caption: str) -> None:
+        self.show_cells((key, wanted), image, cells, f"{caption} · {self.quality} (I)",
+                        rows=wanted.max_cells[1])
+
+    @work(thread=True, exit_on_error=False, group="preview", exclusive=True)
+    def _load(self, key: str, relative: str, wanted, color_system) -> None:
+        from vidpipe.errors import ImageError
+        from vidpipe.imaging import load_rgb
+
+        app: Any = self.app  # VidpipeApp (its project and settings); not imported: a cycle
+        cached = self._pictures.get(key)
+        if cached is not None:
+            image, caption = cached
+        else:
+            if wanted is None:
+                graphics.image_widget_class()  # textual-image, numpy: here, not on the UI thread
+            try:
+                image = load_rgb(app.project.absolute(relative), app.settings.max_image_pixels,
+                                 max_side=PREVIEW_MAX_SIDE, within=app.project.root)
+                caption = f"{relative}  {image.width}×{image.height}"
+            except ImageError as exc:
+                image, caption = None, f"{relative}: {exc}"
+        cells = None
+        if wanted is not None and image is not None:
+            from tui.halfblock import render_cells
+
+            cells = render_cells(image, wanted, color_system)
+        self.post_message(msg.PreviewLoaded(key, image, caption, wanted, cells))
+
+    def on_preview_loaded(self, message: msg.PreviewLoaded) -> None:
+        message.stop()
+        self._pictures[message.key] = (message.image, message.caption)
+        while len(self._pictures) > PREVIEW_CACHE:
+            self._pictures.popitem(last=False)
+        if message.cells is not None:
+            self._cells[(message.key, message.budget, self._color_system)] = message.cells
+            while len(self._cells) > CELLS_CACHE:
+                self._cells.popitem(last=False)
+        if self.current_key() != message.key:
+            return
+        if message.image is None:
+            self.show_text_only(message.caption)
+        elif message.cells is not None:
+            self._show_drawn(message.key, message.budget, message.image, message.cells,
+                             message.caption)
+        else:
+            self.show_picture(message.image, message.caption)

@@ -92,7 +92,7 @@ def check_database(settings: Settings, project: Path | None) -> Check | None:
         return Check("database", "fail", f"{path}: {health.problem}",
                      f"restore {path.name} from a backup, or move it aside to start afresh")
     version = health.schema_version
-    if version > SCHEMA_VERSION:
+    if version is not None and version > SCHEMA_VERSION:
         return Check("database", "fail", f"{path}: schema version {version}, newer than this "
                      f"vidpipe ({SCHEMA_VERSION})", "upgrade vidpipe")
     writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)

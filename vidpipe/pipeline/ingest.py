@@ -572,7 +572,7 @@ def reconcile(project: Project, settings: Settings) -> ScanSummary:
         results.append(None)
         to_ingest.append(path)
     ingested = iter(ingest_files(project, settings, to_ingest))
-    results = [result if result is not None else next(ingested) for result in results]
+    done = [result if result is not None else next(ingested) for result in results]
     removed = []
     for asset in Asset.select().where(Asset.source == Source.UPLOADED,
                                       Asset.state != AssetState.REMOVED):
@@ -583,7 +583,7 @@ def reconcile(project: Project, settings: Settings) -> ScanSummary:
             continue
         if not path.exists() and not path.is_symlink():
             removed.extend(mark_removed(project, path))
-    return ScanSummary(results, removed, skipped)
+    return ScanSummary(done, removed, skipped)
 
 
 def add_files(project: Project, settings: Settings, files: list[Path],

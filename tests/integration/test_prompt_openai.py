@@ -380,7 +380,7 @@ def test_vidpipe_process_with_batch_asks_the_server_and_status_shows_its_usage(
 def test_the_shared_limits_are_per_server_and_model(session):
     """Daemons sharing one Redis share one server's limits; another server or model has its own
     (and none is named after a key)."""
-    from vidpipe.prompting.backend import identity
+    from vidpipe.prompting.backend_choice import identity
     from vidpipe.prompting.shared_limiter import limit_keys
 
     def keys(**changes):

@@ -167,7 +167,7 @@ def test_an_openai_compatible_servers_limits_are_shared_through_redis_too(sessio
     import redis
 
     from support.fake_openai import DEFAULT_MODEL, FakeOpenAIProcess
-    from vidpipe.prompting.backend import identity
+    from vidpipe.prompting.backend_choice import identity
     from vidpipe.prompting.shared_limiter import limit_keys
 
     characters(session)

@@ -21,7 +21,8 @@ from typing import AsyncIterator
 
 from vidpipe.config.settings import Settings
 from vidpipe.config.queues import shared_queue
-from vidpipe.prompting.backend import GEMINI, identity
+from vidpipe.prompting.backend import GEMINI
+from vidpipe.prompting.backend_choice import identity
 from vidpipe.prompting.limiter import COUNTED_WINDOW_S, RequestLimiter
 
 #: Seconds between two looks at a full limit.

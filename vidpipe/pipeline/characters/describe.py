@@ -126,7 +126,7 @@ def describe(requests: list[Request], project: "Project", settings: "Settings",
 
 async def _describe_online(requests: list[Request], project: "Project", settings: "Settings",
                            run_id: int | None) -> tuple[int, list[str]]:
-    from vidpipe.prompting.backend import open_backend
+    from vidpipe.prompting.backend_choice import open_backend
     from vidpipe.prompting.retry import PromptFailure, RetryPolicy
     from vidpipe.prompting.runner import jpeg_encoder
     from vidpipe.prompting.shared_limiter import make_limiter
@@ -156,7 +156,7 @@ async def _describe_online(requests: list[Request], project: "Project", settings
 async def _ask(client, limiter, policy, encode, project, request: Request, settings,
                run_id: int | None) -> str:
     from vidpipe.prompting import ledger
-    from vidpipe.prompting.backend import identity
+    from vidpipe.prompting.backend_choice import identity
     from vidpipe.prompting.retry import PromptFailure, with_retries
 
     images = [await asyncio.to_thread(encode, project.absolute(a.file_path))

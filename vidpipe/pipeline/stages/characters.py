@@ -15,7 +15,7 @@ from vidpipe.pipeline.characters.regroup import REGROUP_LOCK_KEY, refresh_primar
 from vidpipe.pipeline.characters.roles import sharpness
 from vidpipe.pipeline.characters.views import live_images
 from vidpipe.pipeline.stages.base import Stage, StageContext, StageName
-from vidpipe.prompting.backend import identity, unavailable_reason
+from vidpipe.prompting.backend_choice import identity, unavailable_reason
 from vidpipe.store.database import serialize_writers
 from vidpipe.store.models import Asset, AssetState, Character, db
 

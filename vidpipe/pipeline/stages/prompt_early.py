@@ -68,7 +68,7 @@ class EarlyPrompts:
 
     async def _ask(self) -> None:
         from vidpipe.prompting import ledger
-        from vidpipe.prompting.backend import identity, open_backend
+        from vidpipe.prompting.backend_choice import identity, open_backend
         from vidpipe.prompting.retry import RetryPolicy
         from vidpipe.prompting.runner import PromptBatch, jpeg_encoder
         from vidpipe.prompting.shared_limiter import make_limiter
@@ -109,7 +109,7 @@ def early_prompts(ctx: "StageContext") -> EarlyPrompts | None:
     from vidpipe.pipeline.stages.prompt_batches import wants_batch
     from vidpipe.pipeline.stages.prompt_marks import fingerprint
     from vidpipe.pipeline.tags import planned_tags
-    from vidpipe.prompting.backend import identity, unavailable_reason
+    from vidpipe.prompting.backend_choice import identity, unavailable_reason
 
     settings = ctx.settings
     if not settings.prompt_overlap or ctx.only_assets is not None:

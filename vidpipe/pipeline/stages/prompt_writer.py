@@ -16,7 +16,7 @@ from vidpipe.store.edits import apply_ai_value
 from vidpipe.store.models import Asset, db, utcnow
 
 if TYPE_CHECKING:
-    from vidpipe.prompting.backend import BackendIdentity
+    from vidpipe.prompting.backend_choice import BackendIdentity
 
 log = logging.getLogger("vidpipe.pipeline.stages.prompts")
 

@@ -20,7 +20,8 @@ import threading
 from vidpipe.errors import ImageError, ModelUnavailable, RunCancelled, RunStopped, VidpipeError
 from vidpipe.store.models import Asset, StageMark, db
 from vidpipe.prompting import duplicates, ledger
-from vidpipe.prompting.backend import GEMINI, BackendIdentity, identity, unavailable_reason
+from vidpipe.prompting.backend import GEMINI
+from vidpipe.prompting.backend_choice import BackendIdentity, identity, unavailable_reason
 from vidpipe.prompting.offline import OFFLINE_VERSION, offline_prompt
 from vidpipe.prompting.retry import AuthFailure, RetryPolicy
 from vidpipe.prompting.template import PromptTemplate, asset_values, load_template
@@ -177,7 +178,7 @@ class PromptStage(Stage):
 
     def _run_model(self, ctx: StageContext, todo, parents, template: PromptTemplate,
                    writer: ResultWriter, backend: BackendIdentity | None = None) -> str:
-        from vidpipe.prompting.backend import open_backend
+        from vidpipe.prompting.backend_choice import open_backend
         from vidpipe.prompting.shared_limiter import make_limiter
         from vidpipe.prompting.runner import PromptBatch, jpeg_encoder
 

@@ -53,7 +53,8 @@ class Session:
 
         editor = self.app.screen
         await self.pilot.press(*keys_for(command["text"]), "ctrl+s")
-        await wait_for(self.pilot, lambda: any(n.title == "Saved"
+        # Saved, or refused: someone saved the field after this editor opened it.
+        await wait_for(self.pilot, lambda: any(n.title in ("Saved", "Conflict")
                                                for n in self.app._notifications),
                        WAIT_S, "the save")
         stored = Asset.get_by_id(editor.data.asset_id).reverse_prompt

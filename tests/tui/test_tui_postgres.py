@@ -92,9 +92,15 @@ def test_two_tui_sessions_edit_one_asset_both_edits_kept(two_mounts, postgres_ur
         assert alice.do("type_and_save", text="alice wrote this")["stored"] == "alice wrote this"
         # Bob's grid, behind his open editor, shows Alice's edit without him doing anything.
         bob.do("see", text="alice wrote this")
-        saved = bob.do("type_and_save", text="bob wrote that")
-        assert saved["stored"] == "bob wrote that"
-        assert any("had changed meanwhile" in note for note in saved["notes"]), saved["notes"]
+        # Bob opened the field before Alice saved it: his save is refused and he is told who
+        # saved it; his text stays his draft.
+        refused = bob.do("type_and_save", text="bob wrote that")
+        assert refused["stored"] == "alice wrote this"
+        assert any("changed after you opened it" in note and "by" in note
+                   for note in refused["notes"]), refused["notes"]
+        # He looks again (his draft is restored) and saves it: now it replaces hers.
+        bob.do("open_editor")
+        assert bob.do("type_and_save", text="")["stored"] == "bob wrote that"
         alice.do("see", text="bob wrote that")
     finally:
         alice.close()

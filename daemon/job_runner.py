@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 from vidpipe.pipeline import runs
 from vidpipe.config.settings import Settings
+from vidpipe.errors import DatabaseUnreachable
 from vidpipe.store.database import serialize_writers
+from vidpipe.store.reconnect import wait_for_database
 from vidpipe.store.models import Run, RunKind, RunStatus, db
 from vidpipe.store.project import Project
 from vidpipe.pipeline.stopping import StopToken
@@ -100,8 +102,6 @@ def run_pipeline_job(run_id: int, retries_left: int = 0) -> str:
 
 
 def _execute(rt: Runtime, run: Run, retries_left: int) -> str:
-    from vidpipe.pipeline.engine import ManifestingEngine  # the stages load their ML stacks lazily
-
     run_id = run.id
     if not claim(run):
         status = Run.get_by_id(run_id).status
@@ -115,11 +115,9 @@ def _execute(rt: Runtime, run: Run, retries_left: int) -> str:
     log.info("run #%s %s started (manifest %s, asset %s, mode %s)", run_id, run.kind,
              run.manifest_id, run.asset_id, run.mode)
     try:
-        engine = ManifestingEngine(rt.project, rt.settings)
-        if run.kind == RunKind.REPROCESS:
-            result = engine.reprocess_asset(run.asset_id, run=run, stop=stop)
-        else:
-            result = engine.process_manifest(run.manifest_id, run.mode, run=run, stop=stop)
+        result = _run_resuming(rt, run, stop)
+        if result is None:
+            return RunStatus.RUNNING  # given up or left while the database was away
     except Exception as exc:
         log.exception("run #%s crashed", run_id)
         if retries_left > 0:
@@ -138,6 +136,32 @@ def _execute(rt: Runtime, run: Run, retries_left: int) -> str:
         log.info("run #%s finished: %s%s", run_id, result.status,
                  f" ({result.error})" if result.error else "")
     return result.status
+
+
+def _run_resuming(rt: Runtime, run: Run, stop: StopToken) -> Run | None:
+    """The engine on ``run``; when the database goes away mid-run, wait for it and resume the run
+    where it stopped (the stages skip finished work), as long as this process still holds it.
+    None: the run was left (the daemon is stopping, or the lease was given up or taken over);
+    whoever takes it over resumes it."""
+    from vidpipe.pipeline.engine import ManifestingEngine  # the stages load their ML stacks lazily
+
+    engine = ManifestingEngine(rt.project, rt.settings)
+    while True:
+        try:
+            if run.kind == RunKind.REPROCESS:
+                return engine.reprocess_asset(run.asset_id, run=run, stop=stop)
+            return engine.process_manifest(run.manifest_id, run.mode, run=run, stop=stop)
+        except DatabaseUnreachable as exc:
+            log.warning("run #%s paused: %s; it resumes when the database answers", run.id, exc)
+            if not wait_for_database(db.obj, stop.is_set):
+                log.warning("run #%s left while the database was unreachable (stopping, or "
+                            "its lease ran out); it resumes under whichever daemon takes it",
+                            run.id)
+                return None
+            if not runs.holds(run.id):
+                log.warning("run #%s was taken over while the database was unreachable", run.id)
+                return None
+            log.info("database reachable again: run #%s resumes where it stopped", run.id)
 
 
 def requeue_runs(tasks, previous_pid: int | None = None) -> list[int]:

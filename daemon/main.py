@@ -28,12 +28,13 @@ from vidpipe.store.database import describe_database_error, ensure_writable
 from vidpipe.errors import VidpipeError, describe_os_error
 from vidpipe.printable import PrintableFormatter
 from vidpipe.store.project import Project, find_project
-
-if TYPE_CHECKING:
-    from daemon.watcher import FolderIngester
+from vidpipe.store.reconnect import OutageLog
 from vidpipe.store.safe_io import LogFileHandler
 
 from daemon.takeover import enqueue_lost_runs, take_over_abandoned
+
+if TYPE_CHECKING:
+    from daemon.watcher import FolderIngester
 
 log = logging.getLogger("vidpipe.daemon")
 
@@ -94,6 +95,7 @@ class Daemon:
         self.stop_requested = threading.Event()
         self.watcher: FolderIngester | None = None
         self.shared = False
+        self._outage = OutageLog(log, "shared heartbeat")
 
     def request_stop(self, signum=None, frame=None) -> None:
         if self.stop_requested.is_set():
@@ -195,9 +197,10 @@ class Daemon:
             self._shared_heartbeat(started, runtime, tasks)
             taken = take_over_abandoned(tasks)
             lost = enqueue_lost_runs(tasks)
-        except Exception:
-            log.exception("shared heartbeat failed")
+        except Exception as exc:  # the database or queue away: the next round
+            self._outage.failed(exc)  # says so once, not every round
             return
+        self._outage.succeeded()
         if taken or lost:
             log.info("took over run(s) %s; queued again run(s) %s", taken, lost)
 

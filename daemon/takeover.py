@@ -12,13 +12,13 @@ never both take one run over.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from vidpipe.ops import daemon_registry
 
 from vidpipe.pipeline import runs
 from vidpipe.store.database import serialize_writers
-from vidpipe.store.models import Run, RunKind, RunStatus, db, utcnow
+from vidpipe.store.clock import server_now
+from vidpipe.store.models import Run, RunKind, RunStatus, db
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def enqueue_lost_runs(tasks) -> list[int]:
     entry (a daemon took the entry and stopped before running it, or left it waiting while
     another run of its manifest ran) are queued again. A run queued twice runs once: the second
     claim finds it taken."""
-    cutoff = utcnow() - timedelta(seconds=daemon_registry.STALE_S)
+    cutoff = server_now(-daemon_registry.STALE_S)
     waiting = list(Run.select().where(Run.status == RunStatus.QUEUED, Run.updated_at < cutoff,
                                       Run.kind.in_(list(RunKind))))
     if not waiting:

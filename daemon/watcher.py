@@ -38,6 +38,7 @@ from vidpipe.config.settings import Settings
 from vidpipe.pipeline.ingest import iter_input_files, reconcile
 from vidpipe.store.models import Asset, AssetState, Source
 from vidpipe.store.project import STATE_DIRNAME, Project
+from vidpipe.store.reconnect import OutageLog
 
 from daemon.client import enqueue_processing
 from daemon.ingesting import IngestOutcome, ingest_paths, is_watched
@@ -118,6 +119,7 @@ class FolderIngester:
         self.note: str | None = None
         self._reconcile_problem: str | None = None
         self._ingest_problem: str | None = None
+        self._tick_outage = OutageLog(log, "watcher tick")
         self._reconcile_due: float | None = None  # when the start-up reconcile is (re)tried
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -186,8 +188,10 @@ class FolderIngester:
             self._try_reconcile()
             try:
                 self._tick()
-            except Exception:
-                log.exception("watcher tick failed; continuing")
+            except Exception as exc:  # the next tick tries again
+                self._tick_outage.failed(exc)
+            else:
+                self._tick_outage.succeeded()
 
     def _try_reconcile(self) -> None:
         """The start-up reconcile, retried every ``reconcile_retry_s`` until it succeeds; while it
@@ -196,8 +200,10 @@ class FolderIngester:
             return
         try:
             self._reconcile()
-        except Exception as exc:
-            log.exception("start-up reconcile failed; retrying in %ss", self.reconcile_retry_s)
+        except Exception as exc:  # the watcher must keep running; it says why
+            if self._reconcile_problem is None:  # once, not at every retry
+                log.exception("start-up reconcile failed; retrying every %ss",
+                              self.reconcile_retry_s)
             self._reconcile_problem = (f"start-up scan of the folder failed "
                                        f"({type(exc).__name__}: {exc}); retrying every "
                                        f"{self.reconcile_retry_s:g}s")
@@ -239,10 +245,12 @@ class FolderIngester:
             except Exception as exc:
                 # Nothing is forgotten: the paths wait for the next try (database busy or
                 # read-only for a while, a disk error).
+                if self._ingest_problem is None:  # once per outage, not at every retry
+                    log.warning("ingest of %d path(s) failed (%s: %s); retrying every %gs",
+                                len(ready) + len(gone), type(exc).__name__, exc, self.retry_s)
                 self._ingest_problem = (f"ingest of {len(ready) + len(gone)} path(s) failed "
                                         f"({type(exc).__name__}: {exc}); retrying every "
                                         f"{self.retry_s:g}s")
-                log.warning(self._ingest_problem)
                 retry_at = now + self.retry_s
                 for path in ready:
                     self._candidates.setdefault(path, _Candidate(

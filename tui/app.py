@@ -16,6 +16,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 
+from vidpipe.errors import DatabaseUnreachable
 from vidpipe.printable import printable
 from vidpipe.errors import VidpipeError, describe_os_error
 from vidpipe.store.project import find_project
@@ -189,6 +190,7 @@ class VidpipeApp(App):
         watcher = DataVersionWatcher(self.session.database)
         check_daemons = self._daemon_check()
         next_daemon_check = 0.0
+        problem: str | None = None  # what is shown while the database does not answer
         try:
             with db.connection_context():
                 while not self._stop.is_set():
@@ -199,11 +201,28 @@ class VidpipeApp(App):
                         if now >= next_daemon_check and self.main_screen is not None:
                             next_daemon_check = now + DAEMON_CHECK_S
                             self.main_screen.post_message(msg.DaemonChecked(check_daemons()))
-                    except Exception as exc:  # a locked or vanished file: say so, keep polling
-                        log.warning("database poll failed: %s", exc)
+                    except Exception as exc:  # a locked or vanished file, a server away
+                        # Said once when it starts and once when it ends: the poll retries
+                        # every few hundred ms, the screen and the log must not.
+                        text = str(exc) if isinstance(exc, DatabaseUnreachable) \
+                            else f"database poll failed: {exc}"
+                        if problem is None:
+                            log.warning("%s; retrying", text)
+                            self._post_to_screen(msg.DatabaseReachability(text))
+                        problem = text
+                    else:
+                        if problem is not None:
+                            problem = None
+                            log.info("the database answers again")
+                            self._post_to_screen(msg.DatabaseReachability(None))
+                            next_daemon_check = 0.0
                     self._stop.wait(self.poll_interval)
         finally:
             watcher.close()
+
+    def _post_to_screen(self, message) -> None:
+        if self.main_screen is not None:
+            self.main_screen.post_message(message)
 
     def _daemon_check(self):
         """How the daemons are asked about: with a shared (Redis) queue several may serve the

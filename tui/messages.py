@@ -20,6 +20,13 @@ class DatabaseChanged(Message):
 
 
 @dataclass
+class DatabaseReachability(Message):
+    """The project database stopped answering (``problem`` says how), or answers again (None)."""
+
+    problem: str | None
+
+
+@dataclass
 class DaemonChecked(Message):
     status: DaemonStatus | TeamStatus
 

@@ -58,3 +58,15 @@ def describe_os_error(exc: OSError) -> str:
     if not names:
         return what
     return " → ".join(str(name) for name in names) + f": {what}"
+
+
+class DatabaseUnreachable(VidpipeError):
+    """The database server cannot be reached (restarting, failing over, the network down), or
+    the connection dropped inside a transaction (which the server then rolled back). The work
+    in hand stops; it is retried whole once the server answers again."""
+
+
+class LeaseLost(RunStopped):
+    """This process no longer holds the lease of the run it works on (another process took the
+    run over, or the lease ran out): the database refused the run's write; nothing more of this
+    process's work on the run is written."""

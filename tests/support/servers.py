@@ -132,6 +132,7 @@ class PostgresServer:
         self.port = 0
         self.process: subprocess.Popen | None = None
         self.server_user = "postgres"
+        self._bindir = Path()
         self._names = itertools.count(1)
 
     def _as_server_user(self, argv: list[str]) -> list[str]:
@@ -154,22 +155,50 @@ class PostgresServer:
             os.chown(self.folder, server_user.pw_uid, server_user.pw_gid)
             if bindir == _packaged_postgres():
                 bindir = _reachable_copy(bindir, self.folder)
-        data, log = self.folder / "data", self.folder / "server.log"
+        self._bindir = bindir
+        data = self.folder / "data"
         made = subprocess.run(self._as_server_user(
             [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
              "--no-sync", "-E", "UTF8", "--locale=C"]), capture_output=True, text=True)
         if made.returncode != 0:
             raise ServerUnavailable(f"initdb failed: {(made.stderr or made.stdout).strip()[-2000:]}")
         self.port = free_port()
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
+        assert self.folder is not None
+        data, log = self.folder / "data", self.folder / "server.log"
         # No durability needed for a throwaway cluster: fsync off keeps the tests quick.
         self.process = subprocess.Popen(self._as_server_user(
-            [str(bindir / "postgres"), "-D", str(data), "-p", str(self.port),
+            [str(self._bindir / "postgres"), "-D", str(data), "-p", str(self.port),
              "-h", "127.0.0.1", "-k", str(self.folder), "-c", "fsync=off",
              "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
              "-c", "max_connections=200", "-c", "logging_collector=off"]),
-            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
         _wait_until(self._accepts, self.process, "postgres", log)
-        return self
+
+    def shut_down(self) -> None:
+        """A fast shutdown, as ``pg_ctl stop -m fast`` does: every session is terminated (its
+        clients see their connection close), the data stays."""
+        if self.process is not None and self.process.poll() is None:
+            assert self.folder is not None
+            # The postmaster itself, not runuser in front of it: SIGINT is a fast shutdown.
+            pid_file = self.folder / "data" / "postmaster.pid"
+            try:
+                os.kill(int(pid_file.read_text().split()[0]), 2)
+            except (OSError, ValueError, IndexError):
+                self.process.terminate()
+            _wait_or_kill(self.process)
+
+    def start_again(self) -> None:
+        """Start the shut-down server on the same port, with its data."""
+        self._launch()
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every client's connection is dropped."""
+        self.shut_down()
+        self.start_again()
 
     def _accepts(self) -> bool:
         import psycopg2
@@ -198,14 +227,7 @@ class PostgresServer:
         return self.url(name)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            # The postmaster itself, not runuser in front of it: SIGINT is a fast shutdown.
-            pid_file = self.folder / "data" / "postmaster.pid"
-            try:
-                os.kill(int(pid_file.read_text().split()[0]), 2)
-            except (OSError, ValueError, IndexError):
-                self.process.terminate()
-            _wait_or_kill(self.process)
+        self.shut_down()
         _remove(self.folder)
 
 
@@ -230,6 +252,7 @@ class RedisServer:
         self.folder: Path | None = None
         self.port = 0
         self.process: subprocess.Popen | None = None
+        self._binary = ""
 
     def start(self) -> "RedisServer":
         binary = redis_binary()
@@ -238,13 +261,33 @@ class RedisServer:
                                     "vidpipe[test]), or apt-get install redis-server)")
         self.folder = Path(tempfile.mkdtemp(prefix="vidpipe-redis-"))
         self.port = free_port()
+        self._binary = binary
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
+        assert self.folder is not None
         log = self.folder / "server.log"
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.folder), "--daemonize", "no"],
-            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
         _wait_until(self._answers, self.process, "redis-server", log)
-        return self
+
+    def kill(self) -> None:
+        """SIGKILL: every client's connection drops; what it held is gone (nothing is saved)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def start_again(self) -> None:
+        """Start the killed server on the same port, empty."""
+        self._launch()
+
+    def restart(self) -> None:
+        """Kill the server and start it again on the same port, empty."""
+        self.kill()
+        self.start_again()
 
     def _answers(self) -> bool:
         import redis

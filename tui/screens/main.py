@@ -225,6 +225,19 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, Screen):
             if check is not None:
                 check()
 
+    def on_database_reachability(self, message: msg.DatabaseReachability) -> None:
+        """A server restart: say so where the daemon line is, and once it is back, reload."""
+        bar = self.query_one(DaemonBar)
+        if message.problem is not None:
+            bar.show_unreachable(message.problem)
+            self.app.notify(f"{message.problem}. Retrying; nothing to do.",
+                            title="Database unreachable, retrying", severity="warning")
+            return
+        bar.show_status(self.daemon)
+        self.app.notify("The database answers again.", title="Database back")
+        self.refresh_snapshot()
+        self.refresh_grid()
+
     def on_daemon_checked(self, message: msg.DaemonChecked) -> None:
         first = self.daemon is None
         self.daemon = message.status

@@ -243,3 +243,8 @@ class DaemonBar(QuietStatic):
     def show_status(self, status) -> None:
         text = Fitted(describe_daemon(status), short_daemon(status))
         self.show(text, text.key)
+
+    def show_unreachable(self, problem: str) -> None:
+        text = Fitted(plain(f"● database unreachable, retrying · {problem}", style="bold red"),
+                      plain("● database unreachable, retrying", style="bold red"))
+        self.show(text, text.key)

@@ -5,14 +5,16 @@ and the files in ``.vidpipe/`` (lock, heartbeat) can no longer say who runs: eac
 itself ``host:pid`` (the owner name of the run leases it takes, vidpipe.pipeline.runs) and rewrites its
 row (a :class:`KeyValue` under ``daemon:NAME``) every few seconds with what it works on. A row
 not rewritten for :data:`STALE_S` belongs to a daemon that is gone (killed, its machine down).
+Heartbeats are stamped, and their age measured, by the database server's clock
+(vidpipe.store.clock): a machine whose clock is off neither looks dead nor looks alive for ever.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from vidpipe.store.models import KeyValue, utcnow
+from vidpipe.store.clock import seconds_since, server_now
+from vidpipe.store.models import KeyValue
 
 KEY_PREFIX = "daemon:"
 #: Seconds between two heartbeats of a daemon in the database.
@@ -59,19 +61,18 @@ def beat(name: str, started_at: str, current_run: int | None, queue: dict,
     """Write this daemon's row (an upsert: one row per daemon)."""
     value = {"started_at": started_at, "state": state, "current_run": current_run,
              "queue": queue}
-    now = utcnow()
-    (KeyValue.insert(key=KEY_PREFIX + name, value=value, updated_at=now)
+    (KeyValue.insert(key=KEY_PREFIX + name, value=value, updated_at=server_now())
      .on_conflict(conflict_target=[KeyValue.key],
-                  update={KeyValue.value: value, KeyValue.updated_at: now})
+                  update={KeyValue.value: value, KeyValue.updated_at: server_now()})
      .execute())
 
 
-def daemons(now: datetime | None = None) -> list[DaemonEntry]:
+def daemons() -> list[DaemonEntry]:
     """Every daemon seen within :data:`FORGET_S`, longest-running first."""
-    now = now or utcnow()
     entries = []
-    for row in list(KeyValue.select().where(KeyValue.key.startswith(KEY_PREFIX))):
-        age = (now - row.updated_at).total_seconds()
+    for row in list(KeyValue.select(KeyValue, seconds_since(KeyValue.updated_at).alias("age"))
+                    .where(KeyValue.key.startswith(KEY_PREFIX))):
+        age = float(row.age)
         if age > FORGET_S:
             continue
         value = row.value if isinstance(row.value, dict) else {}

@@ -13,12 +13,16 @@ from typing import Callable
 
 from vidpipe.pipeline import runs
 from vidpipe.config.settings import Settings
-from vidpipe.errors import RunCancelled, RunInterrupted, RunStopped, StageSkipped, VidpipeError
+from vidpipe.errors import (
+    DatabaseUnreachable, LeaseLost, RunCancelled, RunInterrupted, RunStopped, StageSkipped,
+    VidpipeError,
+)
 from vidpipe.store.models import (
     Asset, AssetState, Manifest, Run, RunKind, RunMode, RunStatus, StageProgress, StageStatus,
     utcnow,
 )
 from vidpipe.pipeline.progress import Listener, ProgressReporter
+from vidpipe.store.fencing import fenced
 from vidpipe.store.project import Project
 from vidpipe.pipeline.runs import REPROCESS_STAGES, assets_upto, create_run, stage_rows
 from vidpipe.pipeline.stages import default_stages
@@ -72,6 +76,18 @@ class ManifestingEngine:
         if not runs.claim(run.id) and not runs.holds(run.id):
             log.info("run #%s is %s: not started", run.id, Run.get_by_id(run.id).status)
             return Run.get_by_id(run.id)
+        # From here every write of the run's work needs its lease, checked by the database in
+        # the write's own transaction (vidpipe.store.fencing).
+        with fenced(run.id, runs.this_owner()):
+            try:
+                return self._execute_claimed(run, manifest, mode, only_assets, stop, overwrite)
+            except LeaseLost as exc:
+                log.warning("run #%s: %s", run.id, exc)
+                return Run.get_by_id(run.id)
+
+    def _execute_claimed(self, run: Run, manifest: Manifest, mode: str,
+                         only_assets: list[int] | None, stop: StopToken | None,
+                         overwrite: bool) -> Run:
         run = Run.get_by_id(run.id)
         stop = stop or StopToken()
         ctx = StageContext(self.project, self.settings, manifest, run, mode=mode,
@@ -100,6 +116,8 @@ class ManifestingEngine:
         except RunInterrupted as exc:
             runs.interrupt(run.id, str(exc))
             return Run.get_by_id(run.id)
+        except (LeaseLost, DatabaseUnreachable):
+            raise  # nothing can be written: the caller resumes or leaves the run
         except BaseException as exc:  # Ctrl+C, SystemExit, a dying worker: never leave it RUNNING
             _record_interrupted(run, exc)
             raise
@@ -139,8 +157,8 @@ class ManifestingEngine:
             return None
         try:
             summary = stage.run(ctx, progress)
-        except RunStopped:
-            raise
+        except (RunStopped, DatabaseUnreachable):
+            raise  # not the stage's failure: the run stops, and resumes where it stopped
         except StageSkipped as exc:
             progress.finish(StageStatus.SKIPPED, str(exc))
             return None

@@ -24,15 +24,16 @@ import logging
 import os
 import socket
 import threading
+import time
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Callable, Iterable, Iterator
 
 from peewee import fn
 
 from vidpipe.store.models import (
-    Asset, Run, RunKind, RunMode, RunStatus, StageProgress, StageStatus, db, utcnow,
+    Asset, Run, RunKind, RunMode, RunStatus, StageProgress, StageStatus, db,
 )
+from vidpipe.store.clock import server_now
 from vidpipe.pipeline.stages.base import STAGE_ORDER, StageName
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def create_run(kind: RunKind | str, manifest_id: int | None = None, asset_id: in
     with db.atomic():
         run = Run.create(kind=RunKind(kind), manifest=manifest_id, asset=asset_id,
                          mode=RunMode(mode), priority=priority, requested_by=requested_by,
-                         args=args or {}, status=RunStatus.QUEUED)
+                         args=args or {}, status=RunStatus.QUEUED, updated_at=server_now())
         for position, stage in enumerate(stages):
             StageProgress.create(run=run, stage=stage, position=position)
     return run
@@ -79,11 +80,14 @@ _THIS_PROCESS = object()
 
 
 def _move(run_id: int, expected: Iterable[RunStatus], target: RunStatus,
-          holder: object = None, **fields) -> bool:
+          holder: object = None, also=None, **fields) -> bool:
     """The one conditional UPDATE behind every transition: True if the run was in ``expected``
-    (and, unless ``holder`` is None, leased to ``holder``) and is now ``target``."""
-    query = Run.update(status=target, updated_at=utcnow(), **fields).where(
+    (and, unless ``holder`` is None, leased to ``holder``; and ``also`` holds, an SQL condition)
+    and is now ``target``."""
+    query = Run.update(status=target, updated_at=server_now(), **fields).where(
         Run.id == run_id, Run.status.in_(list(expected)))
+    if also is not None:
+        query = query.where(also)
     if holder is _THIS_PROCESS:
         holder = this_owner()
     if holder == "":  # a run from before leases, known by its pid only
@@ -96,23 +100,22 @@ def _move(run_id: int, expected: Iterable[RunStatus], target: RunStatus,
 def claim(run_id: int, owner: str | None = None, lease_s: float = LEASE_S) -> bool:
     """QUEUED -> RUNNING, leased to ``owner`` (this process by default). False if the run is not
     queued (another claim won, it ended, it was cancelled)."""
-    now = utcnow()
     return _move(run_id, [RunStatus.QUEUED], RunStatus.RUNNING,
-                 lease_owner=owner or this_owner(),
-                 lease_expires_at=now + timedelta(seconds=lease_s),
-                 worker_pid=os.getpid(), started_at=now, finished_at=None,
+                 lease_owner=owner or this_owner(), lease_expires_at=server_now(lease_s),
+                 worker_pid=os.getpid(), started_at=server_now(), finished_at=None,
                  attempts=Run.attempts + 1, error=None)
 
 
 def holds(run_id: int, owner: str | None = None) -> bool:
-    """Whether ``owner`` (this process by default) holds the lease of a RUNNING run."""
+    """Whether ``owner`` (this process by default) holds the unexpired lease of a RUNNING run."""
     return Run.select().where(Run.id == run_id, Run.status == RunStatus.RUNNING,
-                              Run.lease_owner == (owner or this_owner())).exists()
+                              Run.lease_owner == (owner or this_owner()),
+                              Run.lease_expires_at > server_now()).exists()
 
 
 def renew(run_id: int, owner: str | None = None, lease_s: float = LEASE_S) -> bool:
     """RUNNING -> RUNNING with a later expiry; False if ``owner`` no longer holds the run."""
-    return Run.update(lease_expires_at=utcnow() + timedelta(seconds=lease_s)).where(
+    return Run.update(lease_expires_at=server_now(lease_s)).where(
         Run.id == run_id, Run.status == RunStatus.RUNNING,
         Run.lease_owner == (owner or this_owner())).execute() == 1
 
@@ -124,7 +127,7 @@ def finish(run_id: int, status: RunStatus, error: str | None = None,
         raise ValueError(f"a run finishes DONE, FAILED or CANCELLED, not {status}")
     with db.atomic():
         moved = _move(run_id, [RunStatus.RUNNING], status, holder=owner or _THIS_PROCESS,
-                      finished_at=utcnow(), error=error, lease_owner=None, lease_expires_at=None)
+                      finished_at=server_now(), error=error, lease_owner=None, lease_expires_at=None)
         if moved and status == RunStatus.CANCELLED:
             _stages_cancelled(run_id)
     return moved
@@ -135,11 +138,11 @@ def cancel(run_id: int) -> bool:
     next item (keeping what it finished), then its process finishes it CANCELLED. False if the
     run had already ended."""
     with db.atomic():
-        if _move(run_id, [RunStatus.QUEUED], RunStatus.CANCELLED, finished_at=utcnow(),
+        if _move(run_id, [RunStatus.QUEUED], RunStatus.CANCELLED, finished_at=server_now(),
                  error="cancelled before it started"):
             _stages_cancelled(run_id)
             return True
-    return Run.update(cancel_requested=True, updated_at=utcnow()).where(
+    return Run.update(cancel_requested=True, updated_at=server_now()).where(
         Run.id == run_id, Run.status == RunStatus.RUNNING).execute() == 1
 
 
@@ -150,10 +153,10 @@ def interrupt(run_id: int, reason: str, owner: str | None = None) -> bool:
     return _interrupt(run_id, reason, owner or _THIS_PROCESS)
 
 
-def _interrupt(run_id: int, reason: str, holder: object) -> bool:
+def _interrupt(run_id: int, reason: str, holder: object, also=None) -> bool:
     with db.atomic():
         moved = _move(run_id, [RunStatus.RUNNING], RunStatus.INTERRUPTED, holder=holder,
-                      finished_at=None, error=reason,
+                      also=also, finished_at=None, error=reason,
                       lease_owner=None, lease_expires_at=None)
         if moved:
             _stages_pending(run_id, "interrupted; resumes where it stopped")
@@ -185,7 +188,7 @@ def _absorb_waiting_runs(run: Run) -> None:
     if not waiting:
         return
     for other in waiting:
-        if _move(other.id, [RunStatus.QUEUED], RunStatus.CANCELLED, finished_at=utcnow(),
+        if _move(other.id, [RunStatus.QUEUED], RunStatus.CANCELLED, finished_at=server_now(),
                  error=f"joined run #{run.id}, which does its work"):
             _stages_cancelled(other.id)
     take_in_new_images(run)
@@ -207,7 +210,7 @@ def assets_upto(run: Run) -> int:
 def fail(run_id: int, error: str) -> bool:
     """RUNNING | INTERRUPTED -> FAILED: the job crashed outside its stages and is not retried."""
     return _move(run_id, [RunStatus.RUNNING, RunStatus.INTERRUPTED], RunStatus.FAILED,
-                 finished_at=utcnow(), error=error, lease_owner=None, lease_expires_at=None)
+                 finished_at=server_now(), error=error, lease_owner=None, lease_expires_at=None)
 
 
 def take_in_new_images(run: Run) -> None:
@@ -219,14 +222,14 @@ def take_in_new_images(run: Run) -> None:
         return
     with db.atomic():
         args = {k: v for k, v in run.args.items() if k != ASSETS_UPTO}
-        Run.update(args=args, updated_at=utcnow()).where(Run.id == run.id).execute()
+        Run.update(args=args, updated_at=server_now()).where(Run.id == run.id).execute()
         StageProgress.update(status=StageStatus.PENDING, current_item=None,
                              finished_at=None).where(StageProgress.run == run.id).execute()
 
 
 def _stages_cancelled(run_id: int) -> None:
     StageProgress.update(status=StageStatus.CANCELLED, current_item=None,
-                         finished_at=utcnow()).where(
+                         finished_at=server_now()).where(
         StageProgress.run == run_id,
         StageProgress.status.in_([StageStatus.PENDING, StageStatus.RUNNING])).execute()
 
@@ -250,12 +253,14 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
-def lease_lapsed(run: Run, dead_pids: Iterable[int] = (), running_here: bool = False) -> bool:
-    """Whether the process running ``run`` is gone: its lease expired, or it ran on this host
-    under a pid that is dead or listed in ``dead_pids`` (a previous daemon's, reused since).
-    At start-up this process's own pid on a run is a previous process's; a worker looking while
-    it runs (``running_here``) knows its own runs are alive."""
-    if run.lease_expires_at is not None and run.lease_expires_at < utcnow():
+def lease_lapsed(run: Run, expired: bool, dead_pids: Iterable[int] = (),
+                 running_here: bool = False) -> bool:
+    """Whether the process running ``run`` is gone: its lease ``expired`` (judged by the database
+    server's clock, see :func:`lease_expired`), or it ran on this host under a pid that is dead
+    or listed in ``dead_pids`` (a previous daemon's, reused since). At start-up this process's
+    own pid on a run is a previous process's; a worker looking while it runs (``running_here``)
+    knows its own runs are alive."""
+    if expired:
         return True
     host, _, pid = (run.lease_owner or "").rpartition(":")
     if run.lease_owner is None:  # a row from before leases: only the pid is known
@@ -268,29 +273,39 @@ def lease_lapsed(run: Run, dead_pids: Iterable[int] = (), running_here: bool = F
     return pid_number in set(dead_pids) or not pid_alive(pid_number)
 
 
+def lease_expired():
+    """SQL: the run's lease has run out by the database server's clock (never a host's: two
+    machines whose clocks disagree by more than a lease would otherwise take live runs over)."""
+    return Run.lease_expires_at.is_null(False) & (Run.lease_expires_at < server_now())
+
+
 def recover_abandoned(dead_pids: Iterable[int] = (), running_here: bool = False) -> list[int]:
     """Start-up of a worker (or, with ``running_here``, a worker sharing the queue with others,
     looking while it runs): RUNNING runs whose lease lapsed are interrupted (or cancelled, when
     a person had asked for it) and every INTERRUPTED run is queued again. Returns the ids queued
-    again."""
+    again. A run taken over because its lease expired is taken only if it is still expired when
+    the UPDATE runs: a holder that renewed in between keeps it."""
     dead_pids = [pid for pid in dead_pids if pid]
     requeued = []
-    for run in list(Run.select().where(Run.status.in_([RunStatus.RUNNING,
-                                                       RunStatus.INTERRUPTED]))):
+    candidates = list(Run.select(Run, lease_expired().alias("expired")).where(
+        Run.status.in_([RunStatus.RUNNING, RunStatus.INTERRUPTED])))
+    for run in candidates:
         if run.status == RunStatus.RUNNING:
-            if not lease_lapsed(run, dead_pids, running_here):
+            expired = bool(run.expired)
+            if not lease_lapsed(run, expired, dead_pids, running_here):
                 continue
+            still = lease_expired() if expired and run.lease_owner else None
             holder = run.lease_owner or f"pid {run.worker_pid}"
             if run.cancel_requested:
                 with db.atomic():
                     if _move(run.id, [RunStatus.RUNNING], RunStatus.CANCELLED,
-                             holder=run.lease_owner or "", finished_at=utcnow(),
-                             error="cancelled (its process had died)",
+                             holder=run.lease_owner or "", also=still,
+                             finished_at=server_now(), error="cancelled (its process had died)",
                              lease_owner=None, lease_expires_at=None):
                         _stages_cancelled(run.id)
                 continue
             if not _interrupt(run.id, f"{holder} is gone; resumes where it stopped",
-                              run.lease_owner or ""):
+                              run.lease_owner or "", also=still):
                 continue
             log.warning("run #%s was running under %s, which is gone", run.id, holder)
         if requeue(run.id):
@@ -303,20 +318,40 @@ def lease_kept(run_id: int, owner: str | None = None, every_s: float = LEASE_REN
                lease_s: float = LEASE_S,
                on_lost: Callable[[], None] | None = None) -> Iterator[None]:
     """Renew the lease of ``run_id`` from a background thread while the block runs. If the lease
-    is lost (another process recovered the run), ``on_lost`` is called so the work stops."""
+    is lost (another process recovered the run), or the database stays out of reach for longer
+    than the lease (so another process may have taken the run meanwhile), ``on_lost`` is called
+    so the work stops. An outage is logged when it begins and when it ends, not at every try."""
     owner = owner or this_owner()
     done = threading.Event()
 
     def keep() -> None:
+        renewed_at = time.monotonic()
+        failing_since: float | None = None
         try:
-            while not done.wait(every_s):
+            while not done.wait(every_s if failing_since is None else min(every_s, 2.0)):
                 try:
-                    if renew(run_id, owner, lease_s):
+                    held = renew(run_id, owner, lease_s)
+                except Exception as exc:  # noqa: BLE001 - an unreachable database: try again
+                    if failing_since is None:
+                        failing_since = time.monotonic()
+                        log.warning("could not renew the lease of run #%s (%s); retrying",
+                                    run_id, exc)
+                    if time.monotonic() - renewed_at < lease_s:
                         continue
-                except Exception:
-                    log.exception("could not renew the lease of run #%s", run_id)
+                    log.warning("run #%s: no lease renewal for %.0f s (the lease's length): "
+                                "giving the run up, another process may take it over",
+                                run_id, time.monotonic() - renewed_at)
+                    held = False
+                else:
+                    if held and failing_since is not None:
+                        log.info("lease of run #%s renewed again after %.0f s", run_id,
+                                 time.monotonic() - failing_since)
+                    failing_since = None
+                if held:
+                    renewed_at = time.monotonic()
                     continue
-                log.warning("run #%s is no longer leased to %s; stopping it", run_id, owner)
+                if failing_since is None:
+                    log.warning("run #%s is no longer leased to %s; stopping it", run_id, owner)
                 if on_lost is not None:
                     on_lost()
                 return

@@ -29,6 +29,7 @@ from vidpipe.prompting.retry import (
 )
 from vidpipe.prompting.schema import ReversePrompt
 from vidpipe.prompting.usage import Usage
+from vidpipe.store.fencing import carrying_fence
 
 if TYPE_CHECKING:
     from vidpipe.config.settings import Settings
@@ -109,7 +110,9 @@ class PromptBatch:
         return self.result
 
     async def _write(self, function: Callable, *args) -> None:
-        future = asyncio.get_running_loop().run_in_executor(self._writer, function, *args)
+        # The writer thread writes for the run: it carries the run's lease fence.
+        future = asyncio.get_running_loop().run_in_executor(
+            self._writer, carrying_fence(function), *args)
         # Shielded: a cancelled task must not drop an answer that has already been paid for.
         await asyncio.shield(future)
 

@@ -25,7 +25,10 @@ from vidpipe.store.foreign_objects import (
     refuse_foreign_objects,
     triggers_and_views,
 )
+from vidpipe.store.fencing import FencedWrites
 from vidpipe.store.models import ALL_MODELS, Asset, FieldEdit, Run, SchemaInfo, db
+from vidpipe.store.reconnect import ResilientPostgresqlDatabase
+from vidpipe.store.safe_io import disk_full_message
 from vidpipe.store.sqlite_file import (  # noqa: F401 (SQLITE_COMPANIONS: the daemon's)
     SQLITE_COMPANIONS,
     PinnedSqliteDatabase,
@@ -118,8 +121,14 @@ MIGRATIONS: dict[int, Callable[[Database], None]] = {
 }
 
 
+class FencedSqliteDatabase(FencedWrites, PinnedSqliteDatabase):
+    """The SQLite database vidpipe binds: a run's writes carry its lease check
+    (vidpipe.store.fencing). A file has no connection to lose."""
+
+
 def make_database(url: str) -> Database:
-    """A peewee database for ``sqlite:///path`` or ``postgresql://user:pw@host/db``."""
+    """A peewee database for ``sqlite:///path`` or ``postgresql://user:pw@host/db``. PostgreSQL
+    connections reopen by themselves when the server restarts (vidpipe.store.reconnect)."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = url[len("sqlite:///"):]
@@ -129,14 +138,14 @@ def make_database(url: str) -> Database:
         # when another process committed in between, and no busy timeout can save it. For the
         # same reason no read may stay open across a write: SnapshotSafeConnection's cursors
         # read every result to the end when the statement runs (see vidpipe.store.sqlite_safety).
-        return PinnedSqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30,
+        return FencedSqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30,
                                     check_same_thread=False, lock_type="IMMEDIATE",
                                     factory=SnapshotSafeConnection)
     if parsed.scheme in ("postgres", "postgresql"):
         from vidpipe.extras import require
 
         require("scale", "a PostgreSQL database_url", ("psycopg2",))
-        return PostgresqlDatabase(
+        return ResilientPostgresqlDatabase(
             parsed.path.lstrip("/"),
             user=parsed.username,
             password=parsed.password,

@@ -21,6 +21,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from vidpipe.errors import ImageError, VidpipeError
+from vidpipe.store.fencing import carrying_fence
 from vidpipe.store.models import Source, StageProgress, db
 
 if TYPE_CHECKING:
@@ -37,7 +38,8 @@ class EarlyPrompts:
         self.items = items
         self.version = template_version
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._main, name="vidpipe-early-prompts",
+        self._thread = threading.Thread(target=carrying_fence(self._main),
+                                        name="vidpipe-early-prompts",
                                         daemon=True)
         self.answered = 0
 

@@ -18,6 +18,7 @@ import logging
 import threading
 
 from vidpipe.errors import ImageError, ModelUnavailable, RunCancelled, RunStopped, VidpipeError
+from vidpipe.store.fencing import carrying_fence
 from vidpipe.store.models import Asset, StageMark, db
 from vidpipe.prompting import duplicates, ledger
 from vidpipe.prompting.backend import GEMINI
@@ -341,7 +342,7 @@ def _run_coroutine(coroutine):
         finally:
             db.close()  # this thread's own connection, opened by the cancel checks
 
-    thread = threading.Thread(target=target, name="vidpipe-prompts")
+    thread = threading.Thread(target=carrying_fence(target), name="vidpipe-prompts")
     thread.start()
     thread.join()
     if "error" in outcome:

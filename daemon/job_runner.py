@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from vidpipe.pipeline import runs
 from vidpipe.config.settings import Settings
-from vidpipe.errors import DatabaseUnreachable
+from vidpipe.errors import DatabaseUnreachable, DiskFull
 from vidpipe.store.database import serialize_writers
 from vidpipe.store.reconnect import wait_for_database
 from vidpipe.store.models import Run, RunKind, RunStatus, db
@@ -118,6 +118,9 @@ def _execute(rt: Runtime, run: Run, retries_left: int) -> str:
         result = _run_resuming(rt, run, stop)
         if result is None:
             return RunStatus.RUNNING  # given up or left while the database was away
+    except DiskFull as exc:  # not even the interruption could be written
+        log.warning("run #%s stopped: %s", run_id, exc)
+        return RunStatus.INTERRUPTED
     except Exception as exc:
         log.exception("run #%s crashed", run_id)
         if retries_left > 0:

@@ -46,6 +46,12 @@ class RunInterrupted(RunStopped):
     """The process running it is shutting down; the run resumes on the next start."""
 
 
+class DiskFull(RunInterrupted):
+    """The disk holding the project is full (a file or the database could not be written).
+    What was written before is intact; a run stops INTERRUPTED and resumes where it stopped
+    once space is freed, instead of failing item after item."""
+
+
 class EditError(VidpipeError, ValueError):
     """A person's edit that cannot be applied: unknown asset or field, or a value the field cannot
     hold. A ValueError too, since it is one: callers validating input may catch either."""

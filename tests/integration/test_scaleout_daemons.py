@@ -5,26 +5,30 @@ with a deadline."""
 from __future__ import annotations
 
 import os
-import random
-import shutil
 import signal
-import subprocess
-import sys
 from collections import Counter
 from functools import partial
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
-
 from support import waiting
-from vidpipe.ops import daemon_registry
+from support.fake_gemini import FakeGemini
+from support.team import drop_images, start_team_daemon
+
 from vidpipe.cli import main
+from vidpipe.ops import daemon_registry
 from vidpipe.store.database import open_database
 from vidpipe.store.models import (
-    Asset, AssetState, FieldEdit, Manifest, Run, RunStatus, Source, StageProgress, StageStatus,
+    Asset,
+    AssetState,
+    FieldEdit,
+    Manifest,
+    Run,
+    RunStatus,
+    Source,
+    StageProgress,
+    StageStatus,
 )
-from support.fake_gemini import FakeGemini
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 240
@@ -32,19 +36,6 @@ pytestmark = pytest.mark.slow
 
 
 wait_for = partial(waiting.wait_for, timeout=TIMEOUT, interval=0.1)
-
-
-def drop_images(project: Path, staging: Path, folder: str, count: int, seed: int) -> None:
-    """Images made outside the project, then moved in as one folder (as a person's copy ends)."""
-    rng = random.Random(seed)
-    made = staging / folder
-    made.mkdir(parents=True)
-    for index in range(count):
-        image = Image.new("RGB", (320, 240), tuple(rng.randrange(256) for _ in range(3)))
-        ImageDraw.Draw(image).ellipse([40, 40, 200, 180],
-                                      fill=tuple(rng.randrange(256) for _ in range(3)))
-        image.save(made / f"{folder}-{index}.jpg", quality=90)
-    shutil.move(str(made), str(project / folder))
 
 
 @pytest.fixture
@@ -68,10 +59,7 @@ def shared_project(tmp_path, postgres_url, redis_url, monkeypatch):
         database.close()
 
 
-def start_daemon(root: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "daemon.main", str(root)], cwd=REPO,
-                            env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+start_daemon = start_team_daemon
 
 
 def responding_pids() -> set[int]:

@@ -15,10 +15,11 @@ from urllib.parse import quote, urlparse
 
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from peewee import DatabaseError as PeeweeDatabaseError
+from peewee import OperationalError as PeeweeOperationalError
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as apply_migrations
 
-from vidpipe.errors import ConfigError, ProjectError
+from vidpipe.errors import ConfigError, DiskFull, ProjectError
 from vidpipe.store.foreign_objects import (
     describe_foreign,
     foreign_objects,
@@ -123,7 +124,37 @@ MIGRATIONS: dict[int, Callable[[Database], None]] = {
 
 class FencedSqliteDatabase(FencedWrites, PinnedSqliteDatabase):
     """The SQLite database vidpipe binds: a run's writes carry its lease check
-    (vidpipe.store.fencing). A file has no connection to lose."""
+    (vidpipe.store.fencing). A file has no connection to lose; its disk can fill up."""
+
+    def execute_sql(self, sql, params=None):
+        try:
+            return super().execute_sql(sql, params)
+        except PeeweeOperationalError as exc:
+            if _disk_full(exc):
+                raise DiskFull(disk_full_message(f"the database could not be written: {exc}")) \
+                    from exc
+            raise
+
+    def commit(self):
+        try:
+            return super().commit()
+        except PeeweeOperationalError as exc:
+            if _disk_full(exc):
+                raise DiskFull(disk_full_message(f"the database could not be written: {exc}")) \
+                    from exc
+            raise
+
+    def rollback(self):
+        # SQLite rolls a transaction back by itself on some errors (SQLITE_FULL among them):
+        # a ROLLBACK then fails with "no transaction is active" and would hide the real error.
+        conn = self._state.conn
+        if conn is not None and not conn.in_transaction:
+            return None
+        return super().rollback()
+
+
+def _disk_full(exc: Exception) -> bool:
+    return "database or disk is full" in str(exc).lower()  # SQLITE_FULL
 
 
 def make_database(url: str) -> Database:

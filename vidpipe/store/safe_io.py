@@ -29,7 +29,7 @@ import stat
 from pathlib import Path
 from typing import IO, Callable, Iterable, Union
 
-from vidpipe.errors import VidpipeError
+from vidpipe.errors import DiskFull, VidpipeError
 
 Content = Union[bytes, str, Callable[[IO[bytes]], None]]
 
@@ -71,14 +71,26 @@ def _temp_name() -> str:
 
 
 def _write_content(fd: int, content: Content, durable: bool = False) -> None:
-    with os.fdopen(fd, "wb", closefd=False) as handle:
-        if callable(content):
-            content(handle)
-        else:
-            handle.write(content.encode("utf-8") if isinstance(content, str) else content)
-        handle.flush()
-        if durable:
-            os.fsync(handle.fileno())
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as handle:
+            if callable(content):
+                content(handle)
+            else:
+                handle.write(content.encode("utf-8") if isinstance(content, str) else content)
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+    except OSError as exc:
+        # Not an OSError any more: the per-item handlers that skip one bad file must not
+        # swallow it and fail every item after it the same way.
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(disk_full_message(str(exc.strerror or exc))) from exc
+        raise
+
+
+def disk_full_message(detail: str) -> str:
+    return (f"the disk holding the project is full ({detail}); nothing written before is "
+            "lost: free some space, then the run resumes where it stopped")
 
 
 def write_atomic(path: Path | str, content: Content, *, within: Path | None = None,

@@ -16,7 +16,7 @@ import hashlib
 import time
 from typing import TYPE_CHECKING
 
-from vidpipe.errors import ImageError
+from vidpipe.errors import ImageError, RunStopped
 from vidpipe.pipeline.extracted import Candidate, clip_box, crops_damaged, downscaled, sync_extracted
 from vidpipe.imaging import load_rgb
 from vidpipe.store.models import AssetType, Source
@@ -94,6 +94,8 @@ class FaceStage(Stage):
             except ImageError as exc:
                 fail_asset(progress, self.name, asset, str(exc))
                 continue
+            except RunStopped:
+                raise  # a full disk, a cancel: the run stops, not this one image
             except Exception as exc:  # the face library failing on one odd image
                 fail_asset(progress, self.name, asset,
                            f"face detection failed: {type(exc).__name__}: {exc}")

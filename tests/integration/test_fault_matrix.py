@@ -18,8 +18,10 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-import waiting
-from test_scaleout_daemons import drop_images, start_daemon
+from support import waiting
+from support.fake_gemini import FakeGemini
+from support.team import drop_images
+from support.team import start_team_daemon as start_daemon
 
 from vidpipe.cli import main
 from vidpipe.ops import daemon_registry
@@ -34,7 +36,6 @@ from vidpipe.store.models import (
     StageProgress,
     StageStatus,
 )
-from vidpipe.testing.fake_gemini import FakeGemini
 
 TIMEOUT = 240
 FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
@@ -47,7 +48,7 @@ SKEWED = {"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME": "+5h", "FAKETIME_DONT_FAK
 
 @pytest.fixture(scope="module")
 def servers():
-    from vidpipe.testing.servers import PostgresServer, RedisServer, ServerUnavailable
+    from support.servers import PostgresServer, RedisServer, ServerUnavailable
 
     started = []
     try:

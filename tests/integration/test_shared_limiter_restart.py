@@ -17,7 +17,7 @@ class Waited(Exception):
 
 @pytest.fixture
 def own_redis():
-    from vidpipe.testing.servers import RedisServer, ServerUnavailable
+    from support.servers import RedisServer, ServerUnavailable
 
     server = RedisServer()
     try:

@@ -18,7 +18,7 @@ from vidpipe.store.reconnect import OutageLog, wait_for_database
 @pytest.fixture(scope="module")
 def own_server():
     """A server of this module's own: the tests restart it."""
-    from vidpipe.testing.servers import PostgresServer, ServerUnavailable
+    from support.servers import PostgresServer, ServerUnavailable
 
     server = PostgresServer()
     try:

@@ -152,7 +152,9 @@ def _run_resuming(rt: Runtime, run: Run, stop: StopToken) -> Run | None:
     while True:
         try:
             if run.kind == RunKind.REPROCESS:
+                assert run.asset_id is not None  # a reprocess names its asset
                 return engine.reprocess_asset(run.asset_id, run=run, stop=stop)
+            assert run.manifest_id is not None  # a process run names its manifest
             return engine.process_manifest(run.manifest_id, run.mode, run=run, stop=stop)
         except DatabaseUnreachable as exc:
             log.warning("run #%s paused: %s; it resumes when the database answers", run.id, exc)

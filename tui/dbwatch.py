@@ -92,6 +92,7 @@ class DataVersionWatcher:
 
         if time.monotonic() < self._relisten_at:
             raise DatabaseUnreachable(self._lost or "the database server cannot be reached")
+        assert self._postgres is not None
         try:
             self._listener = _listen(self._postgres)
         except psycopg2.Error as exc:

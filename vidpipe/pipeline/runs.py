@@ -291,7 +291,7 @@ def recover_abandoned(dead_pids: Iterable[int] = (), running_here: bool = False)
         Run.status.in_([RunStatus.RUNNING, RunStatus.INTERRUPTED])))
     for run in candidates:
         if run.status == RunStatus.RUNNING:
-            expired = bool(run.expired)
+            expired = bool(run.expired)  # type: ignore[attr-defined]  # the aliased column
             if not lease_lapsed(run, expired, dead_pids, running_here):
                 continue
             still = lease_expired() if expired and run.lease_owner else None
@@ -331,7 +331,7 @@ def lease_kept(run_id: int, owner: str | None = None, every_s: float = LEASE_REN
             while not done.wait(every_s if failing_since is None else min(every_s, 2.0)):
                 try:
                     held = renew(run_id, owner, lease_s)
-                except Exception as exc:  # noqa: BLE001 - an unreachable database: try again
+                except Exception as exc:  # an unreachable database: try again
                     if failing_since is None:
                         failing_since = time.monotonic()
                         log.warning("could not renew the lease of run #%s (%s); retrying",

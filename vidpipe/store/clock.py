@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from peewee import SQL, Node, NodeList, PostgresqlDatabase, fn
+from peewee import SQL, ColumnBase, Node, NodeList, PostgresqlDatabase, fn
 
 from vidpipe.store.models import db
 
@@ -27,7 +27,7 @@ def _postgres() -> bool:
     return isinstance(db.obj, PostgresqlDatabase)
 
 
-def server_now(offset_s: float = 0.0) -> Node:
+def server_now(offset_s: float = 0.0) -> ColumnBase:
     """The database server's UTC time plus ``offset_s`` seconds, as an SQL expression to write
     into a DateTimeField or compare one with."""
     if _postgres():
@@ -36,7 +36,7 @@ def server_now(offset_s: float = 0.0) -> Node:
     return fn.strftime(_SQLITE_FORMAT, "now", f"{float(offset_s):+.3f} seconds")
 
 
-def seconds_since(column: Node) -> Node:
+def seconds_since(column: Node) -> ColumnBase:
     """SQL: how many seconds ago, by the server's clock, the time in ``column`` was."""
     if _postgres():
         return fn.EXTRACT(NodeList((SQL("EPOCH FROM (clock_timestamp() AT TIME ZONE 'UTC') -"),

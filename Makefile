@@ -35,10 +35,12 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
-# N randomized whole-product scenarios (tests/scenarios/test_scenarios.py); SEED=S replays from seed S.
+# N randomized whole-product scenarios (tests/scenarios/test_scenarios.py) and N faults of the
+# team set-up (tests/scenarios/test_fault_soak.py); SEED=S replays from seed S.
 N ?= 10
 soak: $(STAMP)
-	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/scenarios/test_scenarios.py -k soak \
+	$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/scenarios/test_scenarios.py \
+		tests/scenarios/test_fault_soak.py -k soak \
 		--soak=$(N) $(if $(SEED),--soak-seed=$(SEED))
 
 # The core install alone (no extras) in a fresh venv: the commands and the TUI run; its size.

@@ -7,18 +7,22 @@ import pytest
 
 
 def pytest_generate_tests(metafunc):
-    if "soak_scenario" not in metafunc.fixturenames:
-        return
     import time
-
-    from support.scenario_kit import Scenario
 
     count = metafunc.config.getoption("--soak")
     first = metafunc.config.getoption("--soak-seed")
     if first is None:
         first = int(time.time()) % 1_000_000 * 1000
-    scenarios = [Scenario.from_seed(first + index) for index in range(count)]
-    metafunc.parametrize("soak_scenario", scenarios, ids=[s.name for s in scenarios])
+    if "soak_scenario" in metafunc.fixturenames:
+        from support.scenario_kit import Scenario
+
+        scenarios = [Scenario.from_seed(first + index) for index in range(count)]
+        metafunc.parametrize("soak_scenario", scenarios, ids=[s.name for s in scenarios])
+    if "soak_fault" in metafunc.fixturenames:
+        from test_fault_soak import FaultDraw
+
+        draws = [FaultDraw.from_seed(first + index) for index in range(count)]
+        metafunc.parametrize("soak_fault", draws, ids=[d.name for d in draws])
 
 
 def pytest_collection_modifyitems(config, items):

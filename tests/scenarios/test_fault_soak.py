@@ -1,0 +1,59 @@
+"""The soak's fault draws (make soak N=...): N faults of the team set-up drawn at random from
+support.faults.FAULTS (PostgreSQL restarted or away for 30 s, Redis wiped, a daemon frozen
+past its lease, a daemon whose clock is 5 h ahead), each at a random point of a random drop,
+each checked as the fixed slice checks it. Each prints its seed; --soak-seed=S replays."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import pytest
+from support.faults import FAULTS, check_healed, own_servers, responding, run_in_stage, team_project, wait_for
+from support.team import drop_images
+
+pytestmark = pytest.mark.soak
+
+
+@dataclass(frozen=True)
+class FaultDraw:
+    seed: int
+    fault: str
+    manifests: int
+    images: int
+    stage: str
+
+    @classmethod
+    def from_seed(cls, seed: int) -> "FaultDraw":
+        rng = random.Random(seed)
+        images = rng.randint(2, 5)
+        # The prompts of fewer than four images may all be answered between two looks.
+        stages = ["faces", "prompts"] if images >= 4 else ["faces"]
+        return cls(seed, rng.choice(sorted(FAULTS)), rng.randint(1, 3), images,
+                   rng.choice(stages))
+
+    @property
+    def name(self) -> str:
+        return f"{self.seed}-{self.fault}-{self.manifests}x{self.images}-in-{self.stage}"
+
+
+@pytest.fixture(scope="module")
+def servers():
+    with own_servers() as both:
+        yield both
+
+
+def test_soak_fault(soak_fault: FaultDraw, servers, tmp_path, monkeypatch):
+    print(f"\nfault draw {soak_fault.name} (replay: make soak N=1 SEED={soak_fault.seed})")
+    with team_project(servers, tmp_path, monkeypatch, latency_s=1.0) as team:
+        for _ in range(2):
+            team.start_daemon()
+        wait_for(lambda: responding(team.daemons), what="both heartbeats")
+        for index in range(soak_fault.manifests):
+            drop_images(team.root, tmp_path / "staging", f"m{index}", soak_fault.images,
+                        soak_fault.seed + index)
+        victim = wait_for(lambda: run_in_stage(soak_fault.stage),
+                          what=f"a run half way through {soak_fault.stage}")
+        in_flight = FAULTS[soak_fault.fault](team, victim)
+        check_healed(team, uploaded=soak_fault.manifests * soak_fault.images,
+                     in_flight=in_flight)

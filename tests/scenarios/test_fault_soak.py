@@ -54,6 +54,7 @@ def test_soak_fault(soak_fault: FaultDraw, servers, tmp_path, monkeypatch):
                         soak_fault.seed + index)
         victim = wait_for(lambda: run_in_stage(soak_fault.stage),
                           what=f"a run half way through {soak_fault.stage}")
+        assert victim is not None
         in_flight = FAULTS[soak_fault.fault](team, victim)
         check_healed(team, uploaded=soak_fault.manifests * soak_fault.images,
                      in_flight=in_flight)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from support import waiting
 from support.fake_gemini import FakeGemini
+from support.servers import PostgresServer, RedisServer
 from support.team import start_team_daemon
 
 from vidpipe.ops import daemon_registry
@@ -48,8 +49,8 @@ class Team:
     root: Path
     gemini: FakeGemini
     env: dict
-    postgres: object  # support.servers.PostgresServer
-    redis: object  # support.servers.RedisServer
+    postgres: PostgresServer
+    redis: RedisServer
     daemons: list[subprocess.Popen] = field(default_factory=list)
 
     def start_daemon(self, extra_env: dict | None = None) -> subprocess.Popen:

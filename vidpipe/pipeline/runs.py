@@ -291,7 +291,7 @@ def recover_abandoned(dead_pids: Iterable[int] = (), running_here: bool = False)
         Run.status.in_([RunStatus.RUNNING, RunStatus.INTERRUPTED])))
     for run in candidates:
         if run.status == RunStatus.RUNNING:
-            expired = bool(run.expired)  # type: ignore[attr-defined]  # the aliased column
+            expired = bool(run.expired)
             if not lease_lapsed(run, expired, dead_pids, running_here):
                 continue
             still = lease_expired() if expired and run.lease_owner else None

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from peewee import Database, PostgresqlDatabase
 
@@ -30,10 +30,6 @@ from vidpipe.errors import LeaseLost
 
 T = TypeVar("T")
 
-if TYPE_CHECKING:  # the mixin is typed as what it is mixed into
-    _Base = Database
-else:
-    _Base = object
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
@@ -76,7 +72,7 @@ def _is_write(sql: str) -> bool:
     return sql.lstrip()[:7].upper().startswith(_WRITES)
 
 
-class FencedWrites(_Base):
+class FencedWrites(Database):
     """Database mixin: write statements under a fence carry the lease check (see module doc)."""
 
     def execute_sql(self, sql, params=None):
@@ -91,7 +87,7 @@ class FencedWrites(_Base):
             return super().execute_sql(sql, params)
 
     def _check_lease(self, fence: RunFence) -> None:
-        outermost = self._state.transactions[0]  # type: ignore[attr-defined]  # peewee sets it dynamically
+        outermost = self._state.transactions[0]
         thread = threading.get_ident()
         if fence.checked.get(thread) is outermost:
             return

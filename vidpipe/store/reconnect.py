@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from peewee import InterfaceError, OperationalError, PostgresqlDatabase
 
@@ -32,17 +31,13 @@ from vidpipe.store.fencing import FencedWrites
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:  # the mixin is typed as what it is mixed into
-    _Base = PostgresqlDatabase
-else:
-    _Base = object
 
 #: Seconds between reconnection attempts: doubling from the first, capped at the last.
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 2.0
 
 
-class ReconnectingDatabase(_Base):
+class ReconnectingDatabase(PostgresqlDatabase):
     """Database mixin (PostgreSQL): reopen a lost connection and retry, outside transactions."""
 
     #: How long one statement waits for the server to answer again before giving up.
@@ -71,7 +66,7 @@ class ReconnectingDatabase(_Base):
         return super().rollback()
 
     def connection_lost(self) -> bool:
-        conn = self._state.conn  # type: ignore[attr-defined]  # peewee sets it dynamically
+        conn = self._state.conn
         return conn is None or bool(getattr(conn, "closed", False))
 
     def describe_loss(self, exc: BaseException) -> str:
@@ -82,11 +77,11 @@ class ReconnectingDatabase(_Base):
                 f"cannot be reached ({first_line})")
 
     def _forget_connection(self) -> None:
-        conn = self._state.conn  # type: ignore[attr-defined]  # peewee sets it dynamically
+        conn = self._state.conn
         if conn is not None:
             with contextlib.suppress(Exception):  # it is broken already; only its socket is freed
                 conn.close()
-        self._state.reset()  # type: ignore[attr-defined]  # peewee sets it dynamically
+        self._state.reset()
 
     def _retrying(self, function, *args, **kwargs):
         deadline = None

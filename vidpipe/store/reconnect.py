@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 
 from peewee import InterfaceError, OperationalError, PostgresqlDatabase
@@ -31,6 +32,10 @@ from vidpipe.store.fencing import FencedWrites
 
 log = logging.getLogger(__name__)
 
+
+#: Set while this thread runs a statement under :meth:`ReconnectingDatabase._retrying`: the
+#: connect() inside it must not wait on its own as well.
+_retrying_here = threading.local()
 
 #: Seconds between reconnection attempts: doubling from the first, capped at the last.
 BACKOFF_FIRST_S = 0.1
@@ -84,11 +89,21 @@ class ReconnectingDatabase(PostgresqlDatabase):
         self._state.reset()
 
     def _retrying(self, function, *args, **kwargs):
+        if getattr(_retrying_here, "active", False):
+            return function(*args, **kwargs)  # the outer call (a statement) does the retrying
+        _retrying_here.active = True
+        try:
+            return self._retry_loop(function, *args, **kwargs)
+        finally:
+            _retrying_here.active = False
+
+    def _retry_loop(self, function, *args, **kwargs):
         deadline = None
         delay = BACKOFF_FIRST_S
+        lost_at = None
         while True:
             try:
-                return function(*args, **kwargs)
+                result = function(*args, **kwargs)
             except (OperationalError, InterfaceError, DatabaseUnreachable) as exc:
                 if not (isinstance(exc, DatabaseUnreachable) or self.connection_lost()):
                     raise  # a real error on a live connection (a constraint, a syntax error)
@@ -103,8 +118,14 @@ class ReconnectingDatabase(PostgresqlDatabase):
                     if isinstance(exc, DatabaseUnreachable):
                         raise
                     raise DatabaseUnreachable(self.describe_loss(exc)) from exc
+                lost_at = lost_at if lost_at is not None else now
                 time.sleep(min(delay, max(0.0, deadline - now)))
                 delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            if lost_at is not None:
+                log.info("database connection lost and reopened (%.1f s)",
+                         time.monotonic() - lost_at)
+            return result
 
 
 class ResilientPostgresqlDatabase(ReconnectingDatabase, FencedWrites, PostgresqlDatabase):

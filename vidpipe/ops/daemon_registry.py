@@ -72,7 +72,7 @@ def daemons() -> list[DaemonEntry]:
     entries = []
     for row in list(KeyValue.select(KeyValue, seconds_since(KeyValue.updated_at).alias("age"))
                     .where(KeyValue.key.startswith(KEY_PREFIX))):
-        age = float(row.age)  # type: ignore[attr-defined]  # the aliased column
+        age = float(row.age)
         if age > FORGET_S:
             continue
         value = row.value if isinstance(row.value, dict) else {}

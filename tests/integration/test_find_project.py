@@ -50,3 +50,14 @@ async def test_tui_started_in_a_manifest_folder_opens_the_project(tmp_path):
     assert app.project.root == root.resolve()
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.main_screen.table.row_count == 2, what="the grid")
+
+
+def test_init_refuses_a_project_inside_a_project(tmp_path, capsys):
+    from vidpipe.cli import main
+
+    root = make_project(tmp_path / "proj", images=1)
+    assert main(["init", str(root / "characters")]) != 0
+    err = capsys.readouterr().err
+    assert f"is inside the project {root.resolve()}" in err
+    assert not (root / "characters" / ".vidpipe").exists()
+    assert main(["init", str(root)]) == 0  # the project itself: idempotent as before

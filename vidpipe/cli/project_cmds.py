@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vidpipe.errors import ProjectError
 from vidpipe.pipeline.ingest import IngestStatus, add_files, reconcile
-from vidpipe.store.project import init_project
+from vidpipe.store.project import enclosing_project, init_project
 from vidpipe.store.session import open_project
 
 
@@ -26,6 +27,11 @@ def register(subparsers) -> None:
 
 
 def cmd_init(args) -> int:
+    enclosing = enclosing_project(args.project)
+    if enclosing is not None and enclosing.root != Path(args.project).expanduser().resolve():
+        # A project inside a project: the outer one would take it for a manifest folder.
+        raise ProjectError(f"{args.project} is inside the project {enclosing.root}; use that "
+                           "project (every vidpipe command finds it from inside)")
     project = init_project(args.project)
     with open_project(project.root):
         pass

@@ -145,15 +145,21 @@ def init_project(root: Path) -> Project:
     return project
 
 
+def enclosing_project(path: Path) -> Project | None:
+    """The initialised project holding ``path``: the path itself or the nearest folder above it
+    with a ``.vidpipe`` folder (the file system's root never counts)."""
+    resolved = Path(path).expanduser().resolve()
+    return next((Project(folder) for folder in (resolved, *resolved.parents)
+                 if folder != folder.parent and Project(folder).is_initialised()), None)
+
+
 def find_project(root: Path) -> Project:
     """The initialised project at ``root`` or above it (run from a manifest folder, or any
     folder inside a project, it finds the project), or a ProjectError that says what to run."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise ProjectError(f"{root} is not a folder")
-    resolved = root.resolve()
-    project = next((Project(folder) for folder in (resolved, *resolved.parents)
-                    if folder != folder.parent and Project(folder).is_initialised()), None)
+    project = enclosing_project(root)
     if project is None:
         raise ProjectError(f"{root} is not inside a vidpipe project; run: vidpipe init {root}")
     if project.state_dir.is_symlink():

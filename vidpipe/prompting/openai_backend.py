@@ -275,6 +275,11 @@ def json_text(content: str) -> str:
     return text[start:end + 1]
 
 
+def _count(value: object) -> int:
+    """A token count as the server sent it, or 0 where it sent none (or not a number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def usage_of(response) -> Usage | None:
     """``usage`` of a chat completion; reasoning tokens are counted apart from the answer's."""
     usage = getattr(response, "usage", None)
@@ -282,12 +287,12 @@ def usage_of(response) -> Usage | None:
         return None
     details = getattr(usage, "completion_tokens_details", None)
     prompt_details = getattr(usage, "prompt_tokens_details", None)
-    # Usage drops what is not a count (the server's word); the answer's share is what is left
+    # Usage drops counts out of range (the server's word); the answer's share is what is left
     # of the completion once the reasoning is taken out.
-    counted = Usage(input_tokens=getattr(usage, "prompt_tokens", None),
-                    output_tokens=getattr(usage, "completion_tokens", None),
-                    thinking_tokens=getattr(details, "reasoning_tokens", None),
-                    cached_tokens=getattr(prompt_details, "cached_tokens", None))
+    counted = Usage(input_tokens=_count(getattr(usage, "prompt_tokens", None)),
+                    output_tokens=_count(getattr(usage, "completion_tokens", None)),
+                    thinking_tokens=_count(getattr(details, "reasoning_tokens", None)),
+                    cached_tokens=_count(getattr(prompt_details, "cached_tokens", None)))
     return Usage(input_tokens=counted.input_tokens,
                  output_tokens=max(counted.output_tokens - counted.thinking_tokens, 0),
                  thinking_tokens=counted.thinking_tokens, cached_tokens=counted.cached_tokens)

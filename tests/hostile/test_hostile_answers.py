@@ -138,13 +138,13 @@ def test_a_50_mb_prompt_planted_in_the_database_is_shown_cut(project):
     from rich.console import Console
 
     from tui.rows import SHOWN_CHARS, load_rows
-    from tui.widgets.asset_table import _excerpt
+    from tui.widgets.asset_table import PROMPT_EXCERPT, _excerpt
     from tui.widgets.preview import details
 
     Asset.update(reverse_prompt="word " * 10_000_000).where(Asset.name == "fine_").execute()
     [row] = [r for r in load_rows(None) if r.name == "fine_"]
     assert len(row.reverse_prompt) == SHOWN_CHARS + 1
-    assert len(_excerpt(row)) <= 44
+    assert len(_excerpt(row)) <= PROMPT_EXCERPT
     with open(os.devnull, "w") as sink:
         console = Console(width=80, record=True, file=sink)
         console.print(details(row))

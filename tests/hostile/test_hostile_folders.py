@@ -98,11 +98,13 @@ def _scan_identical(root: Path, count: int, folders: int) -> float:
 
 
 def test_thousands_of_identical_files_take_time_in_proportion(tmp_path):
-    small = _scan_identical(tmp_path / "small", 300, 30)
-    large = _scan_identical(tmp_path / "large", 1200, 30)
+    # The smaller scan, short, is the one a busy machine's noise moves most: the best of two.
+    small = min(_scan_identical(tmp_path / f"small{n}", 500, 30) for n in range(2))
+    large = _scan_identical(tmp_path / "large", 2000, 30)
     # Four times the files: about four times the time when the duplicate check is linear,
-    # sixteen when each file looks at every earlier copy.
-    assert large / small < 8, (small, large)
+    # sixteen and more when each file looks at every earlier copy (before: 500 files in
+    # 500 folders took 32 s, 1 000 took 165 s).
+    assert large / small < 10, (small, large)
 
 
 def chained_tiff(path: Path, ifds: int) -> Path:

@@ -7,9 +7,8 @@ import pytest
 
 from vidpipe.store.edits import edit_field
 from vidpipe.pipeline.engine import ManifestingEngine
-from vidpipe.pipeline.face_review import (
-    merge_face_groups, split_face, strip_duplicate_prefix, with_duplicate_prefix,
-)
+from vidpipe.pipeline.duplicate_marks import strip_duplicate_prefix, with_duplicate_prefix
+from vidpipe.pipeline.face_review import merge_face_groups, split_face
 from vidpipe.pipeline.ingest import add_files
 from vidpipe.store.models import Asset, FaceDecision, Source, StageProgress, StageStatus
 from vidpipe.pipeline.stages.faces import FaceStage

@@ -1,4 +1,4 @@
-"""A person's merge / split decisions on face groups, and the duplicate marker.
+"""A person's merge / split decisions on face groups.
 
 Pure database logic (the TUI calls ``merge_face_groups`` and ``split_face``); numpy is imported
 only when groups are recomputed, project-wide, by vidpipe.pipeline.characters.regroup. A group
@@ -12,26 +12,8 @@ grouping treats them as constraints, the newest decision about a pair replaces o
 
 from __future__ import annotations
 
-import re
-
 from vidpipe.pipeline.characters.regroup import GroupingSummary, regroup_project
 from vidpipe.store.models import Asset, AssetState, FaceDecision, db, utcnow
-
-DUPLICATE_PREFIX = "(Duplicate of {name})"
-_PREFIX_RE = re.compile(r"^\(Duplicate of [^\n]*?\)(?: |$)")
-
-
-def strip_duplicate_prefix(description: str) -> str:
-    return _PREFIX_RE.sub("", description or "", count=1)
-
-
-def with_duplicate_prefix(description: str, primary_name: str | None) -> str:
-    rest = strip_duplicate_prefix(description)
-    if primary_name is None:
-        return rest
-    prefix = DUPLICATE_PREFIX.format(name=primary_name)
-    return f"{prefix} {rest}" if rest else prefix
-
 
 def _pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a < b else (b, a)
@@ -76,19 +58,3 @@ def split_face(asset_id: int) -> GroupingSummary:
         for other in others:
             _record(asset_id, other, False)
     return regroup_project()
-
-
-def write_duplicate_mark(face_id: int, primary_name: str | None) -> None:
-    """Put "(Duplicate of NAME)" in front of the face's description (or take it away).
-
-    The description is a person's text: only the marker in front of it is ours. Written with a
-    compare-and-set so an edit made meanwhile is never overwritten."""
-    for _ in range(3):
-        current = Asset.select(Asset.description).where(Asset.id == face_id).scalar() or ""
-        wanted = with_duplicate_prefix(current, primary_name)
-        if wanted == current:
-            return
-        changed = Asset.update(description=wanted, updated_at=utcnow()).where(
-            Asset.id == face_id, Asset.description == current).execute()
-        if changed:
-            return

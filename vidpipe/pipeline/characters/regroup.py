@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from vidpipe.pipeline.characters.handles import match_groups
 from vidpipe.pipeline.characters.roles import face_box, face_role, holds_face, is_closeup
 from vidpipe.pipeline.characters.views import Role, image_order
+from vidpipe.pipeline.duplicate_marks import write_duplicate_mark
 from vidpipe.store.database import serialize_writers
 from vidpipe.store.models import (
     Asset, AssetState, Character, FaceDecision, KeyValue, Source, db, utcnow,
@@ -112,8 +113,6 @@ def _best(faces: list[Asset]) -> Asset:
 
 
 def _write_group(group: list[Asset], character: Character) -> int:
-    from vidpipe.pipeline.face_review import write_duplicate_mark
-
     group_id = _best(group).id
     by_manifest: dict[int, list[Asset]] = defaultdict(list)
     for face in group:

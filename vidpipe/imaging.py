@@ -18,11 +18,13 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -33,6 +35,10 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".
 #: The only Pillow decoders a file is handed to (APNG is PNG's, MPO is JPEG's).
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _FORMATS_SAID = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+#: Decodes of more pixels than this (a JPEG's after DCT scaling) take turns, one per process.
+LARGE_DECODE_PIXELS = 16_000_000
+_large_decodes = threading.Lock()
+_malloc_trim: Any = None  # glibc's malloc_trim (False: none), looked up at the first large decode
 #: Frames are counted up to this many (vidpipe uses the first): a TIFF may chain 100 000 IFDs,
 #: and Pillow's full count of those takes minutes.
 FRAME_COUNT_CAP = 64
@@ -150,17 +156,56 @@ def probe(path: Path, max_pixels: int, *, within: Path | None) -> ImageInfo:
     """Validate ``path`` completely (decodes it, at reduced size where the format allows).
     ``within``: the folder the file must really lie in (the project root), None for a file
     outside any project."""
-    with _open(path, within) as image:
+    with _open(path, within) as image, _decode_slot(image, (256, 256)):
         width, height = _oriented_size(image)
         _check_pixels(width, height, max_pixels)
         info = ImageInfo(width, height, image.format or "?", image.mode, _frame_count(image))
-        _decode(image, path, (256, 256))
+        _draft(image, (256, 256))
+        _decode(image, path)
     return info
 
 
-def _decode(image: Image.Image, path: Path, draft_size: tuple[int, int] | None) -> None:
+def _draft(image: Image.Image, draft_size: tuple[int, int] | None) -> None:
+    """Decode a JPEG at reduced scale (DCT scaling) where ``draft_size`` is enough."""
     if draft_size and image.format == "JPEG":
         image.draft("RGB", draft_size)
+
+
+@contextmanager
+def _decode_slot(image: Image.Image, draft_size: tuple[int, int] | None) -> Iterator[None]:
+    """Around everything that decodes ``image`` (a PNG's EXIF lies after its pixels: even
+    reading the orientation decodes it) and shrinks it: one large image at a time per process.
+    The scan and the contact sheet decode several files at once; four full-size decodes of
+    large PNGs at once would hold gigabytes. A JPEG decoded at reduced scale is not large."""
+    if (image.width * image.height <= LARGE_DECODE_PIXELS
+            or (draft_size and image.format == "JPEG")):
+        yield
+        return
+    with _large_decodes:
+        try:
+            yield
+        finally:
+            _return_freed_memory()
+
+
+def _return_freed_memory() -> None:
+    """Give what a large decode freed back to the system: glibc keeps freed memory in the
+    arena of the thread that used it, so each decoding thread would hold one large image's
+    worth for good."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # not glibc: nothing to trim
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+def _decode(image: Image.Image, path: Path) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -205,11 +250,12 @@ def load_rgb(path: Path, max_pixels: int, max_side: int | None = None, *,
     longest edge when given. JPEGs are decoded at reduced scale (DCT scaling) when that suffices,
     which is several times faster than decoding at full size and shrinking. ``within`` as for
     :func:`probe`."""
-    with _open(path, within) as image:
+    draft = (max_side, max_side) if max_side else None
+    with _open(path, within) as image, _decode_slot(image, draft):
         width, height = _oriented_size(image)
         _check_pixels(width, height, max_pixels)
-        draft = (max_side, max_side) if max_side else None
-        _decode(image, path, draft)
+        _draft(image, draft)
+        _decode(image, path)
         upright = ImageOps.exif_transpose(image)
         rgb = to_rgb(upright)
         if max_side and max(rgb.size) > max_side:

@@ -167,3 +167,35 @@ def test_a_16_bit_image_takes_about_the_memory_of_an_8_bit_one(tmp_path):
     assert deep.stat().st_size < 2_000_000
     # float64 arrays at full size made it several times the 8-bit figure.
     assert _peak_kb(deep) / _peak_kb(grey) < 2.0
+
+
+SHEET = r"""
+import resource, sys
+from pathlib import Path
+from vidpipe.pipeline.contact_sheet import Layout, SheetEntry, render_pages
+paths = [Path(p) for p in sys.argv[1:]]
+entries = [SheetEntry(n, p.stem, "OBJECT", p) for n, p in enumerate(paths, start=1)]
+for page in render_pages(entries, Layout(), "m", 150_000_000, images_within=None):
+    pass
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _sheet_peak_kb(paths: list[Path]) -> int:
+    out = subprocess.run([sys.executable, "-c", SHEET, *map(str, paths)], capture_output=True,
+                         text=True, check=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    return int(out.stdout.split()[-1])
+
+
+def test_the_contact_sheet_decodes_one_large_image_at_a_time(tmp_path):
+    side = 6000  # 36 megapixels each: over 100 MB decoded, a few hundred KB as PNG
+    paths = []
+    for index in range(4):
+        path = tmp_path / f"large{index}.png"
+        Image.new("RGB", (side, side), (40 * index, 90, 160)).save(path)
+        paths.append(path)
+    one = _sheet_peak_kb(paths[:1])
+    four = _sheet_peak_kb(paths)
+    # Its four decoding threads at once held four full-size images.
+    assert four / one < 1.5, (one, four)

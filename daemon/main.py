@@ -95,7 +95,7 @@ class Daemon:
         self.stop_requested = threading.Event()
         self.watcher: FolderIngester | None = None
         self.shared = False
-        self._outage = OutageLog(log, "shared heartbeat")
+        self._outage = OutageLog(log, "heartbeat")
 
     def request_stop(self, signum=None, frame=None) -> None:
         if self.stop_requested.is_set():
@@ -155,7 +155,7 @@ class Daemon:
             last_shared = 0.0
             while not self.stop_requested.is_set():
                 if not self.shared:
-                    self._heartbeat(started, runtime, tasks)
+                    self._local_round(started, runtime, tasks)
                 elif time.monotonic() - last_shared >= daemon_registry.HEARTBEAT_S:
                     last_shared = time.monotonic()
                     self._shared_round(started, runtime, tasks)
@@ -169,6 +169,16 @@ class Daemon:
             lock.release()
         log.info("vidpipe-daemon pid %s stopped", os.getpid())
         return 0
+
+    def _local_round(self, started: str, runtime, tasks) -> None:
+        """The heartbeat file; a full disk (or another file error) is said once, and the daemon
+        keeps serving: the beat resumes when the file can be written again."""
+        try:
+            self._heartbeat(started, runtime, tasks)
+        except (OSError, VidpipeError) as exc:
+            self._outage.failed(exc)
+            return
+        self._outage.succeeded()
 
     def _heartbeat(self, started: str, runtime, tasks, state: str = "running") -> None:
         try:
@@ -218,7 +228,7 @@ class Daemon:
                 self._shared_heartbeat(started, runtime, tasks, state="stopped")
             else:
                 self._heartbeat(started, runtime, tasks, state="stopped")
-        except (OSError, PeeweeDatabaseError):
+        except (OSError, PeeweeDatabaseError, VidpipeError):  # a full disk, a database away
             pass
         guard.cancel()
 

@@ -68,6 +68,8 @@ class VidpipeApp(App):
         self._poller: threading.Thread | None = None
         self._folder_watcher: InputFileWatcher | None = None
         self.main_screen = None
+        #: why the project could not be opened (the app then exits with status 2)
+        self.failure: str | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
     def get_default_screen(self):
@@ -95,9 +97,9 @@ class VidpipeApp(App):
         try:
             session = open_project(self.project.root)
         except (VidpipeError, OSError) as exc:
-            text = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
-            self.call_from_thread(lambda: self.exit(return_code=2, message=f"vidpipe-tui: "
-                                                    f"{printable(text)}"))
+            # Said by tui.main once the terminal is back, on one line as before the paint.
+            self.failure = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+            self.call_from_thread(self.exit, None, 2)
             return
         finally:
             db.close()  # this thread's connection; each worker opens its own

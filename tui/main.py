@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     _log_to_project(app.project.root)
     graphics.finish_probe()
     app.run()
+    if app.failure:
+        from vidpipe.printable import printable
+
+        print(f"vidpipe-tui: {printable(app.failure)}", file=sys.stderr)
     return app.return_code or 0
 
 

@@ -50,4 +50,4 @@ def test_a_database_that_cannot_open_ends_the_tui_with_its_message(tmp_path):
                            "sys.exit(main())", str(root)], capture_output=True, text=True,
                           timeout=120, stdin=subprocess.DEVNULL)
     assert done.returncode == 2, (done.stdout, done.stderr)
-    assert "vidpipe-tui: the project database" in done.stdout + done.stderr
+    assert "vidpipe-tui: the project database" in done.stderr

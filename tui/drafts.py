@@ -54,6 +54,7 @@ class Draft:
     user: str = ""  # who typed it ("" until saved)
     session: str = ""
     path: Path | None = None  # the file it was read from
+    alive: bool = True  # its session is still open (a draft of someone else's)
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,7 @@ class DraftStore:
                 continue  # its own writer is told about it
             if draft is not None and draft.fields:
                 draft.user, draft.session, draft.path = user, session, path
+                draft.alive = session_alive(self.sessions, session)
                 out.append(draft)
         return out
 

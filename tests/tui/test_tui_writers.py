@@ -71,8 +71,9 @@ async def test_another_persons_draft_is_named_never_restored_as_yours(project):
             assert editor.query_one("#reverse_prompt").text == ""
             title = str(editor.query_one("#title-reverse_prompt").content)
             assert "alice is editing this field (unsaved)" in title
-            await wait_for(pilot, lambda: any("alice is editing Reverse prompt of — hero_00"
-                                              in m for m in messages(app)), what="the notice")
+            await wait_for(pilot, lambda: any("Reverse prompt of — hero_00: alice is editing "
+                                              "this field (unsaved)" in m
+                                              for m in messages(app)), what="the notice")
             assert not any("Restored" in m for m in messages(app))
             await pilot.press(*type_text("bob's words"), "ctrl+s")
             await wait_for(pilot, lambda: hero().reverse_prompt == "bob's words", what="saved")
@@ -170,3 +171,14 @@ async def test_review_marks_say_who_and_when(project):
         await pilot.press("m")
         await wait_for(pilot, lambda: hero().reviewed, what="the mark")
     assert hero().reviewed_by == "alice" and hero().reviewed_at is not None
+
+
+async def test_a_draft_left_by_another_persons_ended_session_is_named_as_left(project):
+    alice = alice_typing(project)
+    alice.close_session()  # her connection dropped; the draft is hers, not Bob's
+    app = make_app(project, "bob")
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_editor(pilot)
+        assert editor.query_one("#reverse_prompt").text == ""
+        title = str(editor.query_one("#title-reverse_prompt").content)
+        assert "alice left unsaved text in this field (their session ended)" in title

@@ -124,13 +124,17 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
         except DraftError as exc:
             self.restored = None
             self.problems.append(str(exc))
-        #: field -> who else has unsaved text in it ("alice", "you in another session")
+        #: field -> who else has unsaved text in it, said as a sentence
         self.editing_elsewhere: dict[str, str] = {}
         for draft in drafts.others(data.asset_id):
-            person = draft.user if draft.user != drafts.writer.user else \
-                "you, in another session,"
+            if draft.user == drafts.writer.user:
+                said = "you are editing this field in another session (unsaved)"
+            elif draft.alive:
+                said = f"{draft.user} is editing this field (unsaved)"
+            else:
+                said = f"{draft.user} left unsaved text in this field (their session ended)"
             for name in draft.fields:
-                self.editing_elsewhere.setdefault(name, person)
+                self.editing_elsewhere.setdefault(name, said)
         #: field -> the $EDITOR file it is written in (a leftover of an ended session is
         #: reopened, so the editor finds its own swap file and offers to recover it)
         self.editor_files: dict[str, Path] = {}
@@ -154,8 +158,8 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
         return values
 
     def _title(self, name: str) -> str:
-        person = self.editing_elsewhere.get(name)
-        return TITLES[name] + (f" · {person} is editing this field (unsaved)" if person else "")
+        said = self.editing_elsewhere.get(name)
+        return TITLES[name] + (f" · {said}" if said else "")
 
     def compose(self) -> ComposeResult:
         values = self.opening_values()
@@ -212,9 +216,9 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
                                                  if swap else ""),
                         title="$EDITOR text restored", timeout=12)
             self._write_draft()
-        for name, person in self.editing_elsewhere.items():
-            self.notify(f"{person} is editing {TITLES[name]} of {asset} (unsaved). Whoever saves "
-                        "second is told, nothing is replaced silently.", title="Also editing",
+        for name, said in self.editing_elsewhere.items():
+            self.notify(f"{TITLES[name]} of {asset}: {said}. Whoever saves second is told; "
+                        "nothing is replaced silently.", title="Also editing",
                         severity="warning", timeout=10)
 
     def stored_values_changed(self, stored: dict[str, str], by: dict[str, str]) -> None:

@@ -123,3 +123,19 @@ async def test_a_question_about_a_job_that_ended_closes_and_the_palette_stays_sh
         await settle(pilot)
         assert Run.get_by_id(run_id).status == RunStatus.DONE
         assert not any("had already ended" in n.message for n in app._notifications)
+
+
+async def test_the_redo_all_question_closes_when_its_manifest_is_gone(tmp_path):
+    from vidpipe.store.models import Manifest
+
+    root = make_project(tmp_path / "project", images=1)
+    app = make_app(root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.main_screen
+        await wait_for(pilot, lambda: screen.manifest_id is not None, what="the manifest")
+        screen.action_process("all")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ChoiceScreen",
+                       what="the redo-all question")
+        Manifest.delete().where(Manifest.id == screen.manifest_id).execute()
+        await wait_for(pilot, lambda: app.screen is screen, what="the question to close")
+        assert any("The manifest is gone" in n.message for n in app._notifications)

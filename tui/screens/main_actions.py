@@ -208,10 +208,17 @@ class MainActions(MainHost):
                         severity="warning")
             return
         if mode == "all":
+            manifest_id = self.manifest_id
+
+            def gone(snapshot) -> str | None:
+                if any(m.id == manifest_id for m in snapshot.manifests):
+                    return None
+                return "The manifest is gone (its folder was removed); nothing to process."
+
             self.app.push_screen(confirm("Redo every stage for every asset of this manifest?",
-                                         "Process all"),
+                                         "Process all", gone=gone),
                                  lambda answer: answer == "yes" and self._queue_process(
-                                     self.manifest_id, "all"))
+                                     manifest_id, "all"))
         else:
             self._queue_process(self.manifest_id, mode)
 

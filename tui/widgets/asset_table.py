@@ -146,6 +146,10 @@ class AssetTable(DataTable):
     def on_resize(self) -> None:
         self.fit_columns(self.size.width)
 
+    def watch_show_vertical_scrollbar(self) -> None:
+        # Rows arrived or left and the scroll bar came or went: the Prompt column takes its room.
+        self.fit_columns(self.size.width)
+
     def column_widths(self, width: int) -> dict[str, int]:
         """The Prompt column takes the space the columns before it leave (the ones after it
         are a horizontal scroll away); those narrow on a small terminal."""
@@ -158,7 +162,7 @@ class AssetTable(DataTable):
             if column.key == "prompt":
                 break
             before += widths[column.key] + pad
-        scrollbar = self.styles.scrollbar_size_vertical
+        scrollbar = self.styles.scrollbar_size_vertical if self.show_vertical_scrollbar else 0
         widths["prompt"] = max(PROMPT_MIN, width - before - pad - scrollbar)
         return widths
 

@@ -249,3 +249,24 @@ def test_preview_quality_defaults_to_low_over_ssh():
     assert default_quality("off", {"VIDPIPE_TUI_PREVIEW": "high"}) == "off"
     with pytest.raises(ValueError, match="preview quality 'best'"):
         default_quality(None, {"VIDPIPE_TUI_PREVIEW": "best"})
+
+
+async def test_a_row_touched_without_a_visible_change_redraws_nothing(processed):
+    """The daemon bumps an asset's updated_at (a stage mark, a review flag of no shown field):
+    the grid and the asset's text on screen stay as they are, nothing is written."""
+    from tui import messages as msg
+
+    app = counting_app(processed, preview_quality="low")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot, 4)
+        current = int(screen.table.current_key)
+        writer = sqlite3.connect(app.project.database_path, isolation_level=None, timeout=30)
+        before = screen.signature
+        app.forget()
+        writer.execute("UPDATE asset SET updated_at='2099-01-01 00:00:00' WHERE id=?",
+                       (current,))
+        writer.close()
+        screen.post_message(msg.DatabaseChanged())
+        await wait_for(pilot, lambda: screen.signature != before, what="the rows re-read")
+        await settle(pilot)
+        assert app.written == 0, dict(app.repainted)

@@ -28,7 +28,7 @@ from tui.plain import plain, safe
 from tui.preview_quality import HIGH, OFF, budget, default_quality, next_quality
 from tui.rows import shown_text
 from tui.widgets.halfblock_image import HalfBlockImage
-from tui.widgets.quiet import QuietStatic
+from tui.widgets.quiet import QuietStatic, text_key
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -45,16 +45,12 @@ _COLOR_SYSTEMS = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT
                   "truecolor": ColorSystem.TRUECOLOR, "windows": ColorSystem.WINDOWS}
 
 
-def details_key(row: AssetRow | None) -> tuple:
-    """What ``details`` draws, comparable: a row whose other fields changed (its ``updated_at``
-    when the daemon touched it, a review mark) redraws nothing."""
-    if row is None:
-        return ()
-    return (row.tag, row.name, row.asset_type, row.file_path, row.error,
-            tuple(sorted(row.stage_errors.items())), row.duplicate_of, row.reverse_prompt,
-            row.visual_description, row.description,
-            tuple(f for f in ("reverse_prompt", "visual_description", "description")
-                  if f in row.edited), row.has_suggestion)
+def details_key(content: Group | Text) -> tuple:
+    """What ``details`` drew, comparable, read from the drawing itself: a row whose other
+    fields changed (its ``updated_at`` when the daemon touched it, a review mark) redraws
+    nothing."""
+    texts = content.renderables if isinstance(content, Group) else [content]
+    return tuple(text_key(text) for text in texts)
 
 
 def details(row: AssetRow | None) -> Group | Text:
@@ -120,7 +116,7 @@ class PreviewPane(VerticalScroll):
         """The asset's text; a layout pass only when its height changed."""
         box = self.query_one("#preview-details", QuietStatic)
         content = details(row)
-        if not box.show(content, key=details_key(row)):
+        if not box.show(content, key=details_key(content)):
             return
         width = box.content_size.width
         if width:

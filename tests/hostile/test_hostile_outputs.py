@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -42,10 +43,23 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+LEAVE_ALTERNATE_SCREEN = "\x1b[?1049l"
+CONTROL_SEQUENCE = re.compile(r"\x1b\[[0-9;?<>=]*[A-Za-z]")
+
+
+def left_on_the_terminal(stderr: str) -> str:
+    """What a person still sees once the program ended: the TUI paints its first screen before
+    it opens the database, on the alternate screen, which it leaves before saying why it could
+    not go on; only what follows stays on the terminal."""
+    if LEAVE_ALTERNATE_SCREEN in stderr:
+        stderr = stderr.rsplit(LEAVE_ALTERNATE_SCREEN, 1)[1]
+    return CONTROL_SEQUENCE.sub("", stderr)
+
+
 def one_clear_line(result: subprocess.CompletedProcess, *words: str) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
+    lines = left_on_the_terminal(result.stderr).strip().splitlines()
     assert len(lines) == 1, result.stderr
     for word in words:
         assert word in lines[0], lines[0]

@@ -27,7 +27,7 @@ def run_two(tmp_path, env: dict, count: int) -> None:
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for _ in range(2)]
     for worker in workers:
-        assert worker.stdout.readline().strip() == "ready"
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
     go.touch()
     for worker in workers:
         out, _ = worker.communicate(timeout=180)

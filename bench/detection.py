@@ -36,7 +36,8 @@ def make_images(folder: Path, count: int) -> list[Path]:
     for index in range(count):
         rng = np.random.default_rng(index)
         low = Image.fromarray(rng.integers(0, 255, (9, 16, 3), dtype=np.uint8)).resize(
-            (1280, 720), Image.Resampling.BICUBIC)
+            (1280, 720), Image.Resampling.BICUBIC
+        )
         path = folder / f"frame{index:03d}.jpg"
         low.save(path, quality=90)
         paths.append(path)
@@ -63,8 +64,9 @@ def main() -> None:
         temp = Path(temp)
         paths = make_images(temp / "images", args.count)
         session = open_project(temp / "project", create=True)
-        settings = session.settings.replace(yolo_weights=args.weights, device=args.device,
-                                            detection_batch_size=args.batch)
+        settings = session.settings.replace(
+            yolo_weights=args.weights, device=args.device, detection_batch_size=args.batch
+        )
         add_files(session.project, settings, paths)
         project_paths = [session.project.root / p.name for p in paths]
         device = resolve_device(settings.device)
@@ -88,7 +90,7 @@ def main() -> None:
 
         start = time.perf_counter()
         for i in range(0, len(project_paths), args.batch):
-            bare.predict([str(p) for p in project_paths[i:i + args.batch]], **kwargs)
+            bare.predict([str(p) for p in project_paths[i : i + args.batch]], **kwargs)
         bare_s = time.perf_counter() - start
 
         engine = ManifestingEngine(session.project, settings, stages=[DetectionStage()])
@@ -110,7 +112,9 @@ def main() -> None:
     print(f"bare ultralytics predict loop   {bare_s:6.2f} s  ({bare_s / n * 1000:5.0f} ms/image)")
     print(f"detection stage (ours)          {ours_s:6.2f} s  ({ours_s / n * 1000:5.0f} ms/image)")
     print(f"second job, same process        {again_s:6.2f} s  (no model load)")
-    print(f"ratio ours / bare               {ours_s / bare_s:6.3f}  (overhead {100 * (ours_s / bare_s - 1):+.1f} %)")
+    print(
+        f"ratio ours / bare               {ours_s / bare_s:6.3f}  (overhead {100 * (ours_s / bare_s - 1):+.1f} %)"
+    )
     print(f"stage message: {row.message}")
 
 

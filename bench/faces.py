@@ -40,17 +40,21 @@ def bench_grouping(count: int) -> None:
         start = time.perf_counter()
         labels = group_faces(embeddings, 0.065)
         best = min(best, time.perf_counter() - start)
-    print(f"grouping {len(embeddings)} embeddings: {best * 1000:.0f} ms (best of 3), "
-          f"{len(set(labels))} groups for {ids} identities")
+    print(
+        f"grouping {len(embeddings)} embeddings: {best * 1000:.0f} ms (best of 3), "
+        f"{len(set(labels))} groups for {ids} identities"
+    )
 
 
 def make_images(folder: Path, copies: int) -> list[Path]:
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
-    sources = [_package_file("ultralytics", "assets", "zidane.jpg"),
-               _package_file("ultralytics", "assets", "bus.jpg"),
-               _package_file("textual_image", "gracehopper.jpg")]
+    sources = [
+        _package_file("ultralytics", "assets", "zidane.jpg"),
+        _package_file("ultralytics", "assets", "bus.jpg"),
+        _package_file("textual_image", "gracehopper.jpg"),
+    ]
     paths = []
     for source in sources:
         with Image.open(source) as image:
@@ -89,9 +93,12 @@ def bench_stage(copies: int) -> None:
         start = time.perf_counter()
         bare_faces = 0
         for path in paths:
-            result = DeepFace.represent(str(path), model_name=session.settings.face_model,
-                                        detector_backend=session.settings.face_detector,
-                                        enforce_detection=False)
+            result = DeepFace.represent(
+                str(path),
+                model_name=session.settings.face_model,
+                detector_backend=session.settings.face_detector,
+                enforce_detection=False,
+            )
             bare_faces += sum(1 for r in result if r["face_confidence"] > 0)
         bare_s = time.perf_counter() - start
 
@@ -103,8 +110,10 @@ def bench_stage(copies: int) -> None:
         session.close()
     n = len(paths)
     print(f"face model load (once per process): {load_s:.1f} s on {finder.device}")
-    print(f"bare DeepFace.represent loop: {bare_s:6.2f} s ({bare_s / n * 1000:.0f} ms/image, "
-          f"{bare_faces} faces)")
+    print(
+        f"bare DeepFace.represent loop: {bare_s:6.2f} s ({bare_s / n * 1000:.0f} ms/image, "
+        f"{bare_faces} faces)"
+    )
     print(f"face stage (ours):            {ours_s:6.2f} s ({ours_s / n * 1000:.0f} ms/image)")
     print(f"ratio ours / bare: {ours_s / bare_s:.3f}")
     print(f"stage message: {row.message}")

@@ -45,9 +45,11 @@ def _package_file(package: str, *parts: str) -> Path:
 def make_images(folder: Path, count: int) -> None:
     from PIL import Image, ImageOps
 
-    sources = [_package_file("ultralytics", "assets", "zidane.jpg"),
-               _package_file("ultralytics", "assets", "bus.jpg"),
-               _package_file("textual_image", "gracehopper.jpg")]
+    sources = [
+        _package_file("ultralytics", "assets", "zidane.jpg"),
+        _package_file("ultralytics", "assets", "bus.jpg"),
+        _package_file("textual_image", "gracehopper.jpg"),
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(count):
         image = Image.open(sources[index % len(sources)]).convert("RGB")
@@ -70,8 +72,11 @@ def child(project: Path, stages: str) -> int:
 
     wanted = STAGE_SETS[stages]
     with open_project(project) as session:
-        engine = ManifestingEngine(session.project, session.settings, stages=[
-            stage for stage in default_stages(session.settings) if stage.name in wanted])
+        engine = ManifestingEngine(
+            session.project,
+            session.settings,
+            stages=[stage for stage in default_stages(session.settings) if stage.name in wanted],
+        )
         for manifest in Manifest.select():
             run = engine.process_manifest(manifest)
             if run.status != "done":
@@ -102,16 +107,21 @@ def main() -> int:
 
     python = sys.executable
     vidpipe = str(Path(python).parent / "vidpipe")
-    with tempfile.TemporaryDirectory(prefix="vidpipe-pipeline-") as tmp, \
-            FakeServerProcess(latency=args.latency) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="vidpipe-pipeline-") as tmp,
+        FakeServerProcess(latency=args.latency) as server,
+    ):
         work = Path(tmp)
         template = work / "template"
         subprocess.run([vidpipe, "init", str(template)], check=True, capture_output=True)
         make_images(template, args.images)
         subprocess.run([vidpipe, "scan", str(template)], check=True, capture_output=True)
-        env = {**os.environ, "GEMINI_API_KEY": "bench-key",
-               "VIDPIPE_GEMINI_BASE_URL": server.base_url,
-               "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        env = {
+            **os.environ,
+            "GEMINI_API_KEY": "bench-key",
+            "VIDPIPE_GEMINI_BASE_URL": server.base_url,
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        }
 
         def fresh(name: str) -> Path:
             target = work / name
@@ -125,18 +135,24 @@ def main() -> int:
         before = server.stats()["requests"]
         prompts = timed([python, __file__, "--child", str(prompts_project), "prompts"], env)
         requests = server.stats()["requests"] - before
-        sequential = timed([vidpipe, "process", str(fresh("sequential"))],
-                           {**env, "VIDPIPE_PROMPT_OVERLAP": "false"})
+        sequential = timed(
+            [vidpipe, "process", str(fresh("sequential"))],
+            {**env, "VIDPIPE_PROMPT_OVERLAP": "false"},
+        )
         overlapped = timed([vidpipe, "process", str(fresh("overlapped"))], env)
 
     floor = max(vision, prompts)
-    print(f"{args.images} images with faces, endpoint latency {args.latency:g} s, "
-          f"{requests} prompt requests")
+    print(
+        f"{args.images} images with faces, endpoint latency {args.latency:g} s, "
+        f"{requests} prompt requests"
+    )
     print(f"  vision alone                 {vision:7.1f} s")
     print(f"  prompts alone                {prompts:7.1f} s")
     print(f"  vidpipe process, sequential  {sequential:7.1f} s   ratio {sequential / floor:.2f}")
-    print(f"  vidpipe process, overlapped  {overlapped:7.1f} s   ratio {overlapped / floor:.2f}"
-          " (target <= 1.15)")
+    print(
+        f"  vidpipe process, overlapped  {overlapped:7.1f} s   ratio {overlapped / floor:.2f}"
+        " (target <= 1.15)"
+    )
     return 0 if overlapped / floor <= 1.15 else 1
 
 

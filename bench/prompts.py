@@ -50,8 +50,9 @@ class FakeServerProcess:
         for name, value in options.items():
             command += [f"--{name.replace('_', '-')}", str(value)]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True, env=env)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
         self.base_url = self.process.stdout.readline().strip()
 
     def stats(self) -> dict:
@@ -68,17 +69,24 @@ class FakeServerProcess:
         self.process.wait(timeout=30)
 
 
-def fake_server(backend: str, latency: float, rate_limit_fraction: float,
-                retry_after: float) -> tuple[FakeOpenAIProcess | FakeServerProcess, dict]:
+def fake_server(
+    backend: str, latency: float, rate_limit_fraction: float, retry_after: float
+) -> tuple[FakeOpenAIProcess | FakeServerProcess, dict]:
     """The fake server of ``backend`` in a child process, and the settings that point at it."""
     server: FakeOpenAIProcess | FakeServerProcess
     if backend == "openai":
-        server = FakeOpenAIProcess(latency_s=latency, fractions={RATE_LIMIT: rate_limit_fraction},
-                                   retry_after_s=retry_after, seed=1).start()
-        return server, dict(prompt_backend="openai", openai_base_url=server.base_url,
-                            openai_model=DEFAULT_MODEL)
-    server = FakeServerProcess(latency=latency, rate_limit_fraction=rate_limit_fraction,
-                               retry_after=retry_after, seed=1)
+        server = FakeOpenAIProcess(
+            latency_s=latency,
+            fractions={RATE_LIMIT: rate_limit_fraction},
+            retry_after_s=retry_after,
+            seed=1,
+        ).start()
+        return server, dict(
+            prompt_backend="openai", openai_base_url=server.base_url, openai_model=DEFAULT_MODEL
+        )
+    server = FakeServerProcess(
+        latency=latency, rate_limit_fraction=rate_limit_fraction, retry_after=retry_after, seed=1
+    )
     return server, dict(gemini_api_key="bench-key", gemini_base_url=server.base_url)
 
 
@@ -99,8 +107,9 @@ def scenario(title: str, args, rate_limit_fraction: float, target_ratio: float) 
         session = open_project(Path(tmp) / "project", create=True)
         make_images(session.project.root, args.assets)
         reconcile(session.project, session.settings)
-        server, endpoint = fake_server(args.backend, args.latency, rate_limit_fraction,
-                                       args.retry_after)
+        server, endpoint = fake_server(
+            args.backend, args.latency, rate_limit_fraction, args.retry_after
+        )
         with server:
             settings = session.settings.replace(**endpoint, prompt_concurrency=args.concurrency)
             engine = ManifestingEngine(session.project, settings, stages=[PromptStage()])
@@ -113,14 +122,20 @@ def scenario(title: str, args, rate_limit_fraction: float, target_ratio: float) 
             ratio = wall / ideal
             ok = done == args.assets and ratio <= target_ratio
             print(f"{title}")
-            print(f"  backend {args.backend}, assets {args.assets}, concurrency {args.concurrency}, latency "
-                  f"{args.latency:g} s, 429 fraction {rate_limit_fraction:.0%}"
-                  + (f" (Retry-After {args.retry_after:g} s)" if rate_limit_fraction else ""))
-            print(f"  requests {stats['requests']} (429s {stats['outcomes'].get(RATE_LIMIT, 0)}), "
-                  f"peak in flight {stats['peak_concurrency']}, "
-                  f"assets done {done}/{args.assets}")
-            print(f"  wall {wall:.2f} s, ideal {ideal:.2f} s, ratio {ratio:.3f} "
-                  f"(target <= {target_ratio:g}) -> {'OK' if ok else 'MISSED'}")
+            print(
+                f"  backend {args.backend}, assets {args.assets}, concurrency {args.concurrency}, latency "
+                f"{args.latency:g} s, 429 fraction {rate_limit_fraction:.0%}"
+                + (f" (Retry-After {args.retry_after:g} s)" if rate_limit_fraction else "")
+            )
+            print(
+                f"  requests {stats['requests']} (429s {stats['outcomes'].get(RATE_LIMIT, 0)}), "
+                f"peak in flight {stats['peak_concurrency']}, "
+                f"assets done {done}/{args.assets}"
+            )
+            print(
+                f"  wall {wall:.2f} s, ideal {ideal:.2f} s, ratio {ratio:.3f} "
+                f"(target <= {target_ratio:g}) -> {'OK' if ok else 'MISSED'}"
+            )
             print(f"  stage: {row.status}, {row.message}")
         session.close()
     return ok
@@ -141,10 +156,11 @@ def main() -> int:
     else:
         from google import genai  # noqa: F401
         from google.genai import types  # noqa: F401
-    print(f"{args.backend} SDK import: {time.perf_counter() - started:.2f} s (once per process, "
-          "before the timed runs)")
-    results = [scenario("1. plain", args, 0.0, 1.15),
-               scenario("2. with 429s", args, 0.2, 2.0)]
+    print(
+        f"{args.backend} SDK import: {time.perf_counter() - started:.2f} s (once per process, "
+        "before the timed runs)"
+    )
+    results = [scenario("1. plain", args, 0.0, 1.15), scenario("2. with 429s", args, 0.2, 2.0)]
     return 0 if all(results) else 1
 
 

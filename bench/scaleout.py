@@ -54,9 +54,12 @@ def worker(root: Path, go: Path, concurrency: int, per_minute: int, base_url: st
     from vidpipe.pipeline.stages.prompts import PromptStage
 
     session = open_project(root)
-    settings = session.settings.replace(gemini_api_key="bench-key", gemini_base_url=base_url,
-                                        prompt_concurrency=concurrency,
-                                        prompt_requests_per_minute=per_minute)
+    settings = session.settings.replace(
+        gemini_api_key="bench-key",
+        gemini_base_url=base_url,
+        prompt_concurrency=concurrency,
+        prompt_requests_per_minute=per_minute,
+    )
     engine = ManifestingEngine(session.project, settings, stages=[PromptStage()])
     queue = redis.Redis.from_url(settings.queue_url)
     print("ready", flush=True)
@@ -86,7 +89,8 @@ def make_project(root: Path, manifests: int, assets: int) -> list[int]:
             pixels = image.load()
             for _ in range(300):
                 pixels[rng.randrange(320), rng.randrange(240)] = tuple(
-                    rng.randrange(256) for _ in range(3))
+                    rng.randrange(256) for _ in range(3)
+                )
             image.save(folder / f"ref_{a}.jpg", quality=90)
     reconcile(session.project, session.settings)
     ids = [m.id for m in Manifest.select().order_by(Manifest.name)]
@@ -108,16 +112,19 @@ UNBOUND_PER_MINUTE = 100_000
 
 
 def cases(no_rpm: bool) -> list[Case]:
-    chosen = [Case("1 worker, limit 64", 1, 64, UNBOUND_PER_MINUTE),
-              Case("2 workers, limit 64 (not binding)", 2, 64, UNBOUND_PER_MINUTE),
-              Case("2 workers, limit 16 in flight (binding)", 2, 16, UNBOUND_PER_MINUTE)]
+    chosen = [
+        Case("1 worker, limit 64", 1, 64, UNBOUND_PER_MINUTE),
+        Case("2 workers, limit 64 (not binding)", 2, 64, UNBOUND_PER_MINUTE),
+        Case("2 workers, limit 16 in flight (binding)", 2, 16, UNBOUND_PER_MINUTE),
+    ]
     if not no_rpm:
         chosen.append(Case("2 workers, limit 30 a minute (binding)", 2, 64, 30, manifests=2))
     return chosen
 
 
-def run_case(root: Path, manifest_ids: list[int], case: Case, latency: float,
-             redis_url: str) -> tuple[float, dict]:
+def run_case(
+    root: Path, manifest_ids: list[int], case: Case, latency: float, redis_url: str
+) -> tuple[float, dict]:
     import redis
 
     from vidpipe.store.database import open_database
@@ -131,14 +138,29 @@ def run_case(root: Path, manifest_ids: list[int], case: Case, latency: float,
     queue.rpush(QUEUE_KEY, *manifest_ids)
     for key in queue.scan_iter("vidpipe:gemini:*"):  # no window left over from the last case
         queue.delete(key)
-    with FakeServerProcess(latency=latency, seed=1) as server, \
-            tempfile.TemporaryDirectory() as tmp:
+    with FakeServerProcess(latency=latency, seed=1) as server, tempfile.TemporaryDirectory() as tmp:
         go = Path(tmp) / "go"
-        processes = [subprocess.Popen(
-            [sys.executable, __file__, "--worker", str(root), "--go", str(go),
-             "--concurrency", str(case.concurrency), "--per-minute", str(case.per_minute),
-             "--base-url", server.base_url],
-            stdout=subprocess.PIPE, text=True) for _ in range(case.workers)]
+        processes = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    str(root),
+                    "--go",
+                    str(go),
+                    "--concurrency",
+                    str(case.concurrency),
+                    "--per-minute",
+                    str(case.per_minute),
+                    "--base-url",
+                    server.base_url,
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(case.workers)
+        ]
         for process in processes:
             assert process.stdout.readline().strip() == "ready"
         started = time.perf_counter()
@@ -155,13 +177,17 @@ def main() -> int:
     parser.add_argument("--manifests", type=int, default=8)
     parser.add_argument("--assets", type=int, default=24, help="per manifest")
     parser.add_argument("--latency", type=float, default=1.0)
-    parser.add_argument("--no-rpm", action="store_true",
-                        help="skip the requests-per-minute case (it takes over a minute)")
+    parser.add_argument(
+        "--no-rpm",
+        action="store_true",
+        help="skip the requests-per-minute case (it takes over a minute)",
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--go", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=64, help=argparse.SUPPRESS)
-    parser.add_argument("--per-minute", type=int, default=UNBOUND_PER_MINUTE,
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--per-minute", type=int, default=UNBOUND_PER_MINUTE, help=argparse.SUPPRESS
+    )
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -175,31 +201,42 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="vidpipe-bench-") as tmp:
             root = Path(tmp) / "project"
             ids = make_project(root, args.manifests, args.assets)
-            print(f"{len(ids)} manifests x {args.assets} assets, endpoint latency "
-                  f"{args.latency:g} s, {os.cpu_count()} CPUs, load average "
-                  f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            print(
+                f"{len(ids)} manifests x {args.assets} assets, endpoint latency "
+                f"{args.latency:g} s, {os.cpu_count()} CPUs, load average "
+                f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+            )
             walls = {}
             for case in cases(args.no_rpm):
-                chosen = ids[:case.manifests] if case.manifests else ids
+                chosen = ids[: case.manifests] if case.manifests else ids
                 requests = len(chosen) * args.assets
                 wall, stats = run_case(root, chosen, case, args.latency, redis_server.url())
                 walls[case.name] = wall
-                within = (stats["peak_concurrency"] <= case.concurrency
-                          and stats["peak_per_minute"] <= case.per_minute)
+                within = (
+                    stats["peak_concurrency"] <= case.concurrency
+                    and stats["peak_per_minute"] <= case.per_minute
+                )
                 held = held and within and stats["requests"] == requests
                 limits = f"limit {case.concurrency} in flight" + (
-                    f", {case.per_minute}/min" if case.per_minute < UNBOUND_PER_MINUTE else "")
-                print(f"  {case.name}: {requests} requests, wall {wall:.2f} s, "
-                      f"{requests / wall:.2f} assets/s; at the server: {stats['requests']} "
-                      f"requests, peak {stats['peak_concurrency']} in flight, most "
-                      f"{stats['peak_per_minute']} within 60 s ({limits}: "
-                      f"{'held' if within else 'EXCEEDED'}); load average "
-                      f"{os.getloadavg()[0]:.2f}")
+                    f", {case.per_minute}/min" if case.per_minute < UNBOUND_PER_MINUTE else ""
+                )
+                print(
+                    f"  {case.name}: {requests} requests, wall {wall:.2f} s, "
+                    f"{requests / wall:.2f} assets/s; at the server: {stats['requests']} "
+                    f"requests, peak {stats['peak_concurrency']} in flight, most "
+                    f"{stats['peak_per_minute']} within 60 s ({limits}: "
+                    f"{'held' if within else 'EXCEEDED'}); load average "
+                    f"{os.getloadavg()[0]:.2f}"
+                )
         base = walls["1 worker, limit 64"]
-        print(f"speed-up of 2 workers, limit not binding: "
-              f"{base / walls['2 workers, limit 64 (not binding)']:.2f}x")
-        print(f"2 workers, limit 16 in flight binding: "
-              f"{base / walls['2 workers, limit 16 in flight (binding)']:.2f}x the baseline")
+        print(
+            f"speed-up of 2 workers, limit not binding: "
+            f"{base / walls['2 workers, limit 64 (not binding)']:.2f}x"
+        )
+        print(
+            f"2 workers, limit 16 in flight binding: "
+            f"{base / walls['2 workers, limit 16 in flight (binding)']:.2f}x the baseline"
+        )
         print("every limit held at the server" if held else "A LIMIT WAS EXCEEDED")
         return 0 if held else 1
     finally:

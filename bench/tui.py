@@ -78,8 +78,13 @@ def cold_start(code: str, args: list[str], runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         launched = time.time()
-        out = subprocess.run([sys.executable, "-c", code, *args], check=True, cwd=REPO,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            check=True,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout
         times.append(float(out.strip().splitlines()[-1]) - launched)
     return times
 
@@ -97,13 +102,25 @@ def tmux_start(command: str, markers: list[str], runs: int) -> dict[str, list[fl
         socket = f"vidpipe-bench-{uuid.uuid4().hex[:8]}"
         tmux = ["tmux", "-L", socket, "-f", "/dev/null"]
         launched = time.perf_counter()
-        subprocess.run([*tmux, "new-session", "-d", "-x", "160", "-y", "45",
-                        f"env -u COLUMNS -u LINES TERM=xterm-256color {command}"], check=True)
+        subprocess.run(
+            [
+                *tmux,
+                "new-session",
+                "-d",
+                "-x",
+                "160",
+                "-y",
+                "45",
+                f"env -u COLUMNS -u LINES TERM=xterm-256color {command}",
+            ],
+            check=True,
+        )
         try:
             left = list(markers)
             while left:
-                pane = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True,
-                                      text=True).stdout
+                pane = subprocess.run(
+                    [*tmux, "capture-pane", "-p"], capture_output=True, text=True
+                ).stdout
                 for marker in [m for m in left if m in pane]:
                     seen[marker].append(time.perf_counter() - launched)
                     left.remove(marker)
@@ -194,9 +211,11 @@ async def grid_and_progress(root: Path, assets: int, updates: int) -> dict:
         panel = screen.query_one("#job-panel")
         delays = []
         for step in range(1, updates + 1):
-            writer.execute("UPDATE stage_progress SET status='running', done=?, total=100, "
-                           "current_item=? WHERE run_id=? AND stage='prompts'",
-                           (step, f"item {step}", run.id))
+            writer.execute(
+                "UPDATE stage_progress SET status='running', done=?, total=100, "
+                "current_item=? WHERE run_id=? AND stage='prompts'",
+                (step, f"item {step}", run.id),
+            )
             committed = time.perf_counter()
             needle = f"{step}/100"
             while needle not in text_of(panel):
@@ -245,8 +264,10 @@ BARE_GRID = textwrap.dedent("""
 
 #: The terminal of a default SSH session: 256 colours (SSH does not forward COLORTERM), and
 #: SSH_CONNECTION set as sshd sets it (vidpipe-tui picks its preview quality from it).
-TERMINAL_ENV = ("env -u COLUMNS -u LINES -u COLORTERM TERM=xterm-256color "
-                "'SSH_CONNECTION=192.0.2.10 50022 192.0.2.20 22'")
+TERMINAL_ENV = (
+    "env -u COLUMNS -u LINES -u COLORTERM TERM=xterm-256color "
+    "'SSH_CONNECTION=192.0.2.10 50022 192.0.2.20 22'"
+)
 WIDTH, HEIGHT = 160, 45
 
 
@@ -260,10 +281,22 @@ class CapturedPane:
         self.socket = f"vidpipe-bench-{uuid.uuid4().hex[:8]}"
         self.capture = capture
         self.tmux = ["tmux", "-L", self.socket, "-f", "/dev/null"]
-        subprocess.run([*self.tmux, "new-session", "-d", "-s", "b", "-x", str(WIDTH), "-y",
-                        str(HEIGHT), f"{TERMINAL_ENV} {command}"], check=True)
-        subprocess.run([*self.tmux, "pipe-pane", "-o", "-t", "b", f"cat >> {capture}"],
-                       check=True)
+        subprocess.run(
+            [
+                *self.tmux,
+                "new-session",
+                "-d",
+                "-s",
+                "b",
+                "-x",
+                str(WIDTH),
+                "-y",
+                str(HEIGHT),
+                f"{TERMINAL_ENV} {command}",
+            ],
+            check=True,
+        )
+        subprocess.run([*self.tmux, "pipe-pane", "-o", "-t", "b", f"cat >> {capture}"], check=True)
 
     def written(self) -> int:
         try:
@@ -272,8 +305,9 @@ class CapturedPane:
             return 0
 
     def screen(self) -> str:
-        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", "b"], capture_output=True,
-                              text=True).stdout
+        return subprocess.run(
+            [*self.tmux, "capture-pane", "-p", "-t", "b"], capture_output=True, text=True
+        ).stdout
 
     def keys(self, *keys: str) -> None:
         subprocess.run([*self.tmux, "send-keys", "-t", "b", *keys], check=True)
@@ -338,8 +372,9 @@ def bytes_of_vidpipe(tmp: Path, moves: int, updates: int) -> dict:
     root = make_processed_project(tmp / "processed", images=12)
     daemon = start_detached(root).pid
     session = open_project(root)
-    pane = CapturedPane(f"{Path(sys.executable).parent / 'vidpipe-tui'} {root}",
-                        tmp / "vidpipe.out")
+    pane = CapturedPane(
+        f"{Path(sys.executable).parent / 'vidpipe-tui'} {root}", tmp / "vidpipe.out"
+    )
     figures: dict = {}
     try:
         pane.wait_screen("CHAR_12")
@@ -363,15 +398,18 @@ def bytes_of_vidpipe(tmp: Path, moves: int, updates: int) -> dict:
         run = create_run("process", manifest_id=manifest_id)
         claim(run.id)
         StageProgress.update(status="done", done=12, total=12).where(
-            StageProgress.run == run.id, StageProgress.stage != "prompts").execute()
+            StageProgress.run == run.id, StageProgress.stage != "prompts"
+        ).execute()
         time.sleep(SETTLE_S)  # the dashboard switches to the new job: not a progress update
         writer = sqlite3.connect(session.project.database_path, isolation_level=None, timeout=30)
 
         def step(i: int) -> None:
-            writer.execute("UPDATE stage_progress SET status='running', done=?, total=100, "
-                           "current_item=?, started_at=COALESCE(started_at, ?) WHERE run_id=? "
-                           "AND stage='prompts'", (i + 1, f"hero_{i % 12:02d}.jpg",
-                                                   "2026-01-01 00:00:00", run.id))
+            writer.execute(
+                "UPDATE stage_progress SET status='running', done=?, total=100, "
+                "current_item=?, started_at=COALESCE(started_at, ?) WHERE run_id=? "
+                "AND stage='prompts'",
+                (i + 1, f"hero_{i % 12:02d}.jpg", "2026-01-01 00:00:00", run.id),
+            )
 
         figures["progress"] = _per_event(pane, idle, updates, step)
         writer.close()
@@ -391,8 +429,10 @@ def measure_bytes(moves: int = 8, updates: int = 8) -> dict | None:
     if shutil.which("tmux") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        return {"bare": bytes_of_bare(Path(tmp), moves, updates),
-                "vidpipe": bytes_of_vidpipe(Path(tmp), moves, updates)}
+        return {
+            "bare": bytes_of_bare(Path(tmp), moves, updates),
+            "vidpipe": bytes_of_vidpipe(Path(tmp), moves, updates),
+        }
 
 
 def print_bytes(figures: dict | None) -> None:
@@ -404,23 +444,31 @@ def print_bytes(figures: dict | None) -> None:
 
     def event(name: str, sample: dict, base: dict | None, target: str) -> None:
         net = sample["net"]
-        line = (f"  {name:34s} vidpipe-tui median {med(net):8.0f} B (max {max(net):.0f}, "
-                f"raw median {med(sample['raw']):.0f})")
+        line = (
+            f"  {name:34s} vidpipe-tui median {med(net):8.0f} B (max {max(net):.0f}, "
+            f"raw median {med(sample['raw']):.0f})"
+        )
         if base is not None:
             line += f"   bare {med(base['net']):.0f} B"
         print(line + f"   target {target}")
 
-    print(f"bytes written to a real terminal (tmux pipe-pane, {WIDTH}x{HEIGHT}, "
-          f"TERM=xterm-256color, 12 processed assets, daemon running):")
-    print(f"  {'idle, nothing changing':34s} vidpipe-tui {ours['idle']:8.0f} B/s"
-          f"   bare {bare['idle']:.0f} B/s   target <= 200 B/s")
+    print(
+        f"bytes written to a real terminal (tmux pipe-pane, {WIDTH}x{HEIGHT}, "
+        f"TERM=xterm-256color, 12 processed assets, daemon running):"
+    )
+    print(
+        f"  {'idle, nothing changing':34s} vidpipe-tui {ours['idle']:8.0f} B/s"
+        f"   bare {bare['idle']:.0f} B/s   target <= 200 B/s"
+    )
     event("cursor move, preview shown", ours["move_preview"], bare["move"], "<= 10 KB")
     if "move_preview_high" in ours:
         event("  same, preview quality high (I)", ours["move_preview_high"], None, "-")
     event("cursor move, preview hidden (i)", ours["move_hidden"], bare["move"], "<= 1.5 KB")
     event("progress update while a job runs", ours["progress"], bare["progress"], "<= 1 KB")
-    print(f"  (per event: bytes in the {WINDOW_S} s after it, less the idle rate; "
-          f"{len(ours['progress']['raw'])} events each)")
+    print(
+        f"  (per event: bytes in the {WINDOW_S} s after it, less the idle rate; "
+        f"{len(ours['progress']['raw'])} events each)"
+    )
 
 
 def main() -> None:
@@ -428,8 +476,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--assets", type=int, default=5000)
     parser.add_argument("--updates", type=int, default=20)
-    parser.add_argument("--only", choices=["bytes", "speed"],
-                        help="only the terminal bytes, or only the timings")
+    parser.add_argument(
+        "--only", choices=["bytes", "speed"], help="only the terminal bytes, or only the timings"
+    )
     args = parser.parse_args()
     if args.only != "speed":
         print_bytes(measure_bytes())
@@ -445,14 +494,19 @@ def main() -> None:
         bare = cold_start(BARE, [], args.runs)
         vidpipe = cold_start(VIDPIPE, [str(root)], args.runs)
         bare_script = Path(tmp) / "bare.py"
-        bare_script.write_text(BARE.replace("self.exit()", "pass").replace(
-            "print(time.time())", "pass").replace("run(headless=True)", "run()"))
+        bare_script.write_text(
+            BARE.replace("self.exit()", "pass")
+            .replace("print(time.time())", "pass")
+            .replace("run(headless=True)", "run()")
+        )
         # First frame: a text of the first frame ("hello"; the grid header "Prompt"). Footer:
         # Textual's Footer fills its keys one frame later, for both apps.
-        tmux_bare = tmux_start(f"{sys.executable} {bare_script}", ["hello", "palette"],
-                               args.runs)
-        tmux_vidpipe = tmux_start(f"{Path(sys.executable).parent / 'vidpipe-tui'} {root}",
-                                  ["Prompt", "Next unreviewed"], args.runs)
+        tmux_bare = tmux_start(f"{sys.executable} {bare_script}", ["hello", "palette"], args.runs)
+        tmux_vidpipe = tmux_start(
+            f"{Path(sys.executable).parent / 'vidpipe-tui'} {root}",
+            ["Prompt", "Next unreviewed"],
+            args.runs,
+        )
         figures = asyncio.run(grid_and_progress(root, args.assets, args.updates))
 
     med = statistics.median
@@ -463,27 +517,40 @@ def main() -> None:
     print(f"  ratio              {med(vidpipe) / med(bare):.2f}x   target <= 2x")
     if tmux_bare and tmux_vidpipe:
         print(f"launch to screen in a real terminal (tmux, median of {args.runs}):")
-        for what, bare_marker, tui_marker in (("first frame", "hello", "Prompt"),
-                                              ("footer keys", "palette", "Next unreviewed")):
+        for what, bare_marker, tui_marker in (
+            ("first frame", "hello", "Prompt"),
+            ("footer keys", "palette", "Next unreviewed"),
+        ):
             b, v = med(tmux_bare[bare_marker]), med(tmux_vidpipe[tui_marker])
             print(f"  {what:12s} bare {b:.3f} s   vidpipe-tui {v:.3f} s   ratio {v / b:.2f}x")
     print(f"grid with {args.assets} assets:")
     print(f"  first load after start   {figures['first_load_s']:.3f} s")
-    print(f"  reload (query + rebuild) median {med(figures['reload_s']):.3f} s, "
-          f"max {max(figures['reload_s']):.3f} s   target < 1 s")
-    print(f"  longest event-loop stall during a reload: "
-          f"{max(figures['reload_stall_s']) * 1000:.0f} ms "
-          f"(median of 3: {med(figures['reload_stall_s']) * 1000:.0f} ms)")
-    print(f"  re-sort (rebuild only) median {med(figures['sort_s']):.3f} s, longest stall "
-          f"{max(figures['sort_stall_s']) * 1000:.0f} ms "
-          f"(median {med(figures['sort_stall_s']) * 1000:.0f} ms)")
-    print(f"  for scale, page down (one full repaint of the grid): longest stall "
-          f"{max(figures['page_stall_s']) * 1000:.0f} ms "
-          f"(median {med(figures['page_stall_s']) * 1000:.0f} ms)")
-    print(f"progress row committed by another connection -> dashboard shows it "
-          f"({args.updates} updates):")
-    print(f"  median {med(delays) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms   "
-          f"target < 500 ms")
+    print(
+        f"  reload (query + rebuild) median {med(figures['reload_s']):.3f} s, "
+        f"max {max(figures['reload_s']):.3f} s   target < 1 s"
+    )
+    print(
+        f"  longest event-loop stall during a reload: "
+        f"{max(figures['reload_stall_s']) * 1000:.0f} ms "
+        f"(median of 3: {med(figures['reload_stall_s']) * 1000:.0f} ms)"
+    )
+    print(
+        f"  re-sort (rebuild only) median {med(figures['sort_s']):.3f} s, longest stall "
+        f"{max(figures['sort_stall_s']) * 1000:.0f} ms "
+        f"(median {med(figures['sort_stall_s']) * 1000:.0f} ms)"
+    )
+    print(
+        f"  for scale, page down (one full repaint of the grid): longest stall "
+        f"{max(figures['page_stall_s']) * 1000:.0f} ms "
+        f"(median {med(figures['page_stall_s']) * 1000:.0f} ms)"
+    )
+    print(
+        f"progress row committed by another connection -> dashboard shows it "
+        f"({args.updates} updates):"
+    )
+    print(
+        f"  median {med(delays) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms   target < 500 ms"
+    )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,10 @@ def make_images(folder: Path, count: int) -> list[Path]:
     paths = []
     for index in range(count):
         image = Image.new("RGB", (256, 192), tuple(rng.randrange(256) for _ in range(3)))
-        ImageDraw.Draw(image).rectangle([rng.randrange(128), rng.randrange(96), 200, 150],
-                                        fill=tuple(rng.randrange(256) for _ in range(3)))
+        ImageDraw.Draw(image).rectangle(
+            [rng.randrange(128), rng.randrange(96), 200, 150],
+            fill=tuple(rng.randrange(256) for _ in range(3)),
+        )
         path = folder / f"ref{index:04d}.jpg"
         image.save(path, quality=85)
         paths.append(path)
@@ -87,8 +89,9 @@ class RowWatcher(threading.Thread):
         connection = sqlite3.connect(self.db_path, timeout=30)
         last_id = 0
         while not self.stop.wait(self.interval):
-            rows = connection.execute("SELECT id, file_path FROM asset WHERE id > ? AND "
-                                      "source = 'uploaded'", (last_id,)).fetchall()
+            rows = connection.execute(
+                "SELECT id, file_path FROM asset WHERE id > ? AND source = 'uploaded'", (last_id,)
+            ).fetchall()
             now = time.time()
             for row_id, file_path in rows:
                 self.seen.setdefault(file_path, now)
@@ -111,11 +114,18 @@ def main() -> int:
     session = open_project(work / "project", create=True)
     root = session.project.root
     sources = make_images(work / "staging", args.files)
-    daemon = subprocess.Popen([sys.executable, "-m", "daemon.main", str(root)], cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "daemon.main", str(root)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        wait_for(lambda: daemon_status(root).pid == daemon.pid and daemon_status(root).watcher,
-                 60, "daemon start")
+        wait_for(
+            lambda: daemon_status(root).pid == daemon.pid and daemon_status(root).watcher,
+            60,
+            "daemon start",
+        )
         rows = RowWatcher(Path(session.database.database))
         rows.start()
         closed_at: dict[str, float] = {}
@@ -133,21 +143,31 @@ def main() -> int:
         exactly_once = len(paths) == len(set(paths)) == args.files
         visible = [rows.seen[a.file_path] - closed_at[a.file_path] for a in assets]
         stamped = [epoch(a.created_at) - closed_at[a.file_path] for a in assets]
-        mtime_gaps = [closed_at[a.file_path] - (root / a.file_path).stat().st_mtime
-                      for a in assets]
+        mtime_gaps = [closed_at[a.file_path] - (root / a.file_path).stat().st_mtime for a in assets]
 
-        wait_for(lambda: Run.select().where(Run.started_at.is_null(False)).exists(), 120,
-                 "the watcher's job to start")
+        wait_for(
+            lambda: Run.select().where(Run.started_at.is_null(False)).exists(),
+            120,
+            "the watcher's job to start",
+        )
         watcher_runs = list(Run.select().where(Run.requested_by == "watcher"))
-        watcher_pickup = [epoch(r.started_at) - epoch(r.created_at) for r in watcher_runs
-                          if r.started_at]
+        watcher_pickup = [
+            epoch(r.started_at) - epoch(r.created_at) for r in watcher_runs if r.started_at
+        ]
         # Idle pickup: let the bulk run finish or cancel it, then queue reprocess jobs one by one.
         from daemon.client import cancel_run, enqueue_reprocess
 
         for run in watcher_runs:
             cancel_run(run.id)
-        wait_for(lambda: not Run.select().where(Run.status.in_(
-            [RunStatus.QUEUED, RunStatus.RUNNING])).exists(), 300, "the pipeline to go idle")
+        wait_for(
+            lambda: (
+                not Run.select()
+                .where(Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]))
+                .exists()
+            ),
+            300,
+            "the pipeline to go idle",
+        )
         idle_pickup = []
         for asset in assets[:10]:
             time.sleep(0.5)  # let the consumer's idle polling back off to its maximum
@@ -155,9 +175,11 @@ def main() -> int:
             wait_for(lambda: Run.get_by_id(run.id).started_at is not None, 120, "pickup")
             done = Run.get_by_id(run.id)
             idle_pickup.append(epoch(done.started_at) - epoch(done.created_at))
-            wait_for(lambda: Run.get_by_id(run.id).status not in (RunStatus.QUEUED,
-                                                                  RunStatus.RUNNING),
-                     300, "reprocess to finish")
+            wait_for(
+                lambda: Run.get_by_id(run.id).status not in (RunStatus.QUEUED, RunStatus.RUNNING),
+                300,
+                "reprocess to finish",
+            )
         # Nothing ingested twice later on either (the pipeline ran, or was cancelled, meanwhile).
         final = [a.file_path for a in Asset.select().where(Asset.source == "uploaded")]
         exactly_once = exactly_once and sorted(final) == sorted(paths)
@@ -169,8 +191,10 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     def spread(values):
-        return (f"median {statistics.median(values):.3f}s, p90 {pct(values, 0.9):.3f}s, "
-                f"max {max(values):.3f}s")
+        return (
+            f"median {statistics.median(values):.3f}s, p90 {pct(values, 0.9):.3f}s, "
+            f"max {max(values):.3f}s"
+        )
 
     print(f"files copied in at once:        {args.files} (copy took {copy_end - copy_start:.2f}s)")
     print(f"every file ingested once:       {'yes' if exactly_once else 'NO'}")
@@ -179,8 +203,10 @@ def main() -> int:
     print(f"  same, closed -> daemon's created_at stamp (pre-commit): {spread(stamped)}")
     print(f"  (close minus mtime: {min(mtime_gaps) * 1000:.2f} to {max(mtime_gaps) * 1000:.2f} ms)")
     print(f"pickup, watcher job:            {', '.join(f'{v:.3f}s' for v in watcher_pickup)}")
-    print(f"pickup, idle reprocess (n=10):  median {statistics.median(idle_pickup):.3f}s, "
-          f"max {max(idle_pickup):.3f}s")
+    print(
+        f"pickup, idle reprocess (n=10):  median {statistics.median(idle_pickup):.3f}s, "
+        f"max {max(idle_pickup):.3f}s"
+    )
     return 0 if exactly_once else 1
 
 

@@ -22,8 +22,7 @@ def box_lock_path() -> Path:
 
 
 @contextmanager
-def one_job_per_box(stopping: threading.Event | None = None,
-                    poll_s: float = 0.2) -> Iterator[bool]:
+def one_job_per_box(stopping: threading.Event | None = None, poll_s: float = 0.2) -> Iterator[bool]:
     """Hold the machine's pipeline lock for the block; yields False (without the lock) if
     ``stopping`` was set while waiting."""
     fd = os.open(box_lock_path(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)

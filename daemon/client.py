@@ -28,15 +28,27 @@ from vidpipe.errors import VidpipeError
 from vidpipe.store.models import Asset, Run, RunKind, RunMode, RunStatus, db
 from vidpipe.store.project import find_project
 from vidpipe.pipeline.runs import (
-    PRIORITY_BULK, PRIORITY_INTERACTIVE, REPROCESS_STAGES, create_run, take_in_new_images,
+    PRIORITY_BULK,
+    PRIORITY_INTERACTIVE,
+    REPROCESS_STAGES,
+    create_run,
+    take_in_new_images,
 )
 from vidpipe.store.safe_io import open_append, open_regular
 
 #: Advisory lock key of enqueue_process's look-then-create ("vide").
 ENQUEUE_LOCK_KEY = 0x76696465
 
-__all__ = ["enqueue_process", "enqueue_processing", "enqueue_reprocess", "cancel_run",
-           "start_detached", "Started", "daemon_status", "DaemonStatus"]
+__all__ = [
+    "enqueue_process",
+    "enqueue_processing",
+    "enqueue_reprocess",
+    "cancel_run",
+    "start_detached",
+    "Started",
+    "daemon_status",
+    "DaemonStatus",
+]
 
 
 def _tasks(project_root: Path | str):
@@ -47,8 +59,12 @@ def _tasks(project_root: Path | str):
     return task_set(find_project(Path(project_root)))
 
 
-def enqueue_process(project_root: Path, manifest_id: int,
-                    mode: RunMode | str = RunMode.MISSING, requested_by: str = "tui") -> Run:
+def enqueue_process(
+    project_root: Path,
+    manifest_id: int,
+    mode: RunMode | str = RunMode.MISSING,
+    requested_by: str = "tui",
+) -> Run:
     """Queue "process this manifest" (``mode`` missing | all). A run for the same manifest that
     is still waiting in the queue (same mode, or "all") is returned instead of a second one."""
     if mode not in set(RunMode):
@@ -57,36 +73,59 @@ def enqueue_process(project_root: Path, manifest_id: int,
     with db.atomic():
         # Daemons on several machines queue drops at once: one look-then-create at a time.
         serialize_writers(ENQUEUE_LOCK_KEY)
-        waiting = (Run.select().where(Run.kind == RunKind.PROCESS, Run.manifest == manifest_id,
-                                      Run.status == RunStatus.QUEUED, Run.mode.in_(modes))
-                   .order_by(Run.id).first())
+        waiting = (
+            Run.select()
+            .where(
+                Run.kind == RunKind.PROCESS,
+                Run.manifest == manifest_id,
+                Run.status == RunStatus.QUEUED,
+                Run.mode.in_(modes),
+            )
+            .order_by(Run.id)
+            .first()
+        )
         if waiting is not None:
             take_in_new_images(waiting)  # a run back in the queue after a restart started before
             return waiting
-        run = create_run(RunKind.PROCESS, manifest_id=manifest_id, mode=mode,
-                         priority=PRIORITY_BULK, requested_by=requested_by)
+        run = create_run(
+            RunKind.PROCESS,
+            manifest_id=manifest_id,
+            mode=mode,
+            priority=PRIORITY_BULK,
+            requested_by=requested_by,
+        )
     _tasks(project_root).enqueue_run(run)
     return run
 
 
-def enqueue_reprocess(project_root: Path, asset_id: int, overwrite: bool = False,
-                      requested_by: str = "tui") -> Run:
+def enqueue_reprocess(
+    project_root: Path, asset_id: int, overwrite: bool = False, requested_by: str = "tui"
+) -> Run:
     """Queue a reprocess of one asset (detection + reverse prompting + tags) at interactive
     priority: it runs before any queued bulk work (after the job running now)."""
     asset = Asset.get_by_id(asset_id)
-    run = create_run(RunKind.REPROCESS, manifest_id=asset.manifest_id, asset_id=asset.id,
-                     mode=RunMode.ALL, stages=REPROCESS_STAGES, priority=PRIORITY_INTERACTIVE,
-                     requested_by=requested_by, args={"overwrite": bool(overwrite)})
+    run = create_run(
+        RunKind.REPROCESS,
+        manifest_id=asset.manifest_id,
+        asset_id=asset.id,
+        mode=RunMode.ALL,
+        stages=REPROCESS_STAGES,
+        priority=PRIORITY_INTERACTIVE,
+        requested_by=requested_by,
+        args={"overwrite": bool(overwrite)},
+    )
     _tasks(project_root).enqueue_run(run)
     return run
 
 
-def enqueue_processing(project_root: Path, manifest_ids: Iterable[int],
-                       requested_by: str = "watcher") -> list[int]:
+def enqueue_processing(
+    project_root: Path, manifest_ids: Iterable[int], requested_by: str = "watcher"
+) -> list[int]:
     """One "missing" process job per manifest (an already-queued one is reused); their ids."""
-    return [enqueue_process(project_root, manifest_id, RunMode.MISSING,
-                            requested_by=requested_by).id
-            for manifest_id in sorted(set(manifest_ids))]
+    return [
+        enqueue_process(project_root, manifest_id, RunMode.MISSING, requested_by=requested_by).id
+        for manifest_id in sorted(set(manifest_ids))
+    ]
 
 
 def cancel_run(run_id: int) -> bool:
@@ -98,8 +137,13 @@ def cancel_run(run_id: int) -> bool:
 def daemon_command(project_root: Path | str) -> list[str]:
     # -P: the daemon runs in the project folder, and `python -m` would otherwise put that folder
     # first on sys.path, where a planted daemon/ or torch.py would be imported instead of ours.
-    return [sys.executable, "-P", "-m", "daemon.main",
-            str(Path(project_root).expanduser().resolve())]
+    return [
+        sys.executable,
+        "-P",
+        "-m",
+        "daemon.main",
+        str(Path(project_root).expanduser().resolve()),
+    ]
 
 
 class Started(NamedTuple):
@@ -117,9 +161,14 @@ def start_detached(project_root: Path, wait_s: float = 20.0) -> Started:
     log_path = project.logs_dir / "daemon.out"
     project.logs_dir.mkdir(parents=True, exist_ok=True)
     with open_append(log_path, within=project.state_dir) as out:
-        process = subprocess.Popen(daemon_command(project.root), stdin=subprocess.DEVNULL,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                   cwd=str(project.root))
+        process = subprocess.Popen(
+            daemon_command(project.root),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=str(project.root),
+        )
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         code = process.poll()

@@ -11,8 +11,16 @@ from typing import Iterable
 from vidpipe import imaging
 from vidpipe.config.settings import Settings
 from vidpipe.errors import VidpipeError
-from vidpipe.pipeline.ingest import IngestResult, display_path, ingest_file, ingest_files, \
-    input_relative, iter_input_files, mark_removed, unusable_name
+from vidpipe.pipeline.ingest import (
+    IngestResult,
+    display_path,
+    ingest_file,
+    ingest_files,
+    input_relative,
+    iter_input_files,
+    mark_removed,
+    unusable_name,
+)
 from vidpipe.store.models import AssetState
 from vidpipe.store.project import Project
 
@@ -33,8 +41,9 @@ def is_watched(project: Project, path: Path) -> bool:
     return input_relative(project, path) is not None
 
 
-def ingest_paths(project: Project, settings: Settings, paths: Iterable[Path],
-                 removed: Iterable[Path] = ()) -> IngestOutcome:
+def ingest_paths(
+    project: Project, settings: Settings, paths: Iterable[Path], removed: Iterable[Path] = ()
+) -> IngestOutcome:
     """Ingest existing files (folders are walked) and mark vanished paths removed.
 
     Ingest comes first, so a file moved inside the project is followed to its new path (by its
@@ -76,8 +85,9 @@ def ingest_paths(project: Project, settings: Settings, paths: Iterable[Path],
         gone = mark_removed(project, path)
         outcome.removed += len(gone)
         if gone:
-            log.info("marked %d asset(s) under %s removed", len(gone),
-                     path.relative_to(project.root))
+            log.info(
+                "marked %d asset(s) under %s removed", len(gone), path.relative_to(project.root)
+            )
             outcome.manifests.update(a.manifest_id for a in gone)  # tags/contact sheet change
     return outcome
 

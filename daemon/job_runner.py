@@ -75,11 +75,17 @@ def claim(run: Run) -> bool:
     transaction under a lock, so two machines never both pass the look."""
     with db.atomic():
         serialize_writers(CLAIM_LOCK_KEY)
-        if run.manifest_id is not None and Run.select().where(
-                Run.manifest == run.manifest_id, Run.id != run.id,
-                Run.status == RunStatus.RUNNING).exists():
-            log.info("run #%s waits: another run of manifest %s is running", run.id,
-                     run.manifest_id)
+        if (
+            run.manifest_id is not None
+            and Run.select()
+            .where(
+                Run.manifest == run.manifest_id, Run.id != run.id, Run.status == RunStatus.RUNNING
+            )
+            .exists()
+        ):
+            log.info(
+                "run #%s waits: another run of manifest %s is running", run.id, run.manifest_id
+            )
             return False
         return runs.claim(run.id)
 
@@ -112,8 +118,14 @@ def _execute(rt: Runtime, run: Run, retries_left: int) -> str:
         rt.current_run, rt.current_stop = run_id, stop
         if rt.stopping.is_set():  # the stop came between the check above and the claim
             stop.shutdown()
-    log.info("run #%s %s started (manifest %s, asset %s, mode %s)", run_id, run.kind,
-             run.manifest_id, run.asset_id, run.mode)
+    log.info(
+        "run #%s %s started (manifest %s, asset %s, mode %s)",
+        run_id,
+        run.kind,
+        run.manifest_id,
+        run.asset_id,
+        run.mode,
+    )
     try:
         result = _run_resuming(rt, run, stop)
         if result is None:
@@ -136,8 +148,12 @@ def _execute(rt: Runtime, run: Run, retries_left: int) -> str:
     if result.status == RunStatus.INTERRUPTED:
         log.info("run #%s interrupted by shutdown; it resumes on the next start", run_id)
     else:
-        log.info("run #%s finished: %s%s", run_id, result.status,
-                 f" ({result.error})" if result.error else "")
+        log.info(
+            "run #%s finished: %s%s",
+            run_id,
+            result.status,
+            f" ({result.error})" if result.error else "",
+        )
     return result.status
 
 
@@ -159,9 +175,11 @@ def _run_resuming(rt: Runtime, run: Run, stop: StopToken) -> Run | None:
         except DatabaseUnreachable as exc:
             log.warning("run #%s paused: %s; it resumes when the database answers", run.id, exc)
             if not wait_for_database(db.obj, stop.is_set):
-                log.warning("run #%s left while the database was unreachable (stopping, or "
-                            "its lease ran out); it resumes under whichever daemon takes it",
-                            run.id)
+                log.warning(
+                    "run #%s left while the database was unreachable (stopping, or "
+                    "its lease ran out); it resumes under whichever daemon takes it",
+                    run.id,
+                )
                 return None
             if not runs.holds(run.id):
                 log.warning("run #%s was taken over while the database was unreachable", run.id)
@@ -175,13 +193,16 @@ def requeue_runs(tasks, previous_pid: int | None = None) -> list[int]:
     daemon.tasks.TaskSet) is enqueued again. Returns the re-enqueued ids."""
     recovered = runs.recover_abandoned(dead_pids=[previous_pid] if previous_pid else [])
     if recovered:
-        log.warning("run(s) %s had been interrupted; queued again",
-                    ", ".join(f"#{i}" for i in recovered))
+        log.warning(
+            "run(s) %s had been interrupted; queued again", ", ".join(f"#{i}" for i in recovered)
+        )
     pending = tasks.queued_run_ids()
     enqueued = []
-    for run in list(Run.select().where(Run.status == RunStatus.QUEUED,
-                                       Run.kind.in_(list(RunKind)))
-                    .order_by(Run.priority.desc(), Run.id)):
+    for run in list(
+        Run.select()
+        .where(Run.status == RunStatus.QUEUED, Run.kind.in_(list(RunKind)))
+        .order_by(Run.priority.desc(), Run.id)
+    ):
         if run.id not in pending:
             tasks.enqueue_run(run)
             enqueued.append(run.id)

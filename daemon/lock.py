@@ -53,7 +53,8 @@ class DaemonLock:
                     raise DaemonAlreadyRunning(
                         f"a daemon is already running for {self.project.root} "
                         f"(pid {holder.get('pid', '?')}, since {holder.get('started_at', '?')}); "
-                        f"stop it with: vidpipe daemon stop {self.project.root}") from None
+                        f"stop it with: vidpipe daemon stop {self.project.root}"
+                    ) from None
                 time.sleep(0.05)
         self.fd = fd
         self.previous = read_lock_info(self.project)
@@ -67,8 +68,11 @@ class DaemonLock:
         """The lock file, refused unless it is a regular file: the pid is written into it, so
         a symlink planted at its name must not lead that write elsewhere."""
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
-                         | os.O_CLOEXEC, 0o644)
+            fd = os.open(
+                self.path,
+                os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                0o644,
+            )
         except OSError as exc:
             raise DaemonLockUnusable(self._unusable(exc.strerror or str(exc))) from None
         mode = os.fstat(fd).st_mode
@@ -85,8 +89,10 @@ class DaemonLock:
             mode = None
         if mode is not None and not stat.S_ISREG(mode):
             why = f"it is {describe_kind(mode)}"
-        return (f"cannot use the daemon lock file {self.path}: {why}. Move it away "
-                "(vidpipe creates a new one)")
+        return (
+            f"cannot use the daemon lock file {self.path}: {why}. Move it away "
+            "(vidpipe creates a new one)"
+        )
 
     @property
     def previous_pid(self) -> int | None:

@@ -87,8 +87,7 @@ def setup_logging(project: Project, verbose: bool = False) -> None:
 
 
 class Daemon:
-    def __init__(self, project: Project, watch: bool = True,
-                 force_polling: bool = False):
+    def __init__(self, project: Project, watch: bool = True, force_polling: bool = False):
         self.project = project
         self.watch = watch
         self.force_polling = force_polling
@@ -126,8 +125,12 @@ class Daemon:
         if not settings.queue_url:
             set_aside_damaged_queue(self.project)
         tasks = task_set(self.project, settings, immediate=False)
-        log.info("vidpipe-daemon %s started for %s%s", this_daemon(), self.project.root,
-                 " (shared queue)" if self.shared else "")
+        log.info(
+            "vidpipe-daemon %s started for %s%s",
+            this_daemon(),
+            self.project.root,
+            " (shared queue)" if self.shared else "",
+        )
         if self.shared:
             self._shared_heartbeat(lock.started_at, runtime, tasks)
             take_over_abandoned(tasks)
@@ -141,9 +144,15 @@ class Daemon:
         default_stages(settings)
 
         # One worker: GPU work runs one job at a time.
-        consumer = _Consumer(tasks.huey, workers=1, worker_type="thread", periodic=False,
-                             initial_delay=0.05, max_delay=MAX_POLL_DELAY_S,
-                             shutdown_timeout=SHUTDOWN_GRACE_S)
+        consumer = _Consumer(
+            tasks.huey,
+            workers=1,
+            worker_type="thread",
+            periodic=False,
+            initial_delay=0.05,
+            max_delay=MAX_POLL_DELAY_S,
+            shutdown_timeout=SHUTDOWN_GRACE_S,
+        )
         consumer.start()
         if self.watch:
             self.watcher = FolderIngester(self.project, settings, force_polling=self.force_polling)
@@ -186,13 +195,19 @@ class Daemon:
         except Exception as exc:
             counts = {"error": str(exc)}
         watcher = self.watcher
-        write_heartbeat(self.project, {
-            "pid": os.getpid(), "started_at": started, "state": state,
-            "current_run": runtime.current_run, "queue": counts,
-            "watcher": watcher.mode if watcher else None,
-            "note": watcher.note if watcher else None,
-            "problem": watcher.problem if watcher else None,
-        })
+        write_heartbeat(
+            self.project,
+            {
+                "pid": os.getpid(),
+                "started_at": started,
+                "state": state,
+                "current_run": runtime.current_run,
+                "queue": counts,
+                "watcher": watcher.mode if watcher else None,
+                "note": watcher.note if watcher else None,
+                "problem": watcher.problem if watcher else None,
+            },
+        )
 
     def _shared_heartbeat(self, started: str, runtime, tasks, state: str = "running") -> None:
         try:
@@ -234,8 +249,10 @@ class Daemon:
 
     @staticmethod
     def _force_exit() -> None:
-        log.error("shutdown took longer than %ss; exiting now (the run resumes on next start)",
-                  SHUTDOWN_GRACE_S + 5)
+        log.error(
+            "shutdown took longer than %ss; exiting now (the run resumes on next start)",
+            SHUTDOWN_GRACE_S + 5,
+        )
         logging.shutdown()
         os._exit(1)
 
@@ -256,20 +273,31 @@ def set_aside_damaged_queue(project: Project) -> None:
         name = Path(f"{path}{suffix}")
         if name.exists() or name.is_symlink():
             os.replace(name, name.with_name(f"{name.name}.damaged-{stamp}"))
-    log.warning("the queue file %s %s; set aside as %s.damaged-%s, the queue is rebuilt from "
-                "the project database", path, health.problem, path.name, stamp)
+    log.warning(
+        "the queue file %s %s; set aside as %s.damaged-%s, the queue is rebuilt from "
+        "the project database",
+        path,
+        health.problem,
+        path.name,
+        stamp,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidpipe-daemon",
-        description="Process a vidpipe project in the background: job queue + folder watcher.")
+        description="Process a vidpipe project in the background: job queue + folder watcher.",
+    )
     parser.add_argument("project", type=Path, help="the project folder (vidpipe init first)")
-    parser.add_argument("--detach", action="store_true",
-                        help="start in the background, print the pid and return")
+    parser.add_argument(
+        "--detach", action="store_true", help="start in the background, print the pid and return"
+    )
     parser.add_argument("--no-watch", action="store_true", help="do not watch the folder")
-    parser.add_argument("--poll", action="store_true",
-                        help="watch by polling instead of inotify (network filesystems)")
+    parser.add_argument(
+        "--poll",
+        action="store_true",
+        help="watch by polling instead of inotify (network filesystems)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     return parser
 
@@ -284,8 +312,10 @@ def main(argv: list[str] | None = None) -> int:
 
             started = start_detached(project.root)
             state = "started" if started.ready else "is still starting"
-            print(f"vidpipe-daemon {state} for {project.root}, pid {started.pid}; "
-                  f"log: {project.logs_dir / 'daemon.log'}")
+            print(
+                f"vidpipe-daemon {state} for {project.root}, pid {started.pid}; "
+                f"log: {project.logs_dir / 'daemon.log'}"
+            )
             return 0
         setup_logging(project, args.verbose)
         return Daemon(project, watch=not args.no_watch, force_polling=args.poll).run()
@@ -297,8 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (PeeweeDatabaseError, sqlite3.DatabaseError) as exc:
         log.exception("database error")
-        print(f"vidpipe-daemon: {describe_database_error(exc)}",
-              file=sys.stderr)
+        print(f"vidpipe-daemon: {describe_database_error(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
         log.exception("file system error")

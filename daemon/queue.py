@@ -56,14 +56,18 @@ def make_huey(project: Project, settings: Settings, immediate: bool | None = Non
     if runs_immediately(immediate):
         return MemoryHuey(f"vidpipe.{role}", immediate=True, results=False)
     if not url or url.startswith("sqlite"):
-        path = Path(url[len("sqlite:///"):]) if url else project.queue_path
+        path = Path(url[len("sqlite:///") :]) if url else project.queue_path
         path.parent.mkdir(parents=True, exist_ok=True)
         check_sqlite_files(path)  # SQLite follows a symlink planted at the queue's name
         # nofollow: a reconnection never opens a symlink swapped in at the name meanwhile.
-        return plain_data_class(SqliteHuey)(f"vidpipe.{role}",
-                                            filename=f"file:{quote(str(path))}?nofollow=1",
-                                            uri=True, results=False, timeout=SQLITE_TIMEOUT_S,
-                                            serializer=PlainDataSerializer())
+        return plain_data_class(SqliteHuey)(
+            f"vidpipe.{role}",
+            filename=f"file:{quote(str(path))}?nofollow=1",
+            uri=True,
+            results=False,
+            timeout=SQLITE_TIMEOUT_S,
+            serializer=PlainDataSerializer(),
+        )
     if urlparse(url).scheme in ("redis", "rediss", "unix"):
         # PriorityRedisHuey keeps interactive-before-bulk ordering; the project name keeps
         # projects apart on one server.
@@ -73,7 +77,10 @@ def make_huey(project: Project, settings: Settings, immediate: bool | None = Non
 
         require("scale", "a Redis queue_url", ("redis",))
 
-        return plain_data_class(PriorityRedisHuey)(f"vidpipe.{project.name}.{role}", url=url,
-                                                   results=False,
-                                                   serializer=PlainDataSerializer())
+        return plain_data_class(PriorityRedisHuey)(
+            f"vidpipe.{project.name}.{role}",
+            url=url,
+            results=False,
+            serializer=PlainDataSerializer(),
+        )
     raise ConfigError(f"unsupported queue_url {url!r} (leave it empty for SQLite, or redis://...)")

@@ -99,12 +99,21 @@ def _checked_message(message: Message) -> Message:
     problems = []
     if not isinstance(message.name, str) or not message.name:
         problems.append("no task name")
-    if not isinstance(message.args, (list, tuple)) or len(message.args) > MAX_ARGS or not all(
-            _is_number(arg, 0, MAX_ID) and isinstance(arg, int)
-            or isinstance(arg, str) and len(arg) <= MAX_TEXT_ARG for arg in message.args):
+    if (
+        not isinstance(message.args, (list, tuple))
+        or len(message.args) > MAX_ARGS
+        or not all(
+            _is_number(arg, 0, MAX_ID)
+            and isinstance(arg, int)
+            or isinstance(arg, str)
+            and len(arg) <= MAX_TEXT_ARG
+            for arg in message.args
+        )
+    ):
         problems.append("arguments other than a few ids or paths")
     elif _takes_one_run_id(message.name) and (
-            len(message.args) != 1 or not isinstance(message.args[0], int)):
+        len(message.args) != 1 or not isinstance(message.args[0], int)
+    ):
         problems.append(f"{len(message.args)} arguments where the task takes one run id")
     if message.kwargs not in (None, {}):
         problems.append("keyword arguments")
@@ -114,13 +123,15 @@ def _checked_message(message: Message) -> Message:
         problems.append(f"retry delay {message.retry_delay!r}")
     if message.eta is not None and not isinstance(message.eta, dt.datetime):
         problems.append("eta is not a time")
-    if message.expires_resolved is not None and not isinstance(message.expires_resolved,
-                                                               dt.datetime):
+    if message.expires_resolved is not None and not isinstance(
+        message.expires_resolved, dt.datetime
+    ):
         problems.append("expiry is not a time")
     if message.timeout is not None and not _is_number(message.timeout, 0, 86_400 * 7):
         problems.append(f"timeout {message.timeout!r}")
-    if any(getattr(message, name) is not None for name in ("on_complete", "on_error",
-                                                           "chord_config")):
+    if any(
+        getattr(message, name) is not None for name in ("on_complete", "on_error", "chord_config")
+    ):
         problems.append("chained tasks")
     if problems:
         raise UndecodableEntry("task message with " + ", ".join(problems))
@@ -134,8 +145,9 @@ class PlainDataSerializer(Serializer):
         super().__init__(compression=False)
 
     def serialize(self, data) -> bytes:
-        return json.dumps({"format": FORMAT, "data": _encode(data)},
-                          separators=(",", ":"), allow_nan=False).encode("utf-8")
+        return json.dumps(
+            {"format": FORMAT, "data": _encode(data)}, separators=(",", ":"), allow_nan=False
+        ).encode("utf-8")
 
     def deserialize(self, data) -> object:
         if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -147,8 +159,11 @@ class PlainDataSerializer(Serializer):
             envelope = json.loads(bytes(data).decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise UndecodableEntry(f"{size} bytes that are not JSON (a pickle?)") from None
-        if not isinstance(envelope, dict) or envelope.get("format") != FORMAT \
-                or set(envelope) != {"format", "data"}:
+        if (
+            not isinstance(envelope, dict)
+            or envelope.get("format") != FORMAT
+            or set(envelope) != {"format", "data"}
+        ):
             raise UndecodableEntry("JSON that is not a vidpipe queue entry")
         try:
             return _decode(envelope["data"])

@@ -46,8 +46,11 @@ def enqueue_lost_runs(tasks) -> list[int]:
     another run of its manifest ran) are queued again. A run queued twice runs once: the second
     claim finds it taken."""
     cutoff = server_now(-daemon_registry.STALE_S)
-    waiting = list(Run.select().where(Run.status == RunStatus.QUEUED, Run.updated_at < cutoff,
-                                      Run.kind.in_(list(RunKind))))
+    waiting = list(
+        Run.select().where(
+            Run.status == RunStatus.QUEUED, Run.updated_at < cutoff, Run.kind.in_(list(RunKind))
+        )
+    )
     if not waiting:
         return []
     queued = tasks.queued_run_ids()

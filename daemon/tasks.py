@@ -42,8 +42,11 @@ class TaskSet:
 
     def queued_run_ids(self) -> set[int]:
         """The run ids waiting in the queue (entries of other shapes are skipped)."""
-        return {task.args[0] for task in self.huey.pending()
-                if task.args and isinstance(task.args[0], int)}
+        return {
+            task.args[0]
+            for task in self.huey.pending()
+            if task.args and isinstance(task.args[0], int)
+        }
 
     def counts(self) -> dict[str, int]:
         return {PIPELINE: self.huey.pending_count()}
@@ -52,13 +55,23 @@ class TaskSet:
 def register(huey: Huey) -> TaskSet:
     """Register vidpipe's tasks on ``huey`` and return their wrappers."""
 
-    @huey.task(name=PROCESS_MANIFEST, retries=PIPELINE_RETRIES,
-               retry_delay=PIPELINE_RETRY_DELAY_S, retry_backoff=2, context=True)
+    @huey.task(
+        name=PROCESS_MANIFEST,
+        retries=PIPELINE_RETRIES,
+        retry_delay=PIPELINE_RETRY_DELAY_S,
+        retry_backoff=2,
+        context=True,
+    )
     def process_manifest(run_id: int, task=None):
         return job_runner.run_pipeline_job(run_id, retries_left=task.retries if task else 0)
 
-    @huey.task(name=REPROCESS_ASSET, retries=PIPELINE_RETRIES,
-               retry_delay=PIPELINE_RETRY_DELAY_S, retry_backoff=2, context=True)
+    @huey.task(
+        name=REPROCESS_ASSET,
+        retries=PIPELINE_RETRIES,
+        retry_delay=PIPELINE_RETRY_DELAY_S,
+        retry_backoff=2,
+        context=True,
+    )
     def reprocess_asset(run_id: int, task=None):
         return job_runner.run_pipeline_job(run_id, retries_left=task.retries if task else 0)
 
@@ -69,8 +82,9 @@ _task_sets: dict[tuple[Path, bool], TaskSet] = {}
 _task_sets_lock = threading.Lock()
 
 
-def task_set(project: Project, settings: Settings | None = None,
-             immediate: bool | None = None) -> TaskSet:
+def task_set(
+    project: Project, settings: Settings | None = None, immediate: bool | None = None
+) -> TaskSet:
     """The queue of ``project`` with the tasks registered: one per project in a process."""
     key = (project.root, runs_immediately(immediate))
     with _task_sets_lock:

@@ -52,7 +52,8 @@ RECONCILE_RETRY_S = 30.0
 INOTIFY_LIMIT_NOTE = (
     "inotify limit reached ({error}); watching the folder by polling every {poll}s instead. "
     "Raise the limit for instant pick-up: sudo sysctl fs.inotify.max_user_watches=524288 "
-    "fs.inotify.max_user_instances=1024")
+    "fs.inotify.max_user_instances=1024"
+)
 
 
 @dataclass
@@ -81,8 +82,10 @@ class _Inbox(FileSystemEventHandler):
         when = time.monotonic()
         paths = [(kind, os.fsdecode(event.src_path))]
         if kind == "moved":
-            paths = [("deleted", os.fsdecode(event.src_path)),
-                     ("moved_in", os.fsdecode(event.dest_path))]
+            paths = [
+                ("deleted", os.fsdecode(event.src_path)),
+                ("moved_in", os.fsdecode(event.dest_path)),
+            ]
         for what, path in paths:
             if path.startswith(self.state_prefix) or path == self.root:
                 continue
@@ -94,13 +97,23 @@ class FolderIngester:
     """The daemon's watch on the project folder: ingests what is dropped in (once complete),
     marks what is deleted removed, and queues the processing of the manifests that changed."""
 
-    def __init__(self, project: Project, settings: Settings, stable_s: float = 1.0,
-                 settle_s: float = 0.15, debounce_s: float = 0.4, max_wait_s: float = 10.0,
-                 poll_s: float = 1.0, tick_s: float = 0.05, force_polling: bool = False,
-                 observer_factory: Callable[[], object] | None = None,
-                 on_ingested: Callable[[IngestOutcome], None] | None = None,
-                 queue_jobs: bool = True, retry_s: float = INGEST_RETRY_S,
-                 reconcile_retry_s: float = RECONCILE_RETRY_S):
+    def __init__(
+        self,
+        project: Project,
+        settings: Settings,
+        stable_s: float = 1.0,
+        settle_s: float = 0.15,
+        debounce_s: float = 0.4,
+        max_wait_s: float = 10.0,
+        poll_s: float = 1.0,
+        tick_s: float = 0.05,
+        force_polling: bool = False,
+        observer_factory: Callable[[], object] | None = None,
+        on_ingested: Callable[[IngestOutcome], None] | None = None,
+        queue_jobs: bool = True,
+        retry_s: float = INGEST_RETRY_S,
+        reconcile_retry_s: float = RECONCILE_RETRY_S,
+    ):
         self.project = project
         self.settings = settings
         self.stable_s = stable_s
@@ -135,8 +148,9 @@ class FolderIngester:
     # -- life cycle ------------------------------------------------------------------------------
     def start(self, reconcile_first: bool = True) -> None:
         self._observer = self._start_observer()
-        self._thread = threading.Thread(target=self._run, args=(reconcile_first,),
-                                        name="vidpipe-watcher", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(reconcile_first,), name="vidpipe-watcher", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -154,8 +168,9 @@ class FolderIngester:
                 observer = self._new_native_observer()
                 observer.schedule(self._inbox, str(self.project.root), recursive=True)
                 observer.start()
-                self.mode = "inotify" if "Inotify" in type(observer).__name__ else \
-                    type(observer).__name__
+                self.mode = (
+                    "inotify" if "Inotify" in type(observer).__name__ else type(observer).__name__
+                )
                 log.info("watching %s (%s)", self.project.root, self.mode)
                 return observer
             except OSError as exc:
@@ -202,11 +217,14 @@ class FolderIngester:
             self._reconcile()
         except Exception as exc:  # the watcher must keep running; it says why
             if self._reconcile_problem is None:  # once, not at every retry
-                log.exception("start-up reconcile failed; retrying every %ss",
-                              self.reconcile_retry_s)
-            self._reconcile_problem = (f"start-up scan of the folder failed "
-                                       f"({type(exc).__name__}: {exc}); retrying every "
-                                       f"{self.reconcile_retry_s:g}s")
+                log.exception(
+                    "start-up reconcile failed; retrying every %ss", self.reconcile_retry_s
+                )
+            self._reconcile_problem = (
+                f"start-up scan of the folder failed "
+                f"({type(exc).__name__}: {exc}); retrying every "
+                f"{self.reconcile_retry_s:g}s"
+            )
             self._reconcile_due = time.monotonic() + self.reconcile_retry_s
         else:
             self._reconcile_problem = None
@@ -215,10 +233,17 @@ class FolderIngester:
     def _reconcile(self) -> None:
         summary = reconcile(self.project, self.settings)
         changed = len(summary.results) - summary.count("unchanged")
-        log.info("start-up reconcile: %d file(s) new or changed, %d removed", changed,
-                 len(summary.removed))
-        pending = {row[0] for row in Asset.select(Asset.manifest).where(
-            Asset.state == AssetState.PENDING, Asset.source == Source.UPLOADED).tuples()}
+        log.info(
+            "start-up reconcile: %d file(s) new or changed, %d removed",
+            changed,
+            len(summary.removed),
+        )
+        pending = {
+            row[0]
+            for row in Asset.select(Asset.manifest)
+            .where(Asset.state == AssetState.PENDING, Asset.source == Source.UPLOADED)
+            .tuples()
+        }
         pending |= {a.manifest_id for a in summary.removed}
         if pending and self.queue_jobs:
             enqueue_processing(self.project.root, pending, requested_by="watcher")
@@ -240,21 +265,31 @@ class FolderIngester:
             del self._gone[path]
         if ready or gone:
             try:
-                outcome = ingest_paths(self.project, self.settings, [Path(p) for p in ready],
-                                       removed=[Path(p) for p in gone])
+                outcome = ingest_paths(
+                    self.project,
+                    self.settings,
+                    [Path(p) for p in ready],
+                    removed=[Path(p) for p in gone],
+                )
             except Exception as exc:
                 # Nothing is forgotten: the paths wait for the next try (database busy or
                 # read-only for a while, a disk error).
                 if self._ingest_problem is None:  # once per outage, not at every retry
-                    log.warning("ingest of %d path(s) failed (%s: %s); retrying every %gs",
-                                len(ready) + len(gone), type(exc).__name__, exc, self.retry_s)
-                self._ingest_problem = (f"ingest of {len(ready) + len(gone)} path(s) failed "
-                                        f"({type(exc).__name__}: {exc}); retrying every "
-                                        f"{self.retry_s:g}s")
+                    log.warning(
+                        "ingest of %d path(s) failed (%s: %s); retrying every %gs",
+                        len(ready) + len(gone),
+                        type(exc).__name__,
+                        exc,
+                        self.retry_s,
+                    )
+                self._ingest_problem = (
+                    f"ingest of {len(ready) + len(gone)} path(s) failed "
+                    f"({type(exc).__name__}: {exc}); retrying every "
+                    f"{self.retry_s:g}s"
+                )
                 retry_at = now + self.retry_s
                 for path in ready:
-                    self._candidates.setdefault(path, _Candidate(
-                        last_change=retry_at, closed=True))
+                    self._candidates.setdefault(path, _Candidate(last_change=retry_at, closed=True))
                 for path in gone:
                     self._gone.setdefault(path, retry_at)
                 return
@@ -300,7 +335,7 @@ class FolderIngester:
         candidate.closed = closed
 
     def _check(self, path: str, candidate: _Candidate, now: float) -> str:
-        """"ready", "waiting" or "missing"."""
+        """ "ready", "waiting" or "missing"."""
         try:
             stat = os.stat(path)
         except OSError:
@@ -326,8 +361,11 @@ class FolderIngester:
         due = [m for m, first in self._dirty.items() if quiet or now - first >= self.max_wait_s]
         if due:
             runs = enqueue_processing(self.project.root, due, requested_by="watcher")
-            log.info("queued processing of %d manifest(s): run(s) %s", len(due),
-                     ", ".join(f"#{r}" for r in runs))
+            log.info(
+                "queued processing of %d manifest(s): run(s) %s",
+                len(due),
+                ", ".join(f"#{r}" for r in runs),
+            )
             for manifest_id in due:
                 del self._dirty[manifest_id]
 

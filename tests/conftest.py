@@ -15,9 +15,12 @@ TESTS = Path(__file__).resolve().parent
 # The processes the tests start (daemons, CLIs, TUI sessions) import test support the way this
 # process does (pytest's pythonpath setting): a daemon loads support.pixel_detector by name.
 os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [str(TESTS.parent), str(TESTS), os.environ.get("PYTHONPATH")]))
+    filter(None, [str(TESTS.parent), str(TESTS), os.environ.get("PYTHONPATH")])
+)
 # deepface writes to $DEEPFACE_HOME/.deepface; keep tests from touching the real home.
-os.environ.setdefault("DEEPFACE_HOME", str(Path(__file__).parent.parent / ".venv" / "deepface-home"))
+os.environ.setdefault(
+    "DEEPFACE_HOME", str(Path(__file__).parent.parent / ".venv" / "deepface-home")
+)
 os.environ.pop("GEMINI_API_KEY", None)
 os.environ.pop("GOOGLE_API_KEY", None)
 for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ADMIN_KEY"):  # the openai SDK reads them
@@ -69,8 +72,14 @@ def session(tmp_path):
 def make_image(tmp_path):
     """Write a generated image: make_image("a.jpg", size=(640, 480), color=(200, 30, 30))."""
 
-    def make(name: str, size=(640, 480), color=(200, 30, 30), mode="RGB", folder: Path | None = None,
-             **save_args) -> Path:
+    def make(
+        name: str,
+        size=(640, 480),
+        color=(200, 30, 30),
+        mode="RGB",
+        folder: Path | None = None,
+        **save_args,
+    ) -> Path:
         folder = folder or tmp_path / "images"
         path = Path(folder) / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,11 +91,20 @@ def make_image(tmp_path):
 
 # -- the scenario soak (tests/scenarios/) ------------------------------------------------
 
+
 def pytest_addoption(parser):
-    parser.addoption("--soak", type=int, default=0,
-                     help="run N randomized whole-product scenarios (make soak N=...)")
-    parser.addoption("--soak-seed", type=int, default=None,
-                     help="first seed of the soak (default: from the clock); replays a scenario")
+    parser.addoption(
+        "--soak",
+        type=int,
+        default=0,
+        help="run N randomized whole-product scenarios (make soak N=...)",
+    )
+    parser.addoption(
+        "--soak-seed",
+        type=int,
+        default=None,
+        help="first seed of the soak (default: from the clock); replays a scenario",
+    )
 
 
 # -- real PostgreSQL and Redis servers (scale-out) -----------------------------------------------

@@ -46,9 +46,15 @@ class VidpipeApp(App):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, project_root: Path | str, watch_folder: bool = True,
-                 poll_interval: float = POLL_INTERVAL_S, keymap: dict[str, str] | None = None,
-                 preview_quality: str | None = None, writer: Writer | None = None):
+    def __init__(
+        self,
+        project_root: Path | str,
+        watch_folder: bool = True,
+        poll_interval: float = POLL_INTERVAL_S,
+        keymap: dict[str, str] | None = None,
+        preview_quality: str | None = None,
+        writer: Writer | None = None,
+    ):
         super().__init__()
         #: low / high / off, or None: from the environment (tui.preview_quality)
         self.preview_quality = preview_quality
@@ -79,8 +85,9 @@ class VidpipeApp(App):
         return self.main_screen
 
     def on_mount(self) -> None:
-        keymap, problem = (self._keymap_override, None) if self._keymap_override is not None \
-            else load_keymap()
+        keymap, problem = (
+            (self._keymap_override, None) if self._keymap_override is not None else load_keymap()
+        )
         if keymap:
             self.set_keymap(keymap)
         if problem:
@@ -123,33 +130,55 @@ class VidpipeApp(App):
 
         ids, problems = self.drafts.check_all()
         for problem in problems:
-            self.call_from_thread(self.notify, problem, title="Draft ignored",
-                                  severity="warning", timeout=10)
+            self.call_from_thread(
+                self.notify, problem, title="Draft ignored", severity="warning", timeout=10
+            )
         if not ids:
             return
         with db.connection_context():
-            names = [f"{tag or '—'} {name}" for tag, name in
-                     Asset.select(Asset.manifest_tag, Asset.name).where(Asset.id.in_(sorted(ids)))
-                     .order_by(Asset.manifest_tag, Asset.name).tuples()]
+            names = [
+                f"{tag or '—'} {name}"
+                for tag, name in Asset.select(Asset.manifest_tag, Asset.name)
+                .where(Asset.id.in_(sorted(ids)))
+                .order_by(Asset.manifest_tag, Asset.name)
+                .tuples()
+            ]
         if names:
             shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             self.call_from_thread(
-                self.notify, f"Your unsaved text from an earlier session: {shown}. Open the "
-                "asset with e to restore it.", title="Drafts", timeout=10)
+                self.notify,
+                f"Your unsaved text from an earlier session: {shown}. Open the "
+                "asset with e to restore it.",
+                title="Drafts",
+                timeout=10,
+            )
 
     def _start_watching(self) -> None:
         if self._stop.is_set() or self._poller is not None:
             return
-        self._poller = threading.Thread(target=self._poll_database, name="vidpipe-tui-poll",
-                                        daemon=True)
+        self._poller = threading.Thread(
+            target=self._poll_database, name="vidpipe-tui-poll", daemon=True
+        )
         self._poller.start()
 
-    def notify(self, message: str, *, title: str = "", severity="information",
-               timeout: float | None = None, markup: bool = False) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity="information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
         """Every notification, from any screen or worker, is plain text: messages quote file
         names, asset names and errors from the project, never markup, never raw escapes."""
-        super().notify(printable(message), title=printable(title, one_line=True),
-                       severity=severity, timeout=timeout, markup=False)
+        super().notify(
+            printable(message),
+            title=printable(title, one_line=True),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def on_notice(self, message: msg.Notice) -> None:
         self.notify(message.text, title=message.title, severity=message.severity)
@@ -161,16 +190,21 @@ class VidpipeApp(App):
         def seen(appeared: bool, relative: str) -> None:
             screen = self.main_screen
             if screen is not None:
-                screen.post_message(msg.FilesChanged([relative] if appeared else [],
-                                                     [] if appeared else [relative]))
+                screen.post_message(
+                    msg.FilesChanged([relative] if appeared else [], [] if appeared else [relative])
+                )
 
         try:
             watcher = InputFileWatcher(self.project, seen)
             watcher.start()
             self._folder_watcher = watcher
         except OSError as exc:  # e.g. the inotify watch limit
-            self.post_message(msg.Notice(f"Cannot watch the folder ({exc}); new files appear "
-                                         "once ingested.", severity="warning"))
+            self.post_message(
+                msg.Notice(
+                    f"Cannot watch the folder ({exc}); new files appear once ingested.",
+                    severity="warning",
+                )
+            )
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -206,8 +240,11 @@ class VidpipeApp(App):
                     except Exception as exc:  # a locked or vanished file, a server away
                         # Said once when it starts and once when it ends: the poll retries
                         # every few hundred ms, the screen and the log must not.
-                        text = str(exc) if isinstance(exc, DatabaseUnreachable) \
+                        text = (
+                            str(exc)
+                            if isinstance(exc, DatabaseUnreachable)
                             else f"database poll failed: {exc}"
+                        )
                         if problem is None:
                             log.warning("%s; retrying", text)
                             self._post_to_screen(msg.DatabaseReachability(text))
@@ -262,8 +299,10 @@ class VidpipeApp(App):
         from tui.screens.main import MainScreen
         from tui.widgets.asset_table import AssetTable
 
-        sections = [("Everywhere", list(self.BINDINGS)),
-                    ("Asset grid and jobs", list(MainScreen.BINDINGS) + list(AssetTable.BINDINGS)),
-                    ("Editor", list(AssetEditorScreen.BINDINGS) + list(LongText.BINDINGS)),
-                    ("Characters (K)", list(CharactersScreen.BINDINGS))]
+        sections = [
+            ("Everywhere", list(self.BINDINGS)),
+            ("Asset grid and jobs", list(MainScreen.BINDINGS) + list(AssetTable.BINDINGS)),
+            ("Editor", list(AssetEditorScreen.BINDINGS) + list(LongText.BINDINGS)),
+            ("Characters (K)", list(CharactersScreen.BINDINGS)),
+        ]
         self.push_screen(HelpScreen(sections, dict(self._keymap)))

@@ -48,8 +48,9 @@ class DataVersionWatcher:
             path = Path(database.database)
             # Its own connection: data_version counts commits made by *other* connections,
             # including this app's own worker threads.
-            self._connection = sqlite3.connect(path, timeout=5, isolation_level=None,
-                                               check_same_thread=False)
+            self._connection = sqlite3.connect(
+                path, timeout=5, isolation_level=None, check_same_thread=False
+            )
             self._version = self._read()
 
     def _read(self) -> int:
@@ -123,8 +124,9 @@ def _listen(database: PostgresqlDatabase):
     """Its own autocommit connection, LISTENing on the project's change channel."""
     import psycopg2
 
-    connection = psycopg2.connect(dbname=database.database, connect_timeout=5,
-                                  **database.connect_params)
+    connection = psycopg2.connect(
+        dbname=database.database, connect_timeout=5, **database.connect_params
+    )
     connection.autocommit = True
     with connection.cursor() as cursor:
         cursor.execute(f"LISTEN {CHANGES_CHANNEL}")

@@ -113,9 +113,16 @@ class DraftStore:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         draft.saved_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        text = json.dumps({"asset_id": draft.asset_id, "fields": draft.fields,
-                           "baseline": draft.baseline, "saved_at": draft.saved_at,
-                           "writer": self.writer.as_dict()}, ensure_ascii=False)
+        text = json.dumps(
+            {
+                "asset_id": draft.asset_id,
+                "fields": draft.fields,
+                "baseline": draft.baseline,
+                "saved_at": draft.saved_at,
+                "writer": self.writer.as_dict(),
+            },
+            ensure_ascii=False,
+        )
         write_atomic(self._own_path(draft.asset_id), text, within=self.state_dir)
         # A draft taken over from an ended session now lives in this session's file.
         if draft.path is not None and draft.path != self._own_path(draft.asset_id):
@@ -167,8 +174,11 @@ class DraftStore:
     def load(self, asset_id: int) -> Draft | None:
         """This person's draft of an asset (the newest), None if none; DraftError if its file is
         unusable (the file is then set aside)."""
-        mine = [(path, user, session) for path, user, session in self._entries(asset_id)
-                if self._is_mine(user, session)]
+        mine = [
+            (path, user, session)
+            for path, user, session in self._entries(asset_id)
+            if self._is_mine(user, session)
+        ]
         mine.sort(key=lambda entry: entry[0] != self._own_path(asset_id))
         for path, user, session in mine:
             draft = self._read(asset_id, path)
@@ -210,8 +220,10 @@ class DraftStore:
             except DraftError as exc:
                 problem = str(exc)
         kept = self._set_aside(path) if set_aside else None
-        raise DraftError(f"draft {printable(path.name)} ignored: {problem}"
-                         + (f"; kept as {printable(kept.name)}" if kept else ""))
+        raise DraftError(
+            f"draft {printable(path.name)} ignored: {problem}"
+            + (f"; kept as {printable(kept.name)}" if kept else "")
+        )
 
     def check_all(self) -> tuple[set[int], list[str]]:
         """(assets with a usable draft of this person, or $EDITOR text they left behind; one
@@ -253,8 +265,11 @@ class DraftStore:
             number, user, session = int(match.group(1)), match.group(3), match.group(4)
             if asset_id is not None and number != asset_id:
                 continue
-            if user != safe_name(self.writer.user) or session == self.writer.session \
-                    or session_alive(self.sessions, session):
+            if (
+                user != safe_name(self.writer.user)
+                or session == self.writer.session
+                or session_alive(self.sessions, session)
+            ):
                 continue
             try:
                 if path.lstat().st_uid != os.getuid():
@@ -278,12 +293,12 @@ class DraftStore:
 def _fields(data: dict, key: str) -> dict[str, str]:
     value = data.get(key, {})
     if not isinstance(value, dict):
-        raise DraftError(f"\"{key}\" is not an object")
+        raise DraftError(f'"{key}" is not an object')
     for name, text in value.items():
         if name not in PERSON_FIELDS:
-            raise DraftError(f"\"{key}\" names {quoted(name)}, not an editable field")
+            raise DraftError(f'"{key}" names {quoted(name)}, not an editable field')
         if not isinstance(text, str):
-            raise DraftError(f"\"{key}\".{name} is not text")
+            raise DraftError(f'"{key}".{name} is not text')
     return dict(value)
 
 

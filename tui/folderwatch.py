@@ -29,8 +29,10 @@ def relevant(project: Project, path: str) -> str | None:
 
 def scan(project: Project) -> list[str]:
     """Every input image under the project, as relative paths (same rules as ingest)."""
-    return [Path(os.path.abspath(p)).relative_to(project.root).as_posix()
-            for p in iter_input_files(project)]
+    return [
+        Path(os.path.abspath(p)).relative_to(project.root).as_posix()
+        for p in iter_input_files(project)
+    ]
 
 
 class _Handler(FileSystemEventHandler):

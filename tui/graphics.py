@@ -57,8 +57,9 @@ def parse_replies(replies: str, cell: tuple[int, int] | None = None) -> Graphics
 
 def _is_terminal() -> bool:
     try:
-        return bool(sys.__stdin__ and sys.__stdout__ and sys.__stdin__.isatty()
-                    and sys.__stdout__.isatty())
+        return bool(
+            sys.__stdin__ and sys.__stdout__ and sys.__stdin__.isatty() and sys.__stdout__.isatty()
+        )
     except (ValueError, OSError):  # closed
         return False
 
@@ -70,7 +71,8 @@ def _ioctl_cell_size(fd: int) -> tuple[int, int] | None:
 
     try:
         rows, columns, width, height = struct.unpack(
-            "HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+            "HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+        )
     except OSError:
         return None
     if rows and columns and width and height:
@@ -177,5 +179,9 @@ def _import_widget_class(graphics: Graphics):
         _terminal.capture_terminal_response = original
     from tui.widgets.protocol_images import KeptSixelImage, KeptTGPImage
 
-    return {SIXEL: KeptSixelImage, TGP: KeptTGPImage, HALFCELL: widget.HalfcellImage,
-            UNICODE: widget.UnicodeImage}[graphics.kind]
+    return {
+        SIXEL: KeptSixelImage,
+        TGP: KeptTGPImage,
+        HALFCELL: widget.HalfcellImage,
+        UNICODE: widget.UnicodeImage,
+    }[graphics.kind]

@@ -46,8 +46,9 @@ def _palette_image(image, columns: int, rows: int, colors: int | None):
     small = image.convert("RGB").resize((columns, rows * 2), Image.Resampling.BOX)
     if colors is None:
         return small
-    return small.quantize(colors=colors, method=Image.Quantize.MEDIANCUT,
-                          dither=Image.Dither.NONE).convert("RGB")
+    return small.quantize(
+        colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+    ).convert("RGB")
 
 
 def _cells(small, color_system: ColorSystem) -> list[Strip]:
@@ -97,16 +98,23 @@ def written_bytes(strips: list[Strip], color_system: ColorSystem) -> int:
     return sum(len(strip.render(console).encode()) for strip in strips)
 
 
-_NAMES = {ColorSystem.STANDARD: "standard", ColorSystem.EIGHT_BIT: "256",
-          ColorSystem.TRUECOLOR: "truecolor", ColorSystem.WINDOWS: "windows"}
+_NAMES = {
+    ColorSystem.STANDARD: "standard",
+    ColorSystem.EIGHT_BIT: "256",
+    ColorSystem.TRUECOLOR: "truecolor",
+    ColorSystem.WINDOWS: "windows",
+}
 
 
 def render_cells(image, budget: Budget, color_system: ColorSystem | None) -> list[Strip]:
     """The image as lines of half blocks within ``budget`` (the largest, most colourful that fits)."""
     system = color_system or ColorSystem.TRUECOLOR
     columns, rows = fit(image.size, budget.max_cells)
-    palettes = [budget.colors] if budget.colors is None else \
-        [c for c in (budget.colors, 16, 8) if c <= budget.colors]
+    palettes = (
+        [budget.colors]
+        if budget.colors is None
+        else [c for c in (budget.colors, 16, 8) if c <= budget.colors]
+    )
     while True:
         for colors in palettes:
             strips = _cells(_palette_image(image, columns, rows, colors), system)

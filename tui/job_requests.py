@@ -26,8 +26,10 @@ def queue_process(root: Path, manifest_id: int, mode: str = "missing") -> int:
 
 def queue_reprocess(root: Path, asset_ids: list[int], overwrite: bool = False) -> list[int]:
     client = _client()
-    return [client.enqueue_reprocess(root, asset_id, overwrite=overwrite, requested_by="tui").id
-            for asset_id in asset_ids]
+    return [
+        client.enqueue_reprocess(root, asset_id, overwrite=overwrite, requested_by="tui").id
+        for asset_id in asset_ids
+    ]
 
 
 def cancel(run_id: int) -> bool:

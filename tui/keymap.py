@@ -52,7 +52,7 @@ def load_keymap(path: Path | None = None) -> tuple[dict[str, str], str | None]:
         return {}, f"{where}: not valid TOML ({printable(exc, one_line=True)[:120]})"
     table = data.get("keymap", {})
     if not isinstance(table, dict):
-        return {}, f"{where}: [keymap] must be a table of binding id = \"keys\""
+        return {}, f'{where}: [keymap] must be a table of binding id = "keys"'
     keymap, bad = {}, []
     for binding_id, keys in table.items():
         if isinstance(keys, str) and all(KEY_NAME.fullmatch(k.strip()) for k in keys.split(",")):
@@ -60,6 +60,8 @@ def load_keymap(path: Path | None = None) -> tuple[dict[str, str], str | None]:
         else:
             bad.append(printable(binding_id, one_line=True))
     if bad:
-        return keymap, (f"{where}: ignored {', '.join(bad)}: keys must be text like \"R\", "
-                        "\"ctrl+r\" or \"f5,question_mark\" (F1 lists the binding ids)")
+        return keymap, (
+            f'{where}: ignored {", ".join(bad)}: keys must be text like "R", '
+            '"ctrl+r" or "f5,question_mark" (F1 lists the binding ids)'
+        )
     return keymap, None

@@ -14,14 +14,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="vidpipe-tui",
         description="Review and edit a vidpipe project: live job progress, the asset grid, "
-                    "prompts, reprocessing. F1 inside lists every key.")
+        "prompts, reprocessing. F1 inside lists every key.",
+    )
     parser.add_argument("project", nargs="?", default=".", help="project folder (default: .)")
-    parser.add_argument("--no-watch", action="store_true",
-                        help="do not watch the folder for new files (the daemon still does)")
-    parser.add_argument("--preview", choices=["auto", "low", "high", "off"], default=None,
-                        help="picture quality against bytes on the link: low (a few KB a "
-                             "picture, the default over SSH), high (the terminal's best, the "
-                             "default locally), off; also VIDPIPE_TUI_PREVIEW; I in the app")
+    parser.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="do not watch the folder for new files (the daemon still does)",
+    )
+    parser.add_argument(
+        "--preview",
+        choices=["auto", "low", "high", "off"],
+        default=None,
+        help="picture quality against bytes on the link: low (a few KB a "
+        "picture, the default over SSH), high (the terminal's best, the "
+        "default locally), off; also VIDPIPE_TUI_PREVIEW; I in the app",
+    )
     return parser.parse_args(argv)
 
 
@@ -33,8 +41,9 @@ def _log_to_project(root: Path) -> None:
     try:
         project = find_project(root)
         project.ensure_dirs()
-        handler = LogFileHandler(project.logs_dir / "tui.log", backup_count=1,
-                                 within=project.state_dir)
+        handler = LogFileHandler(
+            project.logs_dir / "tui.log", backup_count=1, within=project.state_dir
+        )
     except (OSError, VidpipeError) as exc:
         print(f"vidpipe-tui: not logging to a file: {exc}", file=sys.stderr)
         return

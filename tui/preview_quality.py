@@ -32,8 +32,9 @@ def default_quality(choice: str | None = None, environ: Mapping[str, str] = os.e
     for wanted in (choice, environ.get(ENV_NAME)):
         if wanted and wanted != "auto":
             if wanted not in QUALITIES:
-                raise ValueError(f"preview quality {wanted!r}: choose one of auto, "
-                                 + ", ".join(QUALITIES))
+                raise ValueError(
+                    f"preview quality {wanted!r}: choose one of auto, " + ", ".join(QUALITIES)
+                )
             return wanted
     return LOW if over_ssh(environ) else HIGH
 

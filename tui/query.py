@@ -24,8 +24,13 @@ from vidpipe.errors import VidpipeError
 from tui.rows import STATE_UNTRACKED, AssetRow
 
 FIELD_ALIASES = {
-    "prompt": "reverse_prompt", "visual": "visual_description", "desc": "description",
-    "tags": "user_tags", "type": "asset_type", "order": "sort_order", "tag": "manifest_tag",
+    "prompt": "reverse_prompt",
+    "visual": "visual_description",
+    "desc": "description",
+    "tags": "user_tags",
+    "type": "asset_type",
+    "order": "sort_order",
+    "tag": "manifest_tag",
 }
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0", "none"}
@@ -63,9 +68,18 @@ def _edited(value: str) -> Predicate:
 
 
 def _text(value: str) -> Predicate:
-    return lambda row: any(value in text.lower() for text in (
-        row.name, row.tag, row.file_path, row.reverse_prompt, row.visual_description,
-        row.description, row.detection_class))
+    return lambda row: any(
+        value in text.lower()
+        for text in (
+            row.name,
+            row.tag,
+            row.file_path,
+            row.reverse_prompt,
+            row.visual_description,
+            row.description,
+            row.detection_class,
+        )
+    )
 
 
 def _term(key: str, value: str) -> Predicate:

@@ -11,7 +11,13 @@ from pathlib import Path
 from peewee import JOIN, fn
 
 from vidpipe.store.models import (
-    Asset, AssetState, Author, Character, FieldEdit, Manifest, Source,
+    Asset,
+    AssetState,
+    Author,
+    Character,
+    FieldEdit,
+    Manifest,
+    Source,
 )
 
 #: Row keys of files seen in the folder but not in the database yet.
@@ -69,21 +75,36 @@ def untracked_row(relative: str) -> AssetRow:
     from vidpipe.pipeline.ingest import type_hint
 
     hint = type_hint(path)
-    return AssetRow(key=UNTRACKED_PREFIX + relative, asset_id=None, tag="", name=path.stem,
-                    asset_type=hint.value if hint else "UNKNOWN", source=Source.UPLOADED,
-                    parent="", detection_class="", detection_confidence=None, face_group=None,
-                    duplicate_of="", quality=None, state=STATE_UNTRACKED, file_path=relative)
+    return AssetRow(
+        key=UNTRACKED_PREFIX + relative,
+        asset_id=None,
+        tag="",
+        name=path.stem,
+        asset_type=hint.value if hint else "UNKNOWN",
+        source=Source.UPLOADED,
+        parent="",
+        detection_class="",
+        detection_confidence=None,
+        face_group=None,
+        duplicate_of="",
+        quality=None,
+        state=STATE_UNTRACKED,
+        file_path=relative,
+    )
 
 
 def edited_fields(asset_ids: list[int] | None = None) -> dict[int, set[str]]:
     """For each asset, the fields whose current value a person wrote: one grouped query."""
-    latest = (FieldEdit.select(fn.MAX(FieldEdit.id).alias("mid"))
-              .where(FieldEdit.applied == True, FieldEdit.undone == False)  # noqa: E712
-              .group_by(FieldEdit.asset, FieldEdit.field))
+    latest = (
+        FieldEdit.select(fn.MAX(FieldEdit.id).alias("mid"))
+        .where(FieldEdit.applied == True, FieldEdit.undone == False)  # noqa: E712
+        .group_by(FieldEdit.asset, FieldEdit.field)
+    )
     if asset_ids is not None:
         latest = latest.where(FieldEdit.asset.in_(asset_ids))
-    query = (FieldEdit.select(FieldEdit.asset, FieldEdit.field)
-             .where(FieldEdit.id.in_(latest), FieldEdit.author == Author.USER))
+    query = FieldEdit.select(FieldEdit.asset, FieldEdit.field).where(
+        FieldEdit.id.in_(latest), FieldEdit.author == Author.USER
+    )
     out: dict[int, set[str]] = {}
     for asset_id, name in query.tuples():
         out.setdefault(asset_id, set()).add(name)
@@ -105,31 +126,52 @@ def shown_text(value: str) -> str:
     """``value`` as a view shows it: cut, with a note, where the row read was cut."""
     if len(value) <= SHOWN_CHARS:
         return value
-    return value[:SHOWN_CHARS] + f"\n… (longer than {SHOWN_CHARS:,} characters; the rest is not shown)"
+    return (
+        value[:SHOWN_CHARS] + f"\n… (longer than {SHOWN_CHARS:,} characters; the rest is not shown)"
+    )
 
 
 def _query(manifest_id: int | None):
     parent = Asset.alias("parent")
     primary = Asset.alias("primary")
-    query = (Asset.select(Asset.id, Asset.manifest_tag, Asset.name, Asset.asset_type, Asset.source,
-                          parent.name.alias("parent_name"), Asset.detection_class,
-                          Asset.detection_confidence, Asset.face_group,
-                          primary.name.alias("primary_name"), Asset.quality_score, Asset.state,
-                          Asset.stage_errors, _shown(Asset.error), _shown(Asset.reverse_prompt),
-                          _shown(Asset.visual_description), _shown(Asset.description),
-                          Asset.file_path,
-                          Asset.reviewed, Asset.sort_order, Asset.updated_at, Asset.is_face_crop,
-                          fn.COALESCE(parent.sort_order, Asset.sort_order),
-                          fn.COALESCE(parent.file_path, Asset.file_path), Manifest.name,
-                          Character.handle)
-             .join(Manifest, on=(Asset.manifest == Manifest.id))
-             .switch(Asset)
-             .join(Character, JOIN.LEFT_OUTER, on=(Asset.character == Character.id))
-             .switch(Asset)
-             .join(parent, JOIN.LEFT_OUTER, on=(Asset.source_asset == parent.id))
-             .switch(Asset)
-             .join(primary, JOIN.LEFT_OUTER, on=(Asset.duplicate_of == primary.id))
-             .where(Asset.state != AssetState.REMOVED))
+    query = (
+        Asset.select(
+            Asset.id,
+            Asset.manifest_tag,
+            Asset.name,
+            Asset.asset_type,
+            Asset.source,
+            parent.name.alias("parent_name"),
+            Asset.detection_class,
+            Asset.detection_confidence,
+            Asset.face_group,
+            primary.name.alias("primary_name"),
+            Asset.quality_score,
+            Asset.state,
+            Asset.stage_errors,
+            _shown(Asset.error),
+            _shown(Asset.reverse_prompt),
+            _shown(Asset.visual_description),
+            _shown(Asset.description),
+            Asset.file_path,
+            Asset.reviewed,
+            Asset.sort_order,
+            Asset.updated_at,
+            Asset.is_face_crop,
+            fn.COALESCE(parent.sort_order, Asset.sort_order),
+            fn.COALESCE(parent.file_path, Asset.file_path),
+            Manifest.name,
+            Character.handle,
+        )
+        .join(Manifest, on=(Asset.manifest == Manifest.id))
+        .switch(Asset)
+        .join(Character, JOIN.LEFT_OUTER, on=(Asset.character == Character.id))
+        .switch(Asset)
+        .join(parent, JOIN.LEFT_OUTER, on=(Asset.source_asset == parent.id))
+        .switch(Asset)
+        .join(primary, JOIN.LEFT_OUTER, on=(Asset.duplicate_of == primary.id))
+        .where(Asset.state != AssetState.REMOVED)
+    )
     if manifest_id is not None:
         query = query.where(Asset.manifest == manifest_id)
     return query
@@ -137,29 +179,80 @@ def _query(manifest_id: int | None):
 
 def _to_rows(records, edited: dict[int, set[str]], suggested: set[int]) -> list[AssetRow]:
     rows = []
-    for (asset_id, tag, name, asset_type, source, parent_name, det_class, det_conf, group,
-         primary_name, quality, state, stage_errors, error, prompt, visual, description,
-         file_path, reviewed, sort_order, updated_at, is_face, root_order, root_path,
-         manifest, handle) in records:
-        rows.append(AssetRow(
-            key=str(asset_id), asset_id=asset_id, tag=tag or "", name=name,
-            asset_type=asset_type, source=source, parent=parent_name or "",
-            detection_class=det_class or "", detection_confidence=det_conf, face_group=group,
-            duplicate_of=primary_name or "", quality=quality, state=state,
-            stage_errors=stage_errors or {}, error=error,
-            reverse_prompt=prompt or "", visual_description=visual or "",
-            description=description or "", file_path=file_path, reviewed=bool(reviewed),
-            edited=frozenset(edited.get(asset_id, ())), has_suggestion=asset_id in suggested,
-            sort_order=sort_order or 0, updated_at=updated_at, is_face=bool(is_face),
-            manifest_order=(root_order or 0, root_path, source != "uploaded",
-                            -(det_conf or 0.0), file_path), manifest=manifest,
-            character=handle or ""))
+    for (
+        asset_id,
+        tag,
+        name,
+        asset_type,
+        source,
+        parent_name,
+        det_class,
+        det_conf,
+        group,
+        primary_name,
+        quality,
+        state,
+        stage_errors,
+        error,
+        prompt,
+        visual,
+        description,
+        file_path,
+        reviewed,
+        sort_order,
+        updated_at,
+        is_face,
+        root_order,
+        root_path,
+        manifest,
+        handle,
+    ) in records:
+        rows.append(
+            AssetRow(
+                key=str(asset_id),
+                asset_id=asset_id,
+                tag=tag or "",
+                name=name,
+                asset_type=asset_type,
+                source=source,
+                parent=parent_name or "",
+                detection_class=det_class or "",
+                detection_confidence=det_conf,
+                face_group=group,
+                duplicate_of=primary_name or "",
+                quality=quality,
+                state=state,
+                stage_errors=stage_errors or {},
+                error=error,
+                reverse_prompt=prompt or "",
+                visual_description=visual or "",
+                description=description or "",
+                file_path=file_path,
+                reviewed=bool(reviewed),
+                edited=frozenset(edited.get(asset_id, ())),
+                has_suggestion=asset_id in suggested,
+                sort_order=sort_order or 0,
+                updated_at=updated_at,
+                is_face=bool(is_face),
+                manifest_order=(
+                    root_order or 0,
+                    root_path,
+                    source != "uploaded",
+                    -(det_conf or 0.0),
+                    file_path,
+                ),
+                manifest=manifest,
+                character=handle or "",
+            )
+        )
     return rows
 
 
 def load_rows(manifest_id: int | None) -> list[AssetRow]:
     """Every asset of a manifest (None: of the project) as grid rows, in three queries."""
-    records = list(_query(manifest_id).order_by(Asset.sort_order, Asset.file_path, Asset.id).tuples())
+    records = list(
+        _query(manifest_id).order_by(Asset.sort_order, Asset.file_path, Asset.id).tuples()
+    )
     ids = None if manifest_id is None else [r[0] for r in records]
     if ids is not None and len(ids) > 900:
         ids = None  # a big IN list costs more than scanning the edit history once
@@ -184,7 +277,8 @@ class GridSignature:
 
 def grid_signature(manifest_id: int | None) -> GridSignature:
     query = Asset.select(fn.COUNT(Asset.id), fn.MAX(Asset.updated_at)).where(
-        Asset.state != AssetState.REMOVED)
+        Asset.state != AssetState.REMOVED
+    )
     if manifest_id is not None:
         query = query.where(Asset.manifest == manifest_id)
     count, max_updated = query.tuples().get()
@@ -207,17 +301,24 @@ def changed_asset_ids(manifest_id: int | None, since: GridSignature) -> list[int
 
 def tracked_paths() -> set[str]:
     """Relative paths of every uploaded file the database knows (any state)."""
-    return {row[0] for row in Asset.select(Asset.file_path)
-            .where(Asset.source == Source.UPLOADED).tuples()}
+    return {
+        row[0]
+        for row in Asset.select(Asset.file_path).where(Asset.source == Source.UPLOADED).tuples()
+    }
 
 
 def ingested_paths(relatives: list[str]) -> set[str]:
     """Which of these relative paths the database knows as uploaded files (any state)."""
     found: set[str] = set()
     for start in range(0, len(relatives), 500):  # SQLite's bound-variable limit
-        found.update(row[0] for row in Asset.select(Asset.file_path).where(
-            Asset.source == Source.UPLOADED,
-            Asset.file_path.in_(relatives[start:start + 500])).tuples())
+        found.update(
+            row[0]
+            for row in Asset.select(Asset.file_path)
+            .where(
+                Asset.source == Source.UPLOADED, Asset.file_path.in_(relatives[start : start + 500])
+            )
+            .tuples()
+        )
     return found
 
 

@@ -48,8 +48,9 @@ def _draw_location(path: Path) -> None:
     for y in range(450):
         draw.line((0, y, 800, y), fill=(70 + y // 6, 130 + y // 8, 220 - y // 5))
     draw.ellipse((600, 50, 690, 140), fill=(250, 220, 120))
-    draw.polygon([(0, 450), (0, 300), (250, 220), (520, 330), (800, 260), (800, 450)],
-                 fill=(60, 120, 60))
+    draw.polygon(
+        [(0, 450), (0, 300), (250, 220), (520, 330), (800, 260), (800, 450)], fill=(60, 120, 60)
+    )
     image.save(path, quality=92)
 
 
@@ -59,8 +60,10 @@ def build_demo_project(root: Path) -> Path:
 
     init_project(root)
     layout = {
-        "characters": [("ultralytics", "assets", "zidane.jpg"),
-                       ("textual_image", "gracehopper.jpg")],
+        "characters": [
+            ("ultralytics", "assets", "zidane.jpg"),
+            ("textual_image", "gracehopper.jpg"),
+        ],
         "scenes": [("ultralytics", "assets", "bus.jpg")],
     }
     for folder, sources in layout.items():
@@ -91,8 +94,10 @@ def print_table(root: Path) -> None:
         print(f"── {manifest['name']} " + "─" * 60)
         for asset in manifest["assets"]:
             prompt = (asset["reverse_prompt"] or asset["error"] or "").replace("\n", " ")
-            print(f"{asset['tag'] or '-':<9} {asset['type']:<12} {asset['source']:<10} "
-                  f"{asset['name'][:24]:<24} {prompt[:70]}")
+            print(
+                f"{asset['tag'] or '-':<9} {asset['type']:<12} {asset['source']:<10} "
+                f"{asset['name'][:24]:<24} {prompt[:70]}"
+            )
     print("── characters (one person across every manifest) " + "─" * 26)
     for character in data.get("characters", []):
         roles = ", ".join(f"{i['manifest']}/{i['tag']} {i['role']}" for i in character["images"])
@@ -135,16 +140,22 @@ def main(argv: list[str] | None = None) -> int:
             # Refuses politely (and harmlessly) when a daemon already runs for the project.
             subprocess.run([daemon, str(root), "--detach"], check=False)
         code = subprocess.call([tui, str(root)])
-        print(f"the daemon keeps watching {root}; stop it with: "
-              f"{_as_typed('vidpipe')} daemon stop {root}")
+        print(
+            f"the daemon keeps watching {root}; stop it with: "
+            f"{_as_typed('vidpipe')} daemon stop {root}"
+        )
         return code
     print_table(root)
     print(f"\nexport: {export_path}")
     vidpipe = _as_typed("vidpipe")
-    print(f"next: {vidpipe} status {root}   ·   {vidpipe} characters {root}   ·   "
-          f"{_as_typed('vidpipe-tui')} {root}")
-    print(f"reference sets for Veo, Runway or a LoRA: {vidpipe} export {root} --format veo "
-          f"-o {root.parent / 'reference-sets'}")
+    print(
+        f"next: {vidpipe} status {root}   ·   {vidpipe} characters {root}   ·   "
+        f"{_as_typed('vidpipe-tui')} {root}"
+    )
+    print(
+        f"reference sets for Veo, Runway or a LoRA: {vidpipe} export {root} --format veo "
+        f"-o {root.parent / 'reference-sets'}"
+    )
     return code
 
 

@@ -13,8 +13,14 @@ from vidpipe.errors import ModelUnavailable
 
 #: extra -> the modules it provides that vidpipe imports.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "vision": ("ultralytics", "torch", "deepface", "tensorflow", "mtcnn",
-               "face_recognition_models"),
+    "vision": (
+        "ultralytics",
+        "torch",
+        "deepface",
+        "tensorflow",
+        "mtcnn",
+        "face_recognition_models",
+    ),
     "gemini": ("google.genai",),
     "openai": ("openai",),
     "scale": ("psycopg2", "redis"),
@@ -38,8 +44,10 @@ def missing_reason(extra: str, what: str, modules: tuple[str, ...] | None = None
     absent = [name for name in (modules or EXTRAS[extra]) if not _installed(name)]
     if not absent:
         return None
-    return (f"{what} needs vidpipe[{extra}] ({', '.join(absent)} not installed): "
-            f"pip install 'vidpipe[{extra}]'")
+    return (
+        f"{what} needs vidpipe[{extra}] ({', '.join(absent)} not installed): "
+        f"pip install 'vidpipe[{extra}]'"
+    )
 
 
 def require(extra: str, what: str, modules: tuple[str, ...] | None = None) -> None:

@@ -92,8 +92,10 @@ def _open(path: Path, within: Path | None) -> Iterator[Image.Image]:
         try:
             image = pillow_open(handle, formats=FORMATS)
         except UnidentifiedImageError:
-            raise ImageError(f"not an image vidpipe reads (the file's contents are not "
-                             f"{_FORMATS_SAID}, whatever its name says)") from None
+            raise ImageError(
+                f"not an image vidpipe reads (the file's contents are not "
+                f"{_FORMATS_SAID}, whatever its name says)"
+            ) from None
         except OSError as exc:
             raise ImageError(f"cannot read image: {exc}") from None
         except Exception as exc:
@@ -177,8 +179,7 @@ def _decode_slot(image: Image.Image, draft_size: tuple[int, int] | None) -> Iter
     reading the orientation decodes it) and shrinks it: one large image at a time per process.
     The scan and the contact sheet decode several files at once; four full-size decodes of
     large PNGs at once would hold gigabytes. A JPEG decoded at reduced scale is not large."""
-    if (image.width * image.height <= LARGE_DECODE_PIXELS
-            or (draft_size and image.format == "JPEG")):
+    if image.width * image.height <= LARGE_DECODE_PIXELS or (draft_size and image.format == "JPEG"):
         yield
         return
     with _large_decodes:
@@ -214,7 +215,9 @@ def _decode(image: Image.Image, path: Path) -> None:
         text = str(exc)
         if "truncated" in text:
             kind = image.format or "image"
-            raise ImageError(f"truncated {kind} (the file ends before the image data does)") from None
+            raise ImageError(
+                f"truncated {kind} (the file ends before the image data does)"
+            ) from None
         raise ImageError(f"corrupt {image.format or 'image'} data: {text}") from None
     except (SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageError(f"corrupt {image.format or 'image'} data: {exc}") from None
@@ -244,8 +247,9 @@ def to_rgb(image: Image.Image, background=(255, 255, 255)) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_rgb(path: Path, max_pixels: int, max_side: int | None = None, *,
-             within: Path | None) -> Image.Image:
+def load_rgb(
+    path: Path, max_pixels: int, max_side: int | None = None, *, within: Path | None
+) -> Image.Image:
     """The image at ``path`` as upright 8-bit RGB (first frame), at most ``max_side`` px on its
     longest edge when given. JPEGs are decoded at reduced scale (DCT scaling) when that suffices,
     which is several times faster than decoding at full size and shrinking. ``within`` as for

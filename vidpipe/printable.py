@@ -15,8 +15,10 @@ import re
 
 # C0 and C1 controls, DEL, bidi embeddings/overrides/isolates, line/paragraph separators, and
 # lone surrogates (what Python makes of the bytes of a file name that is not UTF-8).
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
-                     "\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+    "\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _UNSAFE_ONE_LINE = re.compile(f"[\n\t]|{_UNSAFE.pattern}")
 
 

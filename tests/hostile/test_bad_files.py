@@ -89,7 +89,8 @@ def test_truncated_jpeg(session, project_dir):
 def test_truncated_png(session, project_dir):
     buffer = io.BytesIO()
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (200, 200, 3), np.uint8)).save(
-        buffer, "PNG")
+        buffer, "PNG"
+    )
     path = project_dir / "cut.png"
     path.write_bytes(buffer.getvalue()[:3000])
     assert_error(ingest_one(session, path), "PNG")
@@ -161,7 +162,9 @@ def test_exif_rotated_jpeg(session, project_dir):
     assert asset.state == AssetState.PENDING
     assert (asset.width, asset.height) == (200, 400)  # after orientation
     for max_side in (None, 100):  # full decode and reduced (draft) decode alike
-        image = imaging.load_rgb(path, session.settings.max_image_pixels, max_side=max_side, within=None)
+        image = imaging.load_rgb(
+            path, session.settings.max_image_pixels, max_side=max_side, within=None
+        )
         assert image.height > image.width
         assert close(image.getpixel((image.width // 2, image.height // 8)), RED)
         assert close(image.getpixel((image.width // 2, image.height * 7 // 8)), BLUE)
@@ -241,8 +244,9 @@ def test_good_files_next_to_bad_ones_are_processed(session, project_dir, tmp_pat
     (project_dir / "red.jpg").write_bytes(jpeg_bytes(color=RED))
 
     reconcile(session.project, session.settings)
-    engine = ManifestingEngine(session.project, session.settings,
-                               stages=[ContactSheetStage(), TagStage()])
+    engine = ManifestingEngine(
+        session.project, session.settings, stages=[ContactSheetStage(), TagStage()]
+    )
     run = engine.process_manifest(Manifest.get(Manifest.name == "refs"))
 
     assert run.status == RunStatus.DONE
@@ -250,7 +254,8 @@ def test_good_files_next_to_bad_ones_are_processed(session, project_dir, tmp_pat
     errors = {"empty.jpg", "cut.jpg", "text.jpg", "bomb.png", "link.png"}
     assert {name for name, state in states.items() if state == AssetState.ERROR} == errors
     assert {name for name, state in states.items() if state == AssetState.PROCESSED} == (
-        set(states) - errors)
+        set(states) - errors
+    )
     good = Asset.select().where(Asset.state == AssetState.PROCESSED)
     assert all(a.manifest_tag for a in good)
     sheets = Manifest.get(Manifest.name == "refs").contact_sheets

@@ -43,9 +43,14 @@ asyncio.run(main())
 
 def client_run(server: FakeGemini) -> tuple[list[str], int]:
     """Five requests at once from a process of their own: their outcomes, its peak RSS."""
-    out = subprocess.run([sys.executable, "-c", CLIENT, API_KEY, server.base_url],
-                         capture_output=True, text=True, timeout=120, check=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [sys.executable, "-c", CLIENT, API_KEY, server.base_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     lines = out.stdout.splitlines()
     return lines[:-1], int(lines[-1].split()[1])
 
@@ -57,23 +62,32 @@ def test_a_body_that_never_ends_is_cut_off_and_memory_stays_flat():
     with FakeGemini(rules=[Rule("", ENDLESS)]) as endless:
         outcomes, endless_kb = client_run(endless)
     assert len(outcomes) == 5
-    assert all(line.startswith("AnswerFailure") and "larger than 4 MB" in line
-               for line in outcomes), outcomes
+    assert all(
+        line.startswith("AnswerFailure") and "larger than 4 MB" in line for line in outcomes
+    ), outcomes
     # Five bodies cut at 4 MB each, against a process that read five small answers: a little
     # more, never the gigabytes an unbounded read takes.
     assert endless_kb / baseline_kb < 1.5, (endless_kb, baseline_kb)
 
 
 def _gemini_body(text: str, usage: dict | None = None) -> dict:
-    return {"candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
-                            "finishReason": "STOP", "index": 0}],
-            "usageMetadata": usage or {"promptTokenCount": 300, "candidatesTokenCount": 60},
-            "modelVersion": "gemini-2.5-flash"}
+    return {
+        "candidates": [
+            {
+                "content": {"parts": [{"text": text}], "role": "model"},
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": usage or {"promptTokenCount": 300, "candidatesTokenCount": 60},
+        "modelVersion": "gemini-2.5-flash",
+    }
 
 
 def _answer(prompt: str, description: str = "A plain reference image.") -> str:
-    return json.dumps({"reverse_prompt": prompt, "visual_description": description,
-                       "quality_score": 7})
+    return json.dumps(
+        {"reverse_prompt": prompt, "visual_description": description, "quality_score": 7}
+    )
 
 
 def hostile(seen) -> tuple[int, dict | bytes, dict]:
@@ -84,26 +98,41 @@ def hostile(seen) -> tuple[int, dict | bytes, dict]:
     if "huge_" in seen.prompt_text:
         return 200, _gemini_body(_answer("word " * 200_000)), {}
     if "tokens_" in seen.prompt_text:
-        return 200, _gemini_body(_answer("a tidy prompt"), {
-            "promptTokenCount": 10**30, "candidatesTokenCount": -5,
-            "thoughtsTokenCount": 10**30, "totalTokenCount": 10**30}), {}
+        return (
+            200,
+            _gemini_body(
+                _answer("a tidy prompt"),
+                {
+                    "promptTokenCount": 10**30,
+                    "candidatesTokenCount": -5,
+                    "thoughtsTokenCount": 10**30,
+                    "totalTokenCount": 10**30,
+                },
+            ),
+            {},
+        )
     return 200, _gemini_body(_answer("an ordinary prompt")), {}
 
 
 @pytest.fixture
 def project(session):
     for index, name in enumerate(["deep_", "huge_", "tokens_", "fine_"]):
-        Image.new("RGB", (64, 48), (40 * index, 90, 160)).save(
-            session.project.root / f"{name}.png")
+        Image.new("RGB", (64, 48), (40 * index, 90, 160)).save(session.project.root / f"{name}.png")
     reconcile(session.project, session.settings)
     return session
 
 
 def run_prompts(session, server: FakeGemini, **changes) -> None:
-    settings = session.settings.replace(gemini_api_key=API_KEY, gemini_base_url=server.base_url,
-                                        prompt_timeout_s=20.0, prompt_max_retries=2, **changes)
+    settings = session.settings.replace(
+        gemini_api_key=API_KEY,
+        gemini_base_url=server.base_url,
+        prompt_timeout_s=20.0,
+        prompt_max_retries=2,
+        **changes,
+    )
     ManifestingEngine(session.project, settings, stages=[PromptStage()]).process_manifest(
-        Manifest.get())
+        Manifest.get()
+    )
 
 
 def test_hostile_answers_are_each_one_assets_error(project):
@@ -125,8 +154,9 @@ def test_hostile_answers_are_each_one_assets_error(project):
 def test_a_retry_after_of_years_falls_back_to_the_normal_backoff(project):
     assert RetryPolicy().delay(1, retry_after=999_999_999.0) <= RetryPolicy().max_delay_s
     assert RetryPolicy().delay(1, retry_after=MAX_RETRY_AFTER_S) >= MAX_RETRY_AFTER_S
-    with FakeGemini(rules=[Rule("fine_", RATE_LIMIT, times=1)],
-                    retry_after_s=999_999_999) as server:
+    with FakeGemini(
+        rules=[Rule("fine_", RATE_LIMIT, times=1)], retry_after_s=999_999_999
+    ) as server:
         run_prompts(project, server)  # returns: the run did not wait 31 years
     assert Asset.get(Asset.name == "fine_").reverse_prompt
     assert server.outcomes[RATE_LIMIT] == 1

@@ -27,8 +27,14 @@ CLI = "import sys; from vidpipe.cli import main; sys.exit(main())"
 
 def vidpipe(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def make_project(root: Path, colour=(30, 140, 60), name: str = "hero.png") -> Path:
@@ -80,12 +86,15 @@ def test_planted_triggers_views_and_tables_are_refused_then_dropped_by_doctor(tm
     assert "FAIL] database" in doctor.stdout and "trigger rewrite" in doctor.stdout
 
     dropped = vidpipe("doctor", str(root), "--drop-foreign")
-    for line in ("dropped trigger grow", "dropped trigger rewrite", "dropped view everything",
-                 "dropped table seed"):
+    for line in (
+        "dropped trigger grow",
+        "dropped trigger rewrite",
+        "dropped view everything",
+        "dropped table seed",
+    ):
         assert line in dropped.stdout
 
-    assert vidpipe("edit", str(root), "hero.png", "reverse_prompt", "my own words"
-                   ).returncode == 0
+    assert vidpipe("edit", str(root), "hero.png", "reverse_prompt", "my own words").returncode == 0
     exported = vidpipe("export", str(root), "-o", str(tmp_path / "export.json"))
     assert exported.returncode == 0, exported.stderr
     text = (tmp_path / "export.json").read_text()
@@ -104,17 +113,19 @@ def test_a_hard_linked_database_is_refused_with_a_way_forward(tmp_path):
     message = refused.stdout + refused.stderr
     assert "2 hard links" in message and "cp -p" in message
     # The way forward the message gives, as a person would run it (no vidpipe running).
-    command = message[message.index("cp -p"):].splitlines()[0]
+    command = message[message.index("cp -p") :].splitlines()[0]
     subprocess.run(command, shell=True, check=True)
     assert database(second).stat().st_nlink == 1
     assert vidpipe("scan", str(second)).returncode == 0
     assert vidpipe("scan", str(first)).returncode == 0
     with sqlite3.connect(database(first)) as connection:
-        assert connection.execute("SELECT state FROM asset WHERE file_path = 'hero.png'"
-                                  ).fetchone() == ("pending",)
+        assert connection.execute(
+            "SELECT state FROM asset WHERE file_path = 'hero.png'"
+        ).fetchone() == ("pending",)
     with sqlite3.connect(database(second)) as connection:
-        assert connection.execute("SELECT state FROM asset WHERE file_path = 'hero.png'"
-                                  ).fetchone() == ("removed",)
+        assert connection.execute(
+            "SELECT state FROM asset WHERE file_path = 'hero.png'"
+        ).fetchone() == ("removed",)
 
 
 # -- a second user swaps the database under a running process -------------------------------------
@@ -151,8 +162,7 @@ def shared_folder():
 
 
 def as_nobody(command: str) -> None:
-    subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", command], check=True,
-                   timeout=30)
+    subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c", command], check=True, timeout=30)
 
 
 def group_writable(root: Path) -> None:
@@ -174,15 +184,24 @@ def test_a_database_swapped_by_another_user_is_never_used(shared_folder, swap):
         path.chmod(0o755 if path.is_dir() else 0o644)
     group_writable(mine)
     before = digest(database(other))
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(mine)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(mine)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         assert holder.stdout.readline().startswith("names ['hero']")
         db = database(mine)
-        as_nobody({"symlink": f"mv {db} {db}.kept && ln -s {database(other)} {db}",
-                   "copy": f"mv {db} {db}.kept && cp {database(other)} {db}",
-                   "remove": f"mv {db} {db}.kept"}[swap])
+        as_nobody(
+            {
+                "symlink": f"mv {db} {db}.kept && ln -s {database(other)} {db}",
+                "copy": f"mv {db} {db}.kept && cp {database(other)} {db}",
+                "remove": f"mv {db} {db}.kept",
+            }[swap]
+        )
         out, err = holder.communicate("go\n", timeout=60)
     finally:
         if holder.poll() is None:
@@ -212,5 +231,7 @@ def test_a_queue_file_with_a_planted_trigger_is_set_aside_by_the_daemon(tmp_path
     assert "trigger grow" in log and "set aside" in log
     assert "Traceback" not in log
     with sqlite3.connect(queue) as connection:  # the rebuilt queue is Huey's own
-        assert connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"
-                                  ).fetchall() == []
+        assert (
+            connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
+            == []
+        )

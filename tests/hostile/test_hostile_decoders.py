@@ -27,8 +27,14 @@ CLI = "import sys; from vidpipe.cli import main; sys.exit(main())"
 
 def vidpipe(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
-                          env=environ, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
+        check=False,
+    )
 
 
 def assets_by_name(root: Path) -> dict[str, Asset]:
@@ -53,8 +59,10 @@ def recording_gs(tmp_path) -> tuple[Path, Path]:
     """A folder holding a ``gs`` that notes each run, then runs the real Ghostscript."""
     real = shutil.which("gs")
     if real is None:
-        pytest.skip("Ghostscript is not installed (apt-get install ghostscript): without it, "
-                    "the attack cannot be reproduced here")
+        pytest.skip(
+            "Ghostscript is not installed (apt-get install ghostscript): without it, "
+            "the attack cannot be reproduced here"
+        )
     folder, record = tmp_path / "bin", tmp_path / "gs-ran.txt"
     folder.mkdir()
     script = folder / "gs"
@@ -87,8 +95,9 @@ def _sample(fmt: str) -> bytes:
     shade = sum(fmt.encode()) % 256  # distinct content per format (identical files are one asset)
     image = Image.new("RGB", (24, 18), (90, shade, 200)).convert(mode)
     buffer = io.BytesIO()
-    extra = {"save_all": True, "append_images": [image.copy()]} if fmt in ("GIF", "PNG",
-                                                                          "TIFF") else {}
+    extra = (
+        {"save_all": True, "append_images": [image.copy()]} if fmt in ("GIF", "PNG", "TIFF") else {}
+    )
     image.save(buffer, fmt, **extra)
     return buffer.getvalue()
 
@@ -101,10 +110,10 @@ def _fuzzed(data: bytes, rng: random.Random) -> bytes:
         for _ in range(rng.randint(1, 8)):
             out[rng.randrange(len(out))] = rng.randrange(256)
     elif how == 1:
-        del out[rng.randint(len(out) // 4, len(out) - 1):]
+        del out[rng.randint(len(out) // 4, len(out) - 1) :]
     else:
         start = rng.randrange(len(out))
-        out[start:start] = out[start:start + rng.randint(1, 64)] * rng.randint(1, 40)
+        out[start:start] = out[start : start + rng.randint(1, 64)] * rng.randint(1, 40)
     return bytes(out)
 
 
@@ -144,8 +153,12 @@ def test_broken_files_of_every_pillow_format_are_each_one_assets_error(project):
         assert asset.state in (AssetState.PENDING, AssetState.ERROR), name
         if asset.state == AssetState.ERROR:
             assert asset.error and "Traceback" not in asset.error
-    unlisted = [n for n in names if n.split("-")[0].upper() not in
-                ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")]
+    unlisted = [
+        n
+        for n in names
+        if n.split("-")[0].upper() not in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+    ]
     assert all(assets[n].state == AssetState.ERROR for n in unlisted), [
-        (n, assets[n].state) for n in unlisted if assets[n].state != AssetState.ERROR]
+        (n, assets[n].state) for n in unlisted if assets[n].state != AssetState.ERROR
+    ]
     assert {assets["good.png"].state, assets["good.jpg"].state} == {AssetState.PENDING}

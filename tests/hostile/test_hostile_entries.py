@@ -64,8 +64,9 @@ def test_scan_classifies_every_hostile_entry_and_goes_on(session, tmp_path):
     before = sorted(os.listdir(outside))
     session.close()
     try:
-        out = subprocess.run([VIDPIPE, "scan", str(root)], capture_output=True, text=True,
-                             timeout=120)  # a FIFO opened for reading would hang here
+        out = subprocess.run(
+            [VIDPIPE, "scan", str(root)], capture_output=True, text=True, timeout=120
+        )  # a FIFO opened for reading would hang here
     finally:
         planted["socket"].close()
     assert out.returncode == 0, out.stderr
@@ -94,13 +95,21 @@ def test_add_refuses_a_manifest_folder_that_leads_outside(session, tmp_path):
     outside.mkdir()
     os.symlink(outside, session.project.root / "props")
     source = image(tmp_path / "in" / "cup.jpg")
-    out = subprocess.run([VIDPIPE, "add", str(session.project.root), str(source), "-m", "props"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [VIDPIPE, "add", str(session.project.root), str(source), "-m", "props"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "not a folder inside the project" in out.stderr
     assert os.listdir(outside) == []
     os.mkfifo(tmp_path / "in" / "pipe.jpg")
-    out = subprocess.run([VIDPIPE, "add", str(session.project.root), str(tmp_path / "in" / "pipe.jpg")],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [VIDPIPE, "add", str(session.project.root), str(tmp_path / "in" / "pipe.jpg")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "FIFO" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -117,14 +126,20 @@ def test_watcher_keeps_paths_while_ingest_fails_and_picks_them_up_after(session)
             raw.execute("ALTER TABLE asset RENAME TO asset_away")
         image(root / "dropped.jpg")
         os.mkfifo(root / "dropped-fifo.jpg")
-        wait_for(lambda: watcher.problem and "ingest" in watcher.problem,
-                 what="the failed ingest reported")
+        wait_for(
+            lambda: watcher.problem and "ingest" in watcher.problem,
+            what="the failed ingest reported",
+        )
         with sqlite3.connect(session.project.database_path) as raw:
             raw.execute("ALTER TABLE asset_away RENAME TO asset")
-        wait_for(lambda: Asset.get_or_none(Asset.file_path == "dropped.jpg"),
-                 what="the kept path ingested on a retry")
-        fifo = wait_for(lambda: Asset.get_or_none(Asset.file_path == "dropped-fifo.jpg"),
-                        what="the FIFO classified")
+        wait_for(
+            lambda: Asset.get_or_none(Asset.file_path == "dropped.jpg"),
+            what="the kept path ingested on a retry",
+        )
+        fifo = wait_for(
+            lambda: Asset.get_or_none(Asset.file_path == "dropped-fifo.jpg"),
+            what="the FIFO classified",
+        )
         assert fifo.state == AssetState.ERROR and "FIFO" in fifo.error
         wait_for(lambda: watcher.problem is None, what="the problem cleared")
     finally:
@@ -132,7 +147,8 @@ def test_watcher_keeps_paths_while_ingest_fails_and_picks_them_up_after(session)
 
 
 def test_daemon_on_a_hostile_folder_keeps_working_and_reports_a_failed_startup_scan(
-        session, tmp_path):
+    session, tmp_path
+):
     from support.daemons import start_daemon, stop_daemon
     from vidpipe.ops.daemon_state import daemon_status
 
@@ -143,8 +159,9 @@ def test_daemon_on_a_hostile_folder_keeps_working_and_reports_a_failed_startup_s
     try:
         daemon = start_daemon(root)
         try:
-            wait_for(lambda: Asset.get_or_none(Asset.file_path == "good.jpg"),
-                     what="the start-up scan")
+            wait_for(
+                lambda: Asset.get_or_none(Asset.file_path == "good.jpg"), what="the start-up scan"
+            )
             assert Asset.get(Asset.file_path == "fifo.jpg").state == AssetState.ERROR
             # Dropped while it runs: a FIFO, a name that is not UTF-8 and an image.
             os.mkfifo(root / "late-fifo.jpg")
@@ -152,8 +169,9 @@ def test_daemon_on_a_hostile_folder_keeps_working_and_reports_a_failed_startup_s
                 handle.write((root / "good.jpg").read_bytes())
             image(root / "late.jpg", (7, 7, 7))
             wait_for(lambda: Asset.get_or_none(Asset.file_path == "late.jpg"), what="late drop")
-            late_fifo = wait_for(lambda: Asset.get_or_none(Asset.file_path == "late-fifo.jpg"),
-                                 what="late FIFO")
+            late_fifo = wait_for(
+                lambda: Asset.get_or_none(Asset.file_path == "late-fifo.jpg"), what="late FIFO"
+            )
             assert "FIFO" in late_fifo.error and daemon.poll() is None
             assert daemon_status(root).problem is None
             assert Asset.select().where(Asset.file_path.startswith("late-")).count() == 1
@@ -171,11 +189,14 @@ def test_daemon_on_a_hostile_folder_keeps_working_and_reports_a_failed_startup_s
             raw.execute("ALTER TABLE asset RENAME COLUMN file_path TO file_path_away")
         daemon = start_daemon(root)
         try:
-            status = wait_for(lambda: daemon_status(root).problem and daemon_status(root),
-                              what="the problem in the heartbeat")
+            status = wait_for(
+                lambda: daemon_status(root).problem and daemon_status(root),
+                what="the problem in the heartbeat",
+            )
             assert "start-up scan of the folder failed" in status.problem
-            cli = subprocess.run([VIDPIPE, "daemon", "status", str(root)], capture_output=True,
-                                 text=True, timeout=60)
+            cli = subprocess.run(
+                [VIDPIPE, "daemon", "status", str(root)], capture_output=True, text=True, timeout=60
+            )
             assert "PROBLEM: start-up scan of the folder failed" in cli.stdout
             from tui.widgets.job_panel import describe_daemon
 
@@ -198,12 +219,19 @@ def test_stored_paths_leading_outside_are_per_asset_errors(session, tmp_path):
     assert subprocess.run([VIDPIPE, "scan", str(root)], timeout=120).returncode == 0
     good = Asset.get(Asset.file_path == "good.jpg")
     Asset.update(content_hash="0" * 40).where(Asset.id == good.id).execute()
-    hostile = Asset.create(manifest=good.manifest_id, name="secret", file_path="../outside/secret.jpg",
-                           content_hash="../../../../tmp/x", file_size=secret.stat().st_size,
-                           file_mtime=secret.stat().st_mtime, state=AssetState.PENDING)
+    hostile = Asset.create(
+        manifest=good.manifest_id,
+        name="secret",
+        file_path="../outside/secret.jpg",
+        content_hash="../../../../tmp/x",
+        file_size=secret.stat().st_size,
+        file_mtime=secret.stat().st_mtime,
+        state=AssetState.PENDING,
+    )
     session.close()
-    out = subprocess.run([VIDPIPE, "process", str(root)], capture_output=True, text=True,
-                         timeout=600)
+    out = subprocess.run(
+        [VIDPIPE, "process", str(root)], capture_output=True, text=True, timeout=600
+    )
     assert "Traceback" not in out.stderr, out.stderr
     session.database.connect(reuse_if_open=True)
     hostile = Asset.get_by_id(hostile.id)

@@ -25,9 +25,14 @@ CLI = "import sys; from vidpipe.cli import main; sys.exit(main())"
 
 
 def vidpipe(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=300,
+        check=False,
+    )
 
 
 def nested(root: Path, depth: int, image: Image.Image) -> None:
@@ -109,8 +114,16 @@ def test_thousands_of_identical_files_take_time_in_proportion(tmp_path):
 
 def chained_tiff(path: Path, ifds: int) -> Path:
     """A valid 1x1 greyscale TIFF whose IFDs (all alike) chain ``ifds`` long."""
-    entries = [(256, 3, 1), (257, 3, 1), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 8),
-               (278, 3, 1), (279, 4, 1)]
+    entries = [
+        (256, 3, 1),
+        (257, 3, 1),
+        (258, 3, 8),
+        (259, 3, 1),
+        (262, 3, 1),
+        (273, 4, 8),
+        (278, 3, 1),
+        (279, 4, 1),
+    ]
     body = bytearray(b"II*\x00" + struct.pack("<I", 10) + b"\x80\x00")
     for index in range(ifds):
         offset = len(body)
@@ -118,7 +131,8 @@ def chained_tiff(path: Path, ifds: int) -> Path:
         body += struct.pack("<H", len(entries))
         for tag, kind, value in entries:
             body += struct.pack("<HHI", tag, kind, 1) + (
-                struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
+                struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+            )
         body += struct.pack("<I", following)
     path.write_bytes(bytes(body))
     return path
@@ -152,9 +166,14 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _peak_kb(path: Path) -> int:
-    out = subprocess.run([sys.executable, "-c", LOAD, str(path)], capture_output=True,
-                         text=True, check=True, timeout=300,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     return int(out.stdout.split()[-1])
 
 
@@ -182,9 +201,14 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _sheet_peak_kb(paths: list[Path]) -> int:
-    out = subprocess.run([sys.executable, "-c", SHEET, *map(str, paths)], capture_output=True,
-                         text=True, check=True, timeout=300,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [sys.executable, "-c", SHEET, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     return int(out.stdout.split()[-1])
 
 

@@ -26,8 +26,14 @@ CLI = "import sys; from vidpipe.cli import main; sys.exit(main())"
 
 
 def vidpipe(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", CLI, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -61,9 +67,16 @@ def test_edit_from_says_which_values_are_out_of_range(project, tmp_path):
     with open_project(project) as session:
         hero = Asset.get()
         assert session is not None
-    records = [{"id": 2**64, "name": "x"},
-               {"id": hero.id, "revision": 2**70, "sort_order": 10**30,
-                "name": "n" * 10_000, "reverse_prompt": "a person's own words"}]
+    records = [
+        {"id": 2**64, "name": "x"},
+        {
+            "id": hero.id,
+            "revision": 2**70,
+            "sort_order": 10**30,
+            "name": "n" * 10_000,
+            "reverse_prompt": "a person's own words",
+        },
+    ]
     edits = tmp_path / "edits.json"
     edits.write_text(json.dumps(records))
 
@@ -89,19 +102,25 @@ def test_queue_entries_with_huge_ids_or_extra_arguments_are_dropped_with_a_messa
 
         name = f"daemon.tasks.{PROCESS_MANIFEST}"
         serializer = PlainDataSerializer()
-        planted = [serializer.serialize(Message(f"x{i}", name, None, 0, 0, 0, args, {}))
-                   for i, args in enumerate([(10**30,), (1, 2, 3), ("../../x",)])]
+        planted = [
+            serializer.serialize(Message(f"x{i}", name, None, 0, 0, 0, args, {}))
+            for i, args in enumerate([(10**30,), (1, 2, 3), ("../../x",)])
+        ]
         run = enqueue_process(project, Manifest.get().id)  # the real job, behind them
         forget_task_sets()
         with sqlite3.connect(session.project.queue_path) as queue_db:
             for data in planted:
-                queue_db.execute("insert into task (queue, data, priority) values (?, ?, 100)",
-                                 ("vidpipe.pipeline", data))
+                queue_db.execute(
+                    "insert into task (queue, data, priority) values (?, ?, 100)",
+                    ("vidpipe.pipeline", data),
+                )
     daemon = start_daemon(project, "--no-watch")
     try:
         with open_project(project):
-            wait_for(lambda: Run.get_by_id(run.id).status != RunStatus.QUEUED,
-                     what="the real job claimed")
+            wait_for(
+                lambda: Run.get_by_id(run.id).status != RunStatus.QUEUED,
+                what="the real job claimed",
+            )
         assert daemon.poll() is None
     finally:
         stop_daemon(daemon)
@@ -119,10 +138,15 @@ def test_the_export_leaves_out_paths_leading_out_and_escapes_bidi_text(project, 
     with open_project(project):
         hero = Asset.get()
         Asset.update(reverse_prompt="a hero\u202egnp.exe\u2028second line").where(
-            Asset.id == hero.id).execute()
+            Asset.id == hero.id
+        ).execute()
         for index, path in enumerate(["../../etc/passwd", "linked/secret.png"]):
-            Asset.create(manifest=hero.manifest, name=f"planted{index}", file_path=path,
-                         content_hash=f"planted{index}")
+            Asset.create(
+                manifest=hero.manifest,
+                name=f"planted{index}",
+                file_path=path,
+                content_hash=f"planted{index}",
+            )
     out = tmp_path / "export.json"
 
     result = vidpipe("export", str(project), "-o", str(out))

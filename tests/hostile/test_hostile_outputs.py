@@ -30,13 +30,17 @@ VIDPIPE = str(BIN / "vidpipe")
 
 
 #: Run a command without the capabilities that let root write a read-only file.
-NO_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"] \
-    if os.geteuid() == 0 else []
+NO_OVERRIDE = (
+    ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+    if os.geteuid() == 0
+    else []
+)
 
 
 def run(*args: str, timeout: int = 120, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, cwd=REPO,
-                          env=env)
+    return subprocess.run(
+        list(args), capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env
+    )
 
 
 def digest(path: Path) -> str:
@@ -78,9 +82,14 @@ def test_export_refuses_vidpipe_files_and_input_images(session, tmp_path):
     forget_task_sets()
     renamed = root / "hero-notes.dat"  # an image whatever its name
     shutil.copy(image, renamed)
-    protected = [session.project.database_path, session.project.queue_path, image,
-                 root / ".vidpipe" / "notes.json", root / ".vidpipe" / "crops" / "x.json",
-                 renamed]
+    protected = [
+        session.project.database_path,
+        session.project.queue_path,
+        image,
+        root / ".vidpipe" / "notes.json",
+        root / ".vidpipe" / "crops" / "x.json",
+        renamed,
+    ]
     # The database changes legitimately (WAL checkpoints): it is checked by its contents.
     before = {path: digest(path) for path in protected[1:] if path.exists()}
     for target in protected:
@@ -93,8 +102,9 @@ def test_export_refuses_vidpipe_files_and_input_images(session, tmp_path):
     other = open_project(tmp_path / "other", create=True)
     other.close()
     session.database.connect(reuse_if_open=True)
-    one_clear_line(run(VIDPIPE, "export", str(root), "-o", str(other.project.database_path)),
-                   "SQLite database")
+    one_clear_line(
+        run(VIDPIPE, "export", str(root), "-o", str(other.project.database_path)), "SQLite database"
+    )
     assert {path: digest(path) for path in before} == before
     from vidpipe.store.database import inspect_sqlite
 
@@ -103,8 +113,9 @@ def test_export_refuses_vidpipe_files_and_input_images(session, tmp_path):
         assert raw.execute("select count(*) from asset").fetchone() == (1,)
     assert not (root / ".vidpipe" / "notes.json").exists()
     os.mkfifo(tmp_path / "pipe.json")
-    one_clear_line(run(VIDPIPE, "export", str(root), "-o", str(tmp_path / "pipe.json")),
-                   "not a regular file")
+    one_clear_line(
+        run(VIDPIPE, "export", str(root), "-o", str(tmp_path / "pipe.json")), "not a regular file"
+    )
     fine = run(VIDPIPE, "export", str(root), "-o", str(tmp_path / "manifest.json"))
     assert fine.returncode == 0 and json.loads((tmp_path / "manifest.json").read_text())
 
@@ -133,9 +144,16 @@ def test_concurrent_adds_of_different_files_with_one_name_keep_both(session, tmp
             Image.effect_noise((1600, 1200), 40 + index).convert("RGB").save(path)
             sources.append(path)
         go = tmp_path / f"go{round_number}"
-        adders = [subprocess.Popen([sys.executable, "-c", ADD_AT_ONCE, str(go), str(root),
-                                    str(source)], cwd=REPO, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True) for source in sources]
+        adders = [
+            subprocess.Popen(
+                [sys.executable, "-c", ADD_AT_ONCE, str(go), str(root), str(source)],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for source in sources
+        ]
         time.sleep(0.0)  # both started; released together below
         go.touch()
         results = [adder.communicate(timeout=300) for adder in adders]
@@ -163,8 +181,9 @@ def test_daemon_stop_only_signals_this_projects_daemon(session):
     decoys = []
     try:
         # 1. The lock is held by a process that is not vidpipe-daemon.
-        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock), "0"],
-                                  stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(lock), "0"], stdout=subprocess.PIPE, text=True
+        )
         decoys.append(holder)
         assert holder.stdout.readline().strip() == "held"
         out = run(VIDPIPE, "daemon", "stop", str(root), "--timeout", "1")
@@ -174,11 +193,15 @@ def test_daemon_stop_only_signals_this_projects_daemon(session):
         holder.wait()
         # 2. The lock names a process whose command line claims to be this project's daemon,
         #    but another process holds the lock.
-        pretender = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)",
-                                      "daemon.main", str(root)])
+        pretender = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(300)", "daemon.main", str(root)]
+        )
         decoys.append(pretender)
-        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock),
-                                   str(pretender.pid)], stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(lock), str(pretender.pid)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         decoys.append(holder)
         assert holder.stdout.readline().strip() == "held"
         out = run(VIDPIPE, "daemon", "stop", str(root), "--timeout", "1", "--kill")
@@ -187,11 +210,15 @@ def test_daemon_stop_only_signals_this_projects_daemon(session):
         # 3. A daemon of another folder.
         holder.kill()
         holder.wait()
-        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)",
-                                  "daemon.main", "/elsewhere"])
+        other = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(300)", "daemon.main", "/elsewhere"]
+        )
         decoys.append(other)
-        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock), str(other.pid)],
-                                  stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(lock), str(other.pid)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         decoys.append(holder)
         assert holder.stdout.readline().strip() == "held"
         out = run(VIDPIPE, "daemon", "stop", str(root), "--timeout", "1")
@@ -207,7 +234,7 @@ def test_daemon_stop_only_signals_this_projects_daemon(session):
 def _damage(path: Path) -> None:
     """Overwrite the middle of a real SQLite file: pages, not the header."""
     data = bytearray(path.read_bytes())
-    data[4096:len(data)] = os.urandom(len(data) - 4096)
+    data[4096 : len(data)] = os.urandom(len(data) - 4096)
     path.write_bytes(bytes(data))
 
 

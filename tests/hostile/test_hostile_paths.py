@@ -44,10 +44,15 @@ def outside(tmp_path) -> Path:
 
 
 def run_stages(session, server: FakeGemini):
-    settings = session.settings.replace(gemini_api_key=API_KEY, gemini_base_url=server.base_url,
-                                        prompt_timeout_s=5.0, prompt_max_retries=1)
-    engine = ManifestingEngine(session.project, settings,
-                               stages=[ContactSheetStage(), PromptStage()])
+    settings = session.settings.replace(
+        gemini_api_key=API_KEY,
+        gemini_base_url=server.base_url,
+        prompt_timeout_s=5.0,
+        prompt_max_retries=1,
+    )
+    engine = ManifestingEngine(
+        session.project, settings, stages=[ContactSheetStage(), PromptStage()]
+    )
     manifest = Manifest.get(Manifest.name == "refs")
     return engine.process_manifest(manifest)
 
@@ -78,8 +83,15 @@ def test_a_planted_row_behind_a_folder_link_is_refused_by_every_stage(session, o
     reconcile(session.project, session.settings)
     good = Asset.get(Asset.file_path == "refs/good.png")
     # What a copied database can carry: a row whose path runs through the folder link.
-    planted = Asset.create(manifest=good.manifest, name="planted", file_path="refs/cast/secret.png",
-                           content_hash="planted", file_size=1, width=64, height=48)
+    planted = Asset.create(
+        manifest=good.manifest,
+        name="planted",
+        file_path="refs/cast/secret.png",
+        content_hash="planted",
+        file_size=1,
+        width=64,
+        height=48,
+    )
 
     run_stages(session, gemini)
 
@@ -130,10 +142,12 @@ def test_a_link_that_stays_inside_the_project_is_still_read(session, gemini):
 SOURCES = [REPO / "vidpipe", REPO / "tui", REPO / "daemon"]
 #: Functions that open a stored image, by the module defining them; each call must say where
 #: the file must lie.
-NEEDS_WITHIN = {"vidpipe.imaging": {"load_rgb", "load_full_rgb", "probe"},
-                "vidpipe.pipeline.characters.roles": {"sharpness"},
-                "vidpipe.prompting.runner": {"encode_jpeg"},
-                "vidpipe.pipeline.contact_sheet": {"render_pages", "write_pages"}}
+NEEDS_WITHIN = {
+    "vidpipe.imaging": {"load_rgb", "load_full_rgb", "probe"},
+    "vidpipe.pipeline.characters.roles": {"sharpness"},
+    "vidpipe.prompting.runner": {"encode_jpeg"},
+    "vidpipe.pipeline.contact_sheet": {"render_pages", "write_pages"},
+}
 #: What reads an image file by itself; only vidpipe/imaging.py may.
 IMAGE_READERS = {"open", "imread", "VideoCapture", "Parser"}
 
@@ -157,14 +171,16 @@ def _offences(path: Path, relative: str):
             continue
         called = ast.unparse(node.func)
         where = f"{relative}:{node.lineno}"
-        if called in checked and not any(k.arg in ("within", "images_within")
-                                         for k in node.keywords):
+        if called in checked and not any(
+            k.arg in ("within", "images_within") for k in node.keywords
+        ):
             yield f"{where}: {called}() without within="
         name = called.rsplit(".", 1)[-1]
         owner = called.rsplit(".", 1)[0] if "." in called else ""
         if relative != "vidpipe/imaging.py" and (
-                (name in IMAGE_READERS and owner in ("Image", "PIL.Image", "cv2", "ImageFile"))
-                or name == "pillow_open"):
+            (name in IMAGE_READERS and owner in ("Image", "PIL.Image", "cv2", "ImageFile"))
+            or name == "pillow_open"
+        ):
             yield f"{where}: {called}() opens an image itself"
 
 
@@ -179,10 +195,14 @@ def test_every_image_is_opened_through_imaging_with_a_folder_to_stay_in():
 
 def test_the_check_above_finds_an_image_opened_another_way(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("from PIL import Image\nfrom vidpipe.imaging import load_rgb\n"
-                      "Image.open(p)\nload_rgb(p, 10)\nload_rgb(p, 10, within=root)\n")
+    sample.write_text(
+        "from PIL import Image\nfrom vidpipe.imaging import load_rgb\n"
+        "Image.open(p)\nload_rgb(p, 10)\nload_rgb(p, 10, within=root)\n"
+    )
     assert [o.split(": ", 1)[1] for o in _offences(sample, "x.py")] == [
-        "Image.open() opens an image itself", "load_rgb() without within="]
+        "Image.open() opens an image itself",
+        "load_rgb() without within=",
+    ]
 
 
 # -- the prompt template ---------------------------------------------------------------------------
@@ -240,13 +260,23 @@ def test_a_planted_crop_row_naming_a_device_or_a_fifo_is_not_read(session):
     os.mkfifo(crops / "pipe.jpg")  # nobody writes: reading blocks for ever
     manifest = Manifest.create(name="refs", folder="refs")
     parent = Asset.create(manifest=manifest, name="p", file_path="refs/p.png", content_hash="p")
-    rows = [Asset.create(manifest=manifest, name=name, source=Source.EXTRACTED,
-                         source_asset=parent, file_path=f".vidpipe/crops/{name}.jpg",
-                         content_hash="x", file_size=0) for name in ("zero", "pipe")]
+    rows = [
+        Asset.create(
+            manifest=manifest,
+            name=name,
+            source=Source.EXTRACTED,
+            source_asset=parent,
+            file_path=f".vidpipe/crops/{name}.jpg",
+            content_hash="x",
+            file_size=0,
+        )
+        for name in ("zero", "pipe")
+    ]
     answers = []
     checker = threading.Thread(
         target=lambda: answers.extend(crop_file_intact(session.project, r) for r in rows),
-        daemon=True)
+        daemon=True,
+    )
     checker.start()
     checker.join(timeout=60)
     assert answers == [False, False]
@@ -281,9 +311,19 @@ def test_a_second_user_swapping_an_image_for_a_link_to_roots_file_gets_nothing(g
             (refs / "hero.png").chmod(0o664)
             shutil.chown(refs / "hero.png", group="nogroup")
             reconcile(session.project, session.settings)
-            subprocess.run(["runuser", "-u", "nobody", "--", "sh", "-c",
-                            f"rm {refs / 'hero.png'} && ln -s {secret} {refs / 'hero.png'}"],
-                           check=True, timeout=30)
+            subprocess.run(
+                [
+                    "runuser",
+                    "-u",
+                    "nobody",
+                    "--",
+                    "sh",
+                    "-c",
+                    f"rm {refs / 'hero.png'} && ln -s {secret} {refs / 'hero.png'}",
+                ],
+                check=True,
+                timeout=30,
+            )
             assert (refs / "hero.png").is_symlink()
 
             run_stages(session, gemini)

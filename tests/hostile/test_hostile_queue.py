@@ -31,19 +31,31 @@ class _Payload:
 
 def _garbage(marker: Path) -> list[bytes]:
     serializer = PlainDataSerializer()
-    well_formed_unknown = serializer.serialize(Message("x1", "os.system", None, 0, 0, 0,
-                                                       ("touch /tmp/x",), {}))
+    well_formed_unknown = serializer.serialize(
+        Message("x1", "os.system", None, 0, 0, 0, ("touch /tmp/x",), {})
+    )
     return [
         pickle.dumps(_Payload(marker)),
         # Huey's own (pickle) format of a vidpipe task, with the payload as its argument.
-        pickle.dumps(Message("x2", "vidpipe.process_manifest", None, 0, 0, 0,
-                             (_Payload(marker),), {})),
+        pickle.dumps(
+            Message("x2", "vidpipe.process_manifest", None, 0, 0, 0, (_Payload(marker),), {})
+        ),
         b"\x00\xffnot anything",
         b"",
         b'{"format": "vidpipe-queue/1", "data": {"$eval": "1"}}',
-        json.dumps({"format": "vidpipe-queue/1", "data": {"$message": {
-            "id": "x3", "name": "vidpipe.process_manifest", "args": [1],
-            "retries": 10**9}}}).encode(),
+        json.dumps(
+            {
+                "format": "vidpipe-queue/1",
+                "data": {
+                    "$message": {
+                        "id": "x3",
+                        "name": "vidpipe.process_manifest",
+                        "args": [1],
+                        "retries": 10**9,
+                    }
+                },
+            }
+        ).encode(),
         well_formed_unknown,
         b"[" * 50_000,
     ]
@@ -81,28 +93,39 @@ def test_daemon_on_a_poisoned_queue_runs_nothing_and_keeps_working(tmp_path):
     reconcile(session.project, session.settings)
     run = enqueue_process(root, Manifest.get().id)  # the legitimate job, behind the garbage below
     tasks = task_set(session.project)
-    revoke_keys = [tasks.huey._task_key(task, "rt")
-                   for task in (tasks.process_manifest, tasks.reprocess_asset)]
+    revoke_keys = [
+        tasks.huey._task_key(task, "rt") for task in (tasks.process_manifest, tasks.reprocess_asset)
+    ]
     forget_task_sets()
     with sqlite3.connect(session.project.queue_path) as queue_db:
         for data in _garbage(marker):
-            queue_db.execute("insert into task (queue, data, priority) values (?, ?, 100)",
-                             ("vidpipe.pipeline", data))
-            queue_db.execute("insert into schedule (queue, data, timestamp) values (?, ?, 0)",
-                             ("vidpipe.pipeline", data))
+            queue_db.execute(
+                "insert into task (queue, data, priority) values (?, ?, 100)",
+                ("vidpipe.pipeline", data),
+            )
+            queue_db.execute(
+                "insert into schedule (queue, data, timestamp) values (?, ?, 0)",
+                ("vidpipe.pipeline", data),
+            )
         # A planted revocation of every vidpipe task would silence the queue (or, read with
         # pickle, run the payload).
         for key in revoke_keys:
-            queue_db.execute("insert into kv (queue, key, value) values (?, ?, ?)",
-                             ("vidpipe.pipeline", key, pickle.dumps(_Payload(marker))))
-        queue_db.execute("insert into task (queue, data, priority) values (?, ?, 100)",
-                         ("vidpipe.pipeline", "text, not bytes"))
+            queue_db.execute(
+                "insert into kv (queue, key, value) values (?, ?, ?)",
+                ("vidpipe.pipeline", key, pickle.dumps(_Payload(marker))),
+            )
+        queue_db.execute(
+            "insert into task (queue, data, priority) values (?, ?, 100)",
+            ("vidpipe.pipeline", "text, not bytes"),
+        )
 
     daemon = start_daemon(root, "--no-watch")
     try:
         # The consumer read past the garbage queued before the job to claim it.
-        wait_for(lambda: Run.get_by_id(run.id).status != RunStatus.QUEUED,
-                 what="the processing run claimed")
+        wait_for(
+            lambda: Run.get_by_id(run.id).status != RunStatus.QUEUED,
+            what="the processing run claimed",
+        )
         assert daemon.poll() is None
     finally:
         out = stop_daemon(daemon)
@@ -124,11 +147,10 @@ def test_queue_entries_are_json_on_disk(tmp_path):
         from daemon.tasks import forget_task_sets
         from vidpipe.store.models import Manifest
 
-        run = enqueue_process(session.project.root,
-                              Manifest.create(name="m", folder="m").id)
+        run = enqueue_process(session.project.root, Manifest.create(name="m", folder="m").id)
         forget_task_sets()
         with sqlite3.connect(session.project.queue_path) as queue_db:
-            (data,), = queue_db.execute("select data from task").fetchall()
+            ((data,),) = queue_db.execute("select data from task").fetchall()
         entry = json.loads(bytes(data))
         assert entry["format"] == "vidpipe-queue/1"
         assert entry["data"]["$message"]["name"] == "daemon.tasks.vidpipe.process_manifest"

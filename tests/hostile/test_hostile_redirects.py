@@ -39,8 +39,12 @@ def endpoint(elsewhere):
 def test_the_prompt_stage_does_not_follow_a_redirect(session, endpoint, elsewhere):
     Image.new("RGB", (64, 48), (20, 120, 40)).save(session.project.root / "hero.png")
     reconcile(session.project, session.settings)
-    settings = session.settings.replace(gemini_api_key=API_KEY, gemini_base_url=endpoint.base_url,
-                                        prompt_timeout_s=5.0, prompt_max_retries=2)
+    settings = session.settings.replace(
+        gemini_api_key=API_KEY,
+        gemini_base_url=endpoint.base_url,
+        prompt_timeout_s=5.0,
+        prompt_max_retries=2,
+    )
     engine = ManifestingEngine(session.project, settings, stages=[PromptStage()])
 
     engine.process_manifest(Manifest.get())
@@ -119,8 +123,9 @@ def test_the_openai_backend_does_not_follow_a_redirect():
     from vidpipe.prompting.retry import PermanentFailure
 
     async def ask(base_url: str):
-        async with OpenAIClient(f"{base_url}/v1", "some-model", api_key="sk-SECRET-openai",
-                                timeout_s=5.0) as client:
+        async with OpenAIClient(
+            f"{base_url}/v1", "some-model", api_key="sk-SECRET-openai", timeout_s=5.0
+        ) as client:
             return await client.describe(b"\xff\xd8 not an image", "describe it")
 
     with http_server(None) as (elsewhere, seen), http_server(elsewhere) as (endpoint, _):

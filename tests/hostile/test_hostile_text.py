@@ -24,8 +24,13 @@ from support.tui_support import wait_for
 OSC = "\x1b]2;PWNED\x07"
 OSC_SHOWN = "\\x1b]2;PWNED\\x07"
 MARKUP = "[@click=app.quit]x"
-FILE_NAMES = [f"osc{OSC}.png", f"{MARKUP}.png", "bidi\u202egnp.exe.png", "clear\x1b[2J.png",
-              "[bold]loud.png"]
+FILE_NAMES = [
+    f"osc{OSC}.png",
+    f"{MARKUP}.png",
+    "bidi\u202egnp.exe.png",
+    "clear\x1b[2J.png",
+    "[bold]loud.png",
+]
 FOLDER = f"cast{OSC}"  # a manifest named with an escape sequence
 BROKEN_MARKUP = "[/]oops [@click=app.quit]click me[/]"  # an unbalanced tag stops a markup parser
 
@@ -49,18 +54,27 @@ def hostile_project(root: Path) -> Path:
         marked = Asset.get(Asset.file_path == f"{FOLDER}/{MARKUP}.png")
         assert marked.name == MARKUP
         osc = Asset.get(Asset.file_path == f"{FOLDER}/osc{OSC}.png")
-        Asset.update(reverse_prompt=f"a prompt {OSC} with {BROKEN_MARKUP}",
-                     error=None).where(Asset.id == osc.id).execute()
+        Asset.update(reverse_prompt=f"a prompt {OSC} with {BROKEN_MARKUP}", error=None).where(
+            Asset.id == osc.id
+        ).execute()
         Asset.update(name=BROKEN_MARKUP).where(
-            Asset.file_path == f"{FOLDER}/[bold]loud.png").execute()
+            Asset.file_path == f"{FOLDER}/[bold]loud.png"
+        ).execute()
         run = create_run("process", manifest_id=marked.manifest_id)
-        Run.update(status="running", started_at=utcnow(), error=f"boom {OSC} {BROKEN_MARKUP}"
-                   ).where(Run.id == run.id).execute()
-        StageProgress.update(status="running", done=1, total=5, current_item=f"item{OSC}",
-                             message=BROKEN_MARKUP, started_at=utcnow()).where(
-            StageProgress.run == run.id, StageProgress.stage == "detection").execute()
-        ItemError.create(run=run.id, stage="detection", asset=osc.id,
-                         message=f"failed {OSC} {BROKEN_MARKUP}")
+        Run.update(
+            status="running", started_at=utcnow(), error=f"boom {OSC} {BROKEN_MARKUP}"
+        ).where(Run.id == run.id).execute()
+        StageProgress.update(
+            status="running",
+            done=1,
+            total=5,
+            current_item=f"item{OSC}",
+            message=BROKEN_MARKUP,
+            started_at=utcnow(),
+        ).where(StageProgress.run == run.id, StageProgress.stage == "detection").execute()
+        ItemError.create(
+            run=run.id, stage="detection", asset=osc.id, message=f"failed {OSC} {BROKEN_MARKUP}"
+        )
     finally:
         session.close()
     return root
@@ -90,8 +104,9 @@ def screen_output(app) -> tuple[str, list[str], set[str]]:
 
 def assert_shown_not_obeyed(app) -> list[str]:
     raw, lines, actions = screen_output(app)
-    assert "\x1b]" not in raw and "\x07" not in raw and "\x1b[2J" not in raw, \
+    assert "\x1b]" not in raw and "\x07" not in raw and "\x1b[2J" not in raw, (
         "a control sequence from the project reached the terminal"
+    )
     assert "\u202e" not in raw
     assert not [a for a in actions if "quit" in a], f"project text became an action: {actions}"
     return lines
@@ -100,7 +115,7 @@ def assert_shown_not_obeyed(app) -> list[str]:
 def position_of(lines: list[str], text: str) -> tuple[int, int] | None:
     for y, line in enumerate(lines):
         if text in line:
-            return cell_len(line[:line.index(text)]), y
+            return cell_len(line[: line.index(text)]), y
     return None
 
 
@@ -111,8 +126,11 @@ async def test_hostile_names_show_literally_everywhere_and_do_nothing(project):
     async with app.run_test(size=(200, 50), notifications=True) as pilot:
         screen = app.main_screen
         await wait_for(pilot, lambda: screen.table.row_count == len(FILE_NAMES), what="the rows")
-        await wait_for(pilot, lambda: "boom \\x1b]2;PWNED" in "\n".join(screen_output(app)[1]),
-                       what="the run's error on the dashboard")
+        await wait_for(
+            pilot,
+            lambda: "boom \\x1b]2;PWNED" in "\n".join(screen_output(app)[1]),
+            what="the run's error on the dashboard",
+        )
         lines = assert_shown_not_obeyed(app)
         text = "\n".join(lines)
         assert MARKUP in text  # the grid shows the name as it is
@@ -133,14 +151,18 @@ async def test_hostile_names_show_literally_everywhere_and_do_nothing(project):
             assert_shown_not_obeyed(app)
         key = next(k for k, r in screen.rows.items() if "osc" in r.file_path)
         screen.table.move_to(key)
-        await wait_for(pilot, lambda: "a prompt \\x1b]2;PWNED" in "\n".join(
-            screen_output(app)[1]), what="the hostile prompt in the preview")
+        await wait_for(
+            pilot,
+            lambda: "a prompt \\x1b]2;PWNED" in "\n".join(screen_output(app)[1]),
+            what="the hostile prompt in the preview",
+        )
         assert_shown_not_obeyed(app)
 
         # The editor: its title and fields show the text; saving another field leaves it alone.
         await pilot.press("e")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen",
-                       what="the editor")
+        await wait_for(
+            pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen", what="the editor"
+        )
         await pilot.pause()
         assert "Edit " in "\n".join(assert_shown_not_obeyed(app))
         await pilot.press("escape")
@@ -148,15 +170,17 @@ async def test_hostile_names_show_literally_everywhere_and_do_nothing(project):
 
         # The job's errors, the cancel question, the help screen.
         await pilot.press("E")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorsScreen",
-                       what="the errors screen")
+        await wait_for(
+            pilot, lambda: type(app.screen).__name__ == "ErrorsScreen", what="the errors screen"
+        )
         await pilot.pause()
         assert "failed \\x1b]2;PWNED" in "\n".join(assert_shown_not_obeyed(app))
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen, what="errors closed")
         await pilot.press("c")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ChoiceScreen",
-                       what="the cancel question")
+        await wait_for(
+            pilot, lambda: type(app.screen).__name__ == "ChoiceScreen", what="the cancel question"
+        )
         await pilot.pause()
         assert "cast\\x1b]2;PWNED" in "\n".join(assert_shown_not_obeyed(app))
         await pilot.press("n")
@@ -181,29 +205,40 @@ async def test_untracked_hostile_file_in_a_notification(project):
     app = VidpipeApp(project, keymap={}, watch_folder=False)
     async with app.run_test(size=(200, 50), notifications=True) as pilot:
         screen = app.main_screen
-        await wait_for(pilot, lambda: screen.table.row_count == len(FILE_NAMES) + 1,
-                       what="the untracked file in the grid")
-        screen.table.move_to(next(k for k in screen.table.keys_in_order()
-                                  if k.startswith("file:")))
+        await wait_for(
+            pilot,
+            lambda: screen.table.row_count == len(FILE_NAMES) + 1,
+            what="the untracked file in the grid",
+        )
+        screen.table.move_to(next(k for k in screen.table.keys_in_order() if k.startswith("file:")))
         await pilot.press("e")  # "... is not ingested yet" quotes the path
-        await wait_for(pilot, lambda: any("not ingested yet" in n for n in notifications(app)),
-                       what="the notification")
+        await wait_for(
+            pilot,
+            lambda: any("not ingested yet" in n for n in notifications(app)),
+            what="the notification",
+        )
         await pilot.pause()
         assert f"new{OSC_SHOWN}{MARKUP}.png" in "\n".join(assert_shown_not_obeyed(app))
 
 
 # -- keymap and drafts ----------------------------------------------------------------------------
-@pytest.mark.parametrize("content, message", [
-    (b"\xff\xfe[keymap]\n", "not UTF-8 text"),
-    (b"[keymap\n", "not valid TOML"),
-    (b"keymap = 3\n", "[keymap] must be a table"),
-    (b'[keymap]\n"grid.reprocess" = "R"\n"app.quit" = "[@click=app.quit]"\n"x.y" = 3\n',
-     "ignored app.quit, x.y"),
-    (b"[keymap]\n" + b"a = [" * 5000, "not valid TOML"),
-    ("fifo", "not a regular file"),
-])
-async def test_a_broken_keymap_is_a_message_and_the_tui_starts(tmp_path, monkeypatch, content,
-                                                              message):
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xff\xfe[keymap]\n", "not UTF-8 text"),
+        (b"[keymap\n", "not valid TOML"),
+        (b"keymap = 3\n", "[keymap] must be a table"),
+        (
+            b'[keymap]\n"grid.reprocess" = "R"\n"app.quit" = "[@click=app.quit]"\n"x.y" = 3\n',
+            "ignored app.quit, x.y",
+        ),
+        (b"[keymap]\n" + b"a = [" * 5000, "not valid TOML"),
+        ("fifo", "not a regular file"),
+    ],
+)
+async def test_a_broken_keymap_is_a_message_and_the_tui_starts(
+    tmp_path, monkeypatch, content, message
+):
     from tui.app import VidpipeApp
     from support.tui_support import make_project
 
@@ -217,26 +252,32 @@ async def test_a_broken_keymap_is_a_message_and_the_tui_starts(tmp_path, monkeyp
     app = VidpipeApp(root, watch_folder=False)
     async with app.run_test(size=(160, 40), notifications=True) as pilot:
         await wait_for(pilot, lambda: app.main_screen.table.row_count == 1, what="the grid")
-        await wait_for(pilot, lambda: any(message in n for n in notifications(app)),
-                       what=f"the keymap message {message!r}")
+        await wait_for(
+            pilot,
+            lambda: any(message in n for n in notifications(app)),
+            what=f"the keymap message {message!r}",
+        )
         if b"grid.reprocess" in (content if isinstance(content, bytes) else b""):
             assert app._keymap.get("grid.reprocess") == "R"  # the usable entry still applies
         assert_shown_not_obeyed(app)
         assert app.is_running
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"\xff\xfe\x00garbage", "not UTF-8 text"),
-    (b'{"asset_id": 1, "fields": {"name": "x"', "not valid JSON"),
-    (b"[1, 2]", "not a draft"),
-    (b'{"asset_id": 2, "fields": {"name": "x"}}', "not a draft of asset 1"),
-    (b'{"asset_id": 1, "fields": {"content_hash": "x"}}', "not an editable field"),
-    (b'{"asset_id": 1, "fields": {"asset_type": "DRAGON"}}', "unknown asset type"),
-    (b'{"asset_id": 1, "fields": {"name": 3}}', '"fields".name is not text'),
-    (b"[" * 100000, "not valid JSON"),
-    ("fifo", "not a regular file"),
-    ("symlink", "symlink; not followed"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xff\xfe\x00garbage", "not UTF-8 text"),
+        (b'{"asset_id": 1, "fields": {"name": "x"', "not valid JSON"),
+        (b"[1, 2]", "not a draft"),
+        (b'{"asset_id": 2, "fields": {"name": "x"}}', "not a draft of asset 1"),
+        (b'{"asset_id": 1, "fields": {"content_hash": "x"}}', "not an editable field"),
+        (b'{"asset_id": 1, "fields": {"asset_type": "DRAGON"}}', "unknown asset type"),
+        (b'{"asset_id": 1, "fields": {"name": 3}}', '"fields".name is not text'),
+        (b"[" * 100000, "not valid JSON"),
+        ("fifo", "not a regular file"),
+        ("symlink", "symlink; not followed"),
+    ],
+)
 async def test_a_broken_draft_is_a_message_and_the_editor_still_opens(tmp_path, content, message):
     from tui.app import VidpipeApp
     from support.tui_support import make_project
@@ -256,14 +297,18 @@ async def test_a_broken_draft_is_a_message_and_the_editor_still_opens(tmp_path, 
     app = VidpipeApp(root, keymap={}, watch_folder=False)
     async with app.run_test(size=(160, 40), notifications=True) as pilot:
         await wait_for(pilot, lambda: app.main_screen.table.row_count == 1, what="the grid")
-        await wait_for(pilot, lambda: any(message in n and "asset-1.json" in n
-                                          for n in notifications(app)),
-                       what=f"the draft message {message!r}")
+        await wait_for(
+            pilot,
+            lambda: any(message in n and "asset-1.json" in n for n in notifications(app)),
+            what=f"the draft message {message!r}",
+        )
         assert (drafts / "asset-1.json.invalid").exists() or (
-            drafts / "asset-1.json.invalid").is_symlink()  # kept, no longer offered
+            drafts / "asset-1.json.invalid"
+        ).is_symlink()  # kept, no longer offered
         await pilot.press("e")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen",
-                       what="the editor")
+        await wait_for(
+            pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen", what="the editor"
+        )
         assert app.screen.restored is None
         assert "stolen" not in "\n".join(screen_output(app)[1])
         assert app.is_running
@@ -276,15 +321,22 @@ async def test_a_restored_draft_with_escapes_is_shown_not_sent(tmp_path):
     root = make_project(tmp_path / "project", images=1)
     drafts = root / ".vidpipe" / "drafts"
     drafts.mkdir(parents=True, exist_ok=True)
-    (drafts / "asset-1.json").write_text(json.dumps(
-        {"asset_id": 1, "fields": {"name": f"n{OSC}", "reverse_prompt": f"p{OSC}\nline 2"},
-         "baseline": {"name": "hero_00"}}))
+    (drafts / "asset-1.json").write_text(
+        json.dumps(
+            {
+                "asset_id": 1,
+                "fields": {"name": f"n{OSC}", "reverse_prompt": f"p{OSC}\nline 2"},
+                "baseline": {"name": "hero_00"},
+            }
+        )
+    )
     app = VidpipeApp(root, keymap={}, watch_folder=False)
     async with app.run_test(size=(160, 40), notifications=True) as pilot:
         await wait_for(pilot, lambda: app.main_screen.table.row_count == 1, what="the grid")
         await pilot.press("e")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen",
-                       what="the editor")
+        await wait_for(
+            pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen", what="the editor"
+        )
         await pilot.pause()
         text = "\n".join(assert_shown_not_obeyed(app))
         assert f"n{OSC_SHOWN}" in text and f"p{OSC_SHOWN}" in text
@@ -330,9 +382,21 @@ def test_progress_bars_show_names_as_text(monkeypatch):
         assert view.bars is not None
         with view:
             view.begin_manifest(FOLDER + BROKEN_MARKUP)
-            view.update(type("Row", (), dict(run_id=1, stage="detection", status="running",
-                                             done=1, total=3, current_item=f"f{OSC}{MARKUP}",
-                                             message=None))())
+            view.update(
+                type(
+                    "Row",
+                    (),
+                    dict(
+                        run_id=1,
+                        stage="detection",
+                        status="running",
+                        done=1,
+                        total=3,
+                        current_item=f"f{OSC}{MARKUP}",
+                        message=None,
+                    ),
+                )()
+            )
     out = terminal.getvalue()
     assert "\x1b]" not in out and "\x07" not in out
     assert "cast\\x1b]2;PWNED\\x07[/]oops" in out
@@ -345,8 +409,9 @@ def test_a_real_terminal_never_receives_the_names_escapes(project):
     tui = str(Path(sys.executable).parent / "vidpipe-tui")
 
     def tmux(*args: str) -> str:
-        return subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True,
-                              timeout=30, check=True).stdout
+        return subprocess.run(
+            ["tmux", "-L", socket, *args], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
 
     def wait(predicate, what: str, timeout: float = 60):
         deadline = time.monotonic() + timeout
@@ -355,8 +420,10 @@ def test_a_real_terminal_never_receives_the_names_escapes(project):
             if value:
                 return value
             time.sleep(0.1)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}:\n"
-                             + tmux("capture-pane", "-p", "-t", "tui"))
+        raise AssertionError(
+            f"timed out after {timeout}s waiting for {what}:\n"
+            + tmux("capture-pane", "-p", "-t", "tui")
+        )
 
     def title() -> str:
         return tmux("display-message", "-p", "-t", "tui", "#{pane_title}").strip()
@@ -369,8 +436,13 @@ def test_a_real_terminal_never_receives_the_names_escapes(project):
         # after this can only come from what the TUI wrote to the terminal.
         tmux("-f", "/dev/null", "new-session", "-d", "-s", "tui", "-x", "200", "-y", "50", "sh")
         tmux("select-pane", "-t", "tui", "-T", "clean-title")
-        tmux("send-keys", "-t", "tui", "-l", "exec env -u COLUMNS -u LINES TERM=xterm-256color "
-             f"{tui} --no-watch {project}")
+        tmux(
+            "send-keys",
+            "-t",
+            "tui",
+            "-l",
+            f"exec env -u COLUMNS -u LINES TERM=xterm-256color {tui} --no-watch {project}",
+        )
         tmux("send-keys", "-t", "tui", "Enter")
         wait(lambda: MARKUP in screen(), "the grid with the hostile names")
         wait(lambda: "PWNED" in screen(), "the dashboard and names")
@@ -386,9 +458,17 @@ def test_a_real_terminal_never_receives_the_names_escapes(project):
         assert "PWNED" not in title(), "an escape sequence from a name retitled the terminal"
         assert "osc\\x1b]2;PWNED\\x07" in screen()
         tmux("send-keys", "-t", "tui", "q")
-        wait(lambda: subprocess.run(["tmux", "-L", socket, "has-session", "-t", "tui"],
-                                    capture_output=True).returncode != 0, "the TUI to quit")
+        wait(
+            lambda: (
+                subprocess.run(
+                    ["tmux", "-L", socket, "has-session", "-t", "tui"], capture_output=True
+                ).returncode
+                != 0
+            ),
+            "the TUI to quit",
+        )
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
         Path(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}", socket).unlink(
-            missing_ok=True)
+            missing_ok=True
+        )

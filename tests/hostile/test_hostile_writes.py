@@ -62,8 +62,10 @@ def test_export_replaces_planted_links_never_writes_through(session, victim):
 def test_heartbeat_drafts_contact_sheets_and_crops(session, victim, tmp_path):
     project = session.project
     plant(heartbeat_path(project), victim)
-    plant(heartbeat_path(project).with_name(f".{heartbeat_path(project).name}.{os.getpid()}.tmp"),
-          victim)
+    plant(
+        heartbeat_path(project).with_name(f".{heartbeat_path(project).name}.{os.getpid()}.tmp"),
+        victim,
+    )
     write_heartbeat(project, {"pid": os.getpid()})
     assert json.loads(heartbeat_path(project).read_text())["pid"] == os.getpid()
 
@@ -80,9 +82,18 @@ def test_heartbeat_drafts_contact_sheets_and_crops(session, victim, tmp_path):
     sheets = project.contact_sheets_dir
     plant(sheets / "001-x-p01.jpg", victim)
     plant(sheets / ".001-x-p01.jpg.tmp", victim)
-    pages = list(write_pages([SheetEntry(1, "a", "OBJECT", image)], Layout(4, 64, 60, 4),
-                             "x", sheets, "001-x", 10**8, within=project.state_dir,
-                             images_within=None))
+    pages = list(
+        write_pages(
+            [SheetEntry(1, "a", "OBJECT", image)],
+            Layout(4, 64, 60, 4),
+            "x",
+            sheets,
+            "001-x",
+            10**8,
+            within=project.state_dir,
+            images_within=None,
+        )
+    )
     assert pages == [sheets / "001-x-p01.jpg"] and not pages[0].is_symlink()
 
     crop = project.crops_dir / "abc-det-person.jpg"
@@ -99,8 +110,9 @@ def test_state_folder_replaced_by_a_symlink_is_refused(session, victim, tmp_path
     os.rename(crops, tmp_path / "old-crops")
     plant(crops, outside)
     with pytest.raises(UnsafePath):
-        write_crop(Image.new("RGB", (20, 20)), (0, 0, 5, 5), crops / "x-det.jpg",
-                   within=project.state_dir)
+        write_crop(
+            Image.new("RGB", (20, 20)), (0, 0, 5, 5), crops / "x-det.jpg", within=project.state_dir
+        )
     with pytest.raises(UnsafePath):
         write_atomic(crops / "y.json", "{}", within=project.state_dir)
     with pytest.raises(ProjectError, match="crops .* is a symlink"):
@@ -126,8 +138,13 @@ def test_log_lock_and_database_links_are_refused(session, victim):
     # The real daemon: its lock file is a symlink to the victim.
     plant(project.state_dir / "daemon.lock", victim)
     os.unlink(project.logs_dir / "daemon.log")
-    out = subprocess.run([sys.executable, "-m", "daemon.main", str(project.root), "--no-watch"],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "daemon.main", str(project.root), "--no-watch"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "daemon lock file" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
     # SQLite follows symlinks: one planted as the database's WAL file is refused.
@@ -135,9 +152,12 @@ def test_log_lock_and_database_links_are_refused(session, victim):
     plant(Path(f"{project.database_path}-wal"), victim)
     with pytest.raises(ProjectError, match="vidpipe.db-wal is a symlink"):
         open_project(project.root)
-    status = subprocess.run([VIDPIPE, "status", str(project.root)], capture_output=True,
-                            text=True, timeout=120)
-    assert status.returncode == 2 and "symlink" in status.stderr and "Traceback" not in status.stderr
+    status = subprocess.run(
+        [VIDPIPE, "status", str(project.root)], capture_output=True, text=True, timeout=120
+    )
+    assert (
+        status.returncode == 2 and "symlink" in status.stderr and "Traceback" not in status.stderr
+    )
     assert_untouched(victim)
 
 
@@ -146,8 +166,12 @@ def test_add_with_a_link_at_the_old_copy_name(session, victim, tmp_path):
     image.parent.mkdir()
     Image.new("RGB", (80, 60), (200, 10, 10)).save(image)
     plant(session.project.root / ".photo.jpg.vidpipe-copy", victim)
-    out = subprocess.run([VIDPIPE, "add", str(session.project.root), str(image)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [VIDPIPE, "add", str(session.project.root), str(image)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert (session.project.root / "photo.jpg").read_bytes() == image.read_bytes()
     assert_untouched(victim)

@@ -48,8 +48,9 @@ database.close()
 
 
 def _unit(degrees: float) -> list[float]:
-    return ([math.cos(math.radians(degrees)), math.sin(math.radians(degrees))]
-            + [0.0] * (DIMENSIONS - 2))
+    return [math.cos(math.radians(degrees)), math.sin(math.radians(degrees))] + [0.0] * (
+        DIMENSIONS - 2
+    )
 
 
 def _faces(manifest: str, people: dict[str, float]) -> None:
@@ -60,14 +61,27 @@ def _faces(manifest: str, people: dict[str, float]) -> None:
 
 def _face(folder: Manifest, name: str, angle: float) -> None:
     manifest = folder.name
-    photo = Asset.create(manifest=folder, name=name, file_path=f"{manifest}/{name}.jpg",
-                         content_hash=f"{manifest}/{name}", state=AssetState.PROCESSED)
-    Asset.create(manifest=folder, name=f"{name} face", source=Source.EXTRACTED,
-                 source_asset=photo, extraction_key="face:face:0", is_face_crop=True,
-                 file_path=f".vidpipe/crops/{manifest}-{name}.jpg",
-                 content_hash=f"{manifest}/{name}/face", detection_confidence=0.99,
-                 crop_bbox=[0, 0, 10, 10], face_embedding=_unit(angle),
-                 state=AssetState.PROCESSED)
+    photo = Asset.create(
+        manifest=folder,
+        name=name,
+        file_path=f"{manifest}/{name}.jpg",
+        content_hash=f"{manifest}/{name}",
+        state=AssetState.PROCESSED,
+    )
+    Asset.create(
+        manifest=folder,
+        name=f"{name} face",
+        source=Source.EXTRACTED,
+        source_asset=photo,
+        extraction_key="face:face:0",
+        is_face_crop=True,
+        file_path=f".vidpipe/crops/{manifest}-{name}.jpg",
+        content_hash=f"{manifest}/{name}/face",
+        detection_confidence=0.99,
+        crop_bbox=[0, 0, 10, 10],
+        face_embedding=_unit(angle),
+        state=AssetState.PROCESSED,
+    )
 
 
 def test_daemons_regrouping_at_once_create_each_character_once(postgres_url, tmp_path):
@@ -80,8 +94,14 @@ def test_daemons_regrouping_at_once_create_each_character_once(postgres_url, tmp
 
     go = tmp_path / "go"
     script = REGROUP.format(rounds=ROUNDS, dimensions=DIMENSIONS)
-    workers = [subprocess.Popen([sys.executable, "-c", script, postgres_url, str(go), str(n)],
-                                stderr=subprocess.PIPE, text=True) for n in range(WORKERS)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, postgres_url, str(go), str(n)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(WORKERS)
+    ]
     database = open_database(postgres_url)
     wait_for(lambda: Manifest.select().count() == 3 + WORKERS, what="every worker ready")
     database.close()
@@ -94,10 +114,14 @@ def test_daemons_regrouping_at_once_create_each_character_once(postgres_url, tmp
         characters = {c.id: c.handle for c in Character.select()}
         people = 3 + WORKERS * ROUNDS
         assert sorted(characters.values()) == [f"PERSON_{n:02d}" for n in range(1, people + 1)]
-        assert len({a.character_id for a in Asset.select().where(
-            Asset.is_face_crop == True)}) == people  # noqa: E712
-        of = {a.name: characters[a.character_id] for a in Asset.select().where(
-            Asset.is_face_crop == True)}  # noqa: E712
+        assert (
+            len({a.character_id for a in Asset.select().where(Asset.is_face_crop == True)})  # noqa: E712
+            == people
+        )
+        of = {
+            a.name: characters[a.character_id]
+            for a in Asset.select().where(Asset.is_face_crop == True)  # noqa: E712
+        }
         assert of["anna face"] == of["anna_again face"]
         assert len({of["anna face"], of["bert face"], of["carl face"]}) == 3
     finally:

@@ -14,7 +14,13 @@ from vidpipe.pipeline.engine import ManifestingEngine
 from vidpipe.pipeline.stages.characters import CharacterStage
 from vidpipe.store import character_edits
 from vidpipe.store.models import (
-    Asset, Character, Manifest, PromptUsage, RunStatus, Source, StageProgress,
+    Asset,
+    Character,
+    Manifest,
+    PromptUsage,
+    RunStatus,
+    Source,
+    StageProgress,
 )
 
 
@@ -24,23 +30,26 @@ def _unit(degrees: float) -> list[float]:
 
 def _faces(session, tmp_path, angles: list[float], start: int = 0) -> list[Asset]:
     """One upload per angle, each with a face crop of its own pixels; then regrouped."""
-    uploads = [a for a in add_images(session, start + len(angles))
-               if a.source == Source.UPLOADED][start:]
+    uploads = [a for a in add_images(session, start + len(angles)) if a.source == Source.UPLOADED][
+        start:
+    ]
     faces = []
     for index, (upload, angle) in enumerate(zip(uploads, angles), start=start):
         source = tmp_path / f"face{index}.png"
         noise_image(source, seed=70 + index, size=(48, 60))
         face = add_crop(session, upload, "face:0", source, detection_class="face", face=True)
         Asset.update(face_embedding=_unit(angle), state="processed").where(
-            Asset.id == face.id).execute()
+            Asset.id == face.id
+        ).execute()
         faces.append(face)
     regroup_project(0.1)
     return faces
 
 
 def _run(session, settings):
-    engine = ManifestingEngine(session.project, settings, stages=[CharacterStage()],
-                               progress_interval=0)
+    engine = ManifestingEngine(
+        session.project, settings, stages=[CharacterStage()], progress_interval=0
+    )
     run = engine.process_manifest(Manifest.get(), "missing")
     row = StageProgress.get(StageProgress.run == run.id)
     assert run.status == RunStatus.DONE, (run.error, row.message)
@@ -100,7 +109,8 @@ def test_one_request_per_character_asked_again_only_when_its_images_change(sessi
 def test_offline_the_description_is_a_marked_summary_of_the_images_prompts(session, tmp_path):
     faces = _faces(session, tmp_path, [0.0, 1.0])
     Asset.update(visual_description="A woman with short grey hair.").where(
-        Asset.id == faces[0].id).execute()
+        Asset.id == faces[0].id
+    ).execute()
     row = _run(session, settings_for(session, None))
     assert "offline" in row.message
     character = _character("PERSON_01")
@@ -123,14 +133,16 @@ def test_with_an_openai_compatible_backend_characters_never_go_to_gemini(session
     _faces(session, tmp_path, [0.0, 1.0, 90.0])
     with FakeGemini() as gemini, FakeOpenAIProcess() as server:
         settings = settings_for(session, gemini).replace(
-            prompt_backend="openai", openai_base_url=server.base_url, openai_model=DEFAULT_MODEL)
+            prompt_backend="openai", openai_base_url=server.base_url, openai_model=DEFAULT_MODEL
+        )
         row = _run(session, settings)
         assert "2 description(s) written" in row.message
         assert gemini.requests == 0
         seen = server.requests()
         assert sorted(len(r["images"]) for r in seen) == [1, 2]
-        assert all(r["response_format"]["json_schema"]["name"] == "CharacterDescription"
-                   for r in seen)
+        assert all(
+            r["response_format"]["json_schema"]["name"] == "CharacterDescription" for r in seen
+        )
         anna = _character("PERSON_01")
         assert anna.description_origin == "openai"
         assert anna.description.startswith("the subject: description of 2 image(s)")

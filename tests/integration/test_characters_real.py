@@ -37,11 +37,13 @@ def processed(tmp_path_factory, zidane_jpg, bus_jpg, gracehopper_jpg):
         grace.save(cast / "gracehopper.jpg", quality=95)
         grace.crop(GRACE_FACE_CROP).save(cast / "grace_closeup.jpg", quality=90)
         copy = zidane.crop((100, 36, 1216, 698))
-        copy.resize((copy.width * 7 // 10, copy.height * 7 // 10)).save(street / "zidane_v.jpg",
-                                                                         quality=55)
+        copy.resize((copy.width * 7 // 10, copy.height * 7 // 10)).save(
+            street / "zidane_v.jpg", quality=55
+        )
         buffer = io.BytesIO()
-        grace.resize((grace.width * 13 // 10, grace.height * 13 // 10)).save(buffer, "WEBP",
-                                                                              quality=70)
+        grace.resize((grace.width * 13 // 10, grace.height * 13 // 10)).save(
+            buffer, "WEBP", quality=70
+        )
         Image.open(buffer).save(street / "grace_v.png")
     (street / "bus.jpg").write_bytes(bus_jpg.read_bytes())
     assert main(["init", str(root)]) == 0
@@ -51,9 +53,10 @@ def processed(tmp_path_factory, zidane_jpg, bus_jpg, gracehopper_jpg):
 
 def _faces_of(name: str) -> list[Asset]:
     source = Asset.get(Asset.name == name, Asset.source == Source.UPLOADED)
-    return sorted(Asset.select().where(Asset.source_asset == source.id,
-                                       Asset.is_face_crop == True),  # noqa: E712
-                  key=lambda a: a.crop_bbox[0])
+    return sorted(
+        Asset.select().where(Asset.source_asset == source.id, Asset.is_face_crop == True),  # noqa: E712
+        key=lambda a: a.crop_bbox[0],
+    )
 
 
 def _character_of(asset: Asset, views) -> str:
@@ -74,7 +77,8 @@ def test_the_same_face_in_two_manifests_is_one_character_and_one_photo_holds_two
         assert len({_character_of(f, views) for f in (left, right, grace)}) == 3
         bus_faces = _faces_of("bus")
         assert bus_faces and not {_character_of(f, views) for f in bus_faces} & {
-            _character_of(f, views) for f in (left, right, grace)}
+            _character_of(f, views) for f in (left, right, grace)
+        }
         # Each of them has images in both manifests.
         for face in (left, right, grace):
             [view] = [v for v in views if v.handle == _character_of(face, views)]
@@ -92,12 +96,15 @@ def test_roles_on_real_photos(processed):
         assert roles[left.id] in ("three_quarter", "profile")  # the other man looks aside
         closeup = Asset.get(Asset.name == "grace_closeup", Asset.source == Source.UPLOADED)
         assert roles[closeup.id] == "closeup"
-        assert Asset.get(Asset.name == "gracehopper", Asset.source == Source.UPLOADED
-                         ).character_id is None  # her face is a small part of that photo
+        assert (
+            Asset.get(Asset.name == "gracehopper", Asset.source == Source.UPLOADED).character_id
+            is None
+        )  # her face is a small part of that photo
         [view] = [v for v in views if v.handle == _character_of(grace, views)]
         assert view.primary is not None and view.primary.role == "front"
-        assert all(a.sharpness is not None for a in Asset.select().where(
-            Asset.character.is_null(False)))
+        assert all(
+            a.sharpness is not None for a in Asset.select().where(Asset.character.is_null(False))
+        )
 
 
 def test_characters_json_lists_every_character(processed, capsys):

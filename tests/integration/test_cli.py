@@ -73,8 +73,9 @@ def test_process_then_status_json(project, bus_jpg, gracehopper_jpg, capsys):
     assert manifest["assets"] == 3 + manifest["extracted"]
     assert manifest["assets_by_state"]["error"] == 1
     assert manifest["assets_by_state"]["processed"] == 2 + manifest["extracted"]
-    assert manifest["errors"] == [{"file": "characters/broken.jpg",
-                                   "error": "empty file (0 bytes)"}]
+    assert manifest["errors"] == [
+        {"file": "characters/broken.jpg", "error": "empty file (0 bytes)"}
+    ]
     assert manifest["contact_sheets"]
     run = manifest["latest_run"]
     assert run["status"] == "done"
@@ -96,12 +97,14 @@ def core_stages(monkeypatch):
     from vidpipe.pipeline.stages.contact_sheet import ContactSheetStage
     from vidpipe.pipeline.stages.tags import TagStage
 
-    monkeypatch.setattr("vidpipe.pipeline.engine.default_stages",
-                        lambda settings: [ContactSheetStage(), TagStage()])
+    monkeypatch.setattr(
+        "vidpipe.pipeline.engine.default_stages", lambda settings: [ContactSheetStage(), TagStage()]
+    )
 
 
-def test_process_failure_exits_nonzero_with_a_clear_message(project, bus_jpg, capsys, monkeypatch,
-                                                            core_stages):
+def test_process_failure_exits_nonzero_with_a_clear_message(
+    project, bus_jpg, capsys, monkeypatch, core_stages
+):
     shutil.copy(bus_jpg, project / "bus.jpg")
 
     def disk_full(*args, **kwargs):
@@ -114,8 +117,9 @@ def test_process_failure_exits_nonzero_with_a_clear_message(project, bus_jpg, ca
     assert "contact_sheet" in err and "No space left on device" in err
 
 
-def test_process_interrupted_exits_130_and_resumes(project, bus_jpg, capsys, monkeypatch,
-                                                   core_stages):
+def test_process_interrupted_exits_130_and_resumes(
+    project, bus_jpg, capsys, monkeypatch, core_stages
+):
     shutil.copy(bus_jpg, project / "bus.jpg")
 
     def interrupted(*args, **kwargs):
@@ -145,7 +149,8 @@ def test_errors_without_traceback(tmp_path, project, capsys, core_stages):
 def test_console_script_runs_as_a_process(project):
     """The installed entry point, not just main(): what a person actually types."""
     script = Path(sys.executable).parent / "vidpipe"
-    result = subprocess.run([str(script), "status", str(project), "--json"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(script), "status", str(project), "--json"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["manifests"] == []

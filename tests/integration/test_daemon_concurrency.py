@@ -47,11 +47,17 @@ def test_edits_during_processing_are_never_lost_or_locked(tmp_path):
         ids = [a.id for a in Asset.select().order_by(Asset.id)][:6]
         daemon = start_daemon(root)
         try:
-            wait_for(lambda: Run.select().where(Run.status == RunStatus.RUNNING).exists(),
-                     what="processing to start")
-            editor = subprocess.run([sys.executable, "-c", EDITOR, str(root), json.dumps(ids),
-                                     "60"], cwd=REPO, capture_output=True, text=True,
-                                    timeout=600)
+            wait_for(
+                lambda: Run.select().where(Run.status == RunStatus.RUNNING).exists(),
+                what="processing to start",
+            )
+            editor = subprocess.run(
+                [sys.executable, "-c", EDITOR, str(root), json.dumps(ids), "60"],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             assert editor.returncode == 0, editor.stderr
             result = json.loads(editor.stdout)
             wait_for(lambda: idle(12), timeout=600, what="processing to finish")

@@ -13,8 +13,17 @@ import time
 
 import pytest
 
-from support.daemons import KILL_POINTS, REPO, VIDPIPE, idle, stage_rows, start_daemon, \
-    stop_daemon, wait_for, write_images
+from support.daemons import (
+    KILL_POINTS,
+    REPO,
+    VIDPIPE,
+    idle,
+    stage_rows,
+    start_daemon,
+    stop_daemon,
+    wait_for,
+    write_images,
+)
 from vidpipe.ops.daemon_state import daemon_status
 from vidpipe.store.models import Asset, AssetState, Run, RunStatus, StageProgress
 from vidpipe.store.session import open_project
@@ -23,10 +32,22 @@ from vidpipe.store.session import open_project
 def snapshot() -> list[tuple]:
     """What must be identical between an interrupted-and-resumed project and a clean one."""
     return sorted(
-        (a.file_path if a.source == "uploaded" else f"{a.source_asset.file_path}#{a.extraction_key}",
-         a.source, a.state, a.manifest_tag, a.asset_type, a.reverse_prompt, a.visual_description,
-         a.detection_class, json.dumps(a.crop_bbox), a.is_face_crop)
-        for a in Asset.select())
+        (
+            a.file_path
+            if a.source == "uploaded"
+            else f"{a.source_asset.file_path}#{a.extraction_key}",
+            a.source,
+            a.state,
+            a.manifest_tag,
+            a.asset_type,
+            a.reverse_prompt,
+            a.visual_description,
+            a.detection_class,
+            json.dumps(a.crop_bbox),
+            a.is_face_crop,
+        )
+        for a in Asset.select()
+    )
 
 
 @pytest.fixture
@@ -37,7 +58,8 @@ def project_root(tmp_path):
 
 
 def test_drop_is_processed_without_a_command_and_reprocess_goes_through_the_queue(
-        project_root, tmp_path):
+    project_root, tmp_path
+):
     daemon = start_daemon(project_root)
     try:
         write_images(project_root, 3)
@@ -47,7 +69,7 @@ def test_drop_is_processed_without_a_command_and_reprocess_goes_through_the_queu
         slow = project_root / "slow.jpg"
         with open(slow, "wb") as handle:
             for start in range(0, len(source), len(source) // 6 + 1):
-                handle.write(source[start:start + len(source) // 6 + 1])
+                handle.write(source[start : start + len(source) // 6 + 1])
                 handle.flush()
                 time.sleep(0.3)
         wait_for(lambda: idle(6), what="6 assets processed")
@@ -64,13 +86,18 @@ def test_drop_is_processed_without_a_command_and_reprocess_goes_through_the_queu
 
         target = Asset.get(Asset.file_path == "img001.jpg")
         run = enqueue_reprocess(project_root, target.id, requested_by="test")
-        wait_for(lambda: Run.get_by_id(run.id).status not in (RunStatus.QUEUED,
-                                                              RunStatus.RUNNING),
-                 what="reprocess run")
+        wait_for(
+            lambda: Run.get_by_id(run.id).status not in (RunStatus.QUEUED, RunStatus.RUNNING),
+            what="reprocess run",
+        )
         done = Run.get_by_id(run.id)
         assert done.status == RunStatus.DONE and done.worker_pid == daemon.pid
-        assert [s.stage for s in StageProgress.select().where(StageProgress.run == run.id)
-                .order_by(StageProgress.position)] == ["detection", "prompts", "tags"]
+        assert [
+            s.stage
+            for s in StageProgress.select()
+            .where(StageProgress.run == run.id)
+            .order_by(StageProgress.position)
+        ] == ["detection", "prompts", "tags"]
 
         status = daemon_status(project_root)
         assert status.running and status.pid == daemon.pid and status.watcher == "inotify"
@@ -83,13 +110,22 @@ def test_drop_is_processed_without_a_command_and_reprocess_goes_through_the_queu
 def test_second_daemon_refused_and_sigterm_exits(project_root):
     first = start_daemon(project_root)
     try:
-        second = subprocess.run([sys.executable, "-m", "daemon.main", str(project_root)],
-                                cwd=REPO, capture_output=True, text=True, timeout=60)
+        second = subprocess.run(
+            [sys.executable, "-m", "daemon.main", str(project_root)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert second.returncode == 2
         assert f"pid {first.pid}" in second.stderr
-        cli = subprocess.run([VIDPIPE, "daemon", "status",
-                              str(project_root)], cwd=REPO, capture_output=True, text=True,
-                             timeout=60)
+        cli = subprocess.run(
+            [VIDPIPE, "daemon", "status", str(project_root)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert cli.returncode == 0 and f"pid {first.pid}" in cli.stdout
     finally:
         first.send_signal(signal.SIGTERM)
@@ -104,9 +140,13 @@ def test_vidpipe_daemon_stop_and_stale_lock_taken_over(project_root):
     first.wait(timeout=30)
     second = start_daemon(project_root)  # takes the stale lock over
     try:
-        stop = subprocess.run([VIDPIPE, "daemon", "stop",
-                               str(project_root)], cwd=REPO, capture_output=True, text=True,
-                              timeout=90)
+        stop = subprocess.run(
+            [VIDPIPE, "daemon", "stop", str(project_root)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
         assert stop.returncode == 0, stop.stdout + stop.stderr
         second.wait(timeout=30)
         assert second.returncode == 0
@@ -139,15 +179,20 @@ def reference_snapshot(tmp_path_factory) -> list[tuple]:
 
 
 @pytest.mark.parametrize("kill_when", list(KILL_POINTS))
-def test_kill_9_then_restart_reaches_the_uninterrupted_state(tmp_path, kill_when,
-                                                            reference_snapshot):
+def test_kill_9_then_restart_reaches_the_uninterrupted_state(
+    tmp_path, kill_when, reference_snapshot
+):
     session = open_project(tmp_path / "project", create=True)
     root = session.project.root
     try:
         write_images(root, IMAGES_FOR_KILL, seed=11, size=KILL_IMAGE_SIZE)
         daemon = start_daemon(root)
-        wait_for(lambda: KILL_POINTS[kill_when](stage_rows()), timeout=600, interval=0.005,
-                 what=f"the run to reach {kill_when}")
+        wait_for(
+            lambda: KILL_POINTS[kill_when](stage_rows()),
+            timeout=600,
+            interval=0.005,
+            what=f"the run to reach {kill_when}",
+        )
         os.kill(daemon.pid, signal.SIGKILL)
         daemon.wait(timeout=30)
         assert Run.select().where(Run.status == RunStatus.RUNNING).exists()  # killed mid-run
@@ -158,8 +203,9 @@ def test_kill_9_then_restart_reaches_the_uninterrupted_state(tmp_path, kill_when
         finally:
             out = stop_daemon(restarted)
         assert restarted.returncode == 0, out
-        assert not Run.select().where(Run.status.in_([RunStatus.RUNNING,
-                                                      RunStatus.QUEUED])).exists()
+        assert (
+            not Run.select().where(Run.status.in_([RunStatus.RUNNING, RunStatus.QUEUED])).exists()
+        )
         assert snapshot() == reference_snapshot
         assert Asset.select().count() == len(reference_snapshot)  # no duplicates
     finally:

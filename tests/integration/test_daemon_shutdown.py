@@ -5,8 +5,15 @@ ever holds, so even a state that lasts a millisecond would be seen."""
 
 from __future__ import annotations
 
-from support.daemons import KILL_POINTS, stage_rows, idle, start_daemon, stop_daemon, \
-    wait_for, write_images
+from support.daemons import (
+    KILL_POINTS,
+    stage_rows,
+    idle,
+    start_daemon,
+    stop_daemon,
+    wait_for,
+    write_images,
+)
 
 from vidpipe.store.models import Run, RunStatus, StageProgress
 from vidpipe.store.session import open_project
@@ -22,8 +29,12 @@ def test_sigterm_mid_run_interrupts_without_a_cancel_and_the_next_daemon_resumes
         daemon = start_daemon(root)
         try:
             # In the middle of the slow stage (deepface), some assets done.
-            wait_for(lambda: KILL_POINTS["faces"](stage_rows()), timeout=600, interval=0.005,
-                     what="the faces stage under way")
+            wait_for(
+                lambda: KILL_POINTS["faces"](stage_rows()),
+                timeout=600,
+                interval=0.005,
+                what="the faces stage under way",
+            )
         finally:
             out = stop_daemon(daemon)  # SIGTERM, then wait for it to exit on its own
         assert daemon.returncode == 0, out

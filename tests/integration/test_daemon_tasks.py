@@ -25,8 +25,12 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def immediate(session, make_image):
     for index in range(3):
-        make_image(f"shot{index}.png", size=(160, 120), color=(40 * index, 90, 200),
-                   folder=session.project.root)
+        make_image(
+            f"shot{index}.png",
+            size=(160, 120),
+            color=(40 * index, 90, 200),
+            folder=session.project.root,
+        )
     reconcile(session.project, session.settings)
     use_immediate(True)
     job_runner.bind_runtime(session.project, session.settings)
@@ -46,8 +50,11 @@ def test_process_and_reprocess_tasks_run_through_huey(immediate, make_image):
     asset = Asset.get(Asset.file_path == "shot1.png")
     again = client.enqueue_reprocess(root, asset.id, requested_by="test")
     again = Run.get_by_id(again.id)
-    assert (again.kind, again.status, again.priority) == ("reprocess", RunStatus.DONE,
-                                                          PRIORITY_INTERACTIVE)
+    assert (again.kind, again.status, again.priority) == (
+        "reprocess",
+        RunStatus.DONE,
+        PRIORITY_INTERACTIVE,
+    )
     assert again.asset_id == asset.id
 
     # A folder dropped in, as the watcher handles it: ingested, then its manifest processed.
@@ -94,10 +101,12 @@ def test_recovery_requeues_runs_of_a_dead_daemon(session):
     try:
         manifest = Manifest.create(name="m", folder="m")
         dead = create_run("process", manifest_id=manifest.id)
-        Run.update(status=RunStatus.RUNNING, worker_pid=2 ** 22 + 12345).where(
-            Run.id == dead.id).execute()
-        StageProgress.update(status="running").where(StageProgress.run == dead.id,
-                                                     StageProgress.position == 0).execute()
+        Run.update(status=RunStatus.RUNNING, worker_pid=2**22 + 12345).where(
+            Run.id == dead.id
+        ).execute()
+        StageProgress.update(status="running").where(
+            StageProgress.run == dead.id, StageProgress.position == 0
+        ).execute()
         alive = create_run("process", manifest_id=manifest.id)  # e.g. a foreground CLI run
         assert runs.claim(alive.id, owner=f"{runs._HOST}:{os.getppid()}")
         queued = create_run("reprocess", manifest_id=manifest.id, priority=PRIORITY_INTERACTIVE)
@@ -106,8 +115,9 @@ def test_recovery_requeues_runs_of_a_dead_daemon(session):
         assert sorted(job_runner.requeue_runs(tasks)) == [dead.id, queued.id]
         assert Run.get_by_id(dead.id).status == RunStatus.QUEUED
         assert Run.get_by_id(alive.id).status == RunStatus.RUNNING
-        assert {s.status for s in StageProgress.select().where(StageProgress.run == dead.id)} \
-            == {"pending"}
+        assert {s.status for s in StageProgress.select().where(StageProgress.run == dead.id)} == {
+            "pending"
+        }
         pending = tasks.huey.pending()
         assert pending[0].args == (queued.id,)  # interactive work first
         assert job_runner.requeue_runs(tasks) == []  # already in the queue: not added twice
@@ -116,10 +126,18 @@ def test_recovery_requeues_runs_of_a_dead_daemon(session):
 
 
 def test_client_import_stays_light():
-    code = ("import sys, daemon.client\n"
-            "heavy = [m for m in ('torch', 'tensorflow', 'ultralytics', 'deepface', "
-            "'google.genai', 'cv2') if m in sys.modules]\n"
-            "print(','.join(heavy))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                            text=True, timeout=120, check=True)
+    code = (
+        "import sys, daemon.client\n"
+        "heavy = [m for m in ('torch', 'tensorflow', 'ultralytics', 'deepface', "
+        "'google.genai', 'cv2') if m in sys.modules]\n"
+        "print(','.join(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert result.stdout.strip() == ""

@@ -16,7 +16,11 @@ import pytest
 from PIL import Image
 from support import REPO
 
-CLI = [sys.executable, "-c", "import sys; from vidpipe.cli import main; sys.exit(main(sys.argv[1:]))"]
+CLI = [
+    sys.executable,
+    "-c",
+    "import sys; from vidpipe.cli import main; sys.exit(main(sys.argv[1:]))",
+]
 
 
 @pytest.fixture
@@ -25,8 +29,12 @@ def small_disk():
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     where = Path(tempfile.mkdtemp(prefix="vidpipe-small-disk-"))
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=30m", "tmpfs", str(where)],
-                             capture_output=True, text=True, check=False)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=30m", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if mounted.returncode != 0:
         where.rmdir()
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
@@ -37,8 +45,9 @@ def small_disk():
 
 def vidpipe(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "VIDPIPE_DETECTOR": "support.pixel_detector:PixelDetector"}
-    return subprocess.run([*CLI, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+    return subprocess.run(
+        [*CLI, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 def fill(disk: Path, leave: int) -> Path:
@@ -52,13 +61,14 @@ def runs_and_assets(root: Path) -> tuple[list[tuple], list[tuple]]:
     with sqlite3.connect(root / ".vidpipe" / "vidpipe.db") as connection:
         assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         runs = connection.execute("SELECT id, status, error FROM run ORDER BY id").fetchall()
-        assets = connection.execute("SELECT file_path, content_hash, state FROM asset "
-                                    "WHERE source = 'uploaded' ORDER BY file_path").fetchall()
+        assets = connection.execute(
+            "SELECT file_path, content_hash, state FROM asset "
+            "WHERE source = 'uploaded' ORDER BY file_path"
+        ).fetchall()
     return runs, assets
 
 
-def test_a_disk_filling_up_mid_run_stops_it_cleanly_and_the_next_run_finishes(small_disk,
-                                                                               tmp_path):
+def test_a_disk_filling_up_mid_run_stops_it_cleanly_and_the_next_run_finishes(small_disk, tmp_path):
     root = small_disk / "proj"
     assert vidpipe("init", str(root)).returncode == 0
     images = []
@@ -76,7 +86,8 @@ def test_a_disk_filling_up_mid_run_stops_it_cleanly_and_the_next_run_finishes(sm
     assert "Traceback" not in stopped.stderr
     runs, assets = runs_and_assets(root)
     assert [(path, digest) for path, digest, _ in assets] == [
-        (path, digest) for path, digest, _ in ingested], "nothing ingested was lost"
+        (path, digest) for path, digest, _ in ingested
+    ], "nothing ingested was lost"
     first_status, first_error = runs[0][1], runs[0][2] or ""
     # INTERRUPTED with the reason when the database could still take that one write; when even
     # that could not be written, the run is left RUNNING under the process that ended (a

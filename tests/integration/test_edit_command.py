@@ -39,14 +39,20 @@ def asset(path: str) -> Asset:
 def vidpipe(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     """The real command in its own process (its own database connection, as a user runs it)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-c", "import sys; from vidpipe.cli import main; "
-                           "sys.exit(main())", *args], input=stdin,
-                          capture_output=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from vidpipe.cli import main; sys.exit(main())", *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def edit_rows(asset_id: int) -> list[tuple]:
-    return [(e.field, e.old_value, e.new_value, e.author, e.applied, e.undone)
-            for e in history(asset_id)]
+    return [
+        (e.field, e.old_value, e.new_value, e.author, e.applied, e.undone)
+        for e in history(asset_id)
+    ]
 
 
 # -- one field ------------------------------------------------------------------------------------
@@ -63,13 +69,21 @@ def test_every_editor_field_by_id_tag_and_path_records_what_the_tui_records(proj
     Asset.update(manifest_tag="CHAR_02").where(Asset.id == hero1.id).execute()
     # The type first, on the untagged hero0: a type change on a tagged asset also changes its tag
     # (test_tags), and "char_02" must keep naming hero1.
-    values = [("type", "object", "OBJECT"), ("name", "Ada", "Ada"),
-              ("user_tags", "lead, red coat ", ["lead", "red coat"]), ("sort_order", "-4", -4),
-              ("reverse_prompt", "a woman in a red coat", "a woman in a red coat"),
-              ("visual_description", "red coat\nblack hair", "red coat\nblack hair"),
-              ("description", "main character", "main character")]
-    refs = [str(hero0.id), "char_02", "characters/hero_01.png",
-            str(project / "characters" / "hero_01.png")]
+    values = [
+        ("type", "object", "OBJECT"),
+        ("name", "Ada", "Ada"),
+        ("user_tags", "lead, red coat ", ["lead", "red coat"]),
+        ("sort_order", "-4", -4),
+        ("reverse_prompt", "a woman in a red coat", "a woman in a red coat"),
+        ("visual_description", "red coat\nblack hair", "red coat\nblack hair"),
+        ("description", "main character", "main character"),
+    ]
+    refs = [
+        str(hero0.id),
+        "char_02",
+        "characters/hero_01.png",
+        str(project / "characters" / "hero_01.png"),
+    ]
     for index, (field, text, stored) in enumerate(values):
         ref = refs[index % len(refs)]
         target = hero0 if ref == str(hero0.id) else hero1
@@ -105,8 +119,9 @@ def test_same_value_again_records_nothing_and_undo_restores(project, db, capsys)
 def test_value_from_stdin(project, db):
     hero = asset("characters/hero_00.png")
     text = "a prompt with ünïcode\nand a second line\n"
-    done = vidpipe("edit", str(project), "characters/hero_00.png", "reverse_prompt", "-",
-                   stdin=text.encode())
+    done = vidpipe(
+        "edit", str(project), "characters/hero_00.png", "reverse_prompt", "-", stdin=text.encode()
+    )
     assert done.returncode == 0, done.stderr
     assert Asset.get_by_id(hero.id).reverse_prompt == text[:-1]  # the shell's newline dropped
     bad = vidpipe("edit", str(project), str(hero.id), "description", "-", stdin=b"\xff\xfe x")
@@ -115,17 +130,20 @@ def test_value_from_stdin(project, db):
     assert Asset.get_by_id(hero.id).description == ""
 
 
-@pytest.mark.parametrize("ref, field, value, message", [
-    ("999", "name", "x", "no asset with id 999"),
-    ("NOPE_01", "name", "x", "no asset 'NOPE_01'"),
-    ("{id}", "content_hash", "x", "'content_hash' is not a field a person edits"),
-    ("{id}", "manifest_tag", "X_01", "is not a field a person edits"),
-    ("{id}", "sort_order", "3.5", "sort_order must be an integer"),
-    ("{id}", "sort_order", "first", "sort_order must be an integer"),
-    ("{id}", "type", "dragon", "unknown asset type 'dragon': one of CHARACTER"),
-    ("{id}", "name", "  ", "name cannot be empty"),
-    ("{id}", "name", "evil\x1b]2;owned\x07", "control characters"),
-])
+@pytest.mark.parametrize(
+    "ref, field, value, message",
+    [
+        ("999", "name", "x", "no asset with id 999"),
+        ("NOPE_01", "name", "x", "no asset 'NOPE_01'"),
+        ("{id}", "content_hash", "x", "'content_hash' is not a field a person edits"),
+        ("{id}", "manifest_tag", "X_01", "is not a field a person edits"),
+        ("{id}", "sort_order", "3.5", "sort_order must be an integer"),
+        ("{id}", "sort_order", "first", "sort_order must be an integer"),
+        ("{id}", "type", "dragon", "unknown asset type 'dragon': one of CHARACTER"),
+        ("{id}", "name", "  ", "name cannot be empty"),
+        ("{id}", "name", "evil\x1b]2;owned\x07", "control characters"),
+    ],
+)
 def test_refusals_are_clear_and_change_nothing(project, db, capsys, ref, field, value, message):
     hero = asset("characters/hero_00.png")
     before = Asset.get_by_id(hero.id).__data__
@@ -162,13 +180,19 @@ def records(data: dict) -> dict[str, dict]:
 
 
 def test_bulk_applies_what_differs_reports_it_and_a_second_run_changes_nothing(
-        project, db, tmp_path, capsys):
+    project, db, tmp_path, capsys
+):
     data = export(project, tmp_path)
     capsys.readouterr()
     by_file = records(data)
     first, second = by_file["characters/hero_00.png"], by_file["characters/hero_01.png"]
-    first.update(name="Ada", type="object", user_tags=["lead"], sort_order=7,
-                 reverse_prompt="a woman in a red coat")
+    first.update(
+        name="Ada",
+        type="object",
+        user_tags=["lead"],
+        sort_order=7,
+        reverse_prompt="a woman in a red coat",
+    )
     second["visual_description"] = "a tall man"
     second["tag"] = "CHAR_99"  # read-only: computed by vidpipe
     second["quality_score"] = 9.5
@@ -176,8 +200,13 @@ def test_bulk_applies_what_differs_reports_it_and_a_second_run_changes_nothing(
     assert apply(project, tmp_path, data) == 0
     out = capsys.readouterr().out
     hero0, hero1 = asset("characters/hero_00.png"), asset("characters/hero_01.png")
-    assert (hero0.name, hero0.asset_type, hero0.user_tags, hero0.sort_order,
-            hero0.reverse_prompt) == ("Ada", "OBJECT", ["lead"], 7, "a woman in a red coat")
+    assert (
+        hero0.name,
+        hero0.asset_type,
+        hero0.user_tags,
+        hero0.sort_order,
+        hero0.reverse_prompt,
+    ) == ("Ada", "OBJECT", ["lead"], 7, "a woman in a red coat")
     assert hero1.visual_description == "a tall man" and hero1.manifest_tag != "CHAR_99"
     assert "name 'hero_00' → 'Ada'" in out and "visual_description '' → 'a tall man'" in out
     assert "read-only keys differ" in out and "quality_score (1)" in out and "tag (1)" in out
@@ -242,7 +271,8 @@ def test_bulk_reports_what_it_cannot_match_or_apply(project, db, tmp_path, capsy
 
 
 def test_bulk_keeps_a_field_that_changed_after_the_export_unless_forced(
-        project, db, tmp_path, capsys):
+    project, db, tmp_path, capsys
+):
     data = export(project, tmp_path)
     hero = asset("characters/hero_00.png")
     apply_ai_value(hero.id, "reverse_prompt", "newer AI prompt")  # a run finished meanwhile
@@ -263,12 +293,15 @@ def test_bulk_keeps_a_field_that_changed_after_the_export_unless_forced(
     assert Asset.get_by_id(hero.id).reverse_prompt == "newer AI prompt"
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"{not json", "is not valid JSON"),
-    (b"\xff\xfe{}", "is not UTF-8 text"),
-    (b'{"assets": []}', "not a vidpipe export"),
-    (b'{"manifests": [{"name": "x"}]}', 'manifests[0] has no "assets" list'),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"{not json", "is not valid JSON"),
+        (b"\xff\xfe{}", "is not UTF-8 text"),
+        (b'{"assets": []}', "not a vidpipe export"),
+        (b'{"manifests": [{"name": "x"}]}', 'manifests[0] has no "assets" list'),
+    ],
+)
 def test_bulk_refuses_a_file_that_is_not_an_export(project, tmp_path, capsys, content, message):
     path = tmp_path / "bad.json"
     path.write_bytes(content)
@@ -309,11 +342,15 @@ async def test_an_edit_from_the_command_line_shows_live_in_the_tui_and_undoes_th
         key = screen.table.current_key
         done = vidpipe("edit", str(project), key, "name", "Grace from the shell")
         assert done.returncode == 0, done.stderr
-        await wait_for(pilot, lambda: "Grace from the shell" in
-                       " ".join(str(c) for c in screen.table.get_row(key)), what="the grid cell")
+        await wait_for(
+            pilot,
+            lambda: "Grace from the shell" in " ".join(str(c) for c in screen.table.get_row(key)),
+            what="the grid cell",
+        )
         preview = screen.query_one("#preview-details")
-        await wait_for(pilot, lambda: "Grace from the shell" in text_of(preview),
-                       what="the preview")
+        await wait_for(
+            pilot, lambda: "Grace from the shell" in text_of(preview), what="the preview"
+        )
         assert "name" in screen.rows[key].edited  # marked as a person's edit (✎)
         await pilot.press("ctrl+z")
         await wait_for(pilot, lambda: screen.rows[key].name == "hero_00", what="undo in the TUI")

@@ -14,15 +14,26 @@ import pytest
 from vidpipe.prompting.gemini import GeminiClient
 from vidpipe.prompting.retry import AnswerFailure, AuthFailure, TransientFailure
 from support.fake_gemini import (
-    BAD_BODY, BLOCKED, EMPTY, HANG, MALFORMED, OK, PROMPT_BLOCKED, RATE_LIMIT, SERVER_ERROR,
-    FakeGemini, Rule, most_within,
+    BAD_BODY,
+    BLOCKED,
+    EMPTY,
+    HANG,
+    MALFORMED,
+    OK,
+    PROMPT_BLOCKED,
+    RATE_LIMIT,
+    SERVER_ERROR,
+    FakeGemini,
+    Rule,
+    most_within,
 )
 
 JPEG = bytes.fromhex("ffd8ffe000104a464946") + b"not really a jpeg"
 
 
-def describe(server: FakeGemini, prompt="Tag: CHAR_07\nDescribe it.", timeout_s=5.0,
-             api_key="k-123"):
+def describe(
+    server: FakeGemini, prompt="Tag: CHAR_07\nDescribe it.", timeout_s=5.0, api_key="k-123"
+):
     async def main():
         async with GeminiClient(api_key, "gemini-test", server.base_url, timeout_s) as client:
             return (await client.describe(JPEG, prompt)).answer
@@ -50,14 +61,17 @@ def test_rate_limit_carries_retry_after_to_the_client():
     assert "429" in str(caught.value)
 
 
-@pytest.mark.parametrize("behaviour, failure, words", [
-    (SERVER_ERROR, TransientFailure, "500"),
-    (BAD_BODY, AnswerFailure, "not valid JSON"),
-    (MALFORMED, AnswerFailure, "not valid JSON"),
-    (BLOCKED, AnswerFailure, "SAFETY"),
-    (PROMPT_BLOCKED, AnswerFailure, "blocked the request"),
-    (EMPTY, AnswerFailure, "empty"),
-])
+@pytest.mark.parametrize(
+    "behaviour, failure, words",
+    [
+        (SERVER_ERROR, TransientFailure, "500"),
+        (BAD_BODY, AnswerFailure, "not valid JSON"),
+        (MALFORMED, AnswerFailure, "not valid JSON"),
+        (BLOCKED, AnswerFailure, "SAFETY"),
+        (PROMPT_BLOCKED, AnswerFailure, "blocked the request"),
+        (EMPTY, AnswerFailure, "empty"),
+    ],
+)
 def test_each_misbehaviour_is_classified(behaviour, failure, words):
     with FakeGemini(rules=[Rule("", behaviour)]) as server:
         with pytest.raises(failure, match=words):
@@ -94,6 +108,7 @@ def test_a_wrong_key_is_refused_without_echoing_it():
 
 def test_counts_peak_concurrency():
     with FakeGemini(latency_s=0.2) as server:
+
         async def main():
             async with GeminiClient("k", "m", server.base_url, 5.0) as client:
                 await asyncio.gather(*(client.describe(JPEG, f"p{i}") for i in range(4)))
@@ -117,8 +132,12 @@ def test_runs_in_its_own_process_and_reports_stats():
     import sys
     from urllib.request import urlopen
 
-    process = subprocess.Popen([sys.executable, "-m", "support.fake_gemini"],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "support.fake_gemini"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = process.stdout.readline().strip()
 

@@ -57,8 +57,9 @@ def test_postgres_restart_mid_stage(team, tmp_path):
     check_healed(team, uploaded=12, in_flight=in_flight)
 
 
-@pytest.mark.skipif(not FAKETIME_LIB.exists(),
-                    reason="libfaketime missing (Debian: apt-get install libfaketime)")
+@pytest.mark.skipif(
+    not FAKETIME_LIB.exists(), reason="libfaketime missing (Debian: apt-get install libfaketime)"
+)
 def test_a_daemon_whose_clock_is_5_hours_ahead_takes_no_live_run_over(team, tmp_path):
     """Before: leases were stamped and judged by each host's clock; a daemon 5 h ahead saw
     every other daemon's lease as expired and took its running run over at once (and saw
@@ -67,28 +68,40 @@ def test_a_daemon_whose_clock_is_5_hours_ahead_takes_no_live_run_over(team, tmp_
     normal = team.start_daemon()
     wait_for(lambda: responding([normal]), what="the first daemon's heartbeat")
     drop_images(team.root, tmp_path / "staging", "alpha", 4, 0)
-    run = wait_for(lambda: Run.get_or_none(Run.status == RunStatus.RUNNING),
-                   what="the first daemon running the drop")
+    run = wait_for(
+        lambda: Run.get_or_none(Run.status == RunStatus.RUNNING),
+        what="the first daemon running the drop",
+    )
     skewed = team.start_daemon(SKEWED)
     wait_for(lambda: responding([normal, skewed]), what="both heartbeats")
     # The skewed box's own view of the team: the normal daemon is alive.
     cli = "import sys; from vidpipe.cli import main; sys.exit(main(sys.argv[1:]))"
-    status = subprocess.run([sys.executable, "-c", cli, "daemon", "status", str(team.root)],
-                            env={**os.environ, **team.env, **SKEWED}, capture_output=True,
-                            text=True, timeout=120, check=True)
+    status = subprocess.run(
+        [sys.executable, "-c", cli, "daemon", "status", str(team.root)],
+        env={**os.environ, **team.env, **SKEWED},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert "NOT RESPONDING" not in status.stdout, status.stdout
     assert "2 daemon(s) running" in status.stdout, status.stdout
     check_healed(team, uploaded=4, in_flight=0)
     finished = Run.get_by_id(run.id)
-    assert (finished.worker_pid, finished.attempts) == (normal.pid, 1), \
+    assert (finished.worker_pid, finished.attempts) == (normal.pid, 1), (
         "the run stayed with the daemon that held it"
+    )
 
 
 def test_faketime_really_skews_a_process_clock():
     """The premise of the test above: a process under libfaketime sees another time."""
     if not FAKETIME_LIB.exists():
         pytest.skip("libfaketime missing")
-    out = subprocess.run([sys.executable, "-c", "import time; print(time.time())"],
-                         env={**os.environ, **SKEWED}, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", "import time; print(time.time())"],
+        env={**os.environ, **SKEWED},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert float(out) - time.time() > 4.9 * 3600

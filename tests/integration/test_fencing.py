@@ -49,8 +49,9 @@ def test_writes_of_a_run_taken_over_are_refused(bound):
     run, asset = a_claimed_run()
     with fenced(run.id, runs.this_owner()):
         Asset.update(description="mine").where(Asset.id == asset.id).execute()
-        from_another_process(lambda: Run.update(lease_owner="box-b:7").where(
-            Run.id == run.id).execute())
+        from_another_process(
+            lambda: Run.update(lease_owner="box-b:7").where(Run.id == run.id).execute()
+        )
         with pytest.raises(LeaseLost, match="no longer leased"):
             Asset.update(description="too late").where(Asset.id == asset.id).execute()
         with pytest.raises(LeaseLost), db.atomic():
@@ -63,8 +64,9 @@ def test_writes_of_a_run_taken_over_are_refused(bound):
 
 def test_an_expired_lease_fences_by_the_database_clock(bound):
     run, asset = a_claimed_run()
-    from_another_process(lambda: Run.update(lease_expires_at=server_now(-1)).where(
-        Run.id == run.id).execute())
+    from_another_process(
+        lambda: Run.update(lease_expires_at=server_now(-1)).where(Run.id == run.id).execute()
+    )
     assert not runs.holds(run.id)
     with fenced(run.id, runs.this_owner()), pytest.raises(LeaseLost):
         Asset.update(description="after expiry").where(Asset.id == asset.id).execute()

@@ -26,17 +26,31 @@ def test_found_from_a_manifest_folder_and_deeper(tmp_path):
 
 def test_outside_any_project_the_advice_is_for_that_folder(tmp_path):
     (tmp_path / "plain").mkdir()
-    with pytest.raises(ProjectError, match=r"is not inside a vidpipe project; run: vidpipe "
-                                           r"init .*plain"):
+    with pytest.raises(
+        ProjectError,
+        match=r"is not inside a vidpipe project; run: vidpipe "
+        r"init .*plain",
+    ):
         find_project(tmp_path / "plain")
 
 
 def test_cli_status_from_inside_a_manifest_folder(tmp_path):
     root = make_project(tmp_path / "proj", images=2)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", "import sys; from vidpipe.cli import main; "
-                           "sys.exit(main())", "status", "."], cwd=root / "characters",
-                          capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from vidpipe.cli import main; sys.exit(main())",
+            "status",
+            ".",
+        ],
+        cwd=root / "characters",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "manifest characters: 2 asset(s)" in done.stdout
     assert "vidpipe init" not in done.stdout + done.stderr

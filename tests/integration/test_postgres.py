@@ -12,7 +12,15 @@ from peewee import PostgresqlDatabase
 from vidpipe.store import database as database_module
 from vidpipe.cli import main
 from vidpipe.store.database import open_database, schema_version
-from vidpipe.store.models import Asset, FieldEdit, KeyValue, Manifest, PromptCache, SchemaInfo, utcnow
+from vidpipe.store.models import (
+    Asset,
+    FieldEdit,
+    KeyValue,
+    Manifest,
+    PromptCache,
+    SchemaInfo,
+    utcnow,
+)
 
 
 @pytest.fixture
@@ -26,7 +34,9 @@ def test_new_database_gets_the_current_schema(postgres_url):
     database = open_database(postgres_url)
     assert isinstance(database, PostgresqlDatabase)
     assert schema_version(database) == database_module.SCHEMA_VERSION
-    assert {"asset", "manifest", "run", "stage_progress", "field_edit"} <= set(database.get_tables())
+    assert {"asset", "manifest", "run", "stage_progress", "field_edit"} <= set(
+        database.get_tables()
+    )
     database.close()
     # Opening again neither fails nor writes the version a second time.
     database = open_database(postgres_url)
@@ -44,14 +54,17 @@ def test_migrations_run_on_postgres(postgres_url):
     Asset.create(manifest=manifest, name="kept", file_path="m/a.png", content_hash="h")
     database.drop_tables([GeminiBatch, PromptUsage])
     database.execute_sql('DROP INDEX "asset_file_path"')
-    database.execute_sql('ALTER TABLE "run" DROP COLUMN "lease_owner", '
-                         'DROP COLUMN "lease_expires_at"')
+    database.execute_sql(
+        'ALTER TABLE "run" DROP COLUMN "lease_owner", DROP COLUMN "lease_expires_at"'
+    )
     # What versions 6 (characters), 7 (who reviewed, who edited) and 8 (stable tag numbering)
     # added: a version-1 database has none of it.
-    database.execute_sql('ALTER TABLE "asset" DROP COLUMN "character_id", '
-                         'DROP COLUMN "character_role", DROP COLUMN "face_landmarks", '
-                         'DROP COLUMN "sharpness", DROP COLUMN "reviewed_by", '
-                         'DROP COLUMN "reviewed_at"')
+    database.execute_sql(
+        'ALTER TABLE "asset" DROP COLUMN "character_id", '
+        'DROP COLUMN "character_role", DROP COLUMN "face_landmarks", '
+        'DROP COLUMN "sharpness", DROP COLUMN "reviewed_by", '
+        'DROP COLUMN "reviewed_at"'
+    )
     database.execute_sql('DROP TABLE "character_edit", "character", "number_counter"')
     database.execute_sql('ALTER TABLE "field_edit" DROP COLUMN "person", DROP COLUMN "change"')
     SchemaInfo.update(value="1").execute()
@@ -73,27 +86,40 @@ def test_upserts_long_paths_and_json_on_postgres(postgres_url):
     manifest = Manifest.create(name="m", folder="m")
     # PostgreSQL enforces VARCHAR lengths; a deep path is longer than peewee's default 255.
     deep = "m/" + "/".join(["folder-with-a-long-name"] * 20) + "/image.png"
-    asset = Asset.create(manifest=manifest, name="x" * 300, file_path=deep, content_hash="h",
-                         crop_bbox=[1, 2, 3, 4], stage_errors={"faces": "é ünïcode"})
+    asset = Asset.create(
+        manifest=manifest,
+        name="x" * 300,
+        file_path=deep,
+        content_hash="h",
+        crop_bbox=[1, 2, 3, 4],
+        stage_errors={"faces": "é ünïcode"},
+    )
     again = Asset.get_by_id(asset.id)
     assert again.file_path == deep and again.crop_bbox == [1, 2, 3, 4]
     assert again.stage_errors == {"faces": "é ünïcode"}
     for value in ({"a": 1}, {"a": 2}):
-        (KeyValue.insert(key="k", value=value, updated_at=utcnow())
-         .on_conflict(conflict_target=[KeyValue.key], update={KeyValue.value: value})
-         .execute())
+        (
+            KeyValue.insert(key="k", value=value, updated_at=utcnow())
+            .on_conflict(conflict_target=[KeyValue.key], update={KeyValue.value: value})
+            .execute()
+        )
     assert KeyValue.get_by_id("k").value == {"a": 2}
     for prompt in ("a", "b"):
-        (PromptCache.insert(key="key-1", response={"reverse_prompt": prompt})
-         .on_conflict(conflict_target=[PromptCache.key],
-                      update={PromptCache.response: {"reverse_prompt": prompt}})
-         .execute())
+        (
+            PromptCache.insert(key="key-1", response={"reverse_prompt": prompt})
+            .on_conflict(
+                conflict_target=[PromptCache.key],
+                update={PromptCache.response: {"reverse_prompt": prompt}},
+            )
+            .execute()
+        )
     assert PromptCache.get_by_id("key-1").response == {"reverse_prompt": "b"}
     database.close()
 
 
-def test_init_with_database_url_creates_no_sqlite_file(tmp_path, on_postgres, monkeypatch,
-                                                       redis_url):
+def test_init_with_database_url_creates_no_sqlite_file(
+    tmp_path, on_postgres, monkeypatch, redis_url
+):
     monkeypatch.setenv("VIDPIPE_QUEUE_URL", redis_url)
     project = tmp_path / "proj"
     assert main(["init", str(project)]) == 0
@@ -171,8 +197,9 @@ def test_two_people_edit_one_asset_on_postgres(postgres_url):
     assert failures == []
     history = list(FieldEdit.select().where(FieldEdit.asset == asset.id).order_by(FieldEdit.id))
     assert len(history) == 50
-    assert {e.new_value for e in history} == {f"{who} {n}" for who in ("Ann", "Bob")
-                                              for n in range(25)}
+    assert {e.new_value for e in history} == {
+        f"{who} {n}" for who in ("Ann", "Bob") for n in range(25)
+    }
     for before, after in zip(history, history[1:]):
         assert after.old_value == before.new_value, "an edit was made on a stale value"
     assert Asset.get_by_id(asset.id).description == history[-1].new_value
@@ -188,7 +215,9 @@ def test_doctor_checks_both_servers(tmp_path, postgres_url, redis_url, monkeypat
     monkeypatch.setenv("VIDPIPE_QUEUE_URL", redis_url)
     settings = load_settings(None)
     database, queue = check_database_server(settings, None), check_queue_server(settings, None)
-    assert database.level == "ok" and "PostgreSQL 1" in database.detail and "empty" in database.detail
+    assert (
+        database.level == "ok" and "PostgreSQL 1" in database.detail and "empty" in database.detail
+    )
     assert queue.level == "ok" and queue.detail.startswith("Redis ")
     assert main(["init", str(tmp_path / "proj")]) == 0
     assert "schema present" in check_database_server(load_settings(None), None).detail
@@ -226,8 +255,10 @@ def test_front_end_hears_other_machines_commits(postgres_url):
 
     try:
         assert not watcher.changed()
-        other.execute_sql("INSERT INTO manifest (name, folder, contact_sheets, created_at, "
-                          "updated_at) VALUES ('m', 'm', '[]', now(), now())")
+        other.execute_sql(
+            "INSERT INTO manifest (name, folder, contact_sheets, created_at, "
+            "updated_at) VALUES ('m', 'm', '[]', now(), now())"
+        )
         assert heard()
         assert not watcher.changed(), "one commit is heard once"
         # What is sent: one notification per table a commit touched; the heartbeat table
@@ -237,8 +268,9 @@ def test_front_end_hears_other_machines_commits(postgres_url):
         listener = psycopg2.connect(dbname=other.database, **other.connect_params)
         listener.autocommit = True
         listener.cursor().execute(f"LISTEN {database_module.CHANGES_CHANNEL}")
-        other.execute_sql("INSERT INTO key_value (key, value, updated_at) "
-                          "VALUES ('daemon:x', '{}', now())")
+        other.execute_sql(
+            "INSERT INTO key_value (key, value, updated_at) VALUES ('daemon:x', '{}', now())"
+        )
         with other.atomic():
             other.execute_sql("UPDATE manifest SET updated_at = now()")
             other.execute_sql("UPDATE manifest SET folder = 'n'")

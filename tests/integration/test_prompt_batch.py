@@ -17,7 +17,14 @@ from support.waiting import wait_for
 from vidpipe.store.edits import edit_field, suggestions
 from vidpipe.pipeline.engine import ManifestingEngine
 from vidpipe.store.models import (
-    Asset, GeminiBatch, Manifest, PromptCache, PromptUsage, Run, RunStatus, StageProgress,
+    Asset,
+    GeminiBatch,
+    Manifest,
+    PromptCache,
+    PromptUsage,
+    Run,
+    RunStatus,
+    StageProgress,
 )
 from vidpipe.prompting import ledger
 from vidpipe.prompting.usage import DEFAULT_PRICES
@@ -40,9 +47,13 @@ def test_batch_results_land_as_interactive_answers_do_at_half_price(session):
         PromptCache.delete().execute()
         server.reset_counters()
         seen_items = []
-        engine = ManifestingEngine(session.project, batch_settings(session, server),
-                                   stages=[PromptStage()], progress_interval=0,
-                                   listener=lambda row: seen_items.append(row.current_item))
+        engine = ManifestingEngine(
+            session.project,
+            batch_settings(session, server),
+            stages=[PromptStage()],
+            progress_interval=0,
+            listener=lambda row: seen_items.append(row.current_item),
+        )
         run = engine.process_manifest(Manifest.get(), "all")
         assert run.status == RunStatus.DONE, run.error
         assert server.requests == 0  # no interactive request
@@ -73,17 +84,29 @@ def test_batch_results_land_as_interactive_answers_do_at_half_price(session):
 def test_cancel_cancels_the_gemini_batch(session):
     add_images(session, 3)
     with FakeGemini(batch_hold=True) as server:
-        engine = ManifestingEngine(session.project, batch_settings(session, server),
-                                   stages=[PromptStage()], progress_interval=0)
+        engine = ManifestingEngine(
+            session.project,
+            batch_settings(session, server),
+            stages=[PromptStage()],
+            progress_interval=0,
+        )
         outcome = {}
         worker = threading.Thread(
-            target=lambda: outcome.setdefault("run", engine.process_manifest(Manifest.get())))
+            target=lambda: outcome.setdefault("run", engine.process_manifest(Manifest.get()))
+        )
         worker.start()
-        wait_for(lambda: GeminiBatch.select().where(GeminiBatch.name.is_null(False)).exists(),
-                 what="the batch to be submitted")
+        wait_for(
+            lambda: GeminiBatch.select().where(GeminiBatch.name.is_null(False)).exists(),
+            what="the batch to be submitted",
+        )
         run_id = GeminiBatch.get().run_id
-        wait_for(lambda: "waiting for Gemini batch" in (StageProgress.get(
-            StageProgress.run == run_id).current_item or ""), what="the waiting row")
+        wait_for(
+            lambda: (
+                "waiting for Gemini batch"
+                in (StageProgress.get(StageProgress.run == run_id).current_item or "")
+            ),
+            what="the waiting row",
+        )
         assert cancel(run_id)
         worker.join(timeout=60)
         assert not worker.is_alive()
@@ -106,14 +129,26 @@ def test_batch_survives_kill_9_and_is_never_submitted_twice(tmp_path):
     for index in range(3):
         noise_image(project / f"img_{index}.png", seed=index)
     with FakeGemini(batch_hold=True) as server:
-        env = {**os.environ, "GEMINI_API_KEY": API_KEY, "VIDPIPE_GEMINI_BASE_URL": server.base_url,
-               "VIDPIPE_GEMINI_BATCH_POLL_S": "0.05", "VIDPIPE_PROMPT_TIMEOUT_S": "10",
-               "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-        first = subprocess.Popen([str(vidpipe), "process", str(project), "--batch"], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env = {
+            **os.environ,
+            "GEMINI_API_KEY": API_KEY,
+            "VIDPIPE_GEMINI_BASE_URL": server.base_url,
+            "VIDPIPE_GEMINI_BATCH_POLL_S": "0.05",
+            "VIDPIPE_PROMPT_TIMEOUT_S": "10",
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        }
+        first = subprocess.Popen(
+            [str(vidpipe), "process", str(project), "--batch"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
-            wait_for(lambda: server.batches.looks >= 2 or first.poll() is not None, timeout=180,
-                     what="the first process to poll its batch")
+            wait_for(
+                lambda: server.batches.looks >= 2 or first.poll() is not None,
+                timeout=180,
+                what="the first process to poll its batch",
+            )
             assert first.poll() is None, first.stderr.read().decode()[-2000:]
         finally:
             first.send_signal(signal.SIGKILL)
@@ -121,8 +156,13 @@ def test_batch_survives_kill_9_and_is_never_submitted_twice(tmp_path):
             first.stderr.close()
         assert server.batches.submissions == 1
         server.release_batches()
-        second = subprocess.run([str(vidpipe), "process", str(project)], env=env,
-                                capture_output=True, text=True, timeout=300)
+        second = subprocess.run(
+            [str(vidpipe), "process", str(project)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert second.returncode == 0, second.stderr[-2000:]
         assert server.batches.submissions == 1  # resumed, not submitted again
         assert server.requests == 0  # and nothing asked interactively either
@@ -154,18 +194,36 @@ def test_a_batch_whose_name_was_never_stored_is_found_by_its_display_name(sessio
     with FakeGemini() as server:
         settings = batch_settings(session, server)
         sdk = sdk_client(API_KEY, server.base_url, 10)
-        requests = [batch_job.BatchRequest(
-            f"key-{a.id}", [a.id], None, encode_jpeg(session.project.absolute(a.file_path),
-                                                     10**8, 768, within=session.project.root),
-            "Describe it.")
-            for a in assets]
-        row = batch_job.submit(sdk, settings.gemini_model, generation_config(
-            settings.gemini_model), version, assets[0].manifest_id, None, requests)
+        requests = [
+            batch_job.BatchRequest(
+                f"key-{a.id}",
+                [a.id],
+                None,
+                encode_jpeg(
+                    session.project.absolute(a.file_path), 10**8, 768, within=session.project.root
+                ),
+                "Describe it.",
+            )
+            for a in assets
+        ]
+        row = batch_job.submit(
+            sdk,
+            settings.gemini_model,
+            generation_config(settings.gemini_model),
+            version,
+            assets[0].manifest_id,
+            None,
+            requests,
+        )
         GeminiBatch.update(name=None, state="SUBMITTING").where(GeminiBatch.id == row.id).execute()
         # A second row whose job never reached Gemini is closed, its assets asked again.
-        GeminiBatch.create(manifest=assets[0].manifest_id, display_name="vidpipe-lost",
-                           model=settings.gemini_model, prompt_version=version,
-                           items=[{"key": "k", "assets": [assets[1].id], "tag": None}])
+        GeminiBatch.create(
+            manifest=assets[0].manifest_id,
+            display_name="vidpipe-lost",
+            model=settings.gemini_model,
+            prompt_version=version,
+            items=[{"key": "k", "assets": [assets[1].id], "tag": None}],
+        )
         run = process(session, settings, mode="missing")
         assert run.status == RunStatus.DONE, run.error
         assert server.batches.submissions == 1
@@ -187,8 +245,9 @@ def test_daemon_drops_larger_than_the_setting_go_by_batch(session):
 
     def context(requested_by, only_assets=None, **changes):
         run = create_run("process", manifest_id=manifest.id, requested_by=requested_by)
-        return StageContext(session.project, settings.replace(**changes), manifest, run,
-                            only_assets=only_assets)
+        return StageContext(
+            session.project, settings.replace(**changes), manifest, run, only_assets=only_assets
+        )
 
     assert wants_batch(context("watcher"), 11)
     assert not wants_batch(context("watcher"), 10)

@@ -15,8 +15,7 @@ def faces_of_one_person(session, tmp_path):
     for index, upload in enumerate(uploads):
         source = tmp_path / f"face{index}.png"
         noise_image(source, seed=50 + index, size=(48, 60))
-        faces.append(add_crop(session, upload, "face:0", source, detection_class="face",
-                              face=True))
+        faces.append(add_crop(session, upload, "face:0", source, detection_class="face", face=True))
     for face in faces[1:]:
         Asset.update(duplicate_of=faces[0].id, face_group=1).where(Asset.id == face.id).execute()
     Asset.update(face_group=1).where(Asset.id == faces[0].id).execute()
@@ -49,7 +48,8 @@ def test_duplicates_reuse_the_primary_answer_with_their_own_tag(session, tmp_pat
         face3 = Asset.get_by_id(faces[2].id)
         assert face3.visual_description.startswith(f"(Duplicate of {faces[1].name}) ")
         assert StageMark.get(StageMark.asset == face3.id).fingerprint.endswith(
-            faces[1].content_hash[:16])
+            faces[1].content_hash[:16]
+        )
 
 
 def test_request_setting_asks_about_every_face(session, tmp_path):
@@ -67,9 +67,12 @@ def test_duplicates_reuse_the_primary_answer_from_an_openai_compatible_server(se
 
     uploads, faces = faces_of_one_person(session, tmp_path)
     with FakeOpenAIProcess() as server:
-        settings = session.settings.replace(prompt_backend="openai",
-                                            openai_base_url=server.base_url,
-                                            openai_model=DEFAULT_MODEL, prompt_timeout_s=5.0)
+        settings = session.settings.replace(
+            prompt_backend="openai",
+            openai_base_url=server.base_url,
+            openai_model=DEFAULT_MODEL,
+            prompt_timeout_s=5.0,
+        )
         run = process(session, settings, mode="missing")
         assert run.status == RunStatus.DONE, run.error
         assert len(server.requests()) == 3 + 1  # the uploads and the primary face only

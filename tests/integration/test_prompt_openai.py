@@ -13,7 +13,14 @@ from PIL import Image
 
 from support.fake_gemini import FakeGemini
 from support.fake_openai import (
-    BAD_BODY, DEFAULT_MODEL, HANG, MALFORMED, RATE_LIMIT, UNAVAILABLE, FakeOpenAIProcess, Knobs,
+    BAD_BODY,
+    DEFAULT_MODEL,
+    HANG,
+    MALFORMED,
+    RATE_LIMIT,
+    UNAVAILABLE,
+    FakeOpenAIProcess,
+    Knobs,
 )
 from support.prompt_project import add_crop, add_images, noise_image, process
 from vidpipe.ops.status import project_status
@@ -48,9 +55,14 @@ def stage_row(run) -> StageProgress:
 
 
 def openai_settings(session, server, **changes):
-    values = dict(prompt_backend="openai", openai_base_url=server.base_url,
-                  openai_model=DEFAULT_MODEL, prompt_timeout_s=2.0, prompt_max_retries=8,
-                  prompt_concurrency=5)
+    values = dict(
+        prompt_backend="openai",
+        openai_base_url=server.base_url,
+        openai_model=DEFAULT_MODEL,
+        prompt_timeout_s=2.0,
+        prompt_max_retries=8,
+        prompt_concurrency=5,
+    )
     values.update(changes)
     return session.settings.replace(**values)
 
@@ -59,8 +71,9 @@ def rule(match: str, behaviour: str, times: int | None = None) -> dict:
     return {"match": match, "behaviour": behaviour, "times": times}
 
 
-def test_every_asset_is_answered_through_the_sdk_and_usage_is_the_servers(session, server,
-                                                                          tmp_path):
+def test_every_asset_is_answered_through_the_sdk_and_usage_is_the_servers(
+    session, server, tmp_path
+):
     assets = add_images(session, 4, size=(1600, 1200))
     crop_source = tmp_path / "crop.png"
     noise_image(crop_source, seed=7)
@@ -88,7 +101,10 @@ def test_every_asset_is_answered_through_the_sdk_and_usage_is_the_servers(sessio
         response_format = request["response_format"]
         assert response_format["type"] == "json_schema"
         assert set(response_format["json_schema"]["schema"]["properties"]) == {
-            "reverse_prompt", "visual_description", "quality_score"}
+            "reverse_prompt",
+            "visual_description",
+            "quality_score",
+        }
         assert request["authorization"] is None  # a local server: no key, no header
     assert max(max(image["size"]) for r in seen for image in r["images"]) == 512
     crop_prompt = next(r["prompt_text"] for r in seen if "This is a crop" in r["prompt_text"])
@@ -109,9 +125,14 @@ def test_every_asset_is_answered_through_the_sdk_and_usage_is_the_servers(sessio
 def test_the_key_goes_only_in_the_authorization_header(session, server, caplog, tmp_path):
     caplog.set_level(logging.DEBUG)
     assets = add_images(session, 4)
-    server.configure(expected_api_key=KEY, rules=[
-        rule(assets[0].name, MALFORMED, 1), rule(assets[1].name, RATE_LIMIT, 2),
-        rule(assets[2].name, UNAVAILABLE, 1)])
+    server.configure(
+        expected_api_key=KEY,
+        rules=[
+            rule(assets[0].name, MALFORMED, 1),
+            rule(assets[1].name, RATE_LIMIT, 2),
+            rule(assets[2].name, UNAVAILABLE, 1),
+        ],
+    )
 
     run = process(session, openai_settings(session, server, openai_api_key=KEY))
     export = write_export(session.project, tmp_path / "export.json")
@@ -128,8 +149,9 @@ def test_the_key_goes_only_in_the_authorization_header(session, server, caplog, 
 def test_a_refused_key_stops_the_stage_with_a_clear_message(session, server):
     add_images(session, 6)
     server.configure(expected_api_key="the-right-key")
-    run = process(session, openai_settings(session, server, openai_api_key=KEY,
-                                           prompt_concurrency=1))
+    run = process(
+        session, openai_settings(session, server, openai_api_key=KEY, prompt_concurrency=1)
+    )
     row = stage_row(run)
     assert row.status == StageStatus.FAILED and run.status == RunStatus.FAILED
     assert "Check OPENAI_API_KEY" in row.message and KEY not in row.message
@@ -153,10 +175,13 @@ def test_a_server_refusing_json_schema_is_asked_in_json_mode_from_then_on(sessio
     server.reset()
     server.configure(refuse_json_schema=False)
     (session.project.root / "template.txt").write_text("Describe $name.\n$context\n")
-    run = process(session, openai_settings(session, server, prompt_concurrency=1,
-                                           prompt_template="template.txt"))
-    assert [(r["response_format"] or {}).get("type") for r in server.requests()] \
-        == ["json_schema"] * 5
+    run = process(
+        session,
+        openai_settings(session, server, prompt_concurrency=1, prompt_template="template.txt"),
+    )
+    assert [(r["response_format"] or {}).get("type") for r in server.requests()] == [
+        "json_schema"
+    ] * 5
     assert "refused" not in stage_row(run).message
 
 
@@ -174,18 +199,24 @@ def test_a_server_refusing_every_json_mode_gets_plain_instructions(session, serv
 
 
 def test_transient_faults_and_bad_answers_are_retried_until_every_asset_is_answered(
-        session, server):
+    session, server
+):
     assets = add_images(session, 6)
-    server.configure(rules=[
-        rule(assets[0].name, RATE_LIMIT, 2), rule(assets[1].name, UNAVAILABLE, 1),
-        rule(assets[2].name, MALFORMED, 1), rule(assets[3].name, BAD_BODY, 1),
-        rule(assets[4].name, HANG, 1)], hang_s=10)
+    server.configure(
+        rules=[
+            rule(assets[0].name, RATE_LIMIT, 2),
+            rule(assets[1].name, UNAVAILABLE, 1),
+            rule(assets[2].name, MALFORMED, 1),
+            rule(assets[3].name, BAD_BODY, 1),
+            rule(assets[4].name, HANG, 1),
+        ],
+        hang_s=10,
+    )
     run = process(session, openai_settings(session, server, prompt_timeout_s=1.0))
     assert run.status == RunStatus.DONE, run.error
     assert {a.prompt_origin for a in Asset.select()} == {"openai"}
     outcomes = server.stats()["outcomes"]
-    assert outcomes == {"ok": 6, RATE_LIMIT: 2, UNAVAILABLE: 1, MALFORMED: 1, BAD_BODY: 1,
-                        HANG: 1}
+    assert outcomes == {"ok": 6, RATE_LIMIT: 2, UNAVAILABLE: 1, MALFORMED: 1, BAD_BODY: 1, HANG: 1}
     assert "6 retries" in stage_row(run).message
 
 
@@ -217,8 +248,9 @@ def test_an_answer_malformed_twice_is_a_clear_error_on_that_asset(session, serve
 def test_switching_backends_asks_again_and_switching_back_reuses(session, server):
     add_images(session, 3)
     with FakeGemini() as gemini:
-        gemini_settings = session.settings.replace(gemini_api_key="gemini-key",
-                                                   gemini_base_url=gemini.base_url)
+        gemini_settings = session.settings.replace(
+            gemini_api_key="gemini-key", gemini_base_url=gemini.base_url
+        )
         process(session, gemini_settings)
         assert gemini.requests == 3
         assert {a.prompt_origin for a in Asset.select()} == {"gemini"}
@@ -240,12 +272,12 @@ def test_switching_backends_asks_again_and_switching_back_reuses(session, server
 
 
 def test_a_server_down_at_the_start_gives_marked_offline_prompts_redone_once_it_answers(
-        session, server):
+    session, server
+):
     from support.servers import free_port
 
     add_images(session, 3)
-    down = openai_settings(session, server,
-                           openai_base_url=f"http://127.0.0.1:{free_port()}/v1")
+    down = openai_settings(session, server, openai_base_url=f"http://127.0.0.1:{free_port()}/v1")
     run = process(session, down)
     row = stage_row(run)
     assert row.status == StageStatus.DONE
@@ -304,8 +336,11 @@ def test_doctor_checks_the_server_the_model_and_one_answer(session, server):
         return {c.name: c for c in (fn(settings, None) for fn in PROMPT_CHECKS) if c is not None}
 
     found = checks(openai_settings(session, server))
-    assert [found[name].level for name in ("vision server", "vision model", "vision answer")] \
-        == ["ok", "ok", "ok"], found
+    assert [found[name].level for name in ("vision server", "vision model", "vision answer")] == [
+        "ok",
+        "ok",
+        "ok",
+    ], found
     [request] = server.requests()  # the tiny image request
     assert request["images"][0]["size"] == [64, 64]
 
@@ -321,10 +356,13 @@ def test_doctor_checks_the_server_the_model_and_one_answer(session, server):
 
     from support.servers import free_port
 
-    found = checks(openai_settings(session, server,
-                                   openai_base_url=f"http://127.0.0.1:{free_port()}/v1"))
-    assert found["vision server"].level == "fail" and "does not answer" in found[
-        "vision server"].detail
+    found = checks(
+        openai_settings(session, server, openai_base_url=f"http://127.0.0.1:{free_port()}/v1")
+    )
+    assert (
+        found["vision server"].level == "fail"
+        and "does not answer" in found["vision server"].detail
+    )
     assert set(found) == {"vision server"}
 
 
@@ -332,8 +370,12 @@ def test_the_key_is_read_from_openai_api_key_only(tmp_path):
     from vidpipe.config.settings import CONFIG_FILENAME, load_settings
     from vidpipe.errors import ConfigError
 
-    env = {"OPENAI_API_KEY": KEY, "VIDPIPE_PROMPT_BACKEND": "openai",
-           "VIDPIPE_OPENAI_BASE_URL": "http://127.0.0.1:8000/v1", "VIDPIPE_OPENAI_MODEL": "m"}
+    env = {
+        "OPENAI_API_KEY": KEY,
+        "VIDPIPE_PROMPT_BACKEND": "openai",
+        "VIDPIPE_OPENAI_BASE_URL": "http://127.0.0.1:8000/v1",
+        "VIDPIPE_OPENAI_MODEL": "m",
+    }
     settings = load_settings(None, env=env)
     assert settings.openai_api_key == KEY and settings.prompt_backend == "openai"
     assert KEY not in repr(settings) and KEY not in str(settings.model_dump())
@@ -348,7 +390,8 @@ def test_the_key_is_read_from_openai_api_key_only(tmp_path):
 
 
 def test_vidpipe_process_with_batch_asks_the_server_and_status_shows_its_usage(
-        tmp_path, server, monkeypatch, capsys):
+    tmp_path, server, monkeypatch, capsys
+):
     """The real CLI entry point: `vidpipe process --batch` with the OpenAI-compatible backend
     (the Batch API is Gemini's alone: it says so and asks the server), then `vidpipe status`."""
     from vidpipe.cli import main
@@ -358,8 +401,9 @@ def test_vidpipe_process_with_batch_asks_the_server_and_status_shows_its_usage(
     assert main(["init", str(root)]) == 0
     for index in range(3):
         noise_image(root / f"shot_{index}.png", seed=300 + index)
-    monkeypatch.setattr("vidpipe.pipeline.engine.default_stages",
-                        lambda settings: [PromptStage(), TagStage()])
+    monkeypatch.setattr(
+        "vidpipe.pipeline.engine.default_stages", lambda settings: [PromptStage(), TagStage()]
+    )
     monkeypatch.setenv("VIDPIPE_PROMPT_BACKEND", "openai")
     monkeypatch.setenv("VIDPIPE_OPENAI_BASE_URL", server.base_url)
     monkeypatch.setenv("VIDPIPE_OPENAI_MODEL", DEFAULT_MODEL)
@@ -384,8 +428,9 @@ def test_the_shared_limits_are_per_server_and_model(session):
     from vidpipe.prompting.shared_limiter import limit_keys
 
     def keys(**changes):
-        values = dict(prompt_backend="openai", openai_model="m",
-                      openai_base_url="http://gpu-1:8000/v1")
+        values = dict(
+            prompt_backend="openai", openai_model="m", openai_base_url="http://gpu-1:8000/v1"
+        )
         settings = session.settings.replace(**{**values, **changes})
         return limit_keys(settings.openai_api_key, identity(settings).scope)
 

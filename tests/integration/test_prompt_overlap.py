@@ -75,11 +75,18 @@ def characters(session, count=3):
 
 
 def engine_for(session, server, finder):
-    settings = session.settings.replace(gemini_api_key=API_KEY, gemini_base_url=server.base_url,
-                                        prompt_timeout_s=5.0, face_distance_threshold=0.01)
-    return ManifestingEngine(session.project, settings,
-                             stages=[FaceStage(finder), PromptStage(), TagStage()],
-                             progress_interval=0)
+    settings = session.settings.replace(
+        gemini_api_key=API_KEY,
+        gemini_base_url=server.base_url,
+        prompt_timeout_s=5.0,
+        face_distance_threshold=0.01,
+    )
+    return ManifestingEngine(
+        session.project,
+        settings,
+        stages=[FaceStage(finder), PromptStage(), TagStage()],
+        progress_interval=0,
+    )
 
 
 def test_uploaded_images_are_prompted_while_faces_run_and_keep_their_final_tags(session):
@@ -117,8 +124,10 @@ def test_killed_during_faces_resumes_exactly(session, overlap):
         assert run.status == RunStatus.DONE, run.error
         # Answers paid for before the kill are not asked again.
         assert server.requests == 3 + 3
-    state = {(a.name, a.manifest_tag, a.reverse_prompt.split(",")[0], a.prompt_origin)
-             for a in Asset.select()}
+    state = {
+        (a.name, a.manifest_tag, a.reverse_prompt.split(",")[0], a.prompt_origin)
+        for a in Asset.select()
+    }
     assert len(state) == 6
     assert all(tag == named and origin == "gemini" for _, tag, named, origin in state)
 
@@ -147,11 +156,18 @@ def test_an_openai_compatible_server_is_asked_while_faces_run_too(session):
     characters(session)
     with FakeOpenAIProcess() as server:
         settings = session.settings.replace(
-            prompt_backend="openai", openai_base_url=server.base_url, openai_model=DEFAULT_MODEL,
-            prompt_timeout_s=5.0, face_distance_threshold=0.01)
-        engine = ManifestingEngine(session.project, settings,
-                                   stages=[FaceStage(GatedFaces(wait_for_answers=3)),
-                                           PromptStage(), TagStage()], progress_interval=0)
+            prompt_backend="openai",
+            openai_base_url=server.base_url,
+            openai_model=DEFAULT_MODEL,
+            prompt_timeout_s=5.0,
+            face_distance_threshold=0.01,
+        )
+        engine = ManifestingEngine(
+            session.project,
+            settings,
+            stages=[FaceStage(GatedFaces(wait_for_answers=3)), PromptStage(), TagStage()],
+            progress_interval=0,
+        )
         run = engine.process_manifest(Manifest.get())
         assert run.status == RunStatus.DONE, run.error
         assert len(server.requests()) == 3 + 3  # each upload and each face asked once
@@ -173,11 +189,19 @@ def test_an_openai_compatible_servers_limits_are_shared_through_redis_too(sessio
     characters(session)
     with FakeOpenAIProcess() as server:
         settings = session.settings.replace(
-            prompt_backend="openai", openai_base_url=server.base_url, openai_model=DEFAULT_MODEL,
-            prompt_timeout_s=5.0, face_distance_threshold=0.01, queue_url=redis_url)
-        engine = ManifestingEngine(session.project, settings,
-                                   stages=[FaceStage(GatedFaces(wait_for_answers=3)),
-                                           PromptStage(), TagStage()], progress_interval=0)
+            prompt_backend="openai",
+            openai_base_url=server.base_url,
+            openai_model=DEFAULT_MODEL,
+            prompt_timeout_s=5.0,
+            face_distance_threshold=0.01,
+            queue_url=redis_url,
+        )
+        engine = ManifestingEngine(
+            session.project,
+            settings,
+            stages=[FaceStage(GatedFaces(wait_for_answers=3)), PromptStage(), TagStage()],
+            progress_interval=0,
+        )
         run = engine.process_manifest(Manifest.get())
         assert run.status == RunStatus.DONE, run.error
         assert len(server.requests()) == 3 + 3

@@ -12,16 +12,30 @@ from vidpipe.store.edits import edit_field, suggestions
 from vidpipe.pipeline.engine import ManifestingEngine
 from vidpipe.review.export import write_export
 from vidpipe.store.models import (
-    Asset, ItemError, RunStatus, StageMark, StageProgress, StageStatus,
+    Asset,
+    ItemError,
+    RunStatus,
+    StageMark,
+    StageProgress,
+    StageStatus,
 )
 from vidpipe.prompting.template import DEFAULT_TEMPLATE, PromptTemplate
 from vidpipe.pipeline.stages.prompts import PromptStage
 from vidpipe.pipeline.stopping import StopToken
 from support.prompt_project import API_KEY, add_crop, add_images, noise_image, process, settings_for
 from support.fake_gemini import (
-    BAD_BODY, BLOCKED, EMPTY, HANG, MALFORMED, PROMPT_BLOCKED, RATE_LIMIT, SERVER_ERROR,
-    FakeGemini, Rule,
+    BAD_BODY,
+    BLOCKED,
+    EMPTY,
+    HANG,
+    MALFORMED,
+    PROMPT_BLOCKED,
+    RATE_LIMIT,
+    SERVER_ERROR,
+    FakeGemini,
+    Rule,
 )
+
 
 @pytest.fixture
 def gemini():
@@ -63,7 +77,10 @@ def test_every_asset_gets_a_gemini_prompt_through_the_sdk(session, gemini, tmp_p
         assert max(Image.open(io.BytesIO(seen.image_bytes)).size) <= 512
         assert seen.generation_config["responseMimeType"] == "application/json"
         assert set(seen.generation_config["responseSchema"]["properties"]) == {
-            "reverse_prompt", "visual_description", "quality_score"}
+            "reverse_prompt",
+            "visual_description",
+            "quality_score",
+        }
     crop_prompt = next(s.prompt_text for s in gemini.seen if "This is a crop" in s.prompt_text)
     assert "the detector found a person" in crop_prompt
     assert "Tag: CHAR_" in crop_prompt
@@ -81,8 +98,9 @@ def test_concurrency_never_exceeds_the_setting(session):
 
 def test_rate_limits_and_server_errors_are_retried_until_every_asset_is_done(session):
     add_images(session, 15)
-    with FakeGemini(rate_limit_fraction=0.2, retry_after_s=0, server_error_fraction=0.05,
-                    seed=3) as server:
+    with FakeGemini(
+        rate_limit_fraction=0.2, retry_after_s=0, server_error_fraction=0.05, seed=3
+    ) as server:
         run = process(session, settings_for(session, server))
     assert run.status == RunStatus.DONE
     assert server.outcomes[RATE_LIMIT] > 0
@@ -103,13 +121,16 @@ def test_a_hanging_request_times_out_and_is_retried(session, gemini):
     assert Asset.get_by_id(assets[1].id).prompt_origin == "gemini"
 
 
-@pytest.mark.parametrize("behaviour, words", [
-    (MALFORMED, "not valid JSON"),
-    (BAD_BODY, "not valid JSON"),
-    (BLOCKED, "safety"),
-    (PROMPT_BLOCKED, "safety"),
-    (EMPTY, "empty answer"),
-])
+@pytest.mark.parametrize(
+    "behaviour, words",
+    [
+        (MALFORMED, "not valid JSON"),
+        (BAD_BODY, "not valid JSON"),
+        (BLOCKED, "safety"),
+        (PROMPT_BLOCKED, "safety"),
+        (EMPTY, "empty answer"),
+    ],
+)
 def test_bad_answers_become_clear_per_asset_errors(session, gemini, behaviour, words):
     assets = add_images(session, 4)
     bad = assets[2]
@@ -188,8 +209,11 @@ def test_a_persons_edit_survives_reruns_and_the_ai_text_becomes_a_suggestion(ses
 def test_the_api_key_is_in_no_row_log_line_or_export(session, gemini, caplog, tmp_path):
     caplog.set_level(logging.DEBUG)
     assets = add_images(session, 4)
-    gemini.rules = [Rule(assets[0].name, MALFORMED), Rule(assets[1].name, RATE_LIMIT, times=2),
-                    Rule(assets[2].name, SERVER_ERROR, times=1)]
+    gemini.rules = [
+        Rule(assets[0].name, MALFORMED),
+        Rule(assets[1].name, RATE_LIMIT, times=2),
+        Rule(assets[2].name, SERVER_ERROR, times=1),
+    ]
     settings = settings_for(session, gemini)
     process(session, settings)
     export = write_export(session.project, tmp_path / "export.json")

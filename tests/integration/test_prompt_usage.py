@@ -31,8 +31,12 @@ def test_price_table_prefix_match_override_and_batch_discount():
     assert price_for("someone-elses-model") is None
     own = price_for("gemini-2.5-flash", {"gemini-2.5-flash": {"input": 1, "output": 2}})
     assert own == Price(input=1, output=2, cached=1)
-    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, thinking_tokens=1_000_000,
-                  cached_tokens=500_000)
+    usage = Usage(
+        input_tokens=1_000_000,
+        output_tokens=1_000_000,
+        thinking_tokens=1_000_000,
+        cached_tokens=500_000,
+    )
     # 0.5M fresh input + 0.5M cached + 2M output (thinking billed as output)
     assert cost_usd(usage, Price(1.0, 10.0, 0.1)) == pytest.approx(0.5 + 0.05 + 20.0)
     assert cost_usd(usage, Price(1.0, 10.0, 0.1), batch=True) == pytest.approx(10.275)
@@ -43,8 +47,10 @@ def test_recorded_usage_equals_what_the_server_billed(session, capsys):
     # One asset's first answer is blocked (billed, retried), another meets a 429 (not billed).
     rules = [Rule("img_001", BLOCKED, times=1), Rule("img_002", RATE_LIMIT, times=1)]
     with FakeGemini(rules=rules) as server:
-        run = process(session, settings_for(session, server, prompt_image_max_px=1024,
-                                            gemini_thinking_budget=-1))
+        run = process(
+            session,
+            settings_for(session, server, prompt_image_max_px=1024, gemini_thinking_budget=-1),
+        )
         billed = dict(server.billed)
     assert run.status == RunStatus.DONE
     assert billed["responses"] == 5  # 4 answers + 1 blocked; the 429 was not billed
@@ -55,8 +61,9 @@ def test_recorded_usage_equals_what_the_server_billed(session, capsys):
     assert run_usage["output_tokens"] == billed["candidates"]
     assert run_usage["thinking_tokens"] == billed["thoughts"]
     price = DEFAULT_PRICES["gemini-2.5-flash"]
-    expected = (billed["prompt"] * price.input
-                + (billed["candidates"] + billed["thoughts"]) * price.output) / 1e6
+    expected = (
+        billed["prompt"] * price.input + (billed["candidates"] + billed["thoughts"]) * price.output
+    ) / 1e6
     assert run_usage["cost_usd"] == pytest.approx(expected, abs=1e-6)
     # Per asset: the blocked-then-answered asset paid for two responses.
     retried = Asset.get(Asset.name == "img_001")
@@ -115,7 +122,8 @@ def test_price_overrides_from_the_project_file_and_bad_tables_refused(tmp_path):
 
     (tmp_path / "vidpipe.toml").write_text(
         'gemini_prices = { "my-model" = { input = 1.0, output = 4.0 } }\n'
-        'gemini_media_resolution = "low"\n')
+        'gemini_media_resolution = "low"\n'
+    )
     settings = load_settings(tmp_path, env={})
     assert price_for("my-model", settings.gemini_prices) == Price(1.0, 4.0, 1.0)
     assert settings.gemini_media_resolution == "low"

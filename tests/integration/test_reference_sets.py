@@ -39,8 +39,10 @@ def core_stages(monkeypatch):
     from vidpipe.pipeline.stages.prompts import PromptStage
     from vidpipe.pipeline.stages.tags import TagStage
 
-    monkeypatch.setattr("vidpipe.pipeline.engine.default_stages",
-                        lambda settings: [ContactSheetStage(), PromptStage(), TagStage()])
+    monkeypatch.setattr(
+        "vidpipe.pipeline.engine.default_stages",
+        lambda settings: [ContactSheetStage(), PromptStage(), TagStage()],
+    )
 
 
 @pytest.fixture
@@ -52,11 +54,13 @@ def project(tmp_path, core_stages, bus_jpg, gracehopper_jpg, zidane_jpg):
     does not name the handle; PERSON_02 with one image and no description yet."""
     root = tmp_path / "proj"
     assert main(["init", str(root)]) == 0
-    for folder, name, source in (("props", "bus.jpg", bus_jpg),
-                                 ("vehicles", "obj_zidane.jpg", zidane_jpg),
-                                 ("locations", "loc_grace.jpg", gracehopper_jpg),
-                                 ("cast", "grace.jpg", gracehopper_jpg),
-                                 ("street", "zidane.jpg", zidane_jpg)):
+    for folder, name, source in (
+        ("props", "bus.jpg", bus_jpg),
+        ("vehicles", "obj_zidane.jpg", zidane_jpg),
+        ("locations", "loc_grace.jpg", gracehopper_jpg),
+        ("cast", "grace.jpg", gracehopper_jpg),
+        ("street", "zidane.jpg", zidane_jpg),
+    ):
         (root / folder).mkdir(exist_ok=True)
         shutil.copy(source, root / folder / name)
     Image.new("RGB", (1800, 400), (30, 90, 200)).save(root / "locations" / "loc_banner.png")
@@ -71,8 +75,10 @@ def project(tmp_path, core_stages, bus_jpg, gracehopper_jpg, zidane_jpg):
     with open_project(root):
         cast_characters()
     # What a person does: describe the character, pick its primary image.
-    description = ("A woman in her late seventies, short grey curls, US Navy dress blues "
-                   "with rear admiral insignia.")
+    description = (
+        "A woman in her late seventies, short grey curls, US Navy dress blues "
+        "with rear admiral insignia."
+    )
     assert main(["characters", str(root), "describe", "PERSON_01", description]) == 0
     assert main(["characters", str(root), "primary", "PERSON_01", "street/grace_strip.jpg"]) == 0
     return root
@@ -80,9 +86,11 @@ def project(tmp_path, core_stages, bus_jpg, gracehopper_jpg, zidane_jpg):
 
 def cast_characters() -> None:
     """What the face stage records for characters (its own tests cover how it finds them)."""
+
     def assign(file: str, character: Character, role: str, sharpness: float) -> None:
         Asset.update(character=character, character_role=role, sharpness=sharpness).where(
-            Asset.file_path == file).execute()
+            Asset.file_path == file
+        ).execute()
 
     grace = Character.create(number=1, handle="PERSON_01", name="Grace")
     assign("cast/grace.jpg", grace, "front", 80.0)
@@ -99,8 +107,15 @@ def export(root: Path, fmt: str, out: Path, capsys) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
-EXPECTED_HANDLES = {"PERSON_01", "PERSON_02", "OBJ_01", "vehicles_OBJ_01", "ENV_01",
-                    "ENV_02", "ENV_03"}
+EXPECTED_HANDLES = {
+    "PERSON_01",
+    "PERSON_02",
+    "OBJ_01",
+    "vehicles_OBJ_01",
+    "ENV_01",
+    "ENV_02",
+    "ENV_03",
+}
 
 
 def test_veo_sets_validate_as_google_genai_configs(project, tmp_path, capsys):
@@ -148,20 +163,25 @@ def test_a_character_leaves_with_its_primary_first_and_varied_roles(project, tmp
     veo = json.loads((tmp_path / "veo" / "PERSON_01.json").read_text())
     runway_doc = json.loads((tmp_path / "runway" / "PERSON_01.json").read_text())
     # The description a person wrote, naming the handle.
-    assert veo["prompt"] == ("PERSON_01, A woman in her late seventies, short grey curls, US "
-                             "Navy dress blues with rear admiral insignia.")
+    assert veo["prompt"] == (
+        "PERSON_01, A woman in her late seventies, short grey curls, US "
+        "Navy dress blues with rear admiral insignia."
+    )
     assert runway_doc["promptText"] == (
         "@PERSON_01, A woman in her late seventies, short grey curls, US Navy dress blues with "
         "rear admiral insignia. @PERSON_01_2 and @PERSON_01_3 show the same character as "
-        "@PERSON_01.")
+        "@PERSON_01."
+    )
     # Primary (the picked full-body strip), then the sharpest front, then the closeup: three
     # roles, not the second front view.
-    sizes = [decoded(ref["image"]["image_bytes"]).size
-             for ref in veo["config"]["reference_images"]]
+    sizes = [decoded(ref["image"]["image_bytes"]).size for ref in veo["config"]["reference_images"]]
     assert sizes == [(1024, 256), (517, 606), (280, 280)]
     runway_images = [decoded(ref["uri"]) for ref in runway_doc["referenceImages"]]
     assert [ref["tag"] for ref in runway_doc["referenceImages"]] == [
-        "PERSON_01", "PERSON_01_2", "PERSON_01_3"]
+        "PERSON_01",
+        "PERSON_01_2",
+        "PERSON_01_3",
+    ]
     assert [image.size for image in runway_images] == [(1024, 512), (517, 606), (280, 280)]
     # The strip's padding is grey, the picture centred in it.
     assert runway_images[0].getpixel((512, 10)) == pytest.approx((128, 128, 128), abs=3)
@@ -181,10 +201,15 @@ def test_kohya_cli_writes_a_training_set_per_character(project, tmp_path, capsys
     assert [s["class_tokens"] for s in subsets] == ["PERSON_01", "PERSON_02"]
     assert [s["num_repeats"] for s in subsets] == [25, 50]
     assert sorted(p.name for p in (out / "PERSON_01").iterdir()) == [
-        f"PERSON_01_{i:02d}.{ext}" for i in range(1, 5) for ext in ("png", "txt")]
+        f"PERSON_01_{i:02d}.{ext}" for i in range(1, 5) for ext in ("png", "txt")
+    ]
     # Only characters: objects and environments are not LoRA subjects.
-    assert sorted(p.name for p in out.iterdir()) == [".vidpipe-export", "PERSON_01", "PERSON_02",
-                                                     "dataset_config.toml"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".vidpipe-export",
+        "PERSON_01",
+        "PERSON_02",
+        "dataset_config.toml",
+    ]
     # A character that loses an image: the next export removes the image it wrote before.
     with open_project(project):
         Asset.update(character=None).where(Asset.file_path == "cast/grace_close.png").execute()
@@ -195,8 +220,17 @@ def test_kohya_cli_writes_a_training_set_per_character(project, tmp_path, capsys
 
 
 def test_runway_tags_and_prompt_fit_any_handle():
-    for handle in ("PERSON_01", "HERO", "Zoë Saldaña", "01_twin", "X", "a" * 40, "street/OBJ_02",
-                   "vehicles_OBJ_01", "A_LONG_HANDLE_16"):
+    for handle in (
+        "PERSON_01",
+        "HERO",
+        "Zoë Saldaña",
+        "01_twin",
+        "X",
+        "a" * 40,
+        "street/OBJ_02",
+        "vehicles_OBJ_01",
+        "A_LONG_HANDLE_16",
+    ):
         for count in (1, 2, 3):
             tag = runway.runway_tag(handle, count)
             for extra in runway.reference_tags(tag, count):
@@ -208,11 +242,13 @@ def test_runway_tags_and_prompt_fit_any_handle():
     assert runway.runway_tag("a" * 40) != runway.runway_tag("a" * 41)  # the digest tells them apart
 
     from vidpipe.review.reference_sets.subjects import ReferenceSubject, SubjectKind
+
     long = ReferenceSubject("HERO", SubjectKind.CHARACTER, "word " * 400 + "HERO", ())
     text = runway.prompt_text(long, ["HERO", "HERO_2", "HERO_3"])
     assert len(text) <= runway.RUNWAY_MAX_PROMPT_CHARS
     assert text.startswith("@HERO, word") and text.endswith(
-        "@HERO_2 and @HERO_3 show the same character as @HERO.")
+        "@HERO_2 and @HERO_3 show the same character as @HERO."
+    )
 
 
 def test_kohya_writer_takes_any_subject(project, tmp_path):
@@ -224,8 +260,9 @@ def test_kohya_writer_takes_any_subject(project, tmp_path):
         subjects = object_subjects()
         report = ExportReport()
         folder = ExportFolder(session.project, out, holds_images=True)
-        kohya.write_kohya(SetContext(session.project, session.settings.max_image_pixels,
-                                     report), subjects, folder)
+        kohya.write_kohya(
+            SetContext(session.project, session.settings.max_image_pixels, report), subjects, folder
+        )
     assert not report.problems and report.subjects == len(subjects) == 5
     check_kohya_layout(out)
 
@@ -249,8 +286,11 @@ def snapshot(root: Path, skip: Path) -> dict[str, str]:
             path = Path(dirpath) / name
             if skip in path.parents or name.startswith("vidpipe.db"):
                 continue
-            out[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest()
-                              if not path.is_symlink() else os.readlink(path))
+            out[str(path)] = (
+                hashlib.sha256(path.read_bytes()).hexdigest()
+                if not path.is_symlink()
+                else os.readlink(path)
+            )
     return out
 
 
@@ -263,20 +303,21 @@ def test_writes_nothing_outside_its_folder(project, tmp_path, capsys):
 
 
 def test_an_object_tag_a_character_took_as_handle_is_qualified(project, tmp_path, capsys):
-    assert main(["characters", str(project), "rename", "PERSON_02", "ENV_02"]) == 0, \
+    assert main(["characters", str(project), "rename", "PERSON_02", "ENV_02"]) == 0, (
         capsys.readouterr()
+    )
     code, text = export(project, "veo", tmp_path / "veo", capsys)
     assert code == 0, text
     names = set(tree(tmp_path / "veo"))
     assert {"ENV_02.json", "locations_ENV_02.json", "ENV_01.json"} <= names
     assert json.loads((tmp_path / "veo" / "ENV_02.json").read_text())["prompt"].startswith(
-        "ENV_02, ")
+        "ENV_02, "
+    )
     environment = json.loads((tmp_path / "veo" / "locations_ENV_02.json").read_text())
     assert environment["handle"] == "locations_ENV_02"
 
 
-def test_a_new_manifest_never_renames_a_set_already_exported(project, tmp_path, bus_jpg,
-                                                             capsys):
+def test_a_new_manifest_never_renames_a_set_already_exported(project, tmp_path, bus_jpg, capsys):
     """Shot prompts name the handles of an earlier export: a manifest added later with a tag
     the project already uses takes the qualified handle, and the older set keeps its name
     and its bytes."""
@@ -331,8 +372,11 @@ def test_planted_symlinks_in_the_folder_are_not_written_through(project, tmp_pat
         (kohya_out / stem).symlink_to(outside, target_is_directory=True)
         folder = ExportFolder(session.project, kohya_out, holds_images=True)
         with pytest.raises(Exception, match="symlink"):
-            kohya.write_kohya(SetContext(session.project, session.settings.max_image_pixels,
-                                         ExportReport()), subjects, folder)
+            kohya.write_kohya(
+                SetContext(session.project, session.settings.max_image_pixels, ExportReport()),
+                subjects,
+                folder,
+            )
     assert sorted(p.name for p in outside.iterdir()) == ["victim.json"]
 
 
@@ -353,12 +397,24 @@ def test_an_image_leading_out_of_the_project_is_left_out(project, tmp_path, caps
 def test_the_folder_is_required_and_manifest_stays_the_default(project, tmp_path, capsys):
     assert main(["export", str(project), "--format", "veo"]) == 2
     assert "-o DIR" in capsys.readouterr().err
-    assert main(["export", str(project), "--format", "veo", "-o", str(tmp_path / "v"),
-                 "--manifest", "props"]) == 2
+    assert (
+        main(
+            [
+                "export",
+                str(project),
+                "--format",
+                "veo",
+                "-o",
+                str(tmp_path / "v"),
+                "--manifest",
+                "props",
+            ]
+        )
+        == 2
+    )
     assert "--format manifest only" in capsys.readouterr().err
     (tmp_path / "a_file").write_text("mine")
-    assert main(["export", str(project), "--format", "runway", "-o",
-                 str(tmp_path / "a_file")]) == 2
+    assert main(["export", str(project), "--format", "runway", "-o", str(tmp_path / "a_file")]) == 2
     assert "it is not a folder" in capsys.readouterr().err
     assert (tmp_path / "a_file").read_text() == "mine" and not (tmp_path / "v").exists()
     empty = tmp_path / "empty"
@@ -368,19 +424,27 @@ def test_the_folder_is_required_and_manifest_stays_the_default(project, tmp_path
     assert not (tmp_path / "k").exists()
     assert main(["export", str(project), "-o", str(tmp_path / "m.json")]) == 0
     data = json.loads((tmp_path / "m.json").read_text())
-    assert {m["name"] for m in data["manifests"]} == {"cast", "locations", "props", "street",
-                                                      "vehicles"}
+    assert {m["name"] for m in data["manifests"]} == {
+        "cast",
+        "locations",
+        "props",
+        "street",
+        "vehicles",
+    }
     assert all(record["reviewed"] is False for m in data["manifests"] for record in m["assets"])
     assert [c["handle"] for c in data["characters"]] == ["PERSON_01", "PERSON_02"]
-    assert data["characters"][0]["primary"] == {"manifest": "street", "tag": "REF_01",
-                                                "file": "street/grace_strip.jpg",
-                                                "role": "full_body"}
-
+    assert data["characters"][0]["primary"] == {
+        "manifest": "street",
+        "tag": "REF_01",
+        "file": "street/grace_strip.jpg",
+        "role": "full_body",
+    }
 
 
 def test_a_handle_runway_cannot_take_is_mapped_and_said(project, tmp_path, capsys):
-    assert main(["characters", str(project), "rename", "PERSON_01",
-                 "THE_ADMIRAL_IN_DRESS_BLUES"]) == 0
+    assert (
+        main(["characters", str(project), "rename", "PERSON_01", "THE_ADMIRAL_IN_DRESS_BLUES"]) == 0
+    )
     code, text = export(project, "runway", tmp_path / "runway", capsys)
     assert code == 0, text
     document = json.loads((tmp_path / "runway" / "THE_ADMIRAL_IN_DRESS_BLUES.json").read_text())

@@ -28,14 +28,16 @@ ENV = {**os.environ, "VIDPIPE_DETECTOR": "support.pixel_detector:PixelDetector"}
 
 
 def vidpipe(*args: str) -> str:
-    result = subprocess.run([str(VIDPIPE), *args], env=ENV, capture_output=True, text=True,
-                            check=False, timeout=600)
+    result = subprocess.run(
+        [str(VIDPIPE), *args], env=ENV, capture_output=True, text=True, check=False, timeout=600
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
 
-def test_characters_found_in_real_photos_leave_as_reference_sets(tmp_path, gracehopper_jpg,
-                                                                 zidane_jpg):
+def test_characters_found_in_real_photos_leave_as_reference_sets(
+    tmp_path, gracehopper_jpg, zidane_jpg
+):
     root = tmp_path / "proj"
     vidpipe("init", str(root))
     (root / "cast").mkdir()

@@ -17,9 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 def vidpipe(*args: str, user: str = "alice") -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "VIDPIPE_USER": user}
-    return subprocess.run([sys.executable, "-c", "import sys; from vidpipe.cli import main; "
-                           "sys.exit(main())", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from vidpipe.cli import main; sys.exit(main())", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_review_marks_travel_with_the_export_and_the_status(tmp_path):
@@ -39,7 +43,9 @@ def test_review_marks_travel_with_the_export_and_the_status(tmp_path):
     manifest = as_json["manifests"][0]
     assert manifest["reviewed"] == 2 and manifest["assets"] == 3
     assert [(r["file"], r["by"]) for r in manifest["reviewed_assets"]] == [
-        ("characters/hero_00.png", "alice"), ("characters/hero_01.png", "bob")]
+        ("characters/hero_00.png", "alice"),
+        ("characters/hero_01.png", "bob"),
+    ]
     assert all(r["at"] for r in manifest["reviewed_assets"])
 
     exported = vidpipe("export", str(root), "-o", str(tmp_path / "out.json"))

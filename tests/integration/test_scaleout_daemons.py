@@ -43,13 +43,17 @@ def shared_project(tmp_path, postgres_url, redis_url, monkeypatch):
     """A project whose database is on PostgreSQL and whose queue is on Redis, both from the
     person's environment; the fake Gemini answers after a delay."""
     with FakeGemini(latency_s=0.4) as gemini:
-        env = {"VIDPIPE_DATABASE_URL": postgres_url, "VIDPIPE_QUEUE_URL": redis_url,
-               "GEMINI_API_KEY": "test-key", "VIDPIPE_GEMINI_BASE_URL": gemini.base_url,
-               "VIDPIPE_PROMPT_CONCURRENCY": "2",
-               # The kill below has to land inside the prompt stage. With the overlap on, a
-               # quick machine answers every prompt while the faces run and the stage then
-               # only writes cached answers, too fast to be caught half way (CI saw that).
-               "VIDPIPE_PROMPT_OVERLAP": "false"}
+        env = {
+            "VIDPIPE_DATABASE_URL": postgres_url,
+            "VIDPIPE_QUEUE_URL": redis_url,
+            "GEMINI_API_KEY": "test-key",
+            "VIDPIPE_GEMINI_BASE_URL": gemini.base_url,
+            "VIDPIPE_PROMPT_CONCURRENCY": "2",
+            # The kill below has to land inside the prompt stage. With the overlap on, a
+            # quick machine answers every prompt while the faces run and the stage then
+            # only writes cached answers, too fast to be caught half way (CI saw that).
+            "VIDPIPE_PROMPT_OVERLAP": "false",
+        }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         root = tmp_path / "proj"
@@ -84,10 +88,17 @@ def test_two_daemons_one_killed_mid_run(shared_project, tmp_path, capsys):
             drop_images(root, tmp_path / "staging", folder, 4, seed)
 
         def prompting_run():
-            row = (StageProgress.select().join(Run)
-                   .where(Run.status == RunStatus.RUNNING, StageProgress.stage == "prompts",
-                          StageProgress.status == StageStatus.RUNNING, StageProgress.done >= 1)
-                   .first())
+            row = (
+                StageProgress.select()
+                .join(Run)
+                .where(
+                    Run.status == RunStatus.RUNNING,
+                    StageProgress.stage == "prompts",
+                    StageProgress.status == StageStatus.RUNNING,
+                    StageProgress.done >= 1,
+                )
+                .first()
+            )
             return row and Run.get_by_id(row.run_id)
 
         victim_run = wait_for(prompting_run, what="a run half way through its prompts")
@@ -98,10 +109,14 @@ def test_two_daemons_one_killed_mid_run(shared_project, tmp_path, capsys):
 
         def all_processed():
             uploaded = list(Asset.select().where(Asset.source == Source.UPLOADED))
-            active = Run.select().where(Run.status.in_([RunStatus.QUEUED,
-                                                        RunStatus.RUNNING])).count()
-            return (len(uploaded) == 12 and active == 0
-                    and all(a.state == AssetState.PROCESSED for a in uploaded))
+            active = (
+                Run.select().where(Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING])).count()
+            )
+            return (
+                len(uploaded) == 12
+                and active == 0
+                and all(a.state == AssetState.PROCESSED for a in uploaded)
+            )
 
         wait_for(all_processed, what="every drop processed after the kill")
         assert survivor.poll() is None, "the survivor is still serving"
@@ -118,8 +133,12 @@ def test_two_daemons_one_killed_mid_run(shared_project, tmp_path, capsys):
             if asset.source == Source.UPLOADED:
                 assert asset.prompt_origin == "gemini" and asset.reverse_prompt
         # Each answer was written once: one AI history row per asset for the prompt field.
-        writes = Counter(e.asset_id for e in FieldEdit.select().where(
-            FieldEdit.field == "reverse_prompt", FieldEdit.author == "ai"))
+        writes = Counter(
+            e.asset_id
+            for e in FieldEdit.select().where(
+                FieldEdit.field == "reverse_prompt", FieldEdit.author == "ai"
+            )
+        )
         assert writes and max(writes.values()) == 1
         for manifest in Manifest.select().where(Manifest.name.in_(["alpha", "beta", "gamma"])):
             tags = [a.manifest_tag for a in manifest.assets if a.state != AssetState.REMOVED]

@@ -17,7 +17,7 @@ SCRIPTS = Path(sys.executable).parent
 
 
 def _not_utf8(project: Path) -> dict:
-    (project / CONFIG_FILENAME).write_bytes(b"gemini_model = \"caf\xe9\"\n")
+    (project / CONFIG_FILENAME).write_bytes(b'gemini_model = "caf\xe9"\n')
     return {}
 
 
@@ -50,9 +50,11 @@ CASES = {
     "not utf-8": (_not_utf8, "is not UTF-8 text"),
     "not toml": (_not_toml, "is not valid TOML"),
     "a folder": (_a_folder, "is a folder; it must be a settings file"),
-    "unsupported database_url": (_unsupported_database,
-                                 "setting 'database_url' from VIDPIPE_DATABASE_URL: "
-                                 "'mysql://db.example/vidpipe' unsupported scheme mysql:"),
+    "unsupported database_url": (
+        _unsupported_database,
+        "setting 'database_url' from VIDPIPE_DATABASE_URL: "
+        "'mysql://db.example/vidpipe' unsupported scheme mysql:",
+    ),
     "nan": (_nan, "setting 'detection_confidence'"),
     "untrusted": (_untrusted, "vidpipe trust "),
 }
@@ -77,9 +79,14 @@ def test_unusable_settings_stop_each_entry_point_with_one_message(tmp_path, entr
         assert main(["init", str(project)]) == 0
         env = {**os.environ, **spoil(project)}
         script, *options = ENTRY_POINTS[entry]
-        result = subprocess.run([str(SCRIPTS / script), *options, str(project)],
-                                capture_output=True, text=True, timeout=120, env=env,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            [str(SCRIPTS / script), *options, str(project)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
         output = result.stdout + result.stderr
         assert result.returncode == 2, f"{case}: {output}"
         assert phrase in output, f"{case}: {output}"

@@ -30,8 +30,14 @@ def own_redis():
 
 
 def limiter(server, per_minute: int = 3) -> SharedRequestLimiter:
-    return SharedRequestLimiter(concurrency=2, per_minute=per_minute, redis_url=server.url(),
-                                api_key="k", model="m", slot_lease_s=60)
+    return SharedRequestLimiter(
+        concurrency=2,
+        per_minute=per_minute,
+        redis_url=server.url(),
+        api_key="k",
+        model="m",
+        slot_lease_s=60,
+    )
 
 
 async def use_slots(shared: SharedRequestLimiter, count: int) -> None:

@@ -22,10 +22,17 @@ def run_two(tmp_path, env: dict, count: int) -> None:
     """Two worker processes released at the same moment; both must succeed."""
     go = tmp_path / "go"
     go.unlink(missing_ok=True)
-    workers = [subprocess.Popen([sys.executable, str(WORKER), str(count), str(go)], cwd=REPO,
-                                env={**os.environ, **env, "PYTHONPATH": str(REPO)},
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-               for _ in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(count), str(go)],
+            cwd=REPO,
+            env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     for worker in workers:
         assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
     go.touch()
@@ -35,8 +42,12 @@ def run_two(tmp_path, env: dict, count: int) -> None:
 
 
 def limits_env(gemini, **extra) -> dict:
-    return {"GEMINI_API_KEY": "shared-key", "VIDPIPE_GEMINI_BASE_URL": gemini.base_url,
-            "VIDPIPE_PROMPT_CONCURRENCY": "2", **extra}
+    return {
+        "GEMINI_API_KEY": "shared-key",
+        "VIDPIPE_GEMINI_BASE_URL": gemini.base_url,
+        "VIDPIPE_PROMPT_CONCURRENCY": "2",
+        **extra,
+    }
 
 
 def test_concurrency_limit_holds_across_two_processes(tmp_path, redis_url):
@@ -60,8 +71,12 @@ def test_requests_per_minute_hold_across_two_processes(tmp_path, redis_url):
     arrivals = []
     with FakeGemini() as gemini:
         gemini.answer = lambda seen: (arrivals.append(time.time()), gemini.default_answer(seen))[1]
-        env = limits_env(gemini, VIDPIPE_QUEUE_URL=redis_url,
-                         VIDPIPE_PROMPT_REQUESTS_PER_MINUTE="4", VIDPIPE_PROMPT_CONCURRENCY="4")
+        env = limits_env(
+            gemini,
+            VIDPIPE_QUEUE_URL=redis_url,
+            VIDPIPE_PROMPT_REQUESTS_PER_MINUTE="4",
+            VIDPIPE_PROMPT_CONCURRENCY="4",
+        )
         client = redis.Redis.from_url(redis_url)
         seconds, micros = client.time()
         server_now = seconds + micros / 1e6

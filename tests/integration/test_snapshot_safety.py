@@ -27,8 +27,10 @@ VIDPIPE = Path(sys.executable).with_name("vidpipe")
 
 
 def _write_images(root: Path) -> None:
-    for manifest, colours in (("cast", [(200, 30, 30), (30, 200, 30)]),
-                              ("street", [(30, 30, 200), (200, 200, 30)])):
+    for manifest, colours in (
+        ("cast", [(200, 30, 30), (30, 200, 30)]),
+        ("street", [(30, 30, 200), (200, 200, 30)]),
+    ):
         (root / manifest).mkdir(parents=True, exist_ok=True)
         for index, colour in enumerate(colours):
             Image.new("RGB", (160, 120), colour).save(root / manifest / f"{manifest}{index}.jpg")
@@ -43,14 +45,28 @@ def test_process_online_over_two_manifests_with_rate_limits_does_not_lock(tmp_pa
     # One 429 per manifest at least (rules match the asset names in the prompt text).
     from support.fake_gemini import RATE_LIMIT, Rule
 
-    with FakeGemini(latency_s=0.02, retry_after_s=0.05, rate_limit_fraction=0.3, seed=3,
-                    rules=[Rule("cast0", RATE_LIMIT, times=1),
-                           Rule("street1", RATE_LIMIT, times=1)]) as server:
-        env = dict(os.environ, GEMINI_API_KEY="test-key", VIDPIPE_GEMINI_BASE_URL=server.base_url,
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parents[2]),
-                                                            os.environ.get("PYTHONPATH")])))
-        result = subprocess.run([str(VIDPIPE), "process", str(root)], env=env,
-                                capture_output=True, text=True, timeout=300)
+    with FakeGemini(
+        latency_s=0.02,
+        retry_after_s=0.05,
+        rate_limit_fraction=0.3,
+        seed=3,
+        rules=[Rule("cast0", RATE_LIMIT, times=1), Rule("street1", RATE_LIMIT, times=1)],
+    ) as server:
+        env = dict(
+            os.environ,
+            GEMINI_API_KEY="test-key",
+            VIDPIPE_GEMINI_BASE_URL=server.base_url,
+            PYTHONPATH=os.pathsep.join(
+                filter(None, [str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH")])
+            ),
+        )
+        result = subprocess.run(
+            [str(VIDPIPE), "process", str(root)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         outcomes = server.stats()["outcomes"]
     output = result.stdout + result.stderr
     assert "database is locked" not in output, output
@@ -70,8 +86,10 @@ def test_process_online_over_two_manifests_with_rate_limits_does_not_lock(tmp_pa
 
 # -- the defences, one by one ------------------------------------------------------------------
 
+
 def _commit_from_another_connection(database) -> None:
     """Another thread is another peewee connection: commit a write there."""
+
     def write():
         Manifest.create(name="other", folder="other")
         database.close()

@@ -41,8 +41,10 @@ def picture(path: Path, seed: int) -> Path:
     draw = ImageDraw.Draw(image)
     for _ in range(3):
         x, y = rng.randrange(280), rng.randrange(200)
-        draw.rectangle([x, y, x + rng.randrange(20, 120), y + rng.randrange(20, 100)],
-                       fill=tuple(rng.randrange(256) for _ in range(3)))
+        draw.rectangle(
+            [x, y, x + rng.randrange(20, 120), y + rng.randrange(20, 100)],
+            fill=tuple(rng.randrange(256) for _ in range(3)),
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, quality=90)
     return path
@@ -52,8 +54,11 @@ def tags() -> dict[str, str | None]:
     """{file or file#crop: tag} of every asset, removed ones too (keyed by the row's file)."""
     out = {}
     for asset in Asset.select().order_by(Asset.id):
-        key = (asset.file_path if asset.source == Source.UPLOADED
-               else f"{asset.source_asset.file_path}#{asset.extraction_key}")
+        key = (
+            asset.file_path
+            if asset.source == Source.UPLOADED
+            else f"{asset.source_asset.file_path}#{asset.extraction_key}"
+        )
         out[key] = asset.manifest_tag
     return out
 
@@ -145,28 +150,46 @@ def test_vidpipe_process_adds_removes_renames_and_restores_without_moving_a_tag(
 
 # -- under the daemon ------------------------------------------------------------------------------
 
+
 def start_daemon(root: Path, log: Path) -> subprocess.Popen:
     from vidpipe.ops.daemon_state import daemon_status
 
     env = {**os.environ, "VIDPIPE_DETECTOR": DETECTOR}  # PYTHONPATH: set by tests/conftest.py
     with open(log, "w") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "daemon.main", str(root)], cwd=REPO,
-                                   env=env, stdout=handle, stderr=subprocess.STDOUT)
-    wait_for(lambda: process.poll() is not None or daemon_status(root).pid == process.pid,
-             what="the daemon to start")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daemon.main", str(root)],
+            cwd=REPO,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    wait_for(
+        lambda: process.poll() is not None or daemon_status(root).pid == process.pid,
+        what="the daemon to start",
+    )
     assert process.poll() is None, log.read_text()
     return process
 
 
 def settled(files: set[str]) -> bool:
     """The daemon is done: exactly these uploaded files live, all processed, no job left."""
-    live = {a.file_path: a for a in Asset.select().where(Asset.source == Source.UPLOADED,
-                                                         Asset.state != AssetState.REMOVED)}
-    busy = Run.select().where(Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING,
-                                              RunStatus.INTERRUPTED])).exists()
-    return (set(live) == files and not busy
-            and all(a.state in (AssetState.PROCESSED, AssetState.ERROR) for a in live.values())
-            and all(a.manifest_tag for a in live.values()))
+    live = {
+        a.file_path: a
+        for a in Asset.select().where(
+            Asset.source == Source.UPLOADED, Asset.state != AssetState.REMOVED
+        )
+    }
+    busy = (
+        Run.select()
+        .where(Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED]))
+        .exists()
+    )
+    return (
+        set(live) == files
+        and not busy
+        and all(a.state in (AssetState.PROCESSED, AssetState.ERROR) for a in live.values())
+        and all(a.manifest_tag for a in live.values())
+    )
 
 
 def test_the_daemon_adds_removes_and_renames_without_moving_a_tag(project, tmp_path):
@@ -180,8 +203,11 @@ def test_the_daemon_adds_removes_and_renames_without_moving_a_tag(project, tmp_p
         # The issue's case: a second location dropped later, sorting before the first.
         shutil.copy(picture(tmp_path / "grace.jpg", seed=2), places / "loc_office_grace.jpg")
         picture(places / "000_first.jpg", seed=3)
-        files = {"locations/loc_valley.jpg", "locations/loc_office_grace.jpg",
-                 "locations/000_first.jpg"}
+        files = {
+            "locations/loc_valley.jpg",
+            "locations/loc_office_grace.jpg",
+            "locations/000_first.jpg",
+        }
         wait_for(lambda: settled(files), what="the later drops")
         second = tags()
         kept(first, second)

@@ -23,9 +23,13 @@ def test_two_writers_never_hand_out_one_number_twice(postgres_url):
     def daemon(name: str) -> None:
         try:
             for n in range(ROUNDS):
-                mine = Asset.create(manifest=manifest, name=f"{name}{n}",
-                                    file_path=f"m/{name}{n}.png", content_hash=f"{name}{n}",
-                                    asset_type=AssetType.CHARACTER)
+                mine = Asset.create(
+                    manifest=manifest,
+                    name=f"{name}{n}",
+                    file_path=f"m/{name}{n}.png",
+                    content_hash=f"{name}{n}",
+                    asset_type=AssetType.CHARACTER,
+                )
                 start.wait()  # both ask for numbers at once, each for its own job's asset
                 assign_tags(manifest, within={mine.id})
         except Exception as exc:
@@ -49,15 +53,29 @@ def test_two_writers_never_hand_out_one_number_twice(postgres_url):
 def test_retag_and_its_undo_on_postgres(postgres_url):
     database = open_database(postgres_url)
     manifest = Manifest.create(name="m", folder="m")
-    late = Asset.create(manifest=manifest, name="late", file_path="m/late.png", content_hash="l",
-                        asset_type=AssetType.CHARACTER, sort_order=5)
+    late = Asset.create(
+        manifest=manifest,
+        name="late",
+        file_path="m/late.png",
+        content_hash="l",
+        asset_type=AssetType.CHARACTER,
+        sort_order=5,
+    )
     assign_tags(manifest)
-    early = Asset.create(manifest=manifest, name="early", file_path="m/early.png",
-                         content_hash="e", asset_type=AssetType.CHARACTER, sort_order=1,
-                         reverse_prompt="CHAR_02 beside CHAR_01")
+    early = Asset.create(
+        manifest=manifest,
+        name="early",
+        file_path="m/early.png",
+        content_hash="e",
+        asset_type=AssetType.CHARACTER,
+        sort_order=1,
+        reverse_prompt="CHAR_02 beside CHAR_01",
+    )
     assign_tags(manifest)
     assert (Asset.get_by_id(late.id).manifest_tag, Asset.get_by_id(early.id).manifest_tag) == (
-        "CHAR_01", "CHAR_02")
+        "CHAR_01",
+        "CHAR_02",
+    )
 
     _, change = apply_retag([manifest])
     assert change is not None

@@ -79,8 +79,14 @@ def run_script(script: str, *args: str, key: str | None = SECRET) -> subprocess.
     env = dict(os.environ)
     if key:
         env["GEMINI_API_KEY"] = key
-    return subprocess.run([str(SCRIPTS / script), *args], capture_output=True, text=True,
-                          timeout=120, env=env, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(SCRIPTS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def assert_refused(result: subprocess.CompletedProcess, *phrases: str) -> None:
@@ -100,14 +106,16 @@ def test_untrusted_gemini_base_url_never_receives_the_key(project):
     with RequestCatcher() as attacker:
         set_toml(project, f'gemini_base_url = "{attacker.url}"\n')
         result = run_script("vidpipe", "process", str(project))
-        assert_refused(result, "gemini_base_url", "sends your Gemini API key",
-                       f"vidpipe trust {project}")
+        assert_refused(
+            result, "gemini_base_url", "sends your Gemini API key", f"vidpipe trust {project}"
+        )
         assert SECRET not in result.stdout + result.stderr
         assert attacker.requests == []  # no request at all, so no key either
 
 
 def test_trust_lets_the_project_endpoint_work_and_an_edit_needs_trust_again(
-        project, monkeypatch, tmp_path):
+    project, monkeypatch, tmp_path
+):
     from support.fake_gemini import FakeGemini
 
     with FakeGemini(expected_api_key=SECRET) as endpoint:
@@ -129,8 +137,10 @@ def test_trust_lets_the_project_endpoint_work_and_an_edit_needs_trust_again(
         from vidpipe.pipeline.stages.prompts import PromptStage
         from vidpipe.pipeline.stages.tags import TagStage
 
-        monkeypatch.setattr("vidpipe.pipeline.engine.default_stages",
-                            lambda settings: [ContactSheetStage(), PromptStage(), TagStage()])
+        monkeypatch.setattr(
+            "vidpipe.pipeline.engine.default_stages",
+            lambda settings: [ContactSheetStage(), PromptStage(), TagStage()],
+        )
         monkeypatch.setenv("GEMINI_API_KEY", SECRET)
         assert main(["process", str(project)]) == 0
         assert endpoint.requests >= 1 and all(seen.had_api_key for seen in endpoint.seen)
@@ -138,8 +148,11 @@ def test_trust_lets_the_project_endpoint_work_and_an_edit_needs_trust_again(
         asked = endpoint.requests
         with (project / CONFIG_FILENAME).open("a") as toml:
             toml.write("prompt_concurrency = 2\n")
-        assert_refused(run_script("vidpipe", "process", str(project)),
-                       "changed since you trusted this project", f"vidpipe trust {project}")
+        assert_refused(
+            run_script("vidpipe", "process", str(project)),
+            "changed since you trusted this project",
+            f"vidpipe trust {project}",
+        )
         assert endpoint.requests == asked
 
         copy = tmp_path / "copied"
@@ -180,8 +193,11 @@ def test_prompt_template_outside_the_project_is_refused(project, tmp_path):
         set_toml(project, f'prompt_template = "{spec}"\n')
         with pytest.raises(ConfigError, match="prompt_template.*reads a file outside the project"):
             load_settings(project, env={})
-    assert_refused(run_script("vidpipe", "process", str(project)), "prompt_template",
-                   f"vidpipe trust {project}")
+    assert_refused(
+        run_script("vidpipe", "process", str(project)),
+        "prompt_template",
+        f"vidpipe trust {project}",
+    )
 
     set_toml(project, 'prompt_template = "templates/mine.txt"\n')  # inside: the team's own
     assert load_settings(project, env={}).prompt_template == "templates/mine.txt"
@@ -200,16 +216,19 @@ def test_prompt_template_outside_the_project_is_refused(project, tmp_path):
     assert load_settings(project, env={}).prompt_template == str(secret)
 
 
-@pytest.mark.parametrize("setting, value, reason", [
-    ("yolo_weights", "weights/yolov8n.pt", "loads that file as a PyTorch checkpoint"),
-    ("yolo_weights", "/tmp/yolov8n.pt", "loads that file as a PyTorch checkpoint"),
-    ("yolo_weights", "../yolov8n.pt", "loads that file as a PyTorch checkpoint"),
-    ("models_dir", "weights", "loads model weights from that folder"),
-    ("detector", "support.pixel_detector:PixelDetector", "imports that Python module"),
-    ("database_url", "postgresql://attacker.invalid/loot", "keeps the project's data"),
-    ("database_url", "sqlite:////tmp/elsewhere.db", "keeps the project's data"),
-    ("queue_url", "redis://attacker.invalid:6379/0", "takes jobs from"),
-])
+@pytest.mark.parametrize(
+    "setting, value, reason",
+    [
+        ("yolo_weights", "weights/yolov8n.pt", "loads that file as a PyTorch checkpoint"),
+        ("yolo_weights", "/tmp/yolov8n.pt", "loads that file as a PyTorch checkpoint"),
+        ("yolo_weights", "../yolov8n.pt", "loads that file as a PyTorch checkpoint"),
+        ("models_dir", "weights", "loads model weights from that folder"),
+        ("detector", "support.pixel_detector:PixelDetector", "imports that Python module"),
+        ("database_url", "postgresql://attacker.invalid/loot", "keeps the project's data"),
+        ("database_url", "sqlite:////tmp/elsewhere.db", "keeps the project's data"),
+        ("queue_url", "redis://attacker.invalid:6379/0", "takes jobs from"),
+    ],
+)
 def test_paths_code_and_storage_need_trust(project, setting, value, reason):
     (project / "weights").mkdir()
     (project / "weights" / "yolov8n.pt").write_bytes(b"planted")
@@ -261,7 +280,8 @@ def test_checkpoints_load_with_weights_only(project, tmp_path, monkeypatch):
     # A hostile model definition where ultralytics would look for yolov8.yaml first: the folder
     # the command runs in.
     (project / "yolov8.yaml").write_text(
-        f"nc: 80\nactivation: __import__('os').system('touch {marker}')\nbackbone: []\nhead: []\n")
+        f"nc: 80\nactivation: __import__('os').system('touch {marker}')\nbackbone: []\nhead: []\n"
+    )
     monkeypatch.chdir(project)
     settings = Settings(models_dir=models, yolo_weights="yolov8n.yaml", device="cpu")
     prepare_ultralytics_env(settings)
@@ -314,20 +334,33 @@ def test_untrusted_openai_base_url_gets_nothing_until_trusted(project, monkeypat
     from support.fake_openai import DEFAULT_MODEL, FakeOpenAIProcess
 
     with FakeOpenAIProcess() as endpoint:
-        set_toml(project, f'prompt_backend = "openai"\nopenai_base_url = "{endpoint.base_url}"\n'
-                          f'openai_model = "{DEFAULT_MODEL}"\n')
+        set_toml(
+            project,
+            f'prompt_backend = "openai"\nopenai_base_url = "{endpoint.base_url}"\n'
+            f'openai_model = "{DEFAULT_MODEL}"\n',
+        )
         env_key = dict(os.environ, OPENAI_API_KEY=SECRET)
-        result = subprocess.run([str(SCRIPTS / "vidpipe"), "process", str(project)],
-                                capture_output=True, text=True, timeout=120, env=env_key,
-                                stdin=subprocess.DEVNULL)
-        assert_refused(result, "openai_base_url", "sends your images (and OPENAI_API_KEY",
-                       f"vidpipe trust {project}")
+        result = subprocess.run(
+            [str(SCRIPTS / "vidpipe"), "process", str(project)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env_key,
+            stdin=subprocess.DEVNULL,
+        )
+        assert_refused(
+            result,
+            "openai_base_url",
+            "sends your images (and OPENAI_API_KEY",
+            f"vidpipe trust {project}",
+        )
         assert SECRET not in result.stdout + result.stderr
         assert endpoint.requests() == [] and endpoint.stats()["model_lists"] == 0
 
         assert main(["trust", str(project)]) == 0
-        monkeypatch.setattr("vidpipe.pipeline.engine.default_stages",
-                            lambda settings: [PromptStage()])
+        monkeypatch.setattr(
+            "vidpipe.pipeline.engine.default_stages", lambda settings: [PromptStage()]
+        )
         monkeypatch.setenv("OPENAI_API_KEY", SECRET)
         assert main(["process", str(project)]) == 0
         seen = endpoint.requests()

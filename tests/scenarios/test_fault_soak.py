@@ -9,7 +9,15 @@ import random
 from dataclasses import dataclass
 
 import pytest
-from support.faults import FAULTS, check_healed, own_servers, responding, run_in_stage, team_project, wait_for
+from support.faults import (
+    FAULTS,
+    check_healed,
+    own_servers,
+    responding,
+    run_in_stage,
+    team_project,
+    wait_for,
+)
 from support.team import drop_images
 
 pytestmark = pytest.mark.soak
@@ -29,8 +37,7 @@ class FaultDraw:
         images = rng.randint(2, 5)
         # The prompts of fewer than four images may all be answered between two looks.
         stages = ["faces", "prompts"] if images >= 4 else ["faces"]
-        return cls(seed, rng.choice(sorted(FAULTS)), rng.randint(1, 3), images,
-                   rng.choice(stages))
+        return cls(seed, rng.choice(sorted(FAULTS)), rng.randint(1, 3), images, rng.choice(stages))
 
     @property
     def name(self) -> str:
@@ -50,11 +57,17 @@ def test_soak_fault(soak_fault: FaultDraw, servers, tmp_path, monkeypatch):
             team.start_daemon()
         wait_for(lambda: responding(team.daemons), what="both heartbeats")
         for index in range(soak_fault.manifests):
-            drop_images(team.root, tmp_path / "staging", f"m{index}", soak_fault.images,
-                        soak_fault.seed + index)
-        victim = wait_for(lambda: run_in_stage(soak_fault.stage),
-                          what=f"a run half way through {soak_fault.stage}")
+            drop_images(
+                team.root,
+                tmp_path / "staging",
+                f"m{index}",
+                soak_fault.images,
+                soak_fault.seed + index,
+            )
+        victim = wait_for(
+            lambda: run_in_stage(soak_fault.stage),
+            what=f"a run half way through {soak_fault.stage}",
+        )
         assert victim is not None
         in_flight = FAULTS[soak_fault.fault](team, victim)
-        check_healed(team, uploaded=soak_fault.manifests * soak_fault.images,
-                     in_flight=in_flight)
+        check_healed(team, uploaded=soak_fault.manifests * soak_fault.images, in_flight=in_flight)

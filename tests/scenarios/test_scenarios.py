@@ -57,15 +57,29 @@ def test_the_invariants_catch_each_kind_of_breakage(tmp_path):
     try:
         with run._db():
             manifest = Manifest.create(name="cast", folder="cast")
-            common = dict(manifest=manifest, content_hash="h", file_size=1, width=1, height=1,
-                          state=AssetState.PROCESSED)
-            shot = Asset.create(name="shot0", source=Source.UPLOADED, file_path="cast/shot0.jpg",
-                                **common)  # no prompt at all
+            common = dict(
+                manifest=manifest,
+                content_hash="h",
+                file_size=1,
+                width=1,
+                height=1,
+                state=AssetState.PROCESSED,
+            )
+            shot = Asset.create(
+                name="shot0", source=Source.UPLOADED, file_path="cast/shot0.jpg", **common
+            )  # no prompt at all
             for index in range(2):  # two crops on one file (one crop twice: the schema refuses)
-                Asset.create(name="crop", source=Source.EXTRACTED, source_asset=shot,
-                             extraction_key=f"det:person:{index}", file_path="crops/a.jpg",
-                             reverse_prompt="p", visual_description="d", prompt_origin="offline",
-                             **common)
+                Asset.create(
+                    name="crop",
+                    source=Source.EXTRACTED,
+                    source_asset=shot,
+                    extraction_key=f"det:person:{index}",
+                    file_path="crops/a.jpg",
+                    reverse_prompt="p",
+                    visual_description="d",
+                    prompt_origin="offline",
+                    **common,
+                )
             Run.create(kind="process", manifest=manifest, status=RunStatus.RUNNING)
         run.layout = {"cast": ["shot0.jpg"]}
         run.record.edits.append((shot.id, "name", "renamed by a person"))
@@ -75,11 +89,15 @@ def test_the_invariants_catch_each_kind_of_breakage(tmp_path):
         with pytest.raises(AssertionError) as failure:
             check_invariants(run)
         message = str(failure.value)
-        for expected in ("'database is locked' in the output", "runs left unfinished",
-                         "two live assets share a file",
-                         "the person wrote 'renamed by a person'", "has no reverse_prompt",
-                         "2 process runs waiting",
-                         f"the tag of asset {shot.id} changed by itself: REF_01 -> REF_02"):
+        for expected in (
+            "'database is locked' in the output",
+            "runs left unfinished",
+            "two live assets share a file",
+            "the person wrote 'renamed by a person'",
+            "has no reverse_prompt",
+            "2 process runs waiting",
+            f"the tag of asset {shot.id} changed by itself: REF_01 -> REF_02",
+        ):
             assert expected in message, expected
     finally:
         run.close()

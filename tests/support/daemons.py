@@ -23,12 +23,20 @@ wait_for = partial(waiting.wait_for, timeout=TIMEOUT)
 
 
 def start_daemon(root: Path, *extra: str) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "daemon.main", str(root), *extra],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    wait_for(lambda: process.poll() is not None or (
-        daemon_status(root).pid == process.pid and read_heartbeat(_project(root))),
-        what="daemon start")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daemon.main", str(root), *extra],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_for(
+        lambda: (
+            process.poll() is not None
+            or (daemon_status(root).pid == process.pid and read_heartbeat(_project(root)))
+        ),
+        what="daemon start",
+    )
     assert process.poll() is None, process.stdout.read() if process.stdout else ""
     return process
 
@@ -54,8 +62,10 @@ def write_images(folder: Path, count: int, seed: int = 1, size=(640, 480)) -> li
         image = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
         draw = ImageDraw.Draw(image)
         x, y = rng.randrange(size[0] // 2), rng.randrange(size[1] // 2)
-        draw.ellipse([x, y, x + size[0] // 3, y + size[1] // 3],
-                     fill=tuple(rng.randrange(256) for _ in range(3)))
+        draw.ellipse(
+            [x, y, x + size[0] // 3, y + size[1] // 3],
+            fill=tuple(rng.randrange(256) for _ in range(3)),
+        )
         path = folder / f"img{index:03d}.jpg"
         image.save(path, quality=90)
         paths.append(path)
@@ -64,14 +74,19 @@ def write_images(folder: Path, count: int, seed: int = 1, size=(640, 480)) -> li
 
 def idle(expected_assets: int | None = None) -> bool:
     """Every run ended, and (optionally) that many uploaded assets all processed."""
-    if Run.select().where(Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING,
-                                          RunStatus.INTERRUPTED])).exists():
+    if (
+        Run.select()
+        .where(Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED]))
+        .exists()
+    ):
         return False
     if expected_assets is None:
         return True
     uploaded = Asset.select().where(Asset.source == "uploaded", Asset.state != "removed")
-    return (uploaded.count() == expected_assets
-            and not uploaded.where(Asset.state == AssetState.PENDING).exists())
+    return (
+        uploaded.count() == expected_assets
+        and not uploaded.where(Asset.state == AssetState.PENDING).exists()
+    )
 
 
 def stage_rows() -> dict[str, StageProgress]:
@@ -86,9 +101,11 @@ KILL_POINTS = {
     "claimed": lambda rows: bool(rows),
     "contact_sheet": lambda rows: rows and rows["contact_sheet"].status == StageStatus.RUNNING,
     # in the middle of the slow stage, some assets done
-    "faces": lambda rows: rows and rows["faces"].status == StageStatus.RUNNING
-    and rows["faces"].done >= 1,
+    "faces": lambda rows: (
+        rows and rows["faces"].status == StageStatus.RUNNING and rows["faces"].done >= 1
+    ),
     # faces finished: prompts and tags are under way
-    "after_faces": lambda rows: rows and rows["faces"].status in (StageStatus.DONE,
-                                                                  StageStatus.SKIPPED),
+    "after_faces": lambda rows: (
+        rows and rows["faces"].status in (StageStatus.DONE, StageStatus.SKIPPED)
+    ),
 }

@@ -48,9 +48,14 @@ class FakeBatch:
     def operation(self) -> dict:
         metadata = {
             "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
-            "model": f"models/{self.model}", "displayName": self.display_name, "name": self.name,
-            "createTime": self.created, "updateTime": _now(), "state": self.state,
-            "batchStats": {"requestCount": str(len(self.responses))}}
+            "model": f"models/{self.model}",
+            "displayName": self.display_name,
+            "name": self.name,
+            "createTime": self.created,
+            "updateTime": _now(),
+            "state": self.state,
+            "batchStats": {"requestCount": str(len(self.responses))},
+        }
         if self.state == SUCCEEDED:
             metadata["output"] = {"inlinedResponses": {"inlinedResponses": self.responses}}
         operation = {"name": self.name, "metadata": metadata}
@@ -84,16 +89,20 @@ class BatchStore:
             if status == 200 and isinstance(payload, dict):
                 result["response"] = payload
             else:
-                message = payload.get("error", {}).get("message") if isinstance(
-                    payload, dict) else "the answer was not JSON"
-                result["error"] = {"code": status if status != 200 else 500,
-                                   "message": message or "internal error"}
+                message = (
+                    payload.get("error", {}).get("message")
+                    if isinstance(payload, dict)
+                    else "the answer was not JSON"
+                )
+                result["error"] = {
+                    "code": status if status != 200 else 500,
+                    "message": message or "internal error",
+                }
             responses.append(result)
         with self.server._lock:
             self.submissions += 1
             name = f"batches/fake{next(self._ids)}"
-            self.batches[name] = FakeBatch(name, batch.get("displayName") or name, model,
-                                           responses)
+            self.batches[name] = FakeBatch(name, batch.get("displayName") or name, model, responses)
             return self.batches[name].operation()
 
     def get(self, batch_id: str) -> dict | None:
@@ -124,7 +133,9 @@ class BatchStore:
             return {"operations": [b.operation() for b in self.batches.values()]}
 
     def stats(self) -> dict:
-        return {"submissions": self.submissions, "cancels": self.cancels, "looks": self.looks,
-                "states": {name: b.state for name, b in self.batches.items()}}
-
-
+        return {
+            "submissions": self.submissions,
+            "cancels": self.cancels,
+            "looks": self.looks,
+            "states": {name: b.state for name, b in self.batches.items()},
+        }

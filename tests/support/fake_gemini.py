@@ -53,8 +53,20 @@ PROMPT_BLOCKED = "prompt_blocked"  # promptFeedback.blockReason SAFETY, no candi
 EMPTY = "empty"  # a candidate with empty text
 REDIRECT = "redirect"  # 307 to redirect_to + the same path (a client must not follow it)
 ENDLESS = "endless"  # 200 and a body that never ends (until the client hangs up)
-BEHAVIOURS = (OK, RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, HANG, BAD_BODY, MALFORMED, BLOCKED,
-              PROMPT_BLOCKED, EMPTY, REDIRECT, ENDLESS)
+BEHAVIOURS = (
+    OK,
+    RATE_LIMIT,
+    SERVER_ERROR,
+    UNAVAILABLE,
+    HANG,
+    BAD_BODY,
+    MALFORMED,
+    BLOCKED,
+    PROMPT_BLOCKED,
+    EMPTY,
+    REDIRECT,
+    ENDLESS,
+)
 
 _PATH = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):generateContent$")
 _TAG = re.compile(r"\b(?:CHAR|OBJ|ENV|STYLE|REF)_\d+\b")
@@ -167,9 +179,12 @@ class FakeGemini:
         handler = _handler_for(self)
         self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="fake-gemini", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-gemini",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -194,10 +209,15 @@ class FakeGemini:
 
     def stats(self) -> dict:
         with self._lock:
-            return {"requests": self.requests, "peak_concurrency": self.peak_concurrency,
-                    "peak_per_minute": most_within(self.arrivals, 60.0),
-                    "in_flight": self.in_flight, "outcomes": dict(self.outcomes),
-                    "billed": dict(self.billed), "batches": self.batches.stats()}
+            return {
+                "requests": self.requests,
+                "peak_concurrency": self.peak_concurrency,
+                "peak_per_minute": most_within(self.arrivals, 60.0),
+                "in_flight": self.in_flight,
+                "outcomes": dict(self.outcomes),
+                "billed": dict(self.billed),
+                "batches": self.batches.stats(),
+            }
 
     def release_batches(self) -> None:
         """Let held batch jobs finish at their next look."""
@@ -225,18 +245,29 @@ class FakeGemini:
         budget = seen.thinking_budget()
         thoughts = 0
         if answer_text is not None and budget != 0:
-            thoughts = self.thinking_tokens if budget is None or budget < 0 else min(
-                budget, self.thinking_tokens)
+            thoughts = (
+                self.thinking_tokens
+                if budget is None or budget < 0
+                else min(budget, self.thinking_tokens)
+            )
         candidates = text_tokens(answer_text or "")
-        usage = {"promptTokenCount": image + text, "candidatesTokenCount": candidates,
-                 "totalTokenCount": image + text + candidates + thoughts,
-                 "promptTokensDetails": [{"modality": "TEXT", "tokenCount": text}]
-                 + ([{"modality": "IMAGE", "tokenCount": image}] if image else [])}
+        usage = {
+            "promptTokenCount": image + text,
+            "candidatesTokenCount": candidates,
+            "totalTokenCount": image + text + candidates + thoughts,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": text}]
+            + ([{"modality": "IMAGE", "tokenCount": image}] if image else []),
+        }
         if thoughts:
             usage["thoughtsTokenCount"] = thoughts
         with self._lock:
-            self.billed.update(responses=1, prompt=image + text, candidates=candidates,
-                               thoughts=thoughts, batch_responses=int(batch))
+            self.billed.update(
+                responses=1,
+                prompt=image + text,
+                candidates=candidates,
+                thoughts=thoughts,
+                batch_responses=int(batch),
+            )
         seen.usage = usage
         return usage
 
@@ -256,17 +287,21 @@ class FakeGemini:
                     rule.used += 1
                     return rule.behaviour
             draw = self._random.random()
-            if (self.max_faults_per_image is not None
-                    and self._faults[image_sha256] >= self.max_faults_per_image):
+            if (
+                self.max_faults_per_image is not None
+                and self._faults[image_sha256] >= self.max_faults_per_image
+            ):
                 return OK
-            for behaviour, fraction in ((RATE_LIMIT, self.rate_limit_fraction),
-                                        (SERVER_ERROR, self.server_error_fraction),
-                                        (UNAVAILABLE, self.unavailable_fraction),
-                                        (HANG, self.hang_fraction),
-                                        (BAD_BODY, self.bad_body_fraction),
-                                        (MALFORMED, self.malformed_fraction),
-                                        (BLOCKED, self.blocked_fraction),
-                                        (EMPTY, self.empty_fraction)):
+            for behaviour, fraction in (
+                (RATE_LIMIT, self.rate_limit_fraction),
+                (SERVER_ERROR, self.server_error_fraction),
+                (UNAVAILABLE, self.unavailable_fraction),
+                (HANG, self.hang_fraction),
+                (BAD_BODY, self.bad_body_fraction),
+                (MALFORMED, self.malformed_fraction),
+                (BLOCKED, self.blocked_fraction),
+                (EMPTY, self.empty_fraction),
+            ):
                 if draw < fraction:
                     self._faults[image_sha256] += 1
                     return behaviour
@@ -296,34 +331,82 @@ class FakeGemini:
             headers = {}
             if self.retry_after_s is not None:
                 headers["Retry-After"] = f"{self.retry_after_s:g}"
-            return 429, _error(429, "RESOURCE_EXHAUSTED",
-                               "Resource has been exhausted (e.g. check quota)."), headers
+            return (
+                429,
+                _error(
+                    429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."
+                ),
+                headers,
+            )
         if behaviour == SERVER_ERROR:
             return 500, _error(500, "INTERNAL", "Internal error encountered."), {}
         if behaviour == UNAVAILABLE:
-            return 503, _error(503, "UNAVAILABLE",
-                               "The model is overloaded. Please try again later."), {}
+            return (
+                503,
+                _error(503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
+                {},
+            )
         if behaviour == BAD_BODY:
             return 200, b'{"candidates": [{"content": {"parts": [{"te', {}
         if behaviour == PROMPT_BLOCKED:
-            return 200, {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
-                {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}]},
-                "usageMetadata": self.bill(seen, None, batch), "modelVersion": model}, {}
+            return (
+                200,
+                {
+                    "promptFeedback": {
+                        "blockReason": "SAFETY",
+                        "safetyRatings": [
+                            {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}
+                        ],
+                    },
+                    "usageMetadata": self.bill(seen, None, batch),
+                    "modelVersion": model,
+                },
+                {},
+            )
         if behaviour == BLOCKED:
-            return 200, {"candidates": [{"finishReason": "SAFETY", "index": 0, "safetyRatings": [{
-                "category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH", "blocked": True}]}],
-                "usageMetadata": self.bill(seen, "", batch), "modelVersion": model}, {}
+            return (
+                200,
+                {
+                    "candidates": [
+                        {
+                            "finishReason": "SAFETY",
+                            "index": 0,
+                            "safetyRatings": [
+                                {
+                                    "category": "HARM_CATEGORY_HARASSMENT",
+                                    "probability": "HIGH",
+                                    "blocked": True,
+                                }
+                            ],
+                        }
+                    ],
+                    "usageMetadata": self.bill(seen, "", batch),
+                    "modelVersion": model,
+                },
+                {},
+            )
         if behaviour == MALFORMED:
             text = '{"reverse_prompt": "a red square, studio light", "visual_descr'
         elif behaviour == EMPTY:
             text = ""
         else:
             text = json.dumps((self.answer or self.default_answer)(seen))
-        return 200, {
-            "candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
-                            "finishReason": "STOP", "index": 0}],
-            "usageMetadata": self.bill(seen, text, batch), "modelVersion": model,
-            "responseId": hashlib.sha1(text.encode()).hexdigest()[:16]}, {}
+        return (
+            200,
+            {
+                "candidates": [
+                    {
+                        "content": {"parts": [{"text": text}], "role": "model"},
+                        "finishReason": "STOP",
+                        "index": 0,
+                    }
+                ],
+                "usageMetadata": self.bill(seen, text, batch),
+                "modelVersion": model,
+                "responseId": hashlib.sha1(text.encode()).hexdigest()[:16],
+            },
+            {},
+        )
 
     def default_answer(self, seen: SeenRequest) -> dict:
         """A schema-valid answer that names the image (by hash) and the tag the prompt gave;
@@ -332,8 +415,10 @@ class FakeGemini:
         schema = seen.generation_config.get("responseSchema") or {}
         if "description" in (schema.get("properties") or {}):
             handle = (_HANDLE.findall(seen.prompt_text) or ["the person"])[0]
-            return {"description": f"{handle}: the same person in all {seen.image_count} "
-                                   "images; short dark hair, oval face, slim build."}
+            return {
+                "description": f"{handle}: the same person in all {seen.image_count} "
+                "images; short dark hair, oval face, slim build."
+            }
         tags = _TAG.findall(seen.prompt_text)
         subject = tags[0] if tags else "the subject"
         short = (seen.image_sha256 or "noimage")[:8]
@@ -361,10 +446,18 @@ def _parse_request(body: dict, model: str, had_key: bool) -> SeenRequest:
                 mime = inline.get("mimeType") or inline.get("mime_type")
                 images += 1
     config = body.get("generationConfig") or body.get("generation_config") or {}
-    return SeenRequest(model=model, prompt_text="\n".join(texts), image_sha256=image_sha,
-                       image_mime=mime, image_bytes=data, generation_config=config,
-                       had_api_key=had_key, behaviour=OK, image_size=_image_size(data),
-                       image_count=images)
+    return SeenRequest(
+        model=model,
+        prompt_text="\n".join(texts),
+        image_sha256=image_sha,
+        image_mime=mime,
+        image_bytes=data,
+        generation_config=config,
+        had_api_key=had_key,
+        behaviour=OK,
+        image_size=_image_size(data),
+        image_count=images,
+    )
 
 
 def _image_size(data: bytes | None) -> tuple[int, int] | None:
@@ -451,8 +544,12 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 except ValueError as exc:
                     self._send(400, _error(400, "INVALID_ARGUMENT", f"bad request body: {exc}"))
                     return True
-                self._send(200, server.batches.create(
-                    create.group("model"), body, bool(self.headers.get("x-goog-api-key"))))
+                self._send(
+                    200,
+                    server.batches.create(
+                        create.group("model"), body, bool(self.headers.get("x-goog-api-key"))
+                    ),
+                )
                 return True
             if batch and batch.group("cancel"):
                 if server.batches.cancel(batch.group("id")):
@@ -472,10 +569,20 @@ def _handler_for(server: FakeGemini) -> type[BaseHTTPRequestHandler]:
             if server.expected_api_key is not None and key != server.expected_api_key:
                 seen.behaviour = "bad_key"
                 server._record(seen)
-                self._send(400, _error(400, "INVALID_ARGUMENT",
-                                       "API key not valid. Please pass a valid API key.",
-                                       [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                                         "reason": "API_KEY_INVALID"}]))
+                self._send(
+                    400,
+                    _error(
+                        400,
+                        "INVALID_ARGUMENT",
+                        "API key not valid. Please pass a valid API key.",
+                        [
+                            {
+                                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                "reason": "API_KEY_INVALID",
+                            }
+                        ],
+                    ),
+                )
                 return
             behaviour = seen.behaviour = server._choose(seen.prompt_text, seen.image_sha256)
             server._record(seen)
@@ -520,9 +627,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-error-fraction", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    server = FakeGemini(latency_s=args.latency, rate_limit_fraction=args.rate_limit_fraction,
-                        retry_after_s=args.retry_after,
-                        server_error_fraction=args.server_error_fraction, seed=args.seed).start()
+    server = FakeGemini(
+        latency_s=args.latency,
+        rate_limit_fraction=args.rate_limit_fraction,
+        retry_after_s=args.retry_after,
+        server_error_fraction=args.server_error_fraction,
+        seed=args.seed,
+    ).start()
     print(server.base_url, flush=True)
     try:
         sys.stdin.read()

@@ -100,8 +100,12 @@ class FakeOpenAI:
 
         self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="fake-openai", daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-openai",
+            daemon=True,
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -118,10 +122,14 @@ class FakeOpenAI:
 
     def stats(self) -> dict:
         with self._lock:
-            return {"requests": len(self.arrivals), "peak_concurrency": self.peak_concurrency,
-                    "peak_per_minute": most_within(self.arrivals, 60.0),
-                    "outcomes": dict(self.outcomes), "billed": dict(self.billed),
-                    "model_lists": self.model_lists}
+            return {
+                "requests": len(self.arrivals),
+                "peak_concurrency": self.peak_concurrency,
+                "peak_per_minute": most_within(self.arrivals, 60.0),
+                "outcomes": dict(self.outcomes),
+                "billed": dict(self.billed),
+                "model_lists": self.model_lists,
+            }
 
     # -- one chat completion -------------------------------------------------------------------
     def choose(self, seen: dict) -> str:
@@ -130,13 +138,16 @@ class FakeOpenAI:
             for rule in knobs.rules:
                 used = rule.setdefault("used", 0)
                 if rule["match"] in seen["prompt_text"] and (
-                        rule.get("times") is None or used < rule["times"]):
+                    rule.get("times") is None or used < rule["times"]
+                ):
                     rule["used"] = used + 1
                     return rule["behaviour"]
             image = seen["images"][0]["sha256"] if seen["images"] else None
             draw = self._random.random()
-            if (knobs.max_faults_per_image is not None
-                    and self._faults[image] >= knobs.max_faults_per_image):
+            if (
+                knobs.max_faults_per_image is not None
+                and self._faults[image] >= knobs.max_faults_per_image
+            ):
                 return OK
             for behaviour in FAULTS:
                 share = knobs.fractions.get(behaviour, 0.0)
@@ -158,8 +169,11 @@ class FakeOpenAI:
         if behaviour == RATE_LIMIT:
             retry = self.knobs.retry_after_s
             headers = {} if retry is None else {"Retry-After": f"{retry:g}"}
-            return 429, _error("Rate limit reached; try again later.", "rate_limit_exceeded"), \
-                headers
+            return (
+                429,
+                _error("Rate limit reached; try again later.", "rate_limit_exceeded"),
+                headers,
+            )
         if behaviour == UNAVAILABLE:
             return 503, _error("The server is overloaded; try again later.", "overloaded"), {}
         if behaviour == BAD_BODY:
@@ -173,19 +187,35 @@ class FakeOpenAI:
             if (seen["response_format"] or {}).get("type") is None:
                 text = f"Here is the JSON you asked for:\n```json\n{text}\n```"  # as chat models do
         prompt = text_tokens(seen["prompt_text"]) + sum(
-            image_tokens(*image["size"]) for image in seen["images"] if image["size"])
+            image_tokens(*image["size"]) for image in seen["images"] if image["size"]
+        )
         completion = text_tokens(text)
-        usage = {"prompt_tokens": prompt, "completion_tokens": completion,
-                 "total_tokens": prompt + completion}
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
         with self._lock:
             self.billed.update(responses=1, prompt=prompt, completion=completion)
         seen["usage"] = usage
-        return 200, {
-            "id": "chatcmpl-" + hashlib.sha1(text.encode()).hexdigest()[:12],
-            "object": "chat.completion", "created": int(time.time()), "model": seen["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
-            "usage": usage}, {}
+        return (
+            200,
+            {
+                "id": "chatcmpl-" + hashlib.sha1(text.encode()).hexdigest()[:12],
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": seen["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": text},
+                    }
+                ],
+                "usage": usage,
+            },
+            {},
+        )
 
     @staticmethod
     def answer(seen: dict) -> dict:
@@ -196,15 +226,23 @@ class FakeOpenAI:
         short = seen["images"][0]["sha256"][:8] if seen["images"] else "noimage"
         schema = ((seen["response_format"] or {}).get("json_schema") or {}).get("schema") or {}
         properties = schema.get("properties") or {}
-        if properties and set(properties) != {"reverse_prompt", "visual_description",
-                                              "quality_score"}:
+        if properties and set(properties) != {
+            "reverse_prompt",
+            "visual_description",
+            "quality_score",
+        }:
             count = len(seen["images"])
-            return {name: 6.5 if spec.get("type") == "number" else
-                    f"{subject}: {name} of {count} image(s) ({short})"
-                    for name, spec in properties.items()}
-        return {"reverse_prompt": f"{subject}, studio reference photo, image {short}, soft light",
-                "visual_description": f"A reference image ({short}) showing {subject}.",
-                "quality_score": 6.5}
+            return {
+                name: 6.5
+                if spec.get("type") == "number"
+                else f"{subject}: {name} of {count} image(s) ({short})"
+                for name, spec in properties.items()
+            }
+        return {
+            "reverse_prompt": f"{subject}, studio reference photo, image {short}, soft light",
+            "visual_description": f"A reference image ({short}) showing {subject}.",
+            "quality_score": 6.5,
+        }
 
 
 def parse_chat_request(body: dict, authorization: str | None) -> dict:
@@ -213,17 +251,24 @@ def parse_chat_request(body: dict, authorization: str | None) -> dict:
     images: list[dict] = []
     for message in body.get("messages") or []:
         content = message.get("content")
-        parts: list[dict] = [{"type": "text", "text": content}] if isinstance(content, str) \
-            else content
+        parts: list[dict] = (
+            [{"type": "text", "text": content}] if isinstance(content, str) else content
+        )
         for part in parts:
             if part.get("type") == "text":
                 texts.append(part.get("text") or "")
             elif part.get("type") == "image_url":
                 images.append(_image_part(part["image_url"]["url"]))
-    return {"model": body.get("model"), "prompt_text": "\n".join(texts), "images": images,
-            "response_format": body.get("response_format"), "authorization": authorization,
-            "max_tokens": body.get("max_tokens") or body.get("max_completion_tokens"),
-            "behaviour": OK, "usage": None}
+    return {
+        "model": body.get("model"),
+        "prompt_text": "\n".join(texts),
+        "images": images,
+        "response_format": body.get("response_format"),
+        "authorization": authorization,
+        "max_tokens": body.get("max_tokens") or body.get("max_completion_tokens"),
+        "behaviour": OK,
+        "usage": None,
+    }
 
 
 def _image_part(url: str) -> dict:
@@ -239,8 +284,13 @@ def _image_part(url: str) -> dict:
 
         with pillow_open(io.BytesIO(raw)) as image:
             size = list(image.size)
-    return {"data_url": is_data_url, "mime": head[5:].split(";")[0] if is_data_url else None,
-            "sha256": hashlib.sha256(raw).hexdigest(), "size": size, "bytes": len(raw)}
+    return {
+        "data_url": is_data_url,
+        "mime": head[5:].split(";")[0] if is_data_url else None,
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "size": size,
+        "bytes": len(raw),
+    }
 
 
 def _error(message: str, code: str, kind: str = "server_error") -> dict:
@@ -255,8 +305,9 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args) -> None:
             pass
 
-        def _send(self, status: int, payload: dict | list | bytes,
-                  headers: dict | None = None) -> None:
+        def _send(
+            self, status: int, payload: dict | list | bytes, headers: dict | None = None
+        ) -> None:
             body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             try:
                 self.send_response(status)
@@ -279,9 +330,16 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             elif path in ("/v1/models", "/models"):
                 with server._lock:
                     server.model_lists += 1
-                self._send(200, {"object": "list", "data": [
-                    {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
-                    for name in server.knobs.models]})
+                self._send(
+                    200,
+                    {
+                        "object": "list",
+                        "data": [
+                            {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
+                            for name in server.knobs.models
+                        ],
+                    },
+                )
             else:
                 self._send(404, _error(f"no such path: {self.path}", "not_found"))
 
@@ -315,23 +373,36 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             try:
                 seen = parse_chat_request(json.loads(raw or b"{}"), authorization)
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                self._send(400, _error(f"bad request body: {exc}", "invalid_request",
-                                       "invalid_request_error"))
+                self._send(
+                    400,
+                    _error(f"bad request body: {exc}", "invalid_request", "invalid_request_error"),
+                )
                 return
             knobs = server.knobs
             if seen["model"] not in knobs.models:
                 seen["behaviour"] = "unknown_model"
-                status, payload = 404, _error(f"The model `{seen['model']}` does not exist.",
-                                              "model_not_found", "invalid_request_error")
-            elif (knobs.expected_api_key is not None
-                    and authorization != f"Bearer {knobs.expected_api_key}"):
+                status, payload = (
+                    404,
+                    _error(
+                        f"The model `{seen['model']}` does not exist.",
+                        "model_not_found",
+                        "invalid_request_error",
+                    ),
+                )
+            elif (
+                knobs.expected_api_key is not None
+                and authorization != f"Bearer {knobs.expected_api_key}"
+            ):
                 seen["behaviour"] = "bad_key"
-                status, payload = 401, _error("Incorrect API key provided.", "invalid_api_key",
-                                              "invalid_request_error")
+                status, payload = (
+                    401,
+                    _error(
+                        "Incorrect API key provided.", "invalid_api_key", "invalid_request_error"
+                    ),
+                )
             elif refused := server.refusal(seen["response_format"]):
                 seen["behaviour"] = "refused_format"
-                status, payload = 400, _error(refused, "invalid_request",
-                                              "invalid_request_error")
+                status, payload = 400, _error(refused, "invalid_request", "invalid_request_error")
             else:
                 seen["behaviour"] = server.choose(seen)
                 status = 0
@@ -369,10 +440,12 @@ class FakeOpenAIProcess:
 
         path = os.pathsep.join(filter(None, [str(REPO), str(TESTS), os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "support.fake_openai", "--knobs",
-             json.dumps(self._knobs)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            env=dict(os.environ, PYTHONPATH=path))
+            [sys.executable, "-m", "support.fake_openai", "--knobs", json.dumps(self._knobs)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=path),
+        )
         assert self.process.stdout is not None
         line = self.process.stdout.readline().strip()
         if not line.startswith("http://"):
@@ -403,8 +476,9 @@ class FakeOpenAIProcess:
 
         root = self.base_url.removesuffix("/v1")
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(root + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            root + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or b"null")
 
@@ -426,8 +500,9 @@ class FakeOpenAIProcess:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the fake OpenAI-compatible server until "
-                                                 "stdin closes; prints its base URL.")
+    parser = argparse.ArgumentParser(
+        description="Run the fake OpenAI-compatible server until stdin closes; prints its base URL."
+    )
     parser.add_argument("--knobs", default="{}", help="JSON object of Knobs fields")
     parser.add_argument("--latency", type=float, default=None)
     args = parser.parse_args(argv)

@@ -58,8 +58,7 @@ class Team:
         # lock (a frozen daemon holding this machine's lock would stall the others).
         box = self.root.parent / f"box-{len(self.daemons)}"
         box.mkdir(exist_ok=True)
-        daemon = start_team_daemon(self.root, {**self.env, "TMPDIR": str(box),
-                                               **(extra_env or {})})
+        daemon = start_team_daemon(self.root, {**self.env, "TMPDIR": str(box), **(extra_env or {})})
         self.daemons.append(daemon)
         return daemon
 
@@ -69,10 +68,17 @@ class Team:
 
 def run_in_stage(stage: str = "prompts") -> Run | None:
     """A running run half way through ``stage`` (at least one item done)."""
-    row = (StageProgress.select().join(Run)
-           .where(Run.status == RunStatus.RUNNING, StageProgress.stage == stage,
-                  StageProgress.status == StageStatus.RUNNING, StageProgress.done >= 1)
-           .first())
+    row = (
+        StageProgress.select()
+        .join(Run)
+        .where(
+            Run.status == RunStatus.RUNNING,
+            StageProgress.stage == stage,
+            StageProgress.status == StageStatus.RUNNING,
+            StageProgress.done >= 1,
+        )
+        .first()
+    )
     return row and Run.get_by_id(row.run_id)
 
 
@@ -110,8 +116,10 @@ def frozen_past_lease(team: Team, victim: Run) -> int:
     frozen = next(d for d in team.daemons if d.pid == victim.worker_pid)
     frozen.send_signal(signal.SIGSTOP)
     try:
-        wait_for(lambda: Run.get_by_id(victim.id).worker_pid != frozen.pid,
-                 what="another daemon taking the frozen daemon's run over")
+        wait_for(
+            lambda: Run.get_by_id(victim.id).worker_pid != frozen.pid,
+            what="another daemon taking the frozen daemon's run over",
+        )
     finally:
         frozen.send_signal(signal.SIGCONT)
     return 2
@@ -145,11 +153,19 @@ def check_healed(team: Team, uploaded: int, in_flight: int) -> None:
     for asset in assets:
         if asset.source == Source.UPLOADED:
             assert asset.prompt_origin == "gemini" and asset.reverse_prompt
-    writes = Counter(e.asset_id for e in FieldEdit.select().where(
-        FieldEdit.field == "reverse_prompt", FieldEdit.author == "ai"))
+    writes = Counter(
+        e.asset_id
+        for e in FieldEdit.select().where(
+            FieldEdit.field == "reverse_prompt", FieldEdit.author == "ai"
+        )
+    )
     assert writes and max(writes.values()) == 1, "each answer written once"
-    unfinished = [r.id for r in Run.select().where(
-        Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED]))]
+    unfinished = [
+        r.id
+        for r in Run.select().where(
+            Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED])
+        )
+    ]
     assert unfinished == []
     assert {r.status for r in Run.select()} <= {RunStatus.DONE, RunStatus.CANCELLED}
     prompted = sum(1 for a in assets if a.prompt_origin == "gemini")
@@ -161,15 +177,21 @@ def check_healed(team: Team, uploaded: int, in_flight: int) -> None:
 def all_processed(uploaded: int) -> bool:
     assets = list(Asset.select().where(Asset.source == Source.UPLOADED))
     active = Run.select().where(Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING])).count()
-    return (len(assets) == uploaded and active == 0
-            and all(a.state == AssetState.PROCESSED for a in assets))
+    return (
+        len(assets) == uploaded
+        and active == 0
+        and all(a.state == AssetState.PROCESSED for a in assets)
+    )
 
 
 def daemon_log_problems(root: Path) -> list[str]:
     """The daemons' warnings and errors, without their time stamps."""
     log = (root / ".vidpipe" / "logs" / "daemon.log").read_text(errors="replace")
-    return [re.sub(r"^\S+ \S+ ", "", line) for line in log.splitlines()
-            if " WARNING " in line or " ERROR " in line]
+    return [
+        re.sub(r"^\S+ \S+ ", "", line)
+        for line in log.splitlines()
+        if " WARNING " in line or " ERROR " in line
+    ]
 
 
 def assert_no_error_loop(root: Path) -> None:
@@ -217,9 +239,14 @@ def team_project(servers, tmp_path: Path, monkeypatch, latency_s: float = 0.4) -
     redis_server.flush()
     url = postgres.create_database()
     with FakeGemini(latency_s=latency_s) as gemini:
-        env = {"VIDPIPE_DATABASE_URL": url, "VIDPIPE_QUEUE_URL": redis_server.url(),
-               "GEMINI_API_KEY": "test-key", "VIDPIPE_GEMINI_BASE_URL": gemini.base_url,
-               "VIDPIPE_PROMPT_CONCURRENCY": "2", "VIDPIPE_PROMPT_OVERLAP": "false"}
+        env = {
+            "VIDPIPE_DATABASE_URL": url,
+            "VIDPIPE_QUEUE_URL": redis_server.url(),
+            "GEMINI_API_KEY": "test-key",
+            "VIDPIPE_GEMINI_BASE_URL": gemini.base_url,
+            "VIDPIPE_PROMPT_CONCURRENCY": "2",
+            "VIDPIPE_PROMPT_OVERLAP": "false",
+        }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         root = tmp_path / "proj"

@@ -22,6 +22,7 @@ async def send(count: int) -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), (10, 20, 30)).save(buffer, "JPEG")
     async with GeminiClient.for_settings(settings) as client:
+
         async def one() -> None:
             async with limiter.slot():
                 await client.describe(buffer.getvalue(), "Describe [CHAR_01].")

@@ -46,6 +46,14 @@ class PixelDetector:
             fw, fh = rng.uniform(0.3, 0.6), rng.uniform(0.35, 0.8)
             fx, fy = rng.uniform(0, 1 - fw), rng.uniform(0, 1 - fh)
             name = "person" if index == 0 and rng.random() < 0.6 else rng.choice(OBJECT_CLASSES)
-            boxes.append(Box(fx * width, fy * height, (fx + fw) * width, (fy + fh) * height,
-                             round(rng.uniform(0.5, 0.95), 3), name))
+            boxes.append(
+                Box(
+                    fx * width,
+                    fy * height,
+                    (fx + fw) * width,
+                    (fy + fh) * height,
+                    round(rng.uniform(0.5, 0.95), 3),
+                    name,
+                )
+            )
         return boxes

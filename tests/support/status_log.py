@@ -23,6 +23,7 @@ def install_status_log(database) -> None:
 
 
 def logged(database, table: str, row_id: int) -> list[str]:
-    rows = database.execute_sql("SELECT status FROM status_log WHERE tbl = ? AND row_id = ? "
-                                "ORDER BY id", (table, row_id)).fetchall()
+    rows = database.execute_sql(
+        "SELECT status FROM status_log WHERE tbl = ? AND row_id = ? ORDER BY id", (table, row_id)
+    ).fetchall()
     return [status for (status,) in rows]

@@ -43,10 +43,16 @@ class Session:
         await wait_for(self.pilot, lambda: screen.table.row_count > 0, WAIT_S, "the grid")
         self.asset_key = screen.table.current_key
         await self.pilot.press("e")
-        await wait_for(self.pilot, lambda: type(self.app.screen).__name__ == "AssetEditorScreen",
-                       WAIT_S, "the editor")
-        return {"asset_id": self.app.screen.data.asset_id,
-                "database": type(self.app.session.database).__name__}
+        await wait_for(
+            self.pilot,
+            lambda: type(self.app.screen).__name__ == "AssetEditorScreen",
+            WAIT_S,
+            "the editor",
+        )
+        return {
+            "asset_id": self.app.screen.data.asset_id,
+            "database": type(self.app.session.database).__name__,
+        }
 
     async def type_and_save(self, command: dict) -> dict:
         from vidpipe.store.models import Asset
@@ -54,16 +60,23 @@ class Session:
         editor = self.app.screen
         await self.pilot.press(*keys_for(command["text"]), "ctrl+s")
         # Saved, or refused: someone saved the field after this editor opened it.
-        await wait_for(self.pilot, lambda: any(n.title in ("Saved", "Conflict")
-                                               for n in self.app._notifications),
-                       WAIT_S, "the save")
+        await wait_for(
+            self.pilot,
+            lambda: any(n.title in ("Saved", "Conflict") for n in self.app._notifications),
+            WAIT_S,
+            "the save",
+        )
         stored = Asset.get_by_id(editor.data.asset_id).reverse_prompt
         return {"stored": stored, "notes": [n.message for n in self.app._notifications]}
 
     async def see(self, command: dict) -> dict:
         screen = self.app.main_screen
-        await wait_for(self.pilot, lambda: screen.rows[self.asset_key].reverse_prompt
-                       == command["text"], WAIT_S, f"the grid showing {command['text']!r}")
+        await wait_for(
+            self.pilot,
+            lambda: screen.rows[self.asset_key].reverse_prompt == command["text"],
+            WAIT_S,
+            f"the grid showing {command['text']!r}",
+        )
         return {"screen": type(self.app.screen).__name__}
 
 

@@ -43,15 +43,22 @@ def bulk_assets(root: Path, count: int, folder: str = "bulk") -> int:
         types = [t.value for t in AssetType]
         with db.atomic():
             manifest, _ = Manifest.get_or_create(name=folder, defaults={"folder": folder})
-            rows = [{
-                "manifest": manifest.id, "name": f"asset {index:05d}",
-                "asset_type": types[index % len(types)], "file_path": f"{folder}/a{index:05d}.jpg",
-                "content_hash": f"hash{index}", "reverse_prompt": f"a prompt for asset {index}",
-                "state": AssetState.PROCESSED if index % 3 else AssetState.PENDING,
-                "sort_order": index, "manifest_tag": f"REF_{index:05d}",
-            } for index in range(count)]
+            rows = [
+                {
+                    "manifest": manifest.id,
+                    "name": f"asset {index:05d}",
+                    "asset_type": types[index % len(types)],
+                    "file_path": f"{folder}/a{index:05d}.jpg",
+                    "content_hash": f"hash{index}",
+                    "reverse_prompt": f"a prompt for asset {index}",
+                    "state": AssetState.PROCESSED if index % 3 else AssetState.PENDING,
+                    "sort_order": index,
+                    "manifest_tag": f"REF_{index:05d}",
+                }
+                for index in range(count)
+            ]
             for start in range(0, count, 500):
-                Asset.insert_many(rows[start:start + 500]).execute()
+                Asset.insert_many(rows[start : start + 500]).execute()
         return manifest.id
     finally:
         session.close()
@@ -128,17 +135,22 @@ def make_processed_project(root: Path, images: int = 12, folder: str = "characte
         add_files(session.project, session.settings, sources, manifest=folder)
         manifest = Manifest.get(Manifest.folder == folder)
         with db.atomic():
-            for index, asset in enumerate(Asset.select().where(Asset.manifest == manifest.id)
-                                          .order_by(Asset.file_path)):
+            for index, asset in enumerate(
+                Asset.select().where(Asset.manifest == manifest.id).order_by(Asset.file_path)
+            ):
                 asset.manifest_tag = f"CHAR_{index + 1:02d}"
                 asset.asset_type = "CHARACTER"
                 asset.state = AssetState.PROCESSED
-                asset.reverse_prompt = (f"cinematic photo of character {index + 1}, a person in "
-                                        "a city street, natural light, 35 mm, shallow depth of "
-                                        "field, muted colours")
-                asset.visual_description = (f"Character {index + 1} stands in front of a bus; "
-                                            "dark jacket, short hair, looking at the camera. "
-                                            "Overcast daylight, urban background.")
+                asset.reverse_prompt = (
+                    f"cinematic photo of character {index + 1}, a person in "
+                    "a city street, natural light, 35 mm, shallow depth of "
+                    "field, muted colours"
+                )
+                asset.visual_description = (
+                    f"Character {index + 1} stands in front of a bus; "
+                    "dark jacket, short hair, looking at the camera. "
+                    "Overcast daylight, urban background."
+                )
                 asset.quality_score = 0.6 + index / 100
                 asset.save()
             run = create_run("process", manifest_id=manifest.id)
@@ -146,7 +158,8 @@ def make_processed_project(root: Path, images: int = 12, folder: str = "characte
             run.started_at = run.finished_at = run.created_at
             run.save()
             StageProgress.update(status="done", done=images, total=images).where(
-                StageProgress.run == run.id).execute()
+                StageProgress.run == run.id
+            ).execute()
     finally:
         session.close()
     return root

@@ -11,8 +11,12 @@ from typing import Callable, Iterable, TypeVar
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], what: str = "condition", timeout: float = 60.0,
-             interval: float = 0.05) -> T:
+def wait_for(
+    predicate: Callable[[], T],
+    what: str = "condition",
+    timeout: float = 60.0,
+    interval: float = 0.05,
+) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

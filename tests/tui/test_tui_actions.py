@@ -42,12 +42,20 @@ def faces_project(tmp_path) -> Path:
         with db.atomic():
             manifest = Manifest.create(name="faces", folder="faces")
             for order, (name, vector) in enumerate(EMBEDDINGS.items()):
-                Asset.create(manifest=manifest, name=name, asset_type="CHARACTER",
-                             source=Source.EXTRACTED, file_path=f".vidpipe/crops/{name}.png",
-                             content_hash=f"hash-{name}", is_face_crop=True,
-                             face_embedding=vector, detection_confidence=0.9,
-                             crop_bbox=[0, 0, 10, 10], state=AssetState.PROCESSED,
-                             sort_order=order)
+                Asset.create(
+                    manifest=manifest,
+                    name=name,
+                    asset_type="CHARACTER",
+                    source=Source.EXTRACTED,
+                    file_path=f".vidpipe/crops/{name}.png",
+                    content_hash=f"hash-{name}",
+                    is_face_crop=True,
+                    face_embedding=vector,
+                    detection_confidence=0.9,
+                    crop_bbox=[0, 0, 10, 10],
+                    state=AssetState.PROCESSED,
+                    sort_order=order,
+                )
         summary = regroup_project(threshold=0.3)
         assert (summary.faces, summary.groups, summary.duplicates) == (3, 2, 1)
     finally:
@@ -57,8 +65,9 @@ def faces_project(tmp_path) -> Path:
 
 async def grid_of(pilot, rows: int):
     screen = pilot.app.main_screen
-    await wait_for(pilot, lambda: screen.table.row_count == rows and screen.signature,
-                   what=f"{rows} rows")
+    await wait_for(
+        pilot, lambda: screen.table.row_count == rows and screen.signature, what=f"{rows} rows"
+    )
     return screen
 
 
@@ -81,14 +90,23 @@ async def test_merge_key_joins_the_marked_face_and_the_one_under_the_cursor(face
         await pilot.press("up", "up")  # cursor on face_a
         assert screen.table.current_key == str(a)
         await pilot.press("g")
-        await wait_for(pilot, lambda: len({group_of(n) for n in EMBEDDINGS}) == 1,
-                       what="one group for the three faces")
+        await wait_for(
+            pilot,
+            lambda: len({group_of(n) for n in EMBEDDINGS}) == 1,
+            what="one group for the three faces",
+        )
         decision = FaceDecision.get()
-        assert (decision.asset_a_id, decision.asset_b_id, decision.same) == (min(a, c),
-                                                                             max(a, c), True)
+        assert (decision.asset_a_id, decision.asset_b_id, decision.same) == (
+            min(a, c),
+            max(a, c),
+            True,
+        )
         assert screen.table.marked == set()
-        await wait_for(pilot, lambda: len({screen.rows[str(i)].face_group for i in (a, b, c)})
-                       == 1, what="the grid showing one group")
+        await wait_for(
+            pilot,
+            lambda: len({screen.rows[str(i)].face_group for i in (a, b, c)}) == 1,
+            what="the grid showing one group",
+        )
         primary = screen.rows[str(a)].face_group
         duplicates = [screen.rows[str(i)].duplicate_of for i in (a, b, c) if i != primary]
         assert len(duplicates) == 2 and all(duplicates)  # "dup of <primary>" in the Face column
@@ -105,14 +123,21 @@ async def test_split_key_takes_the_face_out_of_its_group(faces_project):
         await pilot.press("down")  # face_b, in face_a's group
         assert screen.rows[screen.table.current_key].name == "face_b"
         await pilot.press("G")
-        await wait_for(pilot, lambda: group_of("face_b") != group_of("face_a"),
-                       what="face_b in a group of its own")
+        await wait_for(
+            pilot,
+            lambda: group_of("face_b") != group_of("face_a"),
+            what="face_b in a group of its own",
+        )
         assert asset("face_b").duplicate_of_id is None
         assert asset("face_a").duplicate_of_id is None  # face_a's group has one face left
         assert [(d.asset_a_id, d.asset_b_id, d.same) for d in FaceDecision.select()] == [
-            (min(a, b), max(a, b), False)]
-        await wait_for(pilot, lambda: screen.rows[str(b)].face_group
-                       != screen.rows[str(a)].face_group, what="the grid showing the split")
+            (min(a, b), max(a, b), False)
+        ]
+        await wait_for(
+            pilot,
+            lambda: screen.rows[str(b)].face_group != screen.rows[str(a)].face_group,
+            what="the grid showing the split",
+        )
         assert screen.rows[str(b)].duplicate_of == ""
 
 
@@ -146,12 +171,16 @@ async def test_cancel_key_asks_then_cancels_the_queued_job(tmp_path):
     app = make_app(root)
     async with app.run_test(size=SIZE) as pilot:
         screen = await grid_of(pilot, 2)
-        await wait_for(pilot, lambda: screen.snapshot and len(screen.snapshot.queued) == 1,
-                       what="the queued job on the dashboard")
+        await wait_for(
+            pilot,
+            lambda: screen.snapshot and len(screen.snapshot.queued) == 1,
+            what="the queued job on the dashboard",
+        )
 
         await pilot.press("c")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ChoiceScreen",
-                       what="the confirmation")
+        await wait_for(
+            pilot, lambda: type(app.screen).__name__ == "ChoiceScreen", what="the confirmation"
+        )
         assert "Cancel" in text_of(app.screen.query_one("#choice-question"))
         await pilot.press("n")  # changed my mind
         await settle(pilot)
@@ -159,13 +188,20 @@ async def test_cancel_key_asks_then_cancels_the_queued_job(tmp_path):
         assert Run.get_by_id(run_id).status == "queued"
 
         await pilot.press("c")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ChoiceScreen",
-                       what="the confirmation again")
+        await wait_for(
+            pilot,
+            lambda: type(app.screen).__name__ == "ChoiceScreen",
+            what="the confirmation again",
+        )
         await pilot.press("y")
-        await wait_for(pilot, lambda: Run.get_by_id(run_id).status == "cancelled",
-                       what="the run cancelled in the database")
-        assert {p.status for p in StageProgress.select().where(StageProgress.run == run_id)} \
-            == {"cancelled"}
+        await wait_for(
+            pilot,
+            lambda: Run.get_by_id(run_id).status == "cancelled",
+            what="the run cancelled in the database",
+        )
+        assert {p.status for p in StageProgress.select().where(StageProgress.run == run_id)} == {
+            "cancelled"
+        }
         await wait_for(pilot, lambda: not screen.snapshot.queued, what="the queue emptied")
         assert any(f"#{run_id}" in n.message for n in app._notifications)
 
@@ -179,8 +215,7 @@ async def test_contact_sheet_key_opens_the_manifest_sheets(tmp_path):
     root = make_project(tmp_path / "project", images=3)
     session = open_project(root)
     try:  # the real stage writes the pages and records them on the manifest
-        engine = ManifestingEngine(session.project, session.settings,
-                                   stages=[ContactSheetStage()])
+        engine = ManifestingEngine(session.project, session.settings, stages=[ContactSheetStage()])
         engine.process_manifest(Manifest.get(), "missing")
         pages = list(Manifest.get().contact_sheets)
     finally:
@@ -191,8 +226,11 @@ async def test_contact_sheet_key_opens_the_manifest_sheets(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await grid_of(pilot, 3)
         await pilot.press("C")
-        sheet = await wait_for(pilot, lambda: type(app.screen).__name__ == "ContactSheetScreen"
-                               and app.screen, what="the contact sheet screen")
+        sheet = await wait_for(
+            pilot,
+            lambda: type(app.screen).__name__ == "ContactSheetScreen" and app.screen,
+            what="the contact sheet screen",
+        )
         assert sheet.names == pages
         assert sheet.pages[0].size[0] <= 1600  # decoded downscaled, in the worker
         assert f"1/1  {pages[0]}" in str(sheet.query_one("#sheet-title").render())
@@ -209,8 +247,11 @@ async def test_contact_sheet_key_without_sheets_says_so(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await grid_of(pilot, 1)
         await pilot.press("C")
-        await wait_for(pilot, lambda: any("No contact sheet yet" in n.message
-                                          for n in app._notifications), what="the notice")
+        await wait_for(
+            pilot,
+            lambda: any("No contact sheet yet" in n.message for n in app._notifications),
+            what="the notice",
+        )
         assert app.screen is app.main_screen
 
 

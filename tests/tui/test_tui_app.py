@@ -11,8 +11,18 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from support.tui_support import SIZE, asset_named, bulk_assets, loaded, make_app, make_project, \
-    settle, text_of, wait_for
+from support.tui_support import (
+    SIZE,
+    asset_named,
+    bulk_assets,
+    loaded,
+    make_app,
+    make_project,
+    settle,
+    text_of,
+    wait_for,
+)
+
 
 def type_text(text: str) -> list[str]:
     return ["space" if ch == " " else ch for ch in text]
@@ -56,8 +66,7 @@ async def test_dashboard_follows_progress_rows_written_by_another_process(projec
     """)
 
     def write(step: str) -> None:
-        subprocess.run([sys.executable, "-c", script, str(project), step], check=True,
-                       timeout=60)
+        subprocess.run([sys.executable, "-c", script, str(project), step], check=True, timeout=60)
 
     app = make_app(project)
     async with app.run_test(size=SIZE) as pilot:
@@ -65,8 +74,11 @@ async def test_dashboard_follows_progress_rows_written_by_another_process(projec
         panel = screen.query_one("#job-panel")
         assert "No job yet" in text_of(panel)
         write("start")
-        text = await wait_for(pilot, lambda: "3/10" in text_of(panel) and text_of(panel),
-                              what="detection 3/10 on the dashboard")
+        text = await wait_for(
+            pilot,
+            lambda: "3/10" in text_of(panel) and text_of(panel),
+            what="detection 3/10 on the dashboard",
+        )
         assert "hero_01.png" in text and "1 err" in text and "running" in text
         write("finish")
         await wait_for(pilot, lambda: "10/10" in text_of(panel), what="detection 10/10")
@@ -77,29 +89,43 @@ async def test_edit_prompt_by_keyboard_then_undo_and_redo(project):
     async with app.run_test(size=SIZE) as pilot:
         screen = await loaded(pilot, 3)
         await pilot.press("e")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen",
-                       what="the editor")
+        await wait_for(
+            pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen", what="the editor"
+        )
         await pilot.press(*type_text("a red haired hero"), "ctrl+s")
-        await wait_for(pilot, lambda: asset_named("hero_00").reverse_prompt == "a red haired hero",
-                       what="the prompt saved")
+        await wait_for(
+            pilot,
+            lambda: asset_named("hero_00").reverse_prompt == "a red haired hero",
+            what="the prompt saved",
+        )
         from vidpipe.store.edits import history, user_edited_fields
 
         asset_id = asset_named("hero_00").id
         assert [e.author for e in history(asset_id, "reverse_prompt")] == ["user"]
         assert "reverse_prompt" in user_edited_fields(asset_id)
         assert not app.drafts.asset_ids()  # saved: no draft left behind
-        row = await wait_for(pilot, lambda: "✎" in text_of_row(screen, str(asset_id))
-                             and screen.rows[str(asset_id)], what="the edit marker")
+        row = await wait_for(
+            pilot,
+            lambda: "✎" in text_of_row(screen, str(asset_id)) and screen.rows[str(asset_id)],
+            what="the edit marker",
+        )
         assert row.reverse_prompt == "a red haired hero"
 
         await pilot.press("ctrl+z")
-        await wait_for(pilot, lambda: asset_named("hero_00").reverse_prompt == "",
-                       what="undo restoring the prompt")
-        await wait_for(pilot, lambda: screen.rows[str(asset_id)].reverse_prompt == "",
-                       what="the grid showing the undo")
+        await wait_for(
+            pilot,
+            lambda: asset_named("hero_00").reverse_prompt == "",
+            what="undo restoring the prompt",
+        )
+        await wait_for(
+            pilot,
+            lambda: screen.rows[str(asset_id)].reverse_prompt == "",
+            what="the grid showing the undo",
+        )
         await pilot.press("ctrl+y")
-        await wait_for(pilot, lambda: asset_named("hero_00").reverse_prompt == "a red haired hero",
-                       what="redo")
+        await wait_for(
+            pilot, lambda: asset_named("hero_00").reverse_prompt == "a red haired hero", what="redo"
+        )
 
 
 def text_of_row(screen, key: str) -> str:
@@ -111,8 +137,9 @@ async def test_typed_text_survives_a_closed_session_as_a_draft(project):
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, 3)
         await pilot.press("e")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen",
-                       what="the editor")
+        await wait_for(
+            pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen", what="the editor"
+        )
         await pilot.press(*type_text("half typed"))
         await settle(pilot)
         # The session ends without saving (a dropped SSH connection looks the same to us).
@@ -124,12 +151,21 @@ async def test_typed_text_survives_a_closed_session_as_a_draft(project):
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, 3)
         await pilot.press("e")
-        area = await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen"
-                              and app.screen.query_one("#reverse_prompt"), what="the editor")
+        area = await wait_for(
+            pilot,
+            lambda: (
+                type(app.screen).__name__ == "AssetEditorScreen"
+                and app.screen.query_one("#reverse_prompt")
+            ),
+            what="the editor",
+        )
         assert area.text == "half typed"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: asset_named("hero_00").reverse_prompt == "half typed",
-                       what="the restored draft saved")
+        await wait_for(
+            pilot,
+            lambda: asset_named("hero_00").reverse_prompt == "half typed",
+            what="the restored draft saved",
+        )
         assert not app.drafts.asset_ids()
 
 
@@ -140,14 +176,18 @@ async def test_failed_save_is_a_notification_and_keeps_the_draft(project):
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, 3)
         await pilot.press("e")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen",
-                       what="the editor")
+        await wait_for(
+            pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen", what="the editor"
+        )
         await pilot.press(*type_text("precious words"))
         asset_id = app.screen.data.asset_id
         Asset.delete().where(Asset.id == asset_id).execute()  # gone under our feet
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: any(n.severity == "error" for n in app._notifications),
-                       what="an error notification")
+        await wait_for(
+            pilot,
+            lambda: any(n.severity == "error" for n in app._notifications),
+            what="an error notification",
+        )
         assert app.is_running
         assert app.drafts.load(asset_id).fields["reverse_prompt"] == "precious words"
 
@@ -164,14 +204,21 @@ async def test_drafts_folder_leading_outside_is_refused_and_typing_goes_on(proje
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, 3)
         await pilot.press("e")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen",
-                       what="the editor")
+        await wait_for(
+            pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen", what="the editor"
+        )
         await pilot.press(*type_text("still typing"))
-        await wait_for(pilot, lambda: any("not saved as a draft" in n.message
-                                          for n in app._notifications), what="the warning")
+        await wait_for(
+            pilot,
+            lambda: any("not saved as a draft" in n.message for n in app._notifications),
+            what="the warning",
+        )
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: asset_named("hero_00").reverse_prompt == "still typing",
-                       what="the edit saved")
+        await wait_for(
+            pilot,
+            lambda: asset_named("hero_00").reverse_prompt == "still typing",
+            what="the edit saved",
+        )
         assert app.is_running
     assert os.listdir(outside) == []
 
@@ -194,10 +241,16 @@ async def test_filter_language_and_jump_to_next_unreviewed(tmp_path):
         await pilot.press("m")
         from vidpipe.store.models import Asset
 
-        await wait_for(pilot, lambda: Asset.select().where(Asset.reviewed == True).count() == 2,  # noqa: E712
-                       what="two assets reviewed")
-        await wait_for(pilot, lambda: sum(r.reviewed for r in screen.rows.values()) == 2,
-                       what="grid showing reviewed")
+        await wait_for(
+            pilot,
+            lambda: Asset.select().where(Asset.reviewed == True).count() == 2,  # noqa: E712
+            what="two assets reviewed",
+        )
+        await wait_for(
+            pilot,
+            lambda: sum(r.reviewed for r in screen.rows.values()) == 2,
+            what="grid showing reviewed",
+        )
         screen.table.move_cursor(row=0)
         await pilot.press("n")
         assert screen.table.cursor_row == 2
@@ -209,8 +262,11 @@ async def test_filter_language_and_jump_to_next_unreviewed(tmp_path):
         await settle(pilot)
         assert screen.query_one("#filter").has_class("-invalid")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: any("unknown filter" in n.message
-                                          for n in app._notifications), what="filter error")
+        await wait_for(
+            pilot,
+            lambda: any("unknown filter" in n.message for n in app._notifications),
+            what="filter error",
+        )
 
 
 async def test_five_thousand_assets_load(tmp_path):
@@ -231,14 +287,21 @@ async def test_dropped_image_shows_as_not_ingested_without_a_daemon(project):
         staging = project.parent / "drop.png"
         Image.new("RGB", (40, 40), (9, 9, 9)).save(staging)
         os.replace(staging, project / "characters" / "newcomer.png")
-        await wait_for(pilot, lambda: "file:characters/newcomer.png" in screen.table.rows,
-                       what="the dropped file in the grid")
+        await wait_for(
+            pilot,
+            lambda: "file:characters/newcomer.png" in screen.table.rows,
+            what="the dropped file in the grid",
+        )
         assert "not ingested" in text_of_row(screen, "file:characters/newcomer.png")
         (project / "props").mkdir()
         Image.new("RGB", (40, 40), (9, 9, 9)).save(project / "props" / "chair.png")
-        await wait_for(pilot, lambda: any(m.folder == "props" and m.untracked == 1
-                                          for m in screen.snapshot.manifests),
-                       what="a folder with files not ingested listed")
+        await wait_for(
+            pilot,
+            lambda: any(
+                m.folder == "props" and m.untracked == 1 for m in screen.snapshot.manifests
+            ),
+            what="a folder with files not ingested listed",
+        )
 
 
 async def test_ai_suggestion_after_a_person_edit_is_shown_and_adopted(project):
@@ -250,20 +313,28 @@ async def test_ai_suggestion_after_a_person_edit_is_shown_and_adopted(project):
         asset_id = asset_named("hero_00").id
         edit_field(asset_id, "reverse_prompt", "my words")
         apply_ai_value(asset_id, "reverse_prompt", "the model's words")
-        await wait_for(pilot, lambda: screen.rows[str(asset_id)].has_suggestion,
-                       what="the suggestion marker")
+        await wait_for(
+            pilot, lambda: screen.rows[str(asset_id)].has_suggestion, what="the suggestion marker"
+        )
         assert "★" in text_of_row(screen, str(asset_id))
         await pilot.press("e")
-        editor = await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen"
-                                and app.screen, what="the editor")
+        editor = await wait_for(
+            pilot,
+            lambda: type(app.screen).__name__ == "AssetEditorScreen" and app.screen,
+            what="the editor",
+        )
         assert editor.query_one("#suggestion-reverse_prompt")  # side by side
         await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: asset_named("hero_00").reverse_prompt == "the model's words",
-                       what="the suggestion adopted")
+        await wait_for(
+            pilot,
+            lambda: asset_named("hero_00").reverse_prompt == "the model's words",
+            what="the suggestion adopted",
+        )
         assert suggestions(asset_id) == []
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not screen.rows[str(asset_id)].has_suggestion,
-                       what="marker gone")
+        await wait_for(
+            pilot, lambda: not screen.rows[str(asset_id)].has_suggestion, what="marker gone"
+        )
 
 
 async def test_reprocess_key_queues_a_job_for_the_selected_asset(project):
@@ -273,8 +344,9 @@ async def test_reprocess_key_queues_a_job_for_the_selected_asset(project):
     async with app.run_test(size=SIZE) as pilot:
         screen = await loaded(pilot, 3)
         await pilot.press("space", "r")  # mark hero_00 (cursor moves on), reprocess the marked
-        run = await wait_for(pilot, lambda: Run.get_or_none(Run.kind == "reprocess"),
-                             what="a reprocess run")
+        run = await wait_for(
+            pilot, lambda: Run.get_or_none(Run.kind == "reprocess"), what="a reprocess run"
+        )
         assert run.asset_id == asset_named("hero_00").id
         assert run.requested_by == "tui" and run.status == "queued"
         await wait_for(pilot, lambda: len(screen.snapshot.queued) == 1, what="queue shown")
@@ -287,8 +359,9 @@ async def test_help_palette_export_and_preview(project):
         screen = await loaded(pilot, 3)
         # The preview decodes the selected image (downscaled) in a worker.
         pane = screen.query_one("#preview")
-        preview = await wait_for(pilot, lambda: pane.cached_picture(screen.table.current_key),
-                                 what="the preview image")
+        preview = await wait_for(
+            pilot, lambda: pane.cached_picture(screen.table.current_key), what="the preview image"
+        )
         image, caption = preview
         assert image is not None and image.size == (96, 64) and "hero_00" in caption
 
@@ -299,8 +372,9 @@ async def test_help_palette_export_and_preview(project):
         await pilot.press("escape")
 
         await pilot.press("ctrl+p")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette",
-                       what="the command palette")
+        await wait_for(
+            pilot, lambda: type(app.screen).__name__ == "CommandPalette", what="the command palette"
+        )
         await pilot.press(*type_text("export manifest"))
         await settle(pilot)
         await pilot.press("enter")
@@ -317,8 +391,11 @@ async def test_bindings_are_remappable_by_id(project):
         await pilot.press("R")
         from vidpipe.store.models import Run
 
-        await wait_for(pilot, lambda: Run.get_or_none(Run.kind == "reprocess"),
-                       what="reprocess through the remapped key")
+        await wait_for(
+            pilot,
+            lambda: Run.get_or_none(Run.kind == "reprocess"),
+            what="reprocess through the remapped key",
+        )
 
 
 def test_every_binding_has_an_id_and_a_description():
@@ -332,17 +409,29 @@ def test_every_binding_has_an_id_and_a_description():
     from tui.screens.sheet import ContactSheetScreen
     from tui.widgets.asset_table import AssetTable
 
-    bindings = [b for cls in (VidpipeApp, MainScreen, AssetTable, AssetEditorScreen,
-                              ErrorsScreen, HelpScreen, ContactSheetScreen, MessageScreen,
-                              RetagPreviewScreen)
-                for b in cls.BINDINGS]
+    bindings = [
+        b
+        for cls in (
+            VidpipeApp,
+            MainScreen,
+            AssetTable,
+            AssetEditorScreen,
+            ErrorsScreen,
+            HelpScreen,
+            ContactSheetScreen,
+            MessageScreen,
+            RetagPreviewScreen,
+        )
+        for b in cls.BINDINGS
+    ]
     assert all(b.id and b.description for b in bindings)
     ids = [b.id for b in bindings]
     assert len(ids) == len(set(ids))
 
 
-async def test_grid_rebuild_appends_in_chunks_and_pending_rows_behave_as_shown(tmp_path,
-                                                                               monkeypatch):
+async def test_grid_rebuild_appends_in_chunks_and_pending_rows_behave_as_shown(
+    tmp_path, monkeypatch
+):
     from tui.widgets import asset_table
 
     monkeypatch.setattr(asset_table, "CHUNK", 5)
@@ -363,8 +452,9 @@ async def test_grid_rebuild_appends_in_chunks_and_pending_rows_behave_as_shown(t
                 assert table.get_row_at(index) == table._cells(screen.rows[key])
             return keys
 
-        assert check_table() == [screen.rows[k].key for k in sorted(
-            screen.rows, key=lambda k: screen.rows[k].sort_order)]
+        assert check_table() == [
+            screen.rows[k].key for k in sorted(screen.rows, key=lambda k: screen.rows[k].sort_order)
+        ]
 
         screen.sort_by("sort_order", reverse=True)  # 5 rows now, 18 from the worker
         assert table.filling and table.row_count == 5 and table.shown_count == 23

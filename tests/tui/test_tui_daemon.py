@@ -25,26 +25,47 @@ async def test_start_daemon_with_one_key_then_reprocess_runs(tmp_path):
             bar = screen.query_one("#daemon")
             await wait_for(pilot, lambda: "no daemon runs" in text_of(bar), what="no daemon")
             await pilot.press("D")
-            status = await wait_for(pilot, lambda: daemon_status(root).running
-                                    and daemon_status(root), timeout=60, what="daemon start")
+            status = await wait_for(
+                pilot,
+                lambda: daemon_status(root).running and daemon_status(root),
+                timeout=60,
+                what="daemon start",
+            )
             pid = status.pid
-            await wait_for(pilot, lambda: f"daemon pid {pid}" in text_of(bar), timeout=30,
-                           what="heartbeat on screen")
+            await wait_for(
+                pilot,
+                lambda: f"daemon pid {pid}" in text_of(bar),
+                timeout=30,
+                what="heartbeat on screen",
+            )
 
             # The daemon first processes what it found; then our reprocess jumps the queue.
             await pilot.press("r")
-            run = await wait_for(pilot, lambda: Run.get_or_none(Run.kind == "reprocess"),
-                                 what="reprocess queued")
+            run = await wait_for(
+                pilot, lambda: Run.get_or_none(Run.kind == "reprocess"), what="reprocess queued"
+            )
             assert run.asset_id == asset_named("hero_00").id
-            done = await wait_for(pilot, lambda: Run.get_by_id(run.id).status
-                                  in ("done", "failed") and Run.get_by_id(run.id),
-                                  timeout=180, what="the daemon running the reprocess")
+            done = await wait_for(
+                pilot,
+                lambda: (
+                    Run.get_by_id(run.id).status in ("done", "failed") and Run.get_by_id(run.id)
+                ),
+                timeout=180,
+                what="the daemon running the reprocess",
+            )
             assert done.status == "done", done.error
             assert done.worker_pid == pid
             panel = screen.query_one("#job-panel")
-            await wait_for(pilot, lambda: screen.snapshot.focus is not None
-                           and not screen.snapshot.running and not screen.snapshot.queued,
-                           timeout=120, what="queue drained")
+            await wait_for(
+                pilot,
+                lambda: (
+                    screen.snapshot.focus is not None
+                    and not screen.snapshot.running
+                    and not screen.snapshot.queued
+                ),
+                timeout=120,
+                what="queue drained",
+            )
             assert "done" in text_of(panel)
     finally:
         pid = pid or daemon_status(root).pid

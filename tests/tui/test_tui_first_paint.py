@@ -34,8 +34,9 @@ SCRIPT = textwrap.dedent("""
 
 def test_first_paint_comes_before_the_settings_and_the_database(tmp_path):
     root = make_project(tmp_path / "project", images=2)
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(root)], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(root)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "painted settings=False session=False" in done.stdout, done.stdout
     assert "grid filled settings=True" in done.stdout, done.stdout
@@ -46,8 +47,17 @@ def test_a_database_that_cannot_open_ends_the_tui_with_its_message(tmp_path):
     (root / ".vidpipe" / "vidpipe.db").write_bytes(b"not a database" * 100)
     for extra in ("vidpipe.db-wal", "vidpipe.db-shm"):
         (root / ".vidpipe" / extra).unlink(missing_ok=True)
-    done = subprocess.run([sys.executable, "-c", "import sys; from tui.main import main; "
-                           "sys.exit(main())", str(root)], capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from tui.main import main; sys.exit(main())",
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "vidpipe-tui: the project database" in done.stderr

@@ -44,8 +44,9 @@ def _in_terminal(code: str, answer=None, pixels=(0, 0)) -> tuple[dict, str]:
     byte the code wrote to the terminal)."""
     master, slave = pty.openpty()
     _set_size(slave, 40, 120, *pixels)
-    child = subprocess.Popen([sys.executable, "-c", code], stdin=slave, stdout=slave,
-                             stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=slave, stdout=slave, stderr=subprocess.PIPE, text=True
+    )
     os.close(slave)
     written, answered = "", False
     deadline = time.monotonic() + TIMEOUT
@@ -78,11 +79,14 @@ print(json.dumps({{"kind": result.kind, "cell": result.cell}}), file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("reply, kind, cell", [
-    ("\x1b[?62;4;22c", SIXEL, None),
-    ("\x1b_Gi=31;OK\x1b\\\x1b[?62;22c", TGP, None),
-    ("\x1b[6;18;8t\x1b[?1;2c", HALFCELL, [8, 18]),
-])
+@pytest.mark.parametrize(
+    "reply, kind, cell",
+    [
+        ("\x1b[?62;4;22c", SIXEL, None),
+        ("\x1b_Gi=31;OK\x1b\\\x1b[?62;22c", TGP, None),
+        ("\x1b[6;18;8t\x1b[?1;2c", HALFCELL, [8, 18]),
+    ],
+)
 def test_probe_in_a_pseudo_terminal(reply, kind, cell):
     result, written = _in_terminal(PROBE.format(deadline=TIMEOUT), lambda _: reply)
     assert result == {"kind": kind, "cell": cell}
@@ -100,8 +104,14 @@ def test_probe_uses_the_pixel_size_the_kernel_knows_and_survives_silence():
 
 def test_probe_outside_a_terminal_asks_nothing():
     code = PROBE.format(deadline=TIMEOUT)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=TIMEOUT, stdin=subprocess.DEVNULL, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=True,
+    )
     assert json.loads(out.stderr.strip().splitlines()[-1]) == {"kind": UNICODE, "cell": None}
 
 
@@ -116,10 +126,14 @@ print(json.dumps({{"class": cls.__name__, "module": cls.__module__,
 """
 
 
-@pytest.mark.parametrize("kind, module", [
-    ("SIXEL", "tui.widgets.protocol_images"), ("TGP", "tui.widgets.protocol_images"),
-    ("HALFCELL", "textual_image.widget"),
-])
+@pytest.mark.parametrize(
+    "kind, module",
+    [
+        ("SIXEL", "tui.widgets.protocol_images"),
+        ("TGP", "tui.widgets.protocol_images"),
+        ("HALFCELL", "textual_image.widget"),
+    ],
+)
 def test_textual_image_is_imported_later_without_asking_the_terminal(kind, module):
     # On a terminal, importing textual-image would send its queries: once Textual owns stdin
     # their answers would arrive as key presses. Nothing may be written here.
@@ -150,8 +164,14 @@ app = FirstPaint(sys.argv[1], watch_folder=False, keymap={})
 app.run(headless=True)
 print(json.dumps(app.seen))
 """
-    out = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True,
-                         timeout=120, check=True, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
@@ -195,8 +215,13 @@ print("encoded", len(encoded), file=sys.stderr)
 
 
 def _show_again(kind: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", SHOW_AGAIN.format(kind=kind)],
-                          capture_output=True, text=True, timeout=60, check=True)
+    return subprocess.run(
+        [sys.executable, "-c", SHOW_AGAIN.format(kind=kind)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
 
 
 def test_kitty_pictures_are_transmitted_once_and_placed_again_by_id():

@@ -34,8 +34,11 @@ def screen_lines(app) -> list[str]:
 
 async def main_screen(pilot, rows: int = 4) -> list[str]:
     app = pilot.app
-    await wait_for(pilot, lambda: app.main_screen.table.row_count == rows
-                   and app.main_screen.snapshot is not None, what="the grid")
+    await wait_for(
+        pilot,
+        lambda: app.main_screen.table.row_count == rows and app.main_screen.snapshot is not None,
+        what="the grid",
+    )
     await wait_for(pilot, lambda: "Help" in screen_lines(app)[-1], what="the footer")
     await settle(pilot)
     return screen_lines(app)
@@ -48,8 +51,7 @@ async def test_main_screen_at_80x24(processed):
         footer = lines[-1]
         assert "f1 Help" in footer and "q Quit" in footer
         dashboard = "\n".join(line[32:] for line in lines[1:11])
-        for whole in ("Reverse prompting", "Contact sheet", "4/4", "done",
-                      "press D to start one"):
+        for whole in ("Reverse prompting", "Contact sheet", "4/4", "done", "press D to start one"):
             assert whole in dashboard, dashboard
         assert "…" not in dashboard  # said shorter, not cut
         header = next(line for line in lines if "Tag" in line and "Prompt" in line)
@@ -68,7 +70,7 @@ async def test_prompt_column_takes_the_room_the_preview_leaves_at_160(processed)
         lines = await main_screen(pilot)
         header = next(line for line in lines if "Tag" in line and "Prompt" in line)
         row = next(line for line in lines if "CHAR_01" in line)
-        shown = row[header.index("Prompt"):].split("…")[0]  # cut where the column ends
+        shown = row[header.index("Prompt") :].split("…")[0]  # cut where the column ends
         assert len(shown) >= 25 and PROMPT.startswith(shown), shown
 
 
@@ -77,8 +79,11 @@ async def test_editor_at_80x24_labels_whole_prompt_visible_and_ctrl_end(processe
     async with app.run_test(size=(80, 24)) as pilot:
         await main_screen(pilot)
         await pilot.press("e")
-        editor = await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen"
-                                and app.screen, what="the editor")
+        editor = await wait_for(
+            pilot,
+            lambda: type(app.screen).__name__ == "AssetEditorScreen" and app.screen,
+            what="the editor",
+        )
         await settle(pilot)
         text = "\n".join(screen_lines(app))
         label_line = next(line for line in screen_lines(app) if "Name" in line)
@@ -106,8 +111,14 @@ async def test_brackets_switch_manifests(tmp_path):
         await wait_for(pilot, lambda: screen.folder and screen.table.row_count, what="the grid")
         first = screen.folder
         await pilot.press("right_square_bracket")
-        await wait_for(pilot, lambda: screen.folder != first and screen.table.row_count
-                       == (3 if first == "characters" else 2), what="the next manifest")
+        await wait_for(
+            pilot,
+            lambda: (
+                screen.folder != first
+                and screen.table.row_count == (3 if first == "characters" else 2)
+            ),
+            what="the next manifest",
+        )
         await pilot.press("left_square_bracket")
         await wait_for(pilot, lambda: screen.folder == first, what="back to the first")
         assert "[ ] Manifest" in screen_lines(app)[-1]

@@ -28,9 +28,14 @@ class TuiSession:
 
     def __init__(self, project: Path, env: dict):
         self.process = subprocess.Popen(
-            [sys.executable, str(DRIVER), str(project)], cwd=REPO, text=True,
+            [sys.executable, str(DRIVER), str(project)],
+            cwd=REPO,
+            text=True,
             env={**os.environ, **env, "PYTHONPATH": str(REPO)},
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         assert self.answer().get("ready")
 
     def answer(self) -> dict:
@@ -96,8 +101,9 @@ def test_two_tui_sessions_edit_one_asset_both_edits_kept(two_mounts, postgres_ur
         # saved it; his text stays his draft.
         refused = bob.do("type_and_save", text="bob wrote that")
         assert refused["stored"] == "alice wrote this"
-        assert any("changed after you opened it" in note and "by" in note
-                   for note in refused["notes"]), refused["notes"]
+        assert any(
+            "changed after you opened it" in note and "by" in note for note in refused["notes"]
+        ), refused["notes"]
         # He looks again (his draft is restored) and saves it: now it replaces hers.
         bob.do("open_editor")
         assert bob.do("type_and_save", text="")["stored"] == "bob wrote that"
@@ -108,17 +114,22 @@ def test_two_tui_sessions_edit_one_asset_both_edits_kept(two_mounts, postgres_ur
 
     database = open_database(postgres_url)
     try:
-        edits = [(e.old_value, e.new_value, e.author, e.applied, e.undone)
-                 for e in history(asset_id, "reverse_prompt")]
-        assert edits == [("", "alice wrote this", Author.USER, True, False),
-                         ("alice wrote this", "bob wrote that", Author.USER, True, False)]
+        edits = [
+            (e.old_value, e.new_value, e.author, e.applied, e.undone)
+            for e in history(asset_id, "reverse_prompt")
+        ]
+        assert edits == [
+            ("", "alice wrote this", Author.USER, True, False),
+            ("alice wrote this", "bob wrote that", Author.USER, True, False),
+        ]
         assert Asset.get_by_id(asset_id).reverse_prompt == "bob wrote that"
     finally:
         database.close()
 
 
-async def test_daemon_bar_lists_the_daemons_of_a_shared_queue(tmp_path, postgres_url, redis_url,
-                                                             monkeypatch):
+async def test_daemon_bar_lists_the_daemons_of_a_shared_queue(
+    tmp_path, postgres_url, redis_url, monkeypatch
+):
     """With a Redis queue the daemons hold no project lock: the bar names those heartbeating in
     the database, and one that stopped beating without saying goodbye."""
     from datetime import timedelta
@@ -139,32 +150,54 @@ async def test_daemon_bar_lists_the_daemons_of_a_shared_queue(tmp_path, postgres
     try:
         async with app.run_test(size=SIZE) as pilot:
             bar = app.main_screen.query_one("#daemon")
-            await wait_for(pilot, lambda: "no daemon serves this project" in text_of(bar),
-                           what="no daemon yet")
+            await wait_for(
+                pilot, lambda: "no daemon serves this project" in text_of(bar), what="no daemon yet"
+            )
             # What a daemon killed on another box leaves: its row, no longer rewritten.
             daemon_registry.beat("otherbox:4242", "2026-11-24T09:00:00+00:00", 7, {})
             KeyValue.update(updated_at=utcnow() - timedelta(minutes=5)).where(
-                KeyValue.key == "daemon:otherbox:4242").execute()
-            await wait_for(pilot, lambda: "NOT RESPONDING: otherbox:4242" in text_of(bar),
-                           what="the silent daemon named")
+                KeyValue.key == "daemon:otherbox:4242"
+            ).execute()
+            await wait_for(
+                pilot,
+                lambda: "NOT RESPONDING: otherbox:4242" in text_of(bar),
+                what="the silent daemon named",
+            )
 
-            daemons = [subprocess.Popen([sys.executable, "-m", "daemon.main", str(root)],
-                                        cwd=REPO, env={**os.environ, **env},
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                       for _ in range(2)]
-            text = await wait_for(pilot, lambda: "2 daemons running" in text_of(bar)
-                                  and text_of(bar), timeout=180, what="two daemons on the bar")
+            daemons = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "daemon.main", str(root)],
+                    cwd=REPO,
+                    env={**os.environ, **env},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for _ in range(2)
+            ]
+            text = await wait_for(
+                pilot,
+                lambda: "2 daemons running" in text_of(bar) and text_of(bar),
+                timeout=180,
+                what="two daemons on the bar",
+            )
             for daemon in daemons:
                 assert f":{daemon.pid} idle" in text
             assert "NOT RESPONDING: otherbox:4242" in text
 
             daemons[0].send_signal(signal.SIGTERM)  # a clean stop: not "not responding"
             assert daemons[0].wait(timeout=60) == 0
-            text = await wait_for(pilot, lambda: "1 daemon running" in text_of(bar)
-                                  and text_of(bar), timeout=60, what="one daemon left")
+            text = await wait_for(
+                pilot,
+                lambda: "1 daemon running" in text_of(bar) and text_of(bar),
+                timeout=60,
+                what="one daemon left",
+            )
             assert f":{daemons[1].pid} idle" in text and f":{daemons[0].pid}" not in text
             await pilot.press("D")
-            await wait_for(pilot, lambda: any("already serve this project" in n.message
-                                              for n in app._notifications), what="D refusing")
+            await wait_for(
+                pilot,
+                lambda: any("already serve this project" in n.message for n in app._notifications),
+                what="D refusing",
+            )
     finally:
         waiting.stop_processes(daemons)

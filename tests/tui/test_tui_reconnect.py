@@ -22,8 +22,9 @@ def own_server():
     server.stop()
 
 
-async def test_the_tui_says_the_database_is_unreachable_and_recovers(own_server, tmp_path,
-                                                                      monkeypatch):
+async def test_the_tui_says_the_database_is_unreachable_and_recovers(
+    own_server, tmp_path, monkeypatch
+):
     from tui.widgets.job_panel import DaemonBar
     from vidpipe.store.models import Asset, utcnow
 
@@ -35,17 +36,29 @@ async def test_the_tui_says_the_database_is_unreachable_and_recovers(own_server,
         bar = screen.query_one(DaemonBar)
         own_server.shut_down()
         try:
-            await wait_for(pilot, lambda: "database unreachable, retrying" in text_of(bar),
-                           timeout=60, what="the daemon line saying the database is away")
+            await wait_for(
+                pilot,
+                lambda: "database unreachable, retrying" in text_of(bar),
+                timeout=60,
+                what="the daemon line saying the database is away",
+            )
         finally:
             own_server.start_again()
-        await wait_for(pilot, lambda: "database unreachable" not in text_of(bar), timeout=60,
-                       what="the TUI noticing the database is back")
+        await wait_for(
+            pilot,
+            lambda: "database unreachable" not in text_of(bar),
+            timeout=60,
+            what="the TUI noticing the database is back",
+        )
         notes = [n.title for n in app._notifications]
         assert "Database unreachable, retrying" in notes and "Database back" in notes
         # Changes made elsewhere reach it again (a new LISTEN connection).
         Asset.update(name="renamed elsewhere", updated_at=utcnow()).where(
-            Asset.name == "hero_00").execute()
-        await wait_for(pilot, lambda: any(r.name == "renamed elsewhere"
-                                          for r in screen.rows.values()),
-                       timeout=60, what="an edit made after the outage")
+            Asset.name == "hero_00"
+        ).execute()
+        await wait_for(
+            pilot,
+            lambda: any(r.name == "renamed elsewhere" for r in screen.rows.values()),
+            timeout=60,
+            what="an edit made after the outage",
+        )

@@ -43,7 +43,8 @@ def project(tmp_path) -> Path:
         for name, tag in BEFORE.items():
             Asset.update(manifest_tag=tag).where(Asset.name == name).execute()
         Asset.update(reverse_prompt="CHAR_03 shakes hands with CHAR_01").where(
-            Asset.name == "hero_00").execute()
+            Asset.name == "hero_00"
+        ).execute()
     finally:
         session.close()
     return root
@@ -51,13 +52,19 @@ def project(tmp_path) -> Path:
 
 async def open_retag(pilot) -> str:
     await pilot.press("ctrl+p")
-    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "CommandPalette",
-                   what="the command palette")
+    await wait_for(
+        pilot,
+        lambda: type(pilot.app.screen).__name__ == "CommandPalette",
+        what="the command palette",
+    )
     await pilot.press(*type_text("retag manifest"))
     await settle(pilot)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "RetagPreviewScreen",
-                   what="the retag preview")
+    await wait_for(
+        pilot,
+        lambda: type(pilot.app.screen).__name__ == "RetagPreviewScreen",
+        what="the retag preview",
+    )
     return " ".join(text_of(w) for w in pilot.app.screen.query("Static"))
 
 
@@ -69,8 +76,9 @@ async def test_palette_retag_previews_applies_and_undoes_whole(project):
     async with app.run_test(size=SIZE) as pilot:
         screen = await loaded(pilot, 3)
         hero0 = Asset.get(Asset.name == "hero_00")
-        details = await wait_for(pilot, lambda: text_of(screen.query_one("#preview-details")),
-                                 what="the details")
+        details = await wait_for(
+            pilot, lambda: text_of(screen.query_one("#preview-details")), what="the details"
+        )
         assert f"id {hero0.id} · characters/CHAR_03" in details
 
         shown = await open_retag(pilot)
@@ -86,8 +94,11 @@ async def test_palette_retag_previews_applies_and_undoes_whole(project):
         after = {"hero_00": "CHAR_01", "hero_01": "CHAR_02", "hero_02": "CHAR_03"}
         await wait_for(pilot, lambda: tags() == after, what="the retag applied")
         assert Asset.get_by_id(hero0.id).reverse_prompt == "CHAR_01 shakes hands with CHAR_02"
-        await wait_for(pilot, lambda: "characters/CHAR_01" in text_of(
-            screen.query_one("#preview-details")), what="the new tag in the details")
+        await wait_for(
+            pilot,
+            lambda: "characters/CHAR_01" in text_of(screen.query_one("#preview-details")),
+            what="the new tag in the details",
+        )
 
         screen.table.focus()
         await pilot.press("ctrl+z")  # on hero_00: the whole retag goes back

@@ -9,11 +9,18 @@ def test_default_order_puts_each_image_before_its_crops(session):
     manifest = Manifest.create(name="m", folder="m")
 
     def asset(name, path, parent=None, confidence=None, order=0):
-        return Asset.create(manifest=manifest, name=name, file_path=path, content_hash=name,
-                            asset_type=AssetType.CHARACTER, sort_order=order,
-                            source=Source.EXTRACTED if parent else Source.UPLOADED,
-                            source_asset=parent, extraction_key=name if parent else None,
-                            detection_confidence=confidence)
+        return Asset.create(
+            manifest=manifest,
+            name=name,
+            file_path=path,
+            content_hash=name,
+            asset_type=AssetType.CHARACTER,
+            sort_order=order,
+            source=Source.EXTRACTED if parent else Source.UPLOADED,
+            source_asset=parent,
+            extraction_key=name if parent else None,
+            detection_confidence=confidence,
+        )
 
     second = asset("b", "m/b.jpg")
     first = asset("a", "m/a.jpg")

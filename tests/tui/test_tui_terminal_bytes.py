@@ -33,8 +33,11 @@ def counting_app(root: Path, **kwargs):
             pass  # no poller thread: the test posts what it would post, when it wants
 
         def _display(self, screen, renderable) -> None:
-            if renderable is None or self._batch_count or not isinstance(renderable,
-                                                                         CompositorUpdate):
+            if (
+                renderable is None
+                or self._batch_count
+                or not isinstance(renderable, CompositorUpdate)
+            ):
                 return
             self.written += len(renderable.render_segments(self.console).encode())
             if not isinstance(renderable, ChopsUpdate):
@@ -63,8 +66,11 @@ def dashboard_widgets(app) -> list:
             repainted.append(widget)
             continue
         chain = [widget, *widget.ancestors]
-        if any(getattr(w, "id", None) in ("top", "job-panel", "daemon", "manifests")
-               or type(w).__name__ in ("Header", "Footer") for w in chain):
+        if any(
+            getattr(w, "id", None) in ("top", "job-panel", "daemon", "manifests")
+            or type(w).__name__ in ("Header", "Footer")
+            for w in chain
+        ):
             repainted.append(widget)
     return repainted
 
@@ -119,8 +125,11 @@ async def test_cursor_move_rewrites_two_grid_rows_and_the_asset_text_not_the_das
         app.forget()
         await pilot.press("down")
         second = screen.table.current_key
-        await wait_for(pilot, lambda: image.key is not None and image.key[0] == second,
-                       what="the second picture")
+        await wait_for(
+            pilot,
+            lambda: image.key is not None and image.key[0] == second,
+            what="the second picture",
+        )
         await settle(pilot)
         assert dashboard_widgets(app) == []
         ids = {getattr(w, "id", None) for w in app.repainted}
@@ -156,9 +165,11 @@ async def test_progress_update_rewrites_its_stage_line_only(processed):
         panel = screen.query_one("#job-panel")
 
         async def progress(done: int):
-            writer.execute("UPDATE stage_progress SET status='running', done=?, total=100, "
-                           "current_item=? WHERE run_id=? AND stage='prompts'",
-                           (done, f"hero_0{done % 4}.jpg", run.id))
+            writer.execute(
+                "UPDATE stage_progress SET status='running', done=?, total=100, "
+                "current_item=? WHERE run_id=? AND stage='prompts'",
+                (done, f"hero_0{done % 4}.jpg", run.id),
+            )
             screen.post_message(msg.DatabaseChanged())
             await wait_for(pilot, lambda: f"{done}/100" in text_of(panel), what=f"{done}/100")
             await settle(pilot)
@@ -217,8 +228,9 @@ async def test_moving_through_rows_draws_only_the_row_the_cursor_rests_on(proces
         await pilot.press("down", "down", "down")
         last_key = screen.table.keys_in_order()[3]
         assert screen.table.current_key == last_key
-        await wait_for(pilot, lambda: image.image is not first, what="the last row's picture",
-                       timeout=30)
+        await wait_for(
+            pilot, lambda: image.image is not first, what="the last row's picture", timeout=30
+        )
         assert loads == [last_key], "the rows passed over were neither decoded nor drawn"
 
 
@@ -263,8 +275,7 @@ async def test_a_row_touched_without_a_visible_change_redraws_nothing(processed)
         writer = sqlite3.connect(app.project.database_path, isolation_level=None, timeout=30)
         before = screen.signature
         app.forget()
-        writer.execute("UPDATE asset SET updated_at='2099-01-01 00:00:00' WHERE id=?",
-                       (current,))
+        writer.execute("UPDATE asset SET updated_at='2099-01-01 00:00:00' WHERE id=?", (current,))
         writer.close()
         screen.post_message(msg.DatabaseChanged())
         await wait_for(pilot, lambda: screen.signature != before, what="the rows re-read")

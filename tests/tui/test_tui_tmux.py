@@ -34,12 +34,28 @@ class Tmux:
         self.socket = f"vidpipe-test-{uuid.uuid4().hex[:8]}"
 
     def __call__(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                              text=True, timeout=30, check=True).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
 
     def start(self, command: list[str], width: int = 180, height: int = 50) -> None:
-        self("-f", "/dev/null", "new-session", "-d", "-s", "tui", "-x", str(width),
-             "-y", str(height), " ".join(command))
+        self(
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "tui",
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            " ".join(command),
+        )
         self("resize-window", "-t", "tui", "-x", str(width), "-y", str(height))
 
     def screen(self) -> str:
@@ -49,12 +65,19 @@ class Tmux:
         self("send-keys", "-t", "tui", *(["-l"] if literal else []), *keys)
 
     def wait_screen(self, text: str, timeout: float = TIMEOUT) -> str:
-        return poll(lambda: text in (screen := self.screen()) and screen,
-                    f"{text!r} on the screen", timeout=timeout)
+        return poll(
+            lambda: text in (screen := self.screen()) and screen,
+            f"{text!r} on the screen",
+            timeout=timeout,
+        )
 
     def alive(self) -> bool:
-        return subprocess.run(["tmux", "-L", self.socket, "has-session", "-t", "tui"],
-                              capture_output=True).returncode == 0
+        return (
+            subprocess.run(
+                ["tmux", "-L", self.socket, "has-session", "-t", "tui"], capture_output=True
+            ).returncode
+            == 0
+        )
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
@@ -93,13 +116,27 @@ def test_edit_a_prompt_and_queue_a_reprocess_in_a_real_terminal(served_project, 
     tmux = Tmux()
     try:
         # pytest exports COLUMNS/LINES; the TUI must size itself from the tmux pane instead.
-        tmux.start(["env", "-u", "COLUMNS", "-u", "LINES", "TERM=xterm-256color", f"EDITOR={editor}", TUI, str(root)])
+        tmux.start(
+            [
+                "env",
+                "-u",
+                "COLUMNS",
+                "-u",
+                "LINES",
+                "TERM=xterm-256color",
+                f"EDITOR={editor}",
+                TUI,
+                str(root),
+            ]
+        )
         screen = tmux.wait_screen("hero_01")
         assert "characters" in screen and "hero_00" in screen
         tmux.wait_screen("daemon pid")
         # Let the daemon finish the processing it started for the two new files.
-        poll(lambda: not Run.select().where(Run.status.in_(["queued", "running"])).exists(),
-             "the initial processing")
+        poll(
+            lambda: not Run.select().where(Run.status.in_(["queued", "running"])).exists(),
+            "the initial processing",
+        )
 
         tmux.keys("e")
         tmux.wait_screen("Edit CHAR_01  hero_00")
@@ -108,8 +145,14 @@ def test_edit_a_prompt_and_queue_a_reprocess_in_a_real_terminal(served_project, 
         tmux.keys(" at dawn", literal=True)  # the cursor waits at the end of the text
         tmux.wait_screen("armour at dawn")
         tmux.keys("C-s")
-        hero = poll(lambda: (a := Asset.get(Asset.name == "hero_00")).reverse_prompt
-                    == "a knight in silver armour at dawn" and a, "the prompt saved")
+        hero = poll(
+            lambda: (
+                (a := Asset.get(Asset.name == "hero_00")).reverse_prompt
+                == "a knight in silver armour at dawn"
+                and a
+            ),
+            "the prompt saved",
+        )
         screen = tmux.wait_screen("a knight in silver armour at dawn")
         assert "✎" in screen  # edited by a person
 

@@ -31,14 +31,38 @@ class Terminals:
         self.socket = f"vidpipe-writers-{uuid.uuid4().hex[:8]}"
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                              text=True, timeout=30, check=True).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
 
     def start(self, name: str, root: Path, user: str, editor: Path | None = None) -> None:
-        env = ["env", "-u", "COLUMNS", "-u", "LINES", "TERM=xterm-256color",
-               f"VIDPIPE_USER={user}", *([f"EDITOR={editor}"] if editor else [])]
-        self.tmux("-f", "/dev/null", "new-session", "-d", "-s", name, "-x", "200", "-y", "50",
-                  " ".join([*env, TUI, "--no-watch", "--preview", "off", str(root)]))
+        env = [
+            "env",
+            "-u",
+            "COLUMNS",
+            "-u",
+            "LINES",
+            "TERM=xterm-256color",
+            f"VIDPIPE_USER={user}",
+            *([f"EDITOR={editor}"] if editor else []),
+        ]
+        self.tmux(
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "200",
+            "-y",
+            "50",
+            " ".join([*env, TUI, "--no-watch", "--preview", "off", str(root)]),
+        )
         self.tmux("resize-window", "-t", name, "-x", "200", "-y", "50")
 
     def screen(self, name: str) -> str:
@@ -69,7 +93,8 @@ def prompt(root: Path) -> str:
 
     with sqlite3.connect(root / ".vidpipe" / "vidpipe.db", timeout=30) as connection:
         return connection.execute(
-            "SELECT reverse_prompt FROM asset WHERE name = 'hero_00'").fetchone()[0]
+            "SELECT reverse_prompt FROM asset WHERE name = 'hero_00'"
+        ).fetchone()[0]
 
 
 def test_two_people_drafts_conflict_and_a_dropped_terminal(tmp_path):
@@ -110,8 +135,12 @@ def test_two_people_drafts_conflict_and_a_dropped_terminal(tmp_path):
         terminals.wait("alice", "alice text")
         terminals.keys("alice", "F4")
         drafts = root / ".vidpipe" / "drafts"
-        poll(lambda: any(p.read_text() == "written in the editor"
-                         for p in drafts.glob("editor-*.txt")), "the editor's file written")
+        poll(
+            lambda: any(
+                p.read_text() == "written in the editor" for p in drafts.glob("editor-*.txt")
+            ),
+            "the editor's file written",
+        )
         terminals.drop("alice")
 
         terminals.start("alice", root, "alice")

@@ -46,8 +46,11 @@ async def open_editor(pilot):
     app = pilot.app
     await wait_for(pilot, lambda: app.main_screen.table.row_count == 2, what="the grid")
     await pilot.press("e")
-    return await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen"
-                          and app.screen, what="the editor")
+    return await wait_for(
+        pilot,
+        lambda: type(app.screen).__name__ == "AssetEditorScreen" and app.screen,
+        what="the editor",
+    )
 
 
 def alice_typing(root: Path):
@@ -71,9 +74,14 @@ async def test_another_persons_draft_is_named_never_restored_as_yours(project):
             assert editor.query_one("#reverse_prompt").text == ""
             title = str(editor.query_one("#title-reverse_prompt").content)
             assert "alice is editing this field (unsaved)" in title
-            await wait_for(pilot, lambda: any("Reverse prompt of — hero_00: alice is editing "
-                                              "this field (unsaved)" in m
-                                              for m in messages(app)), what="the notice")
+            await wait_for(
+                pilot,
+                lambda: any(
+                    "Reverse prompt of — hero_00: alice is editing this field (unsaved)" in m
+                    for m in messages(app)
+                ),
+                what="the notice",
+            )
             assert not any("Restored" in m for m in messages(app))
             await pilot.press(*type_text("bob's words"), "ctrl+s")
             await wait_for(pilot, lambda: hero().reverse_prompt == "bob's words", what="saved")
@@ -91,13 +99,20 @@ async def test_the_same_person_gets_the_draft_of_a_session_that_ended(project):
     alice.close_session()  # her SSH connection dropped: the session lock is gone
     app = make_app(project, "alice")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: any("Your unsaved text from an earlier session: — hero_00"
-                                          in m for m in messages(app)),
-                       what="the start-up notice naming the asset")
+        await wait_for(
+            pilot,
+            lambda: any(
+                "Your unsaved text from an earlier session: — hero_00" in m for m in messages(app)
+            ),
+            what="the start-up notice naming the asset",
+        )
         editor = await open_editor(pilot)
         assert editor.query_one("#reverse_prompt").text == "alice's words"
-        await wait_for(pilot, lambda: any("Restored your unsaved draft of — hero_00" in m
-                                          for m in messages(app)), what="the restore notice")
+        await wait_for(
+            pilot,
+            lambda: any("Restored your unsaved draft of — hero_00" in m for m in messages(app)),
+            what="the restore notice",
+        )
 
 
 async def test_saving_over_a_change_made_meanwhile_is_a_conflict_then_a_choice(project):
@@ -108,27 +123,43 @@ async def test_saving_over_a_change_made_meanwhile_is_a_conflict_then_a_choice(p
         editor = await open_editor(pilot)
         await pilot.press(*type_text("alice's words"))
         edit_field(hero().id, "reverse_prompt", "bob's words", person="bob")  # another session
-        await wait_for(pilot, lambda: any("bob saved Reverse prompt after you opened it" in m
-                                          for m in messages(app)), what="the live notice")
+        await wait_for(
+            pilot,
+            lambda: any("bob saved Reverse prompt after you opened it" in m for m in messages(app)),
+            what="the live notice",
+        )
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: any("Reverse prompt of — hero_00 changed after you opened "
-                                          "it" in m and "by bob" in m for m in messages(app)),
-                       what="the conflict notice")
+        await wait_for(
+            pilot,
+            lambda: any(
+                "Reverse prompt of — hero_00 changed after you opened it" in m and "by bob" in m
+                for m in messages(app)
+            ),
+            what="the conflict notice",
+        )
         assert hero().reverse_prompt == "bob's words"  # not replaced silently
         assert app.drafts.load(hero().id).fields == {"reverse_prompt": "alice's words"}
 
         # Alice looks again: her text is back, and saving now is her choice.
         await pilot.press("e")
-        editor = await wait_for(pilot, lambda: type(app.screen).__name__ == "AssetEditorScreen"
-                                and app.screen, what="the editor again")
+        editor = await wait_for(
+            pilot,
+            lambda: type(app.screen).__name__ == "AssetEditorScreen" and app.screen,
+            what="the editor again",
+        )
         assert editor.query_one("#reverse_prompt").text == "alice's words"
-        await wait_for(pilot, lambda: any("The stored value changed since" in m
-                                          for m in messages(app)), what="the stale note")
+        await wait_for(
+            pilot,
+            lambda: any("The stored value changed since" in m for m in messages(app)),
+            what="the stale note",
+        )
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: hero().reverse_prompt == "alice's words", what="saved")
         await settle(pilot)
         assert [(e.person, e.new_value) for e in history(hero().id, "reverse_prompt")] == [
-            ("bob", "bob's words"), ("alice", "alice's words")]
+            ("bob", "bob's words"),
+            ("alice", "alice's words"),
+        ]
         assert app.drafts.load(hero().id) is None
 
 
@@ -150,16 +181,26 @@ async def test_editor_text_left_by_a_dropped_session_is_offered_back_then_cleane
 
     app = make_app(project, "alice")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: any("earlier session: — hero_00" in m
-                                          for m in messages(app)), what="the start-up notice")
+        await wait_for(
+            pilot,
+            lambda: any("earlier session: — hero_00" in m for m in messages(app)),
+            what="the start-up notice",
+        )
         editor = await open_editor(pilot)
         assert editor.query_one("#reverse_prompt").text == "written in vim before the drop\n"
-        await wait_for(pilot, lambda: any("Restored what you wrote in $EDITOR for Reverse "
-                                          "prompt of — hero_00" in m and "swap file" in m
-                                          for m in messages(app)), what="the $EDITOR notice")
+        await wait_for(
+            pilot,
+            lambda: any(
+                "Restored what you wrote in $EDITOR for Reverse prompt of — hero_00" in m
+                and "swap file" in m
+                for m in messages(app)
+            ),
+            what="the $EDITOR notice",
+        )
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: hero().reverse_prompt == "written in vim before the drop\n",
-                       what="saved")
+        await wait_for(
+            pilot, lambda: hero().reverse_prompt == "written in vim before the drop\n", what="saved"
+        )
         await settle(pilot)
     assert not path.exists() and not swap.exists()  # offered back, then cleaned
 

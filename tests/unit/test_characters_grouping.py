@@ -32,25 +32,49 @@ class Project:
     def photo(self, manifest: str, name: str, size=(1000, 1000)) -> Asset:
         if manifest not in self.manifests:
             self.manifests[manifest] = Manifest.create(name=manifest, folder=manifest)
-        return Asset.create(manifest=self.manifests[manifest], name=name,
-                            file_path=f"{manifest}/{name}.jpg", content_hash=f"{manifest}/{name}",
-                            width=size[0], height=size[1], state=AssetState.PROCESSED)
-
-    def face(self, photo: Asset, angle: float, box=(100, 100, 200, 200), confidence=0.99,
-             landmarks=None) -> Asset:
         return Asset.create(
-            manifest=photo.manifest_id, name=f"{photo.name} face {box[0]}", source=Source.EXTRACTED,
-            source_asset=photo, extraction_key=f"face:face:{box}", is_face_crop=True,
-            file_path=f".vidpipe/crops/{photo.name}-{box[0]}.jpg", content_hash=f"{photo.id}{box}",
-            detection_class="face", detection_confidence=confidence, crop_bbox=list(box),
-            face_embedding=_unit(angle), face_landmarks=landmarks, state=AssetState.PROCESSED)
+            manifest=self.manifests[manifest],
+            name=name,
+            file_path=f"{manifest}/{name}.jpg",
+            content_hash=f"{manifest}/{name}",
+            width=size[0],
+            height=size[1],
+            state=AssetState.PROCESSED,
+        )
+
+    def face(
+        self, photo: Asset, angle: float, box=(100, 100, 200, 200), confidence=0.99, landmarks=None
+    ) -> Asset:
+        return Asset.create(
+            manifest=photo.manifest_id,
+            name=f"{photo.name} face {box[0]}",
+            source=Source.EXTRACTED,
+            source_asset=photo,
+            extraction_key=f"face:face:{box}",
+            is_face_crop=True,
+            file_path=f".vidpipe/crops/{photo.name}-{box[0]}.jpg",
+            content_hash=f"{photo.id}{box}",
+            detection_class="face",
+            detection_confidence=confidence,
+            crop_bbox=list(box),
+            face_embedding=_unit(angle),
+            face_landmarks=landmarks,
+            state=AssetState.PROCESSED,
+        )
 
     def person(self, photo: Asset, box) -> Asset:
         return Asset.create(
-            manifest=photo.manifest_id, name=f"{photo.name} person", source=Source.EXTRACTED,
-            source_asset=photo, extraction_key=f"det:person:{box}", detection_class="person",
-            file_path=f".vidpipe/crops/{photo.name}-person.jpg", content_hash=f"p{photo.id}",
-            crop_bbox=list(box), state=AssetState.PROCESSED)
+            manifest=photo.manifest_id,
+            name=f"{photo.name} person",
+            source=Source.EXTRACTED,
+            source_asset=photo,
+            extraction_key=f"det:person:{box}",
+            detection_class="person",
+            file_path=f".vidpipe/crops/{photo.name}-person.jpg",
+            content_hash=f"p{photo.id}",
+            crop_bbox=list(box),
+            state=AssetState.PROCESSED,
+        )
 
 
 def _character(asset: Asset) -> str | None:
@@ -77,8 +101,10 @@ def test_the_same_face_in_two_manifests_is_one_character(project):
     assert Asset.get_by_id(street.id).duplicate_of_id is None
     assert Asset.get_by_id(cast.id).face_group == Asset.get_by_id(street.id).face_group == cast.id
     [anna, bert] = list_characters()
-    assert {(i.manifest, i.asset_id) for i in anna.images} == {("cast", cast.id),
-                                                                ("street", street.id)}
+    assert {(i.manifest, i.asset_id) for i in anna.images} == {
+        ("cast", cast.id),
+        ("street", street.id),
+    }
 
 
 def test_duplicates_within_a_manifest_point_at_its_best_face(project):
@@ -133,7 +159,11 @@ def test_handles_stay_with_their_group_and_numbers_are_never_reused(project):
     anna2 = project.face(project.photo("a-first", "anna 2"), 0.5)
     regroup_project(THRESHOLD)
     assert [_character(f) for f in (anna, anna2, bert, carl)] == [
-        "PERSON_01", "PERSON_01", "HERO", "PERSON_03"]
+        "PERSON_01",
+        "PERSON_01",
+        "HERO",
+        "PERSON_03",
+    ]
 
     # bert's photo goes: HERO has no images; a new person does not take its number.
     Asset.update(state=AssetState.REMOVED).where(Asset.id == bert.id).execute()
@@ -178,10 +208,18 @@ def test_closeups_and_full_body_crops_take_their_faces_character(project):
 
 
 def test_the_primary_is_the_sharpest_front_unless_a_person_picked_one(project):
-    frontal = {"box": [0, 0, 100, 100], "left_eye": [70, 40], "right_eye": [30, 40],
-               "nose": [50, 60]}
-    turned = {"box": [0, 0, 100, 100], "left_eye": [70, 40], "right_eye": [40, 40],
-              "nose": [90, 60]}
+    frontal = {
+        "box": [0, 0, 100, 100],
+        "left_eye": [70, 40],
+        "right_eye": [30, 40],
+        "nose": [50, 60],
+    }
+    turned = {
+        "box": [0, 0, 100, 100],
+        "left_eye": [70, 40],
+        "right_eye": [40, 40],
+        "nose": [90, 60],
+    }
     blurry = project.face(project.photo("cast", "a"), 0.0, landmarks=frontal)
     sharp = project.face(project.photo("cast", "b"), 0.5, landmarks=frontal)
     side = project.face(project.photo("cast", "c"), 1.0, landmarks=turned)
@@ -207,5 +245,4 @@ def test_roles_from_landmarks():
     assert face_role({**eyes, "nose": [75, 55]}).value == "profile"
     assert face_role(None).value == "front"  # found before landmarks were kept
     # A tilted head looking at the camera is still front.
-    assert yaw_degrees({"left_eye": [60, 50], "right_eye": [40, 40],
-                        "nose": [43.3, 58.4]}) < 10
+    assert yaw_degrees({"left_eye": [60, 50], "right_eye": [40, 40], "nose": [43.3, 58.4]}) < 10

@@ -12,9 +12,18 @@ from vidpipe.store.models import Asset, AssetState, Character, Manifest
 
 
 def _image(manifest, name, role, sharpness=None, character=None, tag=None, state="processed"):
-    return Asset.create(manifest=manifest, name=name, file_path=f"{manifest.folder}/{name}",
-                        content_hash=name, character=character, character_role=role,
-                        sharpness=sharpness, manifest_tag=tag, state=state, is_face_crop=True)
+    return Asset.create(
+        manifest=manifest,
+        name=name,
+        file_path=f"{manifest.folder}/{name}",
+        content_hash=name,
+        character=character,
+        character_role=role,
+        sharpness=sharpness,
+        manifest_tag=tag,
+        state=state,
+        is_face_crop=True,
+    )
 
 
 def _two_manifests():
@@ -71,11 +80,20 @@ def test_cli_json_prints_exactly_the_view_fields(session, capsys):
     assert main(["characters", str(session.project.root), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
 
-    assert printed == [{
-        "handle": "HERO", "name": "Grace", "description": "short hair",
-        "primary": {"manifest": "cast", "tag": "CHAR_01", "file": "cast/face.jpg", "role": "front"},
-        "images": [
-            {"manifest": "cast", "tag": "CHAR_01", "file": "cast/face.jpg", "role": "front"},
-            {"manifest": "street", "tag": None, "file": "street/body.jpg", "role": "full_body"},
-        ],
-    }]
+    assert printed == [
+        {
+            "handle": "HERO",
+            "name": "Grace",
+            "description": "short hair",
+            "primary": {
+                "manifest": "cast",
+                "tag": "CHAR_01",
+                "file": "cast/face.jpg",
+                "role": "front",
+            },
+            "images": [
+                {"manifest": "cast", "tag": "CHAR_01", "file": "cast/face.jpg", "role": "front"},
+                {"manifest": "street", "tag": None, "file": "street/body.jpg", "role": "full_body"},
+            ],
+        }
+    ]

@@ -10,8 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from vidpipe.config.settings import (CONFIG_FILENAME, PUBLIC_FIELDS, Settings, load_settings,
-                            settings_template)
+from vidpipe.config.settings import (
+    CONFIG_FILENAME,
+    PUBLIC_FIELDS,
+    Settings,
+    load_settings,
+    settings_template,
+)
 from vidpipe.errors import ConfigError
 from vidpipe.store.project import init_project
 from vidpipe.config.settings_files import user_config_path
@@ -38,12 +43,21 @@ def test_defaults_without_file_or_environment(tmp_path):
 
 
 def test_precedence_defaults_then_user_file_then_project_then_environment(tmp_path, user_config):
-    user_config.write_text('contact_sheet_columns = 5\ncontact_sheet_thumb_px = 128\n'
-                           'gemini_base_url = "http://127.0.0.1:9/"\n')
-    write_config(tmp_path, 'contact_sheet_columns = 6\nprompt_concurrency = 3\n'
-                           'detection_classes = ["person", "dog"]\ngemini_model = "from-file"\n')
-    env = {"VIDPIPE_PROMPT_CONCURRENCY": "8", "VIDPIPE_DETECTION_CLASSES": "cat, car",
-           "VIDPIPE_FACE_DISTANCE_THRESHOLD": "0.05", "VIDPIPE_MODELS_DIR": "~/weights"}
+    user_config.write_text(
+        "contact_sheet_columns = 5\ncontact_sheet_thumb_px = 128\n"
+        'gemini_base_url = "http://127.0.0.1:9/"\n'
+    )
+    write_config(
+        tmp_path,
+        "contact_sheet_columns = 6\nprompt_concurrency = 3\n"
+        'detection_classes = ["person", "dog"]\ngemini_model = "from-file"\n',
+    )
+    env = {
+        "VIDPIPE_PROMPT_CONCURRENCY": "8",
+        "VIDPIPE_DETECTION_CLASSES": "cat, car",
+        "VIDPIPE_FACE_DISTANCE_THRESHOLD": "0.05",
+        "VIDPIPE_MODELS_DIR": "~/weights",
+    }
     settings = load_settings(tmp_path, env=env)
     assert settings.contact_sheet_thumb_px == 128  # user file over default
     assert settings.gemini_base_url == "http://127.0.0.1:9/"  # the person's own: no trust needed
@@ -55,8 +69,12 @@ def test_precedence_defaults_then_user_file_then_project_then_environment(tmp_pa
     assert settings.models_dir == Path("~/weights").expanduser()
     assert settings.contact_sheet_label_px == 60  # untouched default
     assert load_settings(tmp_path, env={}).detection_classes == ("person", "dog")
-    assert load_settings(tmp_path, env={"VIDPIPE_FACE_DISTANCE_THRESHOLD": "none"}) \
-        .face_distance_threshold is None
+    assert (
+        load_settings(
+            tmp_path, env={"VIDPIPE_FACE_DISTANCE_THRESHOLD": "none"}
+        ).face_distance_threshold
+        is None
+    )
 
 
 def test_settings_in_code_do_not_read_the_environment(monkeypatch):
@@ -101,8 +119,9 @@ def test_bad_number_in_the_file_is_refused_by_name(tmp_path, setting, literal, e
 
 
 @pytest.mark.parametrize("setting, literal, env_value, reason", NUMERIC_CASES)
-def test_bad_number_in_the_environment_is_refused_by_name(tmp_path, setting, literal, env_value,
-                                                          reason):
+def test_bad_number_in_the_environment_is_refused_by_name(
+    tmp_path, setting, literal, env_value, reason
+):
     with pytest.raises(ConfigError) as refused:
         load_settings(tmp_path, env={f"VIDPIPE_{setting.upper()}": env_value})
     message = str(refused.value)
@@ -118,25 +137,31 @@ def test_whole_float_and_int_forms_are_accepted(tmp_path):
 
 
 def test_contact_sheet_page_that_would_not_fit_in_memory_is_refused(tmp_path):
-    write_config(tmp_path, "contact_sheet_columns = 64\ncontact_sheet_thumb_px = 4096\n"
-                           "contact_sheet_rows_per_page = 1000\n")
+    write_config(
+        tmp_path,
+        "contact_sheet_columns = 64\ncontact_sheet_thumb_px = 4096\n"
+        "contact_sheet_rows_per_page = 1000\n",
+    )
     with pytest.raises(ConfigError, match="contact-sheet page of 262144 x 4156000 px is too large"):
         load_settings(tmp_path, env={})
 
 
-@pytest.mark.parametrize("setting, value, reason", [
-    ("device", "cuda; rm -rf /", "not an accepted value"),
-    ("gemini_model", "../../v1beta/files", "not an accepted value"),
-    ("gemini_model", "gemini?key=x", "not an accepted value"),
-    ("face_model", "Dlib --x", "not an accepted value"),
-    ("yolo_weights", " ", "must name a weights file"),
-    ("gemini_base_url", "file:///etc/passwd", "http:// or https://"),
-    ("database_url", "mysql://db/x", "unsupported scheme mysql:"),
-    ("database_url", "/tmp/plain/path.db", "unsupported scheme .none."),
-    ("database_url", "sqlite:///", "must be sqlite:///PATH"),
-    ("database_url", "postgresql://host", "must name a database"),
-    ("queue_url", "amqp://broker", "unsupported scheme amqp:"),
-])
+@pytest.mark.parametrize(
+    "setting, value, reason",
+    [
+        ("device", "cuda; rm -rf /", "not an accepted value"),
+        ("gemini_model", "../../v1beta/files", "not an accepted value"),
+        ("gemini_model", "gemini?key=x", "not an accepted value"),
+        ("face_model", "Dlib --x", "not an accepted value"),
+        ("yolo_weights", " ", "must name a weights file"),
+        ("gemini_base_url", "file:///etc/passwd", "http:// or https://"),
+        ("database_url", "mysql://db/x", "unsupported scheme mysql:"),
+        ("database_url", "/tmp/plain/path.db", "unsupported scheme .none."),
+        ("database_url", "sqlite:///", "must be sqlite:///PATH"),
+        ("database_url", "postgresql://host", "must name a database"),
+        ("queue_url", "amqp://broker", "unsupported scheme amqp:"),
+    ],
+)
 def test_bad_text_values_are_refused_by_name(tmp_path, setting, value, reason):
     with pytest.raises(ConfigError, match=reason) as refused:
         load_settings(tmp_path, env={f"VIDPIPE_{setting.upper()}": value})
@@ -164,9 +189,10 @@ def test_escape_sequences_in_a_value_never_reach_the_terminal_raw(tmp_path):
 
 def test_unknown_setting_and_tables_are_refused_with_a_suggestion(tmp_path):
     write_config(tmp_path, "contact_sheet_colums = 4\n")
-    with pytest.raises(ConfigError,
-                       match="unknown setting 'contact_sheet_colums' .did you mean "
-                             "'contact_sheet_columns'"):
+    with pytest.raises(
+        ConfigError,
+        match="unknown setting 'contact_sheet_colums' .did you mean 'contact_sheet_columns'",
+    ):
         load_settings(tmp_path, env={})
     write_config(tmp_path, "[gemini]\nmodel = 'x'\n")
     with pytest.raises(ConfigError, match="unknown setting 'gemini'"):
@@ -242,8 +268,9 @@ def test_api_key_only_from_environment_and_never_in_repr(tmp_path, user_config):
     write_config(tmp_path, "")
     settings = load_settings(tmp_path, env={"GOOGLE_API_KEY": "g-key-123"})
     assert settings.gemini_api_key == "g-key-123"
-    settings = load_settings(tmp_path, env={"GOOGLE_API_KEY": "g-key-123",
-                                            "GEMINI_API_KEY": "secret-key-456"})
+    settings = load_settings(
+        tmp_path, env={"GOOGLE_API_KEY": "g-key-123", "GEMINI_API_KEY": "secret-key-456"}
+    )
     assert settings.gemini_api_key == "secret-key-456"
     assert "secret-key-456" not in repr(settings) and "secret-key-456" not in str(settings)
     assert "secret-key-456" not in settings.model_dump_json()
@@ -268,8 +295,10 @@ def test_template_parses_and_documents_every_setting(tmp_path):
     assert "vidpipe trust PROJECT" in template  # the settings that need trust say so
 
     # Uncommenting every setting line gives a TOML file that loads to the defaults, untrusted.
-    enabled = "\n".join(line[2:] if any(line.startswith(f"# {n} = ") for n in PUBLIC_FIELDS)
-                        else line for line in template.splitlines())
+    enabled = "\n".join(
+        line[2:] if any(line.startswith(f"# {n} = ") for n in PUBLIC_FIELDS) else line
+        for line in template.splitlines()
+    )
     data = tomllib.loads(enabled)
     assert set(data) == set(PUBLIC_FIELDS)
     write_config(tmp_path, enabled)
@@ -302,7 +331,8 @@ def test_a_table_setting_comes_whole_from_one_layer(tmp_path):
 
 
 def test_a_deeply_nested_file_is_refused_not_a_crash(tmp_path):
-    (tmp_path / CONFIG_FILENAME).write_text("detection_classes = " + "[" * 200_000
-                                            + "]" * 200_000 + "\n")
+    (tmp_path / CONFIG_FILENAME).write_text(
+        "detection_classes = " + "[" * 200_000 + "]" * 200_000 + "\n"
+    )
     with pytest.raises(ConfigError, match="nests arrays or tables too deeply"):
         load_settings(tmp_path, env={})

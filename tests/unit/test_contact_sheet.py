@@ -7,7 +7,14 @@ from pathlib import Path
 
 from PIL import Image
 
-from vidpipe.pipeline.contact_sheet import BACKGROUND, MARGIN, TITLE_PX, Layout, SheetEntry, render_pages
+from vidpipe.pipeline.contact_sheet import (
+    BACKGROUND,
+    MARGIN,
+    TITLE_PX,
+    Layout,
+    SheetEntry,
+    render_pages,
+)
 from vidpipe.pipeline.engine import ManifestingEngine
 from vidpipe.pipeline.ingest import reconcile
 from vidpipe.store.models import Manifest, RunStatus, StageProgress
@@ -38,13 +45,17 @@ def run_sheet(session, mode="missing"):
     run = engine.process_manifest(Manifest.get(Manifest.name == "refs"), mode)
     assert run.status == RunStatus.DONE, run.error
     row = StageProgress.get(StageProgress.run == run.id)
-    pages = [session.project.absolute(p) for p in Manifest.get(Manifest.name == "refs").contact_sheets]
+    pages = [
+        session.project.absolute(p) for p in Manifest.get(Manifest.name == "refs").contact_sheets
+    ]
     return pages, row
 
 
 def cell_origin(index: int) -> tuple[int, int]:
-    return (MARGIN + (index % COLUMNS) * (THUMB + MARGIN),
-            TITLE_PX + MARGIN + (index // COLUMNS) * (THUMB + LABEL + MARGIN))
+    return (
+        MARGIN + (index % COLUMNS) * (THUMB + MARGIN),
+        TITLE_PX + MARGIN + (index // COLUMNS) * (THUMB + LABEL + MARGIN),
+    )
 
 
 def has_text(image: Image.Image, box) -> bool:
@@ -81,8 +92,10 @@ def test_layout_four_columns_256px_cells_label_band_and_title(session):
 
 def test_long_names_are_cut_to_their_cell():
     """A long name is cut with an ellipsis instead of running into the next cell."""
-    entries = [SheetEntry(n, "a very long name " * 5, "CHARACTER", Path("/nonexistent.png"))
-               for n in (1, 2)]
+    entries = [
+        SheetEntry(n, "a very long name " * 5, "CHARACTER", Path("/nonexistent.png"))
+        for n in (1, 2)
+    ]
     [sheet] = list(render_pages(entries, Layout(), "m", 10_000_000, images_within=None))
     x, y = cell_origin(1)
     # The first label must end inside its own cell: the gap to the next cell stays empty.
@@ -93,7 +106,7 @@ def test_long_names_are_cut_to_their_cell():
 def test_pagination_30_assets_6_rows_gives_2_pages(session):
     make_assets(session.project.root / "refs", 30, size=(64, 48))
     pages, row = run_sheet(session)
-    stem = pages[0].name[:-len("-p01.jpg")]
+    stem = pages[0].name[: -len("-p01.jpg")]
     assert [p.name for p in pages] == [f"{stem}-p01.jpg", f"{stem}-p02.jpg"]
     first, second = (Image.open(p) for p in pages)
     assert first.height == TITLE_PX + MARGIN + 6 * (THUMB + LABEL + MARGIN)

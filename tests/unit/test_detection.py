@@ -8,7 +8,13 @@ from PIL import Image
 from vidpipe.pipeline.engine import ManifestingEngine
 from vidpipe.pipeline.ingest import add_files
 from vidpipe.store.models import (
-    Asset, AssetState, AssetType, ItemError, Source, StageProgress, StageStatus,
+    Asset,
+    AssetState,
+    AssetType,
+    ItemError,
+    Source,
+    StageProgress,
+    StageStatus,
 )
 from vidpipe.pipeline.stages.base import StageName
 from vidpipe.pipeline.stages.detection import DetectionStage
@@ -33,14 +39,17 @@ class KnownBoxes:
         for image in images:
             self.sizes.append(image.size)
             w, h = image.size
-            out.append([Box(x1 * w, y1 * h, x2 * w, y2 * h, conf, cls)
-                        for x1, y1, x2, y2, conf, cls in self.boxes])
+            out.append(
+                [
+                    Box(x1 * w, y1 * h, x2 * w, y2 * h, conf, cls)
+                    for x1, y1, x2, y2, conf, cls in self.boxes
+                ]
+            )
         return out
 
 
 def _engine(session, detector):
-    return ManifestingEngine(session.project, session.settings,
-                             stages=[DetectionStage(detector)])
+    return ManifestingEngine(session.project, session.settings, stages=[DetectionStage(detector)])
 
 
 def _run(session, detector, mode="missing"):
@@ -60,10 +69,10 @@ def _crops(source_id=None, live=True):
 
 
 BOXES = [
-    (0.10, 0.10, 0.50, 0.90, 0.91, "person"),   # big person
+    (0.10, 0.10, 0.50, 0.90, 0.91, "person"),  # big person
     (0.60, 0.50, 0.90, 0.80, 0.80, "car"),
-    (0.00, 0.00, 0.05, 0.05, 0.95, "cup"),      # too small (0.25 % of the image)
-    (0.55, 0.10, 0.95, 0.40, 0.20, "dog"),      # below confidence
+    (0.00, 0.00, 0.05, 0.05, 0.95, "cup"),  # too small (0.25 % of the image)
+    (0.55, 0.10, 0.95, 0.40, 0.20, "dog"),  # below confidence
 ]
 
 
@@ -74,7 +83,9 @@ def test_boxes_become_crops_with_rows_and_files(session, make_image):
     assert "2 box(es) kept" in row.message and "fake" in row.message
     crops = _crops()
     assert [(c.detection_class, c.asset_type) for c in crops] == [
-        ("person", AssetType.CHARACTER), ("car", AssetType.OBJECT)]
+        ("person", AssetType.CHARACTER),
+        ("car", AssetType.OBJECT),
+    ]
     person, car = crops
     assert person.crop_bbox == [80, 60, 400, 540]
     assert car.crop_bbox == [480, 300, 720, 480]
@@ -82,8 +93,10 @@ def test_boxes_become_crops_with_rows_and_files(session, make_image):
         path = session.project.absolute(crop.file_path)
         assert path.is_file() and path.parent == session.project.crops_dir
         with Image.open(path) as image:
-            assert image.size == (crop.crop_bbox[2] - crop.crop_bbox[0],
-                                  crop.crop_bbox[3] - crop.crop_bbox[1])
+            assert image.size == (
+                crop.crop_bbox[2] - crop.crop_bbox[0],
+                crop.crop_bbox[3] - crop.crop_bbox[1],
+            )
         assert (crop.width, crop.height) == image.size
         assert crop.extraction_key.startswith(f"det:{crop.detection_class}:")
         assert crop.type_source == "detection" and crop.source_asset_id is not None
@@ -141,10 +154,12 @@ def test_bbox_is_in_exif_rotated_pixels(session, tmp_path):
 
 def test_class_filter_and_thresholds_from_settings(session, make_image):
     add_files(session.project, session.settings, [make_image("scene.jpg", size=(800, 600))])
-    session.settings = session.settings.replace(detection_classes=("car", "dog"),
-                                                detection_confidence=0.1)
-    engine = ManifestingEngine(session.project, session.settings,
-                               stages=[DetectionStage(KnownBoxes(BOXES))])
+    session.settings = session.settings.replace(
+        detection_classes=("car", "dog"), detection_confidence=0.1
+    )
+    engine = ManifestingEngine(
+        session.project, session.settings, stages=[DetectionStage(KnownBoxes(BOXES))]
+    )
     engine.process_manifest(Asset.select().first().manifest)
     assert sorted(c.detection_class for c in _crops()) == ["car", "dog"]
     source = Asset.get(Asset.source == Source.UPLOADED)
@@ -192,8 +207,9 @@ def test_corrupt_source_and_corrupt_crop_file(session, make_image):
 
 def test_no_weights_is_skipped_with_the_remedy(session, make_image, tmp_path):
     add_files(session.project, session.settings, [make_image("a.jpg")])
-    session.settings = session.settings.replace(models_dir=tmp_path / "empty-models",
-                                                yolo_weights="yolov8n.pt")
+    session.settings = session.settings.replace(
+        models_dir=tmp_path / "empty-models", yolo_weights="yolov8n.pt"
+    )
     engine = ManifestingEngine(session.project, session.settings, stages=[DetectionStage()])
     run = engine.process_manifest(Asset.get().manifest)
     row = StageProgress.get(StageProgress.run == run.id)
@@ -204,9 +220,12 @@ def test_no_weights_is_skipped_with_the_remedy(session, make_image, tmp_path):
 @pytest.mark.slow
 def test_real_ultralytics_path_with_architecture_yaml(session, bus_jpg, zidane_jpg):
     add_files(session.project, session.settings, [bus_jpg, zidane_jpg])
-    session.settings = session.settings.replace(yolo_weights="yolov8n.yaml", device="cpu",
-                                                models_dir=session.project.root / "models",
-                                                detection_batch_size=2)
+    session.settings = session.settings.replace(
+        yolo_weights="yolov8n.yaml",
+        device="cpu",
+        models_dir=session.project.root / "models",
+        detection_batch_size=2,
+    )
     engine = ManifestingEngine(session.project, session.settings, stages=[DetectionStage()])
     run = engine.process_manifest(Asset.select().first().manifest)
     row = StageProgress.get(StageProgress.run == run.id, StageProgress.stage == StageName.DETECTION)
@@ -225,9 +244,9 @@ def test_real_ultralytics_path_with_architecture_yaml(session, bus_jpg, zidane_j
 
     detector = get_detector(session.settings)
     assert detector.loaded
-    run2 = ManifestingEngine(session.project, session.settings,
-                             stages=[DetectionStage()]).process_manifest(
-        Asset.select().first().manifest, "all")
+    run2 = ManifestingEngine(
+        session.project, session.settings, stages=[DetectionStage()]
+    ).process_manifest(Asset.select().first().manifest, "all")
     row2 = StageProgress.get(StageProgress.run == run2.id)
     assert row2.status == StageStatus.DONE and "model load" not in row2.message
     assert get_detector(session.settings) is detector

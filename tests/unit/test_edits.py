@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from vidpipe.store.edits import (
-    adopt_suggestion, apply_ai_value, edit_field, history, last_writer, redo, suggestions, undo,
+    adopt_suggestion,
+    apply_ai_value,
+    edit_field,
+    history,
+    last_writer,
+    redo,
+    suggestions,
+    undo,
     user_edited_fields,
 )
 from vidpipe.store.models import Asset, Author, FieldEdit, Manifest
@@ -33,9 +40,17 @@ def test_edit_records_history_and_no_op_records_nothing(asset):
     assert fresh.sort_order == 3 and fresh.user_tags == ["hero", "main"]
     assert fresh.asset_type == "CHARACTER" and fresh.type_source == "user"
     assert [e.field for e in history(asset.id)] == [
-        "visual_description", "sort_order", "user_tags", "asset_type"]
-    assert user_edited_fields(asset.id) == {"visual_description", "sort_order", "user_tags",
-                                            "asset_type"}
+        "visual_description",
+        "sort_order",
+        "user_tags",
+        "asset_type",
+    ]
+    assert user_edited_fields(asset.id) == {
+        "visual_description",
+        "sort_order",
+        "user_tags",
+        "asset_type",
+    }
 
 
 def test_edit_rejects_fields_a_person_may_not_edit(asset):
@@ -96,7 +111,10 @@ def test_ai_value_after_a_person_edit_becomes_a_suggestion(asset):
     assert value(asset, "visual_description") == "person's text"
     [suggestion] = suggestions(asset.id)
     assert (suggestion.field, suggestion.new_value, suggestion.applied) == (
-        "visual_description", "AI second", False)
+        "visual_description",
+        "AI second",
+        False,
+    )
     # The same suggestion arriving again (a rerun) is not piled up.
     apply_ai_value(asset.id, "visual_description", "AI second")
     assert len(suggestions(asset.id)) == 1
@@ -142,8 +160,9 @@ def test_history_survives_a_reopened_database(tmp_path):
     root = tmp_path / "p"
     with open_project(root, create=True):
         manifest = Manifest.create(name="m", folder="m")
-        asset_id = Asset.create(manifest=manifest, name="x", file_path="m/x.png",
-                                content_hash="h").id
+        asset_id = Asset.create(
+            manifest=manifest, name="x", file_path="m/x.png", content_hash="h"
+        ).id
         edit_field(asset_id, "description", "kept on disk")
     with open_project(root):
         assert Asset.get_by_id(asset_id).description == "kept on disk"

@@ -17,8 +17,10 @@ def test_an_installed_extra_has_nothing_to_say():
 
 def test_a_missing_package_names_the_extra_and_the_pip_command():
     reason = missing_reason("vision", "detection", ("ultralytics", "vidpipe_no_such_package"))
-    assert reason == ("detection needs vidpipe[vision] (vidpipe_no_such_package not installed): "
-                      "pip install 'vidpipe[vision]'")
+    assert reason == (
+        "detection needs vidpipe[vision] (vidpipe_no_such_package not installed): "
+        "pip install 'vidpipe[vision]'"
+    )
 
 
 def test_a_missing_parent_package_counts_as_missing():

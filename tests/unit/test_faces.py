@@ -49,9 +49,10 @@ def _run(session, mode="missing"):
 
 def _faces_of(name: str) -> list[Asset]:
     source = Asset.get(Asset.name == name, Asset.source == Source.UPLOADED)
-    return sorted(Asset.select().where(Asset.source_asset == source.id,
-                                       Asset.is_face_crop == True),  # noqa: E712
-                  key=lambda a: a.crop_bbox[0])
+    return sorted(
+        Asset.select().where(Asset.source_asset == source.id, Asset.is_face_crop == True),  # noqa: E712
+        key=lambda a: a.crop_bbox[0],
+    )
 
 
 def _to_original(bbox):
@@ -60,11 +61,21 @@ def _to_original(bbox):
     return (x1 + VARIANT_CROP[0], y1 + VARIANT_CROP[1], x2 + VARIANT_CROP[0], y2 + VARIANT_CROP[1])
 
 
-def test_real_faces_found_cropped_and_grouped(session, zidane_jpg, bus_jpg, gracehopper_jpg,
-                                              photo_variants):
-    add_files(session.project, session.settings,
-              [zidane_jpg, bus_jpg, gracehopper_jpg, photo_variants / "zidane_v.jpg",
-               photo_variants / "grace_v.png", photo_variants / "grace_grey.png"])
+def test_real_faces_found_cropped_and_grouped(
+    session, zidane_jpg, bus_jpg, gracehopper_jpg, photo_variants
+):
+    add_files(
+        session.project,
+        session.settings,
+        [
+            zidane_jpg,
+            bus_jpg,
+            gracehopper_jpg,
+            photo_variants / "zidane_v.jpg",
+            photo_variants / "grace_v.png",
+            photo_variants / "grace_grey.png",
+        ],
+    )
     run, row = _run(session)
     assert row.status == StageStatus.DONE, row.message
     assert row.done == row.total == 6 and row.errors == 0
@@ -78,8 +89,10 @@ def test_real_faces_found_cropped_and_grouped(session, zidane_jpg, bus_jpg, grac
         assert face.detection_class == "face" and face.detection_confidence >= 0.9
         assert len(face.face_embedding) == 128
         with Image.open(session.project.absolute(face.file_path)) as crop:
-            assert crop.size == (face.crop_bbox[2] - face.crop_bbox[0],
-                                 face.crop_bbox[3] - face.crop_bbox[1])
+            assert crop.size == (
+                face.crop_bbox[2] - face.crop_bbox[0],
+                face.crop_bbox[3] - face.crop_bbox[1],
+            )
     # The crop boxes of the variant map back onto the same two men in the original.
     for original, variant in zip(zidane, zidane_v):
         assert iou(original.crop_bbox, _to_original(variant.crop_bbox)) > 0.6
@@ -104,12 +117,16 @@ def test_real_faces_found_cropped_and_grouped(session, zidane_jpg, bus_jpg, grac
                 assert m.description == f"(Duplicate of {primaries[0].name})"
 
     # A rerun finds the same rows; nothing is searched twice.
-    before = {a.id: (a.extraction_key, a.face_group) for a in Asset.select().where(
-        Asset.is_face_crop == True)}  # noqa: E712
+    before = {
+        a.id: (a.extraction_key, a.face_group)
+        for a in Asset.select().where(Asset.is_face_crop == True)  # noqa: E712
+    }
     _, again = _run(session)
     assert again.status == StageStatus.DONE and again.total == 0
-    assert before == {a.id: (a.extraction_key, a.face_group) for a in Asset.select().where(
-        Asset.is_face_crop == True)}  # noqa: E712
+    assert before == {
+        a.id: (a.extraction_key, a.face_group)
+        for a in Asset.select().where(Asset.is_face_crop == True)  # noqa: E712
+    }
 
 
 def test_bad_inputs_end_in_a_clear_state(session, make_image, gracehopper_jpg, tmp_path):

@@ -47,14 +47,17 @@ def test_constraints_and_many_faces():
     faces = np.repeat(centres, 10, axis=0) + rng.normal(scale=0.03, size=(5000, 128))
     labels = group_faces(faces, 0.065)
     assert len(set(labels)) == 500
-    assert all(len(set(labels[i * 10:(i + 1) * 10])) == 1 for i in range(500))
+    assert all(len(set(labels[i * 10 : (i + 1) * 10])) == 1 for i in range(500))
 
 
 def test_duplicate_prefix_is_never_doubled_and_keeps_text():
     text = with_duplicate_prefix("tall man, red scarf", "zidane face 1")
     assert text == "(Duplicate of zidane face 1) tall man, red scarf"
     assert with_duplicate_prefix(text, "zidane face 1") == text
-    assert with_duplicate_prefix(text, "other face 2") == "(Duplicate of other face 2) tall man, red scarf"
+    assert (
+        with_duplicate_prefix(text, "other face 2")
+        == "(Duplicate of other face 2) tall man, red scarf"
+    )
     assert strip_duplicate_prefix(text) == "tall man, red scarf"
     assert with_duplicate_prefix("", "p") == "(Duplicate of p)"
     assert with_duplicate_prefix("(Duplicate of p)", None) == ""
@@ -75,14 +78,18 @@ class FixedFaces:
         red = image.getpixel((0, 0))[0]
         angle, confidence = self.by_red[red]
         w, h = image.size
-        return [Face(w * 0.3, h * 0.3, w * 0.6, h * 0.7, confidence, _unit(angle)),
-                Face(0, 0, w, h, 0.0, _unit(180))]  # deepface's "no face" stand-in: dropped
+        return [
+            Face(w * 0.3, h * 0.3, w * 0.6, h * 0.7, confidence, _unit(angle)),
+            Face(0, 0, w, h, 0.0, _unit(180)),
+        ]  # deepface's "no face" stand-in: dropped
 
 
 @pytest.fixture
 def three_faces(session, make_image):
-    paths = [make_image(f"{name}.jpg", color=(red, 0, 0))
-             for name, red in (("anna1", 10), ("anna2", 60), ("bert", 120))]
+    paths = [
+        make_image(f"{name}.jpg", color=(red, 0, 0))
+        for name, red in (("anna1", 10), ("anna2", 60), ("bert", 120))
+    ]
     add_files(session.project, session.settings, paths)
     finder = FixedFaces({10: (0.0, 0.99), 60: (1.0, 0.95), 120: (90.0, 0.97)})
     engine = ManifestingEngine(session.project, session.settings, stages=[FaceStage(finder)])

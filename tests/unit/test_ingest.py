@@ -9,7 +9,13 @@ from pathlib import Path
 from PIL import Image
 
 from vidpipe.store.edits import edit_field, history
-from vidpipe.pipeline.ingest import IngestStatus, ingest_file, iter_input_files, reconcile, type_hint
+from vidpipe.pipeline.ingest import (
+    IngestStatus,
+    ingest_file,
+    iter_input_files,
+    reconcile,
+    type_hint,
+)
 from vidpipe.store.models import Asset, AssetState, AssetType, Manifest, StageMark
 from vidpipe.pipeline.stages.base import mark_done
 
@@ -267,9 +273,15 @@ def test_crops_are_removed_and_restored_with_their_source(session):
     write(root / "props" / "cup.png")
     reconcile(session.project, session.settings)
     cup = Asset.get()
-    crop = Asset.create(manifest=cup.manifest_id, name="cup crop", source="extracted",
-                        source_asset=cup.id, extraction_key="det:cup:0",
-                        file_path=".vidpipe/crops/cup-0.png", content_hash="x")
+    crop = Asset.create(
+        manifest=cup.manifest_id,
+        name="cup crop",
+        source="extracted",
+        source_asset=cup.id,
+        extraction_key="det:cup:0",
+        file_path=".vidpipe/crops/cup-0.png",
+        content_hash="x",
+    )
 
     moved_away = root.parent / "cup.png"
     (root / "props" / "cup.png").rename(moved_away)

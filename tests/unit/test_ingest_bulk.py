@@ -55,17 +55,39 @@ def scenario(root: Path, project, settings) -> list[Path]:
     shutil.copy(hero, root / "characters" / "hero-copy.png")  # of hero's new content
     shutil.copy(root / "props" / "renamed.png", root / "props" / "renamed-copy.png")
     return [
-        root / "props" / "new.png", root / "props" / "renamed.png", gone, hero,
-        root / "props" / "new-copy.png", root / "sets" / "new.png", root / "props" / "cup-twin.png",
-        broken, root / "props" / "broken-copy.png", root / "props" / "link.png", twice, twice,
-        root / "characters" / "hero-copy.png", root / "props" / "renamed-copy.png",
+        root / "props" / "new.png",
+        root / "props" / "renamed.png",
+        gone,
+        hero,
+        root / "props" / "new-copy.png",
+        root / "sets" / "new.png",
+        root / "props" / "cup-twin.png",
+        broken,
+        root / "props" / "broken-copy.png",
+        root / "props" / "link.png",
+        twice,
+        twice,
+        root / "characters" / "hero-copy.png",
+        root / "props" / "renamed-copy.png",
     ]
 
 
 def snapshot(root: Path, results) -> dict:
     assets = [
-        (a.id, a.manifest.name.replace(root.name, "ROOT"), a.name, a.asset_type, a.type_source,
-         a.file_path, a.content_hash, a.file_size, a.width, a.height, a.state, a.error)
+        (
+            a.id,
+            a.manifest.name.replace(root.name, "ROOT"),
+            a.name,
+            a.asset_type,
+            a.type_source,
+            a.file_path,
+            a.content_hash,
+            a.file_size,
+            a.width,
+            a.height,
+            a.state,
+            a.error,
+        )
         for a in Asset.select().order_by(Asset.id)
     ]
     marks = sorted((m.asset_id, m.stage) for m in StageMark.select())
@@ -93,9 +115,13 @@ def one_by_one(project, settings, paths):
 def test_bulk_ingest_matches_one_file_at_a_time(tmp_path, batch_size):
     # Folder names of one length: a symlink's size (its target's length) is compared too.
     expected = run(tmp_path, "single", one_by_one)
-    bulk = run(tmp_path, f"bulk{batch_size:02d}",
-               lambda project, settings, paths: ingest_files(project, settings, paths,
-                                                             batch_size=batch_size))
+    bulk = run(
+        tmp_path,
+        f"bulk{batch_size:02d}",
+        lambda project, settings, paths: ingest_files(
+            project, settings, paths, batch_size=batch_size
+        ),
+    )
     assert bulk == expected
 
     statuses = [status for status, *_ in bulk["results"]]
@@ -138,8 +164,9 @@ def test_a_file_renamed_twice_within_one_batch_keeps_its_asset(session):
     (root / "locations").mkdir()
     shutil.copy(root / "props" / "b.png", root / "locations" / "c.png")
 
-    results = ingest_files(session.project, session.settings,
-                           [root / "props" / "b.png", root / "locations" / "c.png"])
+    results = ingest_files(
+        session.project, session.settings, [root / "props" / "b.png", root / "locations" / "c.png"]
+    )
 
     assert [r.status for r in results] == [IngestStatus.MOVED, IngestStatus.NEW]
     assert results[0].asset.id == asset.id

@@ -32,8 +32,9 @@ def current_database(path) -> str:
 def with_next_migration(monkeypatch, migration) -> None:
     """Pretend this vidpipe knows one more schema version than the real one."""
     monkeypatch.setattr(database_module, "SCHEMA_VERSION", NEXT)
-    monkeypatch.setattr(database_module, "MIGRATIONS",
-                        {**database_module.MIGRATIONS, NEXT: migration})
+    monkeypatch.setattr(
+        database_module, "MIGRATIONS", {**database_module.MIGRATIONS, NEXT: migration}
+    )
 
 
 def test_new_database_records_the_current_version(tmp_path):
@@ -147,8 +148,12 @@ def shaped_as_version_7(raw: SqliteDatabase) -> None:
 def shaped_as_version_5(raw: SqliteDatabase) -> None:
     shaped_as_version_6(raw)
     migrator = SqliteMigrator(raw)
-    run_migrations(*(migrator.drop_column("asset", column, legacy=True) for column in
-                     ("character_id", "character_role", "face_landmarks", "sharpness")))
+    run_migrations(
+        *(
+            migrator.drop_column("asset", column, legacy=True)
+            for column in ("character_id", "character_role", "face_landmarks", "sharpness")
+        )
+    )
     raw.execute_sql('DROP TABLE "character_edit"')
     raw.execute_sql('DROP TABLE "character"')
     raw.execute_sql("UPDATE schema_info SET value = '5' WHERE key = 'schema_version'")
@@ -205,7 +210,8 @@ def test_version_1_database_gets_the_file_path_index(tmp_path):
     assert schema_version(database) == CURRENT
     assert "asset_file_path" in {index.name for index in database.get_indexes("asset")}
     plan = database.execute_sql(
-        "EXPLAIN QUERY PLAN SELECT id FROM asset WHERE file_path = 'm/a.png'").fetchall()
+        "EXPLAIN QUERY PLAN SELECT id FROM asset WHERE file_path = 'm/a.png'"
+    ).fetchall()
     assert any("asset_file_path" in str(row) for row in plan)
     assert database.execute_sql("SELECT name FROM asset").fetchall() == [("kept",)]
     database.close()
@@ -226,11 +232,16 @@ def test_version_2_database_gets_the_prompt_usage_table(tmp_path):
     database = open_database(url)
     assert schema_version(database) == CURRENT
     asset = Asset.get(Asset.name == "kept")
-    PromptUsage.create(asset=asset, model="gemini-2.5-flash", input_tokens=300,
-                       output_tokens=50, cost_usd=0.0002)
+    PromptUsage.create(
+        asset=asset, model="gemini-2.5-flash", input_tokens=300, output_tokens=50, cost_usd=0.0002
+    )
     assert ledger.totals(asset_id=asset.id) == {
-        "requests": 1, "input_tokens": 300, "output_tokens": 50, "thinking_tokens": 0,
-        "cost_usd": 0.0002}
+        "requests": 1,
+        "input_tokens": 300,
+        "output_tokens": 50,
+        "thinking_tokens": 0,
+        "cost_usd": 0.0002,
+    }
     assert database.execute_sql("SELECT name FROM asset").fetchall() == [("kept",)]
     database.close()
 
@@ -249,8 +260,13 @@ def test_version_3_database_gets_the_gemini_batch_table(tmp_path):
     database = open_database(url)
     assert schema_version(database) == CURRENT
     manifest = Manifest.get(Manifest.name == "m")
-    GeminiBatch.create(manifest=manifest, display_name="vidpipe-1", model="gemini-2.5-flash",
-                       prompt_version="v", items=[{"key": "k", "assets": [1], "tag": None}])
+    GeminiBatch.create(
+        manifest=manifest,
+        display_name="vidpipe-1",
+        model="gemini-2.5-flash",
+        prompt_version="v",
+        items=[{"key": "k", "assets": [1], "tag": None}],
+    )
     assert GeminiBatch.get().state == "SUBMITTING" and not GeminiBatch.get().finished
     database.close()
 
@@ -264,10 +280,13 @@ def test_version_4_database_gets_run_leases_and_its_running_run_is_recovered(tmp
     url = current_database(tmp_path / "v4.db")
     raw = SqliteDatabase(str(tmp_path / "v4.db"))
     shaped_as_version_4(raw)
-    raw.execute_sql("INSERT INTO run (kind, mode, args, status, priority, requested_by, "
-                    "cancel_requested, worker_pid, attempts, created_at, updated_at) VALUES "
-                    "('process', 'missing', '{}', 'running', 0, 'cli', 0, ?, 1, "
-                    "'2026-01-01', '2026-01-01')", (2 ** 22 + 4321,))
+    raw.execute_sql(
+        "INSERT INTO run (kind, mode, args, status, priority, requested_by, "
+        "cancel_requested, worker_pid, attempts, created_at, updated_at) VALUES "
+        "('process', 'missing', '{}', 'running', 0, 'cli', 0, ?, 1, "
+        "'2026-01-01', '2026-01-01')",
+        (2**22 + 4321,),
+    )
     raw.close()
 
     database = open_database(url)
@@ -292,10 +311,12 @@ def test_version_5_database_gets_characters(tmp_path):
     database = open_database(url)
     assert schema_version(database) == CURRENT
     hero = Character.create(number=1, handle="PERSON_01")
-    CharacterEdit.create(character=hero, field="handle", old_value="PERSON_01",
-                         new_value="HERO", author="user")
-    Asset.update(character=hero, character_role="front", sharpness=3.5,
-                 face_landmarks={"box": [0, 0, 1, 1]}).where(Asset.name == "kept").execute()
+    CharacterEdit.create(
+        character=hero, field="handle", old_value="PERSON_01", new_value="HERO", author="user"
+    )
+    Asset.update(
+        character=hero, character_role="front", sharpness=3.5, face_landmarks={"box": [0, 0, 1, 1]}
+    ).where(Asset.name == "kept").execute()
     [view] = list_characters()
     assert [(i.file, i.role) for i in view.images] == [("m/a.png", "front")]
     assert Asset.get(Asset.name == "kept").face_landmarks == {"box": [0, 0, 1, 1]}
@@ -320,8 +341,13 @@ def test_version_7_database_keeps_its_tags_and_numbers_on_from_them(tmp_path):
     manifest = Manifest.get(Manifest.name == "m")
     kept = Asset.get(Asset.name == "kept")
     assert kept.manifest_tag == "CHAR_03"
-    newcomer = Asset.create(manifest=manifest, name="new", file_path="m/b.png", content_hash="b",
-                            asset_type=AssetType.CHARACTER)
+    newcomer = Asset.create(
+        manifest=manifest,
+        name="new",
+        file_path="m/b.png",
+        content_hash="b",
+        asset_type=AssetType.CHARACTER,
+    )
     assert assign_tags(manifest) == {newcomer.id: "CHAR_04"}
     assert NumberCounter.get().high == 4
     edit_field(kept.id, "asset_type", "object")

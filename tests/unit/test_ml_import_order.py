@@ -22,7 +22,11 @@ print("both stacks loaded")
 
 @pytest.mark.slow
 def test_tensorflow_then_torch_in_one_process(tmp_path):
-    result = subprocess.run([sys.executable, "-c", SCRIPT.format(models=tmp_path)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(models=tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "both stacks loaded" in result.stdout

@@ -16,8 +16,13 @@ from vidpipe.prompting import cache
 from vidpipe.prompting.limiter import COUNTED_WINDOW_S, RequestLimiter
 from vidpipe.prompting.offline import OFFLINE_LABEL, colour_name, dominant_colours, offline_prompt
 from vidpipe.prompting.retry import (
-    AnswerFailure, PermanentFailure, RetryPolicy, TransientFailure, parse_retry_after,
-    retry_delay_from_details, with_retries,
+    AnswerFailure,
+    PermanentFailure,
+    RetryPolicy,
+    TransientFailure,
+    parse_retry_after,
+    retry_delay_from_details,
+    with_retries,
 )
 from vidpipe.prompting.schema import ReversePrompt, ValidationError
 from vidpipe.prompting.template import DEFAULT_TEMPLATE, PromptTemplate, asset_values, load_template
@@ -40,8 +45,12 @@ def test_retry_after_header_and_google_retry_info():
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     now = datetime(2026, 11, 1, 12, 0, 0, tzinfo=timezone.utc)
     assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30
-    details = {"error": {"code": 429, "details": [
-        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}
+    details = {
+        "error": {
+            "code": 429,
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}],
+        }
+    }
     assert retry_delay_from_details(details) == 37.0
     assert retry_delay_from_details({"error": {}}) is None
 
@@ -66,8 +75,9 @@ async def _no_sleep(seconds):
 
 def test_transient_failures_are_retried_within_the_budget():
     _no_sleep.waits = []
-    attempt, calls = _attempts(TransientFailure("429", retry_after=2.0), TransientFailure("500"),
-                               "ok")
+    attempt, calls = _attempts(
+        TransientFailure("429", retry_after=2.0), TransientFailure("500"), "ok"
+    )
     result = asyncio.run(with_retries(attempt, RetryPolicy(max_retries=3), sleep=_no_sleep))
     assert result == "ok" and len(calls) == 3
     assert _no_sleep.waits[0] >= 2.0  # Retry-After honoured
@@ -132,6 +142,7 @@ def test_per_minute_limit_holds_in_every_window():
 
 def test_concurrency_slots_are_never_exceeded():
     limiter = RequestLimiter(concurrency=3, per_minute=0)
+
     async def main():
         gate = asyncio.Event()
 
@@ -156,11 +167,15 @@ def test_concurrency_slots_are_never_exceeded():
 # -- schema, template -----------------------------------------------------------------------------
 def test_schema_rejects_blank_fields_and_out_of_range_scores():
     ok = ReversePrompt.model_validate_json(
-        '{"reverse_prompt": " a cat ", "visual_description": "A cat.", "quality_score": 8}')
+        '{"reverse_prompt": " a cat ", "visual_description": "A cat.", "quality_score": 8}'
+    )
     assert ok.reverse_prompt == "a cat"
-    for bad in ('{"reverse_prompt": "", "visual_description": "x", "quality_score": 5}',
-                '{"reverse_prompt": "x", "visual_description": "x", "quality_score": 11}',
-                '{"reverse_prompt": "x"}', '{"reverse_prompt": "x", "visual_descr'):
+    for bad in (
+        '{"reverse_prompt": "", "visual_description": "x", "quality_score": 5}',
+        '{"reverse_prompt": "x", "visual_description": "x", "quality_score": 11}',
+        '{"reverse_prompt": "x"}',
+        '{"reverse_prompt": "x", "visual_descr',
+    ):
         with pytest.raises(ValidationError):
             ReversePrompt.model_validate_json(bad)
 
@@ -173,7 +188,8 @@ def test_template_version_follows_the_text_and_custom_files(tmp_path):
     custom = load_template(tmp_path, "t.txt")
     assert custom.version != default.version
     assert custom.render({"name": "hero", "tag": "CHAR_01", "context": "-"}).startswith(
-        "Look at hero (CHAR_01).")
+        "Look at hero (CHAR_01)."
+    )
     assert PromptTemplate.from_text("cost: $5 $name").render({"name": "x"}) == "cost: $5 x"
     with pytest.raises(ConfigError, match="cannot read"):
         load_template(tmp_path, "missing.txt")
@@ -181,12 +197,26 @@ def test_template_version_follows_the_text_and_custom_files(tmp_path):
 
 def test_template_values_describe_a_crop_and_its_parent(session):
     manifest = Manifest.create(name="m", folder="")
-    parent = Asset.create(manifest=manifest, name="street", file_path="street.jpg",
-                          content_hash="a", manifest_tag="ENV_01", asset_type="ENVIRONMENT")
-    crop = Asset.create(manifest=manifest, name="street person", file_path="c.jpg",
-                        content_hash="b", source="extracted", source_asset=parent,
-                        asset_type="CHARACTER", manifest_tag="CHAR_02", detection_class="person",
-                        detection_confidence=0.87)
+    parent = Asset.create(
+        manifest=manifest,
+        name="street",
+        file_path="street.jpg",
+        content_hash="a",
+        manifest_tag="ENV_01",
+        asset_type="ENVIRONMENT",
+    )
+    crop = Asset.create(
+        manifest=manifest,
+        name="street person",
+        file_path="c.jpg",
+        content_hash="b",
+        source="extracted",
+        source_asset=parent,
+        asset_type="CHARACTER",
+        manifest_tag="CHAR_02",
+        detection_class="person",
+        detection_confidence=0.87,
+    )
     values = asset_values(crop, parent)
     assert values["tag"] == "CHAR_02" and values["type"] == "CHARACTER"
     assert "Tag: CHAR_02" in values["context"]
@@ -201,8 +231,11 @@ def test_cache_round_trip_and_retag(session):
     assert key != cache.cache_key("hash", "gemini-y", "v1")
     assert key != cache.cache_key("hash", "gemini-x", "v2")
     assert cache.get(key) is None
-    answer = ReversePrompt(reverse_prompt="CHAR_01, a man; CHAR_011 untouched",
-                           visual_description="CHAR_01 stands.", quality_score=6)
+    answer = ReversePrompt(
+        reverse_prompt="CHAR_01, a man; CHAR_011 untouched",
+        visual_description="CHAR_01 stands.",
+        quality_score=6,
+    )
     cache.put(key, answer, "CHAR_01", "gemini-x", "v1")
     cached = cache.get(key)
     assert cached.answer == answer and cached.subject_tag == "CHAR_01"
@@ -219,12 +252,28 @@ def test_offline_prompt_names_colours_subject_and_size(session):
     assert set(dominant_colours(half)) == {"blue", "yellow"}
 
     manifest = Manifest.create(name="m", folder="")
-    parent = Asset.create(manifest=manifest, name="bus.jpg", file_path="bus.jpg", content_hash="p",
-                          width=800, height=600)
-    face = Asset.create(manifest=manifest, name="bus face", file_path="f.jpg", content_hash="f",
-                        source="extracted", source_asset=parent, is_face_crop=True,
-                        manifest_tag="CHAR_03", width=120, height=150,
-                        crop_bbox=[40, 50, 160, 200], asset_type="CHARACTER")
+    parent = Asset.create(
+        manifest=manifest,
+        name="bus.jpg",
+        file_path="bus.jpg",
+        content_hash="p",
+        width=800,
+        height=600,
+    )
+    face = Asset.create(
+        manifest=manifest,
+        name="bus face",
+        file_path="f.jpg",
+        content_hash="f",
+        source="extracted",
+        source_asset=parent,
+        is_face_crop=True,
+        manifest_tag="CHAR_03",
+        width=120,
+        height=150,
+        crop_bbox=[40, 50, 160, 200],
+        asset_type="CHARACTER",
+    )
     prompt, description = offline_prompt(face, parent, Image.new("RGB", (120, 150), (200, 30, 30)))
     assert prompt.startswith(OFFLINE_LABEL + "CHAR_03, close-up portrait of a face")
     assert "red" in prompt and "vertical" in prompt

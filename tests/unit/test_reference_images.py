@@ -16,16 +16,21 @@ from vidpipe.review.reference_sets.images import PAD_COLOUR, jpeg_within, pad_to
 
 def noise(size: tuple[int, int], seed: int = 7) -> Image.Image:
     rng = random.Random(seed)
-    return Image.frombytes("RGB", size, bytes(rng.randrange(256) for _ in range(3 * size[0] * size[1])))
+    return Image.frombytes(
+        "RGB", size, bytes(rng.randrange(256) for _ in range(3 * size[0] * size[1]))
+    )
 
 
-@pytest.mark.parametrize(("size", "expected"), [
-    ((1000, 200), (1000, 500)),  # 5:1 -> 2:1, grey above and below
-    ((201, 1000), (500, 1000)),  # 1:5 -> 1:2
-    ((1001, 500), (1001, 501)),  # just over 2: one row of padding, ratio now below 2
-    ((1000, 500), (1000, 500)),  # exactly 2: left as it is
-    ((640, 480), (640, 480)),
-])
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ((1000, 200), (1000, 500)),  # 5:1 -> 2:1, grey above and below
+        ((201, 1000), (500, 1000)),  # 1:5 -> 1:2
+        ((1001, 500), (1001, 501)),  # just over 2: one row of padding, ratio now below 2
+        ((1000, 500), (1000, 500)),  # exactly 2: left as it is
+        ((640, 480), (640, 480)),
+    ],
+)
 def test_pad_to_aspect(size, expected):
     image = Image.new("RGB", size, (10, 200, 10))
     padded = pad_to_aspect(image, 0.5, 2.0)
@@ -35,8 +40,10 @@ def test_pad_to_aspect(size, expected):
         assert padded is image
     else:  # the image whole, and grey exactly where it is not
         colours = dict((colour, count) for count, colour in padded.getcolors())
-        assert colours == {(10, 200, 10): size[0] * size[1],
-                           PAD_COLOUR: expected[0] * expected[1] - size[0] * size[1]}
+        assert colours == {
+            (10, 200, 10): size[0] * size[1],
+            PAD_COLOUR: expected[0] * expected[1] - size[0] * size[1],
+        }
 
 
 def test_jpeg_within_a_byte_cap_keeps_the_aspect_range():

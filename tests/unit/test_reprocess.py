@@ -10,15 +10,28 @@ from vidpipe.store.edits import edit_field, history, suggestions
 from vidpipe.pipeline.engine import ManifestingEngine
 from vidpipe.pipeline.ingest import add_files
 from vidpipe.store.models import (
-    Asset, AssetState, RunStatus, Source, StageMark, StageProgress, StageStatus,
+    Asset,
+    AssetState,
+    RunStatus,
+    Source,
+    StageMark,
+    StageProgress,
+    StageStatus,
 )
 from vidpipe.pipeline.stages.detection import DetectionStage
 from vidpipe.pipeline.stages.prompts import PromptStage
 from vidpipe.pipeline.stages.tags import TagStage
 from vidpipe.vision.detector import Box
 
-REPROCESS_FIELDS = ("reverse_prompt", "visual_description", "quality_score", "detection_class",
-                    "detection_confidence", "is_face_crop", "crop_bbox")
+REPROCESS_FIELDS = (
+    "reverse_prompt",
+    "visual_description",
+    "quality_score",
+    "detection_class",
+    "detection_confidence",
+    "is_face_crop",
+    "crop_bbox",
+)
 
 
 class Boxes:
@@ -42,20 +55,27 @@ def scene(session, tmp_path):
     image.save(path, quality=95)
     add_files(session.project, session.settings, [path])
     detector = Boxes([(80, 60, 400, 540, 0.9, "person"), (480, 300, 720, 480, 0.8, "car")])
-    engine = ManifestingEngine(session.project, session.settings,
-                               stages=[DetectionStage(detector), PromptStage(), TagStage()])
+    engine = ManifestingEngine(
+        session.project,
+        session.settings,
+        stages=[DetectionStage(detector), PromptStage(), TagStage()],
+    )
     engine.process_manifest(Asset.get().manifest)
     return engine, detector
 
 
 def _crop(cls_key: str) -> Asset:
-    return Asset.get(Asset.source == Source.EXTRACTED, Asset.extraction_key.startswith(f"det:{cls_key}:"))
+    return Asset.get(
+        Asset.source == Source.EXTRACTED, Asset.extraction_key.startswith(f"det:{cls_key}:")
+    )
 
 
 def _fields(asset_id: int) -> dict:
     asset = Asset.get_by_id(asset_id)
-    return {f: getattr(asset, f) for f in REPROCESS_FIELDS} | {"name": asset.name,
-                                                                "content_hash": asset.content_hash}
+    return {f: getattr(asset, f) for f in REPROCESS_FIELDS} | {
+        "name": asset.name,
+        "content_hash": asset.content_hash,
+    }
 
 
 def test_reprocess_a_crop_updates_its_fields_and_keeps_a_person_edit(session, scene):
@@ -71,16 +91,18 @@ def test_reprocess_a_crop_updates_its_fields_and_keeps_a_person_edit(session, sc
     run = engine.reprocess_asset(car.id)
     assert run.status == RunStatus.DONE, run.error
     stages = {r.stage: r.status for r in StageProgress.select().where(StageProgress.run == run.id)}
-    assert stages == {"detection": StageStatus.DONE, "prompts": StageStatus.DONE,
-                      "tags": StageStatus.DONE}
+    assert stages == {
+        "detection": StageStatus.DONE,
+        "prompts": StageStatus.DONE,
+        "tags": StageStatus.DONE,
+    }
     after = Asset.get_by_id(car.id)
     assert after.detection_class == "truck" and after.detection_confidence == pytest.approx(0.7)
     assert after.crop_bbox == [470, 290, 730, 490] and after.is_face_crop is False
     with Image.open(session.project.absolute(after.file_path)) as crop:
         assert crop.size == (260, 200)
     assert after.reverse_prompt == "my own prompt for the blue car"  # the person's text stays
-    assert any(s.field == "reverse_prompt" and "truck" in s.new_value
-               for s in suggestions(car.id))
+    assert any(s.field == "reverse_prompt" and "truck" in s.new_value for s in suggestions(car.id))
     assert after.visual_description != old_visual and "truck" in after.visual_description
     assert _fields(person.id) == person_before  # only the asked-for asset changed
     assert Asset.select().where(Asset.source == Source.EXTRACTED).count() == 2
@@ -89,8 +111,9 @@ def test_reprocess_a_crop_updates_its_fields_and_keeps_a_person_edit(session, sc
     assert run.status == RunStatus.DONE
     after = Asset.get_by_id(car.id)
     assert "truck" in after.reverse_prompt
-    assert any(e.old_value == "my own prompt for the blue car"
-               for e in history(car.id, "reverse_prompt"))
+    assert any(
+        e.old_value == "my own prompt for the blue car" for e in history(car.id, "reverse_prompt")
+    )
 
 
 def test_reprocess_an_uploaded_image_redoes_its_crops(session, scene):
@@ -152,8 +175,13 @@ def test_models_import_and_pull_from_a_mirror(tmp_path, capsys, monkeypatch):
     (tmp_path / "models" / "yolov8n.pt").unlink()
     assert main(["models", "pull", "--url", fake.as_uri()]) == 0
     assert (tmp_path / "models" / "yolov8n.pt").is_file()
-    assert (tmp_path / "deepface" / ".deepface" / "weights"
-            / "dlib_face_recognition_resnet_model_v1.dat").is_file()
+    assert (
+        tmp_path
+        / "deepface"
+        / ".deepface"
+        / "weights"
+        / "dlib_face_recognition_resnet_model_v1.dat"
+    ).is_file()
 
     html = tmp_path / "error.pt"
     html.write_text("<html>rate limited</html>")

@@ -23,7 +23,15 @@ from vidpipe import imaging
 from vidpipe.pipeline.engine import ManifestingEngine
 from vidpipe.pipeline.ingest import reconcile
 from vidpipe.store.models import (
-    Asset, AssetType, ItemError, Manifest, Run, RunStatus, Source, StageMark, StageProgress,
+    Asset,
+    AssetType,
+    ItemError,
+    Manifest,
+    Run,
+    RunStatus,
+    Source,
+    StageMark,
+    StageProgress,
     StageStatus,
 )
 from vidpipe.pipeline import runs
@@ -54,10 +62,15 @@ class GridCropStage(Stage):
         progress.start(len(todo))
         for asset in todo:
             ctx.check_cancelled()
-            image = imaging.load_full_rgb(ctx.project.absolute(asset.file_path),
-                                          ctx.settings.max_image_pixels, within=ctx.project.root)
-            halves = {"left": (0, 0, image.width // 2, image.height),
-                      "right": (image.width // 2, 0, image.width, image.height)}
+            image = imaging.load_full_rgb(
+                ctx.project.absolute(asset.file_path),
+                ctx.settings.max_image_pixels,
+                within=ctx.project.root,
+            )
+            halves = {
+                "left": (0, 0, image.width // 2, image.height),
+                "right": (image.width // 2, 0, image.width, image.height),
+            }
             for side, box in halves.items():
                 crop = image.crop(box)
                 confidence = round(0.5 + float(np.asarray(crop).mean()) / 512, 4)
@@ -66,16 +79,25 @@ class GridCropStage(Stage):
                 crop.save(tmp, "PNG")
                 tmp.replace(path)
                 key = f"grid:{side}"
-                if Asset.get_or_none(Asset.source_asset == asset.id,
-                                     Asset.extraction_key == key) is None:
-                    Asset.create(manifest=asset.manifest_id, name=f"{asset.name} {side}",
-                                 asset_type=(AssetType.CHARACTER if side == "left"
-                                             else AssetType.OBJECT),
-                                 source=Source.EXTRACTED, source_asset=asset.id,
-                                 extraction_key=key, file_path=ctx.project.relative(path),
-                                 content_hash=hashlib.sha1(crop.tobytes()).hexdigest(),
-                                 width=crop.width, height=crop.height, crop_bbox=list(box),
-                                 detection_class="half", detection_confidence=confidence)
+                if (
+                    Asset.get_or_none(Asset.source_asset == asset.id, Asset.extraction_key == key)
+                    is None
+                ):
+                    Asset.create(
+                        manifest=asset.manifest_id,
+                        name=f"{asset.name} {side}",
+                        asset_type=(AssetType.CHARACTER if side == "left" else AssetType.OBJECT),
+                        source=Source.EXTRACTED,
+                        source_asset=asset.id,
+                        extraction_key=key,
+                        file_path=ctx.project.relative(path),
+                        content_hash=hashlib.sha1(crop.tobytes()).hexdigest(),
+                        width=crop.width,
+                        height=crop.height,
+                        crop_bbox=list(box),
+                        detection_class="half",
+                        detection_confidence=confidence,
+                    )
             mark_done(asset, self.name, self.fingerprint)
             self.processed.append(asset.file_path)
             progress.advance(1, item=asset.name)
@@ -127,7 +149,9 @@ def make_project(root: Path) -> Path:
         pixels = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)
         pixels[:, :60] //= index + 1  # halves of different brightness → distinct confidences
         Image.fromarray(pixels).save(folder / f"img{index:02d}.png")
-    (root / "vidpipe.toml").write_text("contact_sheet_columns = 2\ncontact_sheet_rows_per_page = 1\n")
+    (root / "vidpipe.toml").write_text(
+        "contact_sheet_columns = 2\ncontact_sheet_rows_per_page = 1\n"
+    )
     return root
 
 
@@ -142,16 +166,35 @@ def snapshot(session) -> dict:
     assets = Asset.select().order_by(Asset.file_path)
     paths = {a.id: a.file_path for a in Asset.select()}
     return {
-        "assets": [(a.file_path, a.name, a.asset_type, a.source, paths.get(a.source_asset_id),
-                    a.extraction_key, a.manifest_tag, a.state, a.width, a.height, a.crop_bbox,
-                    a.detection_confidence, a.content_hash, a.stage_errors) for a in assets],
+        "assets": [
+            (
+                a.file_path,
+                a.name,
+                a.asset_type,
+                a.source,
+                paths.get(a.source_asset_id),
+                a.extraction_key,
+                a.manifest_tag,
+                a.state,
+                a.width,
+                a.height,
+                a.crop_bbox,
+                a.detection_confidence,
+                a.content_hash,
+                a.stage_errors,
+            )
+            for a in assets
+        ],
         "marks": sorted((paths[m.asset_id], m.stage, m.fingerprint) for m in StageMark.select()),
-        "sheets": [(m.name, m.contact_sheets, m.contact_sheet_fingerprint)
-                   for m in Manifest.select().order_by(Manifest.name)],
-        "files": sorted((p.relative_to(root).as_posix(),
-                         hashlib.sha1(Image.open(p).tobytes()).hexdigest())
-                        for p in (root / ".vidpipe").rglob("*")
-                        if p.suffix in (".png", ".jpg")),  # crops and contact sheet pages
+        "sheets": [
+            (m.name, m.contact_sheets, m.contact_sheet_fingerprint)
+            for m in Manifest.select().order_by(Manifest.name)
+        ],
+        "files": sorted(
+            (p.relative_to(root).as_posix(), hashlib.sha1(Image.open(p).tobytes()).hexdigest())
+            for p in (root / ".vidpipe").rglob("*")
+            if p.suffix in (".png", ".jpg")
+        ),  # crops and contact sheet pages
     }
 
 
@@ -194,8 +237,10 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, reference, stag
         interrupted = Run.get()
         assert interrupted.status == RunStatus.INTERRUPTED
         assert "SimulatedCrash" in interrupted.error
-        rows = {r.stage: r.status for r in StageProgress.select().where(
-            StageProgress.run == interrupted.id)}
+        rows = {
+            r.stage: r.status
+            for r in StageProgress.select().where(StageProgress.run == interrupted.id)
+        }
         assert StageStatus.RUNNING not in rows.values()
         assert rows[stage] == StageStatus.PENDING
 

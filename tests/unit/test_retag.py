@@ -26,13 +26,20 @@ def test_rewrite_is_one_pass_and_whole_tags_only():
     mapping = {"CHAR_01": "CHAR_02", "CHAR_02": "CHAR_01", "CHAR_1": "CHAR_9"}
     text = "CHAR_01 hands CHAR_02 a cup; CHAR_10 and XCHAR_01 and CHAR_01x stay; (CHAR_1)."
     assert rewrite_tags(text, mapping) == (
-        "CHAR_02 hands CHAR_01 a cup; CHAR_10 and XCHAR_01 and CHAR_01x stay; (CHAR_9).")
+        "CHAR_02 hands CHAR_01 a cup; CHAR_10 and XCHAR_01 and CHAR_01x stay; (CHAR_9)."
+    )
 
 
 def image(manifest, name, asset_type, sort_order, **fields) -> Asset:
-    return Asset.create(manifest=manifest, name=name, asset_type=asset_type,
-                        sort_order=sort_order, file_path=f"{manifest.name}/{name}.jpg",
-                        content_hash=name, **fields)
+    return Asset.create(
+        manifest=manifest,
+        name=name,
+        asset_type=asset_type,
+        sort_order=sort_order,
+        file_path=f"{manifest.name}/{name}.jpg",
+        content_hash=name,
+        **fields,
+    )
 
 
 @pytest.fixture
@@ -52,10 +59,14 @@ def shots(tmp_path):
     Asset.update(state=AssetState.REMOVED).where(Asset.id == gone.id).execute()
     edit_field(late.id, "reverse_prompt", "CHAR_01, a tall man; CHAR_02 stands behind")
     Asset.update(reverse_prompt="CHAR_02, a woman next to CHAR_01 in ENV_01").where(
-        Asset.id == early.id).execute()
+        Asset.id == early.id
+    ).execute()
     Asset.update(description="(Duplicate of CHAR_04) a cat").where(Asset.id == filler.id).execute()
-    yield session, manifest, {"zed": late.id, "amy": early.id, "bob": gone.id,
-                              "street": place.id, "cat": filler.id}
+    yield (
+        session,
+        manifest,
+        {"zed": late.id, "amy": early.id, "bob": gone.id, "street": place.id, "cat": filler.id},
+    )
     session.close()
 
 
@@ -67,8 +78,13 @@ def test_retag_renumbers_rewrites_and_undoes_as_one_change(shots, capsys):
     session, manifest, ids = shots
     root = str(session.project.root)
     before = {name: tag(i) for name, i in ids.items()}
-    assert before == {"zed": "CHAR_01", "amy": "CHAR_02", "bob": "CHAR_03", "street": "ENV_01",
-                      "cat": "CHAR_04"}
+    assert before == {
+        "zed": "CHAR_01",
+        "amy": "CHAR_02",
+        "bob": "CHAR_03",
+        "street": "ENV_01",
+        "cat": "CHAR_04",
+    }
 
     assert main(["retag", root, "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -79,8 +95,13 @@ def test_retag_renumbers_rewrites_and_undoes_as_one_change(shots, capsys):
     out = capsys.readouterr().out
     # Seed order: amy (1), cat (3), zed (5) active; bob (removed) after them.
     after = {name: tag(i) for name, i in ids.items()}
-    assert after == {"amy": "CHAR_01", "cat": "CHAR_02", "zed": "CHAR_03", "bob": "CHAR_04",
-                     "street": "ENV_01"}
+    assert after == {
+        "amy": "CHAR_01",
+        "cat": "CHAR_02",
+        "zed": "CHAR_03",
+        "bob": "CHAR_04",
+        "street": "ENV_01",
+    }
     for name in ids:  # old → new for every asset
         assert f"{before[name]} → {after[name]}" in " ".join(out.split())
     assert "ENV_01 → ENV_01" in " ".join(out.split()) and "(unchanged)" in out
@@ -104,8 +125,12 @@ def test_retag_renumbers_rewrites_and_undoes_as_one_change(shots, capsys):
     # One undo on any asset the retag touched takes all of it back.
     undo(ids["cat"])
     assert {name: tag(i) for name, i in ids.items()} == before
-    assert Asset.get_by_id(ids["zed"]).reverse_prompt == "CHAR_01, a tall man; CHAR_02 stands behind"
-    assert Asset.get_by_id(ids["amy"]).reverse_prompt == "CHAR_02, a woman next to CHAR_01 in ENV_01"
+    assert (
+        Asset.get_by_id(ids["zed"]).reverse_prompt == "CHAR_01, a tall man; CHAR_02 stands behind"
+    )
+    assert (
+        Asset.get_by_id(ids["amy"]).reverse_prompt == "CHAR_02, a woman next to CHAR_01 in ENV_01"
+    )
     assert redo(ids["street"]) is None  # street's tag did not change: it holds no part of the retag
     redo(ids["amy"])
     assert {name: tag(i) for name, i in ids.items()} == after
@@ -151,7 +176,8 @@ def test_retag_in_order_changes_nothing(shots, capsys):
 
 
 def test_manifest_slash_tag_names_an_asset_and_a_bare_tag_in_two_manifests_is_refused(
-        shots, capsys):
+    shots, capsys
+):
     session, _manifest, ids = shots
     root = str(session.project.root)
     other = Manifest.create(name="extras", folder="extras")

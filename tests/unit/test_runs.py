@@ -16,18 +16,31 @@ import pytest
 from vidpipe.pipeline import runs
 from vidpipe.pipeline.engine import ManifestingEngine
 from vidpipe.store.models import (
-    Manifest, Run, RunKind, RunMode, RunStatus, StageProgress, StageStatus, db, utcnow,
+    Manifest,
+    Run,
+    RunKind,
+    RunMode,
+    RunStatus,
+    StageProgress,
+    StageStatus,
+    db,
+    utcnow,
 )
 from vidpipe.pipeline.stages.base import Stage, StageName
 from vidpipe.pipeline.stages.tags import TagStage
 from vidpipe.pipeline.stopping import StopReason, StopToken
 from support.status_log import install_status_log, logged
 
-DEAD_PID = 2 ** 22 + 12345  # above the kernel's pid_max: never a live process
+DEAD_PID = 2**22 + 12345  # above the kernel's pid_max: never a live process
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
-    RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED,
-    RunStatus.INTERRUPTED)
+    RunStatus.QUEUED,
+    RunStatus.RUNNING,
+    RunStatus.DONE,
+    RunStatus.FAILED,
+    RunStatus.CANCELLED,
+    RunStatus.INTERRUPTED,
+)
 
 
 @pytest.fixture
@@ -91,7 +104,10 @@ def test_claim_is_refused_unless_queued(manifest, state):
     assert not runs.claim(run.id)
     after = Run.get_by_id(run.id)
     assert (after.status, after.attempts, after.lease_owner) == (
-        before.status, before.attempts, before.lease_owner)
+        before.status,
+        before.attempts,
+        before.lease_owner,
+    )
 
 
 def test_racing_claims_have_one_winner(manifest):
@@ -144,8 +160,9 @@ def test_lease_kept_renews_while_the_block_runs_and_reports_a_lost_lease(manifes
 @pytest.mark.parametrize("end", [DONE, FAILED, CANCELLED])
 def test_finish_ends_a_running_run_and_drops_the_lease(manifest, end):
     run = in_state(manifest, RUNNING)
-    StageProgress.update(status=StageStatus.DONE).where(StageProgress.run == run.id,
-                                                        StageProgress.position == 0).execute()
+    StageProgress.update(status=StageStatus.DONE).where(
+        StageProgress.run == run.id, StageProgress.position == 0
+    ).execute()
     assert runs.finish(run.id, end, None if end == DONE else "why")
     ended = Run.get_by_id(run.id)
     assert ended.status == end and ended.finished_at is not None
@@ -200,7 +217,8 @@ def test_interrupt_puts_the_current_stage_back_to_pending(manifest):
     rows = runs.stage_rows(run.id)
     StageProgress.update(status=StageStatus.DONE).where(StageProgress.id == rows[0].id).execute()
     StageProgress.update(status=StageStatus.RUNNING, current_item="x").where(
-        StageProgress.id == rows[1].id).execute()
+        StageProgress.id == rows[1].id
+    ).execute()
     assert runs.interrupt(run.id, "the process is stopping")
     stored = Run.get_by_id(run.id)
     assert stored.status == INTERRUPTED and stored.error == "the process is stopping"
@@ -262,8 +280,9 @@ def test_recovery_requeues_what_a_dead_process_left_and_leaves_live_runs(session
 
     def new_run(_):
         index = next(count)
-        return runs.create_run(RunKind.PROCESS, manifest_id=Manifest.create(
-            name=f"m{index}", folder=f"m{index}").id)
+        return runs.create_run(
+            RunKind.PROCESS, manifest_id=Manifest.create(name=f"m{index}", folder=f"m{index}").id
+        )
 
     manifest = None
     dead = new_run(manifest)
@@ -285,7 +304,13 @@ def test_recovery_requeues_what_a_dead_process_left_and_leaves_live_runs(session
     found = runs.recover_abandoned()
     assert sorted(found) == sorted([dead.id, expired.id, interrupted.id])
     assert [status(r) for r in (dead, alive, remote, expired, cancelled, interrupted)] == [
-        QUEUED, RUNNING, RUNNING, QUEUED, CANCELLED, QUEUED]
+        QUEUED,
+        RUNNING,
+        RUNNING,
+        QUEUED,
+        CANCELLED,
+        QUEUED,
+    ]
     assert runs.recover_abandoned() == []
 
     # A daemon restarting knows its predecessor's pid: a run under it is abandoned even though
@@ -323,20 +348,22 @@ class StopsHalfway(Stage):
 
 
 def engine_with(session, act) -> ManifestingEngine:
-    return ManifestingEngine(session.project, session.settings,
-                             stages=[StopsHalfway(act), TagStage()])
+    return ManifestingEngine(
+        session.project, session.settings, stages=[StopsHalfway(act), TagStage()]
+    )
 
 
 def test_shutdown_ends_the_run_interrupted_and_never_cancelled(session, manifest):
     install_status_log(db.obj)
     token = StopToken()
-    run = engine_with(session, lambda ctx: token.shutdown()).process_manifest(manifest,
-                                                                              stop=token)
+    run = engine_with(session, lambda ctx: token.shutdown()).process_manifest(manifest, stop=token)
     assert run.status == INTERRUPTED and "resumes" in run.error
     assert logged(db.obj, "run", run.id) == [QUEUED, RUNNING, INTERRUPTED]
     assert CANCELLED not in logged(db.obj, "stage", run.id)
     assert {s.stage: s.status for s in runs.stage_rows(run.id)} == {
-        StageName.DETECTION: StageStatus.PENDING, StageName.TAGS: StageStatus.PENDING}
+        StageName.DETECTION: StageStatus.PENDING,
+        StageName.TAGS: StageStatus.PENDING,
+    }
 
     assert runs.requeue(run.id)
     again = engine_with(session, lambda ctx: None).process_manifest(manifest, run=run)
@@ -363,6 +390,5 @@ def test_the_engine_does_not_run_a_run_it_cannot_claim(session, manifest):
     assert result.status == DONE and ran == []
     other = new_run(manifest)
     assert runs.claim(other.id, owner="elsewhere:1")
-    assert engine_with(session, ran.append).process_manifest(manifest, run=other).status \
-        == RUNNING
+    assert engine_with(session, ran.append).process_manifest(manifest, run=other).status == RUNNING
     assert ran == []

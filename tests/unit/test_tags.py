@@ -67,18 +67,30 @@ def build(manifest: Manifest, seed: int | None) -> None:
     ids: dict[str, int] = {}
     pending = crops
     for file, asset_type, sort_order in uploaded:
-        ids[file] = Asset.create(manifest=manifest, name=file, asset_type=asset_type,
-                                 sort_order=sort_order, file_path=file, content_hash=file).id
+        ids[file] = Asset.create(
+            manifest=manifest,
+            name=file,
+            asset_type=asset_type,
+            sort_order=sort_order,
+            file_path=file,
+            content_hash=file,
+        ).id
         ready = [c for c in pending if c[0] in ids]
         pending = [c for c in pending if c[0] not in ids]
         for parent, extraction_key, asset_type_, confidence in ready:
             index = int(extraction_key.rsplit(":", 1)[1])
-            Asset.create(manifest=manifest, name=f"{parent} {extraction_key}",
-                         asset_type=asset_type_, source=Source.EXTRACTED, source_asset=ids[parent],
-                         extraction_key=extraction_key,
-                         file_path=f".vidpipe/crops/{parent}-{extraction_key}.png",
-                         content_hash=f"{parent}{extraction_key}", detection_confidence=confidence,
-                         crop_bbox=[10 * index, 0, 10 * index + 50, 50])
+            Asset.create(
+                manifest=manifest,
+                name=f"{parent} {extraction_key}",
+                asset_type=asset_type_,
+                source=Source.EXTRACTED,
+                source_asset=ids[parent],
+                extraction_key=extraction_key,
+                file_path=f".vidpipe/crops/{parent}-{extraction_key}.png",
+                content_hash=f"{parent}{extraction_key}",
+                detection_confidence=confidence,
+                crop_bbox=[10 * index, 0, 10 * index + 50, 50],
+            )
 
 
 def tags(manifest: Manifest) -> dict[str, str]:
@@ -107,8 +119,14 @@ def test_same_tags_whatever_insertion_order(tmp_path, seed):
 
 
 def add_image(manifest: Manifest, file: str, asset_type: AssetType, sort_order: int = 0) -> Asset:
-    return Asset.create(manifest=manifest, name=file, asset_type=asset_type, sort_order=sort_order,
-                        file_path=file, content_hash=file)
+    return Asset.create(
+        manifest=manifest,
+        name=file,
+        asset_type=asset_type,
+        sort_order=sort_order,
+        file_path=file,
+        content_hash=file,
+    )
 
 
 def test_a_new_asset_that_sorts_first_takes_the_next_number(session):
@@ -116,10 +134,18 @@ def test_a_new_asset_that_sorts_first_takes_the_next_number(session):
     build(manifest, seed=None)
     assign_tags(manifest)
     first = add_image(manifest, "000_first.jpg", AssetType.ENVIRONMENT, sort_order=-5)
-    crop = Asset.create(manifest=manifest, name="first person", asset_type=AssetType.CHARACTER,
-                        source=Source.EXTRACTED, source_asset=first, extraction_key="det:person:0",
-                        file_path=".vidpipe/crops/first.png", content_hash="first-crop",
-                        detection_confidence=0.99, crop_bbox=[0, 0, 5, 5])
+    crop = Asset.create(
+        manifest=manifest,
+        name="first person",
+        asset_type=AssetType.CHARACTER,
+        source=Source.EXTRACTED,
+        source_asset=first,
+        extraction_key="det:person:0",
+        file_path=".vidpipe/crops/first.png",
+        content_hash="first-crop",
+        detection_confidence=0.99,
+        crop_bbox=[0, 0, 5, 5],
+    )
 
     given = assign_tags(manifest)
 
@@ -143,7 +169,8 @@ def test_removed_and_failed_assets_keep_their_numbers_for_their_return(session):
     assert assign_tags(manifest) == {newcomer.id: "ENV_03"}
     # ...and the gone ones come back with theirs.
     Asset.update(state=AssetState.PENDING).where(
-        Asset.file_path.in_(["c_market.jpg", "b_street.jpg"])).execute()
+        Asset.file_path.in_(["c_market.jpg", "b_street.jpg"])
+    ).execute()
     assert assign_tags(manifest) == {}
     assert {k: v for k, v in tags(manifest).items() if k in EXPECTED} == EXPECTED
 
@@ -179,7 +206,8 @@ def test_a_persons_type_change_takes_the_next_number_of_the_new_type_as_one_chan
 
     assert Asset.get_by_id(sword.id).manifest_tag == "CHAR_06"
     assert {k: v for k, v in tags(manifest).items() if k != "d_sword.jpg"} == {
-        k: v for k, v in EXPECTED.items() if k != "d_sword.jpg"}  # nobody else moved
+        k: v for k, v in EXPECTED.items() if k != "d_sword.jpg"
+    }  # nobody else moved
     edits = history(sword.id)
     assert [e.field for e in edits] == ["asset_type", "manifest_tag"]
     assert edits[0].change and edits[0].change == edits[1].change

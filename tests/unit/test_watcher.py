@@ -60,8 +60,13 @@ def test_drops_folders_and_ignored_names(session, watch, make_image, tmp_path):
 
     wait_for(lambda: uploaded().count() == 5, what="5 assets")
     paths = sorted(a.file_path for a in uploaded())
-    assert paths == ["a.png", "c.png", "characters/hero0.png", "characters/hero1.png",
-                     "characters/hero2.png"]
+    assert paths == [
+        "a.png",
+        "c.png",
+        "characters/hero0.png",
+        "characters/hero1.png",
+        "characters/hero2.png",
+    ]
     assert {a.manifest.name for a in uploaded(file_path="characters/hero0.png")} == {"characters"}
 
 
@@ -79,7 +84,7 @@ def test_slow_chunked_write_is_not_read_half_written(session, watch, make_image,
     chunk = len(data) // 8 + 1
     with open(root / "slow.png", "wb") as handle:
         for start in range(0, len(data), chunk):
-            handle.write(data[start:start + chunk])
+            handle.write(data[start : start + chunk])
             handle.flush()
             time.sleep(0.3)  # the writer stalls, keeping the file open
         writer_done.set()

@@ -24,18 +24,43 @@ from tui.workers import ReportsWorkerErrors, db_thread
 class CharactersScreen(ReportsWorkerErrors, ModalScreen[None]):
     BINDINGS = [
         Binding("escape,q", "dismiss", "Close", id="characters.close"),
-        Binding("r", "rename", "Rename", id="characters.rename",
-                tooltip="A new handle for the character (HERO): letters, digits, underscores"),
+        Binding(
+            "r",
+            "rename",
+            "Rename",
+            id="characters.rename",
+            tooltip="A new handle for the character (HERO): letters, digits, underscores",
+        ),
         Binding("n", "name", "Name", id="characters.name"),
         Binding("e", "describe", "Edit description", id="characters.describe"),
-        Binding("p", "pick_primary", "Primary", id="characters.primary",
-                tooltip="The image under the cursor (in the images list) becomes the primary"),
-        Binding("g", "merge", "Merge", id="characters.merge",
-                tooltip="Another character is the same person: both become one"),
-        Binding("G", "split", "Split", id="characters.split",
-                tooltip="The face under the cursor (in the images list) is someone else"),
-        Binding("ctrl+z", "undo", "Undo", id="characters.undo",
-                tooltip="Undo the last edit of the character under the cursor"),
+        Binding(
+            "p",
+            "pick_primary",
+            "Primary",
+            id="characters.primary",
+            tooltip="The image under the cursor (in the images list) becomes the primary",
+        ),
+        Binding(
+            "g",
+            "merge",
+            "Merge",
+            id="characters.merge",
+            tooltip="Another character is the same person: both become one",
+        ),
+        Binding(
+            "G",
+            "split",
+            "Split",
+            id="characters.split",
+            tooltip="The face under the cursor (in the images list) is someone else",
+        ),
+        Binding(
+            "ctrl+z",
+            "undo",
+            "Undo",
+            id="characters.undo",
+            tooltip="Undo the last edit of the character under the cursor",
+        ),
     ]
 
     def __init__(self):
@@ -51,14 +76,20 @@ class CharactersScreen(ReportsWorkerErrors, ModalScreen[None]):
                 with Vertical(id="character-detail"):
                     yield Static("", id="character-description")
                     yield DataTable(id="character-images", cursor_type="row")
-            yield Static(plain("r rename · n name · e description · p primary (in the images) · "
-                               "g merge · G split a face off · ctrl+z undo · tab: list/images · "
-                               "esc close"), id="characters-keys")
+            yield Static(
+                plain(
+                    "r rename · n name · e description · p primary (in the images) · "
+                    "g merge · G split a face off · ctrl+z undo · tab: list/images · "
+                    "esc close"
+                ),
+                id="characters-keys",
+            )
 
     def on_mount(self) -> None:
         self.query_one("#character-list", DataTable).add_columns("Handle", "Name", "Images")
         self.query_one("#character-images", DataTable).add_columns(
-            " ", "Role", "Manifest", "Tag", "File")
+            " ", "Role", "Manifest", "Tag", "File"
+        )
         self.load()
 
     def check_stored(self) -> None:
@@ -80,12 +111,17 @@ class CharactersScreen(ReportsWorkerErrors, ModalScreen[None]):
         keep = self.current
         table.clear()
         for view in views:
-            table.add_row(plain(view.handle), plain(view.name, one_line=True),
-                          str(len(view.images)), key=view.handle)
+            table.add_row(
+                plain(view.handle),
+                plain(view.name, one_line=True),
+                str(len(view.images)),
+                key=view.handle,
+            )
         if not views:
             self.current = None
             self.query_one("#character-description", Static).update(
-                plain("No characters yet: they come from the faces the pipeline finds."))
+                plain("No characters yet: they come from the faces the pipeline finds.")
+            )
             self.query_one("#character-images", DataTable).clear()
             return
         handles = [v.handle for v in views]
@@ -101,15 +137,21 @@ class CharactersScreen(ReportsWorkerErrors, ModalScreen[None]):
         title = f"{view.handle}" + (f" — {view.name}" if view.name else "")
         description = view.description or "(no description yet)"
         self.query_one("#character-description", Static).update(
-            plain(f"{title}\n\n{description}", one_line=False))
+            plain(f"{title}\n\n{description}", one_line=False)
+        )
         images = self.query_one("#character-images", DataTable)
         cursor = images.cursor_row
         images.clear()
         for image in view.images:
             primary = view.primary is not None and image.asset_id == view.primary.asset_id
-            images.add_row("*" if primary else " ", plain(image.role),
-                           plain(image.manifest, one_line=True), plain(image.tag or "—"),
-                           plain(image.file, one_line=True), key=str(image.asset_id))
+            images.add_row(
+                "*" if primary else " ",
+                plain(image.role),
+                plain(image.manifest, one_line=True),
+                plain(image.tag or "—"),
+                plain(image.file, one_line=True),
+                key=str(image.asset_id),
+            )
         if view.images:
             images.move_cursor(row=min(cursor, len(view.images) - 1))
 
@@ -132,20 +174,26 @@ class CharactersScreen(ReportsWorkerErrors, ModalScreen[None]):
     def action_rename(self) -> None:
         view = self._require()
         if view is not None:
-            self.app.push_screen(LinePrompt(f"New handle for {view.handle}", view.handle),
-                                 lambda value: self._save(view.handle, "handle", value))
+            self.app.push_screen(
+                LinePrompt(f"New handle for {view.handle}", view.handle),
+                lambda value: self._save(view.handle, "handle", value),
+            )
 
     def action_name(self) -> None:
         view = self._require()
         if view is not None:
-            self.app.push_screen(LinePrompt(f"Name of {view.handle}", view.name),
-                                 lambda value: self._save(view.handle, "name", value))
+            self.app.push_screen(
+                LinePrompt(f"Name of {view.handle}", view.name),
+                lambda value: self._save(view.handle, "name", value),
+            )
 
     def action_describe(self) -> None:
         view = self._require()
         if view is not None:
-            self.app.push_screen(TextPrompt(f"Description of {view.handle}", view.description),
-                                 lambda value: self._save(view.handle, "description", value))
+            self.app.push_screen(
+                TextPrompt(f"Description of {view.handle}", view.description),
+                lambda value: self._save(view.handle, "description", value),
+            )
 
     def _image_under_cursor(self) -> int | None:
         images = self.query_one("#character-images", DataTable)
@@ -163,9 +211,10 @@ class CharactersScreen(ReportsWorkerErrors, ModalScreen[None]):
     def action_merge(self) -> None:
         view = self._require()
         if view is not None:
-            self.app.push_screen(LinePrompt(f"Which character is the same person as "
-                                            f"{view.handle}? (its handle)"),
-                                 partial(self._merge_answered, view.handle))
+            self.app.push_screen(
+                LinePrompt(f"Which character is the same person as {view.handle}? (its handle)"),
+                partial(self._merge_answered, view.handle),
+            )
 
     def _merge_answered(self, handle: str, other: str | None) -> None:
         if other:
@@ -178,8 +227,9 @@ class CharactersScreen(ReportsWorkerErrors, ModalScreen[None]):
 
         merged = merge_characters(handle, other)
         self.current = merged
-        self.app.call_from_thread(self.notify, f"{handle} and {other.strip().upper()} are one "
-                                  f"character now: {merged}.")
+        self.app.call_from_thread(
+            self.notify, f"{handle} and {other.strip().upper()} are one character now: {merged}."
+        )
         self.app.call_from_thread(self.load)
 
     def action_split(self) -> None:

@@ -25,8 +25,12 @@ class ChoiceScreen(ModalScreen[str | None]):
     exists (the job ended): the question then closes itself rather than wait to be answered
     about something else."""
 
-    def __init__(self, question: str, choices: list[tuple[str, str, str]],
-                 gone: Callable[[Snapshot], str | None] | None = None):
+    def __init__(
+        self,
+        question: str,
+        choices: list[tuple[str, str, str]],
+        gone: Callable[[Snapshot], str | None] | None = None,
+    ):
         super().__init__()
         self.question = question
         self.choices = choices
@@ -41,8 +45,9 @@ class ChoiceScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="choice"):
             yield Label(plain(self.question, one_line=False), id="choice-question")
-            keys = Text("   ").join(Text.assemble((key, "bold"), " ", plain(text))
-                                    for key, _, text in self.choices)
+            keys = Text("   ").join(
+                Text.assemble((key, "bold"), " ", plain(text)) for key, _, text in self.choices
+            )
             yield Static(keys, id="choice-keys")
 
     def on_key(self, event) -> None:
@@ -53,10 +58,12 @@ class ChoiceScreen(ModalScreen[str | None]):
                 return
 
 
-def confirm(question: str, yes: str = "Yes",
-            gone: Callable[[Snapshot], str | None] | None = None) -> ChoiceScreen:
-    return ChoiceScreen(question, [("y", "yes", yes), ("n", "no", "No"), ("escape", "no", "Cancel")],
-                        gone)
+def confirm(
+    question: str, yes: str = "Yes", gone: Callable[[Snapshot], str | None] | None = None
+) -> ChoiceScreen:
+    return ChoiceScreen(
+        question, [("y", "yes", yes), ("n", "no", "No"), ("escape", "no", "Cancel")], gone
+    )
 
 
 class MessageScreen(ModalScreen[None]):

@@ -29,9 +29,15 @@ from tui.workers import ReportsWorkerErrors, db_thread
 
 SHORT_FIELDS = ("name", "asset_type", "user_tags", "sort_order")
 LONG_FIELDS = ("reverse_prompt", "visual_description", "description")
-TITLES = {"name": "Name", "asset_type": "Type", "user_tags": "Tags (a, b)",
-          "sort_order": "Order", "reverse_prompt": "Reverse prompt",
-          "visual_description": "Visual description", "description": "Description"}
+TITLES = {
+    "name": "Name",
+    "asset_type": "Type",
+    "user_tags": "Tags (a, b)",
+    "sort_order": "Order",
+    "reverse_prompt": "Reverse prompt",
+    "visual_description": "Visual description",
+    "description": "Description",
+}
 
 
 class LongText(TextArea):
@@ -107,8 +113,14 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="editor.save", priority=True),
         Binding("escape", "close", "Close", id="editor.close"),
-        Binding("f4", "external_editor", "$EDITOR", id="editor.external", priority=True,
-                tooltip="Edit the focused text in $EDITOR"),
+        Binding(
+            "f4",
+            "external_editor",
+            "$EDITOR",
+            id="editor.external",
+            priority=True,
+            tooltip="Edit the focused text in $EDITOR",
+        ),
         Binding("ctrl+t", "adopt", "Adopt AI suggestion", id="editor.adopt", priority=True),
     ]
 
@@ -152,8 +164,12 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
     def opening_values(self) -> dict[str, str]:
         values = dict(self.data.values)
         if self.restored:
-            values.update({name: printable(text, one_line=name in SHORT_FIELDS)
-                           for name, text in self.restored.fields.items()})
+            values.update(
+                {
+                    name: printable(text, one_line=name in SHORT_FIELDS)
+                    for name, text in self.restored.fields.items()
+                }
+            )
         values.update({name: printable(text) for name, text in self.from_editor.items()})
         return values
 
@@ -169,27 +185,42 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
                 with Horizontal(id="editor-short"):
                     yield self._labelled("name", Input(values["name"], id="name"))
                     types = [(t.value.title(), t.value) for t in AssetType]
-                    yield self._labelled("asset_type", Select(types, value=values["asset_type"],
-                                                              allow_blank=False, id="asset_type"))
+                    yield self._labelled(
+                        "asset_type",
+                        Select(
+                            types, value=values["asset_type"], allow_blank=False, id="asset_type"
+                        ),
+                    )
                     yield self._labelled("user_tags", Input(values["user_tags"], id="user_tags"))
-                    yield self._labelled("sort_order", Input(values["sort_order"], id="sort_order",
-                                                             type="integer"))
+                    yield self._labelled(
+                        "sort_order", Input(values["sort_order"], id="sort_order", type="integer")
+                    )
                 for name in LONG_FIELDS:
-                    yield Label(plain(self._title(name)), classes="field-title",
-                                id=f"title-{name}")
+                    yield Label(plain(self._title(name)), classes="field-title", id=f"title-{name}")
                     with Horizontal(classes="long-field"):
-                        yield LongText(values[name], id=name, soft_wrap=True,
-                                       show_line_numbers=False)
+                        yield LongText(
+                            values[name], id=name, soft_wrap=True, show_line_numbers=False
+                        )
                         suggestion = self.data.suggestions.get(name)
                         if suggestion:
                             with Vertical(classes="suggestion", id=f"suggestion-{name}"):
                                 yield Label("★ AI suggestion (ctrl+t adopts)")
-                                yield TextArea(suggestion.value, read_only=True, soft_wrap=True,
-                                               show_line_numbers=False)
-            yield Static(Fitted(
-                Text("ctrl+s save · esc close · F4 $EDITOR · ctrl+t adopt suggestion · "
-                     "a draft is kept on disk as you type"),
-                Text("ctrl+s save · esc close · F4 $EDITOR · ctrl+t adopt AI")), id="editor-hint")
+                                yield TextArea(
+                                    suggestion.value,
+                                    read_only=True,
+                                    soft_wrap=True,
+                                    show_line_numbers=False,
+                                )
+            yield Static(
+                Fitted(
+                    Text(
+                        "ctrl+s save · esc close · F4 $EDITOR · ctrl+t adopt suggestion · "
+                        "a draft is kept on disk as you type"
+                    ),
+                    Text("ctrl+s save · esc close · F4 $EDITOR · ctrl+t adopt AI"),
+                ),
+                id="editor-hint",
+            )
 
     def _labelled(self, name: str, widget) -> Vertical:
         return Vertical(Label(TITLES[name]), widget, classes="short-field")
@@ -203,23 +234,37 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
             stale = [f for f, v in self.restored.baseline.items() if self.baseline.get(f) != v]
             note = f"Restored your unsaved draft of {asset} from {self.restored.saved_at}."
             if stale:
-                note += (" The stored value changed since (saving now replaces it; the other "
-                         "value stays in the history): " + ", ".join(TITLES[f] for f in stale))
+                note += (
+                    " The stored value changed since (saving now replaces it; the other "
+                    "value stays in the history): " + ", ".join(TITLES[f] for f in stale)
+                )
             self.notify(note, title="Draft restored", timeout=10)
         if self.from_editor:
             fields = ", ".join(TITLES[f] for f in self.from_editor)
-            swap = any(path.parent.glob(f".{path.name}.sw[a-p]")
-                       for path in self.editor_files.values())
-            self.notify(f"Restored what you wrote in $EDITOR for {fields} of {asset} before "
-                        "your session ended." + (" Your editor kept unwritten text in a swap "
-                                                 "file: F4 reopens it and offers to recover it."
-                                                 if swap else ""),
-                        title="$EDITOR text restored", timeout=12)
+            swap = any(
+                path.parent.glob(f".{path.name}.sw[a-p]") for path in self.editor_files.values()
+            )
+            self.notify(
+                f"Restored what you wrote in $EDITOR for {fields} of {asset} before "
+                "your session ended."
+                + (
+                    " Your editor kept unwritten text in a swap "
+                    "file: F4 reopens it and offers to recover it."
+                    if swap
+                    else ""
+                ),
+                title="$EDITOR text restored",
+                timeout=12,
+            )
             self._write_draft()
         for name, said in self.editing_elsewhere.items():
-            self.notify(f"{TITLES[name]} of {asset}: {said}. Whoever saves second is told; "
-                        "nothing is replaced silently.", title="Also editing",
-                        severity="warning", timeout=10)
+            self.notify(
+                f"{TITLES[name]} of {asset}: {said}. Whoever saves second is told; "
+                "nothing is replaced silently.",
+                title="Also editing",
+                severity="warning",
+                timeout=10,
+            )
 
     def stored_values_changed(self, stored: dict[str, str], by: dict[str, str]) -> None:
         """The database holds ``stored`` now: tell the person, once per field, when someone
@@ -228,10 +273,14 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
             if value == self.baseline.get(name) or name in self.changed_elsewhere:
                 continue
             self.changed_elsewhere.add(name)
-            self.notify(f"{by.get(name, 'Someone')} saved {TITLES[name]} after you opened it. "
-                        "If you save, yours is not written over it: you are told, and your text "
-                        "stays in your draft.", title="Changed meanwhile", severity="warning",
-                        timeout=12)
+            self.notify(
+                f"{by.get(name, 'Someone')} saved {TITLES[name]} after you opened it. "
+                "If you save, yours is not written over it: you are told, and your text "
+                "stays in your draft.",
+                title="Changed meanwhile",
+                severity="warning",
+                timeout=12,
+            )
 
     def check_stored(self) -> None:
         """The database changed: was it this asset, in a field open here?"""
@@ -247,8 +296,11 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
         if asset is None:
             return
         stored = {f: as_text(f, getattr(asset, f)) for f in SHORT_FIELDS + LONG_FIELDS}
-        changed = {f: v for f, v in stored.items()
-                   if v != self.baseline.get(f) and f not in self.changed_elsewhere}
+        changed = {
+            f: v
+            for f, v in stored.items()
+            if v != self.baseline.get(f) and f not in self.changed_elsewhere
+        }
         if not changed:
             return
         by = {f: who(edit) for f in changed if (edit := latest_edit(asset.id, f)) is not None}
@@ -280,7 +332,9 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
     @on(TextArea.Changed)
     @on(Select.Changed)
     def _typed(self, event) -> None:
-        if getattr(event, "control", None) is not None and getattr(event.control, "read_only", False):
+        if getattr(event, "control", None) is not None and getattr(
+            event.control, "read_only", False
+        ):
             return
         if self.is_mounted:
             self._write_draft()
@@ -305,10 +359,18 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
             elif choice == "keep":
                 self.dismiss(None)  # the draft stays on disk and is restored next time
 
-        self.app.push_screen(ChoiceScreen(
-            "You have unsaved changes.",
-            [("s", "save", "Save"), ("k", "keep", "Keep as draft"), ("d", "discard", "Discard"),
-             ("escape", "back", "Back to editing")]), chosen)
+        self.app.push_screen(
+            ChoiceScreen(
+                "You have unsaved changes.",
+                [
+                    ("s", "save", "Save"),
+                    ("k", "keep", "Keep as draft"),
+                    ("d", "discard", "Discard"),
+                    ("escape", "back", "Back to editing"),
+                ],
+            ),
+            chosen,
+        )
 
     def _focused_text_area(self) -> TextArea | None:
         focused = self.focused
@@ -324,8 +386,9 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
         # Named after this session (a leftover of an ended one is reopened): if the session
         # drops while the editor runs, the next one finds the file and offers the text back.
-        path = self.editor_files.get(area.id) or self.drafts.editor_path(self.data.asset_id,
-                                                                        area.id)
+        path = self.editor_files.get(area.id) or self.drafts.editor_path(
+            self.data.asset_id, area.id
+        )
         self._write_draft()
         self.drafts.folder.mkdir(parents=True, exist_ok=True)
         write_atomic(path, area.text, within=self.drafts.state_dir)
@@ -336,17 +399,18 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
             self.notify(f"Cannot open $EDITOR here: {exc}", severity="error")
             return
         if code != 0:
-            self.notify(f"{editor} exited with status {code}; text left unchanged",
-                        severity="warning")
+            self.notify(
+                f"{editor} exited with status {code}; text left unchanged", severity="warning"
+            )
             return
         try:
             text = printable(self.drafts.read_editor_file(path))
         except (OSError, UnicodeDecodeError, VidpipeError) as exc:
-            self.notify(f"Cannot read what {editor} wrote ({exc}); text left unchanged",
-                        severity="error")
+            self.notify(
+                f"Cannot read what {editor} wrote ({exc}); text left unchanged", severity="error"
+            )
             return
-        area.load_text(text[:-1] if text.endswith("\n") and not area.text.endswith("\n")
-                       else text)
+        area.load_text(text[:-1] if text.endswith("\n") and not area.text.endswith("\n") else text)
         area.move_cursor(area.document.end)  # go on typing where the editor left off
         self._write_draft()
         # The text is in the draft now; the file and the editor's swap files are not needed.
@@ -358,9 +422,11 @@ class AssetEditorScreen(ReportsWorkerErrors, ModalScreen[EditRequest | None]):
         name = area.id if area is not None else None
         if name is None or name not in self.data.suggestions:
             waiting = [TITLES[f] for f in self.data.suggestions]
-            self.notify("No AI suggestion for this field." + (
-                f" Suggestions wait for: {', '.join(waiting)}" if waiting else ""),
-                severity="warning")
+            self.notify(
+                "No AI suggestion for this field."
+                + (f" Suggestions wait for: {', '.join(waiting)}" if waiting else ""),
+                severity="warning",
+            )
             return
         self._adopt(name, self.data.suggestions[name])
 

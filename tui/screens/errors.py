@@ -30,9 +30,13 @@ class ErrorsScreen(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="errors"):
             count = f"{len(self.errors)} error{'' if len(self.errors) == 1 else 's'}"
-            yield Label(plain(f"{count} in {self.where}" + (" · enter: go to the asset"
-                                                           if self.errors else "")),
-                        id="errors-title")
+            yield Label(
+                plain(
+                    f"{count} in {self.where}"
+                    + (" · enter: go to the asset" if self.errors else "")
+                ),
+                id="errors-title",
+            )
             yield DataTable(id="errors-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:

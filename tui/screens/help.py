@@ -15,16 +15,20 @@ from tui.keymap import keymap_path
 from tui.plain import plain
 
 
-def bindings_table(title: str, bindings: list[Binding], keymap: dict[str, str],
-                   display=lambda key: key) -> Table:
+def bindings_table(
+    title: str, bindings: list[Binding], keymap: dict[str, str], display=lambda key: key
+) -> Table:
     table = Table(title=title, title_justify="left", expand=True, show_edge=False)
     table.add_column("Key", style="bold cyan", no_wrap=True)
     table.add_column("Does")
     table.add_column("Binding id", style="dim", no_wrap=True)
     for binding in bindings:
         key = keymap.get(binding.id or "", binding.key)
-        table.add_row(plain(", ".join(display(k.strip()) for k in key.split(","))), plain(binding.tooltip or binding.description),
-                      plain(binding.id or ""))
+        table.add_row(
+            plain(", ".join(display(k.strip()) for k in key.split(","))),
+            plain(binding.tooltip or binding.description),
+            plain(binding.id or ""),
+        )
     return table
 
 
@@ -40,14 +44,28 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help"):
             yield Static(Text("vidpipe-tui — keys", style="bold"))
             for title, bindings in self.sections:
-                yield Static(bindings_table(
-                    title, bindings, self.keymap,
-                    lambda key: self.app.get_key_display(Binding(key, ""))))
+                yield Static(
+                    bindings_table(
+                        title,
+                        bindings,
+                        self.keymap,
+                        lambda key: self.app.get_key_display(Binding(key, "")),
+                    )
+                )
             yield Static(Text("\nFilter language (/)", style="bold"))
             yield Static(Text(query_module.__doc__.split("\n", 2)[2].rstrip()))
-            yield Static(Text(
-                "\nGrid markers: ✎ a person wrote a field last · ★ an AI suggestion waits · "
-                "● marked for a bulk action · ✓ reviewed", style="dim"))
-            yield Static(plain(f"\nRemap keys in {keymap_path()} ([keymap] id = \"key\"). "
-                               "Ctrl+P opens the command palette for rarer actions.", style="dim",
-                               one_line=False))
+            yield Static(
+                Text(
+                    "\nGrid markers: ✎ a person wrote a field last · ★ an AI suggestion waits · "
+                    "● marked for a bulk action · ✓ reviewed",
+                    style="dim",
+                )
+            )
+            yield Static(
+                plain(
+                    f'\nRemap keys in {keymap_path()} ([keymap] id = "key"). '
+                    "Ctrl+P opens the command palette for rarer actions.",
+                    style="dim",
+                    one_line=False,
+                )
+            )

@@ -16,8 +16,15 @@ from textual.widgets import DataTable, Header, Input, OptionList
 from tui import messages as msg
 from tui.query import Query, QueryError, parse
 from tui.rows import (
-    AssetRow, GridSignature, changed_asset_ids, grid_signature, ingested_paths, load_rows,
-    load_rows_by_id, tracked_paths, untracked_row,
+    AssetRow,
+    GridSignature,
+    changed_asset_ids,
+    grid_signature,
+    ingested_paths,
+    load_rows,
+    load_rows_by_id,
+    tracked_paths,
+    untracked_row,
 )
 from tui.plain import plain
 from tui.screens.main_actions import MainActions
@@ -47,38 +54,86 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, Screen):
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="grid.filter"),
         Binding("e", "edit('reverse_prompt')", "Edit", id="grid.edit"),
-        Binding("v", "edit('visual_description')", "Edit visual", id="grid.edit_visual",
-                show=False),
+        Binding(
+            "v", "edit('visual_description')", "Edit visual", id="grid.edit_visual", show=False
+        ),
         Binding("n", "next_unreviewed", "Next unreviewed", id="grid.next_unreviewed"),
         Binding("m", "toggle_reviewed", "Reviewed", id="grid.reviewed"),
         Binding("r", "reprocess", "Reprocess", id="grid.reprocess"),
         Binding("ctrl+z", "undo", "Undo", id="grid.undo"),
         Binding("ctrl+y", "redo", "Redo", id="grid.redo", show=False),
         Binding("a", "adopt", "Adopt AI", id="grid.adopt", show=False),
-        Binding("s", "sort(1)", "Sort", id="grid.sort", show=False,
-                tooltip="Sort the grid by the next column (manifest order, tag, name, type …)"),
-        Binding("S", "sort(-1)", "Sort back", id="grid.sort_back", show=False,
-                tooltip="Sort the grid by the previous column"),
-        Binding("left_square_bracket", "manifest(-1)", "Manifest", id="manifests.previous",
-                group=MANIFEST_KEYS, tooltip="Show the previous manifest (also: tab to the "
-                "list, arrows, tab back)"),
-        Binding("right_square_bracket", "manifest(1)", "Manifest", id="manifests.next",
-                group=MANIFEST_KEYS, tooltip="Show the next manifest"),
-        Binding("g", "merge_faces", "Merge faces", id="faces.merge", show=False,
-                tooltip="The marked faces and the one under the cursor are the same person"),
-        Binding("G", "split_face", "Split face", id="faces.split", show=False,
-                tooltip="The face under the cursor is not the person of its group"),
+        Binding(
+            "s",
+            "sort(1)",
+            "Sort",
+            id="grid.sort",
+            show=False,
+            tooltip="Sort the grid by the next column (manifest order, tag, name, type …)",
+        ),
+        Binding(
+            "S",
+            "sort(-1)",
+            "Sort back",
+            id="grid.sort_back",
+            show=False,
+            tooltip="Sort the grid by the previous column",
+        ),
+        Binding(
+            "left_square_bracket",
+            "manifest(-1)",
+            "Manifest",
+            id="manifests.previous",
+            group=MANIFEST_KEYS,
+            tooltip="Show the previous manifest (also: tab to the list, arrows, tab back)",
+        ),
+        Binding(
+            "right_square_bracket",
+            "manifest(1)",
+            "Manifest",
+            id="manifests.next",
+            group=MANIFEST_KEYS,
+            tooltip="Show the next manifest",
+        ),
+        Binding(
+            "g",
+            "merge_faces",
+            "Merge faces",
+            id="faces.merge",
+            show=False,
+            tooltip="The marked faces and the one under the cursor are the same person",
+        ),
+        Binding(
+            "G",
+            "split_face",
+            "Split face",
+            id="faces.split",
+            show=False,
+            tooltip="The face under the cursor is not the person of its group",
+        ),
         Binding("p", "process('missing')", "Process", id="job.process"),
         Binding("c", "cancel_job", "Cancel job", id="job.cancel", show=False),
         Binding("E", "show_errors", "Errors", id="job.errors", show=False),
         Binding("D", "start_daemon", "Start daemon", id="daemon.start", show=False),
         Binding("x", "export", "Export", id="app.export", show=False),
         Binding("C", "contact_sheet", "Contact sheet", id="app.contact_sheet", show=False),
-        Binding("K", "characters", "Characters", id="app.characters", show=False,
-                tooltip="Every person of the project: handles, images with roles, descriptions"),
+        Binding(
+            "K",
+            "characters",
+            "Characters",
+            id="app.characters",
+            show=False,
+            tooltip="Every person of the project: handles, images with roles, descriptions",
+        ),
         Binding("i", "toggle_preview", "Preview", id="app.toggle_preview", show=False),
-        Binding("I", "preview_quality", "Preview quality", id="app.preview_quality", show=False,
-                tooltip="Picture quality against bytes on the link: low, high, off"),
+        Binding(
+            "I",
+            "preview_quality",
+            "Preview quality",
+            id="app.preview_quality",
+            show=False,
+            tooltip="Picture quality against bytes on the link: low, high, off",
+        ),
         Binding("escape", "clear_filter", "Clear filter", id="grid.clear_filter", show=False),
     ]
 
@@ -110,10 +165,16 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, Screen):
             with Vertical(id="grid-column"):
                 yield QuietStatic("", id="grid-status")
                 yield AssetTable(id="grid")
-                yield Input(placeholder="filter: type:char state:error edited:no -source:"
-                            "extracted \"free text\"  (enter: apply · esc: clear)", id="filter")
-            yield PreviewPane(lambda: self.table.current_key,
-                              getattr(self.app, "preview_quality", None), id="preview")
+                yield Input(
+                    placeholder="filter: type:char state:error edited:no -source:"
+                    'extracted "free text"  (enter: apply · esc: clear)',
+                    id="filter",
+                )
+            yield PreviewPane(
+                lambda: self.table.current_key,
+                getattr(self.app, "preview_quality", None),
+                id="preview",
+            )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -145,8 +206,11 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, Screen):
         self._busy.discard(kind)
         if kind in self._again:
             self._again.discard(kind)
-            {"snapshot": self.refresh_snapshot, "grid": self.refresh_grid,
-             "reload": self.reload_grid}[kind]()
+            {
+                "snapshot": self.refresh_snapshot,
+                "grid": self.refresh_grid,
+                "reload": self.reload_grid,
+            }[kind]()
 
     def refresh_snapshot(self) -> None:
         if self._start("snapshot"):
@@ -230,8 +294,11 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, Screen):
         bar = self.query_one(DaemonBar)
         if message.problem is not None:
             bar.show_unreachable(message.problem)
-            self.app.notify(f"{message.problem}. Retrying; nothing to do.",
-                            title="Database unreachable, retrying", severity="warning")
+            self.app.notify(
+                f"{message.problem}. Retrying; nothing to do.",
+                title="Database unreachable, retrying",
+                severity="warning",
+            )
             return
         bar.show_status(self.daemon)
         self.app.notify("The database answers again.", title="Database back")
@@ -243,9 +310,13 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, Screen):
         self.daemon = message.status
         self.query_one(DaemonBar).show_status(message.status)
         if first and not message.status.running:
-            self.notify("No daemon runs for this project: jobs you queue wait until one "
-                        "starts. Press D to start one in the background.",
-                        title="No daemon", severity="warning", timeout=10)
+            self.notify(
+                "No daemon runs for this project: jobs you queue wait until one "
+                "starts. Press D to start one in the background.",
+                title="No daemon",
+                severity="warning",
+                timeout=10,
+            )
 
     def on_snapshot_loaded(self, message: msg.SnapshotLoaded) -> None:
         for relative in message.ingested:
@@ -263,8 +334,10 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, Screen):
         if old is None or old.manifests != message.snapshot.manifests:
             self.query_one(ManifestList).show(message.snapshot.manifests, self.folder)
         if self.folder is None and message.snapshot.manifests:
-            first = next((m for m in message.snapshot.manifests if m.id is not None),
-                         message.snapshot.manifests[0])
+            first = next(
+                (m for m in message.snapshot.manifests if m.id is not None),
+                message.snapshot.manifests[0],
+            )
             self.select_folder(first.folder)
         elif old is not None and old.stage_signature != message.snapshot.stage_signature:
             self.reload_grid()  # a stage ended: many rows may have changed at once
@@ -282,8 +355,14 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, Screen):
         if folder == self.folder:
             return
         self.folder = folder
-        self.manifest_id = next((m.id for m in (self.snapshot.manifests if self.snapshot else ())
-                                 if m.folder == folder), None)
+        self.manifest_id = next(
+            (
+                m.id
+                for m in (self.snapshot.manifests if self.snapshot else ())
+                if m.folder == folder
+            ),
+            None,
+        )
         self.rows = {}
         self.signature = None
         self.table.marked.clear()
@@ -368,8 +447,11 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, Screen):
     def visible_rows(self) -> list:
         rows = [row for row in self.rows.values() if self.query_(row)]
         ordered = sort_rows(rows, self.sort_key, self.sort_reverse)
-        extra = [untracked_row(rel) for rel, folder in sorted(self.untracked.items())
-                 if folder == self.folder]
+        extra = [
+            untracked_row(rel)
+            for rel, folder in sorted(self.untracked.items())
+            if folder == self.folder
+        ]
         return ordered + [row for row in extra if self.query_(row)]
 
     def rebuild_table(self) -> None:
@@ -379,8 +461,14 @@ class MainScreen(ReportsWorkerErrors, MainActions, RetagActions, Screen):
         self.show_details()
 
     def update_status(self) -> None:
-        name = next((m.name for m in (self.snapshot.manifests if self.snapshot else ())
-                     if m.folder == self.folder), self.folder or "")
+        name = next(
+            (
+                m.name
+                for m in (self.snapshot.manifests if self.snapshot else ())
+                if m.folder == self.folder
+            ),
+            self.folder or "",
+        )
         total = len(self.rows) + sum(1 for f in self.untracked.values() if f == self.folder)
         parts = [f"{self.table.shown_count} of {total} shown"]
         if not self.query_.empty:

@@ -25,8 +25,9 @@ class MainActions(MainHost):
     # -- selection -------------------------------------------------------------------------------
     def selected_asset_ids(self) -> list[int]:
         """Marked assets, else the one under the cursor (untracked files are skipped)."""
-        keys = list(self.table.marked) or ([self.table.current_key] if self.table.current_key
-                                           else [])
+        keys = list(self.table.marked) or (
+            [self.table.current_key] if self.table.current_key else []
+        )
         return [self.rows[k].asset_id for k in keys if k in self.rows]
 
     def _require_asset(self):
@@ -35,8 +36,11 @@ class MainActions(MainHost):
             self.notify("No asset selected.", severity="warning")
             return None
         if not row.tracked:
-            self.notify(f"{row.file_path} is not ingested yet; the daemon picks it up "
-                        "(press D if none runs).", severity="warning")
+            self.notify(
+                f"{row.file_path} is not ingested yet; the daemon picks it up "
+                "(press D if none runs).",
+                severity="warning",
+            )
             return None
         return row
 
@@ -53,8 +57,10 @@ class MainActions(MainHost):
 
         data = load_editor_data(asset_id)
         self.app.call_from_thread(
-            self.app.push_screen, AssetEditorScreen(data, self.app.drafts, field),
-            self._editor_closed)
+            self.app.push_screen,
+            AssetEditorScreen(data, self.app.drafts, field),
+            self._editor_closed,
+        )
 
     def _editor_closed(self, request) -> None:
         if request is None:
@@ -75,27 +81,42 @@ class MainActions(MainHost):
         drafts = self.app.drafts
         asset = Asset.get_by_id(request.asset_id)
         # Someone saved a field after this person opened it: theirs is not replaced silently.
-        conflicts = {f: latest_edit(request.asset_id, f) for f in request.changes
-                     if as_text(f, getattr(asset, f)) != request.baseline.get(f)}
+        conflicts = {
+            f: latest_edit(request.asset_id, f)
+            for f in request.changes
+            if as_text(f, getattr(asset, f)) != request.baseline.get(f)
+        }
         saved = [f for f in request.changes if f not in conflicts]
         for field in saved:  # one UPDATE of one column each
             edit_field(request.asset_id, field, request.changes[field], person=drafts.writer.user)
         if conflicts:
-            drafts.save(Draft(request.asset_id, {f: request.changes[f] for f in conflicts},
-                              {f: request.baseline[f] for f in conflicts}))
+            drafts.save(
+                Draft(
+                    request.asset_id,
+                    {f: request.changes[f] for f in conflicts},
+                    {f: request.baseline[f] for f in conflicts},
+                )
+            )
         else:
             drafts.discard(request.asset_id)
         label = f"{asset.manifest_tag or '—'} {asset.name}"
         if saved:
-            self.app.call_from_thread(self.notify, f"Saved {', '.join(TITLES[f] for f in saved)}"
-                                      f" of {label}.", title="Saved")
+            self.app.call_from_thread(
+                self.notify,
+                f"Saved {', '.join(TITLES[f] for f in saved)} of {label}.",
+                title="Saved",
+            )
         for field, edit in conflicts.items():
             by = f" (edit #{edit.id} by {who(edit)})" if edit is not None else ""
             self.app.call_from_thread(
-                self.notify, f"{TITLES[field]} of {label} changed after you opened it{by}; kept "
+                self.notify,
+                f"{TITLES[field]} of {label} changed after you opened it{by}; kept "
                 "that value. Yours is kept as your draft: e shows it, and saving it there "
-                "replaces theirs (theirs stays in the history).", title="Conflict",
-                severity="warning", timeout=15)
+                "replaces theirs (theirs stays in the history).",
+                title="Conflict",
+                severity="warning",
+                timeout=15,
+            )
 
     def action_undo(self) -> None:
         row = self._require_asset()
@@ -143,8 +164,9 @@ class MainActions(MainHost):
             if edit.field not in adopted:
                 adopt_suggestion(edit.id)
                 adopted.append(edit.field)
-        self.app.call_from_thread(self.notify, f"Adopted the AI suggestion for "
-                                  f"{', '.join(adopted)} (ctrl+z undoes).")
+        self.app.call_from_thread(
+            self.notify, f"Adopted the AI suggestion for {', '.join(adopted)} (ctrl+z undoes)."
+        )
 
     # -- review ----------------------------------------------------------------------------------
     def action_toggle_reviewed(self) -> None:
@@ -196,16 +218,20 @@ class MainActions(MainHost):
 
     def _queued(self, run_ids: list[int], what: str) -> None:
         runs = ", ".join(f"#{i}" for i in run_ids)
-        note = "" if self.daemon is None or self.daemon.running else \
-            " No daemon runs: press D to start one."
+        note = (
+            ""
+            if self.daemon is None or self.daemon.running
+            else " No daemon runs: press D to start one."
+        )
         self.notify(f"Queued {what} (job {runs}).{note}", title="Queued")
         self.refresh_snapshot()
         self.rebuild_table()
 
     def action_process(self, mode: str = "missing") -> None:
         if self.manifest_id is None:
-            self.notify("This folder has no manifest yet: its files are not ingested.",
-                        severity="warning")
+            self.notify(
+                "This folder has no manifest yet: its files are not ingested.", severity="warning"
+            )
             return
         if mode == "all":
             manifest_id = self.manifest_id
@@ -215,10 +241,12 @@ class MainActions(MainHost):
                     return None
                 return "The manifest is gone (its folder was removed); nothing to process."
 
-            self.app.push_screen(confirm("Redo every stage for every asset of this manifest?",
-                                         "Process all", gone=gone),
-                                 lambda answer: answer == "yes" and self._queue_process(
-                                     manifest_id, "all"))
+            self.app.push_screen(
+                confirm(
+                    "Redo every stage for every asset of this manifest?", "Process all", gone=gone
+                ),
+                lambda answer: answer == "yes" and self._queue_process(manifest_id, "all"),
+            )
         else:
             self._queue_process(self.manifest_id, mode)
 
@@ -241,27 +269,39 @@ class MainActions(MainHost):
         if run is None:
             self.notify("No job is running or queued.")
             return
+
         def ended(snapshot) -> str | None:
             if any(r.id == run.id for r in snapshot.running + snapshot.queued):
                 return None
             return f"Job #{run.id} ended before you answered; nothing to cancel."
 
-        self.app.push_screen(confirm(f"Cancel {run.label} ({run.status})? Finished work is kept.",
-                                     "Cancel job", gone=ended),
-                             lambda answer: answer == "yes" and self._cancel(run.id))
+        self.app.push_screen(
+            confirm(
+                f"Cancel {run.label} ({run.status})? Finished work is kept.",
+                "Cancel job",
+                gone=ended,
+            ),
+            lambda answer: answer == "yes" and self._cancel(run.id),
+        )
 
     @work(thread=True, exit_on_error=False, group="jobs")
     @db_thread
     def _cancel(self, run_id: int) -> None:
         done = job_requests.cancel(run_id)
-        self.app.call_from_thread(self.notify, f"Cancellation of #{run_id} requested." if done
-                                  else f"Job #{run_id} had already ended.")
+        self.app.call_from_thread(
+            self.notify,
+            f"Cancellation of #{run_id} requested."
+            if done
+            else f"Job #{run_id} had already ended.",
+        )
 
     def action_start_daemon(self) -> None:
         if self.daemon is not None and self.daemon.running:
             if isinstance(self.daemon, TeamStatus):  # a shared queue: vidpipe-daemon adds more
-                self.notify(f"{len(self.daemon.serving)} daemon(s) already serve this project; "
-                            "start another on a GPU box with vidpipe-daemon.")
+                self.notify(
+                    f"{len(self.daemon.serving)} daemon(s) already serve this project; "
+                    "start another on a GPU box with vidpipe-daemon."
+                )
             else:
                 self.notify(f"A daemon already runs for this project (pid {self.daemon.pid}).")
             return
@@ -273,8 +313,11 @@ class MainActions(MainHost):
     def _start_daemon(self) -> None:
         started = job_requests.start_daemon(self.app.project.root)
         state = "started" if started.ready else "still starting"
-        self.app.call_from_thread(self.notify, f"Daemon {state} (pid {started.pid}); its log is "
-                                  "in .vidpipe/logs/.", title="Daemon")
+        self.app.call_from_thread(
+            self.notify,
+            f"Daemon {state} (pid {started.pid}); its log is in .vidpipe/logs/.",
+            title="Daemon",
+        )
 
     def action_show_errors(self, whole_project: bool = False) -> None:
         if whole_project:
@@ -282,8 +325,14 @@ class MainActions(MainHost):
         elif self.manifest_id is None:
             self.notify("This folder has no manifest yet: its files are not ingested.")
         else:
-            name = next((m.name for m in (self.snapshot.manifests if self.snapshot else ())
-                         if m.id == self.manifest_id), self.folder or "")
+            name = next(
+                (
+                    m.name
+                    for m in (self.snapshot.manifests if self.snapshot else ())
+                    if m.id == self.manifest_id
+                ),
+                self.folder or "",
+            )
             self._load_errors(self.manifest_id, f"manifest {name}")
 
     def action_show_project_errors(self) -> None:
@@ -296,9 +345,11 @@ class MainActions(MainHost):
         from tui.snapshot import manifest_errors
 
         errors = manifest_errors(manifest_id)
-        self.app.call_from_thread(self.app.push_screen,
-                                  ErrorsScreen(where, errors, by_manifest=manifest_id is None),
-                                  self._jump_to_asset)
+        self.app.call_from_thread(
+            self.app.push_screen,
+            ErrorsScreen(where, errors, by_manifest=manifest_id is None),
+            self._jump_to_asset,
+        )
 
     def _jump_to_asset(self, asset_id: int | None) -> None:
         if asset_id is not None and not self.table.move_to(str(asset_id)):
@@ -333,8 +384,15 @@ class MainActions(MainHost):
         image_widget_class()  # imported in this thread, not on the UI thread
 
         names = list(Manifest.get_by_id(manifest_id).contact_sheets or [])
-        pages = [load_rgb(self.app.project.absolute(name), self.app.settings.max_image_pixels,
-                          max_side=1600, within=self.app.project.root) for name in names]
+        pages = [
+            load_rgb(
+                self.app.project.absolute(name),
+                self.app.settings.max_image_pixels,
+                max_side=1600,
+                within=self.app.project.root,
+            )
+            for name in names
+        ]
         if not pages:
             self.app.call_from_thread(self.notify, "No contact sheet yet: process the manifest.")
             return
@@ -357,8 +415,10 @@ class MainActions(MainHost):
             keys.append(current)
         ids = [r.asset_id for r in self._face_rows(keys)]
         if len(ids) < 2:
-            self.notify("Mark a face (space), move to another face, then merge: they become "
-                        "one person.", severity="warning")
+            self.notify(
+                "Mark a face (space), move to another face, then merge: they become one person.",
+                severity="warning",
+            )
             return
         self.table.marked.clear()
         self._merge_faces(ids)
@@ -371,8 +431,11 @@ class MainActions(MainHost):
         summary = None
         for other in asset_ids[1:]:
             summary = merge_face_groups(asset_ids[0], other)
-        self.app.call_from_thread(self.notify, f"Merged {len(asset_ids)} faces into one person: "
-                                  f"{summary.groups} groups, {summary.duplicates} duplicates now.")
+        self.app.call_from_thread(
+            self.notify,
+            f"Merged {len(asset_ids)} faces into one person: "
+            f"{summary.groups} groups, {summary.duplicates} duplicates now.",
+        )
 
     def action_split_face(self) -> None:
         row = self._require_asset()
@@ -389,5 +452,8 @@ class MainActions(MainHost):
         from vidpipe.pipeline.face_review import split_face
 
         summary = split_face(asset_id)
-        self.app.call_from_thread(self.notify, f"Face taken out of its group: {summary.groups} "
-                                  f"groups, {summary.duplicates} duplicates now.")
+        self.app.call_from_thread(
+            self.notify,
+            f"Face taken out of its group: {summary.groups} "
+            f"groups, {summary.duplicates} duplicates now.",
+        )

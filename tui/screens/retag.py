@@ -36,8 +36,11 @@ class RetagPreviewScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="retag"):
-            yield Label("Retag: renumber in manifest order and rewrite the old tags in every "
-                        "text (one change: ctrl+z on any asset undoes it)", id="retag-title")
+            yield Label(
+                "Retag: renumber in manifest order and rewrite the old tags in every "
+                "text (one change: ctrl+z on any asset undoes it)",
+                id="retag-title",
+            )
             with VerticalScroll(id="retag-lines"):
                 yield Static(plain("\n".join(self.lines), one_line=False))
             yield Label("y retag   n keep the tags", id="retag-keys")
@@ -63,11 +66,15 @@ class RetagActions(MainHost):
 
         plans = plan_retags([Manifest.get_by_id(manifest_id)])
         if not any(plan.changed for plan in plans):
-            self.app.call_from_thread(self.notify, "Nothing to renumber: the tags already "
-                                      "follow the manifest order.")
+            self.app.call_from_thread(
+                self.notify, "Nothing to renumber: the tags already follow the manifest order."
+            )
             return
-        self.app.call_from_thread(self.app.push_screen, RetagPreviewScreen(preview_lines(plans)),
-                                  partial(self._retag_answered, manifest_id, plans))
+        self.app.call_from_thread(
+            self.app.push_screen,
+            RetagPreviewScreen(preview_lines(plans)),
+            partial(self._retag_answered, manifest_id, plans),
+        )
 
     def _retag_answered(self, manifest_id: int, plans, yes: bool | None) -> None:
         if yes:
@@ -83,5 +90,8 @@ class RetagActions(MainHost):
         changed = sum(len(plan.changed) for plan in applied)
         texts = sum(len(plan.texts) for plan in applied)
         self.app.call_from_thread(
-            self.notify, f"Retagged {changed} asset(s), {texts} text field(s) rewritten; "
-            "ctrl+z on any of them undoes the whole retag.", title="Retag")
+            self.notify,
+            f"Retagged {changed} asset(s), {texts} text field(s) rewritten; "
+            "ctrl+z on any of them undoes the whole retag.",
+            title="Retag",
+        )

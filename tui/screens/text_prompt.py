@@ -31,8 +31,10 @@ class LinePrompt(ModalScreen[str | None]):
 
 
 class TextPrompt(ModalScreen[str | None]):
-    BINDINGS = [Binding("ctrl+s", "save", "Save", id="prompt.save"),
-                Binding("escape", "dismiss(None)", "Cancel", id="prompt.cancel_text")]
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="prompt.save"),
+        Binding("escape", "dismiss(None)", "Cancel", id="prompt.cancel_text"),
+    ]
 
     def __init__(self, title: str, value: str = ""):
         super().__init__()
@@ -41,8 +43,9 @@ class TextPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="text-prompt"):
-            yield Label(plain(f"{self.title_text}   (ctrl+s: save · esc: cancel)"),
-                        id="text-prompt-title")
+            yield Label(
+                plain(f"{self.title_text}   (ctrl+s: save · esc: cancel)"), id="text-prompt-title"
+            )
             yield TextArea(self.value, id="text-prompt-area", soft_wrap=True)
 
     def action_save(self) -> None:

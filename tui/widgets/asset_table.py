@@ -72,8 +72,8 @@ def _edited(row: AssetRow) -> Text:
 
 
 def _excerpt(row: AssetRow) -> str:
-    text = " ".join(row.reverse_prompt[:PROMPT_EXCERPT * 4].split())
-    return text if len(text) <= PROMPT_EXCERPT else text[:PROMPT_EXCERPT - 1] + "…"
+    text = " ".join(row.reverse_prompt[: PROMPT_EXCERPT * 4].split())
+    return text if len(text) <= PROMPT_EXCERPT else text[: PROMPT_EXCERPT - 1] + "…"
 
 
 def _source(row: AssetRow) -> str:
@@ -99,11 +99,20 @@ COLUMNS = [
     Column("prompt", "Prompt", _excerpt, lambda r: r.reverse_prompt.lower(), 44),
     Column("source", "Source", _source, lambda r: (r.source, r.parent), 14),
     Column("class", "Class", lambda r: r.detection_class, lambda r: r.detection_class, 10),
-    Column("conf", "Conf", lambda r: _conf(r.detection_confidence),
-           lambda r: -(r.detection_confidence or 0.0), 5),
-    Column("face", "Face", _face,
-           lambda r: (not r.character and r.face_group is None, r.character, r.face_group or 0),
-           14),
+    Column(
+        "conf",
+        "Conf",
+        lambda r: _conf(r.detection_confidence),
+        lambda r: -(r.detection_confidence or 0.0),
+        5,
+    ),
+    Column(
+        "face",
+        "Face",
+        _face,
+        lambda r: (not r.character and r.face_group is None, r.character, r.face_group or 0),
+        14,
+    ),
     Column("quality", "Qual", lambda r: _conf(r.quality), lambda r: -(r.quality or 0.0), 5),
 ]
 COLUMN_BY_KEY = {column.key: column for column in COLUMNS}
@@ -112,8 +121,10 @@ SORT_KEYS = ["sort_order"] + [column.key for column in COLUMNS]
 
 def sort_rows(rows: list[AssetRow], key: str, reverse: bool = False) -> list[AssetRow]:
     if key == "sort_order":
-        ordered = sorted(rows, key=lambda r: r.manifest_order or (r.sort_order, r.file_path,
-                                                                  False, 0.0, r.file_path))
+        ordered = sorted(
+            rows,
+            key=lambda r: r.manifest_order or (r.sort_order, r.file_path, False, 0.0, r.file_path),
+        )
     else:
         ordered = sorted(rows, key=COLUMN_BY_KEY[key].sort)
     return list(reversed(ordered)) if reverse else ordered
@@ -121,8 +132,14 @@ def sort_rows(rows: list[AssetRow], key: str, reverse: bool = False) -> list[Ass
 
 class AssetTable(DataTable):
     BINDINGS = [
-        Binding("space", "toggle_mark", "Mark", id="grid.mark", show=False,
-                tooltip="Mark the asset for a bulk action (reprocess, merge faces)"),
+        Binding(
+            "space",
+            "toggle_mark",
+            "Mark",
+            id="grid.mark",
+            show=False,
+            tooltip="Mark the asset for a bulk action (reprocess, merge faces)",
+        ),
     ]
 
     def __init__(self, **kwargs):
@@ -133,10 +150,19 @@ class AssetTable(DataTable):
         self._cursor_wanted: str | None = None  # pending row the cursor goes to once appended
         # ``_append`` writes DataTable's row bookkeeping directly; with another layout of those
         # internals (a Textual upgrade) it falls back to add_row: slower, still correct.
-        self._fast_append = all(hasattr(self, name) for name in (
-            "_row_locations", "_data", "_new_rows", "_offset_cache", "_highlight_cursor",
-            "_require_update_dimensions")) and {"key", "height", "label", "auto_height"} <= set(
-            getattr(Row, "__dataclass_fields__", {}))
+        self._fast_append = all(
+            hasattr(self, name)
+            for name in (
+                "_row_locations",
+                "_data",
+                "_new_rows",
+                "_offset_cache",
+                "_highlight_cursor",
+                "_require_update_dimensions",
+            )
+        ) and {"key", "height", "label", "auto_height"} <= set(
+            getattr(Row, "__dataclass_fields__", {})
+        )
 
     def on_mount(self) -> None:
         self.add_column("", key="mark", width=1)
@@ -154,8 +180,7 @@ class AssetTable(DataTable):
         """The Prompt column takes the space the columns before it leave (the ones after it
         are a horizontal scroll away); those narrow on a small terminal."""
         narrow = width < NARROW_GRID
-        widths = {c.key: NARROW_WIDTHS.get(c.key, c.width) if narrow else c.width
-                  for c in COLUMNS}
+        widths = {c.key: NARROW_WIDTHS.get(c.key, c.width) if narrow else c.width for c in COLUMNS}
         pad = 2 * self.cell_padding
         before = 1 + pad  # the mark column
         for column in COLUMNS:
@@ -188,15 +213,17 @@ class AssetTable(DataTable):
             return
         width = sum(column.get_render_width(self) for column in self.columns.values())
         header = self.header_height if self.show_header else 0
-        self.virtual_size = Size(width + self._row_label_column_width,
-                                 self._total_row_height + header)
+        self.virtual_size = Size(
+            width + self._row_label_column_width, self._total_row_height + header
+        )
 
     def _cells(self, row: AssetRow) -> list:
         # A str cell would be read as markup, with its control characters passed on: every
         # cell is Text or a PlainCell (project text, made printable when drawn).
         cells = [c.render(row) for c in COLUMNS]
         return [Text("●" if row.key in self.marked else "")] + [
-            cell if isinstance(cell, Text) else PlainCell(cell) for cell in cells]
+            cell if isinstance(cell, Text) else PlainCell(cell) for cell in cells
+        ]
 
     def show(self, rows: list[AssetRow]) -> None:
         """Replace every row (keeps the cursor on the same asset when it is still shown). The
@@ -298,8 +325,9 @@ class AssetTable(DataTable):
                 self.update_cell(key, column, value)
             return
         data = self._data[RowKey(key)]
-        changed = {ColumnKey(c): v for c, v in values.items()
-                   if not _same(data.get(ColumnKey(c)), v)}
+        changed = {
+            ColumnKey(c): v for c, v in values.items() if not _same(data.get(ColumnKey(c)), v)
+        }
         if not changed:
             return
         data.update(changed)
@@ -350,4 +378,3 @@ class AssetTable(DataTable):
             self._set_cells(key, {"mark": Text("●")})
         if self.cursor_row < self.row_count - 1:
             self.move_cursor(row=self.cursor_row + 1)
-

@@ -35,5 +35,6 @@ class Fitted:
         yield text
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement(min(c.cell_len for c in self.choices),
-                           max(c.cell_len for c in self.choices))
+        return Measurement(
+            min(c.cell_len for c in self.choices), max(c.cell_len for c in self.choices)
+        )

@@ -18,12 +18,26 @@ from tui.widgets.fit import Fitted
 from tui.widgets.quiet import QuietStatic, text_key
 
 STATUS_STYLE = {
-    "running": "bold cyan", "done": "green", "skipped": "dim", "failed": "bold red",
-    "cancelled": "yellow", "pending": "dim", "queued": "dim", "interrupted": "yellow",
+    "running": "bold cyan",
+    "done": "green",
+    "skipped": "dim",
+    "failed": "bold red",
+    "cancelled": "yellow",
+    "pending": "dim",
+    "queued": "dim",
+    "interrupted": "yellow",
 }
 #: Fixed widths, so that the stage lines, each drawn on its own, line up as one table.
-STAGE_COLUMNS = (("stage", 17), ("bar", 24), ("status", 11), ("count", 9), ("rate", 8),
-                 ("eta", 10), ("errors", 8), ("item", None))
+STAGE_COLUMNS = (
+    ("stage", 17),
+    ("bar", 24),
+    ("status", 11),
+    ("count", 9),
+    ("rate", 8),
+    ("eta", 10),
+    ("errors", 8),
+    ("item", None),
+)
 WIDTHS: dict[str, int] = {name: width for name, width in STAGE_COLUMNS if width}
 BAR_MIN = 5
 
@@ -58,8 +72,11 @@ def stage_cells(stage: StageInfo) -> tuple:
     rate = f"{stage.rate:.1f}/s" if stage.rate else ""
     eta = f"ETA {duration(stage.eta_s)}" if stage.eta_s is not None else ""
     errors = f"{stage.errors} err" if stage.errors else ""
-    detail = stage.current_item if stage.status == "running" and stage.current_item \
+    detail = (
+        stage.current_item
+        if stage.status == "running" and stage.current_item
         else (stage.message or "")
+    )
     return safe(stage.title), bar, safe(stage.status), counts, rate, eta, errors, safe(detail)
 
 
@@ -76,8 +93,11 @@ def stage_columns(width: int) -> list[tuple[str, int | None]]:
     bar = max(BAR_MIN, min(WIDTHS["bar"], room))
     if room - bar >= 12:
         shown.append("item")
-    return [(name, bar if name == "bar" else WIDTHS.get(name)) for name, _ in STAGE_COLUMNS
-            if name in shown]
+    return [
+        (name, bar if name == "bar" else WIDTHS.get(name))
+        for name, _ in STAGE_COLUMNS
+        if name in shown
+    ]
 
 
 class StageLine:
@@ -88,16 +108,25 @@ class StageLine:
 
     def __rich_console__(self, console, options):
         title, (total, done, pulse), status, counts, rate, eta, errors, detail = self.cells
-        values = {"stage": Text(title), "status": Text(status, style=STATUS_STYLE.get(status, "")),
-                  "count": Text(counts), "rate": Text(rate), "eta": Text(eta),
-                  "errors": Text(errors, style="bold red"),
-                  "item": Text(detail, overflow="ellipsis", no_wrap=True)}
+        values = {
+            "stage": Text(title),
+            "status": Text(status, style=STATUS_STYLE.get(status, "")),
+            "count": Text(counts),
+            "rate": Text(rate),
+            "eta": Text(eta),
+            "errors": Text(errors, style="bold red"),
+            "item": Text(detail, overflow="ellipsis", no_wrap=True),
+        }
         table = Table.grid(padding=(0, 1), expand=True)
         columns = stage_columns(options.max_width)
         for name, width in columns:
             table.add_column(name, width=width, ratio=None if width else 1, no_wrap=True)
-        row = [ProgressBar(total=total, completed=done, width=width, pulse=pulse)
-               if name == "bar" else values[name] for name, width in columns]
+        row = [
+            ProgressBar(total=total, completed=done, width=width, pulse=pulse)
+            if name == "bar"
+            else values[name]
+            for name, width in columns
+        ]
         table.add_row(*row)
         yield table
 
@@ -109,9 +138,12 @@ def stage_line(cells: tuple) -> StageLine:
 def run_header(run: RunInfo | None) -> Text:
     if run is None:
         return Text("No job yet. Press p to process this manifest.", style="dim")
-    text = Text.assemble(plain(run.label, "bold"), "  ",
-                         plain(run.status, STATUS_STYLE.get(run.status, "")),
-                         plain(f"  mode {run.mode}"))
+    text = Text.assemble(
+        plain(run.label, "bold"),
+        "  ",
+        plain(run.status, STATUS_STYLE.get(run.status, "")),
+        plain(f"  mode {run.mode}"),
+    )
     if run.cancel_requested and run.status == "running":
         text.append("  cancelling…", style="yellow")
     if run.error:
@@ -134,8 +166,9 @@ def render_queue(snapshot: Snapshot, names: bool = True) -> Text:
     text = Text()
     if snapshot.running:
         text.append("running: ", style="bold")
-        text.append_text(plain(", ".join(r.label if names else f"#{r.id}"
-                                         for r in snapshot.running)))
+        text.append_text(
+            plain(", ".join(r.label if names else f"#{r.id}" for r in snapshot.running))
+        )
         text.append("   ")
     text.append(f"queued: {len(snapshot.queued)}", style="bold")
     if snapshot.queued and names:
@@ -163,12 +196,12 @@ class JobPanel(Vertical):
         stages = snapshot.focus.stages if snapshot.focus else ()
         lines = list(self.query(".stage-line").results(Line))
         if len(lines) != len(stages):  # another job in focus: rare, a layout pass is fine
-            for line in lines[len(stages):]:
+            for line in lines[len(stages) :]:
                 line.remove()
             added = [Line(classes="stage-line") for _ in range(len(stages) - len(lines))]
             if added:
                 self.mount_all(added, before="#job-usage")
-            lines = lines[:len(stages)] + added
+            lines = lines[: len(stages)] + added
         for line, stage in zip(lines, stages):
             cells = stage_cells(stage)
             line.show(stage_line(cells), cells)
@@ -219,15 +252,24 @@ def describe_team(status) -> Text:
     serving, silent = status.serving, status.silent
     if serving:
         count = f"{len(serving)} daemon{'s' if len(serving) > 1 else ''} running"
-        text = plain(f"● {count} (shared queue) · " + _named(
-            serving, lambda e: f"{e.name} {f'run #{e.current_run}' if e.current_run else 'idle'}"),
-            style="green")
+        text = plain(
+            f"● {count} (shared queue) · "
+            + _named(
+                serving,
+                lambda e: f"{e.name} {f'run #{e.current_run}' if e.current_run else 'idle'}",
+            ),
+            style="green",
+        )
     else:
-        text = plain("● no daemon serves this project (shared queue) — press D to start one "
-                     "here, or vidpipe-daemon on a GPU box", style="bold yellow")
+        text = plain(
+            "● no daemon serves this project (shared queue) — press D to start one "
+            "here, or vidpipe-daemon on a GPU box",
+            style="bold yellow",
+        )
     if silent:
-        text.append_text(plain(f" · NOT RESPONDING: {_named(silent, lambda e: e.name)}",
-                               "bold red"))
+        text.append_text(
+            plain(f" · NOT RESPONDING: {_named(silent, lambda e: e.name)}", "bold red")
+        )
     return text
 
 
@@ -245,6 +287,8 @@ class DaemonBar(QuietStatic):
         self.show(text, text.key)
 
     def show_unreachable(self, problem: str) -> None:
-        text = Fitted(plain(f"● database unreachable, retrying · {problem}", style="bold red"),
-                      plain("● database unreachable, retrying", style="bold red"))
+        text = Fitted(
+            plain(f"● database unreachable, retrying · {problem}", style="bold red"),
+            plain("● database unreachable, retrying", style="bold red"),
+        )
         self.show(text, text.key)

@@ -34,13 +34,16 @@ def label(info: ManifestInfo, width: int = LINE_WIDTH) -> Text:
     if info.errors:
         parts.append((f"{info.errors} errors", "red"))
     if info.assets:
-        parts.append((f"{info.reviewed}/{info.assets} reviewed",
-                      "green" if info.reviewed == info.assets else "dim"))
+        parts.append(
+            (
+                f"{info.reviewed}/{info.assets} reviewed",
+                "green" if info.reviewed == info.assets else "dim",
+            )
+        )
     if info.untracked:
         parts.append((f"{info.untracked} not ingested", "yellow"))
     if info.run_status:
-        parts.append((f"last job {safe(info.run_status)}",
-                      STATUS_STYLE.get(info.run_status, "")))
+        parts.append((f"last job {safe(info.run_status)}", STATUS_STYLE.get(info.run_status, "")))
     text = plain(info.name, style="bold")
     text.truncate(width, overflow="ellipsis")
     line = 0
@@ -60,7 +63,9 @@ def label(info: ManifestInfo, width: int = LINE_WIDTH) -> Text:
 class ManifestList(OptionList):
     def show(self, manifests: tuple[ManifestInfo, ...], selected_folder: str | None) -> None:
         highlighted = self.highlighted_option.id if self.highlighted_option else None
-        wanted = highlighted or (option_id(selected_folder) if selected_folder is not None else None)
+        wanted = highlighted or (
+            option_id(selected_folder) if selected_folder is not None else None
+        )
         with self.app.batch_update():
             self.clear_options()
             self.add_options([Option(label(info), id=option_id(info.folder)) for info in manifests])

@@ -41,8 +41,12 @@ CELLS_CACHE = 128
 REST_S = 0.15  # the cursor rests this long before the picture is drawn
 NARROW_TERMINAL = 120  # columns below which the preview starts hidden
 
-_COLOR_SYSTEMS = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT,
-                  "truecolor": ColorSystem.TRUECOLOR, "windows": ColorSystem.WINDOWS}
+_COLOR_SYSTEMS = {
+    "standard": ColorSystem.STANDARD,
+    "256": ColorSystem.EIGHT_BIT,
+    "truecolor": ColorSystem.TRUECOLOR,
+    "windows": ColorSystem.WINDOWS,
+}
 
 
 def details_key(content: Group | Text) -> tuple:
@@ -56,8 +60,13 @@ def details_key(content: Group | Text) -> tuple:
 def details(row: AssetRow | None) -> Group | Text:
     if row is None:
         return Text("No asset selected.", style="dim")
-    head = Text.assemble((safe(row.tag) or "—", "bold"), "  ", (safe(row.name), "bold"), "  ",
-                         (safe(row.asset_type.title()), "cyan"))
+    head = Text.assemble(
+        (safe(row.tag) or "—", "bold"),
+        "  ",
+        (safe(row.name), "bold"),
+        "  ",
+        (safe(row.asset_type.title()), "cyan"),
+    )
     lines = [head, plain(row.file_path, style="dim")]
     if row.asset_id is not None:  # how the CLI names it: `vidpipe edit PROJECT cast/CHAR_01 ...`
         name = f"{row.manifest}/{row.tag}" if row.tag else row.manifest
@@ -68,16 +77,20 @@ def details(row: AssetRow | None) -> Group | Text:
         lines.append(plain(f"{stage} failed: {message}", style="red", one_line=False))
     if row.duplicate_of:
         lines.append(plain(f"duplicate of {row.duplicate_of}", style="yellow"))
-    for title, field, value in (("Prompt", "reverse_prompt", row.reverse_prompt),
-                                ("Visual description", "visual_description",
-                                 row.visual_description),
-                                ("Description", "description", row.description)):
+    for title, field, value in (
+        ("Prompt", "reverse_prompt", row.reverse_prompt),
+        ("Visual description", "visual_description", row.visual_description),
+        ("Description", "description", row.description),
+    ):
         mark = " ✎ edited by a person" if field in row.edited else ""
         lines.append(Text.assemble((f"\n{title}", "bold underline"), (mark, "magenta")))
         lines.append(plain(shown_text(value) if value else "—", one_line=False))
     if row.has_suggestion:
-        lines.append(Text("\n★ AI suggestions wait for review: e to compare, a to adopt",
-                          style="bold magenta"))
+        lines.append(
+            Text(
+                "\n★ AI suggestions wait for review: e to compare, a to adopt", style="bold magenta"
+            )
+        )
     return Group(*lines)
 
 
@@ -88,8 +101,12 @@ class PreviewPane(VerticalScroll):
 
     can_focus = False
 
-    def __init__(self, current_key: Callable[[], str | None], quality: str | None = None,
-                 id: str | None = None) -> None:
+    def __init__(
+        self,
+        current_key: Callable[[], str | None],
+        quality: str | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.current_key = current_key
         self.quality = default_quality(quality)
@@ -121,14 +138,16 @@ class PreviewPane(VerticalScroll):
         width = box.content_size.width
         if width:
             console = self.app.console
-            height = len(console.render_lines(content, console.options.update_width(width),
-                                              pad=False))
+            height = len(
+                console.render_lines(content, console.options.update_width(width), pad=False)
+            )
             if height != box.content_size.height:
                 box.refresh(layout=True)
 
     def show_caption(self, caption: str) -> None:
         self.query_one("#preview-caption", QuietStatic).show(
-            Text(safe(caption), style="dim", no_wrap=True, overflow="ellipsis"), key=caption)
+            Text(safe(caption), style="dim", no_wrap=True, overflow="ellipsis"), key=caption
+        )
 
     def show_cells(self, key, image, strips, caption: str, rows: int) -> None:
         """Half blocks drawn beforehand (``tui.halfblock``) in a box ``rows`` high."""
@@ -150,8 +169,10 @@ class PreviewPane(VerticalScroll):
             if picture.image is not image:
                 picture.image = image
         elif image is not None:
-            self.mount(graphics.image_widget_class()(image, id="preview-picture"),
-                       before="#preview-caption")
+            self.mount(
+                graphics.image_widget_class()(image, id="preview-picture"),
+                before="#preview-caption",
+            )
         self.show_caption(caption)
 
     def show_text_only(self, caption: str) -> None:
@@ -196,7 +217,9 @@ class PreviewPane(VerticalScroll):
 
     def _uses_protocol(self) -> bool:
         return self.quality == HIGH and graphics.capabilities().kind in (
-            graphics.SIXEL, graphics.TGP)
+            graphics.SIXEL,
+            graphics.TGP,
+        )
 
     def show_picture_of(self, key: str, relative: str) -> None:
         if self.current_key() != key:
@@ -223,8 +246,9 @@ class PreviewPane(VerticalScroll):
         return self._pictures.get(key) if key is not None else None
 
     def _show_drawn(self, key, wanted, image, cells, caption: str) -> None:
-        self.show_cells((key, wanted), image, cells, f"{caption} · {self.quality} (I)",
-                        rows=wanted.max_cells[1])
+        self.show_cells(
+            (key, wanted), image, cells, f"{caption} · {self.quality} (I)", rows=wanted.max_cells[1]
+        )
 
     @work(thread=True, exit_on_error=False, group="preview", exclusive=True)
     def _load(self, key: str, relative: str, wanted, color_system) -> None:
@@ -239,8 +263,12 @@ class PreviewPane(VerticalScroll):
             if wanted is None:
                 graphics.image_widget_class()  # textual-image, numpy: here, not on the UI thread
             try:
-                image = load_rgb(app.project.absolute(relative), app.settings.max_image_pixels,
-                                 max_side=PREVIEW_MAX_SIDE, within=app.project.root)
+                image = load_rgb(
+                    app.project.absolute(relative),
+                    app.settings.max_image_pixels,
+                    max_side=PREVIEW_MAX_SIDE,
+                    within=app.project.root,
+                )
                 caption = f"{relative}  {image.width}×{image.height}"
             except ImageError as exc:
                 image, caption = None, f"{relative}: {exc}"
@@ -265,7 +293,8 @@ class PreviewPane(VerticalScroll):
         if message.image is None:
             self.show_text_only(message.caption)
         elif message.cells is not None:
-            self._show_drawn(message.key, message.budget, message.image, message.cells,
-                             message.caption)
+            self._show_drawn(
+                message.key, message.budget, message.image, message.cells, message.caption
+            )
         else:
             self.show_picture(message.image, message.caption)

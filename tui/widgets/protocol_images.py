@@ -79,14 +79,21 @@ class _KeptSixelImpl(_ImageSixelImpl):
         from textual_image._terminal import get_cell_size
 
         if self.image is not None:
-            parts = (crop, self.content_size, get_cell_size(), self._sixel_options,
-                     self._get_background_rgba())
+            parts = (
+                crop,
+                self.content_size,
+                get_cell_size(),
+                self._sixel_options,
+                self._get_background_rgba(),
+            )
             kept = _encoded.use((id(self.image), *parts))
             if kept is not None and kept[0] is self.image:
                 self._cached_sixels = _CachedSixels(self.image, *parts, kept[1])
             lines = super().render_lines(crop)
             if self._cached_sixels is not None and self._cached_sixels.image is self.image:
-                _encoded.keep((id(self.image), *parts), (self.image, self._cached_sixels.sixel_data))
+                _encoded.keep(
+                    (id(self.image), *parts), (self.image, self._cached_sixels.sixel_data)
+                )
             return lines
         return super().render_lines(crop)
 

@@ -15,17 +15,17 @@ from vidpipe.store.database import describe_database_error
 from vidpipe.errors import VidpipeError, describe_os_error
 
 COMMAND_MODULES = [
-    "vidpipe.cli.project_cmds",   # init, add, scan
-    "vidpipe.cli.process_cmds",   # process, status
-    "vidpipe.cli.export_cmds",    # export
-    "vidpipe.cli.character_cmds", # characters
-    "vidpipe.cli.doctor_cmds",    # doctor
-    "vidpipe.cli.model_cmds",     # models pull|import|list
-    "vidpipe.cli.reprocess_cmds", # reprocess
-    "vidpipe.cli.edit_cmds",      # edit
-    "vidpipe.cli.retag_cmds",     # retag
-    "vidpipe.cli.daemon_cmds",    # daemon status|stop
-    "vidpipe.cli.trust_cmds",     # trust
+    "vidpipe.cli.project_cmds",  # init, add, scan
+    "vidpipe.cli.process_cmds",  # process, status
+    "vidpipe.cli.export_cmds",  # export
+    "vidpipe.cli.character_cmds",  # characters
+    "vidpipe.cli.doctor_cmds",  # doctor
+    "vidpipe.cli.model_cmds",  # models pull|import|list
+    "vidpipe.cli.reprocess_cmds",  # reprocess
+    "vidpipe.cli.edit_cmds",  # edit
+    "vidpipe.cli.retag_cmds",  # retag
+    "vidpipe.cli.daemon_cmds",  # daemon status|stop
+    "vidpipe.cli.trust_cmds",  # trust
 ]
 
 
@@ -51,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         return int(args.handler(args) or 0)
     except VidpipeError as exc:
@@ -61,8 +63,7 @@ def _run(argv: list[str] | None) -> int:
     except (PeeweeDatabaseError, sqlite3.DatabaseError) as exc:
         if args.verbose:
             raise
-        print(f"vidpipe: error: {describe_database_error(exc)}",
-              file=sys.stderr)
+        print(f"vidpipe: error: {describe_database_error(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
         if args.verbose:
@@ -70,8 +71,10 @@ def _run(argv: list[str] | None) -> int:
         print(f"vidpipe: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("vidpipe: interrupted; finished work is kept, run the command again to resume",
-              file=sys.stderr)
+        print(
+            "vidpipe: interrupted; finished work is kept, run the command again to resume",
+            file=sys.stderr,
+        )
         return 130
 
 

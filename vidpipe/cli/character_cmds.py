@@ -16,16 +16,19 @@ ACTIONS = ("list", "rename", "name", "describe", "primary", "merge", "split")
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "characters", help="list the project's characters, or rename/name/describe/merge/split",
+        "characters",
+        help="list the project's characters, or rename/name/describe/merge/split",
         description="Without ACTION: list every character with its images and their roles. "
-                    "rename HANDLE NEW_HANDLE; name HANDLE NAME; describe HANDLE TEXT ('-' "
-                    "reads stdin); primary HANDLE ASSET (id, manifest/TAG or file path); merge "
-                    "HANDLE OTHER (one person); split HANDLE FACE (that face is someone else).")
+        "rename HANDLE NEW_HANDLE; name HANDLE NAME; describe HANDLE TEXT ('-' "
+        "reads stdin); primary HANDLE ASSET (id, manifest/TAG or file path); merge "
+        "HANDLE OTHER (one person); split HANDLE FACE (that face is someone else).",
+    )
     p.add_argument("project", type=Path)
     p.add_argument("action", nargs="?", default="list", choices=ACTIONS)
     p.add_argument("handle", nargs="?", help="the character: PERSON_01, or its new handle")
-    p.add_argument("value", nargs="?",
-                   help="the new handle, name, description, image, or the other character")
+    p.add_argument(
+        "value", nargs="?", help="the new handle, name, description, image, or the other character"
+    )
     p.add_argument("--json", action="store_true", help="list as JSON")
     p.set_defaults(handler=cmd_characters)
 

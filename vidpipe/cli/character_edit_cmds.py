@@ -6,12 +6,20 @@ from vidpipe.errors import EditError
 from vidpipe.printable import printable, quoted
 from vidpipe.store.project import Project
 
-FIELD_OF_ACTION = {"rename": "handle", "name": "name", "describe": "description",
-                   "primary": "primary_asset"}
-USAGE = {"rename": "rename HANDLE NEW_HANDLE", "name": "name HANDLE NAME",
-         "describe": "describe HANDLE TEXT ('-' reads stdin)",
-         "primary": "primary HANDLE ASSET (id, manifest/TAG or file path)",
-         "merge": "merge HANDLE OTHER_HANDLE", "split": "split HANDLE FACE_ASSET"}
+FIELD_OF_ACTION = {
+    "rename": "handle",
+    "name": "name",
+    "describe": "description",
+    "primary": "primary_asset",
+}
+USAGE = {
+    "rename": "rename HANDLE NEW_HANDLE",
+    "name": "name HANDLE NAME",
+    "describe": "describe HANDLE TEXT ('-' reads stdin)",
+    "primary": "primary HANDLE ASSET (id, manifest/TAG or file path)",
+    "merge": "merge HANDLE OTHER_HANDLE",
+    "split": "split HANDLE FACE_ASSET",
+}
 
 
 def edit_character(project: Project, action: str, handle: str | None, value: str | None) -> int:
@@ -50,6 +58,8 @@ def edit_character(project: Project, action: str, handle: str | None, value: str
     if change is None:
         print(f"{character.handle}: {field} unchanged")
     else:
-        print(f"{character.handle}: {field} {quoted(change.old_value)[:60]} -> "
-              f"{quoted(change.new_value)[:200]}")
+        print(
+            f"{character.handle}: {field} {quoted(change.old_value)[:60]} -> "
+            f"{quoted(change.new_value)[:200]}"
+        )
     return 0

@@ -26,11 +26,14 @@ def register(subparsers) -> None:
 
     s = sub.add_parser("stop", help="stop the daemon (it checkpoints the current job)")
     s.add_argument("project", type=Path)
-    s.add_argument("--timeout", type=float, default=30.0,
-                   help="seconds to wait for it to exit (default 30)")
-    s.add_argument("--kill", action="store_true",
-                   help="SIGKILL it if it has not exited within --timeout (the job resumes on "
-                        "the next start)")
+    s.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for it to exit (default 30)"
+    )
+    s.add_argument(
+        "--kill",
+        action="store_true",
+        help="SIGKILL it if it has not exited within --timeout (the job resumes on the next start)",
+    )
     s.set_defaults(handler=cmd_stop)
 
 
@@ -74,10 +77,12 @@ def _shared_status(project, as_json: bool) -> int:
 def cmd_stop(args) -> int:
     project = find_project(args.project)
     if shared_queue(project.settings().queue_url):
-        print("vidpipe: error: this project's queue is shared (queue_url): several daemons may "
-              "serve it, on several machines. Stop each on its machine (SIGTERM: kill PID, or "
-              f"its service); `vidpipe daemon status {project.root}` lists them",
-              file=sys.stderr)
+        print(
+            "vidpipe: error: this project's queue is shared (queue_url): several daemons may "
+            "serve it, on several machines. Stop each on its machine (SIGTERM: kill PID, or "
+            f"its service); `vidpipe daemon status {project.root}` lists them",
+            file=sys.stderr,
+        )
         return 1
     status = daemon_status(project)
     if not status.running or status.pid is None:
@@ -85,8 +90,11 @@ def cmd_stop(args) -> int:
         return 0
     refusal = not_this_daemon(project, status.pid)
     if refusal:
-        print(f"vidpipe: error: not stopping anything: {refusal}. The lock file "
-              f"{lock_path(project)} does not name this project's daemon", file=sys.stderr)
+        print(
+            f"vidpipe: error: not stopping anything: {refusal}. The lock file "
+            f"{lock_path(project)} does not name this project's daemon",
+            file=sys.stderr,
+        )
         return 1
     print(f"stopping daemon pid {status.pid} ...", flush=True)
     try:
@@ -101,8 +109,11 @@ def cmd_stop(args) -> int:
         if _wait_released(project, 10):
             print("daemon killed; its current job resumes when a daemon starts again")
             return 0
-    print(f"vidpipe: error: daemon pid {status.pid} still running after {args.timeout:g}s "
-          f"(use --kill)", file=sys.stderr)
+    print(
+        f"vidpipe: error: daemon pid {status.pid} still running after {args.timeout:g}s "
+        f"(use --kill)",
+        file=sys.stderr,
+    )
     return 1
 
 

@@ -10,9 +10,12 @@ from vidpipe.ops.doctor import run_checks
 def register(subparsers) -> None:
     p = subparsers.add_parser("doctor", help="check models, API key, GPU, fonts, file watching")
     p.add_argument("project", type=Path, nargs="?", help="also check this project's settings")
-    p.add_argument("--drop-foreign", action="store_true",
-                   help="remove the triggers, views, tables and indexes vidpipe did not create "
-                        "from the project's database (each is listed)")
+    p.add_argument(
+        "--drop-foreign",
+        action="store_true",
+        help="remove the triggers, views, tables and indexes vidpipe did not create "
+        "from the project's database (each is listed)",
+    )
     p.set_defaults(handler=cmd_doctor)
 
 

@@ -17,21 +17,35 @@ PREVIEW = 60  # characters of a value shown in the report
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "edit", help="edit an asset's field as a person would in the TUI (with history and undo)",
+        "edit",
+        help="edit an asset's field as a person would in the TUI (with history and undo)",
         description="Set one field of one asset (VALUE '-' reads it from stdin), or apply every "
-                    "editable field that differs in an edited export (--from). Fields: "
-                    + ", ".join(PERSON_FIELDS) + " (type is asset_type); `reviewed yes|no` "
-                    "sets or clears the review mark (who and when are recorded).")
+        "editable field that differs in an edited export (--from). Fields: "
+        + ", ".join(PERSON_FIELDS)
+        + " (type is asset_type); `reviewed yes|no` "
+        "sets or clears the review mark (who and when are recorded).",
+    )
     p.add_argument("project", type=Path)
-    p.add_argument("asset", nargs="?", help="asset id, tag (CHAR_01 or manifest/CHAR_01) or file path")
-    p.add_argument("field", nargs="?",
-                   help="field to set: " + ", ".join(PERSON_FIELDS) + ", or reviewed")
+    p.add_argument(
+        "asset", nargs="?", help="asset id, tag (CHAR_01 or manifest/CHAR_01) or file path"
+    )
+    p.add_argument(
+        "field", nargs="?", help="field to set: " + ", ".join(PERSON_FIELDS) + ", or reviewed"
+    )
     p.add_argument("value", nargs="?", help="new value; '-' reads it from stdin")
-    p.add_argument("--from", dest="from_file", type=Path, metavar="FILE.json",
-                   help="an edited export (what `vidpipe export` writes) to apply")
-    p.add_argument("--force", action="store_true",
-                   help="with --from: apply a field even where the project changed it after "
-                        "the export was taken (the project's value stays in the history)")
+    p.add_argument(
+        "--from",
+        dest="from_file",
+        type=Path,
+        metavar="FILE.json",
+        help="an edited export (what `vidpipe export` writes) to apply",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --from: apply a field even where the project changed it after "
+        "the export was taken (the project's value stays in the history)",
+    )
     p.add_argument("--dry-run", action="store_true", help="with --from: report, write nothing")
     p.set_defaults(handler=cmd_edit)
 
@@ -40,7 +54,7 @@ def short(value) -> str:
     if isinstance(value, list):
         value = ", ".join(str(v) for v in value)
     text = printable(value, one_line=True)
-    return repr(text if len(text) <= PREVIEW else text[:PREVIEW - 1] + "…")
+    return repr(text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…")
 
 
 def read_stdin_value() -> str:
@@ -59,8 +73,10 @@ def cmd_edit(args) -> int:
             raise EditError("give either ASSET FIELD VALUE or --from FILE.json, not both")
         return edit_from_export(args)
     if args.value is None:
-        raise EditError("usage: vidpipe edit PROJECT ASSET FIELD VALUE ('-' reads VALUE from "
-                        "stdin), or vidpipe edit PROJECT --from FILE.json")
+        raise EditError(
+            "usage: vidpipe edit PROJECT ASSET FIELD VALUE ('-' reads VALUE from "
+            "stdin), or vidpipe edit PROJECT --from FILE.json"
+        )
     if args.force or args.dry_run:
         raise EditError("--force and --dry-run go with --from")
     return edit_one(args)
@@ -108,11 +124,15 @@ def edit_one(args) -> int:
     if edit is None:
         print(f"unchanged  {label}: {field} already has that value")
     else:
-        print(f"changed  {label}: {field} {short(edit.old_value)} → {short(edit.new_value)} "
-              f"(history #{edit.id}; ctrl+z on the asset in vidpipe-tui undoes it)")
+        print(
+            f"changed  {label}: {field} {short(edit.old_value)} → {short(edit.new_value)} "
+            f"(history #{edit.id}; ctrl+z on the asset in vidpipe-tui undoes it)"
+        )
     if retagged:  # a type change takes the next number of the new type (README: Tags)
-        print(f"changed  {label}: tag {asset.manifest_tag} → {retagged} (the same edit: one "
-              "undo takes back both)")
+        print(
+            f"changed  {label}: tag {asset.manifest_tag} → {retagged} (the same edit: one "
+            "undo takes back both)"
+        )
     return 0
 
 
@@ -126,14 +146,19 @@ def edit_from_export(args) -> int:
     verb = "would change" if args.dry_run else "changed"
     for change in report.changed:
         print(f"{verb}  {change.asset}: {change.field} {short(change.old)} → {short(change.new)}")
-    for kind, problems in (("conflict", report.conflicts), ("invalid", report.invalid),
-                           ("unmatched", report.unmatched)):
+    for kind, problems in (
+        ("conflict", report.conflicts),
+        ("invalid", report.invalid),
+        ("unmatched", report.unmatched),
+    ):
         for problem in problems:
             print(f"{kind}  {problem.where}: {problem.reason}")
     if report.ignored:
         keys = ", ".join(f"{key} ({count})" for key, count in sorted(report.ignored.items()))
         print(f"note: read-only keys differ and were not applied (vidpipe computes them): {keys}")
-    print(f"{report.records} record(s): {len(report.changed)} field(s) {verb} on "
-          f"{report.changed_assets} asset(s); {len(report.conflicts)} conflict(s), "
-          f"{len(report.invalid)} invalid value(s), {len(report.unmatched)} unmatched record(s)")
+    print(
+        f"{report.records} record(s): {len(report.changed)} field(s) {verb} on "
+        f"{report.changed_assets} asset(s); {len(report.conflicts)} conflict(s), "
+        f"{len(report.invalid)} invalid value(s), {len(report.unmatched)} unmatched record(s)"
+    )
     return 0 if report.complete else 1

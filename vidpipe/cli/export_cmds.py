@@ -14,17 +14,29 @@ from vidpipe.store.session import open_project
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "export", help="write the manifest JSON, or reference sets for Veo, Runway, kohya")
+        "export", help="write the manifest JSON, or reference sets for Veo, Runway, kohya"
+    )
     p.add_argument("project", type=Path)
-    p.add_argument("--format", default="manifest", choices=["manifest", *FORMATS],
-                   help="manifest: the JSON of every asset (default); veo, runway: one JSON "
-                        "per character, object and environment; kohya: a LoRA training set "
-                        "per character")
-    p.add_argument("-o", "--output", type=Path,
-                   help="manifest: file to write (default PROJECT/.vidpipe/exports/"
-                        "manifest.json); other formats: the folder to write (required)")
-    p.add_argument("--manifest", action="append",
-                   help="only this manifest (repeatable; --format manifest only)")
+    p.add_argument(
+        "--format",
+        default="manifest",
+        choices=["manifest", *FORMATS],
+        help="manifest: the JSON of every asset (default); veo, runway: one JSON "
+        "per character, object and environment; kohya: a LoRA training set "
+        "per character",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="manifest: file to write (default PROJECT/.vidpipe/exports/"
+        "manifest.json); other formats: the folder to write (required)",
+    )
+    p.add_argument(
+        "--manifest",
+        action="append",
+        help="only this manifest (repeatable; --format manifest only)",
+    )
     p.set_defaults(handler=cmd_export)
 
 
@@ -34,13 +46,18 @@ def cmd_export(args) -> int:
     if args.output is None:
         raise ProjectError(f"--format {args.format} writes a folder: give it with -o DIR")
     if args.manifest:
-        raise ProjectError(f"--manifest applies to --format manifest only: {args.format} "
-                           "exports characters, which span the project's manifests")
+        raise ProjectError(
+            f"--manifest applies to --format manifest only: {args.format} "
+            "exports characters, which span the project's manifests"
+        )
     with open_project(args.project) as session:
-        folder, report = export_reference_sets(session.project, args.format, args.output,
-                                               session.settings.max_image_pixels)
-    print(f"wrote {report.subjects} {args.format} reference set(s), {len(report.written)} "
-          f"file(s), to {folder.shown}")
+        folder, report = export_reference_sets(
+            session.project, args.format, args.output, session.settings.max_image_pixels
+        )
+    print(
+        f"wrote {report.subjects} {args.format} reference set(s), {len(report.written)} "
+        f"file(s), to {folder.shown}"
+    )
     for note in report.notes:
         print(f"  note: {note}")
     for problem in report.problems:
@@ -51,7 +68,11 @@ def cmd_export(args) -> int:
 def _export_manifest(args) -> int:
     with open_project(args.project) as session:
         sqlite = isinstance(session.database, SqliteDatabase)
-        path = write_export(session.project, args.output, args.manifest,
-                            database_path=Path(session.database.database) if sqlite else None)
+        path = write_export(
+            session.project,
+            args.output,
+            args.manifest,
+            database_path=Path(session.database.database) if sqlite else None,
+        )
     print(f"wrote {path}")
     return 0

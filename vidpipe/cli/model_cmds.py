@@ -11,8 +11,11 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("models", help="model weights: pull, import, list")
     sub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
-    pull = sub.add_parser("pull", help="download the configured YOLO weights (needs network) and "
-                          "install the offline face weights")
+    pull = sub.add_parser(
+        "pull",
+        help="download the configured YOLO weights (needs network) and "
+        "install the offline face weights",
+    )
     pull.add_argument("--project", type=Path, help="use this project's settings")
     pull.add_argument("--url", help="download from this URL instead (a mirror; file:// works)")
     pull.set_defaults(handler=cmd_pull)
@@ -46,8 +49,10 @@ def cmd_import(args) -> int:
     target = import_weights(settings, args.file, args.name)
     print(f"installed {target}")
     if target.suffix == ".pt" and target.name != Path(settings.yolo_weights).name:
-        print(f"note: the pipeline uses {settings.yolo_weights!r}; to use this file set "
-              f"yolo_weights = \"{target.name}\" in vidpipe.toml or VIDPIPE_YOLO_WEIGHTS")
+        print(
+            f"note: the pipeline uses {settings.yolo_weights!r}; to use this file set "
+            f'yolo_weights = "{target.name}" in vidpipe.toml or VIDPIPE_YOLO_WEIGHTS'
+        )
     return 0
 
 

@@ -11,17 +11,23 @@ from vidpipe.store.session import open_project
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("init", help="create a project folder (PROJECT/.vidpipe, vidpipe.toml)")
+    p = subparsers.add_parser(
+        "init", help="create a project folder (PROJECT/.vidpipe, vidpipe.toml)"
+    )
     p.add_argument("project", type=Path)
     p.set_defaults(handler=cmd_init)
 
     p = subparsers.add_parser("add", help="copy image files into a project and ingest them")
     p.add_argument("project", type=Path)
     p.add_argument("files", type=Path, nargs="+")
-    p.add_argument("-m", "--manifest", help="subfolder (manifest) to copy into; default: PROJECT itself")
+    p.add_argument(
+        "-m", "--manifest", help="subfolder (manifest) to copy into; default: PROJECT itself"
+    )
     p.set_defaults(handler=cmd_add)
 
-    p = subparsers.add_parser("scan", help="ingest new/changed files, follow renames, mark deletions")
+    p = subparsers.add_parser(
+        "scan", help="ingest new/changed files, follow renames, mark deletions"
+    )
     p.add_argument("project", type=Path)
     p.set_defaults(handler=cmd_scan)
 
@@ -30,16 +36,17 @@ def cmd_init(args) -> int:
     enclosing = enclosing_project(args.project)
     if enclosing is not None and enclosing.root != Path(args.project).expanduser().resolve():
         # A project inside a project: the outer one would take it for a manifest folder.
-        raise ProjectError(f"{args.project} is inside the project {enclosing.root}; use that "
-                           "project (every vidpipe command finds it from inside)")
+        raise ProjectError(
+            f"{args.project} is inside the project {enclosing.root}; use that "
+            "project (every vidpipe command finds it from inside)"
+        )
     project = init_project(args.project)
     with open_project(project.root):
         pass
     print(f"initialised {project.root}")
     print(f"  settings: {project.config_path}")
     print(f"  state:    {project.state_dir}")
-    print("Put images in it (subfolders become manifests), then: "
-          f"vidpipe process {args.project}")
+    print(f"Put images in it (subfolders become manifests), then: vidpipe process {args.project}")
     return 0
 
 

@@ -10,11 +10,15 @@ from vidpipe.store.models import Asset, StageProgress
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "reprocess", help="rerun detection and reverse prompting for one asset, then the tags")
+        "reprocess", help="rerun detection and reverse prompting for one asset, then the tags"
+    )
     p.add_argument("project", type=Path)
     p.add_argument("asset", help="asset id, tag (CHAR_01 or manifest/CHAR_01) or file path")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace fields a person edited too (the old text stays in the history)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace fields a person edited too (the old text stays in the history)",
+    )
     p.set_defaults(handler=cmd_reprocess)
 
 
@@ -29,8 +33,11 @@ def cmd_reprocess(args) -> int:
         print(f"reprocessing asset {asset.id} {asset.name} ({asset.file_path})")
         engine = ManifestingEngine(session.project, session.settings)
         run = engine.reprocess_asset(asset.id, overwrite=args.overwrite)
-        for row in StageProgress.select().where(StageProgress.run == run.id).order_by(
-                StageProgress.position):
+        for row in (
+            StageProgress.select()
+            .where(StageProgress.run == run.id)
+            .order_by(StageProgress.position)
+        ):
             message = f" — {row.message}" if row.message else ""
             print(f"  {STAGE_TITLES[StageName(row.stage)]:<18} {row.status:<8}{message}")
         after = Asset.get_by_id(asset.id)

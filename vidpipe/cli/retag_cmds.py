@@ -10,11 +10,13 @@ from vidpipe.printable import printable
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "retag", help="renumber tags on purpose (closing holes), rewriting them in every text",
+        "retag",
+        help="renumber tags on purpose (closing holes), rewriting them in every text",
         description="Tags never move by themselves. retag gives them again in the seed's order "
-                    "(parent sort_order, then detection confidence), per type from 01, and "
-                    "rewrites the old tags wherever they stand in names, descriptions and "
-                    "prompts: one change, undone whole by --undo (or ctrl+z in vidpipe-tui).")
+        "(parent sort_order, then detection confidence), per type from 01, and "
+        "rewrites the old tags wherever they stand in names, descriptions and "
+        "prompts: one change, undone whole by --undo (or ctrl+z in vidpipe-tui).",
+    )
     p.add_argument("project", type=Path)
     p.add_argument("--manifest", action="append", help="only this manifest (repeatable)")
     group = p.add_mutually_exclusive_group()
@@ -32,8 +34,10 @@ def chosen_manifests(names: list[str] | None) -> list:
     known = {m.name: m for m in manifests}
     missing = [name for name in names if name not in known]
     if missing:
-        raise VidpipeError(f"no manifest {', '.join(printable(n, True) for n in missing)}; "
-                           f"manifests: {', '.join(known) or 'none yet'}")
+        raise VidpipeError(
+            f"no manifest {', '.join(printable(n, True) for n in missing)}; "
+            f"manifests: {', '.join(known) or 'none yet'}"
+        )
     return [known[name] for name in dict.fromkeys(names)]
 
 
@@ -61,6 +65,8 @@ def cmd_retag(args) -> int:
         elif change is None:
             print("nothing to renumber: the tags already follow the seed's order")
         else:
-            print(f"{changed} tag(s) renumbered as one change; `vidpipe retag "
-                  f"{printable(str(args.project), True)} --undo` undoes it")
+            print(
+                f"{changed} tag(s) renumbered as one change; `vidpipe retag "
+                f"{printable(str(args.project), True)} --undo` undoes it"
+            )
     return 0

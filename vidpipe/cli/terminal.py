@@ -42,10 +42,12 @@ def raw_stdout() -> TextIO:
 @contextmanager
 def printable_output() -> Iterator[None]:
     saved = sys.stdout, sys.stderr
-    sys.stdout = PrintableStream(sys.stdout) if not isinstance(sys.stdout, PrintableStream) \
-        else sys.stdout
-    sys.stderr = PrintableStream(sys.stderr) if not isinstance(sys.stderr, PrintableStream) \
-        else sys.stderr
+    sys.stdout = (
+        PrintableStream(sys.stdout) if not isinstance(sys.stdout, PrintableStream) else sys.stdout
+    )
+    sys.stderr = (
+        PrintableStream(sys.stderr) if not isinstance(sys.stderr, PrintableStream) else sys.stderr
+    )
     try:
         yield
     finally:

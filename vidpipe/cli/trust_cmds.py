@@ -12,10 +12,12 @@ from vidpipe.config.trust import TRUST_REQUIRED, revoke, trust, trust_store_path
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "trust", help="allow a project's vidpipe.toml to set endpoints, paths and storage",
+        "trust",
+        help="allow a project's vidpipe.toml to set endpoints, paths and storage",
         description="Record, outside the project, that you trust its vidpipe.toml as it is now. "
-                    "Only then may it set " + ", ".join(TRUST_REQUIRED) + ". Editing the file "
-                    "or moving the project needs trusting again.")
+        "Only then may it set " + ", ".join(TRUST_REQUIRED) + ". Editing the file "
+        "or moving the project needs trusting again.",
+    )
     p.add_argument("project", type=Path, nargs="?", help="the project folder")
     p.add_argument("--revoke", action="store_true", help="forget the trust given to PROJECT")
     p.add_argument("--list", action="store_true", help="list trusted projects")
@@ -40,8 +42,10 @@ def cmd_trust(args) -> int:
     values = settings_file.values if settings_file else {}
     trust(root, settings_file)
     load_settings(root)  # the values must also be valid: say now, not at the next run
-    print(f"trusted {root.resolve()} with its {CONFIG_FILENAME} as it is now "
-          f"(recorded in {trust_store_path()})")
+    print(
+        f"trusted {root.resolve()} with its {CONFIG_FILENAME} as it is now "
+        f"(recorded in {trust_store_path()})"
+    )
     for name in TRUST_REQUIRED:
         if name in values:
             print(f"  it sets {name} = {values[name]!r}")

@@ -25,7 +25,12 @@ from urllib.parse import urlparse
 
 from platformdirs import user_cache_dir
 from pydantic import (
-    AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator,
+    AliasChoices,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, EnvSettingsSource, InitSettingsSource, NoDecode
 from pydantic_settings import SettingsConfigDict
@@ -39,8 +44,10 @@ from vidpipe.config.trust import TRUST_REQUIRED, check_project_settings, is_path
 CONFIG_FILENAME = "vidpipe.toml"
 ENV_PREFIX = "VIDPIPE_"
 #: Each secret setting and the only variables it is read from.
-SECRET_ENV_VARIABLES = {"gemini_api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-                        "openai_api_key": ("OPENAI_API_KEY",)}
+SECRET_ENV_VARIABLES = {
+    "gemini_api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "openai_api_key": ("OPENAI_API_KEY",),
+}
 SECRET_ENV_NAMES = tuple(name for names in SECRET_ENV_VARIABLES.values() for name in names)
 
 #: A contact-sheet page larger than this (columns x rows of cells) would take gigabytes to draw.
@@ -121,8 +128,9 @@ class Settings(BaseSettings):
     """The model the OpenAI-compatible server serves, as GET /v1/models names it."""
     openai_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
     """USD per 1M tokens for models behind openai_base_url (empty: free, a local model)."""
-    gemini_model: str = Field("gemini-2.5-flash",
-                              pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+    gemini_model: str = Field(
+        "gemini-2.5-flash", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$"
+    )
     """Gemini model used for reverse prompting."""
     gemini_base_url: str | None = None
     """Send Gemini requests (and your API key) to this endpoint instead of Google's."""
@@ -164,12 +172,18 @@ class Settings(BaseSettings):
 
     # --- secrets (environment only) -----------------------------------------------------------
     gemini_api_key: str | None = Field(
-        None, repr=False, exclude=True,
-        validation_alias=AliasChoices(*SECRET_ENV_VARIABLES["gemini_api_key"]))
+        None,
+        repr=False,
+        exclude=True,
+        validation_alias=AliasChoices(*SECRET_ENV_VARIABLES["gemini_api_key"]),
+    )
     """From GEMINI_API_KEY or GOOGLE_API_KEY. Never stored in the database, logs or exports."""
     openai_api_key: str | None = Field(
-        None, repr=False, exclude=True,
-        validation_alias=AliasChoices(*SECRET_ENV_VARIABLES["openai_api_key"]))
+        None,
+        repr=False,
+        exclude=True,
+        validation_alias=AliasChoices(*SECRET_ENV_VARIABLES["openai_api_key"]),
+    )
     """From OPENAI_API_KEY (optional: local servers take none). Never stored anywhere."""
 
     # --- validation ---------------------------------------------------------------------------
@@ -236,8 +250,10 @@ class Settings(BaseSettings):
             if not urlparse(value).path.strip("/"):
                 raise ValueError("must name a database: postgresql://USER@HOST/DATABASE")
             return value
-        raise ValueError(f"unsupported scheme {scheme + ':' if scheme else '(none)'}; use "
-                         "sqlite:///PATH or postgresql://USER@HOST/DATABASE, or leave it empty")
+        raise ValueError(
+            f"unsupported scheme {scheme + ':' if scheme else '(none)'}; use "
+            "sqlite:///PATH or postgresql://USER@HOST/DATABASE, or leave it empty"
+        )
 
     @field_validator("queue_url")
     @classmethod
@@ -249,8 +265,10 @@ class Settings(BaseSettings):
             return value
         if scheme in ("redis", "rediss", "unix"):
             return value
-        raise ValueError(f"unsupported scheme {scheme + ':' if scheme else '(none)'}; use "
-                         "sqlite:///PATH or redis://HOST:PORT/DB, or leave it empty")
+        raise ValueError(
+            f"unsupported scheme {scheme + ':' if scheme else '(none)'}; use "
+            "sqlite:///PATH or redis://HOST:PORT/DB, or leave it empty"
+        )
 
     @field_validator("gemini_prices", "openai_prices", mode="before")
     @classmethod
@@ -267,34 +285,40 @@ class Settings(BaseSettings):
         # otherwise pick api.openai.com, or OPENAI_BASE_URL).
         if self.prompt_backend == "openai" and not self.openai_base_url:
             raise ValueError(
-                "prompt_backend = \"openai\" needs openai_base_url (e.g. http://127.0.0.1:8000/v1"
-                " for vLLM, http://127.0.0.1:11434/v1 for Ollama)")
+                'prompt_backend = "openai" needs openai_base_url (e.g. http://127.0.0.1:8000/v1'
+                " for vLLM, http://127.0.0.1:11434/v1 for Ollama)"
+            )
         return self
 
     @model_validator(mode="after")
     def _page_fits_in_memory(self) -> "Settings":
         width = self.contact_sheet_columns * self.contact_sheet_thumb_px
-        height = self.contact_sheet_rows_per_page * (self.contact_sheet_thumb_px
-                                                     + self.contact_sheet_label_px)
+        height = self.contact_sheet_rows_per_page * (
+            self.contact_sheet_thumb_px + self.contact_sheet_label_px
+        )
         if width * height > MAX_CONTACT_SHEET_PAGE_PIXELS:
             raise ValueError(
                 f"a contact-sheet page of {width} x {height} px is too large (at most "
                 f"{MAX_CONTACT_SHEET_PAGE_PIXELS:,} pixels): lower contact_sheet_columns, "
-                "contact_sheet_rows_per_page or contact_sheet_thumb_px")
+                "contact_sheet_rows_per_page or contact_sheet_thumb_px"
+            )
         return self
 
     # --- sources ------------------------------------------------------------------------------
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
-                                   dotenv_settings, file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         layers = _layers.get()
         if layers is None:
             # Settings(...) in code: the defaults plus what is passed, never the environment.
             return (init_settings,)
-        return (init_settings,
-                _MappingEnvSource(settings_cls, layers.environ),
-                InitSettingsSource(settings_cls, layers.project),
-                InitSettingsSource(settings_cls, layers.user))
+        return (
+            init_settings,
+            _MappingEnvSource(settings_cls, layers.environ),
+            InitSettingsSource(settings_cls, layers.project),
+            InitSettingsSource(settings_cls, layers.user),
+        )
 
     # --- value semantics without the secret ---------------------------------------------------
     def __eq__(self, other: object) -> bool:
@@ -354,13 +378,15 @@ class _MappingEnvSource(EnvSettingsSource):
     def __init__(self, settings_cls, environ: Mapping[str, str]):
         # The secret has its own names (SECRET_ENV_NAMES); VIDPIPE_GEMINI_API_KEY is not one.
         prefixed_secrets = {f"{ENV_PREFIX}{name}".upper() for name in SECRET_FIELDS}
-        self._environ = {key: value for key, value in environ.items()
-                         if key.upper() not in prefixed_secrets}
+        self._environ = {
+            key: value for key, value in environ.items() if key.upper() not in prefixed_secrets
+        }
         super().__init__(settings_cls)
 
     def _load_env_vars(self):
-        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty,
-                              self.env_parse_none_str)
+        return parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
 
 
 @dataclass(frozen=True)
@@ -411,15 +437,19 @@ def load_settings(project: Path | None = None, env: Mapping[str, str] | None = N
         _layers.reset(token)
 
 
-def _trusted_project_values(root: Path, project_file: SettingsFile, values: dict,
-                            environ: Mapping[str, str]) -> dict:
+def _trusted_project_values(
+    root: Path, project_file: SettingsFile, values: dict, environ: Mapping[str, str]
+) -> dict:
     """The project's values, once vidpipe.config.trust agrees to the ones that need trust; relative
     paths made relative to the project folder (not to wherever the command runs)."""
     set_by_person = _set_variables(environ)
     defaults = Settings()
-    risky = {name: value for name, value in values.items()
-             if _env_name(name) not in set_by_person
-             and needs_trust(name, value, root, getattr(defaults, name))}
+    risky = {
+        name: value
+        for name, value in values.items()
+        if _env_name(name) not in set_by_person
+        and needs_trust(name, value, root, getattr(defaults, name))
+    }
     check_project_settings(root, project_file, risky)
     values = dict(values)
     for name in ("models_dir", "yolo_weights"):
@@ -445,15 +475,22 @@ def _checked_values(settings_file: SettingsFile | None) -> dict:
     if settings_file is None:
         return {}
     for key in settings_file.values:
-        secret = next((name for name, variables in SECRET_ENV_VARIABLES.items()
-                       if key == name or key.upper() in variables), None)
+        secret = next(
+            (
+                name
+                for name, variables in SECRET_ENV_VARIABLES.items()
+                if key == name or key.upper() in variables
+            ),
+            None,
+        )
         if secret is not None:
-            raise ConfigError(f"{settings_file.path}: {key!r} cannot be set in a file; the "
-                              f"key is read from {' or '.join(SECRET_ENV_VARIABLES[secret])} "
-                              "only")
+            raise ConfigError(
+                f"{settings_file.path}: {key!r} cannot be set in a file; the "
+                f"key is read from {' or '.join(SECRET_ENV_VARIABLES[secret])} "
+                "only"
+            )
         if key not in PUBLIC_FIELDS:
-            raise ConfigError(f"{settings_file.path}: unknown setting {key!r}"
-                              + _did_you_mean(key))
+            raise ConfigError(f"{settings_file.path}: unknown setting {key!r}" + _did_you_mean(key))
     return dict(settings_file.values)
 
 
@@ -467,12 +504,14 @@ def _did_you_mean(key: str) -> str:
 # --- the template `vidpipe init` writes ----------------------------------------------------------
 def settings_template() -> str:
     """A commented vidpipe.toml listing every setting with its default and its documentation."""
-    out = ["# vidpipe project settings. Uncomment a line to change it.",
-           f"# Every setting can also be set with an environment variable {ENV_PREFIX}<NAME>, or",
-           f"# for all your projects in {user_config_path()}.",
-           "# API keys are read from GEMINI_API_KEY / GOOGLE_API_KEY and OPENAI_API_KEY only, "
-           "never from here.",
-           ""]
+    out = [
+        "# vidpipe project settings. Uncomment a line to change it.",
+        f"# Every setting can also be set with an environment variable {ENV_PREFIX}<NAME>, or",
+        f"# for all your projects in {user_config_path()}.",
+        "# API keys are read from GEMINI_API_KEY / GOOGLE_API_KEY and OPENAI_API_KEY only, "
+        "never from here.",
+        "",
+    ]
     defaults = Settings()
     for name in PUBLIC_FIELDS:
         doc = " ".join((Settings.model_fields[name].description or "").split())
@@ -484,12 +523,14 @@ def settings_template() -> str:
     return "\n".join(out)
 
 
-_TRUST_NOTE = "Only from your environment or config file, or here once you run `vidpipe trust PROJECT`."
+_TRUST_NOTE = (
+    "Only from your environment or config file, or here once you run `vidpipe trust PROJECT`."
+)
 _TRUST_NOTES = {
     "yolo_weights": "A path (not a bare name) only from your environment or config file, or here "
-                    "once you run `vidpipe trust PROJECT`.",
+    "once you run `vidpipe trust PROJECT`.",
     "prompt_template": "A file outside the project only from your environment or config file, or "
-                       "here once you run `vidpipe trust PROJECT`.",
+    "here once you run `vidpipe trust PROJECT`.",
 }
 
 
@@ -503,8 +544,13 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, tuple):
         return "[" + ", ".join(_toml_string(str(item)) for item in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml_string(str(key))} = {_toml_value(item)}"
-                               for key, item in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(
+                f"{_toml_string(str(key))} = {_toml_value(item)}" for key, item in value.items()
+            )
+            + "}"
+        )
     return _toml_string(str(value))
 
 
@@ -512,5 +558,13 @@ def _toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-__all__ = ["CONFIG_FILENAME", "Settings", "load_settings", "settings_template",
-           "default_models_dir", "describe_errors", "PUBLIC_FIELDS", "SECRET_FIELDS"]
+__all__ = [
+    "CONFIG_FILENAME",
+    "Settings",
+    "load_settings",
+    "settings_template",
+    "default_models_dir",
+    "describe_errors",
+    "PUBLIC_FIELDS",
+    "SECRET_FIELDS",
+]

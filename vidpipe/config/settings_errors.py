@@ -29,7 +29,9 @@ def describe_errors(exc: ValidationError, origin: Callable[[str], str]) -> str:
 
 
 def _short_repr(value: Any) -> str:
-    text = repr(value)  # repr escapes control characters: nothing from a file reaches the terminal raw
+    text = repr(
+        value
+    )  # repr escapes control characters: nothing from a file reaches the terminal raw
     return text if len(text) <= 80 else text[:77] + "..."
 
 

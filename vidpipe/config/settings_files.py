@@ -62,18 +62,22 @@ def read_settings_file(path: Path) -> SettingsFile | None:
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(raw) > MAX_SETTINGS_BYTES:
-        raise ConfigError(f"{path} is larger than {MAX_SETTINGS_BYTES} bytes; "
-                          "it cannot be a settings file")
+        raise ConfigError(
+            f"{path} is larger than {MAX_SETTINGS_BYTES} bytes; it cannot be a settings file"
+        )
     try:
         text = raw.decode("utf-8-sig")  # tolerate the byte-order mark some editors write
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
-                          f"{exc.start}); save it as UTF-8") from None
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from None
     try:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     except RecursionError:  # tomllib parses nested arrays and tables recursively
-        raise ConfigError(f"{path} nests arrays or tables too deeply to be a settings file") \
-            from None
+        raise ConfigError(
+            f"{path} nests arrays or tables too deeply to be a settings file"
+        ) from None
     return SettingsFile(path, values, raw)

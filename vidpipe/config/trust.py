@@ -66,8 +66,13 @@ def needs_trust(name: str, value: object, project_root: Path, default: object) -
 
 def is_path(spec: str) -> bool:
     """A path, as opposed to a bare file name."""
-    return ("/" in spec or "\\" in spec or spec.startswith("~") or spec in (".", "..")
-            or Path(spec).is_absolute())
+    return (
+        "/" in spec
+        or "\\" in spec
+        or spec.startswith("~")
+        or spec in (".", "..")
+        or Path(spec).is_absolute()
+    )
 
 
 def is_inside(project_root: Path, spec: str) -> bool:
@@ -86,8 +91,10 @@ def _read_store() -> dict:
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"cannot read your list of trusted projects {path}: {exc}; "
-                          "delete it and trust your projects again") from None
+        raise ConfigError(
+            f"cannot read your list of trusted projects {path}: {exc}; "
+            "delete it and trust your projects again"
+        ) from None
     projects = data.get("projects") if isinstance(data, dict) else None
     return projects if isinstance(projects, dict) else {}
 
@@ -115,7 +122,9 @@ def trust(project_root: Path, settings_file: SettingsFile | None) -> str:
     digest = file_digest(settings_file.raw if settings_file else b"")
     projects = _read_store()
     projects[real_root(project_root)] = {
-        "sha256": digest, "trusted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        "sha256": digest,
+        "trusted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     _write_store(projects)
     return digest
 
@@ -133,8 +142,9 @@ def trusted_projects() -> dict[str, dict]:
 
 
 # --- the check -----------------------------------------------------------------------------------
-def check_project_settings(project_root: Path, settings_file: SettingsFile,
-                           risky: dict[str, object]) -> None:
+def check_project_settings(
+    project_root: Path, settings_file: SettingsFile, risky: dict[str, object]
+) -> None:
     """Raise a ConfigError unless the project is trusted with exactly this vidpipe.toml.
 
     ``risky``: the settings of TRUST_REQUIRED the file sets and that would be used."""
@@ -144,18 +154,22 @@ def check_project_settings(project_root: Path, settings_file: SettingsFile,
     if recorded == file_digest(settings_file.raw):
         return
     command = f"vidpipe trust {shlex.quote(real_root(project_root))}"
-    listed = "\n".join(f"  {name} = {_shown(value)}: {TRUST_REQUIRED[name]}"
-                       for name, value in risky.items())
+    listed = "\n".join(
+        f"  {name} = {_shown(value)}: {TRUST_REQUIRED[name]}" for name, value in risky.items()
+    )
     names = ", ".join(risky)
     if recorded is None:
-        head = (f"{settings_file.path} sets {names}, which a project folder may not set "
-                "until you trust it (the folder may come from someone else):")
+        head = (
+            f"{settings_file.path} sets {names}, which a project folder may not set "
+            "until you trust it (the folder may come from someone else):"
+        )
     else:
-        head = (f"{settings_file.path} changed since you trusted this project; it sets "
-                f"{names}:")
+        head = f"{settings_file.path} changed since you trusted this project; it sets {names}:"
     env_names = ", ".join(f"VIDPIPE_{name.upper()}" for name in risky)
-    return_text = (f"{head}\n{listed}\nIf you wrote this file or have read it, trust it with:\n"
-                   f"  {command}\nor set {names} yourself ({env_names}, or in {user_config_path()}).")
+    return_text = (
+        f"{head}\n{listed}\nIf you wrote this file or have read it, trust it with:\n"
+        f"  {command}\nor set {names} yourself ({env_names}, or in {user_config_path()})."
+    )
     raise ConfigError(return_text)
 
 

@@ -52,37 +52,49 @@ class DaemonEntry:
             return f"{self.name}: stopped {self.age_s:.0f}s ago"
         work = f"working on run #{self.current_run}" if self.current_run else "idle"
         health = "" if self.responding else " (NOT RESPONDING: gone?)"
-        return (f"{self.name}: since {self.started_at}, heartbeat {self.age_s:.1f}s ago, "
-                f"{work}{health}")
+        return (
+            f"{self.name}: since {self.started_at}, heartbeat {self.age_s:.1f}s ago, {work}{health}"
+        )
 
 
-def beat(name: str, started_at: str, current_run: int | None, queue: dict,
-         state: str = "running") -> None:
+def beat(
+    name: str, started_at: str, current_run: int | None, queue: dict, state: str = "running"
+) -> None:
     """Write this daemon's row (an upsert: one row per daemon)."""
-    value = {"started_at": started_at, "state": state, "current_run": current_run,
-             "queue": queue}
-    (KeyValue.insert(key=KEY_PREFIX + name, value=value, updated_at=server_now())
-     .on_conflict(conflict_target=[KeyValue.key],
-                  update={KeyValue.value: value, KeyValue.updated_at: server_now()})
-     .execute())
+    value = {"started_at": started_at, "state": state, "current_run": current_run, "queue": queue}
+    (
+        KeyValue.insert(key=KEY_PREFIX + name, value=value, updated_at=server_now())
+        .on_conflict(
+            conflict_target=[KeyValue.key],
+            update={KeyValue.value: value, KeyValue.updated_at: server_now()},
+        )
+        .execute()
+    )
 
 
 def daemons() -> list[DaemonEntry]:
     """Every daemon seen within :data:`FORGET_S`, longest-running first."""
     entries = []
-    for row in list(KeyValue.select(KeyValue, seconds_since(KeyValue.updated_at).alias("age"))
-                    .where(KeyValue.key.startswith(KEY_PREFIX))):
+    for row in list(
+        KeyValue.select(KeyValue, seconds_since(KeyValue.updated_at).alias("age")).where(
+            KeyValue.key.startswith(KEY_PREFIX)
+        )
+    ):
         age = float(row.age)
         if age > FORGET_S:
             continue
         value = row.value if isinstance(row.value, dict) else {}
         current, queue = value.get("current_run"), value.get("queue")
-        entries.append(DaemonEntry(
-            name=row.key[len(KEY_PREFIX):], started_at=value.get("started_at"),
-            state=str(value.get("state", "running")),
-            current_run=current if isinstance(current, int) else None,
-            queue=queue if isinstance(queue, dict) else {},
-            age_s=max(0.0, age)))
+        entries.append(
+            DaemonEntry(
+                name=row.key[len(KEY_PREFIX) :],
+                started_at=value.get("started_at"),
+                state=str(value.get("state", "running")),
+                current_run=current if isinstance(current, int) else None,
+                queue=queue if isinstance(queue, dict) else {},
+                age_s=max(0.0, age),
+            )
+        )
     return sorted(entries, key=lambda e: (e.started_at or "", e.name))
 
 

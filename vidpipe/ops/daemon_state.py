@@ -90,19 +90,26 @@ class DaemonStatus:
 
     @property
     def responding(self) -> bool:
-        return (self.running and self.heartbeat_age_s is not None
-                and self.heartbeat_age_s < HEARTBEAT_STALE_S)
+        return (
+            self.running
+            and self.heartbeat_age_s is not None
+            and self.heartbeat_age_s < HEARTBEAT_STALE_S
+        )
 
     def describe(self) -> str:
         if not self.running:
             return "daemon not running"
-        age = (f"heartbeat {self.heartbeat_age_s:.1f}s ago" if self.heartbeat_age_s is not None
-               else "no heartbeat yet")
+        age = (
+            f"heartbeat {self.heartbeat_age_s:.1f}s ago"
+            if self.heartbeat_age_s is not None
+            else "no heartbeat yet"
+        )
         state = "" if self.responding or self.heartbeat_age_s is None else " (NOT RESPONDING)"
         work = f", working on run #{self.current_run}" if self.current_run else ", idle"
         problem = f"; PROBLEM: {self.problem}" if self.problem else ""
-        return (f"daemon running, pid {self.pid}, since {self.started_at}, {age}{state}{work}"
-                f"{problem}")
+        return (
+            f"daemon running, pid {self.pid}, since {self.started_at}, {age}{state}{work}{problem}"
+        )
 
 
 def heartbeat_path(project: Project) -> Path:
@@ -115,20 +122,29 @@ def read_heartbeat(project: Project) -> dict | None:
 
 
 def write_heartbeat(project: Project, value: dict) -> None:
-    write_atomic(heartbeat_path(project), json.dumps(dict(value, time=time.time()), default=str),
-                 within=project.state_dir)
+    write_atomic(
+        heartbeat_path(project),
+        json.dumps(dict(value, time=time.time()), default=str),
+        within=project.state_dir,
+    )
 
 
 def daemon_status(project_root: Path | str | Project) -> DaemonStatus:
     """Whether a daemon runs for the project, and what its heartbeat says. Cheap (two small
     files, no database access), so a front end may call it every second."""
-    project = project_root if isinstance(project_root, Project) else Project(
-        Path(project_root).expanduser().resolve())
+    project = (
+        project_root
+        if isinstance(project_root, Project)
+        else Project(Path(project_root).expanduser().resolve())
+    )
     running = lock_is_held(project)
     info = read_lock_info(project) if running else {}
     # Both files lie in the project folder: take only values of the expected types.
-    status = DaemonStatus(running=running, pid=_typed(info.get("pid"), int),
-                          started_at=_typed(info.get("started_at"), str))
+    status = DaemonStatus(
+        running=running,
+        pid=_typed(info.get("pid"), int),
+        started_at=_typed(info.get("started_at"), str),
+    )
     if not running:
         return status
     beat = read_heartbeat(project)
@@ -137,8 +153,11 @@ def daemon_status(project_root: Path | str | Project) -> DaemonStatus:
         status.heartbeat_age_s = max(0.0, time.time() - beat_time)
         status.current_run = _typed(beat.get("current_run"), int)
         queue = beat.get("queue")
-        status.queue = {str(k): v for k, v in queue.items() if isinstance(v, (int, str))} \
-            if isinstance(queue, dict) else {}
+        status.queue = (
+            {str(k): v for k, v in queue.items() if isinstance(v, (int, str))}
+            if isinstance(queue, dict)
+            else {}
+        )
         status.watcher = _typed(beat.get("watcher"), str)
         status.note = _typed(beat.get("note"), str)
         status.problem = _typed(beat.get("problem"), str)
@@ -179,12 +198,19 @@ def not_this_daemon(project: Project, pid: int | None) -> str | None:
         return f"no process {pid} exists"
     except OSError as exc:
         return f"process {pid} cannot be inspected ({exc.strerror or exc})"
-    entry = next((i for i, a in enumerate(argv)
-                  if a in DAEMON_ENTRY_POINTS or Path(a).name in DAEMON_ENTRY_POINTS), None)
+    entry = next(
+        (
+            i
+            for i, a in enumerate(argv)
+            if a in DAEMON_ENTRY_POINTS or Path(a).name in DAEMON_ENTRY_POINTS
+        ),
+        None,
+    )
     if entry is None:
         return f"process {pid} is not vidpipe-daemon (it runs: {' '.join(argv)[:200]})"
-    roots = {os.path.realpath(os.path.join(cwd, a)) for a in argv[entry + 1:]
-             if not a.startswith("-")}
+    roots = {
+        os.path.realpath(os.path.join(cwd, a)) for a in argv[entry + 1 :] if not a.startswith("-")
+    }
     if str(project.root) not in roots:
         return f"process {pid} is a vidpipe daemon of another folder ({' '.join(argv)[:200]})"
     holders = _flock_holders(lock_path(project))

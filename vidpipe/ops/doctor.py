@@ -17,12 +17,27 @@ from vidpipe.ops.vision_checks import VISION_CHECKS
 
 
 def check_packages(settings: Settings, project: Path | None) -> Check:
-    wanted = ["PIL", "peewee", "huey", "watchdog", "textual", "textual_image", "ultralytics",
-              "deepface", "tensorflow", "torch", "google.genai"]
+    wanted = [
+        "PIL",
+        "peewee",
+        "huey",
+        "watchdog",
+        "textual",
+        "textual_image",
+        "ultralytics",
+        "deepface",
+        "tensorflow",
+        "torch",
+        "google.genai",
+    ]
     missing = [name for name in wanted if importlib.util.find_spec(name.split(".")[0]) is None]
     if missing:
-        return Check("packages", "fail", "missing: " + ", ".join(missing),
-                     "reinstall vidpipe: make install (or pip install -e .)")
+        return Check(
+            "packages",
+            "fail",
+            "missing: " + ", ".join(missing),
+            "reinstall vidpipe: make install (or pip install -e .)",
+        )
     return Check("packages", "ok", "all pipeline packages importable")
 
 
@@ -37,8 +52,12 @@ def check_font(settings: Settings, project: Path | None) -> Check:
             return Check("font", "ok", f"contact sheets use {candidate}")
         except OSError:
             continue
-    return Check("font", "warn", "DejaVu Sans not found; contact sheets use Pillow's built-in font",
-                 "apt-get install fonts-dejavu-core")
+    return Check(
+        "font",
+        "warn",
+        "DejaVu Sans not found; contact sheets use Pillow's built-in font",
+        "apt-get install fonts-dejavu-core",
+    )
 
 
 def check_inotify(settings: Settings, project: Path | None) -> Check:
@@ -47,9 +66,14 @@ def check_inotify(settings: Settings, project: Path | None) -> Check:
         return Check("file watching", "ok", "no inotify on this system; the watcher polls")
     limit = int(path.read_text().strip())
     level = "ok" if limit >= 65536 else "warn"
-    return Check("file watching", level, f"inotify max_user_watches = {limit}",
-                 None if level == "ok" else
-                 "sudo sysctl fs.inotify.max_user_watches=524288 (the watcher falls back to polling)")
+    return Check(
+        "file watching",
+        level,
+        f"inotify max_user_watches = {limit}",
+        None
+        if level == "ok"
+        else "sudo sysctl fs.inotify.max_user_watches=524288 (the watcher falls back to polling)",
+    )
 
 
 def check_gpu(settings: Settings, project: Path | None) -> Check:
@@ -80,42 +104,68 @@ def check_database(settings: Settings, project: Path | None) -> Check | None:
     url = found.database_url(settings)
     if urlparse(url).scheme != "sqlite":
         return Check("database", "ok", f"{urlparse(url).scheme} database (not inspected here)")
-    path = Path(url[len("sqlite:///"):])
+    path = Path(url[len("sqlite:///") :])
     if not path.exists() and not path.is_symlink():
         return Check("database", "ok", f"{path} does not exist yet (created on first use)")
     health = inspect_sqlite(path)
     if health.foreign:
-        return Check("database", "fail", f"{path}: {health.problem}",
-                     f"vidpipe refuses it until they are gone: vidpipe doctor {project} "
-                     "--drop-foreign (or restore the database from a backup)")
+        return Check(
+            "database",
+            "fail",
+            f"{path}: {health.problem}",
+            f"vidpipe refuses it until they are gone: vidpipe doctor {project} "
+            "--drop-foreign (or restore the database from a backup)",
+        )
     if health.problem:
-        return Check("database", "fail", f"{path}: {health.problem}",
-                     f"restore {path.name} from a backup, or move it aside to start afresh")
+        return Check(
+            "database",
+            "fail",
+            f"{path}: {health.problem}",
+            f"restore {path.name} from a backup, or move it aside to start afresh",
+        )
     version = health.schema_version
     if version is not None and version > SCHEMA_VERSION:
-        return Check("database", "fail", f"{path}: schema version {version}, newer than this "
-                     f"vidpipe ({SCHEMA_VERSION})", "upgrade vidpipe")
+        return Check(
+            "database",
+            "fail",
+            f"{path}: schema version {version}, newer than this vidpipe ({SCHEMA_VERSION})",
+            "upgrade vidpipe",
+        )
     writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
     if not writable:
-        return Check("database", "fail", f"{path}: intact, but read-only for this user",
-                     f"make {path} and its folder writable")
+        return Check(
+            "database",
+            "fail",
+            f"{path}: intact, but read-only for this user",
+            f"make {path} and its folder writable",
+        )
     upgrade = "" if version == SCHEMA_VERSION else f", upgraded to {SCHEMA_VERSION} on next use"
     queue = found.queue_path
     queue_note = ""
     if queue.exists() or queue.is_symlink():
         queue_health = inspect_sqlite(queue, schema_table=None)
         if queue_health.problem:
-            return Check("database", "warn", f"{path}: intact; queue {queue.name}: "
-                         f"{queue_health.problem}",
-                         "the daemon moves a damaged queue file aside and rebuilds the queue "
-                         "from the database when it starts")
+            return Check(
+                "database",
+                "warn",
+                f"{path}: intact; queue {queue.name}: {queue_health.problem}",
+                "the daemon moves a damaged queue file aside and rebuilds the queue "
+                "from the database when it starts",
+            )
         queue_note = f"; queue {queue.name} intact"
-    return Check("database", "ok", f"{path}: intact, schema version {version}{upgrade}"
-                 f"{queue_note}")
+    return Check("database", "ok", f"{path}: intact, schema version {version}{upgrade}{queue_note}")
 
 
-CHECKS: list[CheckFn] = [check_packages, check_font, *PROMPT_CHECKS, check_inotify, check_gpu,
-                         check_database, *SERVER_CHECKS, *VISION_CHECKS]
+CHECKS: list[CheckFn] = [
+    check_packages,
+    check_font,
+    *PROMPT_CHECKS,
+    check_inotify,
+    check_gpu,
+    check_database,
+    *SERVER_CHECKS,
+    *VISION_CHECKS,
+]
 
 
 def run_checks(project: Path | None) -> list[Check]:
@@ -133,6 +183,11 @@ def run_checks(project: Path | None) -> list[Check]:
             if result is not None:
                 results.append(result)
         except Exception as exc:
-            results.append(Check(fn.__name__.removeprefix("check_"), "fail",
-                                 f"check crashed: {type(exc).__name__}: {exc}"))
+            results.append(
+                Check(
+                    fn.__name__.removeprefix("check_"),
+                    "fail",
+                    f"check crashed: {type(exc).__name__}: {exc}",
+                )
+            )
     return results

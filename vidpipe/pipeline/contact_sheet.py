@@ -77,8 +77,9 @@ def _fit(text: str, draw: ImageDraw.ImageDraw, face, width: int) -> str:
     return text + "…"
 
 
-def _thumbnail(entry: SheetEntry, size: int, max_pixels: int,
-               within: Path | None) -> Image.Image | str:
+def _thumbnail(
+    entry: SheetEntry, size: int, max_pixels: int, within: Path | None
+) -> Image.Image | str:
     if entry.path is None:
         return entry.problem or "no file"
     try:
@@ -89,20 +90,28 @@ def _thumbnail(entry: SheetEntry, size: int, max_pixels: int,
 
 def _pages(entries: list[SheetEntry], per_page: int) -> Iterator[list[SheetEntry]]:
     for start in range(0, len(entries), per_page):
-        yield entries[start:start + per_page]
+        yield entries[start : start + per_page]
 
 
-def render_pages(entries: Iterable[SheetEntry], layout: Layout, subtitle: str,
-                 max_pixels: int, *, images_within: Path | None,
-                 workers: int = 4) -> Iterator[Image.Image]:
+def render_pages(
+    entries: Iterable[SheetEntry],
+    layout: Layout,
+    subtitle: str,
+    max_pixels: int,
+    *,
+    images_within: Path | None,
+    workers: int = 4,
+) -> Iterator[Image.Image]:
     """Yield one RGB page after another (each page's thumbnails decoded in parallel).
     ``images_within``: the folder every image must really lie in (the project root)."""
     entries = list(entries)
     pages = list(_pages(entries, layout.per_page)) or [[]]
     with ThreadPoolExecutor(max_workers=workers) as pool:
+
         def decode(page: list[SheetEntry]) -> list[Future]:
-            return [pool.submit(_thumbnail, e, layout.thumb_px, max_pixels, images_within)
-                    for e in page]
+            return [
+                pool.submit(_thumbnail, e, layout.thumb_px, max_pixels, images_within) for e in page
+            ]
 
         upcoming = decode(pages[0])
         try:
@@ -111,15 +120,22 @@ def render_pages(entries: Iterable[SheetEntry], layout: Layout, subtitle: str,
                 # The next page decodes while this one is drawn and saved: at most two pages of
                 # small thumbnails are held, never full-size images.
                 upcoming = decode(pages[page_number]) if page_number < len(pages) else []
-                yield _draw_page(page, [f.result() for f in current], layout, subtitle,
-                                 page_number, len(pages))
+                yield _draw_page(
+                    page, [f.result() for f in current], layout, subtitle, page_number, len(pages)
+                )
         finally:
             for future in upcoming:
                 future.cancel()
 
 
-def _draw_page(page: list[SheetEntry], thumbs: list, layout: Layout, subtitle: str,
-               page_number: int, page_count: int) -> Image.Image:
+def _draw_page(
+    page: list[SheetEntry],
+    thumbs: list,
+    layout: Layout,
+    subtitle: str,
+    page_number: int,
+    page_count: int,
+) -> Image.Image:
     cell_h = layout.thumb_px + layout.label_px
     rows = max(1, -(-len(page) // layout.columns))
     width = MARGIN + layout.columns * (layout.thumb_px + MARGIN)
@@ -132,25 +148,39 @@ def _draw_page(page: list[SheetEntry], thumbs: list, layout: Layout, subtitle: s
     for index, (entry, thumb) in enumerate(zip(page, thumbs)):
         x = MARGIN + (index % layout.columns) * (layout.thumb_px + MARGIN)
         y = TITLE_PX + MARGIN + (index // layout.columns) * (cell_h + MARGIN)
-        draw.rectangle((x, y, x + layout.thumb_px - 1, y + layout.thumb_px - 1),
-                       fill=CELL_BACKGROUND)
+        draw.rectangle(
+            (x, y, x + layout.thumb_px - 1, y + layout.thumb_px - 1), fill=CELL_BACKGROUND
+        )
         if isinstance(thumb, Image.Image):
-            sheet.paste(thumb, (x + (layout.thumb_px - thumb.width) // 2,
-                                y + (layout.thumb_px - thumb.height) // 2))
+            sheet.paste(
+                thumb,
+                (
+                    x + (layout.thumb_px - thumb.width) // 2,
+                    y + (layout.thumb_px - thumb.height) // 2,
+                ),
+            )
         else:
-            draw.multiline_text((x + 8, y + 8), "unreadable:\n" + thumb[:60],
-                                font=font(12), fill=MUTED)
+            draw.multiline_text(
+                (x + 8, y + 8), "unreadable:\n" + thumb[:60], font=font(12), fill=MUTED
+            )
         label_face = font(14)
         label = _fit(f"[{entry.number}] {entry.name}", draw, label_face, layout.thumb_px)
         draw.text((x, y + layout.thumb_px + 8), label, font=label_face, fill=TEXT)
-        draw.text((x, y + layout.thumb_px + 32), entry.type, font=font(12, bold=True),
-                  fill=MUTED)
+        draw.text((x, y + layout.thumb_px + 32), entry.type, font=font(12, bold=True), fill=MUTED)
     return sheet
 
 
-def write_pages(entries: Iterable[SheetEntry], layout: Layout, subtitle: str, out_dir: Path,
-                stem: str, max_pixels: int, within: Path | None = None, *,
-                images_within: Path | None) -> Iterator[Path]:
+def write_pages(
+    entries: Iterable[SheetEntry],
+    layout: Layout,
+    subtitle: str,
+    out_dir: Path,
+    stem: str,
+    max_pixels: int,
+    within: Path | None = None,
+    *,
+    images_within: Path | None,
+) -> Iterator[Path]:
     """Render and save each page as JPEG (``{stem}-p01.jpg`` ...), yielding each path once
     written. Pages left over from a longer earlier sheet are deleted at the end.
 
@@ -160,12 +190,16 @@ def write_pages(entries: Iterable[SheetEntry], layout: Layout, subtitle: str, ou
     ``images_within`` as for :func:`render_pages`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for number, page in enumerate(render_pages(entries, layout, subtitle, max_pixels,
-                                                         images_within=images_within), start=1):
+    for number, page in enumerate(
+        render_pages(entries, layout, subtitle, max_pixels, images_within=images_within), start=1
+    ):
         path = out_dir / f"{stem}-p{number:02d}.jpg"
         # A reader never sees half a page; a symlink planted at the name is replaced.
-        write_atomic(path, lambda out: page.save(out, format="JPEG", quality=90, subsampling=0),
-                     within=within)
+        write_atomic(
+            path,
+            lambda out: page.save(out, format="JPEG", quality=90, subsampling=0),
+            within=within,
+        )
         written.append(path)
         yield path
     for stale in out_dir.glob(f"{stem}-p*.*"):  # also pages of another format

@@ -34,7 +34,10 @@ def write_duplicate_mark(face_id: int, primary_name: str | None) -> None:
         wanted = with_duplicate_prefix(current, primary_name)
         if wanted == current:
             return
-        changed = Asset.update(description=wanted, updated_at=utcnow()).where(
-            Asset.id == face_id, Asset.description == current).execute()
+        changed = (
+            Asset.update(description=wanted, updated_at=utcnow())
+            .where(Asset.id == face_id, Asset.description == current)
+            .execute()
+        )
         if changed:
             return

@@ -14,11 +14,24 @@ from typing import Callable
 from vidpipe.pipeline import runs
 from vidpipe.config.settings import Settings
 from vidpipe.errors import (
-    DatabaseUnreachable, LeaseLost, RunCancelled, RunInterrupted, RunStopped, StageSkipped,
+    DatabaseUnreachable,
+    LeaseLost,
+    RunCancelled,
+    RunInterrupted,
+    RunStopped,
+    StageSkipped,
     VidpipeError,
 )
 from vidpipe.store.models import (
-    Asset, AssetState, Manifest, Run, RunKind, RunMode, RunStatus, StageProgress, StageStatus,
+    Asset,
+    AssetState,
+    Manifest,
+    Run,
+    RunKind,
+    RunMode,
+    RunStatus,
+    StageProgress,
+    StageStatus,
     utcnow,
 )
 from vidpipe.pipeline.progress import Listener, ProgressReporter
@@ -33,8 +46,14 @@ log = logging.getLogger(__name__)
 
 
 class ManifestingEngine:
-    def __init__(self, project: Project, settings: Settings, stages: list[Stage] | None = None,
-                 listener: Listener | None = None, progress_interval: float = 0.25):
+    def __init__(
+        self,
+        project: Project,
+        settings: Settings,
+        stages: list[Stage] | None = None,
+        listener: Listener | None = None,
+        progress_interval: float = 0.25,
+    ):
         self.project = project
         self.settings = settings
         self.stages = {stage.name: stage for stage in (stages or default_stages(settings))}
@@ -42,20 +61,31 @@ class ManifestingEngine:
         self.progress_interval = progress_interval
 
     # -- public API -----------------------------------------------------------------------------
-    def process_manifest(self, manifest: Manifest | int, mode: RunMode | str = RunMode.MISSING,
-                         run: Run | None = None, stop: StopToken | None = None) -> Run:
+    def process_manifest(
+        self,
+        manifest: Manifest | int,
+        mode: RunMode | str = RunMode.MISSING,
+        run: Run | None = None,
+        stop: StopToken | None = None,
+    ) -> Run:
         """Run every stage over ``manifest``; ``mode`` is "missing" (default) or "all".
 
         ``run`` is a QUEUED run to claim, or one this process has claimed already; ``stop`` is
         how another thread asks it to stop (cancel or shutdown)."""
         manifest = manifest if isinstance(manifest, Manifest) else Manifest.get_by_id(manifest)
         if run is None:
-            run = create_run(RunKind.PROCESS, manifest_id=manifest.id, mode=mode,
-                             stages=list(self.stages))
+            run = create_run(
+                RunKind.PROCESS, manifest_id=manifest.id, mode=mode, stages=list(self.stages)
+            )
         return self._execute(run, manifest, mode, None, stop)
 
-    def reprocess_asset(self, asset_id: int, overwrite: bool = False, run: Run | None = None,
-                        stop: StopToken | None = None) -> Run:
+    def reprocess_asset(
+        self,
+        asset_id: int,
+        overwrite: bool = False,
+        run: Run | None = None,
+        stop: StopToken | None = None,
+    ) -> Run:
         """Rerun detection and reverse prompting for one asset, then reassign tags.
 
         Fields a person edited are left alone (the new AI output becomes a suggestion in the
@@ -63,16 +93,29 @@ class ManifestingEngine:
         """
         asset = Asset.get_by_id(asset_id)
         if run is None:
-            run = create_run(RunKind.REPROCESS, manifest_id=asset.manifest_id, asset_id=asset.id,
-                             mode=RunMode.ALL, stages=REPROCESS_STAGES,
-                             args={"overwrite": overwrite})
+            run = create_run(
+                RunKind.REPROCESS,
+                manifest_id=asset.manifest_id,
+                asset_id=asset.id,
+                mode=RunMode.ALL,
+                stages=REPROCESS_STAGES,
+                args={"overwrite": overwrite},
+            )
         overwrite = bool(run.args.get("overwrite", overwrite))
-        return self._execute(run, asset.manifest, RunMode.ALL, [asset.id], stop,
-                             overwrite=overwrite)
+        return self._execute(
+            run, asset.manifest, RunMode.ALL, [asset.id], stop, overwrite=overwrite
+        )
 
     # -- internals ------------------------------------------------------------------------------
-    def _execute(self, run: Run, manifest: Manifest, mode: str, only_assets: list[int] | None,
-                 stop: StopToken | None, overwrite: bool = False) -> Run:
+    def _execute(
+        self,
+        run: Run,
+        manifest: Manifest,
+        mode: str,
+        only_assets: list[int] | None,
+        stop: StopToken | None,
+        overwrite: bool = False,
+    ) -> Run:
         if not runs.claim(run.id) and not runs.holds(run.id):
             log.info("run #%s is %s: not started", run.id, Run.get_by_id(run.id).status)
             return Run.get_by_id(run.id)
@@ -85,15 +128,28 @@ class ManifestingEngine:
                 log.warning("run #%s: %s", run.id, exc)
                 return Run.get_by_id(run.id)
 
-    def _execute_claimed(self, run: Run, manifest: Manifest, mode: str,
-                         only_assets: list[int] | None, stop: StopToken | None,
-                         overwrite: bool) -> Run:
+    def _execute_claimed(
+        self,
+        run: Run,
+        manifest: Manifest,
+        mode: str,
+        only_assets: list[int] | None,
+        stop: StopToken | None,
+        overwrite: bool,
+    ) -> Run:
         run = Run.get_by_id(run.id)
         stop = stop or StopToken()
-        ctx = StageContext(self.project, self.settings, manifest, run, mode=mode,
-                           only_assets=only_assets, overwrite=overwrite,
-                           assets_upto=None if only_assets is not None else assets_upto(run),
-                           stop=stop)
+        ctx = StageContext(
+            self.project,
+            self.settings,
+            manifest,
+            run,
+            mode=mode,
+            only_assets=only_assets,
+            overwrite=overwrite,
+            assets_upto=None if only_assets is not None else assets_upto(run),
+            stop=stop,
+        )
         failures: list[str] = []
         early = None  # reverse prompting started while the faces are found
         try:
@@ -174,10 +230,12 @@ class ManifestingEngine:
 
     def _settle_asset_states(self, ctx: StageContext) -> None:
         query = Asset.update(state=AssetState.PROCESSED, updated_at=utcnow()).where(
-            Asset.manifest == ctx.manifest, Asset.state == AssetState.PENDING)
+            Asset.manifest == ctx.manifest, Asset.state == AssetState.PENDING
+        )
         if ctx.only_assets is not None:
-            query = query.where((Asset.id.in_(ctx.only_assets))
-                                | (Asset.source_asset.in_(ctx.only_assets)))
+            query = query.where(
+                (Asset.id.in_(ctx.only_assets)) | (Asset.source_asset.in_(ctx.only_assets))
+            )
         if ctx.assets_upto is not None:
             query = query.where(ctx.started_with())  # later drops stay pending for their job
         query.execute()
@@ -191,10 +249,14 @@ def _record_interrupted(run: Run, exc: BaseException) -> None:
         log.exception("could not record run %s as interrupted", run.id)
 
 
-def process_project(project: Project, settings: Settings, mode: RunMode | str = RunMode.MISSING,
-                    manifest_names: list[str] | None = None,
-                    listener: Listener | None = None,
-                    on_run: Callable[[Run], None] | None = None) -> list[Run]:
+def process_project(
+    project: Project,
+    settings: Settings,
+    mode: RunMode | str = RunMode.MISSING,
+    manifest_names: list[str] | None = None,
+    listener: Listener | None = None,
+    on_run: Callable[[Run], None] | None = None,
+) -> list[Run]:
     """Process every manifest (or the named ones) in turn; returns their runs."""
     engine = ManifestingEngine(project, settings, listener=listener)
     query = Manifest.select().order_by(Manifest.name)
@@ -202,8 +264,9 @@ def process_project(project: Project, settings: Settings, mode: RunMode | str = 
         query = query.where(Manifest.name.in_(manifest_names))
     runs = []
     for manifest in query:
-        run = create_run(RunKind.PROCESS, manifest_id=manifest.id, mode=mode,
-                         stages=list(engine.stages))
+        run = create_run(
+            RunKind.PROCESS, manifest_id=manifest.id, mode=mode, stages=list(engine.stages)
+        )
         if on_run:
             on_run(run)
         runs.append(engine.process_manifest(manifest, mode, run=run))

@@ -92,8 +92,9 @@ def crop_path(project: "Project", source_hash: str, key: str) -> Path:
     return project.crops_dir / f"{_slug(source_hash[:16])}-{_slug(key)[:120]}.jpg"
 
 
-def write_crop(image: "Image.Image", bbox: BBox, path: Path,
-               within: Path | None = None) -> tuple[str, int, int, int]:
+def write_crop(
+    image: "Image.Image", bbox: BBox, path: Path, within: Path | None = None
+) -> tuple[str, int, int, int]:
     """Save ``image`` cropped to ``bbox`` atomically; returns (hash, bytes, width, height).
     ``within``: the folder the crops folder must really be in (see vidpipe.store.safe_io)."""
     crop = image.crop(bbox)
@@ -151,9 +152,11 @@ def _match(existing: list[Asset], candidates: list[Candidate]) -> dict[int, Asse
 
 
 def existing_extracted(source_id: int, kind: str) -> list[Asset]:
-    return list(Asset.select().where(Asset.source_asset == source_id,
-                                     Asset.extraction_key.startswith(f"{kind}:"))
-                .order_by(Asset.id))
+    return list(
+        Asset.select()
+        .where(Asset.source_asset == source_id, Asset.extraction_key.startswith(f"{kind}:"))
+        .order_by(Asset.id)
+    )
 
 
 def crops_damaged(project: "Project", source_id: int, kind: str) -> bool:
@@ -181,9 +184,15 @@ def downscaled(image: "Image.Image", max_side: int) -> tuple["Image.Image", floa
     return small, image.width / small.width
 
 
-def sync_extracted(project: "Project", source: Asset, image: "Image.Image", kind: str,
-                   candidates: list[Candidate], label: str | None = None,
-                   remove_missing: bool = True) -> SyncResult:
+def sync_extracted(
+    project: "Project",
+    source: Asset,
+    image: "Image.Image",
+    kind: str,
+    candidates: list[Candidate],
+    label: str | None = None,
+    remove_missing: bool = True,
+) -> SyncResult:
     """Make ``source``'s extracted rows of ``kind`` ("det", "face") match ``candidates``.
 
     ``image`` is the source at full resolution, upright (EXIF applied): crops are cut from it.
@@ -210,15 +219,28 @@ def sync_extracted(project: "Project", source: Asset, image: "Image.Image", kind
         cand.bbox = bbox
         updates: dict = {}
         path = crop_path(project, source.content_hash, row.extraction_key)
-        if (bbox != tuple(row.crop_bbox) or project.relative(path) != row.file_path
-                or not crop_file_intact(project, row)):
-            digest, size, width, height = write_crop(image, bbox, path,
-                                                      within=project.state_dir)
-            updates.update({Asset.file_path: project.relative(path), Asset.content_hash: digest,
-                            Asset.file_size: size, Asset.file_mtime: path.stat().st_mtime,
-                            Asset.width: width, Asset.height: height,
-                            Asset.crop_bbox: list(bbox), Asset.sharpness: None})
-        if row.detection_confidence is None or abs(row.detection_confidence - cand.confidence) > 1e-6:
+        if (
+            bbox != tuple(row.crop_bbox)
+            or project.relative(path) != row.file_path
+            or not crop_file_intact(project, row)
+        ):
+            digest, size, width, height = write_crop(image, bbox, path, within=project.state_dir)
+            updates.update(
+                {
+                    Asset.file_path: project.relative(path),
+                    Asset.content_hash: digest,
+                    Asset.file_size: size,
+                    Asset.file_mtime: path.stat().st_mtime,
+                    Asset.width: width,
+                    Asset.height: height,
+                    Asset.crop_bbox: list(bbox),
+                    Asset.sharpness: None,
+                }
+            )
+        if (
+            row.detection_confidence is None
+            or abs(row.detection_confidence - cand.confidence) > 1e-6
+        ):
             updates[Asset.detection_confidence] = cand.confidence
         if row.is_face_crop != cand.is_face:
             updates[Asset.is_face_crop] = cand.is_face
@@ -237,17 +259,32 @@ def sync_extracted(project: "Project", source: Asset, image: "Image.Image", kind
 
     if remove_missing:
         kept = {row.id for row in matched.values()}
-        gone = [row.id for row in existing if row.id not in kept and row.state != AssetState.REMOVED]
+        gone = [
+            row.id for row in existing if row.id not in kept and row.state != AssetState.REMOVED
+        ]
         if gone:
-            Asset.update({Asset.state: AssetState.REMOVED, Asset.face_group: None,
-                          Asset.duplicate_of: None, Asset.updated_at: utcnow()}).where(
-                Asset.id.in_(gone)).execute()
+            Asset.update(
+                {
+                    Asset.state: AssetState.REMOVED,
+                    Asset.face_group: None,
+                    Asset.duplicate_of: None,
+                    Asset.updated_at: utcnow(),
+                }
+            ).where(Asset.id.in_(gone)).execute()
             result.removed.extend(gone)
     return result
 
 
-def _create(project: "Project", source: Asset, image: "Image.Image", kind: str, cand: Candidate,
-            taken: set[str], counts: dict[str, int], label: str | None) -> int:
+def _create(
+    project: "Project",
+    source: Asset,
+    image: "Image.Image",
+    kind: str,
+    cand: Candidate,
+    taken: set[str],
+    counts: dict[str, int],
+    label: str | None,
+) -> int:
     key = _key(kind, cand, taken)
     taken.add(key)
     counts[cand.class_name] = counts.get(cand.class_name, 0) + 1
@@ -255,13 +292,26 @@ def _create(project: "Project", source: Asset, image: "Image.Image", kind: str, 
     digest, size, width, height = write_crop(image, cand.bbox, path, within=project.state_dir)
     name = f"{source.name} {label or cand.class_name} {counts[cand.class_name]}"
     fields = dict(
-        manifest=source.manifest_id, name=name, asset_type=cand.asset_type.value,
-        type_source="detection", source=Source.EXTRACTED, source_asset=source.id,
-        extraction_key=key, file_path=project.relative(path), content_hash=digest,
-        file_size=size, file_mtime=path.stat().st_mtime, width=width, height=height,
-        sort_order=source.sort_order, detection_class=cand.class_name,
-        detection_confidence=cand.confidence, is_face_crop=cand.is_face,
-        crop_bbox=list(cand.bbox), face_embedding=cand.embedding, face_landmarks=cand.landmarks,
+        manifest=source.manifest_id,
+        name=name,
+        asset_type=cand.asset_type.value,
+        type_source="detection",
+        source=Source.EXTRACTED,
+        source_asset=source.id,
+        extraction_key=key,
+        file_path=project.relative(path),
+        content_hash=digest,
+        file_size=size,
+        file_mtime=path.stat().st_mtime,
+        width=width,
+        height=height,
+        sort_order=source.sort_order,
+        detection_class=cand.class_name,
+        detection_confidence=cand.confidence,
+        is_face_crop=cand.is_face,
+        crop_bbox=list(cand.bbox),
+        face_embedding=cand.embedding,
+        face_landmarks=cand.landmarks,
         state=AssetState.PENDING,
     )
     try:

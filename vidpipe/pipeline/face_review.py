@@ -15,24 +15,33 @@ from __future__ import annotations
 from vidpipe.pipeline.characters.regroup import GroupingSummary, regroup_project
 from vidpipe.store.models import Asset, AssetState, FaceDecision, db, utcnow
 
+
 def _pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a < b else (b, a)
 
 
 def _record(a: int, b: int, same: bool) -> None:
     low, high = _pair(a, b)
-    (FaceDecision.insert(asset_a=low, asset_b=high, same=same, created_at=utcnow())
-     .on_conflict(conflict_target=[FaceDecision.asset_a, FaceDecision.asset_b],
-                  update={FaceDecision.same: same, FaceDecision.created_at: utcnow()})
-     .execute())
+    (
+        FaceDecision.insert(asset_a=low, asset_b=high, same=same, created_at=utcnow())
+        .on_conflict(
+            conflict_target=[FaceDecision.asset_a, FaceDecision.asset_b],
+            update={FaceDecision.same: same, FaceDecision.created_at: utcnow()},
+        )
+        .execute()
+    )
 
 
 def group_members(asset_id: int) -> list[int]:
     asset = Asset.get_by_id(asset_id)
     if asset.face_group is None:
         return [asset.id]
-    return [row.id for row in Asset.select(Asset.id).where(
-        Asset.face_group == asset.face_group, Asset.state != AssetState.REMOVED)]
+    return [
+        row.id
+        for row in Asset.select(Asset.id).where(
+            Asset.face_group == asset.face_group, Asset.state != AssetState.REMOVED
+        )
+    ]
 
 
 def merge_face_groups(asset_a: int, asset_b: int) -> GroupingSummary:
@@ -43,9 +52,11 @@ def merge_face_groups(asset_a: int, asset_b: int) -> GroupingSummary:
             for y in b_members:
                 if x != y:
                     low, high = _pair(x, y)
-                    FaceDecision.delete().where(FaceDecision.asset_a == low,
-                                                FaceDecision.asset_b == high,
-                                                FaceDecision.same == False).execute()  # noqa: E712
+                    FaceDecision.delete().where(
+                        FaceDecision.asset_a == low,
+                        FaceDecision.asset_b == high,
+                        FaceDecision.same == False,  # noqa: E712
+                    ).execute()
         if asset_a != asset_b:
             _record(asset_a, asset_b, True)
     return regroup_project()

@@ -14,9 +14,12 @@ from collections.abc import Callable, Iterator
 MAX_FOLDER_DEPTH = 64
 
 
-def walk(top: str, on_error: Callable[[OSError], None],
-         on_too_deep: Callable[[str], None],
-         max_depth: int = MAX_FOLDER_DEPTH) -> Iterator[tuple[str, list[str], list[str]]]:
+def walk(
+    top: str,
+    on_error: Callable[[OSError], None],
+    on_too_deep: Callable[[str], None],
+    max_depth: int = MAX_FOLDER_DEPTH,
+) -> Iterator[tuple[str, list[str], list[str]]]:
     """``os.walk(top, followlinks=False)`` top-down, as a loop: the caller may prune
     ``dirnames`` in place. Folders below ``max_depth`` levels are passed to ``on_too_deep``
     and not listed."""

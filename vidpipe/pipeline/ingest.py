@@ -30,7 +30,14 @@ from vidpipe.pipeline import folder_walk
 from vidpipe.store.database import INGEST_LOCK_KEY, serialize_writers
 from vidpipe.errors import ImageError, ProjectError, UnsafeStoredPath
 from vidpipe.store.models import (
-    Asset, AssetState, AssetType, Manifest, Source, StageMark, db, utcnow,
+    Asset,
+    AssetState,
+    AssetType,
+    Manifest,
+    Source,
+    StageMark,
+    db,
+    utcnow,
 )
 from vidpipe.store.project import STATE_DIRNAME, Project
 from vidpipe.store.safe_io import UnsafePath, describe_kind, open_inside, open_regular, write_new
@@ -47,8 +54,17 @@ _TEMP_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".tmp", ".tem
 FOLDER_TYPE_HINTS = {
     AssetType.CHARACTER: {"characters", "character", "chars", "char", "people", "cast", "persons"},
     AssetType.OBJECT: {"props", "prop", "objects", "object", "items", "vehicles"},
-    AssetType.ENVIRONMENT: {"locations", "location", "environments", "environment", "sets",
-                            "backgrounds", "places", "env", "envs"},
+    AssetType.ENVIRONMENT: {
+        "locations",
+        "location",
+        "environments",
+        "environment",
+        "sets",
+        "backgrounds",
+        "places",
+        "env",
+        "envs",
+    },
     AssetType.STYLE: {"styles", "style", "moodboard", "moodboards"},
 }
 PREFIX_TYPE_HINTS = {
@@ -119,7 +135,7 @@ def type_hint(relative: Path) -> AssetType | None:
 
 
 def manifest_folder(project: Project, path: Path) -> str:
-    """"" for files directly in PROJECT, else the name of the direct subfolder they are under.
+    """ "" for files directly in PROJECT, else the name of the direct subfolder they are under.
 
     Decided by where the file (or the symlink) lies, never by where a symlink points."""
     relative = Path(_relative_unresolved(project, path))
@@ -132,8 +148,9 @@ def manifest_for(project: Project, folder: str) -> Manifest:
     return manifest
 
 
-def iter_input_files(project: Project, under: Path | None = None,
-                     on_skip: Callable[[Path, str], None] | None = None) -> Iterator[Path]:
+def iter_input_files(
+    project: Project, under: Path | None = None, on_skip: Callable[[Path, str], None] | None = None
+) -> Iterator[Path]:
     """Every candidate input file under PROJECT (or its folder ``under``), never inside
     .vidpipe/ or hidden folders.
 
@@ -147,11 +164,15 @@ def iter_input_files(project: Project, under: Path | None = None,
     if under is not None and not _real_path_inside(project, top):
         skip(top, "folder leads outside the project folder (a symlink?); not scanned")
         return
-    too_deep = (f"more than {folder_walk.MAX_FOLDER_DEPTH} folders deep; not scanned "
-                "(move its images higher up)")
+    too_deep = (
+        f"more than {folder_walk.MAX_FOLDER_DEPTH} folders deep; not scanned "
+        "(move its images higher up)"
+    )
     for folder, dirnames, filenames in folder_walk.walk(
-            str(top), on_error=lambda exc: _walk_error(exc, skip),
-            on_too_deep=lambda path: skip(Path(path), too_deep)):
+        str(top),
+        on_error=lambda exc: _walk_error(exc, skip),
+        on_too_deep=lambda path: skip(Path(path), too_deep),
+    ):
         kept = []
         for name in sorted(dirnames):
             if is_ignored_name(name) or name == STATE_DIRNAME:
@@ -159,7 +180,9 @@ def iter_input_files(project: Project, under: Path | None = None,
             path = Path(folder) / name
             problem = unusable_name(name) or (
                 "symlinked folder; not followed (scan its target as a project of its own)"
-                if path.is_symlink() else None)
+                if path.is_symlink()
+                else None
+            )
             if problem:
                 skip(path, problem)
             else:
@@ -271,8 +294,15 @@ def _observe(project: Project, settings: Settings, path: Path, relative: str) ->
         stat = path.lstat()
     except OSError:
         stat = None
-    return _Observed(path, relative, manifest_folder(project, path),
-                     digest or f"unreadable:{relative}", info, problem, stat)
+    return _Observed(
+        path,
+        relative,
+        manifest_folder(project, path),
+        digest or f"unreadable:{relative}",
+        info,
+        problem,
+        stat,
+    )
 
 
 def _refusal(project: Project, path: Path) -> str | None:
@@ -324,10 +354,14 @@ class _Batch:
         self.new: list[Asset] = []
         relatives = [o.relative for o in observed]
         digests = list({o.digest for o in observed})
-        rows = Asset.select().where(
-            Asset.source == Source.UPLOADED,
-            Asset.file_path.in_(relatives) | Asset.content_hash.in_(digests),
-        ).order_by(Asset.id)
+        rows = (
+            Asset.select()
+            .where(
+                Asset.source == Source.UPLOADED,
+                Asset.file_path.in_(relatives) | Asset.content_hash.in_(digests),
+            )
+            .order_by(Asset.id)
+        )
         for asset in rows:
             self._add(asset)
 
@@ -347,8 +381,11 @@ class _Batch:
     def _moved_from(self, digest: str) -> Asset | None:
         """The first row of this content whose file is gone (the file was renamed), if any."""
         if digest not in self.missing:
-            self.missing[digest] = [a for a in self.by_hash.get(digest, [])
-                                    if not _stored_file_exists(self.project, a.file_path)]
+            self.missing[digest] = [
+                a
+                for a in self.by_hash.get(digest, [])
+                if not _stored_file_exists(self.project, a.file_path)
+            ]
         missing = self.missing[digest]
         return missing[0] if missing else None
 
@@ -360,12 +397,17 @@ class _Batch:
     def ingest(self, seen: _Observed, manifest: Manifest) -> IngestResult:
         same_path = self.by_path.get(seen.relative)
         if same_path is not None:
-            return self._replace(same_path, _update_existing(
-                self._stored(same_path), seen.digest, seen.info, seen.problem, seen.stat))
+            return self._replace(
+                same_path,
+                _update_existing(
+                    self._stored(same_path), seen.digest, seen.info, seen.problem, seen.stat
+                ),
+            )
         moved = self._moved_from(seen.digest)
         if moved is not None:
-            return self._replace(moved, _move(self._stored(moved), manifest, seen.relative,
-                                              seen.stat))
+            return self._replace(
+                moved, _move(self._stored(moved), manifest, seen.relative, seen.stat)
+            )
         if seen.problem is None:
             for existing in self.by_hash.get(seen.digest, []):
                 if existing.manifest_id == manifest.id:
@@ -398,9 +440,14 @@ class _Batch:
             Asset.insert_many(rows).execute()
         # Each new row's path had no uploaded asset when the batch began, and the write lock has
         # been held since: the path finds exactly the row just inserted.
-        ids = dict(Asset.select(Asset.file_path, Asset.id).where(
-            Asset.source == Source.UPLOADED,
-            Asset.file_path.in_([asset.file_path for asset in self.new])).tuples())
+        ids = dict(
+            Asset.select(Asset.file_path, Asset.id)
+            .where(
+                Asset.source == Source.UPLOADED,
+                Asset.file_path.in_([asset.file_path for asset in self.new]),
+            )
+            .tuples()
+        )
         for asset in self.new:
             asset.id = ids[asset.file_path]
             asset._dirty.clear()
@@ -416,13 +463,15 @@ def _observer_pool() -> ThreadPoolExecutor:
     global _observers
     with _observers_lock:
         if _observers is None:
-            _observers = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1),
-                                            thread_name_prefix="vidpipe-ingest-read")
+            _observers = ThreadPoolExecutor(
+                max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="vidpipe-ingest-read"
+            )
         return _observers
 
 
-def ingest_files(project: Project, settings: Settings, paths: Iterable[Path],
-                 batch_size: int = INGEST_BATCH) -> list[IngestResult]:
+def ingest_files(
+    project: Project, settings: Settings, paths: Iterable[Path], batch_size: int = INGEST_BATCH
+) -> list[IngestResult]:
     """Create or update the assets for files under PROJECT; results in the order of ``paths``.
 
     The same outcome as :func:`ingest_file` on each path in turn (duplicates within the batch,
@@ -468,8 +517,14 @@ def _update_existing(asset: Asset, digest: str, info, problem: str | None, stat)
         updates.update({Asset.state: AssetState.ERROR, Asset.error: problem})
         status = IngestStatus.ERROR
     elif changed or was_removed or asset.state == AssetState.ERROR:
-        updates.update({Asset.state: AssetState.PENDING, Asset.error: None,
-                        Asset.width: info.width, Asset.height: info.height})
+        updates.update(
+            {
+                Asset.state: AssetState.PENDING,
+                Asset.error: None,
+                Asset.width: info.width,
+                Asset.height: info.height,
+            }
+        )
         status = IngestStatus.RESTORED if was_removed and not changed else IngestStatus.CHANGED
     else:
         status = IngestStatus.UNCHANGED
@@ -505,7 +560,8 @@ def _move(asset: Asset, manifest: Manifest, relative: str, stat) -> IngestResult
 
 def _restore_crops(asset_id: int) -> None:
     Asset.update({Asset.state: AssetState.PENDING, Asset.updated_at: utcnow()}).where(
-        Asset.source_asset == asset_id, Asset.state == AssetState.REMOVED).execute()
+        Asset.source_asset == asset_id, Asset.state == AssetState.REMOVED
+    ).execute()
 
 
 def _stored_file_exists(project: Project, relative: str) -> bool:
@@ -520,7 +576,8 @@ def mark_removed(project: Project, path: Path) -> list[Asset]:
     """The file at ``path`` (or every file under the folder ``path``) is gone: mark, don't delete."""
     relative = _relative_unresolved(project, Path(path))
     query = Asset.select().where(
-        Asset.source == Source.UPLOADED, Asset.state != AssetState.REMOVED,
+        Asset.source == Source.UPLOADED,
+        Asset.state != AssetState.REMOVED,
         (Asset.file_path == relative) | Asset.file_path.startswith(relative + "/"),
     )
     removed = [a for a in query if not _stored_file_exists(project, a.file_path)]
@@ -528,7 +585,8 @@ def mark_removed(project: Project, path: Path) -> list[Asset]:
         ids = [a.id for a in removed]
         # Crops go (and come back) with their source image; their edits stay on the rows.
         Asset.update({Asset.state: AssetState.REMOVED, Asset.updated_at: utcnow()}).where(
-            Asset.id.in_(ids) | Asset.source_asset.in_(ids)).execute()
+            Asset.id.in_(ids) | Asset.source_asset.in_(ids)
+        ).execute()
     return removed
 
 
@@ -574,8 +632,9 @@ def reconcile(project: Project, settings: Settings) -> ScanSummary:
     ingested = iter(ingest_files(project, settings, to_ingest))
     done = [result if result is not None else next(ingested) for result in results]
     removed = []
-    for asset in Asset.select().where(Asset.source == Source.UPLOADED,
-                                      Asset.state != AssetState.REMOVED):
+    for asset in Asset.select().where(
+        Asset.source == Source.UPLOADED, Asset.state != AssetState.REMOVED
+    ):
         try:
             path = project.absolute(asset.file_path)
         except UnsafeStoredPath as exc:
@@ -586,8 +645,9 @@ def reconcile(project: Project, settings: Settings) -> ScanSummary:
     return ScanSummary(done, removed, skipped)
 
 
-def add_files(project: Project, settings: Settings, files: list[Path],
-              manifest: str | None = None) -> list[IngestResult]:
+def add_files(
+    project: Project, settings: Settings, files: list[Path], manifest: str | None = None
+) -> list[IngestResult]:
     """Copy files into PROJECT (or PROJECT/<manifest>/) and ingest them.
 
     A name already taken by a different file gets ``-2``, ``-3`` ... appended; each copy is
@@ -610,13 +670,20 @@ def add_files(project: Project, settings: Settings, files: list[Path],
 def _add_target(project: Project, manifest: str | None) -> Path:
     if not manifest:
         return project.root
-    if (manifest.startswith(".") or "/" in manifest or "\0" in manifest
-            or unusable_name(manifest) or len(manifest.encode("utf-8")) > 255):
+    if (
+        manifest.startswith(".")
+        or "/" in manifest
+        or "\0" in manifest
+        or unusable_name(manifest)
+        or len(manifest.encode("utf-8")) > 255
+    ):
         raise ProjectError(f"invalid manifest name {manifest!r}")
     target = project.root / manifest
     if target.is_symlink() or (target.exists() and not target.is_dir()):
-        raise ProjectError(f"{target} is not a folder inside the project (a symlink or a "
-                           "file); vidpipe copies images only into real folders of the project")
+        raise ProjectError(
+            f"{target} is not a folder inside the project (a symlink or a "
+            "file); vidpipe copies images only into real folders of the project"
+        )
     target.mkdir(exist_ok=True)
     return target
 
@@ -662,8 +729,9 @@ def _copy_in(source: Path, target: Path, project: Project) -> str:
             out.flush()
             os.utime(out.fileno(), ns=(times.st_atime_ns, times.st_mtime_ns))
 
-        return write_new(target, _candidate_names(source.name), copy, within=project.root,
-                         same=same)
+        return write_new(
+            target, _candidate_names(source.name), copy, within=project.root, same=same
+        )
 
 
 def _candidate_names(name: str) -> Iterator[str]:

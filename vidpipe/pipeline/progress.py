@@ -15,7 +15,9 @@ Listener = Callable[[StageProgress], None]
 
 
 class ProgressReporter:
-    def __init__(self, row: StageProgress, interval: float = 0.25, listener: Listener | None = None):
+    def __init__(
+        self, row: StageProgress, interval: float = 0.25, listener: Listener | None = None
+    ):
         self.row = row
         self.interval = interval
         self.listener = listener
@@ -50,8 +52,12 @@ class ProgressReporter:
     def error(self, asset, message: str) -> None:
         """Record a per-asset failure; the stage goes on with the others."""
         self.row.errors += 1
-        ItemError.create(run=self.row.run_id, stage=self.row.stage,
-                         asset=asset.id if asset is not None else None, message=message)
+        ItemError.create(
+            run=self.row.run_id,
+            stage=self.row.stage,
+            asset=asset.id if asset is not None else None,
+            message=message,
+        )
         self._write(force=True)
 
     def message(self, text: str) -> None:

@@ -31,7 +31,14 @@ from typing import Callable, Iterable, Iterator
 from peewee import fn
 
 from vidpipe.store.models import (
-    Asset, Run, RunKind, RunMode, RunStatus, StageProgress, StageStatus, db,
+    Asset,
+    Run,
+    RunKind,
+    RunMode,
+    RunStatus,
+    StageProgress,
+    StageStatus,
+    db,
 )
 from vidpipe.store.clock import server_now
 from vidpipe.pipeline.stages.base import STAGE_ORDER, StageName
@@ -60,16 +67,30 @@ def this_owner() -> str:
     return f"{_HOST}:{os.getpid()}"
 
 
-def create_run(kind: RunKind | str, manifest_id: int | None = None, asset_id: int | None = None,
-               mode: RunMode | str = RunMode.MISSING, stages: list[StageName] | None = None,
-               priority: int = PRIORITY_BULK, requested_by: str = "cli",
-               args: dict | None = None) -> Run:
+def create_run(
+    kind: RunKind | str,
+    manifest_id: int | None = None,
+    asset_id: int | None = None,
+    mode: RunMode | str = RunMode.MISSING,
+    stages: list[StageName] | None = None,
+    priority: int = PRIORITY_BULK,
+    requested_by: str = "cli",
+    args: dict | None = None,
+) -> Run:
     """A new QUEUED run with one PENDING progress row per stage."""
     stages = STAGE_ORDER if stages is None else stages
     with db.atomic():
-        run = Run.create(kind=RunKind(kind), manifest=manifest_id, asset=asset_id,
-                         mode=RunMode(mode), priority=priority, requested_by=requested_by,
-                         args=args or {}, status=RunStatus.QUEUED, updated_at=server_now())
+        run = Run.create(
+            kind=RunKind(kind),
+            manifest=manifest_id,
+            asset=asset_id,
+            mode=RunMode(mode),
+            priority=priority,
+            requested_by=requested_by,
+            args=args or {},
+            status=RunStatus.QUEUED,
+            updated_at=server_now(),
+        )
         for position, stage in enumerate(stages):
             StageProgress.create(run=run, stage=stage, position=position)
     return run
@@ -79,13 +100,20 @@ def create_run(kind: RunKind | str, manifest_id: int | None = None, asset_id: in
 _THIS_PROCESS = object()
 
 
-def _move(run_id: int, expected: Iterable[RunStatus], target: RunStatus,
-          holder: object = None, also=None, **fields) -> bool:
+def _move(
+    run_id: int,
+    expected: Iterable[RunStatus],
+    target: RunStatus,
+    holder: object = None,
+    also=None,
+    **fields,
+) -> bool:
     """The one conditional UPDATE behind every transition: True if the run was in ``expected``
     (and, unless ``holder`` is None, leased to ``holder``; and ``also`` holds, an SQL condition)
     and is now ``target``."""
     query = Run.update(status=target, updated_at=server_now(), **fields).where(
-        Run.id == run_id, Run.status.in_(list(expected)))
+        Run.id == run_id, Run.status.in_(list(expected))
+    )
     if also is not None:
         query = query.where(also)
     if holder is _THIS_PROCESS:
@@ -100,34 +128,65 @@ def _move(run_id: int, expected: Iterable[RunStatus], target: RunStatus,
 def claim(run_id: int, owner: str | None = None, lease_s: float = LEASE_S) -> bool:
     """QUEUED -> RUNNING, leased to ``owner`` (this process by default). False if the run is not
     queued (another claim won, it ended, it was cancelled)."""
-    return _move(run_id, [RunStatus.QUEUED], RunStatus.RUNNING,
-                 lease_owner=owner or this_owner(), lease_expires_at=server_now(lease_s),
-                 worker_pid=os.getpid(), started_at=server_now(), finished_at=None,
-                 attempts=Run.attempts + 1, error=None)
+    return _move(
+        run_id,
+        [RunStatus.QUEUED],
+        RunStatus.RUNNING,
+        lease_owner=owner or this_owner(),
+        lease_expires_at=server_now(lease_s),
+        worker_pid=os.getpid(),
+        started_at=server_now(),
+        finished_at=None,
+        attempts=Run.attempts + 1,
+        error=None,
+    )
 
 
 def holds(run_id: int, owner: str | None = None) -> bool:
     """Whether ``owner`` (this process by default) holds the unexpired lease of a RUNNING run."""
-    return Run.select().where(Run.id == run_id, Run.status == RunStatus.RUNNING,
-                              Run.lease_owner == (owner or this_owner()),
-                              Run.lease_expires_at > server_now()).exists()
+    return (
+        Run.select()
+        .where(
+            Run.id == run_id,
+            Run.status == RunStatus.RUNNING,
+            Run.lease_owner == (owner or this_owner()),
+            Run.lease_expires_at > server_now(),
+        )
+        .exists()
+    )
 
 
 def renew(run_id: int, owner: str | None = None, lease_s: float = LEASE_S) -> bool:
     """RUNNING -> RUNNING with a later expiry; False if ``owner`` no longer holds the run."""
-    return Run.update(lease_expires_at=server_now(lease_s)).where(
-        Run.id == run_id, Run.status == RunStatus.RUNNING,
-        Run.lease_owner == (owner or this_owner())).execute() == 1
+    return (
+        Run.update(lease_expires_at=server_now(lease_s))
+        .where(
+            Run.id == run_id,
+            Run.status == RunStatus.RUNNING,
+            Run.lease_owner == (owner or this_owner()),
+        )
+        .execute()
+        == 1
+    )
 
 
-def finish(run_id: int, status: RunStatus, error: str | None = None,
-           owner: str | None = None) -> bool:
+def finish(
+    run_id: int, status: RunStatus, error: str | None = None, owner: str | None = None
+) -> bool:
     """RUNNING -> DONE | FAILED | CANCELLED, by the lease holder (this process by default)."""
     if status not in (RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED):
         raise ValueError(f"a run finishes DONE, FAILED or CANCELLED, not {status}")
     with db.atomic():
-        moved = _move(run_id, [RunStatus.RUNNING], status, holder=owner or _THIS_PROCESS,
-                      finished_at=server_now(), error=error, lease_owner=None, lease_expires_at=None)
+        moved = _move(
+            run_id,
+            [RunStatus.RUNNING],
+            status,
+            holder=owner or _THIS_PROCESS,
+            finished_at=server_now(),
+            error=error,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
         if moved and status == RunStatus.CANCELLED:
             _stages_cancelled(run_id)
     return moved
@@ -138,12 +197,21 @@ def cancel(run_id: int) -> bool:
     next item (keeping what it finished), then its process finishes it CANCELLED. False if the
     run had already ended."""
     with db.atomic():
-        if _move(run_id, [RunStatus.QUEUED], RunStatus.CANCELLED, finished_at=server_now(),
-                 error="cancelled before it started"):
+        if _move(
+            run_id,
+            [RunStatus.QUEUED],
+            RunStatus.CANCELLED,
+            finished_at=server_now(),
+            error="cancelled before it started",
+        ):
             _stages_cancelled(run_id)
             return True
-    return Run.update(cancel_requested=True, updated_at=server_now()).where(
-        Run.id == run_id, Run.status == RunStatus.RUNNING).execute() == 1
+    return (
+        Run.update(cancel_requested=True, updated_at=server_now())
+        .where(Run.id == run_id, Run.status == RunStatus.RUNNING)
+        .execute()
+        == 1
+    )
 
 
 def interrupt(run_id: int, reason: str, owner: str | None = None) -> bool:
@@ -155,9 +223,17 @@ def interrupt(run_id: int, reason: str, owner: str | None = None) -> bool:
 
 def _interrupt(run_id: int, reason: str, holder: object, also=None) -> bool:
     with db.atomic():
-        moved = _move(run_id, [RunStatus.RUNNING], RunStatus.INTERRUPTED, holder=holder,
-                      also=also, finished_at=None, error=reason,
-                      lease_owner=None, lease_expires_at=None)
+        moved = _move(
+            run_id,
+            [RunStatus.RUNNING],
+            RunStatus.INTERRUPTED,
+            holder=holder,
+            also=also,
+            finished_at=None,
+            error=reason,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
         if moved:
             _stages_pending(run_id, "interrupted; resumes where it stopped")
     return moved
@@ -181,15 +257,26 @@ def requeue(run_id: int) -> bool:
 
 
 def _absorb_waiting_runs(run: Run) -> None:
-    waiting = [other for other in Run.select().where(
-        Run.kind == RunKind.PROCESS, Run.manifest == run.manifest_id, Run.id != run.id,
-        Run.status == RunStatus.QUEUED)
-        if other.mode == RunMode.MISSING or run.mode == RunMode.ALL]
+    waiting = [
+        other
+        for other in Run.select().where(
+            Run.kind == RunKind.PROCESS,
+            Run.manifest == run.manifest_id,
+            Run.id != run.id,
+            Run.status == RunStatus.QUEUED,
+        )
+        if other.mode == RunMode.MISSING or run.mode == RunMode.ALL
+    ]
     if not waiting:
         return
     for other in waiting:
-        if _move(other.id, [RunStatus.QUEUED], RunStatus.CANCELLED, finished_at=server_now(),
-                 error=f"joined run #{run.id}, which does its work"):
+        if _move(
+            other.id,
+            [RunStatus.QUEUED],
+            RunStatus.CANCELLED,
+            finished_at=server_now(),
+            error=f"joined run #{run.id}, which does its work",
+        ):
             _stages_cancelled(other.id)
     take_in_new_images(run)
 
@@ -209,8 +296,15 @@ def assets_upto(run: Run) -> int:
 
 def fail(run_id: int, error: str) -> bool:
     """RUNNING | INTERRUPTED -> FAILED: the job crashed outside its stages and is not retried."""
-    return _move(run_id, [RunStatus.RUNNING, RunStatus.INTERRUPTED], RunStatus.FAILED,
-                 finished_at=server_now(), error=error, lease_owner=None, lease_expires_at=None)
+    return _move(
+        run_id,
+        [RunStatus.RUNNING, RunStatus.INTERRUPTED],
+        RunStatus.FAILED,
+        finished_at=server_now(),
+        error=error,
+        lease_owner=None,
+        lease_expires_at=None,
+    )
 
 
 def take_in_new_images(run: Run) -> None:
@@ -223,21 +317,24 @@ def take_in_new_images(run: Run) -> None:
     with db.atomic():
         args = {k: v for k, v in run.args.items() if k != ASSETS_UPTO}
         Run.update(args=args, updated_at=server_now()).where(Run.id == run.id).execute()
-        StageProgress.update(status=StageStatus.PENDING, current_item=None,
-                             finished_at=None).where(StageProgress.run == run.id).execute()
+        StageProgress.update(status=StageStatus.PENDING, current_item=None, finished_at=None).where(
+            StageProgress.run == run.id
+        ).execute()
 
 
 def _stages_cancelled(run_id: int) -> None:
-    StageProgress.update(status=StageStatus.CANCELLED, current_item=None,
-                         finished_at=server_now()).where(
+    StageProgress.update(
+        status=StageStatus.CANCELLED, current_item=None, finished_at=server_now()
+    ).where(
         StageProgress.run == run_id,
-        StageProgress.status.in_([StageStatus.PENDING, StageStatus.RUNNING])).execute()
+        StageProgress.status.in_([StageStatus.PENDING, StageStatus.RUNNING]),
+    ).execute()
 
 
 def _stages_pending(run_id: int, message: str | None) -> None:
-    StageProgress.update(status=StageStatus.PENDING, current_item=None, finished_at=None,
-                         message=message).where(
-        StageProgress.run == run_id, StageProgress.status == StageStatus.RUNNING).execute()
+    StageProgress.update(
+        status=StageStatus.PENDING, current_item=None, finished_at=None, message=message
+    ).where(StageProgress.run == run_id, StageProgress.status == StageStatus.RUNNING).execute()
 
 
 # -- leases -------------------------------------------------------------------------------------
@@ -253,8 +350,9 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
-def lease_lapsed(run: Run, expired: bool, dead_pids: Iterable[int] = (),
-                 running_here: bool = False) -> bool:
+def lease_lapsed(
+    run: Run, expired: bool, dead_pids: Iterable[int] = (), running_here: bool = False
+) -> bool:
     """Whether the process running ``run`` is gone: its lease ``expired`` (judged by the database
     server's clock, see :func:`lease_expired`), or it ran on this host under a pid that is dead
     or listed in ``dead_pids`` (a previous daemon's, reused since). At start-up this process's
@@ -287,8 +385,11 @@ def recover_abandoned(dead_pids: Iterable[int] = (), running_here: bool = False)
     the UPDATE runs: a holder that renewed in between keeps it."""
     dead_pids = [pid for pid in dead_pids if pid]
     requeued = []
-    candidates = list(Run.select(Run, lease_expired().alias("expired")).where(
-        Run.status.in_([RunStatus.RUNNING, RunStatus.INTERRUPTED])))
+    candidates = list(
+        Run.select(Run, lease_expired().alias("expired")).where(
+            Run.status.in_([RunStatus.RUNNING, RunStatus.INTERRUPTED])
+        )
+    )
     for run in candidates:
         if run.status == RunStatus.RUNNING:
             expired = bool(run.expired)
@@ -298,14 +399,25 @@ def recover_abandoned(dead_pids: Iterable[int] = (), running_here: bool = False)
             holder = run.lease_owner or f"pid {run.worker_pid}"
             if run.cancel_requested:
                 with db.atomic():
-                    if _move(run.id, [RunStatus.RUNNING], RunStatus.CANCELLED,
-                             holder=run.lease_owner or "", also=still,
-                             finished_at=server_now(), error="cancelled (its process had died)",
-                             lease_owner=None, lease_expires_at=None):
+                    if _move(
+                        run.id,
+                        [RunStatus.RUNNING],
+                        RunStatus.CANCELLED,
+                        holder=run.lease_owner or "",
+                        also=still,
+                        finished_at=server_now(),
+                        error="cancelled (its process had died)",
+                        lease_owner=None,
+                        lease_expires_at=None,
+                    ):
                         _stages_cancelled(run.id)
                 continue
-            if not _interrupt(run.id, f"{holder} is gone; resumes where it stopped",
-                              run.lease_owner or "", also=still):
+            if not _interrupt(
+                run.id,
+                f"{holder} is gone; resumes where it stopped",
+                run.lease_owner or "",
+                also=still,
+            ):
                 continue
             log.warning("run #%s was running under %s, which is gone", run.id, holder)
         if requeue(run.id):
@@ -314,9 +426,13 @@ def recover_abandoned(dead_pids: Iterable[int] = (), running_here: bool = False)
 
 
 @contextmanager
-def lease_kept(run_id: int, owner: str | None = None, every_s: float = LEASE_RENEW_S,
-               lease_s: float = LEASE_S,
-               on_lost: Callable[[], None] | None = None) -> Iterator[None]:
+def lease_kept(
+    run_id: int,
+    owner: str | None = None,
+    every_s: float = LEASE_RENEW_S,
+    lease_s: float = LEASE_S,
+    on_lost: Callable[[], None] | None = None,
+) -> Iterator[None]:
     """Renew the lease of ``run_id`` from a background thread while the block runs. If the lease
     is lost (another process recovered the run), or the database stays out of reach for longer
     than the lease (so another process may have taken the run meanwhile), ``on_lost`` is called
@@ -334,18 +450,25 @@ def lease_kept(run_id: int, owner: str | None = None, every_s: float = LEASE_REN
                 except Exception as exc:  # an unreachable database: try again
                     if failing_since is None:
                         failing_since = time.monotonic()
-                        log.warning("could not renew the lease of run #%s (%s); retrying",
-                                    run_id, exc)
+                        log.warning(
+                            "could not renew the lease of run #%s (%s); retrying", run_id, exc
+                        )
                     if time.monotonic() - renewed_at < lease_s:
                         continue
-                    log.warning("run #%s: no lease renewal for %.0f s (the lease's length): "
-                                "giving the run up, another process may take it over",
-                                run_id, time.monotonic() - renewed_at)
+                    log.warning(
+                        "run #%s: no lease renewal for %.0f s (the lease's length): "
+                        "giving the run up, another process may take it over",
+                        run_id,
+                        time.monotonic() - renewed_at,
+                    )
                     held = False
                 else:
                     if held and failing_since is not None:
-                        log.info("lease of run #%s renewed again after %.0f s", run_id,
-                                 time.monotonic() - failing_since)
+                        log.info(
+                            "lease of run #%s renewed again after %.0f s",
+                            run_id,
+                            time.monotonic() - failing_since,
+                        )
                     failing_since = None
                 if held:
                     renewed_at = time.monotonic()
@@ -376,5 +499,6 @@ def latest_run(manifest_id: int | None = None) -> Run | None:
 
 
 def stage_rows(run_id: int) -> list[StageProgress]:
-    return list(StageProgress.select().where(StageProgress.run == run_id)
-                .order_by(StageProgress.position))
+    return list(
+        StageProgress.select().where(StageProgress.run == run_id).order_by(StageProgress.position)
+    )

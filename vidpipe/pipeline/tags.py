@@ -50,8 +50,15 @@ def _sort_key(asset: Asset, by_id: dict[int, Asset]):
     root = by_id.get(asset.source_asset_id, asset) if asset.source_asset_id else asset
     is_crop = asset.source_asset_id is not None
     confidence = asset.detection_confidence if asset.detection_confidence is not None else 0.0
-    return (root.sort_order, root.file_path, is_crop, -confidence,
-            tuple(asset.crop_bbox or ()), asset.extraction_key or "", asset.file_path)
+    return (
+        root.sort_order,
+        root.file_path,
+        is_crop,
+        -confidence,
+        tuple(asset.crop_bbox or ()),
+        asset.extraction_key or "",
+        asset.file_path,
+    )
 
 
 def seed_order(assets: Iterable[Asset], by_id: dict[int, Asset]) -> list[Asset]:
@@ -67,8 +74,9 @@ def manifest_assets(manifest: Manifest | int) -> list[Asset]:
 def active_assets(rows: list[Asset]) -> list[Asset]:
     """The rows that are in use: not removed or failed, and (for a crop) its source image too."""
     live = {a.id for a in rows if a.state not in GONE_STATES}
-    return [a for a in rows if a.id in live
-            and (a.source_asset_id is None or a.source_asset_id in live)]
+    return [
+        a for a in rows if a.id in live and (a.source_asset_id is None or a.source_asset_id in live)
+    ]
 
 
 def used_numbers(rows: Iterable[Asset]) -> dict[str, set[int]]:
@@ -109,8 +117,11 @@ def assign_tags(manifest: Manifest, within: Collection[int] | None = None) -> di
         planned = planned_tags(manifest, within)
         given = {}
         for asset_id, tag in planned.items():
-            written = Asset.update(manifest_tag=tag, updated_at=utcnow()).where(
-                Asset.id == asset_id, Asset.manifest_tag.is_null()).execute()
+            written = (
+                Asset.update(manifest_tag=tag, updated_at=utcnow())
+                .where(Asset.id == asset_id, Asset.manifest_tag.is_null())
+                .execute()
+            )
             if written:
                 given[asset_id] = tag
         highs: dict[str, int] = {}
@@ -128,6 +139,10 @@ def mismatched_tags(manifest: Manifest) -> list[Asset]:
     out = []
     for asset in active_assets(manifest_assets(manifest)):
         parsed = split_numbered(asset.manifest_tag)
-        if parsed and parsed[0] in TAG_PREFIX.values() and parsed[0] != tag_prefix(asset.asset_type):
+        if (
+            parsed
+            and parsed[0] in TAG_PREFIX.values()
+            and parsed[0] != tag_prefix(asset.asset_type)
+        ):
             out.append(asset)
     return out

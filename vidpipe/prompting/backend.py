@@ -45,8 +45,9 @@ class VisionBackend(Protocol):
         carries its ``usage``)."""
         ...
 
-    async def ask(self, images_jpeg: bytes | list[bytes], prompt: str,
-                  schema: type[BaseModel] = ReversePrompt) -> Reply[Any]:
+    async def ask(
+        self, images_jpeg: bytes | list[bytes], prompt: str, schema: type[BaseModel] = ReversePrompt
+    ) -> Reply[Any]:
         """One request about one or several images, answered as ``schema``."""
         ...
 

@@ -42,14 +42,22 @@ def identity(settings: "Settings") -> BackendIdentity:
     if settings.prompt_backend == OPENAI:
         model = settings.openai_model or ""
         return BackendIdentity(
-            origin=OPENAI, model=model, cache_model=openai_cache_model(model),
-            label=f"{model} at {settings.openai_base_url}", has_credentials=True,
+            origin=OPENAI,
+            model=model,
+            cache_model=openai_cache_model(model),
+            label=f"{model} at {settings.openai_base_url}",
+            has_credentials=True,
             # Local models have no price: free, unless the person gives one (a paid endpoint).
-            price=price_for(model, settings.openai_prices, table={}))
+            price=price_for(model, settings.openai_prices, table={}),
+        )
     return BackendIdentity(
-        origin=GEMINI, model=settings.gemini_model, cache_model=settings.gemini_model,
-        label=f"Gemini {settings.gemini_model}", has_credentials=bool(settings.gemini_api_key),
-        price=price_for(settings.gemini_model, settings.gemini_prices))
+        origin=GEMINI,
+        model=settings.gemini_model,
+        cache_model=settings.gemini_model,
+        label=f"Gemini {settings.gemini_model}",
+        has_credentials=bool(settings.gemini_api_key),
+        price=price_for(settings.gemini_model, settings.gemini_prices),
+    )
 
 
 def open_backend(settings: "Settings", formats: dict[str, str] | None = None) -> VisionBackend:

@@ -42,25 +42,44 @@ class BatchRequest:
 
 
 def open_batches(manifest_id: int) -> list[GeminiBatch]:
-    return list(GeminiBatch.select().where(GeminiBatch.manifest == manifest_id,
-                                           GeminiBatch.finished == False)  # noqa: E712
-                .order_by(GeminiBatch.id))
+    return list(
+        GeminiBatch.select()
+        .where(GeminiBatch.manifest == manifest_id, GeminiBatch.finished == False)  # noqa: E712
+        .order_by(GeminiBatch.id)
+    )
 
 
-def submit(sdk, model: str, config, prompt_version: str, manifest_id: int, run_id: int,
-           requests: list[BatchRequest]) -> GeminiBatch:
+def submit(
+    sdk,
+    model: str,
+    config,
+    prompt_version: str,
+    manifest_id: int,
+    run_id: int,
+    requests: list[BatchRequest],
+) -> GeminiBatch:
     """Record, then create one batch job of ``requests``; returns its row (named)."""
     from google.genai import types
 
     row = GeminiBatch.create(
-        manifest=manifest_id, run=run_id, display_name=f"vidpipe-{uuid.uuid4().hex[:16]}",
-        model=model, prompt_version=prompt_version,
-        items=[{"key": r.key, "assets": r.asset_ids, "tag": r.tag} for r in requests])
-    inlined = [types.InlinedRequest(
-        contents=[types.Part.from_bytes(data=r.image_jpeg, mime_type="image/jpeg"), r.prompt],
-        config=config, metadata={"key": r.key}) for r in requests]
-    job = sdk.batches.create(model=model, src=inlined,
-                             config=types.CreateBatchJobConfig(display_name=row.display_name))
+        manifest=manifest_id,
+        run=run_id,
+        display_name=f"vidpipe-{uuid.uuid4().hex[:16]}",
+        model=model,
+        prompt_version=prompt_version,
+        items=[{"key": r.key, "assets": r.asset_ids, "tag": r.tag} for r in requests],
+    )
+    inlined = [
+        types.InlinedRequest(
+            contents=[types.Part.from_bytes(data=r.image_jpeg, mime_type="image/jpeg"), r.prompt],
+            config=config,
+            metadata={"key": r.key},
+        )
+        for r in requests
+    ]
+    job = sdk.batches.create(
+        model=model, src=inlined, config=types.CreateBatchJobConfig(display_name=row.display_name)
+    )
     _update(row, name=job.name, state=_state(job))
     log.info("Gemini batch %s submitted: %d request(s)", job.name, len(requests))
     return row
@@ -76,8 +95,12 @@ def resume(sdk, row: GeminiBatch) -> GeminiBatch | None:
             _update(row, name=job.name, state=_state(job))
             log.info("Gemini batch %s found again by its display name", job.name)
             return row
-    _update(row, finished=True, state="NEVER_SUBMITTED",
-            error="the process stopped before Gemini accepted the job")
+    _update(
+        row,
+        finished=True,
+        state="NEVER_SUBMITTED",
+        error="the process stopped before Gemini accepted the job",
+    )
     return None
 
 
@@ -95,8 +118,14 @@ def cancel(sdk, row: GeminiBatch) -> None:
     _update(row, state="JOB_STATE_CANCELLED", finished=True, error="cancelled by request")
 
 
-def collect(job, row: GeminiBatch, parse: Callable, deliver: Callable, fail: Callable,
-            record_usage: Callable) -> tuple[int, int]:
+def collect(
+    job,
+    row: GeminiBatch,
+    parse: Callable,
+    deliver: Callable,
+    fail: Callable,
+    record_usage: Callable,
+) -> tuple[int, int]:
     """Hand every answer of a finished job to ``deliver(item, reply)`` or ``fail(item, text)``
     (``record_usage(item, usage)`` first, whatever the outcome); returns (answered, failed)."""
     items = {item["key"]: item for item in row.items}
@@ -138,8 +167,10 @@ class _Outcome:
 def _outcome(job, response, parse: Callable) -> _Outcome:
     state = _state(job)
     if state != SUCCEEDED:
-        return _Outcome(error=f"the Gemini batch {job.name} ended {state.removeprefix('JOB_STATE_')}"
-                        "; the next run asks again")
+        return _Outcome(
+            error=f"the Gemini batch {job.name} ended {state.removeprefix('JOB_STATE_')}"
+            "; the next run asks again"
+        )
     if response is None:
         return _Outcome(error=f"the Gemini batch {job.name} returned no answer for this image")
     if response.error is not None:

@@ -32,8 +32,10 @@ class AnswerTooLarge(Exception):
     """The endpoint's response body is larger than vidpipe reads."""
 
     def __init__(self, limit: int):
-        super().__init__(f"the response body is larger than {limit // (1024 * 1024)} MB; "
-                         "vidpipe stopped reading it")
+        super().__init__(
+            f"the response body is larger than {limit // (1024 * 1024)} MB; "
+            "vidpipe stopped reading it"
+        )
 
 
 @functools.cache
@@ -89,8 +91,7 @@ def bounded_client_args(limit: int) -> tuple[dict, dict]:
     async def async_hook(response: httpx.Response) -> None:
         _bound(response, limit)
 
-    return ({"event_hooks": {"response": [sync_hook]}},
-            {"event_hooks": {"response": [async_hook]}})
+    return ({"event_hooks": {"response": [sync_hook]}}, {"event_hooks": {"response": [async_hook]}})
 
 
 def no_redirects() -> tuple[dict, dict]:
@@ -101,15 +102,19 @@ def no_redirects() -> tuple[dict, dict]:
 
     aiohttp = importlib.util.find_spec("aiohttp") is not None
     return {"follow_redirects": False}, (
-        {"allow_redirects": False} if aiohttp else {"follow_redirects": False})
+        {"allow_redirects": False} if aiohttp else {"follow_redirects": False}
+    )
 
 
-def redirect_refused(code: int, response, endpoint: str = "the Gemini endpoint",
-                     setting: str = "gemini_base_url") -> str:
+def redirect_refused(
+    code: int, response, endpoint: str = "the Gemini endpoint", setting: str = "gemini_base_url"
+) -> str:
     """What to say when the endpoint answers with a redirect (never followed)."""
     headers = getattr(response, "headers", None)
     target = headers.get("location") if headers is not None else None
     where = f" to {urlsplit(target).netloc or target}" if target else ""
-    return (f"{endpoint} answered with a redirect ({code}{where}); vidpipe does not follow "
-            "redirects, so your API key and images go only to the endpoint you set. If the "
-            f"new address is right, set {setting} to it")
+    return (
+        f"{endpoint} answered with a redirect ({code}{where}); vidpipe does not follow "
+        "redirects, so your API key and images go only to the endpoint you set. If the "
+        f"new address is right, set {setting} to it"
+    )

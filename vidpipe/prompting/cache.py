@@ -37,14 +37,23 @@ def get(key: str) -> CachedAnswer | None:
     return CachedAnswer(answer, data.get("subject_tag"))
 
 
-def put(key: str, answer: ReversePrompt, subject_tag: str | None, model: str,
-        prompt_version: str) -> None:
-    response = {"answer": answer.model_dump(), "subject_tag": subject_tag, "model": model,
-                "prompt_version": prompt_version}
-    (PromptCache.insert(key=key, response=response, created_at=utcnow())
-     .on_conflict(conflict_target=[PromptCache.key],
-                  update={PromptCache.response: response, PromptCache.created_at: utcnow()})
-     .execute())
+def put(
+    key: str, answer: ReversePrompt, subject_tag: str | None, model: str, prompt_version: str
+) -> None:
+    response = {
+        "answer": answer.model_dump(),
+        "subject_tag": subject_tag,
+        "model": model,
+        "prompt_version": prompt_version,
+    }
+    (
+        PromptCache.insert(key=key, response=response, created_at=utcnow())
+        .on_conflict(
+            conflict_target=[PromptCache.key],
+            update={PromptCache.response: response, PromptCache.created_at: utcnow()},
+        )
+        .execute()
+    )
 
 
 def retag(answer: ReversePrompt, old_tag: str | None, new_tag: str | None) -> ReversePrompt:
@@ -52,7 +61,9 @@ def retag(answer: ReversePrompt, old_tag: str | None, new_tag: str | None) -> Re
     if not old_tag or not new_tag or old_tag == new_tag:
         return answer
     pattern = re.compile(rf"\b{re.escape(old_tag)}\b")
-    return answer.model_copy(update={
-        "reverse_prompt": pattern.sub(new_tag, answer.reverse_prompt),
-        "visual_description": pattern.sub(new_tag, answer.visual_description),
-    })
+    return answer.model_copy(
+        update={
+            "reverse_prompt": pattern.sub(new_tag, answer.reverse_prompt),
+            "visual_description": pattern.sub(new_tag, answer.visual_description),
+        }
+    )

@@ -27,21 +27,26 @@ def primaries_of(assets: list[Asset]) -> dict[int, Asset]:
     if not wanted:
         return {}
     primaries = {p.id: p for p in Asset.select().where(Asset.id.in_(list(wanted)))}
-    return {a.id: primaries[a.duplicate_of_id] for a in assets
-            if a.is_face_crop and a.duplicate_of_id in primaries}
+    return {
+        a.id: primaries[a.duplicate_of_id]
+        for a in assets
+        if a.is_face_crop and a.duplicate_of_id in primaries
+    }
 
 
 def copy_fingerprint(mark: str, primary: Asset) -> str:
     return f"{mark}|copy:{primary.content_hash[:16]}"
 
 
-def copied_answer(primary: Asset, duplicate: Asset, cache_model: str,
-                  prompt_version: str) -> ReversePrompt | None:
+def copied_answer(
+    primary: Asset, duplicate: Asset, cache_model: str, prompt_version: str
+) -> ReversePrompt | None:
     """The primary's cached answer made the duplicate's; None while the primary has none.
     ``cache_model``: the backend's model as the cache names it (BackendIdentity.cache_model)."""
     cached = cache.get(cache.cache_key(primary.content_hash, cache_model, prompt_version))
     if cached is None:
         return None
     answer = cache.retag(cached.answer, cached.subject_tag, duplicate.manifest_tag)
-    return answer.model_copy(update={
-        "visual_description": f"(Duplicate of {primary.name}) {answer.visual_description}"})
+    return answer.model_copy(
+        update={"visual_description": f"(Duplicate of {primary.name}) {answer.visual_description}"}
+    )

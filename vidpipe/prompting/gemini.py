@@ -16,10 +16,18 @@ import json
 from typing import TYPE_CHECKING
 
 from vidpipe.prompting.bounded_http import (
-    MAX_ANSWER_BYTES, MAX_BATCH_BYTES, AnswerTooLarge, no_redirects, redirect_refused,
+    MAX_ANSWER_BYTES,
+    MAX_BATCH_BYTES,
+    AnswerTooLarge,
+    no_redirects,
+    redirect_refused,
 )
 from vidpipe.prompting.retry import (
-    AnswerFailure, AuthFailure, PermanentFailure, TransientFailure, parse_retry_after,
+    AnswerFailure,
+    AuthFailure,
+    PermanentFailure,
+    TransientFailure,
+    parse_retry_after,
     retry_delay_from_details,
 )
 from vidpipe.prompting.backend import GEMINI, Reply
@@ -31,8 +39,15 @@ if TYPE_CHECKING:
 
     from vidpipe.config.settings import Settings
 
-_BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY",
-                    "RECITATION", "IMAGE_PROHIBITED_CONTENT"}
+_BLOCKING_FINISH = {
+    "SAFETY",
+    "PROHIBITED_CONTENT",
+    "BLOCKLIST",
+    "SPII",
+    "IMAGE_SAFETY",
+    "RECITATION",
+    "IMAGE_PROHIBITED_CONTENT",
+}
 _TRANSIENT_CODES = {408, 429, 500, 502, 503, 504}
 
 
@@ -65,8 +80,12 @@ def thinking_budget_for(model: str, budget: int) -> int | None:
     return budget
 
 
-def generation_config(model: str, thinking_budget: int = 0, media_resolution: str = "",
-                      schema: "type[BaseModel]" = ReversePrompt):
+def generation_config(
+    model: str,
+    thinking_budget: int = 0,
+    media_resolution: str = "",
+    schema: "type[BaseModel]" = ReversePrompt,
+):
     """The GenerateContentConfig of every reverse-prompting request, interactive or batch
     (``schema``: the structured answer asked for)."""
     from google.genai import types
@@ -78,8 +97,8 @@ def generation_config(model: str, thinking_budget: int = 0, media_resolution: st
     if media_resolution:
         options["media_resolution"] = f"MEDIA_RESOLUTION_{media_resolution.upper()}"
     return types.GenerateContentConfig(
-        response_mime_type="application/json", response_schema=schema, temperature=0.4,
-        **options)
+        response_mime_type="application/json", response_schema=schema, temperature=0.4, **options
+    )
 
 
 def image_contents(image_jpeg: bytes | list[bytes], prompt: str) -> list:
@@ -89,8 +108,9 @@ def image_contents(image_jpeg: bytes | list[bytes], prompt: str) -> list:
     return [*(types.Part.from_bytes(data=jpeg, mime_type="image/jpeg") for jpeg in images), prompt]
 
 
-def sdk_client(api_key: str, base_url: str | None, timeout_s: float,
-               max_body_bytes: int = MAX_BATCH_BYTES):
+def sdk_client(
+    api_key: str, base_url: str | None, timeout_s: float, max_body_bytes: int = MAX_BATCH_BYTES
+):
     """A google-genai Client with vidpipe's HTTP options (the SDK's own retries off, redirects
     never followed, response bodies read up to ``max_body_bytes``)."""
     from google import genai
@@ -119,8 +139,15 @@ class GeminiClient:
 
     origin = GEMINI
 
-    def __init__(self, api_key: str, model: str, base_url: str | None = None,
-                 timeout_s: float = 60.0, thinking_budget: int = 0, media_resolution: str = ""):
+    def __init__(
+        self,
+        api_key: str,
+        model: str,
+        base_url: str | None = None,
+        timeout_s: float = 60.0,
+        thinking_budget: int = 0,
+        media_resolution: str = "",
+    ):
         self._api_key = api_key
         self.model = model
         self.cache_model = model  # the cache keys written before other backends existed
@@ -135,13 +162,17 @@ class GeminiClient:
     @classmethod
     def for_settings(cls, settings: "Settings") -> "GeminiClient":
         """The client a run's settings describe: key, model, endpoint, timeout, thinking, media."""
-        return cls(settings.gemini_api_key or "", settings.gemini_model, settings.gemini_base_url,
-                   settings.prompt_timeout_s, thinking_budget=settings.gemini_thinking_budget,
-                   media_resolution=settings.gemini_media_resolution)
+        return cls(
+            settings.gemini_api_key or "",
+            settings.gemini_model,
+            settings.gemini_base_url,
+            settings.prompt_timeout_s,
+            thinking_budget=settings.gemini_thinking_budget,
+            media_resolution=settings.gemini_media_resolution,
+        )
 
     async def __aenter__(self) -> "GeminiClient":
-        self._client = sdk_client(self._api_key, self.base_url, self.timeout_s,
-                                  MAX_ANSWER_BYTES)
+        self._client = sdk_client(self._api_key, self.base_url, self.timeout_s, MAX_ANSWER_BYTES)
         self._config = generation_config(self.model, self.thinking_budget, self.media_resolution)
         return self
 
@@ -159,32 +190,43 @@ class GeminiClient:
         the service billed carries its ``usage``)."""
         return await self.ask(image_jpeg, prompt)
 
-    async def ask(self, images_jpeg: bytes | list[bytes], prompt: str,
-                  schema: "type[BaseModel]" = ReversePrompt) -> Reply:
+    async def ask(
+        self,
+        images_jpeg: bytes | list[bytes],
+        prompt: str,
+        schema: "type[BaseModel]" = ReversePrompt,
+    ) -> Reply:
         """One request about one or several images, answered as ``schema``; failures as in
         :meth:`describe`."""
         from google.genai import errors
 
         assert self._client is not None, "use 'async with GeminiClient(...)'"
         contents = image_contents(images_jpeg, prompt)
-        config = self._config if schema is ReversePrompt else generation_config(
-            self.model, self.thinking_budget, self.media_resolution, schema)
+        config = (
+            self._config
+            if schema is ReversePrompt
+            else generation_config(self.model, self.thinking_budget, self.media_resolution, schema)
+        )
         try:
             # The SDK's timeout covers the HTTP exchange; this one also bounds anything around it.
             response = await asyncio.wait_for(
-                self._client.aio.models.generate_content(model=self.model, contents=contents,
-                                                         config=config),
-                timeout=self.timeout_s + 5.0)
+                self._client.aio.models.generate_content(
+                    model=self.model, contents=contents, config=config
+                ),
+                timeout=self.timeout_s + 5.0,
+            )
         except errors.APIError as exc:
             raise self._api_failure(exc) from None
         except self._timeouts:
             raise TransientFailure(f"no answer from Gemini within {self.timeout_s:g} s") from None
         except self._transport as exc:
-            raise TransientFailure(self.redact(
-                f"connection to Gemini failed: {type(exc).__name__}: {exc}")) from None
+            raise TransientFailure(
+                self.redact(f"connection to Gemini failed: {type(exc).__name__}: {exc}")
+            ) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise AnswerFailure(
-                f"Gemini's response body was not valid JSON ({type(exc).__name__})") from None
+                f"Gemini's response body was not valid JSON ({type(exc).__name__})"
+            ) from None
         except AnswerTooLarge as exc:
             raise AnswerFailure(f"Gemini's answer was refused: {exc}") from None
         except RecursionError:  # JSON nested deeper than any parser goes
@@ -192,8 +234,9 @@ class GeminiClient:
         except ValidationError as exc:  # the SDK's own model of a response refused it
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "response"
-            raise AnswerFailure(f"Gemini's response is not shaped like an answer: {where}: "
-                                f"{first.get('msg')}") from None
+            raise AnswerFailure(
+                f"Gemini's response is not shaped like an answer: {where}: {first.get('msg')}"
+            ) from None
         return self.reply(response, schema)
 
     def reply(self, response, schema: "type[BaseModel]" = ReversePrompt) -> Reply:
@@ -227,8 +270,10 @@ class GeminiClient:
         if 300 <= code < 400:
             return PermanentFailure(redirect_refused(code, getattr(exc, "response", None)))
         if code in (401, 403) or "API_KEY_INVALID" in json.dumps(details, default=str):
-            return AuthFailure(f"Gemini refused the API key ({code} {status}): {message}. "
-                               "Check GEMINI_API_KEY / GOOGLE_API_KEY.")
+            return AuthFailure(
+                f"Gemini refused the API key ({code} {status}): {message}. "
+                "Check GEMINI_API_KEY / GOOGLE_API_KEY."
+            )
         return PermanentFailure(text)
 
     def _answer(self, response, schema: "type[BaseModel]" = ReversePrompt):
@@ -242,9 +287,10 @@ class GeminiClient:
         candidate = candidates[0]
         finish = getattr(candidate.finish_reason, "value", candidate.finish_reason) or ""
         if finish in _BLOCKING_FINISH:
-            raise AnswerFailure(f"Gemini withheld the answer (finish reason {finish}: "
-                                "blocked by its safety filter)")
-        parts = (candidate.content.parts if candidate.content and candidate.content.parts else [])
+            raise AnswerFailure(
+                f"Gemini withheld the answer (finish reason {finish}: blocked by its safety filter)"
+            )
+        parts = candidate.content.parts if candidate.content and candidate.content.parts else []
         text = "".join(part.text or "" for part in parts if not getattr(part, "thought", False))
         if not text.strip():
             raise AnswerFailure("Gemini returned an empty answer")
@@ -254,5 +300,7 @@ class GeminiClient:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "answer"
             cut = " (cut off: MAX_TOKENS)" if finish == "MAX_TOKENS" else ""
-            raise AnswerFailure(f"Gemini's answer is not valid JSON for the schema{cut}: "
-                                f"{where}: {first.get('msg')}") from None
+            raise AnswerFailure(
+                f"Gemini's answer is not valid JSON for the schema{cut}: "
+                f"{where}: {first.get('msg')}"
+            ) from None

@@ -26,9 +26,13 @@ COUNTED_WINDOW_S = WINDOW_S + COUNTING_MARGIN_S
 
 
 class RequestLimiter:
-    def __init__(self, concurrency: int, per_minute: int,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+    def __init__(
+        self,
+        concurrency: int,
+        per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.concurrency = concurrency

@@ -31,7 +31,11 @@ from pydantic import BaseModel
 from vidpipe.prompting.backend import OPENAI, Reply, openai_cache_model
 from vidpipe.prompting.bounded_http import AnswerTooLarge, redirect_refused
 from vidpipe.prompting.retry import (
-    AnswerFailure, AuthFailure, PermanentFailure, TransientFailure, parse_retry_after,
+    AnswerFailure,
+    AuthFailure,
+    PermanentFailure,
+    TransientFailure,
+    parse_retry_after,
 )
 from vidpipe.prompting.schema import ReversePrompt, ValidationError
 from vidpipe.prompting.usage import Usage
@@ -77,12 +81,20 @@ def sdk_client(api_key: str, base_url: str, timeout_s: float, sync: bool = False
     # off the wire.
     key = api_key or "no-key"
     if sync:
-        return openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout_s, max_retries=0,
-                             http_client=openai.DefaultHttpxClient(follow_redirects=False,
-                                                                   **sync_hooks))
-    return openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=timeout_s, max_retries=0,
-                              http_client=openai.DefaultAsyncHttpxClient(follow_redirects=False,
-                                                                         **async_hooks))
+        return openai.OpenAI(
+            api_key=key,
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=0,
+            http_client=openai.DefaultHttpxClient(follow_redirects=False, **sync_hooks),
+        )
+    return openai.AsyncOpenAI(
+        api_key=key,
+        base_url=base_url,
+        timeout=timeout_s,
+        max_retries=0,
+        http_client=openai.DefaultAsyncHttpxClient(follow_redirects=False, **async_hooks),
+    )
 
 
 class OpenAIClient:
@@ -91,8 +103,14 @@ class OpenAIClient:
 
     origin = OPENAI
 
-    def __init__(self, base_url: str, model: str, api_key: str = "", timeout_s: float = 60.0,
-                 formats: dict[str, str] | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str = "",
+        timeout_s: float = 60.0,
+        formats: dict[str, str] | None = None,
+    ):
         self.base_url = base_url
         self.model = model
         self.cache_model = openai_cache_model(model)
@@ -102,10 +120,16 @@ class OpenAIClient:
         self._client: Any = None  # an openai.AsyncOpenAI while entered
 
     @classmethod
-    def for_settings(cls, settings: "Settings",
-                     formats: dict[str, str] | None = None) -> "OpenAIClient":
-        return cls(settings.openai_base_url or "", settings.openai_model or "",
-                   settings.openai_api_key or "", settings.prompt_timeout_s, formats)
+    def for_settings(
+        cls, settings: "Settings", formats: dict[str, str] | None = None
+    ) -> "OpenAIClient":
+        return cls(
+            settings.openai_base_url or "",
+            settings.openai_model or "",
+            settings.openai_api_key or "",
+            settings.prompt_timeout_s,
+            formats,
+        )
 
     async def __aenter__(self) -> "OpenAIClient":
         self._client = sdk_client(self._api_key, self.base_url, self.timeout_s)
@@ -131,8 +155,9 @@ class OpenAIClient:
     async def describe(self, image_jpeg: bytes, prompt: str) -> Reply[ReversePrompt]:
         return await self.ask(image_jpeg, prompt)
 
-    async def ask(self, images_jpeg: bytes | list[bytes], prompt: str,
-                  schema: type[BaseModel] = ReversePrompt) -> Reply[Any]:
+    async def ask(
+        self, images_jpeg: bytes | list[bytes], prompt: str, schema: type[BaseModel] = ReversePrompt
+    ) -> Reply[Any]:
         """One answer about one or several images; a server that refuses the response format
         is asked in the next one."""
         import openai
@@ -141,7 +166,7 @@ class OpenAIClient:
         images = [images_jpeg] if isinstance(images_jpeg, bytes) else list(images_jpeg)
         asked = self.format
         refusal: str | None = None
-        for mode in FORMATS[FORMATS.index(asked):]:
+        for mode in FORMATS[FORMATS.index(asked) :]:
             try:
                 response = await self._create(images, prompt, mode, schema)
             except openai.BadRequestError as exc:
@@ -149,55 +174,77 @@ class OpenAIClient:
                 continue
             if mode != asked:
                 self._formats[self._server] = mode
-                log.info("%s refused response_format %s (%s); asking with %s from now on",
-                         self.base_url, asked, refusal, mode)
+                log.info(
+                    "%s refused response_format %s (%s); asking with %s from now on",
+                    self.base_url,
+                    asked,
+                    refusal,
+                    mode,
+                )
             return self._reply(response, mode, schema)
         raise PermanentFailure(f"{self.base_url} refused the request (400): {refusal}")
 
-    async def _create(self, images: list[bytes], prompt: str, mode: str,
-                      schema: type[BaseModel]):
+    async def _create(self, images: list[bytes], prompt: str, mode: str, schema: type[BaseModel]):
         import openai
 
         options: dict = {}
         if mode == JSON_SCHEMA:
-            options["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": schema.__name__, "schema": json_schema(schema)}}
+            options["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema.__name__, "schema": json_schema(schema)},
+            }
         else:
             prompt = f"{prompt}\n\n{schema_instructions(schema)}"
             if mode == JSON_OBJECT:
                 options["response_format"] = {"type": "json_object"}
         parts: list[dict] = [
-            {"type": "image_url", "image_url": {
-                "url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")}}
-            for jpeg in images]
+            {
+                "type": "image_url",
+                "image_url": {
+                    "url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+                },
+            }
+            for jpeg in images
+        ]
         messages = [{"role": "user", "content": [*parts, {"type": "text", "text": prompt}]}]
         try:
             # The SDK's timeout covers the HTTP exchange; this one also bounds anything around it.
-            return await asyncio.wait_for(self._client.chat.completions.create(
-                model=self.model, messages=messages, temperature=0.4,
-                max_tokens=MAX_ANSWER_TOKENS, extra_headers=_no_key_headers(self._api_key),
-                **options), timeout=self.timeout_s + 5.0)
+            return await asyncio.wait_for(
+                self._client.chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    temperature=0.4,
+                    max_tokens=MAX_ANSWER_TOKENS,
+                    extra_headers=_no_key_headers(self._api_key),
+                    **options,
+                ),
+                timeout=self.timeout_s + 5.0,
+            )
         except openai.BadRequestError:
             raise
         except (openai.APITimeoutError, asyncio.TimeoutError):
-            raise TransientFailure(f"no answer from {self.base_url} within "
-                                   f"{self.timeout_s:g} s") from None
+            raise TransientFailure(
+                f"no answer from {self.base_url} within {self.timeout_s:g} s"
+            ) from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
             if isinstance(cause, AnswerTooLarge):  # the SDK wraps what its client raises
                 raise AnswerFailure(f"{self.base_url}'s answer was refused: {cause}") from None
-            raise TransientFailure(self.redact(
-                f"connection to {self.base_url} failed: {type(cause).__name__}: {cause}")) from None
+            raise TransientFailure(
+                self.redact(
+                    f"connection to {self.base_url} failed: {type(cause).__name__}: {cause}"
+                )
+            ) from None
         except openai.APIStatusError as exc:
             raise self._status_failure(exc) from None
         except (json.JSONDecodeError, UnicodeDecodeError, openai.APIResponseValidationError) as exc:
-            raise AnswerFailure(f"{self.base_url}'s response body was not valid JSON "
-                                f"({type(exc).__name__})") from None
+            raise AnswerFailure(
+                f"{self.base_url}'s response body was not valid JSON ({type(exc).__name__})"
+            ) from None
         except AnswerTooLarge as exc:
             raise AnswerFailure(f"{self.base_url}'s answer was refused: {exc}") from None
         except RecursionError:  # JSON nested deeper than any parser goes
-            raise AnswerFailure(f"{self.base_url}'s response body nests too deep to "
-                                "read") from None
+            raise AnswerFailure(f"{self.base_url}'s response body nests too deep to read") from None
 
     def _message(self, exc) -> str:
         body = getattr(exc, "body", None)
@@ -211,14 +258,19 @@ class OpenAIClient:
             retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
             return TransientFailure(text, retry_after)
         if 300 <= code < 400:
-            return PermanentFailure(redirect_refused(code, exc.response, self.base_url,
-                                                     "openai_base_url"))
+            return PermanentFailure(
+                redirect_refused(code, exc.response, self.base_url, "openai_base_url")
+            )
         if code in (401, 403):
-            return AuthFailure(f"{self.base_url} refused the request ({code}): "
-                               f"{self._message(exc)}. Check OPENAI_API_KEY.")
+            return AuthFailure(
+                f"{self.base_url} refused the request ({code}): "
+                f"{self._message(exc)}. Check OPENAI_API_KEY."
+            )
         if code == 404:
-            return PermanentFailure(f"{text} (does the server serve model {self.model!r}, and "
-                                    "does openai_base_url end in /v1? `vidpipe doctor` checks)")
+            return PermanentFailure(
+                f"{text} (does the server serve model {self.model!r}, and "
+                "does openai_base_url end in /v1? `vidpipe doctor` checks)"
+            )
         return PermanentFailure(text)
 
     def _reply(self, response, mode: str, schema: type[BaseModel]) -> Reply[Any]:
@@ -248,8 +300,10 @@ class OpenAIClient:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "answer"
             cut = " (cut off: length)" if choice.finish_reason == "length" else ""
-            raise AnswerFailure(f"{self.model}'s answer is not valid JSON for the schema{cut} "
-                                f"({mode}): {where}: {first.get('msg')}") from None
+            raise AnswerFailure(
+                f"{self.model}'s answer is not valid JSON for the schema{cut} "
+                f"({mode}): {where}: {first.get('msg')}"
+            ) from None
 
 
 @lru_cache(maxsize=16)
@@ -261,8 +315,10 @@ def json_schema(schema: type[BaseModel]) -> dict:
 @lru_cache(maxsize=16)
 def schema_instructions(schema: type[BaseModel]) -> str:
     """The schema in words, for a server that cannot be given it as response_format."""
-    return ("Reply with one JSON object and nothing else (no code fence, no comments) that "
-            "fits this JSON schema:\n" + json.dumps(json_schema(schema)))
+    return (
+        "Reply with one JSON object and nothing else (no code fence, no comments) that "
+        "fits this JSON schema:\n" + json.dumps(json_schema(schema))
+    )
 
 
 def json_text(content: str) -> str:
@@ -272,7 +328,7 @@ def json_text(content: str) -> str:
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end < start:
         return text
-    return text[start:end + 1]
+    return text[start : end + 1]
 
 
 def _count(value: object) -> int:
@@ -289,13 +345,18 @@ def usage_of(response) -> Usage | None:
     prompt_details = getattr(usage, "prompt_tokens_details", None)
     # Usage drops counts out of range (the server's word); the answer's share is what is left
     # of the completion once the reasoning is taken out.
-    counted = Usage(input_tokens=_count(getattr(usage, "prompt_tokens", None)),
-                    output_tokens=_count(getattr(usage, "completion_tokens", None)),
-                    thinking_tokens=_count(getattr(details, "reasoning_tokens", None)),
-                    cached_tokens=_count(getattr(prompt_details, "cached_tokens", None)))
-    return Usage(input_tokens=counted.input_tokens,
-                 output_tokens=max(counted.output_tokens - counted.thinking_tokens, 0),
-                 thinking_tokens=counted.thinking_tokens, cached_tokens=counted.cached_tokens)
+    counted = Usage(
+        input_tokens=_count(getattr(usage, "prompt_tokens", None)),
+        output_tokens=_count(getattr(usage, "completion_tokens", None)),
+        thinking_tokens=_count(getattr(details, "reasoning_tokens", None)),
+        cached_tokens=_count(getattr(prompt_details, "cached_tokens", None)),
+    )
+    return Usage(
+        input_tokens=counted.input_tokens,
+        output_tokens=max(counted.output_tokens - counted.thinking_tokens, 0),
+        thinking_tokens=counted.thinking_tokens,
+        cached_tokens=counted.cached_tokens,
+    )
 
 
 @dataclass(frozen=True)
@@ -316,14 +377,21 @@ def probe_server(settings: "Settings", timeout_s: float = PROBE_TIMEOUT_S) -> Pr
         return Probe([model.id for model in page.data], None)
     except openai.APIConnectionError as exc:  # timeouts included
         cause = exc.__cause__ or exc
-        reason = f"{type(cause).__name__}: {cause}".replace(api_key, "[redacted]") if api_key \
+        reason = (
+            f"{type(cause).__name__}: {cause}".replace(api_key, "[redacted]")
+            if api_key
             else f"{type(cause).__name__}: {cause}"
-        return Probe(None, f"the OpenAI-compatible server at {base_url} does not answer "
-                           f"({reason[:200]})")
+        )
+        return Probe(
+            None, f"the OpenAI-compatible server at {base_url} does not answer ({reason[:200]})"
+        )
     except openai.APIStatusError as exc:
         if exc.status_code >= 500:
-            return Probe(None, f"the OpenAI-compatible server at {base_url} answers "
-                               f"{exc.status_code} (still loading the model?)")
+            return Probe(
+                None,
+                f"the OpenAI-compatible server at {base_url} answers "
+                f"{exc.status_code} (still loading the model?)",
+            )
         return Probe(None, None)  # it is up; the requests will say what is wrong
     finally:
         client.close()

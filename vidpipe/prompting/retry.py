@@ -56,8 +56,9 @@ class RetryPolicy:
     base_delay_s: float = 0.5
     max_delay_s: float = 30.0
 
-    def delay(self, retry_number: int, retry_after: float | None = None,
-              rng: random.Random | None = None) -> float:
+    def delay(
+        self, retry_number: int, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float:
         """Seconds to wait before retry ``retry_number`` (1-based)."""
         uniform = rng.uniform if rng else random.uniform
         ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (retry_number - 1))
@@ -104,10 +105,13 @@ def retry_delay_from_details(details) -> float | None:
     return None
 
 
-async def with_retries(attempt: Callable[[], Awaitable[T]], policy: RetryPolicy,
-                       on_retry: Callable[[PromptFailure, float], None] | None = None,
-                       sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                       rng: random.Random | None = None) -> T:
+async def with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    on_retry: Callable[[PromptFailure, float], None] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rng: random.Random | None = None,
+) -> T:
     """Run ``attempt`` until it returns, retrying per ``policy``; raise the last failure."""
     transient = answers = 0
     while True:
@@ -117,7 +121,8 @@ async def with_retries(attempt: Callable[[], Awaitable[T]], policy: RetryPolicy,
             transient += 1
             if transient > policy.max_retries:
                 raise TransientFailure(
-                    f"{failure} (gave up after {policy.max_retries} retries)") from failure
+                    f"{failure} (gave up after {policy.max_retries} retries)"
+                ) from failure
             wait = policy.delay(transient, failure.retry_after, rng)
             last: PromptFailure = failure
         except AnswerFailure as failure:

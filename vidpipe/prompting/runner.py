@@ -25,7 +25,11 @@ from vidpipe.errors import ImageError
 from vidpipe.prompting import cache
 from vidpipe.prompting.limiter import RequestLimiter
 from vidpipe.prompting.retry import (
-    AuthFailure, PermanentFailure, PromptFailure, RetryPolicy, with_retries,
+    AuthFailure,
+    PermanentFailure,
+    PromptFailure,
+    RetryPolicy,
+    with_retries,
 )
 from vidpipe.prompting.schema import ReversePrompt
 from vidpipe.prompting.usage import Usage
@@ -63,8 +67,9 @@ class BatchResult:
     first_error: str | None = None
 
 
-def encode_jpeg(path: Path, max_pixels: int, max_side: int, quality: int = 88, *,
-                within: Path | None) -> bytes:
+def encode_jpeg(
+    path: Path, max_pixels: int, max_side: int, quality: int = 88, *, within: Path | None
+) -> bytes:
     """The image downscaled to what the model needs, as JPEG bytes (``within``: the folder the
     file must really lie in, see vidpipe.imaging)."""
     from vidpipe.imaging import load_rgb
@@ -77,8 +82,9 @@ def encode_jpeg(path: Path, max_pixels: int, max_side: int, quality: int = 88, *
 
 def jpeg_encoder(settings: "Settings", root: Path) -> Callable[[Path], bytes]:
     """encode_jpeg with the limits a run's settings set, for images of the project at ``root``."""
-    return lambda path: encode_jpeg(path, settings.max_image_pixels,
-                                    settings.prompt_image_max_px, within=root)
+    return lambda path: encode_jpeg(
+        path, settings.max_image_pixels, settings.prompt_image_max_px, within=root
+    )
 
 
 @dataclass
@@ -112,15 +118,17 @@ class PromptBatch:
     async def _write(self, function: Callable, *args) -> None:
         # The writer thread writes for the run: it carries the run's lease fence.
         future = asyncio.get_running_loop().run_in_executor(
-            self._writer, carrying_fence(function), *args)
+            self._writer, carrying_fence(function), *args
+        )
         # Shielded: a cancelled task must not drop an answer that has already been paid for.
         await asyncio.shield(future)
 
     async def _run(self, items: list[PromptItem]) -> None:
         groups: dict[str, list[PromptItem]] = {}
         for item in items:
-            key = cache.cache_key(item.content_hash, self.describer.cache_model,
-                                  self.prompt_version)
+            key = cache.cache_key(
+                item.content_hash, self.describer.cache_model, self.prompt_version
+            )
             groups.setdefault(key, []).append(item)
 
         pending: dict[str, list[PromptItem]] = {}
@@ -130,8 +138,9 @@ class PromptBatch:
                 pending[key] = members
             else:
                 self.result.from_cache += len(members)
-                await self._write(self._deliver_all, members, cached.answer, cached.subject_tag,
-                                  True)
+                await self._write(
+                    self._deliver_all, members, cached.answer, cached.subject_tag, True
+                )
         if not pending:
             return
         tasks: list[asyncio.Task] = []
@@ -158,14 +167,20 @@ class PromptBatch:
                 return
 
     # -- on the writer thread ------------------------------------------------------------------
-    def _deliver_all(self, members: list[PromptItem], answer: ReversePrompt,
-                     subject_tag: str | None, from_cache: bool) -> None:
+    def _deliver_all(
+        self,
+        members: list[PromptItem],
+        answer: ReversePrompt,
+        subject_tag: str | None,
+        from_cache: bool,
+    ) -> None:
         for member in members:
             self.on_answer(member, cache.retag(answer, subject_tag, member.tag), from_cache)
             self.result.answered += 1
 
-    def _store_and_deliver(self, key: str, members: list[PromptItem],
-                           answer: ReversePrompt) -> None:
+    def _store_and_deliver(
+        self, key: str, members: list[PromptItem], answer: ReversePrompt
+    ) -> None:
         lead = members[0]
         cache.put(key, answer, lead.tag, self.describer.cache_model, self.prompt_version)
         self._deliver_all(members, answer, lead.tag, False)

@@ -19,14 +19,18 @@ class ReversePrompt(BaseModel):
 
     reverse_prompt: str = Field(
         description="A text-to-image prompt that would recreate this reference: subject, "
-                    "appearance, clothing or materials, pose, setting, lighting, camera, style.")
+        "appearance, clothing or materials, pose, setting, lighting, camera, style."
+    )
     visual_description: str = Field(
         description="Two to four plain sentences describing what is visible, for a person "
-                    "reviewing the manifest.")
+        "reviewing the manifest."
+    )
     quality_score: float = Field(
-        ge=0, le=10,
+        ge=0,
+        le=10,
         description="How usable the image is as a generation reference, 0 (unusable: blurred, "
-                    "cut off, tiny) to 10 (sharp, well lit, subject fully visible).")
+        "cut off, tiny) to 10 (sharp, well lit, subject fully visible).",
+    )
 
     @field_validator("reverse_prompt", "visual_description")
     @classmethod
@@ -34,9 +38,7 @@ class ReversePrompt(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("must not be empty")
-        limit = (MAX_PROMPT_CHARS if info.field_name == "reverse_prompt"
-                 else MAX_DESCRIPTION_CHARS)
+        limit = MAX_PROMPT_CHARS if info.field_name == "reverse_prompt" else MAX_DESCRIPTION_CHARS
         if len(value) > limit:
-            raise ValueError(f"is {len(value):,} characters long, over the {limit:,} vidpipe "
-                             "keeps")
+            raise ValueError(f"is {len(value):,} characters long, over the {limit:,} vidpipe keeps")
         return value

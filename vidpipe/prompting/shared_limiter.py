@@ -94,8 +94,15 @@ def limit_keys(api_key: str | None, model: str) -> tuple[str, str]:
 class SharedRequestLimiter(RequestLimiter):
     """:class:`RequestLimiter` whose limits hold across processes, through Redis."""
 
-    def __init__(self, concurrency: int, per_minute: int, redis_url: str,
-                 api_key: str | None, model: str, slot_lease_s: float):
+    def __init__(
+        self,
+        concurrency: int,
+        per_minute: int,
+        redis_url: str,
+        api_key: str | None,
+        model: str,
+        slot_lease_s: float,
+    ):
         super().__init__(concurrency, per_minute)
         from vidpipe.extras import require
 
@@ -142,8 +149,12 @@ class SharedRequestLimiter(RequestLimiter):
             args = [token, self.per_minute, COUNTED_WINDOW_S, "1" if self._my_starts else "0"]
             if reseed:
                 args += [value for start in self._my_starts for value in start]
-            answer, now = (float(v) if v != b"reseed" else v for v in await self._call(
-                self._record_start, keys=[self._starts_key, self._known_key], args=args))
+            answer, now = (
+                float(v) if v != b"reseed" else v
+                for v in await self._call(
+                    self._record_start, keys=[self._starts_key, self._known_key], args=args
+                )
+            )
             if answer == b"reseed":  # the server lost this process's starts: tell them again
                 reseed = True
                 continue
@@ -163,8 +174,11 @@ class SharedRequestLimiter(RequestLimiter):
     async def slot(self) -> AsyncIterator[None]:
         async with self._slots:  # this process's own share stays within the limit too
             token = uuid.uuid4().hex
-            while not await self._call(self._take_slot, keys=[self._in_flight_key],
-                                       args=[token, self.concurrency, self._lease_s]):
+            while not await self._call(
+                self._take_slot,
+                keys=[self._in_flight_key],
+                args=[token, self.concurrency, self._lease_s],
+            ):
                 await self._sleep(POLL_S)
             try:
                 await self._wait_for_window()
@@ -185,8 +199,12 @@ def make_limiter(settings: Settings) -> RequestLimiter:
         # process's slot is free again after that long.
         backend = identity(settings)
         key = settings.gemini_api_key if backend.origin == GEMINI else settings.openai_api_key
-        return SharedRequestLimiter(settings.prompt_concurrency,
-                                    settings.prompt_requests_per_minute, url,
-                                    key, backend.scope,
-                                    slot_lease_s=settings.prompt_timeout_s + 30)
+        return SharedRequestLimiter(
+            settings.prompt_concurrency,
+            settings.prompt_requests_per_minute,
+            url,
+            key,
+            backend.scope,
+            slot_lease_s=settings.prompt_timeout_s + 30,
+        )
     return RequestLimiter(settings.prompt_concurrency, settings.prompt_requests_per_minute)

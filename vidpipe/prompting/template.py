@@ -61,8 +61,9 @@ class PromptTemplate:
         return Template(self.text).safe_substitute(values)
 
 
-def load_template(project_root: Path, template_path: str | None,
-                  kept_text: str | None = None) -> PromptTemplate:
+def load_template(
+    project_root: Path, template_path: str | None, kept_text: str | None = None
+) -> PromptTemplate:
     """The configured template (a path, relative to the project folder) or the built-in one.
     ``kept_text``: the file's text as read when the settings loaded (Settings.kept_template),
     used instead of reading the file again."""
@@ -78,8 +79,11 @@ def detected_phrase(asset: Asset) -> str:
     if asset.is_face_crop:
         return "a face"
     if asset.detection_class:
-        confidence = (f" (confidence {asset.detection_confidence:.2f})"
-                      if asset.detection_confidence is not None else "")
+        confidence = (
+            f" (confidence {asset.detection_confidence:.2f})"
+            if asset.detection_confidence is not None
+            else ""
+        )
         return f"a {asset.detection_class}{confidence}"
     return ""
 
@@ -92,11 +96,11 @@ def asset_values(asset: Asset, parent: Asset | None) -> dict[str, str]:
         kind = AssetType.UNKNOWN
     parent_label = ""
     if parent is not None:
-        parent_label = (f"{parent.manifest_tag} ({parent.name})" if parent.manifest_tag
-                        else parent.name)
+        parent_label = (
+            f"{parent.manifest_tag} ({parent.name})" if parent.manifest_tag else parent.name
+        )
     detected = detected_phrase(asset)
-    lines = [f"- Asset type: {_TYPE_WORDS[kind]}",
-             f"- Name: {asset.name}"]
+    lines = [f"- Asset type: {_TYPE_WORDS[kind]}", f"- Name: {asset.name}"]
     if asset.manifest_tag:
         lines.append(f"- Tag: {asset.manifest_tag}")
     if asset.source == Source.EXTRACTED:

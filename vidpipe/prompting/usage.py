@@ -71,26 +71,35 @@ class Usage:
         """From the SDK's ``GenerateContentResponseUsageMetadata``; None when absent."""
         if metadata is None:
             return None
-        return cls(input_tokens=metadata.prompt_token_count,
-                   output_tokens=metadata.candidates_token_count,
-                   thinking_tokens=metadata.thoughts_token_count,
-                   cached_tokens=metadata.cached_content_token_count)
+        return cls(
+            input_tokens=metadata.prompt_token_count,
+            output_tokens=metadata.candidates_token_count,
+            thinking_tokens=metadata.thoughts_token_count,
+            cached_tokens=metadata.cached_content_token_count,
+        )
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens + self.thinking_tokens
 
 
-def price_for(model: str, overrides: dict | None = None,
-              table: dict[str, Price] | None = None) -> Price | None:
+def price_for(
+    model: str, overrides: dict | None = None, table: dict[str, Price] | None = None
+) -> Price | None:
     """The price of ``model`` (longest known prefix: "gemini-2.5-flash-preview-05-20" is
     priced as gemini-2.5-flash); None when neither ``table`` (Gemini's published prices by
     default) nor ``overrides`` know it."""
     table = dict(DEFAULT_PRICES if table is None else table)
     for name, value in (overrides or {}).items():
-        table[name] = value if isinstance(value, Price) else Price(
-            input=float(value["input"]), output=float(value["output"]),
-            cached=float(value.get("cached", value["input"])))
+        table[name] = (
+            value
+            if isinstance(value, Price)
+            else Price(
+                input=float(value["input"]),
+                output=float(value["output"]),
+                cached=float(value.get("cached", value["input"])),
+            )
+        )
     name = model.removeprefix("models/")
     matches = [known for known in table if name == known or name.startswith(known + "-")]
     return table[max(matches, key=len)] if matches else None
@@ -100,6 +109,9 @@ def cost_usd(usage: Usage, price: Price | None, batch: bool = False) -> float | 
     if price is None:
         return None
     fresh_input = max(usage.input_tokens - usage.cached_tokens, 0)
-    dollars = (fresh_input * price.input + usage.cached_tokens * price.cached
-               + (usage.output_tokens + usage.thinking_tokens) * price.output) / 1_000_000
+    dollars = (
+        fresh_input * price.input
+        + usage.cached_tokens * price.cached
+        + (usage.output_tokens + usage.thinking_tokens) * price.output
+    ) / 1_000_000
     return dollars * (BATCH_DISCOUNT if batch else 1.0)

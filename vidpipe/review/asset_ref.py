@@ -22,8 +22,9 @@ def resolve_asset(project: Project, ref: str) -> Asset:
     ref = ref.strip()
     if ref.isdigit():
         # ASCII digits only, and few enough for the database's 64-bit ids.
-        asset = (Asset.get_or_none(Asset.id == int(ref))
-                 if ref.isascii() and len(ref) <= 18 else None)
+        asset = (
+            Asset.get_or_none(Asset.id == int(ref)) if ref.isascii() and len(ref) <= 18 else None
+        )
         if asset is None:
             raise VidpipeError(f"no asset with id {ref}")
         return asset
@@ -35,8 +36,10 @@ def resolve_asset(project: Project, ref: str) -> Asset:
         return by_tag[0]
     if len(by_tag) > 1:
         choices = ", ".join(sorted(asset_label(a) for a in by_tag))
-        raise VidpipeError(f"tag {printable(ref, one_line=True)} is in several manifests: "
-                           f"name one as manifest/TAG ({choices}), or give the asset id")
+        raise VidpipeError(
+            f"tag {printable(ref, one_line=True)} is in several manifests: "
+            f"name one as manifest/TAG ({choices}), or give the asset id"
+        )
     candidates = {ref}
     for base in (Path.cwd(), project.root):
         path = Path(os.path.abspath(base / ref))
@@ -44,9 +47,11 @@ def resolve_asset(project: Project, ref: str) -> Asset:
             candidates.add(path.relative_to(project.root).as_posix())
     asset = Asset.select().where(Asset.file_path.in_(list(candidates))).first()
     if asset is None:
-        raise VidpipeError(f"no asset {quoted(ref)}: give an id, a tag like CHAR_01 (or "
-                           "manifest/CHAR_01) or a file path (see `vidpipe status` or "
-                           "`vidpipe export`)")
+        raise VidpipeError(
+            f"no asset {quoted(ref)}: give an id, a tag like CHAR_01 (or "
+            "manifest/CHAR_01) or a file path (see `vidpipe status` or "
+            "`vidpipe export`)"
+        )
     return asset
 
 
@@ -67,6 +72,8 @@ def _by_manifest_tag(ref: str) -> Asset | None:
         return None
     asset = Asset.get_or_none(Asset.manifest == manifest, Asset.manifest_tag == tag.upper())
     if asset is None:
-        raise VidpipeError(f"manifest {printable(manifest_name, one_line=True)} has no tag "
-                           f"{printable(tag, one_line=True)}")
+        raise VidpipeError(
+            f"manifest {printable(manifest_name, one_line=True)} has no tag "
+            f"{printable(tag, one_line=True)}"
+        )
     return asset

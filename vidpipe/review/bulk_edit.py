@@ -26,9 +26,15 @@ from vidpipe.store.safe_io import UnsafePath, read_limited
 from vidpipe.printable import printable, quoted
 
 #: Export key -> the asset field a person edits through it (every one of edits.PERSON_FIELDS).
-EDITABLE_KEYS = {"name": "name", "type": "asset_type", "user_tags": "user_tags",
-                 "sort_order": "sort_order", "reverse_prompt": "reverse_prompt",
-                 "visual_description": "visual_description", "description": "description"}
+EDITABLE_KEYS = {
+    "name": "name",
+    "type": "asset_type",
+    "user_tags": "user_tags",
+    "sort_order": "sort_order",
+    "reverse_prompt": "reverse_prompt",
+    "visual_description": "visual_description",
+    "description": "description",
+}
 
 #: Keys that identify a record rather than describe the asset.
 IDENTITY_KEYS = {"id", "revision"}
@@ -85,11 +91,12 @@ def load_export_file(path: Path) -> Any:
     try:
         return json.loads(text)
     except RecursionError:
-        raise EditError(f"{printable(path)} nests deeper than any export does; not "
-                        "read") from None
+        raise EditError(f"{printable(path)} nests deeper than any export does; not read") from None
     except json.JSONDecodeError as exc:
-        raise EditError(f"{printable(path)} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                        f"column {exc.colno}") from None
+        raise EditError(
+            f"{printable(path)} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}"
+        ) from None
 
 
 def records_of(data: Any) -> Iterator[tuple[str, Any]]:
@@ -101,12 +108,14 @@ def records_of(data: Any) -> Iterator[tuple[str, Any]]:
         return
     manifests = data.get("manifests") if isinstance(data, dict) else None
     if not isinstance(manifests, list):
-        raise EditError("not a vidpipe export: expected {\"manifests\": [...]} (what `vidpipe "
-                        "export` writes) or a list of asset records")
+        raise EditError(
+            'not a vidpipe export: expected {"manifests": [...]} (what `vidpipe '
+            "export` writes) or a list of asset records"
+        )
     for m_index, manifest in enumerate(manifests):
         assets = manifest.get("assets") if isinstance(manifest, dict) else None
         if not isinstance(assets, list):
-            raise EditError(f"manifests[{m_index}] has no \"assets\" list")
+            raise EditError(f'manifests[{m_index}] has no "assets" list')
         for a_index, record in enumerate(assets):
             yield f"manifests[{m_index}].assets[{a_index}]", record
 
@@ -117,8 +126,11 @@ def _label(asset: Asset) -> str:
 
 
 def _asset_by_file(file: str) -> Asset | None:
-    found = list(Asset.select().where(Asset.file_path == file)
-                 .order_by(Asset.state == AssetState.REMOVED, Asset.id))
+    found = list(
+        Asset.select()
+        .where(Asset.file_path == file)
+        .order_by(Asset.state == AssetState.REMOVED, Asset.id)
+    )
     return found[0] if found else None
 
 
@@ -141,9 +153,11 @@ def match_record(record: dict) -> tuple[Asset | None, str | None]:
         if asset is None:
             return None, f"no asset with id {asset_id} or file {quoted(file)}"
         if holder is not None and holder.id != asset.id:
-            return None, (f"id {asset_id} is {quoted(asset.file_path)} here but "
-                          f"{quoted(file)} is asset {holder.id}: the export seems to "
-                          "come from another project database")
+            return None, (
+                f"id {asset_id} is {quoted(asset.file_path)} here but "
+                f"{quoted(file)} is asset {holder.id}: the export seems to "
+                "come from another project database"
+            )
         return asset, None  # the file was renamed or moved since the export
     if file is None:
         return None, "the record has neither an id nor a file"
@@ -154,10 +168,17 @@ def match_record(record: dict) -> tuple[Asset | None, str | None]:
 
 
 def _newer_edit(asset_id: int, field_name: str, revision: int) -> FieldEdit | None:
-    newer = list(FieldEdit.select().where(
-        FieldEdit.asset == asset_id, FieldEdit.field == field_name,
-        FieldEdit.applied == True, FieldEdit.id > revision)  # noqa: E712
-        .order_by(FieldEdit.id.desc()).limit(1))
+    newer = list(
+        FieldEdit.select()
+        .where(
+            FieldEdit.asset == asset_id,
+            FieldEdit.field == field_name,
+            FieldEdit.applied == True,  # noqa: E712
+            FieldEdit.id > revision,
+        )
+        .order_by(FieldEdit.id.desc())
+        .limit(1)
+    )
     return newer[0] if newer else None
 
 
@@ -167,12 +188,18 @@ def _current_record(asset: Asset) -> dict:
     return asset_record(asset, by_id)
 
 
-def _apply_record(record: dict, asset: Asset, report: BulkEditReport, force: bool,
-                  dry_run: bool) -> None:
+def _apply_record(
+    record: dict, asset: Asset, report: BulkEditReport, force: bool, dry_run: bool
+) -> None:
     label = _label(asset)
     revision = record.get("revision")
-    revision = (revision if isinstance(revision, int) and not isinstance(revision, bool)
-                and in_stored_range(revision) else None)
+    revision = (
+        revision
+        if isinstance(revision, int)
+        and not isinstance(revision, bool)
+        and in_stored_range(revision)
+        else None
+    )
     wanted: dict[str, Any] = {}
     for key, field_name in EDITABLE_KEYS.items():
         if key not in record:
@@ -191,9 +218,15 @@ def _apply_record(record: dict, asset: Asset, report: BulkEditReport, force: boo
             continue
         newer = _newer_edit(asset.id, field_name, revision) if revision is not None else None
         if newer is not None and not force:
-            report.conflicts.append(Problem(label, (
-                f"{key} changed after the export (edit #{newer.id} by {newer.author}); "
-                "kept the project's value (--force applies the export's)")))
+            report.conflicts.append(
+                Problem(
+                    label,
+                    (
+                        f"{key} changed after the export (edit #{newer.id} by {newer.author}); "
+                        "kept the project's value (--force applies the export's)"
+                    ),
+                )
+            )
             continue
         wanted[field_name] = value
     current_record = _current_record(asset)
@@ -205,8 +238,9 @@ def _apply_record(record: dict, asset: Asset, report: BulkEditReport, force: boo
     if not wanted:
         return
     if dry_run:
-        report.changed += [FieldChange(label, name, getattr(asset, name), value)
-                           for name, value in wanted.items()]
+        report.changed += [
+            FieldChange(label, name, getattr(asset, name), value) for name, value in wanted.items()
+        ]
         return
     with db.atomic():  # an asset's fields land together
         for field_name, value in wanted.items():
@@ -230,8 +264,13 @@ def apply_edited_export(data: Any, force: bool = False, dry_run: bool = False) -
             report.unmatched.append(Problem(where, why))
             continue
         if asset.id in seen:
-            report.unmatched.append(Problem(where, f"asset {asset.id} is already edited by "
-                                                   f"{seen[asset.id]}; this record is ignored"))
+            report.unmatched.append(
+                Problem(
+                    where,
+                    f"asset {asset.id} is already edited by "
+                    f"{seen[asset.id]}; this record is ignored",
+                )
+            )
             continue
         seen[asset.id] = where
         _apply_record(record, asset, report, force, dry_run)

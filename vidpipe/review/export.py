@@ -30,10 +30,13 @@ def revisions(asset_ids: list[int]) -> dict[int, int]:
     """Per asset, the id of its newest applied field edit (0: never edited)."""
     out: dict[int, int] = {}
     for start in range(0, len(asset_ids), 500):
-        chunk = asset_ids[start:start + 500]
-        out.update(FieldEdit.select(FieldEdit.asset, fn.MAX(FieldEdit.id))
-                   .where(FieldEdit.asset.in_(chunk), FieldEdit.applied == True)  # noqa: E712
-                   .group_by(FieldEdit.asset).tuples())
+        chunk = asset_ids[start : start + 500]
+        out.update(
+            FieldEdit.select(FieldEdit.asset, fn.MAX(FieldEdit.id))
+            .where(FieldEdit.asset.in_(chunk), FieldEdit.applied == True)  # noqa: E712
+            .group_by(FieldEdit.asset)
+            .tuples()
+        )
     return out
 
 
@@ -66,8 +69,11 @@ def asset_record(asset: Asset, by_id: dict[int, Asset], revision: int = 0) -> di
         # A person marked it reviewed, who and when (read-only here: `vidpipe edit` sets it).
         "reviewed": asset.reviewed,
         "reviewed_by": asset.reviewed_by if asset.reviewed else None,
-        "reviewed_at": (asset.reviewed_at.isoformat(timespec="seconds")
-                        if asset.reviewed and asset.reviewed_at else None),
+        "reviewed_at": (
+            asset.reviewed_at.isoformat(timespec="seconds")
+            if asset.reviewed and asset.reviewed_at
+            else None
+        ),
     }
 
 
@@ -90,8 +96,11 @@ def _checked_file(project: Project, record: dict) -> dict:
 
 #: Characters that reorder or break lines where a JSON file is shown (bidi overrides and
 #: isolates, the Unicode line and paragraph separators): written as \u escapes, never raw.
-_INVISIBLE = "\u061c\u200e\u200f\u2028\u2029" + "".join(map(chr, range(0x202A, 0x202F))) \
+_INVISIBLE = (
+    "\u061c\u200e\u200f\u2028\u2029"
+    + "".join(map(chr, range(0x202A, 0x202F)))
     + "".join(map(chr, range(0x2066, 0x206A)))
+)
 
 
 def export_json(data: dict) -> str:
@@ -109,23 +118,29 @@ def build_export(project: Project, manifest_names: list[str] | None = None) -> d
         manifests = manifests.where(Manifest.name.in_(manifest_names))
     out = []
     for manifest in manifests:
-        assets = list(Asset.select().where(Asset.manifest == manifest,
-                                           Asset.state != AssetState.REMOVED))
+        assets = list(
+            Asset.select().where(Asset.manifest == manifest, Asset.state != AssetState.REMOVED)
+        )
         by_id = {a.id: a for a in assets}
         # A duplicate's primary may live in another manifest: resolve it too.
         outside = {a.duplicate_of_id for a in assets} - set(by_id) - {None}
         if outside:
             by_id.update({a.id: a for a in Asset.select().where(Asset.id.in_(list(outside)))})
         revision = revisions([a.id for a in assets])
-        out.append({
-            "name": manifest.name,
-            "folder": manifest.folder,
-            "contact_sheets": [p for p in manifest.contact_sheets or []
-                               if stored_path_inside(project, p)],
-            "reviewed": sum(1 for a in assets if a.reviewed),  # of len(assets)
-            "assets": [_checked_file(project, asset_record(a, by_id, revision.get(a.id, 0)))
-                       for a in sorted(assets, key=_sort)],
-        })
+        out.append(
+            {
+                "name": manifest.name,
+                "folder": manifest.folder,
+                "contact_sheets": [
+                    p for p in manifest.contact_sheets or [] if stored_path_inside(project, p)
+                ],
+                "reviewed": sum(1 for a in assets if a.reviewed),  # of len(assets)
+                "assets": [
+                    _checked_file(project, asset_record(a, by_id, revision.get(a.id, 0)))
+                    for a in sorted(assets, key=_sort)
+                ],
+            }
+        )
     # Characters span the manifests: all of them, whatever the manifest filter.
     characters = [character_json(view) for view in list_characters()]
     return {"project": project.name, "manifests": out, "characters": characters}
@@ -134,8 +149,15 @@ def build_export(project: Project, manifest_names: list[str] | None = None) -> d
 SQLITE_HEADER = b"SQLite format 3\0"
 #: First bytes of the image formats vidpipe reads: an image is never overwritten, whatever its
 #: name says (WebP is RIFF....WEBP, checked apart).
-IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM",
-                    b"II*\0", b"MM\0*")
+IMAGE_SIGNATURES = (
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\0",
+    b"MM\0*",
+)
 
 
 def refuse_destination(project: Project, destination: Path, database_path: Path | None) -> None:
@@ -147,19 +169,22 @@ def refuse_destination(project: Project, destination: Path, database_path: Path 
     exports = Path(os.path.realpath(project.exports_dir))
     shown = str(destination)
     if _under(real, state) and not _under(real, exports):
-        raise ProjectError(f"refusing to write the export to {shown}: it is inside "
-                           f"{project.state_dir}, vidpipe's own state (database, queue, crops); "
-                           f"exports go to {project.exports_dir} or outside .vidpipe/")
+        raise ProjectError(
+            f"refusing to write the export to {shown}: it is inside "
+            f"{project.state_dir}, vidpipe's own state (database, queue, crops); "
+            f"exports go to {project.exports_dir} or outside .vidpipe/"
+        )
     if real.is_dir():
-        raise ProjectError(f"refusing to write the export to {shown}: it is a folder; give a "
-                           "file name, e.g. -o manifest.json")
+        raise ProjectError(
+            f"refusing to write the export to {shown}: it is a folder; give a "
+            "file name, e.g. -o manifest.json"
+        )
     if not real.exists():
         return
     if not real.is_file():  # a device (/dev/stdout), FIFO or socket: the export replaces names
         raise ProjectError(f"refusing to write the export to {shown}: it is not a regular file")
     if database_path is not None and _same(real, database_path):
-        raise ProjectError(f"refusing to write the export to {shown}: it is the project's "
-                           "database")
+        raise ProjectError(f"refusing to write the export to {shown}: it is the project's database")
     try:
         with open_regular(real) as handle:
             head = handle.read(16)
@@ -167,10 +192,14 @@ def refuse_destination(project: Project, destination: Path, database_path: Path 
         head = b""
     if head.startswith(SQLITE_HEADER):
         raise ProjectError(f"refusing to write the export to {shown}: it is a SQLite database")
-    if imaging.is_image_name(real) or head.startswith(IMAGE_SIGNATURES) or (
-            head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
-        raise ProjectError(f"refusing to write the export to {shown}: it is an image; choose "
-                           "a .json file")
+    if (
+        imaging.is_image_name(real)
+        or head.startswith(IMAGE_SIGNATURES)
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    ):
+        raise ProjectError(
+            f"refusing to write the export to {shown}: it is an image; choose a .json file"
+        )
 
 
 def _under(path: Path, folder: Path) -> bool:
@@ -184,9 +213,12 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def write_export(project: Project, destination: Path | None = None,
-                 manifest_names: list[str] | None = None,
-                 database_path: Path | None = None) -> Path:
+def write_export(
+    project: Project,
+    destination: Path | None = None,
+    manifest_names: list[str] | None = None,
+    database_path: Path | None = None,
+) -> Path:
     """Write the export to ``destination`` (default ``.vidpipe/exports/manifest.json``), never
     over something it would destroy (see :func:`refuse_destination`)."""
     destination = Path(destination) if destination else project.exports_dir / "manifest.json"

@@ -126,8 +126,15 @@ def plan_retag(manifest: Manifest) -> RetagPlan:
         for asset in seed_order([a for a in group if _renumbered(a)], by_id):
             prefix = tag_prefix(asset.asset_type)
             counters[prefix] = counters.get(prefix, 0) + 1
-            plan.moves.append(TagMove(asset.id, asset.name, asset.manifest_tag,
-                                      numbered(prefix, counters[prefix]), is_gone))
+            plan.moves.append(
+                TagMove(
+                    asset.id,
+                    asset.name,
+                    asset.manifest_tag,
+                    numbered(prefix, counters[prefix]),
+                    is_gone,
+                )
+            )
     mapping = plan.mapping
     if mapping:
         for asset in rows:
@@ -143,8 +150,10 @@ def plan_retags(manifests: list[Manifest]) -> list[RetagPlan]:
     return [plan_retag(manifest) for manifest in manifests]
 
 
-def apply_retag(manifests: list[Manifest], expected: list[RetagPlan] | None = None,
-                ) -> tuple[list[RetagPlan], str | None]:
+def apply_retag(
+    manifests: list[Manifest],
+    expected: list[RetagPlan] | None = None,
+) -> tuple[list[RetagPlan], str | None]:
     """Retag ``manifests`` as one recorded change; returns (the plans applied, the change id,
     None when nothing changed). With ``expected`` (the plans a person saw), refuses if a
     manifest changed since, rather than apply something else than what was shown."""
@@ -153,13 +162,18 @@ def apply_retag(manifests: list[Manifest], expected: list[RetagPlan] | None = No
         _refuse_while_running(manifests)
         plans = plan_retags(manifests)
         if expected is not None and [(p.moves, p.texts) for p in plans] != [
-                (p.moves, p.texts) for p in expected]:
-            raise VidpipeError("the tags or texts changed since the preview; look at the new "
-                               "preview and retag again")
+            (p.moves, p.texts) for p in expected
+        ]:
+            raise VidpipeError(
+                "the tags or texts changed since the preview; look at the new "
+                "preview and retag again"
+            )
         edits: list[tuple[int, str, Any, Any, Author]] = []
         for plan in plans:
-            edits += [(move.asset_id, "manifest_tag", move.old, move.new, Author.USER)
-                      for move in plan.changed]
+            edits += [
+                (move.asset_id, "manifest_tag", move.old, move.new, Author.USER)
+                for move in plan.changed
+            ]
             for text in plan.texts:
                 # The text stays its writer's (an AI prompt may still be replaced by a new AI
                 # answer; a person's text stays protected): only the tag names in it changed.
@@ -176,12 +190,18 @@ def apply_retag(manifests: list[Manifest], expected: list[RetagPlan] | None = No
 def _refuse_while_running(manifests: list[Manifest]) -> None:
     """A job running on a manifest is writing prompts that name the tags it read: a retag now
     would leave its answers naming the old ones."""
-    running = list(Manifest.select(Manifest.name).join(Run).where(
-        Manifest.id.in_([m.id for m in manifests]), Run.status == RunStatus.RUNNING).distinct())
+    running = list(
+        Manifest.select(Manifest.name)
+        .join(Run)
+        .where(Manifest.id.in_([m.id for m in manifests]), Run.status == RunStatus.RUNNING)
+        .distinct()
+    )
     if running:
         names = ", ".join(sorted(m.name for m in running))
-        raise VidpipeError(f"a job is running on {names}: retag once it has finished (or "
-                           "cancel it); its prompts name the tags it started with")
+        raise VidpipeError(
+            f"a job is running on {names}: retag once it has finished (or "
+            "cancel it); its prompts name the tags it started with"
+        )
 
 
 def _reset_high_waters(manifest: Manifest) -> None:
@@ -193,11 +213,17 @@ def _reset_high_waters(manifest: Manifest) -> None:
 
 def last_retag(manifests: list[Manifest]) -> str | None:
     """The change id of the newest retag of these manifests that is not undone."""
-    row = (FieldEdit.select(FieldEdit.change).join(Asset)
-           .where(Asset.manifest.in_([m.id for m in manifests]),
-                  FieldEdit.change.startswith(f"{CHANGE_KIND}-"),
-                  FieldEdit.undone == False)  # noqa: E712
-           .order_by(FieldEdit.id.desc()).first())
+    row = (
+        FieldEdit.select(FieldEdit.change)
+        .join(Asset)
+        .where(
+            Asset.manifest.in_([m.id for m in manifests]),
+            FieldEdit.change.startswith(f"{CHANGE_KIND}-"),
+            FieldEdit.undone == False,  # noqa: E712
+        )
+        .order_by(FieldEdit.id.desc())
+        .first()
+    )
     return row.change if row else None
 
 
@@ -217,8 +243,10 @@ def preview_lines(plans: list[RetagPlan]) -> list[str]:
     """old → new for every tagged asset, per manifest: what the CLI prints and the TUI shows."""
     lines = []
     for plan in plans:
-        lines.append(f"manifest {plan.manifest}: {len(plan.changed)} of {len(plan.moves)} "
-                     f"tag(s) change, {len(plan.texts)} text field(s) rewritten")
+        lines.append(
+            f"manifest {plan.manifest}: {len(plan.changed)} of {len(plan.moves)} "
+            f"tag(s) change, {len(plan.texts)} text field(s) rewritten"
+        )
         for move in plan.moves:
             note = "" if move.changed else "  (unchanged)"
             if move.gone:

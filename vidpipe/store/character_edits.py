@@ -24,8 +24,10 @@ def valid_handle(value: Any) -> str:
     with a letter, as shot prompts and the video tools' reference tags want them."""
     text = str(value or "").strip()
     if not HANDLE_PATTERN.fullmatch(text) or len(text) > HANDLE_MAX:
-        raise EditError(f"handle {quoted(text)} must be letters, digits and underscores, start "
-                        f"with a letter, and be at most {HANDLE_MAX} long (like HERO or PERSON_01)")
+        raise EditError(
+            f"handle {quoted(text)} must be letters, digits and underscores, start "
+            f"with a letter, and be at most {HANDLE_MAX} long (like HERO or PERSON_01)"
+        )
     return text.upper()
 
 
@@ -50,8 +52,9 @@ def _validate(character_id: int, field: str, value: Any) -> Any:
         return text.strip() if field == "name" else text
     if field == "primary_asset":
         return None if value is None else int(value)
-    raise EditError(f"{quoted(field)} is not a character field; editable: "
-                    + ", ".join(CHARACTER_FIELDS))
+    raise EditError(
+        f"{quoted(field)} is not a character field; editable: " + ", ".join(CHARACTER_FIELDS)
+    )
 
 
 def _locked(character_id: int) -> Character:
@@ -72,8 +75,9 @@ def _write(character_id: int, field: str, value: Any, author: Author) -> None:
         character = Character.get_by_id(character_id)
         updates[Character.description] = renamed(character.description, character.handle, value)
         for suggestion in suggestions(character_id):
-            CharacterEdit.update(new_value=renamed(suggestion.new_value, character.handle, value)
-                                 ).where(CharacterEdit.id == suggestion.id).execute()
+            CharacterEdit.update(
+                new_value=renamed(suggestion.new_value, character.handle, value)
+            ).where(CharacterEdit.id == suggestion.id).execute()
     if field == "description" and author == Author.USER:
         updates[Character.description_origin] = "user"
     elif field == "description":
@@ -85,8 +89,9 @@ def _write(character_id: int, field: str, value: Any, author: Author) -> None:
         Asset.update(updated_at=utcnow()).where(Asset.character == character_id).execute()
 
 
-def edit_character(character_id: int, field: str, value: Any,
-                   author: Author = Author.USER) -> CharacterEdit | None:
+def edit_character(
+    character_id: int, field: str, value: Any, author: Author = Author.USER
+) -> CharacterEdit | None:
     """Set one field as ``author``; returns the history row (None: no change)."""
     with db.atomic():
         value = _validate(character_id, field, value)
@@ -95,18 +100,28 @@ def edit_character(character_id: int, field: str, value: Any,
         if old == value and not (field == "primary_asset" and not character.primary_picked):
             return None
         _write(character_id, field, value, author)
-        CharacterEdit.delete().where(CharacterEdit.character == character_id,
-                                     CharacterEdit.field == field,
-                                     CharacterEdit.undone == True).execute()  # noqa: E712
-        return CharacterEdit.create(character=character_id, field=field, old_value=old,
-                                    new_value=value, author=author)
+        CharacterEdit.delete().where(
+            CharacterEdit.character == character_id,
+            CharacterEdit.field == field,
+            CharacterEdit.undone == True,  # noqa: E712
+        ).execute()
+        return CharacterEdit.create(
+            character=character_id, field=field, old_value=old, new_value=value, author=author
+        )
 
 
 def last_writer(character_id: int, field: str) -> Author | None:
-    row = (CharacterEdit.select(CharacterEdit.author)
-           .where(CharacterEdit.character == character_id, CharacterEdit.field == field,
-                  CharacterEdit.applied == True, CharacterEdit.undone == False)  # noqa: E712
-           .order_by(CharacterEdit.id.desc()).first())
+    row = (
+        CharacterEdit.select(CharacterEdit.author)
+        .where(
+            CharacterEdit.character == character_id,
+            CharacterEdit.field == field,
+            CharacterEdit.applied == True,  # noqa: E712
+            CharacterEdit.undone == False,  # noqa: E712
+        )
+        .order_by(CharacterEdit.id.desc())
+        .first()
+    )
     return Author(row.author) if row else None
 
 
@@ -120,34 +135,47 @@ def apply_ai_description(character_id: int, text: str, origin: str, key: str) ->
         if last_writer(character_id, "description") == Author.USER:
             pending = [s.new_value for s in suggestions(character_id)]
             if text != character.description and text not in pending:
-                CharacterEdit.create(character=character_id, field="description",
-                                     old_value=character.description, new_value=text,
-                                     author=Author.AI, applied=False)
+                CharacterEdit.create(
+                    character=character_id,
+                    field="description",
+                    old_value=character.description,
+                    new_value=text,
+                    author=Author.AI,
+                    applied=False,
+                )
             return False
         if character.description != text:
-            CharacterEdit.create(character=character_id, field="description",
-                                 old_value=character.description, new_value=text,
-                                 author=Author.AI)
-        Character.update(description=text, description_origin=origin,
-                         updated_at=utcnow()).where(Character.id == character_id).execute()
+            CharacterEdit.create(
+                character=character_id,
+                field="description",
+                old_value=character.description,
+                new_value=text,
+                author=Author.AI,
+            )
+        Character.update(description=text, description_origin=origin, updated_at=utcnow()).where(
+            Character.id == character_id
+        ).execute()
         return True
 
 
 def suggestions(character_id: int) -> list[CharacterEdit]:
     """Model descriptions that arrived after a person's edit, newest first."""
-    return list(CharacterEdit.select()
-                .where(CharacterEdit.character == character_id,
-                       CharacterEdit.applied == False)  # noqa: E712
-                .order_by(CharacterEdit.id.desc()))
+    return list(
+        CharacterEdit.select()
+        .where(CharacterEdit.character == character_id, CharacterEdit.applied == False)  # noqa: E712
+        .order_by(CharacterEdit.id.desc())
+    )
 
 
 def undo(character_id: int, field: str | None = None) -> CharacterEdit | None:
     """Revert the newest applied edit (of one field, or any). Returns it, or None."""
     with db.atomic():
         _locked(character_id)
-        query = CharacterEdit.select().where(CharacterEdit.character == character_id,
-                                             CharacterEdit.applied == True,  # noqa: E712
-                                             CharacterEdit.undone == False)  # noqa: E712
+        query = CharacterEdit.select().where(
+            CharacterEdit.character == character_id,
+            CharacterEdit.applied == True,  # noqa: E712
+            CharacterEdit.undone == False,  # noqa: E712
+        )
         if field:
             query = query.where(CharacterEdit.field == field)
         edit = query.order_by(CharacterEdit.id.desc()).first()
@@ -157,8 +185,12 @@ def undo(character_id: int, field: str | None = None) -> CharacterEdit | None:
             _validate(character_id, "handle", edit.old_value)  # the old handle may be taken now
         CharacterEdit.update(undone=True).where(CharacterEdit.id == edit.id).execute()
         # The restored value is its earlier writer's: a person's, or the machine's to redo.
-        _write(character_id, edit.field, edit.old_value,
-               last_writer(character_id, edit.field) or Author.AI)
+        _write(
+            character_id,
+            edit.field,
+            edit.old_value,
+            last_writer(character_id, edit.field) or Author.AI,
+        )
         return edit
 
 

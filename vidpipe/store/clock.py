@@ -31,24 +31,28 @@ def server_now(offset_s: float = 0.0) -> ColumnBase:
     """The database server's UTC time plus ``offset_s`` seconds, as an SQL expression to write
     into a DateTimeField or compare one with."""
     if _postgres():
-        return SQL("(clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => %s))",
-                   (float(offset_s),))
+        return SQL(
+            "(clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => %s))", (float(offset_s),)
+        )
     return fn.strftime(_SQLITE_FORMAT, "now", f"{float(offset_s):+.3f} seconds")
 
 
 def seconds_since(column: Node) -> ColumnBase:
     """SQL: how many seconds ago, by the server's clock, the time in ``column`` was."""
     if _postgres():
-        return fn.EXTRACT(NodeList((SQL("EPOCH FROM (clock_timestamp() AT TIME ZONE 'UTC') -"),
-                                    column)))
+        return fn.EXTRACT(
+            NodeList((SQL("EPOCH FROM (clock_timestamp() AT TIME ZONE 'UTC') -"), column))
+        )
     return (fn.julianday("now") - fn.julianday(column)) * 86400.0
 
 
 def database_now() -> datetime:
     """The server's UTC time, read once (for messages; judge in SQL where you can)."""
     value = db.execute_sql(
-        "SELECT clock_timestamp() AT TIME ZONE 'UTC'" if _postgres()
-        else f"SELECT strftime('{_SQLITE_FORMAT}', 'now')").fetchone()[0]
+        "SELECT clock_timestamp() AT TIME ZONE 'UTC'"
+        if _postgres()
+        else f"SELECT strftime('{_SQLITE_FORMAT}', 'now')"
+    ).fetchone()[0]
     if isinstance(value, datetime):
         return value
     return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f")

@@ -30,8 +30,8 @@ from vidpipe.store.fencing import FencedWrites
 from vidpipe.store.models import ALL_MODELS, Asset, FieldEdit, Run, SchemaInfo, db
 from vidpipe.store.reconnect import ResilientPostgresqlDatabase
 from vidpipe.store.safe_io import disk_full_message
-from vidpipe.store.sqlite_file import (  # noqa: F401 (SQLITE_COMPANIONS: the daemon's)
-    SQLITE_COMPANIONS,
+from vidpipe.store.sqlite_file import (
+    SQLITE_COMPANIONS,  # noqa: F401 (SQLITE_COMPANIONS: the daemon's)
     PinnedSqliteDatabase,
     check_sqlite_files,
 )
@@ -72,8 +72,10 @@ def _add_gemini_batches(database: Database) -> None:
 def _add_run_lease(database: Database) -> None:
     """v5: a running run holds a lease (owner, expiry) so an abandoned one can be told apart."""
     migrator = SchemaMigrator.from_database(database)
-    apply_migrations(migrator.add_column("run", "lease_owner", Run.lease_owner),
-                     migrator.add_column("run", "lease_expires_at", Run.lease_expires_at))
+    apply_migrations(
+        migrator.add_column("run", "lease_owner", Run.lease_owner),
+        migrator.add_column("run", "lease_expires_at", Run.lease_expires_at),
+    )
 
 
 def _add_characters(database: Database) -> None:
@@ -83,18 +85,22 @@ def _add_characters(database: Database) -> None:
 
     database.create_tables([Character, CharacterEdit], safe=True)
     migrator = SchemaMigrator.from_database(database)
-    apply_migrations(migrator.add_column("asset", "character_id", Asset.character),
-                     migrator.add_column("asset", "character_role", Asset.character_role),
-                     migrator.add_column("asset", "face_landmarks", Asset.face_landmarks),
-                     migrator.add_column("asset", "sharpness", Asset.sharpness))
+    apply_migrations(
+        migrator.add_column("asset", "character_id", Asset.character),
+        migrator.add_column("asset", "character_role", Asset.character_role),
+        migrator.add_column("asset", "face_landmarks", Asset.face_landmarks),
+        migrator.add_column("asset", "sharpness", Asset.sharpness),
+    )
 
 
 def _add_review_people(database: Database) -> None:
     """v7: who reviewed an asset and when; who made a person's edit (a team shares a project)."""
     migrator = SchemaMigrator.from_database(database)
-    apply_migrations(migrator.add_column("asset", "reviewed_by", Asset.reviewed_by),
-                     migrator.add_column("asset", "reviewed_at", Asset.reviewed_at),
-                     migrator.add_column("field_edit", "person", FieldEdit.person))
+    apply_migrations(
+        migrator.add_column("asset", "reviewed_by", Asset.reviewed_by),
+        migrator.add_column("asset", "reviewed_at", Asset.reviewed_at),
+        migrator.add_column("field_edit", "person", FieldEdit.person),
+    )
 
 
 def _add_stable_tag_numbering(database: Database) -> None:
@@ -131,8 +137,9 @@ class FencedSqliteDatabase(FencedWrites, PinnedSqliteDatabase):
             return super().execute_sql(sql, params)
         except PeeweeOperationalError as exc:
             if _disk_full(exc):
-                raise DiskFull(disk_full_message(f"the database could not be written: {exc}")) \
-                    from exc
+                raise DiskFull(
+                    disk_full_message(f"the database could not be written: {exc}")
+                ) from exc
             raise
 
     def commit(self):
@@ -140,8 +147,9 @@ class FencedSqliteDatabase(FencedWrites, PinnedSqliteDatabase):
             return super().commit()
         except PeeweeOperationalError as exc:
             if _disk_full(exc):
-                raise DiskFull(disk_full_message(f"the database could not be written: {exc}")) \
-                    from exc
+                raise DiskFull(
+                    disk_full_message(f"the database could not be written: {exc}")
+                ) from exc
             raise
 
     def rollback(self):
@@ -162,16 +170,21 @@ def make_database(url: str) -> Database:
     connections reopen by themselves when the server restarts (vidpipe.store.reconnect)."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
-        path = url[len("sqlite:///"):]
+        path = url[len("sqlite:///") :]
         # timeout is the sqlite3 module's own busy wait, in seconds. Transactions begin
         # IMMEDIATE (take the write lock up front, waiting for it under the busy timeout): a
         # deferred transaction that reads then writes fails at once with "database is locked"
         # when another process committed in between, and no busy timeout can save it. For the
         # same reason no read may stay open across a write: SnapshotSafeConnection's cursors
         # read every result to the end when the statement runs (see vidpipe.store.sqlite_safety).
-        return FencedSqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=30,
-                                    check_same_thread=False, lock_type="IMMEDIATE",
-                                    factory=SnapshotSafeConnection)
+        return FencedSqliteDatabase(
+            path,
+            pragmas=SQLITE_PRAGMAS,
+            timeout=30,
+            check_same_thread=False,
+            lock_type="IMMEDIATE",
+            factory=SnapshotSafeConnection,
+        )
     if parsed.scheme in ("postgres", "postgresql"):
         from vidpipe.extras import require
 
@@ -183,8 +196,10 @@ def make_database(url: str) -> Database:
             host=parsed.hostname,
             port=parsed.port or 5432,
         )
-    raise ConfigError(f"setting 'database_url': unsupported database URL {url!r} "
-                      "(use sqlite:///PATH or postgresql://...)")
+    raise ConfigError(
+        f"setting 'database_url': unsupported database URL {url!r} "
+        "(use sqlite:///PATH or postgresql://...)"
+    )
 
 
 #: Advisory lock key of ingest's look-up-then-insert ("vidi"): see :func:`serialize_writers`.
@@ -205,8 +220,17 @@ def serialize_writers(key: int) -> None:
 #: on another machine hears about progress and edits without polling tables (SQLite front ends
 #: ask PRAGMA data_version instead).
 CHANGES_CHANNEL = "vidpipe_changes"
-NOTIFYING_TABLES = ("manifest", "asset", "field_edit", "run", "stage_progress", "item_error",
-                    "prompt_usage", "character", "character_edit")
+NOTIFYING_TABLES = (
+    "manifest",
+    "asset",
+    "field_edit",
+    "run",
+    "stage_progress",
+    "item_error",
+    "prompt_usage",
+    "character",
+    "character_edit",
+)
 
 
 def ensure_change_notifications(database: Database) -> None:
@@ -215,8 +239,12 @@ def ensure_change_notifications(database: Database) -> None:
     costs one notification per table it touched, not one per row."""
     if not isinstance(database, PostgresqlDatabase):
         return
-    present = {name for (name,) in database.execute_sql(
-        "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'vidpipe_notify_%%'").fetchall()}
+    present = {
+        name
+        for (name,) in database.execute_sql(
+            "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'vidpipe_notify_%%'"
+        ).fetchall()
+    }
     missing = [t for t in NOTIFYING_TABLES if f"vidpipe_notify_{t}" not in present]
     if not missing:
         return
@@ -225,11 +253,13 @@ def ensure_change_notifications(database: Database) -> None:
         database.execute_sql(
             "CREATE OR REPLACE FUNCTION vidpipe_notify_change() RETURNS trigger AS $$ "
             f"BEGIN PERFORM pg_notify('{CHANGES_CHANNEL}', TG_TABLE_NAME); RETURN NULL; END; "
-            "$$ LANGUAGE plpgsql")
+            "$$ LANGUAGE plpgsql"
+        )
         for table in missing:
             database.execute_sql(
                 f'CREATE OR REPLACE TRIGGER "vidpipe_notify_{table}" AFTER INSERT OR UPDATE OR '
-                f'DELETE ON "{table}" FOR EACH STATEMENT EXECUTE FUNCTION vidpipe_notify_change()')
+                f'DELETE ON "{table}" FOR EACH STATEMENT EXECUTE FUNCTION vidpipe_notify_change()'
+            )
 
 
 def open_database(url: str) -> Database:
@@ -275,8 +305,10 @@ def ensure_writable(database: Database) -> None:
 def describe_database_error(exc: BaseException, where: Path | str | None = None) -> str:
     """One line for a person: what is wrong with the database at ``where`` and what to do."""
     name = f"the project database {where}" if where else "the project database"
-    return (f"{name} {database_problem(exc)}. Restore it from a backup, or move it aside "
-            "to start afresh (`vidpipe doctor PROJECT` checks it)")
+    return (
+        f"{name} {database_problem(exc)}. Restore it from a backup, or move it aside "
+        "to start afresh (`vidpipe doctor PROJECT` checks it)"
+    )
 
 
 def database_problem(exc: BaseException) -> str:
@@ -288,8 +320,10 @@ def database_problem(exc: BaseException) -> str:
     elif "malformed" in lowered or "corrupt" in lowered:
         what = f"is damaged ({text})"
     elif "readonly" in lowered or "read-only" in lowered:
-        what = ("is read-only: vidpipe must write to it and to its folder (for the -wal and "
-                "-shm files); check the permissions of both")
+        what = (
+            "is read-only: vidpipe must write to it and to its folder (for the -wal and "
+            "-shm files); check the permissions of both"
+        )
     elif "unable to open" in lowered:
         what = "cannot be opened (is its folder writable?)"
     elif "no such table" in lowered or "no such column" in lowered:
@@ -308,8 +342,10 @@ def schema_version(database: Database) -> int:
     try:
         return int(row.value)
     except (TypeError, ValueError):
-        raise ProjectError(f"the project database's schema version {row.value!r} is not a "
-                           "number; the database was not written by vidpipe") from None
+        raise ProjectError(
+            f"the project database's schema version {row.value!r} is not a "
+            "number; the database was not written by vidpipe"
+        ) from None
 
 
 def migrate(database: Database) -> int:
@@ -338,9 +374,13 @@ def migrate(database: Database) -> int:
         else:
             for version in range(found + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version](database)
-        (SchemaInfo.insert(key="schema_version", value=str(SCHEMA_VERSION))
-         .on_conflict(conflict_target=[SchemaInfo.key], update={SchemaInfo.value: str(SCHEMA_VERSION)})
-         .execute())
+        (
+            SchemaInfo.insert(key="schema_version", value=str(SCHEMA_VERSION))
+            .on_conflict(
+                conflict_target=[SchemaInfo.key], update={SchemaInfo.value: str(SCHEMA_VERSION)}
+            )
+            .execute()
+        )
     return found
 
 
@@ -361,8 +401,9 @@ def inspect_sqlite(path: Path, schema_table: str | None = "schema_info") -> Sqli
     except ProjectError as exc:
         return SqliteHealth(str(exc))
     try:
-        connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&nofollow=1", uri=True,
-                                     timeout=5)
+        connection = sqlite3.connect(
+            f"file:{quote(str(path))}?mode=ro&nofollow=1", uri=True, timeout=5
+        )
     except sqlite3.Error as exc:
         return SqliteHealth(database_problem(exc))
     try:
@@ -376,8 +417,9 @@ def inspect_sqlite(path: Path, schema_table: str | None = "schema_info") -> Sqli
         if objects:
             return SqliteHealth(describe_foreign(objects), foreign=objects)
         try:
-            row = connection.execute(f'SELECT value FROM "{schema_table}" '
-                                     "WHERE key = 'schema_version'").fetchone()
+            row = connection.execute(
+                f"SELECT value FROM \"{schema_table}\" WHERE key = 'schema_version'"
+            ).fetchone()
         except sqlite3.OperationalError:
             return SqliteHealth("has no vidpipe schema table (not a vidpipe database?)")
         try:

@@ -18,8 +18,15 @@ from vidpipe.store.tag_edits import check_tag_free, retyped_tag
 from vidpipe.printable import has_control_characters, printable, quoted
 
 #: The fields a person edits in the TUI's editor and with ``vidpipe edit``, in the editor's order.
-PERSON_FIELDS = ("name", "asset_type", "user_tags", "sort_order", "reverse_prompt",
-                 "visual_description", "description")
+PERSON_FIELDS = (
+    "name",
+    "asset_type",
+    "user_tags",
+    "sort_order",
+    "reverse_prompt",
+    "visual_description",
+    "description",
+)
 
 #: Other spellings people use for a field (``type`` is the export's key for ``asset_type``).
 FIELD_ALIASES = {"type": "asset_type"}
@@ -28,8 +35,15 @@ FIELD_ALIASES = {"type": "asset_type"}
 EDITABLE_FIELDS = frozenset(PERSON_FIELDS) | {"manifest_tag"}
 
 #: Fields reprocessing rewrites (the seed's seven).
-REPROCESS_FIELDS = ("reverse_prompt", "visual_description", "quality_score", "detection_class",
-                    "detection_confidence", "is_face_crop", "crop_bbox")
+REPROCESS_FIELDS = (
+    "reverse_prompt",
+    "visual_description",
+    "quality_score",
+    "detection_class",
+    "detection_confidence",
+    "is_face_crop",
+    "crop_bbox",
+)
 
 
 def current_person() -> str:
@@ -48,8 +62,10 @@ def person_field(name: str) -> str:
     """The field a person means by ``name`` (``type`` -> ``asset_type``), or EditError."""
     field = FIELD_ALIASES.get(name.strip().lower(), name.strip().lower())
     if field not in PERSON_FIELDS:
-        raise EditError(f"{quoted(name)} is not a field a person edits; "
-                        f"editable: {', '.join(PERSON_FIELDS)} (type is asset_type)")
+        raise EditError(
+            f"{quoted(name)} is not a field a person edits; "
+            f"editable: {', '.join(PERSON_FIELDS)} (type is asset_type)"
+        )
     return field
 
 
@@ -87,11 +103,14 @@ def _text(field: str, value: Any) -> str:
     text = str(value)
     limit = MAX_EDIT_CHARS.get(field, MAX_EDIT_CHARS_DEFAULT)
     if len(text) > limit:
-        raise EditError(f"{field} is {len(text):,} characters long, over the {limit:,} "
-                        "vidpipe keeps")
+        raise EditError(
+            f"{field} is {len(text):,} characters long, over the {limit:,} vidpipe keeps"
+        )
     if has_control_characters(text, allow_newlines=field != "name"):
-        raise EditError(f"{field} contains control characters (e.g. terminal escape sequences): "
-                        f"{quoted(text[:80])}")
+        raise EditError(
+            f"{field} contains control characters (e.g. terminal escape sequences): "
+            f"{quoted(text[:80])}"
+        )
     return text
 
 
@@ -102,8 +121,10 @@ def _validate(field: str, value: Any) -> Any:
         try:
             return AssetType(str(value).strip().upper()).value
         except ValueError:
-            raise EditError(f"unknown asset type {quoted(value)}: one of "
-                            + ", ".join(t.value for t in AssetType)) from None
+            raise EditError(
+                f"unknown asset type {quoted(value)}: one of "
+                + ", ".join(t.value for t in AssetType)
+            ) from None
     if field == "sort_order":
         return _integer(value)
     if field == "user_tags":
@@ -150,8 +171,9 @@ def new_change_id(kind: str = "edit") -> str:
     return f"{kind}-{uuid.uuid4().hex[:16]}"
 
 
-def write_change(kind: str, edits: list[tuple[int, str, Any, Any, Author]],
-                 person: str | None = None) -> str:
+def write_change(
+    kind: str, edits: list[tuple[int, str, Any, Any, Author]], person: str | None = None
+) -> str:
     """Write ``(asset_id, field, old, new, author)`` edits as one change (undone and redone
     whole) made by ``person`` (default: the current one), and return its id. The caller
     computed the values (a retag's swaps would trip the one-holder check of a single tag
@@ -163,8 +185,15 @@ def write_change(kind: str, edits: list[tuple[int, str, Any, Any, Author]],
             writer = _write_ai if author == Author.AI else _write
             writer(asset_id, field, value)
             _drop_redo(asset_id, field)
-            FieldEdit.create(asset=asset_id, field=field, old_value=old, new_value=value,
-                             author=author, person=person, change=change)
+            FieldEdit.create(
+                asset=asset_id,
+                field=field,
+                old_value=old,
+                new_value=value,
+                author=author,
+                person=person,
+                change=change,
+            )
     return change
 
 
@@ -174,9 +203,15 @@ OFFLINE_LABEL = "[offline] "
 LABELLED_FIELDS = ("reverse_prompt", "visual_description")
 
 
-def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.USER,
-               person: str | None = None, change: str | None = None,
-               typed: bool = True) -> FieldEdit | None:
+def edit_field(
+    asset_id: int,
+    field: str,
+    value: Any,
+    author: Author = Author.USER,
+    person: str | None = None,
+    change: str | None = None,
+    typed: bool = True,
+) -> FieldEdit | None:
     """Set ``field`` of an asset, recording who did it (``person``: the login name, by default
     the current one for a person's edit). Returns the history row (None: no change).
     ``typed``: a person wrote the value (an offline prompt's label is dropped from it), rather
@@ -187,9 +222,13 @@ def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.US
     value = _validate(field, value)
     if author == Author.USER and person is None:
         person = current_person()
-    if author == Author.USER and typed and field in LABELLED_FIELDS \
-            and value.startswith(OFFLINE_LABEL):
-        value = value[len(OFFLINE_LABEL):]
+    if (
+        author == Author.USER
+        and typed
+        and field in LABELLED_FIELDS
+        and value.startswith(OFFLINE_LABEL)
+    ):
+        value = value[len(OFFLINE_LABEL) :]
     with db.atomic():
         asset = _locked_asset(asset_id)
         if asset is None:
@@ -199,8 +238,9 @@ def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.US
             return None
         if field == "manifest_tag":
             check_tag_free(asset, value)
-        new_tag = retyped_tag(asset, value) if field == "asset_type" and author == Author.USER \
-            else None
+        new_tag = (
+            retyped_tag(asset, value) if field == "asset_type" and author == Author.USER else None
+        )
         if new_tag:
             change = change or new_change_id("type")
         edit = _record(asset_id, field, old, value, author, person, change)
@@ -209,20 +249,38 @@ def edit_field(asset_id: int, field: str, value: Any, author: Author = Author.US
         return edit
 
 
-def _record(asset_id: int, field: str, old: Any, value: Any, author: Author,
-            person: str | None, change: str | None) -> FieldEdit:
+def _record(
+    asset_id: int,
+    field: str,
+    old: Any,
+    value: Any,
+    author: Author,
+    person: str | None,
+    change: str | None,
+) -> FieldEdit:
     _write(asset_id, field, value)
     _drop_redo(asset_id, field)
-    return FieldEdit.create(asset=asset_id, field=field, old_value=old, new_value=value,
-                            author=author, person=person, change=change)
+    return FieldEdit.create(
+        asset=asset_id,
+        field=field,
+        old_value=old,
+        new_value=value,
+        author=author,
+        person=person,
+        change=change,
+    )
 
 
 def _drop_redo(asset_id: int, field: str) -> None:
     """A new edit invalidates the redo branch of the field (and the whole of any change an
     undone edit there belonged to: a change is redone whole or not at all)."""
-    rows = list(FieldEdit.select(FieldEdit.id, FieldEdit.change).where(
-        FieldEdit.asset == asset_id, FieldEdit.field == field,
-        FieldEdit.undone == True))  # noqa: E712
+    rows = list(
+        FieldEdit.select(FieldEdit.id, FieldEdit.change).where(
+            FieldEdit.asset == asset_id,
+            FieldEdit.field == field,
+            FieldEdit.undone == True,  # noqa: E712
+        )
+    )
     changes = {row.change for row in rows if row.change}
     doomed = FieldEdit.id.in_([row.id for row in rows] or [0])
     if changes:
@@ -233,14 +291,21 @@ def _drop_redo(asset_id: int, field: str) -> None:
 
 def latest_edit(asset_id: int, field: str) -> FieldEdit | None:
     """The edit that gave ``field`` its current value (None: never edited)."""
-    return (FieldEdit.select()
-            .where(FieldEdit.asset == asset_id, FieldEdit.field == field,
-                   FieldEdit.applied == True, FieldEdit.undone == False)  # noqa: E712
-            .order_by(FieldEdit.id.desc()).first())
+    return (
+        FieldEdit.select()
+        .where(
+            FieldEdit.asset == asset_id,
+            FieldEdit.field == field,
+            FieldEdit.applied == True,  # noqa: E712
+            FieldEdit.undone == False,  # noqa: E712
+        )
+        .order_by(FieldEdit.id.desc())
+        .first()
+    )
 
 
 def who(edit: FieldEdit) -> str:
-    """"bob", or "the AI", for messages."""
+    """ "bob", or "the AI", for messages."""
     return "the AI" if edit.author == Author.AI else (edit.person or "a person")
 
 
@@ -249,30 +314,51 @@ def set_reviewed(asset_ids: list[int], reviewed: bool, person: str | None = None
     Returns how many assets changed."""
     now = utcnow()
     if reviewed:
-        updates = {Asset.reviewed: True, Asset.reviewed_by: person or current_person(),
-                   Asset.reviewed_at: now, Asset.updated_at: now}
+        updates = {
+            Asset.reviewed: True,
+            Asset.reviewed_by: person or current_person(),
+            Asset.reviewed_at: now,
+            Asset.updated_at: now,
+        }
     else:
-        updates = {Asset.reviewed: False, Asset.reviewed_by: None, Asset.reviewed_at: None,
-                   Asset.updated_at: now}
-    return Asset.update(updates).where(Asset.id.in_(asset_ids),
-                                       Asset.reviewed != reviewed).execute()
+        updates = {
+            Asset.reviewed: False,
+            Asset.reviewed_by: None,
+            Asset.reviewed_at: None,
+            Asset.updated_at: now,
+        }
+    return (
+        Asset.update(updates).where(Asset.id.in_(asset_ids), Asset.reviewed != reviewed).execute()
+    )
 
 
 def last_writer(asset_id: int, field: str) -> Author | None:
-    row = (FieldEdit.select(FieldEdit.author)
-           .where(FieldEdit.asset == asset_id, FieldEdit.field == field,
-                  FieldEdit.applied == True, FieldEdit.undone == False)  # noqa: E712
-           .order_by(FieldEdit.id.desc()).first())
+    row = (
+        FieldEdit.select(FieldEdit.author)
+        .where(
+            FieldEdit.asset == asset_id,
+            FieldEdit.field == field,
+            FieldEdit.applied == True,  # noqa: E712
+            FieldEdit.undone == False,  # noqa: E712
+        )
+        .order_by(FieldEdit.id.desc())
+        .first()
+    )
     return Author(row.author) if row else None
 
 
 def user_edited_fields(asset_id: int) -> set[str]:
     """Fields whose current value was written by a person."""
     latest: dict[str, str] = {}
-    for row in (FieldEdit.select(FieldEdit.field, FieldEdit.author)
-                .where(FieldEdit.asset == asset_id, FieldEdit.applied == True,  # noqa: E712
-                       FieldEdit.undone == False)  # noqa: E712
-                .order_by(FieldEdit.id)):
+    for row in (
+        FieldEdit.select(FieldEdit.field, FieldEdit.author)
+        .where(
+            FieldEdit.asset == asset_id,
+            FieldEdit.applied == True,  # noqa: E712
+            FieldEdit.undone == False,  # noqa: E712
+        )
+        .order_by(FieldEdit.id)
+    ):
         latest[row.field] = row.author
     return {field for field, author in latest.items() if author == Author.USER}
 
@@ -293,15 +379,22 @@ def apply_ai_value(asset_id: int, field: str, value: Any, overwrite: bool = Fals
             pending = [s.new_value for s in suggestions(asset_id) if s.field == field]
             # A rerun ("all" mode) proposing the same value again must not pile up copies.
             if current != value and value not in pending:
-                FieldEdit.create(asset=asset_id, field=field, old_value=current, new_value=value,
-                                 author=Author.AI, applied=False)
+                FieldEdit.create(
+                    asset=asset_id,
+                    field=field,
+                    old_value=current,
+                    new_value=value,
+                    author=Author.AI,
+                    applied=False,
+                )
             return False
         old = getattr(asset, field)
         if old == value:
             return True
         _write_ai(asset_id, field, value)
-        FieldEdit.create(asset=asset_id, field=field, old_value=old, new_value=value,
-                         author=Author.AI)
+        FieldEdit.create(
+            asset=asset_id, field=field, old_value=old, new_value=value, author=Author.AI
+        )
         return True
 
 
@@ -314,9 +407,11 @@ def _write_ai(asset_id: int, field: str, value: Any) -> None:
 
 def suggestions(asset_id: int) -> list[FieldEdit]:
     """AI values that arrived after a person's edit and were not applied, newest first."""
-    return list(FieldEdit.select()
-                .where(FieldEdit.asset == asset_id, FieldEdit.applied == False)  # noqa: E712
-                .order_by(FieldEdit.id.desc()))
+    return list(
+        FieldEdit.select()
+        .where(FieldEdit.asset == asset_id, FieldEdit.applied == False)  # noqa: E712
+        .order_by(FieldEdit.id.desc())
+    )
 
 
 def adopt_suggestion(edit_id: int) -> FieldEdit | None:
@@ -324,8 +419,9 @@ def adopt_suggestion(edit_id: int) -> FieldEdit | None:
     with db.atomic():
         suggestion = FieldEdit.get_by_id(edit_id)
         FieldEdit.delete().where(FieldEdit.id == edit_id).execute()
-        return edit_field(suggestion.asset_id, suggestion.field, suggestion.new_value, Author.USER,
-                          typed=False)
+        return edit_field(
+            suggestion.asset_id, suggestion.field, suggestion.new_value, Author.USER, typed=False
+        )
 
 
 def undo(asset_id: int, field: str | None = None) -> FieldEdit | None:
@@ -344,8 +440,9 @@ def _step(asset_id: int, field: str | None, undoing: bool) -> FieldEdit | None:
     part of a change takes the whole change with it."""
     with db.atomic():
         _locked_asset(asset_id)
-        query = FieldEdit.select().where(FieldEdit.asset == asset_id,
-                                         FieldEdit.undone == (not undoing))
+        query = FieldEdit.select().where(
+            FieldEdit.asset == asset_id, FieldEdit.undone == (not undoing)
+        )
         if undoing:
             query = query.where(FieldEdit.applied == True)  # noqa: E712
         if field:
@@ -368,9 +465,15 @@ def _apply_step(edit: FieldEdit, undoing: bool) -> None:
 
 def change_edits(change: str, undone: bool) -> list[FieldEdit]:
     """The applied edits of a change that are (not) undone now, oldest first."""
-    return list(FieldEdit.select().where(FieldEdit.change == change,
-                                         FieldEdit.applied == True,  # noqa: E712
-                                         FieldEdit.undone == undone).order_by(FieldEdit.id))
+    return list(
+        FieldEdit.select()
+        .where(
+            FieldEdit.change == change,
+            FieldEdit.applied == True,  # noqa: E712
+            FieldEdit.undone == undone,
+        )
+        .order_by(FieldEdit.id)
+    )
 
 
 def step_change(change: str, undoing: bool) -> list[FieldEdit]:
@@ -387,8 +490,9 @@ def step_change(change: str, undoing: bool) -> list[FieldEdit]:
                 raise EditError(
                     f"{edit.field} of {printable(asset.name, one_line=True)} (id {asset.id}) "
                     f"was changed after this change; {'undo' if undoing else 'redo'} that "
-                    "first, or edit it by hand")
-        for edit in (reversed(edits) if undoing else edits):
+                    "first, or edit it by hand"
+                )
+        for edit in reversed(edits) if undoing else edits:
             _apply_step(edit, undoing)
         return edits
 

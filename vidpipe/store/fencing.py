@@ -43,7 +43,8 @@ class RunFence:
 
 
 _current: contextvars.ContextVar[RunFence | None] = contextvars.ContextVar(
-    "vidpipe_run_fence", default=None)
+    "vidpipe_run_fence", default=None
+)
 
 
 @contextmanager
@@ -96,12 +97,19 @@ class FencedWrites(Database):
         else:
             now, lock = "strftime('%Y-%m-%d %H:%M:%f', 'now')", ""
         p = self.param
-        row = super().execute_sql(
-            f'SELECT 1 FROM "run" WHERE "id" = {p} AND "status" = {p} AND "lease_owner" = {p} '
-            f'AND "lease_expires_at" > {now}{lock}',
-            (fence.run_id, "running", fence.owner)).fetchone()
+        row = (
+            super()
+            .execute_sql(
+                f'SELECT 1 FROM "run" WHERE "id" = {p} AND "status" = {p} AND "lease_owner" = {p} '
+                f'AND "lease_expires_at" > {now}{lock}',
+                (fence.run_id, "running", fence.owner),
+            )
+            .fetchone()
+        )
         if row is None:
-            raise LeaseLost(f"run #{fence.run_id} is no longer leased to {fence.owner} (taken "
-                            "over by another process, or its lease ran out); this process "
-                            "writes nothing more for it")
+            raise LeaseLost(
+                f"run #{fence.run_id} is no longer leased to {fence.owner} (taken "
+                "over by another process, or its lease ran out); this process "
+                "writes nothing more for it"
+            )
         fence.checked[thread] = outermost

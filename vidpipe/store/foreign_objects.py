@@ -36,15 +36,21 @@ def foreign_objects(connection) -> list[tuple[str, str]]:
     run = getattr(connection, "execute_sql", None) or connection.execute
     rows = run("SELECT type, name FROM sqlite_master").fetchall()
     ours = vidpipe_objects()
-    return sorted((kind, name) for kind, name in rows
-                  if not name.startswith("sqlite_") and (kind, name) not in ours)
+    return sorted(
+        (kind, name)
+        for kind, name in rows
+        if not name.startswith("sqlite_") and (kind, name) not in ours
+    )
 
 
 def triggers_and_views(connection) -> list[tuple[str, str]]:
     """The triggers and views of a SQLite database whose tables are not vidpipe's (the queue's,
     made by Huey, which creates neither)."""
-    return sorted(connection.execute(
-        "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view')").fetchall())
+    return sorted(
+        connection.execute(
+            "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view')"
+        ).fetchall()
+    )
 
 
 def describe_foreign(objects: list[tuple[str, str]]) -> str:
@@ -68,15 +74,17 @@ def refuse_foreign_objects(database: Database, path: Path | None) -> None:
         raise ProjectError(
             f"the project database {path} {describe_foreign(objects)}: it was changed outside "
             "vidpipe, and vidpipe does not use it so. Run `vidpipe doctor PROJECT --drop-foreign` "
-            "to remove them (it lists each first), or restore the database from a backup")
+            "to remove them (it lists each first), or restore the database from a backup"
+        )
 
 
 def drop_foreign_objects(path: Path) -> list[tuple[str, str]]:
     """Remove, from the SQLite database at ``path``, what :func:`foreign_objects` finds;
     returns what it removed. Triggers and views first (they name the tables)."""
     check_sqlite_files(path)
-    connection = sqlite3.connect(f"file:{quote(str(path))}?nofollow=1&mode=rw", uri=True,
-                                 timeout=30, isolation_level=None)
+    connection = sqlite3.connect(
+        f"file:{quote(str(path))}?nofollow=1&mode=rw", uri=True, timeout=30, isolation_level=None
+    )
     try:
         objects = foreign_objects(connection)
         order = {"trigger": 0, "view": 1, "index": 2, "table": 3}
@@ -88,5 +96,3 @@ def drop_foreign_objects(path: Path) -> list[tuple[str, str]]:
         return objects
     finally:
         connection.close()
-
-

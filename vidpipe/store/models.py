@@ -205,8 +205,9 @@ class Asset(BaseModel):
     face_embedding = JSONField(null=True)
     # The character this image shows (a face crop, the person crop or closeup holding the face)
     # and how: front | three_quarter | profile | closeup | full_body.
-    character = ForeignKeyField(Character, null=True, backref="images", on_delete="SET NULL",
-                                lazy_load=False)
+    character = ForeignKeyField(
+        Character, null=True, backref="images", on_delete="SET NULL", lazy_load=False
+    )
     character_role = CharField(null=True)
     # The face detector's raw box and landmarks in source-image pixels:
     # {"box": [x1, y1, x2, y2], "left_eye": [x, y], "right_eye": .., "nose": .., ...}.

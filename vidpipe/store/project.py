@@ -89,8 +89,9 @@ class Project:
         travels with the folder: one that would lead out of it ("..", absolute) is refused."""
         parts = Path(relative).parts
         if not parts or Path(relative).is_absolute() or ".." in parts or "\0" in relative:
-            raise UnsafeStoredPath(f"stored path {relative!r} leads outside the project "
-                                   "folder; refused")
+            raise UnsafeStoredPath(
+                f"stored path {relative!r} leads outside the project folder; refused"
+            )
         return self.root / relative
 
     def settings(self) -> Settings:
@@ -101,14 +102,20 @@ class Project:
         settings = load_settings(self.root)
         if settings.prompt_template:
             settings = settings.keeping_template(
-                read_template_text(self.root, settings.prompt_template))
+                read_template_text(self.root, settings.prompt_template)
+            )
         return settings
 
     def ensure_dirs(self) -> None:
         """Create the state folders; refuse ones that are symlinks or not folders, so that
         nothing vidpipe writes for this project lands outside it."""
-        for folder in (self.state_dir, self.crops_dir, self.contact_sheets_dir, self.logs_dir,
-                       self.exports_dir):
+        for folder in (
+            self.state_dir,
+            self.crops_dir,
+            self.contact_sheets_dir,
+            self.logs_dir,
+            self.exports_dir,
+        ):
             _ensure_real_folder(folder, self.root)
 
 
@@ -118,7 +125,8 @@ def _ensure_real_folder(folder: Path, root: Path) -> None:
         raise ProjectError(
             f"{shown} in {root} is a symlink (to {os.readlink(folder)}); vidpipe keeps a "
             f"project's state in real folders inside it. Remove the link (vidpipe recreates "
-            f"the folder), or move the whole project instead")
+            f"the folder), or move the whole project instead"
+        )
     try:
         folder.mkdir(exist_ok=True)
     except FileExistsError:
@@ -140,8 +148,9 @@ def init_project(root: Path) -> Project:
     from vidpipe.config.settings import settings_template
 
     create_exclusive(project.config_path, settings_template())
-    create_exclusive(project.state_dir / ".gitignore",
-                     "# vidpipe state: database, queue, crops, logs\n*\n")
+    create_exclusive(
+        project.state_dir / ".gitignore", "# vidpipe state: database, queue, crops, logs\n*\n"
+    )
     return project
 
 
@@ -149,8 +158,14 @@ def enclosing_project(path: Path) -> Project | None:
     """The initialised project holding ``path``: the path itself or the nearest folder above it
     with a ``.vidpipe`` folder (the file system's root never counts)."""
     resolved = Path(path).expanduser().resolve()
-    return next((Project(folder) for folder in (resolved, *resolved.parents)
-                 if folder != folder.parent and Project(folder).is_initialised()), None)
+    return next(
+        (
+            Project(folder)
+            for folder in (resolved, *resolved.parents)
+            if folder != folder.parent and Project(folder).is_initialised()
+        ),
+        None,
+    )
 
 
 def find_project(root: Path) -> Project:
@@ -166,5 +181,6 @@ def find_project(root: Path) -> Project:
         raise ProjectError(
             f"{project.state_dir} is a symlink (to {os.readlink(project.state_dir)}); vidpipe "
             "keeps a project's state inside the project folder. Replace the link with the "
-            "folder it points to, or move the whole project instead")
+            "folder it points to, or move the whole project instead"
+        )
     return project

@@ -78,8 +78,10 @@ class ReconnectingDatabase(PostgresqlDatabase):
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         where = self.connect_params.get("host") or "local socket"
         port = self.connect_params.get("port")
-        return (f"the database server {where}{f':{port}' if port else ''}/{self.database} "
-                f"cannot be reached ({first_line})")
+        return (
+            f"the database server {where}{f':{port}' if port else ''}/{self.database} "
+            f"cannot be reached ({first_line})"
+        )
 
     def _forget_connection(self) -> None:
         conn = self._state.conn
@@ -123,8 +125,9 @@ class ReconnectingDatabase(PostgresqlDatabase):
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
             if lost_at is not None:
-                log.info("database connection lost and reopened (%.1f s)",
-                         time.monotonic() - lost_at)
+                log.info(
+                    "database connection lost and reopened (%.1f s)", time.monotonic() - lost_at
+                )
             return result
 
 
@@ -163,13 +166,18 @@ class OutageLog:
             return
         self._last = text
         # A database away is expected news (no traceback); anything else is a bug to see whole.
-        self.logger.warning("%s failed (%s); retrying", self.what, text,
-                            exc_info=None if isinstance(exc, DatabaseUnreachable) else exc)
+        self.logger.warning(
+            "%s failed (%s); retrying",
+            self.what,
+            text,
+            exc_info=None if isinstance(exc, DatabaseUnreachable) else exc,
+        )
 
     def succeeded(self) -> None:
         if self.since is not None:
-            self.logger.info("%s works again after %.0f s", self.what,
-                             time.monotonic() - self.since)
+            self.logger.info(
+                "%s works again after %.0f s", self.what, time.monotonic() - self.since
+            )
             self.since, self._last = None, ""
 
     @property

@@ -50,8 +50,10 @@ def _open_folder(folder: Path, within: Path | None) -> int:
         real = _fd_path(fd, folder)
         limit = os.path.realpath(within)
         if real != limit and not real.startswith(limit.rstrip(os.sep) + os.sep):
-            raise UnsafePath(f"{folder} leads to {real}, outside {within}; vidpipe does not "
-                             "write through it (a symlinked folder?)")
+            raise UnsafePath(
+                f"{folder} leads to {real}, outside {within}; vidpipe does not "
+                "write through it (a symlinked folder?)"
+            )
     except BaseException:
         os.close(fd)
         raise
@@ -89,12 +91,20 @@ def _write_content(fd: int, content: Content, durable: bool = False) -> None:
 
 
 def disk_full_message(detail: str) -> str:
-    return (f"the disk holding the project is full ({detail}); nothing written before is "
-            "lost: free some space, then the run resumes where it stopped")
+    return (
+        f"the disk holding the project is full ({detail}); nothing written before is "
+        "lost: free some space, then the run resumes where it stopped"
+    )
 
 
-def write_atomic(path: Path | str, content: Content, *, within: Path | None = None,
-                 mode: int = 0o644, durable: bool = False) -> Path:
+def write_atomic(
+    path: Path | str,
+    content: Content,
+    *,
+    within: Path | None = None,
+    mode: int = 0o644,
+    durable: bool = False,
+) -> Path:
     """Replace ``path`` with ``content`` (bytes, text written as UTF-8, or a function that
     writes into a binary file object) in one rename. ``durable``: fsync before the rename
     (for files a person keeps; not for a heartbeat rewritten every second)."""
@@ -102,8 +112,12 @@ def write_atomic(path: Path | str, content: Content, *, within: Path | None = No
     folder_fd = _open_folder(path.parent, within)
     try:
         name = _temp_name()
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     mode, dir_fd=folder_fd)
+        fd = os.open(
+            name,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            mode,
+            dir_fd=folder_fd,
+        )
         try:
             try:
                 _write_content(fd, content, durable)
@@ -121,16 +135,21 @@ def write_atomic(path: Path | str, content: Content, *, within: Path | None = No
     return path
 
 
-def create_exclusive(path: Path | str, content: Content, *, within: Path | None = None,
-                     mode: int = 0o644) -> bool:
+def create_exclusive(
+    path: Path | str, content: Content, *, within: Path | None = None, mode: int = 0o644
+) -> bool:
     """Create ``path`` with ``content`` if nothing is at that name; False if something is
     (a file, a folder, a symlink even if dangling): it is left as it is."""
     path = Path(path)
     folder_fd = _open_folder(path.parent, within)
     try:
         try:
-            fd = os.open(path.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                         | os.O_CLOEXEC, mode, dir_fd=folder_fd)
+            fd = os.open(
+                path.name,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                mode,
+                dir_fd=folder_fd,
+            )
         except FileExistsError:
             return False
         try:
@@ -142,8 +161,14 @@ def create_exclusive(path: Path | str, content: Content, *, within: Path | None 
         os.close(folder_fd)
 
 
-def write_new(folder: Path | str, names: Iterable[str], content: Content, *,
-              within: Path | None = None, same: Callable[[str], bool] | None = None) -> str:
+def write_new(
+    folder: Path | str,
+    names: Iterable[str],
+    content: Content,
+    *,
+    within: Path | None = None,
+    same: Callable[[str], bool] | None = None,
+) -> str:
     """Put ``content`` under the first of ``names`` that is free in ``folder`` and return it.
 
     The content is written completely to a temporary file first and then hard-linked to the
@@ -155,8 +180,12 @@ def write_new(folder: Path | str, names: Iterable[str], content: Content, *,
     folder_fd = _open_folder(folder, within)
     try:
         temp = _temp_name()
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o644, dir_fd=folder_fd)
+        fd = os.open(
+            temp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o644,
+            dir_fd=folder_fd,
+        )
         try:
             try:
                 _write_content(fd, content)
@@ -189,8 +218,12 @@ def _link_exclusive(folder_fd: int, temp: str, name: str) -> bool:
             raise
     # A filesystem without hard links: claim the name exclusively, then fill it.
     try:
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o644, dir_fd=folder_fd)
+        fd = os.open(
+            name,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o644,
+            dir_fd=folder_fd,
+        )
     except FileExistsError:
         return False
     try:
@@ -208,8 +241,17 @@ def open_append(path: Path | str, *, within: Path | None = None, mode: int = 0o6
     folder_fd = _open_folder(path.parent, within)
     try:
         try:
-            fd = os.open(path.name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
-                         | os.O_NONBLOCK | os.O_CLOEXEC, mode, dir_fd=folder_fd)
+            fd = os.open(
+                path.name,
+                os.O_WRONLY
+                | os.O_APPEND
+                | os.O_CREAT
+                | os.O_NOFOLLOW
+                | os.O_NONBLOCK
+                | os.O_CLOEXEC,
+                mode,
+                dir_fd=folder_fd,
+            )
         except OSError as exc:
             raise UnsafePath(f"cannot append to {path}: {_why(exc)}") from None
     finally:
@@ -254,8 +296,7 @@ def open_inside(path: Path | str, root: Path | str) -> IO[bytes]:
         real = _fd_path(handle.fileno(), Path(path))
         limit = os.path.realpath(root).rstrip(os.sep) + os.sep
         if not real.startswith(limit):
-            raise UnsafePath(f"{path} leads to {real}, outside the project folder {root}; "
-                             "not read")
+            raise UnsafePath(f"{path} leads to {real}, outside the project folder {root}; not read")
     except BaseException:
         handle.close()
         raise
@@ -272,11 +313,16 @@ def read_limited(path: Path | str, limit: int, *, follow_symlinks: bool = False)
 
 
 def describe_kind(mode: int) -> str:
-    """"a FIFO", "a socket" ... for a stat mode, as a person would say it."""
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a symlink"),
-                       (stat.S_ISREG, "a regular file")):
+    """ "a FIFO", "a socket" ... for a stat mode, as a person would say it."""
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISREG, "a regular file"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -292,12 +338,25 @@ class LogFileHandler(logging.handlers.RotatingFileHandler):
     """A rotating log file opened with :func:`open_append`: a symlink planted at the log's name
     is refused (UnsafePath) instead of appended to. Rotation renames, which never follows."""
 
-    def __init__(self, path: Path | str, max_bytes: int = 5_000_000, backup_count: int = 5,
-                 within: Path | None = None):
+    def __init__(
+        self,
+        path: Path | str,
+        max_bytes: int = 5_000_000,
+        backup_count: int = 5,
+        within: Path | None = None,
+    ):
         self.within = within
-        super().__init__(path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8",
-                         errors="backslashreplace")
+        super().__init__(
+            path,
+            maxBytes=max_bytes,
+            backupCount=backup_count,
+            encoding="utf-8",
+            errors="backslashreplace",
+        )
 
     def _open(self):
-        return io.TextIOWrapper(open_append(self.baseFilename, within=self.within),
-                                encoding="utf-8", errors="backslashreplace")
+        return io.TextIOWrapper(
+            open_append(self.baseFilename, within=self.within),
+            encoding="utf-8",
+            errors="backslashreplace",
+        )

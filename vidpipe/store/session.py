@@ -29,8 +29,9 @@ class ProjectSession:
         self.close()
 
 
-def open_project(root: Path | str, settings: Settings | None = None,
-                 create: bool = False) -> ProjectSession:
+def open_project(
+    root: Path | str, settings: Settings | None = None, create: bool = False
+) -> ProjectSession:
     """Bind the models to the project's database (creating/migrating it) and return a session.
 
     ``settings`` defaults to the project's vidpipe.toml plus the environment.

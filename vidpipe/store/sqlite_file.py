@@ -32,10 +32,12 @@ SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
 
 
 def hard_link_problem(name: Path, links: int) -> str:
-    return (f"{name} has {links} hard links: another folder (a project copied with `cp -al`?) "
-            "shares this very file, and each project would change the other's data (a scan "
-            "marks the other's images removed). Give this project its own copy while no "
-            f"vidpipe runs: cp -p '{name}' '{name}.own' && mv '{name}.own' '{name}'")
+    return (
+        f"{name} has {links} hard links: another folder (a project copied with `cp -al`?) "
+        "shares this very file, and each project would change the other's data (a scan "
+        "marks the other's images removed). Give this project its own copy while no "
+        f"vidpipe runs: cp -p '{name}' '{name}.own' && mv '{name}.own' '{name}'"
+    )
 
 
 def check_sqlite_files(path: Path) -> None:
@@ -49,12 +51,15 @@ def check_sqlite_files(path: Path) -> None:
         except FileNotFoundError:
             continue
         if stat.S_ISLNK(found.st_mode):
-            raise ProjectError(f"{name} is a symlink (to {os.readlink(name)}); vidpipe does not "
-                               "open a database through a symlink. Replace it with the file "
-                               "itself, or move it away")
+            raise ProjectError(
+                f"{name} is a symlink (to {os.readlink(name)}); vidpipe does not "
+                "open a database through a symlink. Replace it with the file "
+                "itself, or move it away"
+            )
         if not stat.S_ISREG(found.st_mode):
-            raise ProjectError(f"{name} is {describe_kind(found.st_mode)}, not a database "
-                               "file; move it away")
+            raise ProjectError(
+                f"{name} is {describe_kind(found.st_mode)}, not a database file; move it away"
+            )
         if found.st_nlink > 1:
             raise ProjectError(hard_link_problem(name, found.st_nlink))
 
@@ -91,9 +96,13 @@ class PinnedSqliteDatabase(SqliteDatabase):
         # silently made anew (mode=rw).
         mode = "" if self.identity is None else "&mode=rw"
         try:
-            conn = sqlite3.connect(f"file:{quote(str(path))}?nofollow=1{mode}", uri=True,
-                                   timeout=self._timeout, isolation_level=None,
-                                   **self.connect_params)
+            conn = sqlite3.connect(
+                f"file:{quote(str(path))}?nofollow=1{mode}",
+                uri=True,
+                timeout=self._timeout,
+                isolation_level=None,
+                **self.connect_params,
+            )
         except sqlite3.OperationalError as exc:
             if self.identity is None:
                 raise
@@ -101,7 +110,8 @@ class PinnedSqliteDatabase(SqliteDatabase):
                 f"the project database {path} cannot be opened again ({exc}): it was removed "
                 "or replaced by a symlink while vidpipe had it open. Check who can write to "
                 f"{path.parent} (ls -ld), put the project's own database back, and start "
-                "vidpipe again") from None
+                "vidpipe again"
+            ) from None
         try:
             self._verify(path)
             self._add_conn_hooks(conn)
@@ -116,8 +126,9 @@ class PinnedSqliteDatabase(SqliteDatabase):
             try:
                 held = [os.stat(path, follow_symlinks=False)]
             except OSError as exc:
-                raise ProjectError(f"the project database {path} cannot be opened: "
-                                   f"{exc.strerror or exc}") from None
+                raise ProjectError(
+                    f"the project database {path} cannot be opened: {exc.strerror or exc}"
+                ) from None
         identities = {(found.st_dev, found.st_ino) for found in held}
         if self.identity is None and len(identities) == 1:
             self.identity = identities.pop()
@@ -127,7 +138,8 @@ class PinnedSqliteDatabase(SqliteDatabase):
                 f"the project database {path} was replaced by another file while vidpipe had "
                 "it open; vidpipe stops rather than read or write the other one. Someone who "
                 f"can write to {path.parent} swapped it: check who can (ls -ld), put the "
-                "project's own database back, and start vidpipe again")
+                "project's own database back, and start vidpipe again"
+            )
         links = max(found.st_nlink for found in held)
         if links > 1:
             raise ProjectError(hard_link_problem(path, links))

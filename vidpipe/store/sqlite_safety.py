@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
 GUARD_VARIABLE = "VIDPIPE_SNAPSHOT_GUARD"
 
-_WRITE_KEYWORDS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER",
-                             "BEGIN"})
+_WRITE_KEYWORDS = frozenset(
+    {"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "BEGIN"}
+)
 _SQLITE_TXN_READ = 1
 
 
@@ -76,8 +77,7 @@ class SnapshotSafeCursor(sqlite3.Cursor):
         self._check(sql)
         self._rows = None  # a failed statement leaves nothing of the previous one to read
         super().execute(sql, parameters)
-        self._rows = (collections.deque(super().fetchall())
-                      if self.description is not None else None)
+        self._rows = collections.deque(super().fetchall()) if self.description is not None else None
         return self
 
     def executemany(self, sql, seq_of_parameters):
@@ -129,8 +129,10 @@ class _SnapshotGuard:
         self.handle = ctypes.c_void_p.from_address(id(connection) + object.__basicsize__).value
         actual = (self.library.sqlite3_db_filename(self.handle, b"main") or b"").decode()
         if not _same_file(actual, str(database)):
-            raise RuntimeError(f"snapshot guard: cannot find the sqlite3 handle of {database!r} "
-                               f"(found {actual!r}); unset {GUARD_VARIABLE} or fix the guard")
+            raise RuntimeError(
+                f"snapshot guard: cannot find the sqlite3 handle of {database!r} "
+                f"(found {actual!r}); unset {GUARD_VARIABLE} or fix the guard"
+            )
 
     def check(self, sql: str) -> None:
         words = sql.lstrip().split(None, 1)
@@ -139,9 +141,11 @@ class _SnapshotGuard:
         if self.library.sqlite3_txn_state(self.handle, None) != _SQLITE_TXN_READ:
             return
         open_reads = self._busy_statements()
-        message = (f"write on a connection that holds a read snapshot open: {sql.strip()[:200]!r}"
-                   f"; open: {open_reads or 'a deferred transaction that has read'}. Read results "
-                   "to the end (list(query)) or begin the transaction IMMEDIATE before writing.")
+        message = (
+            f"write on a connection that holds a read snapshot open: {sql.strip()[:200]!r}"
+            f"; open: {open_reads or 'a deferred transaction that has read'}. Read results "
+            "to the end (list(query)) or begin the transaction IMMEDIATE before writing."
+        )
         print(f"vidpipe: {StaleSnapshotWrite.__name__}: {message}", file=sys.stderr, flush=True)
         raise StaleSnapshotWrite(message)
 
@@ -159,7 +163,7 @@ def _same_file(found: str, given: str) -> bool:
     if given.startswith("file:"):  # a URI (file:PATH?nofollow=1): its path
         from urllib.parse import unquote
 
-        given = unquote(given[len("file:"):].split("?", 1)[0])
+        given = unquote(given[len("file:") :].split("?", 1)[0])
     if given in ("", ":memory:"):
         return found == ""
     return bool(found) and Path(found).resolve() == Path(given).resolve()
@@ -178,11 +182,12 @@ def _library() -> ctypes.CDLL:
 
         library = ctypes.CDLL(_sqlite3.__file__)
         for name, argtypes, restype in (
-                ("sqlite3_txn_state", [ctypes.c_void_p, ctypes.c_char_p], ctypes.c_int),
-                ("sqlite3_db_filename", [ctypes.c_void_p, ctypes.c_char_p], ctypes.c_char_p),
-                ("sqlite3_next_stmt", [ctypes.c_void_p, ctypes.c_void_p], ctypes.c_void_p),
-                ("sqlite3_stmt_busy", [ctypes.c_void_p], ctypes.c_int),
-                ("sqlite3_sql", [ctypes.c_void_p], ctypes.c_char_p)):
+            ("sqlite3_txn_state", [ctypes.c_void_p, ctypes.c_char_p], ctypes.c_int),
+            ("sqlite3_db_filename", [ctypes.c_void_p, ctypes.c_char_p], ctypes.c_char_p),
+            ("sqlite3_next_stmt", [ctypes.c_void_p, ctypes.c_void_p], ctypes.c_void_p),
+            ("sqlite3_stmt_busy", [ctypes.c_void_p], ctypes.c_int),
+            ("sqlite3_sql", [ctypes.c_void_p], ctypes.c_char_p),
+        ):
             function = getattr(library, name)
             function.argtypes, function.restype = argtypes, restype
         _LIBRARY = library

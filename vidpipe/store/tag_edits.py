@@ -24,12 +24,17 @@ def check_tag_free(asset: Asset, tag: str | None) -> None:
     too: it comes back with its file). Either way no number is handed out twice."""
     if not tag:
         return
-    holder = Asset.select().where(Asset.manifest == asset.manifest_id, Asset.manifest_tag == tag,
-                                  Asset.id != asset.id).first()
+    holder = (
+        Asset.select()
+        .where(Asset.manifest == asset.manifest_id, Asset.manifest_tag == tag, Asset.id != asset.id)
+        .first()
+    )
     if holder is not None:
-        raise EditError(f"tag {printable(tag, one_line=True)} is held by "
-                        f"{printable(holder.name, one_line=True)} (id {holder.id}); a number "
-                        "is never given twice (`vidpipe retag` renumbers a manifest)")
+        raise EditError(
+            f"tag {printable(tag, one_line=True)} is held by "
+            f"{printable(holder.name, one_line=True)} (id {holder.id}); a number "
+            "is never given twice (`vidpipe retag` renumbers a manifest)"
+        )
     lock_numbering()
     for name in (asset.manifest_tag, tag):
         parsed = split_numbered(name)
@@ -46,10 +51,13 @@ def retyped_tag(asset: Asset, asset_type: str) -> str | None:
     if parsed is None or parsed[0] not in TAG_PREFIX.values() or parsed[0] == prefix:
         return None
     lock_numbering()
-    used = {number for tag in Asset.select(Asset.manifest_tag).where(
-                Asset.manifest == asset.manifest_id, Asset.manifest_tag.startswith(f"{prefix}_"))
-            .scalars()
-            if (number := _number_of(tag, prefix)) is not None}
+    used = {
+        number
+        for tag in Asset.select(Asset.manifest_tag)
+        .where(Asset.manifest == asset.manifest_id, Asset.manifest_tag.startswith(f"{prefix}_"))
+        .scalars()
+        if (number := _number_of(tag, prefix)) is not None
+    }
     record_high_water(tag_scope(asset.manifest_id), *parsed)
     return numbered(prefix, hand_out(tag_scope(asset.manifest_id), prefix, used)[0])
 

@@ -36,8 +36,11 @@ def read_template_text(project_root: Path, spec: str) -> str:
     saying what is wrong with it otherwise."""
     path = template_path(project_root, spec)
     try:
-        handle = (open_inside(path, project_root) if names_inside(project_root, path)
-                  else open_regular(path))
+        handle = (
+            open_inside(path, project_root)
+            if names_inside(project_root, path)
+            else open_regular(path)
+        )
     except UnsafePath as exc:  # not a regular file (a FIFO would block), or leads outside
         raise ConfigError(f"prompt_template: {exc}") from None
     except OSError as exc:

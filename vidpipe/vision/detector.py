@@ -27,8 +27,14 @@ class Box:
     class_name: str
 
     def scaled(self, factor: float) -> "Box":
-        return Box(self.x1 * factor, self.y1 * factor, self.x2 * factor, self.y2 * factor,
-                   self.confidence, self.class_name)
+        return Box(
+            self.x1 * factor,
+            self.y1 * factor,
+            self.x2 * factor,
+            self.y2 * factor,
+            self.confidence,
+            self.class_name,
+        )
 
 
 class Detector(Protocol):
@@ -56,8 +62,14 @@ def resolve_device(requested: str) -> str:
 class UltralyticsDetector(LazyModel):
     """ultralytics YOLO, loaded on first use; batched; half precision on CUDA."""
 
-    def __init__(self, weights: YoloWeights, device: str, batch_size: int = 8,
-                 min_confidence: float = 0.25, image_size: int = 640):
+    def __init__(
+        self,
+        weights: YoloWeights,
+        device: str,
+        batch_size: int = 8,
+        min_confidence: float = 0.25,
+        image_size: int = 640,
+    ):
         super().__init__()
         self.weights = weights
         self.device = device
@@ -77,8 +89,10 @@ class UltralyticsDetector(LazyModel):
             model = YOLO(self.weights.source, task="detect")
         except (TypeError, RuntimeError, EOFError, OSError) as exc:
             # ultralytics' message for a checkpoint refused by weights_only, or a damaged file
-            raise ModelUnavailable(f"cannot load YOLO weights {self.weights.source}: "
-                                   f"{str(exc).replace('ERROR ❌️ ', '')}") from None
+            raise ModelUnavailable(
+                f"cannot load YOLO weights {self.weights.source}: "
+                f"{str(exc).replace('ERROR ❌️ ', '')}"
+            ) from None
         model.to(self.device)
         self._model = model
         self.names = dict(model.names)
@@ -88,20 +102,31 @@ class UltralyticsDetector(LazyModel):
         results: list[list[Box]] = []
         with self.lock:
             for start in range(0, len(images), self.batch_size):
-                batch = list(images[start:start + self.batch_size])
+                batch = list(images[start : start + self.batch_size])
                 predictions = self._model.predict(
-                    batch, imgsz=self.image_size, conf=self.min_confidence, device=self.device,
-                    half=self.half, verbose=False, batch=len(batch))
+                    batch,
+                    imgsz=self.image_size,
+                    conf=self.min_confidence,
+                    device=self.device,
+                    half=self.half,
+                    verbose=False,
+                    batch=len(batch),
+                )
                 for prediction in predictions:
                     boxes = prediction.boxes
                     xyxy = boxes.xyxy.float().cpu().numpy().tolist()
                     confs = boxes.conf.float().cpu().numpy().tolist()
                     classes = boxes.cls.int().cpu().numpy().tolist()
-                    results.append([
-                        Box(*coords, confidence=float(conf),
-                            class_name=self.names.get(int(cls), str(int(cls))))
-                        for coords, conf, cls in zip(xyxy, confs, classes)
-                    ])
+                    results.append(
+                        [
+                            Box(
+                                *coords,
+                                confidence=float(conf),
+                                class_name=self.names.get(int(cls), str(int(cls))),
+                            )
+                            for coords, conf, cls in zip(xyxy, confs, classes)
+                        ]
+                    )
         return results
 
 
@@ -111,8 +136,10 @@ def require_safe_loading() -> None:
     import ultralytics.nn.tasks as tasks
 
     if not hasattr(tasks, "_SafeLoad") or not tasks._SafeLoad.SUPPORTED:
-        raise ModelUnavailable("this ultralytics/torch cannot load checkpoints safely "
-                               "(weights_only); upgrade ultralytics to 8.4 and torch to 2.6 or later")
+        raise ModelUnavailable(
+            "this ultralytics/torch cannot load checkpoints safely "
+            "(weights_only); upgrade ultralytics to 8.4 and torch to 2.6 or later"
+        )
     tasks.SAFE_LOAD = True
 
 
@@ -137,7 +164,17 @@ def get_detector(settings: "Settings") -> Detector:
     weights = require_yolo_weights(settings)
     prepare_ultralytics_env(settings)
     device = resolve_device(settings.device)
-    key = ("yolo", weights.source, weights.identity(), device, settings.detection_batch_size,
-           settings.detection_confidence)
-    return shared_model(key, lambda: UltralyticsDetector(
-        weights, device, settings.detection_batch_size, settings.detection_confidence))
+    key = (
+        "yolo",
+        weights.source,
+        weights.identity(),
+        device,
+        settings.detection_batch_size,
+        settings.detection_confidence,
+    )
+    return shared_model(
+        key,
+        lambda: UltralyticsDetector(
+            weights, device, settings.detection_batch_size, settings.detection_confidence
+        ),
+    )

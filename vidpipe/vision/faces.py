@@ -63,8 +63,7 @@ class DeepfaceFinder(LazyModel):
             from deepface import DeepFace
 
             DeepFace.build_model(model_name=self.model_name, task="facial_recognition")
-            detector = DeepFace.build_model(model_name=self.detector_backend,
-                                            task="face_detector")
+            detector = DeepFace.build_model(model_name=self.detector_backend, task="face_detector")
             keep_mtcnn_landmarks(detector)
             self._deepface = DeepFace
             try:
@@ -81,8 +80,12 @@ class DeepfaceFinder(LazyModel):
         bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
         with self.lock:
             results = self._deepface.represent(
-                img_path=bgr, model_name=self.model_name, detector_backend=self.detector_backend,
-                enforce_detection=False, align=True)
+                img_path=bgr,
+                model_name=self.model_name,
+                detector_backend=self.detector_backend,
+                enforce_detection=False,
+                align=True,
+            )
         faces = []
         for result in results:
             confidence = float(result.get("face_confidence") or 0.0)
@@ -92,9 +95,17 @@ class DeepfaceFinder(LazyModel):
             x, y, w, h = (float(area[k]) for k in ("x", "y", "w", "h"))
             if w <= 0 or h <= 0:
                 continue
-            faces.append(Face(x, y, x + w, y + h, confidence,
-                              [float(v) for v in np.asarray(result["embedding"]).ravel()],
-                              _landmarks(area)))
+            faces.append(
+                Face(
+                    x,
+                    y,
+                    x + w,
+                    y + h,
+                    confidence,
+                    [float(v) for v in np.asarray(result["embedding"]).ravel()],
+                    _landmarks(area),
+                )
+            )
         return faces
 
 
@@ -102,8 +113,11 @@ LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 
 def _landmarks(area: dict) -> dict[str, tuple[float, float]]:
-    return {name: (float(area[name][0]), float(area[name][1]))
-            for name in LANDMARKS if area.get(name) is not None}
+    return {
+        name: (float(area[name][0]), float(area[name][1]))
+        for name in LANDMARKS
+        if area.get(name) is not None
+    }
 
 
 def get_face_finder(settings: "Settings") -> DeepfaceFinder:

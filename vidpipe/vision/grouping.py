@@ -46,10 +46,13 @@ def cosine_distances(embeddings: np.ndarray) -> np.ndarray:
     return distances
 
 
-def group_faces(embeddings: Sequence[Sequence[float]] | np.ndarray, threshold: float,
-                must: Iterable[tuple[int, int]] = (),
-                cannot: Iterable[tuple[int, int]] = (),
-                apart: Iterable[tuple[int, int]] = ()) -> list[int]:
+def group_faces(
+    embeddings: Sequence[Sequence[float]] | np.ndarray,
+    threshold: float,
+    must: Iterable[tuple[int, int]] = (),
+    cannot: Iterable[tuple[int, int]] = (),
+    apart: Iterable[tuple[int, int]] = (),
+) -> list[int]:
     """A group label per embedding (0..k-1, numbered by first appearance)."""
     n = len(embeddings)
     if n == 0:
@@ -117,8 +120,9 @@ def _average_linkage(distances: np.ndarray, threshold: float) -> list[int]:
     return parent
 
 
-def _apply_must_links(parent: list[int], must: Iterable[tuple[int, int]],
-                      cannot: list[tuple[int, int]]) -> None:
+def _apply_must_links(
+    parent: list[int], must: Iterable[tuple[int, int]], cannot: list[tuple[int, int]]
+) -> None:
     for a, b in must:
         ra, rb = _find(parent, a), _find(parent, b)
         if ra == rb:

@@ -34,9 +34,18 @@ def _detect_faces(detector: Any, img) -> list:
         x, y, w, h = found["box"]
         points = found["keypoints"]
         # deepface names eyes (and so mouth corners) as the person sees them, mtcnn as we do.
-        regions.append(FacialAreaRegion(
-            x=x, y=y, w=w, h=h, confidence=found["confidence"],
-            left_eye=_point(points.get("right_eye")), right_eye=_point(points.get("left_eye")),
-            nose=_point(points.get("nose")), mouth_left=_point(points.get("mouth_right")),
-            mouth_right=_point(points.get("mouth_left"))))
+        regions.append(
+            FacialAreaRegion(
+                x=x,
+                y=y,
+                w=w,
+                h=h,
+                confidence=found["confidence"],
+                left_eye=_point(points.get("right_eye")),
+                right_eye=_point(points.get("left_eye")),
+                nose=_point(points.get("nose")),
+                mouth_left=_point(points.get("mouth_right")),
+                mouth_right=_point(points.get("mouth_left")),
+            )
+        )
     return regions

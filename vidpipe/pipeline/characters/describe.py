@@ -63,8 +63,9 @@ class Request:
 
 def best_images(images: list[Asset], primary_id: int | None) -> list[Asset]:
     """Up to MAX_IMAGES: the primary, then the best image of each other role, then the rest."""
-    ordered = sorted(images, key=lambda a: (a.id != primary_id,
-                                            image_order(a.character_role, a.sharpness, a.id)))
+    ordered = sorted(
+        images, key=lambda a: (a.id != primary_id, image_order(a.character_role, a.sharpness, a.id))
+    )
     chosen: list[Asset] = ordered[:1]
     for role in Role:
         if len(chosen) == MAX_IMAGES:
@@ -106,26 +107,35 @@ def offline_description(request: Request) -> str:
         if text and text not in seen:
             seen.append(text)
     body = " ".join(seen[:OFFLINE_SENTENCES]) or "no prompt yet for its images."
-    return (f"{OFFLINE_LABEL}{handle}, summarised from {len(request.images)} reference "
-            f"image(s) without a vision model: {body}")
+    return (
+        f"{OFFLINE_LABEL}{handle}, summarised from {len(request.images)} reference "
+        f"image(s) without a vision model: {body}"
+    )
 
 
-def describe(requests: list[Request], project: "Project", settings: "Settings",
-             run_id: int | None, online: bool) -> tuple[int, list[str]]:
+def describe(
+    requests: list[Request],
+    project: "Project",
+    settings: "Settings",
+    run_id: int | None,
+    online: bool,
+) -> tuple[int, list[str]]:
     """Write a description for every request (``online``: through the prompts' vision backend,
     see vidpipe.prompting.backend); returns (written, errors)."""
     if not requests:
         return 0, []
     if not online:
         for request in requests:
-            apply_ai_description(request.character.id, offline_description(request), "offline",
-                                 request.key)
+            apply_ai_description(
+                request.character.id, offline_description(request), "offline", request.key
+            )
         return len(requests), []
     return asyncio.run(_describe_online(requests, project, settings, run_id))
 
 
-async def _describe_online(requests: list[Request], project: "Project", settings: "Settings",
-                           run_id: int | None) -> tuple[int, list[str]]:
+async def _describe_online(
+    requests: list[Request], project: "Project", settings: "Settings", run_id: int | None
+) -> tuple[int, list[str]]:
     from vidpipe.prompting.backend_choice import open_backend
     from vidpipe.prompting.retry import PromptFailure, RetryPolicy
     from vidpipe.prompting.runner import jpeg_encoder
@@ -141,8 +151,9 @@ async def _describe_online(requests: list[Request], project: "Project", settings
                 cached = _cached(request.key, request.character.handle)
                 if cached is None:
                     try:
-                        cached = await _ask(client, limiter, policy, encode, project, request,
-                                            settings, run_id)
+                        cached = await _ask(
+                            client, limiter, policy, encode, project, request, settings, run_id
+                        )
                     except (PromptFailure, OSError) as exc:
                         errors.append(f"{request.character.handle}: {client.redact(str(exc))}")
                         continue
@@ -153,14 +164,16 @@ async def _describe_online(requests: list[Request], project: "Project", settings
     return written, errors
 
 
-async def _ask(client, limiter, policy, encode, project, request: Request, settings,
-               run_id: int | None) -> str:
+async def _ask(
+    client, limiter, policy, encode, project, request: Request, settings, run_id: int | None
+) -> str:
     from vidpipe.prompting import ledger
     from vidpipe.prompting.backend_choice import identity
     from vidpipe.prompting.retry import PromptFailure, with_retries
 
-    images = [await asyncio.to_thread(encode, project.absolute(a.file_path))
-              for a in request.images]
+    images = [
+        await asyncio.to_thread(encode, project.absolute(a.file_path)) for a in request.images
+    ]
     character = request.character
     named = f" ({character.name})" if character.name else ""
     prompt = PROMPT.format(count=len(images), handle=character.handle, named=named)
@@ -175,8 +188,7 @@ async def _ask(client, limiter, policy, encode, project, request: Request, setti
             except PromptFailure as exc:
                 failure, usage = exc, exc.usage
         if usage is not None:  # billed is billed, a refused answer too
-            ledger.record(run_id, request.images[0].id, backend.cache_model, usage,
-                          backend.price)
+            ledger.record(run_id, request.images[0].id, backend.cache_model, usage, backend.price)
         if failure is not None:
             raise failure
         assert reply is not None
@@ -198,7 +210,11 @@ def _cached(key: str, handle: str) -> str | None:
 
 def _store(key: str, text: str, handle: str) -> None:
     response = {"description": text, "handle": handle}
-    (PromptCache.insert(key=f"character:{key}", response=response, created_at=utcnow())
-     .on_conflict(conflict_target=[PromptCache.key],
-                  update={PromptCache.response: response, PromptCache.created_at: utcnow()})
-     .execute())
+    (
+        PromptCache.insert(key=f"character:{key}", response=response, created_at=utcnow())
+        .on_conflict(
+            conflict_target=[PromptCache.key],
+            update={PromptCache.response: response, PromptCache.created_at: utcnow()},
+        )
+        .execute()
+    )

@@ -12,29 +12,43 @@ from vidpipe.store.models import Asset, AssetState, Character
 def character_by_handle(handle: str) -> Character:
     character = Character.get_or_none(Character.handle == str(handle).strip().upper())
     if character is None:
-        known = ", ".join(c.handle for c in Character.select(Character.handle)
-                          .order_by(Character.number).limit(20))
-        raise EditError(f"no character {quoted(handle)}" + (f" (there are: {known})" if known
-                                                            else " (none yet)"))
+        known = ", ".join(
+            c.handle
+            for c in Character.select(Character.handle).order_by(Character.number).limit(20)
+        )
+        raise EditError(
+            f"no character {quoted(handle)}"
+            + (f" (there are: {known})" if known else " (none yet)")
+        )
     return character
 
 
 def set_primary(character_id: int, asset_id: int) -> None:
     """A person picks the primary image: it must be one of the character's images."""
     asset = Asset.get_or_none(Asset.id == asset_id)
-    if (asset is None or asset.character_id != character_id
-            or asset.state in (AssetState.REMOVED, AssetState.ERROR)):
+    if (
+        asset is None
+        or asset.character_id != character_id
+        or asset.state in (AssetState.REMOVED, AssetState.ERROR)
+    ):
         handle = Character.get_by_id(character_id).handle
-        raise EditError(f"asset {asset_id} is not one of {handle}'s images "
-                        "(see `vidpipe characters PROJECT`)")
+        raise EditError(
+            f"asset {asset_id} is not one of {handle}'s images (see `vidpipe characters PROJECT`)"
+        )
     edit_character(character_id, "primary_asset", asset_id)
 
 
 def _a_face_of(character: Character) -> Asset:
-    face = (Asset.select().where(Asset.character == character.id,
-                                 Asset.is_face_crop == True,  # noqa: E712
-                                 Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR]))
-            .order_by(Asset.id).first())
+    face = (
+        Asset.select()
+        .where(
+            Asset.character == character.id,
+            Asset.is_face_crop == True,  # noqa: E712
+            Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR]),
+        )
+        .order_by(Asset.id)
+        .first()
+    )
     if face is None:
         raise EditError(f"{character.handle} has no face in the pipeline to merge")
     return face
@@ -63,14 +77,24 @@ def split_image(handle: str, asset_id: int) -> str:
     character = character_by_handle(handle)
     asset = Asset.get_or_none(Asset.id == asset_id)
     if asset is None or asset.character_id != character.id or not asset.is_face_crop:
-        raise EditError(f"asset {asset_id} is not one of {character.handle}'s faces (only a "
-                        "face crop can be split off; its closeup and full-body images follow it)")
+        raise EditError(
+            f"asset {asset_id} is not one of {character.handle}'s faces (only a "
+            "face crop can be split off; its closeup and full-body images follow it)"
+        )
     if character.primary_asset == asset.id:  # the rest of the group keeps the character
-        others = [a.id for a in Asset.select(Asset.id).where(
-            Asset.character == character.id, Asset.is_face_crop == True,  # noqa: E712
-            Asset.id != asset.id, Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR]))
-            .order_by(Asset.id)]
+        others = [
+            a.id
+            for a in Asset.select(Asset.id)
+            .where(
+                Asset.character == character.id,
+                Asset.is_face_crop == True,  # noqa: E712
+                Asset.id != asset.id,
+                Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR]),
+            )
+            .order_by(Asset.id)
+        ]
         Character.update(primary_asset=others[0] if others else None, primary_picked=False).where(
-            Character.id == character.id).execute()
+            Character.id == character.id
+        ).execute()
     split_face(asset.id)
     return Character.get_by_id(Asset.get_by_id(asset.id).character_id).handle

@@ -31,12 +31,21 @@ def match_groups(groups: Sequence[Sequence[Asset]]) -> list[Character]:
     known = {c.id: c for c in Character.select()}
     candidates = []
     for index, members in enumerate(groups):
-        for character_id, shared in Counter(m.character_id for m in members
-                                            if m.character_id in known).items():
+        for character_id, shared in Counter(
+            m.character_id for m in members if m.character_id in known
+        ).items():
             character = known[character_id]
             holds_primary = any(m.id == character.primary_asset for m in members)
-            candidates.append((not person_chosen(character), -shared, not holds_primary,
-                               character.number, index, character))
+            candidates.append(
+                (
+                    not person_chosen(character),
+                    -shared,
+                    not holds_primary,
+                    character.number,
+                    index,
+                    character,
+                )
+            )
     candidates.sort(key=lambda c: c[:5])
     chosen: dict[int, Character] = {}
     taken: set[int] = set()
@@ -44,8 +53,10 @@ def match_groups(groups: Sequence[Sequence[Asset]]) -> list[Character]:
         if index not in chosen and character.id not in taken:
             chosen[index] = character
             taken.add(character.id)
-    unmatched = sorted((i for i in range(len(groups)) if i not in chosen),
-                       key=lambda i: min(m.id for m in groups[i]))
+    unmatched = sorted(
+        (i for i in range(len(groups)) if i not in chosen),
+        key=lambda i: min(m.id for m in groups[i]),
+    )
     handles = {c.handle for c in known.values()}
     used = {c.number for c in known.values()}  # rows are never deleted: every number ever given
     for index in unmatched:
@@ -53,7 +64,8 @@ def match_groups(groups: Sequence[Sequence[Asset]]) -> list[Character]:
         while default_handle(number) in handles:  # a person renamed another one to it
             number += 1
         used.add(number)
-        chosen[index] = Character.create(number=number, handle=default_handle(number),
-                                         created_at=utcnow(), updated_at=utcnow())
+        chosen[index] = Character.create(
+            number=number, handle=default_handle(number), created_at=utcnow(), updated_at=utcnow()
+        )
         handles.add(chosen[index].handle)
     return [chosen[i] for i in range(len(groups))]

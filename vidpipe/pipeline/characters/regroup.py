@@ -23,7 +23,14 @@ from vidpipe.pipeline.characters.views import Role, image_order
 from vidpipe.pipeline.duplicate_marks import write_duplicate_mark
 from vidpipe.store.database import serialize_writers
 from vidpipe.store.models import (
-    Asset, AssetState, Character, FaceDecision, KeyValue, Source, db, utcnow,
+    Asset,
+    AssetState,
+    Character,
+    FaceDecision,
+    KeyValue,
+    Source,
+    db,
+    utcnow,
 )
 
 #: PostgreSQL advisory lock key of the project-wide regrouping ("vicf").
@@ -68,19 +75,29 @@ def regroup_project(threshold: float | None = None, model_name: str = "Dlib") ->
 
 
 def live_faces() -> list[Asset]:
-    return list(Asset.select().where(
-        Asset.is_face_crop == True, Asset.state.not_in(GONE),  # noqa: E712
-        Asset.face_embedding.is_null(False)).order_by(Asset.id))
+    return list(
+        Asset.select()
+        .where(
+            Asset.is_face_crop == True,  # noqa: E712
+            Asset.state.not_in(GONE),
+            Asset.face_embedding.is_null(False),
+        )
+        .order_by(Asset.id)
+    )
 
 
 def _threshold(wanted: float | None) -> float | None:
     if wanted is None:
         row = KeyValue.get_or_none(KeyValue.key == THRESHOLD_KEY)
         return float(row.value) if row and row.value is not None else None
-    (KeyValue.insert(key=THRESHOLD_KEY, value=wanted, updated_at=utcnow())
-     .on_conflict(conflict_target=[KeyValue.key],
-                  update={KeyValue.value: wanted, KeyValue.updated_at: utcnow()})
-     .execute())
+    (
+        KeyValue.insert(key=THRESHOLD_KEY, value=wanted, updated_at=utcnow())
+        .on_conflict(
+            conflict_target=[KeyValue.key],
+            update={KeyValue.value: wanted, KeyValue.updated_at: utcnow()},
+        )
+        .execute()
+    )
     return wanted
 
 
@@ -91,15 +108,20 @@ def _constraints(faces: list[Asset]):
     cannot: list[tuple[int, int]] = []
     if faces:
         ids = list(index)
-        for decision in list(FaceDecision.select().where(FaceDecision.asset_a.in_(ids),
-                                                         FaceDecision.asset_b.in_(ids))):
+        for decision in list(
+            FaceDecision.select().where(
+                FaceDecision.asset_a.in_(ids), FaceDecision.asset_b.in_(ids)
+            )
+        ):
             pair = (index[decision.asset_a_id], index[decision.asset_b_id])
             (must if decision.same else cannot).append(pair)
     by_photo: dict[int, list[int]] = defaultdict(list)
     for face in faces:
         if face.source_asset_id is not None:
             by_photo[face.source_asset_id].append(index[face.id])
-    apart = [(a, b) for found in by_photo.values() for i, a in enumerate(found) for b in found[i + 1:]]
+    apart = [
+        (a, b) for found in by_photo.values() for i, a in enumerate(found) for b in found[i + 1 :]
+    ]
     return must, cannot, apart
 
 
@@ -124,10 +146,12 @@ def _write_group(group: list[Asset], character: Character) -> int:
             is_primary = face.id == primary.id
             duplicates += 0 if is_primary else 1
             role = face_role(face.face_landmarks).value
-            wanted = {Asset.face_group: (face.face_group, group_id),
-                      Asset.duplicate_of: (face.duplicate_of_id, None if is_primary else primary.id),
-                      Asset.character: (face.character_id, character.id),
-                      Asset.character_role: (face.character_role, role)}
+            wanted = {
+                Asset.face_group: (face.face_group, group_id),
+                Asset.duplicate_of: (face.duplicate_of_id, None if is_primary else primary.id),
+                Asset.character: (face.character_id, character.id),
+                Asset.character_role: (face.character_role, role),
+            }
             updates: dict = {field: new for field, (old, new) in wanted.items() if old != new}
             if updates:
                 updates[Asset.updated_at] = utcnow()
@@ -139,49 +163,69 @@ def _write_group(group: list[Asset], character: Character) -> int:
 def _clear_gone_faces() -> None:
     """Faces that left the pipeline hold no group and point at no one; they keep their
     character, so that it is theirs again if they come back."""
-    (Asset.update({Asset.face_group: None, Asset.duplicate_of: None})
-     .where(Asset.is_face_crop == True, Asset.state.in_(GONE),  # noqa: E712
-            Asset.face_group.is_null(False))
-     .execute())
+    (
+        Asset.update({Asset.face_group: None, Asset.duplicate_of: None})
+        .where(
+            Asset.is_face_crop == True,  # noqa: E712
+            Asset.state.in_(GONE),
+            Asset.face_group.is_null(False),
+        )
+        .execute()
+    )
 
 
 def _assign_derived_images(faces: list[Asset]) -> None:
     """Uploaded images that are mostly one face (closeup) and person crops holding a face
     (full_body) show that face's character."""
-    fresh = {f.id: f for f in Asset.select(Asset.id, Asset.character).where(
-        Asset.id.in_([f.id for f in faces] or [0]))}
+    fresh = {
+        f.id: f
+        for f in Asset.select(Asset.id, Asset.character).where(
+            Asset.id.in_([f.id for f in faces] or [0])
+        )
+    }
     by_photo: dict[int, list[tuple[tuple, int | None]]] = defaultdict(list)
     for face in faces:
         box = face_box(face.face_landmarks, face.crop_bbox)
         if box is not None and face.source_asset_id is not None:
             by_photo[face.source_asset_id].append((box, fresh[face.id].character_id))
     wanted: dict[int, tuple[int | None, str | None]] = {}
-    photos = list(Asset.select().where(Asset.id.in_(list(by_photo) or [0]),
-                                       Asset.state.not_in(GONE)))
+    photos = list(
+        Asset.select().where(Asset.id.in_(list(by_photo) or [0]), Asset.state.not_in(GONE))
+    )
     for photo in photos:
         box, character_id = max(by_photo[photo.id], key=lambda found: _box_area(found[0]))
         if photo.source == Source.UPLOADED and is_closeup(box, photo.width, photo.height):
             wanted[photo.id] = (character_id, Role.CLOSEUP.value)
-    people = list(Asset.select().where(Asset.source_asset.in_(list(by_photo) or [0]),
-                                       Asset.detection_class == "person",
-                                       Asset.is_face_crop == False,  # noqa: E712
-                                       Asset.state.not_in(GONE)))
+    people = list(
+        Asset.select().where(
+            Asset.source_asset.in_(list(by_photo) or [0]),
+            Asset.detection_class == "person",
+            Asset.is_face_crop == False,  # noqa: E712
+            Asset.state.not_in(GONE),
+        )
+    )
     for person in people:
         if person.source_asset_id is None:
             continue
-        held = [(holds_face(person.crop_bbox or (0, 0, 0, 0), box), _box_area(box), character_id)
-                for box, character_id in by_photo[person.source_asset_id]]
+        held = [
+            (holds_face(person.crop_bbox or (0, 0, 0, 0), box), _box_area(box), character_id)
+            for box, character_id in by_photo[person.source_asset_id]
+        ]
         fraction, _, character_id = max(held)
         if fraction > 0:
             wanted[person.id] = (character_id, Role.FULL_BODY.value)
-    current = list(Asset.select(Asset.id, Asset.character, Asset.character_role).where(
-        Asset.is_face_crop == False, (Asset.character.is_null(False))  # noqa: E712
-        | Asset.id.in_(list(wanted) or [0])))
+    current = list(
+        Asset.select(Asset.id, Asset.character, Asset.character_role).where(
+            Asset.is_face_crop == False,  # noqa: E712
+            (Asset.character.is_null(False)) | Asset.id.in_(list(wanted) or [0]),
+        )
+    )
     for asset in current:
         character_id, role = wanted.get(asset.id, (None, None))
         if (asset.character_id, asset.character_role) != (character_id, role):
-            Asset.update(character=character_id, character_role=role,
-                         updated_at=utcnow()).where(Asset.id == asset.id).execute()
+            Asset.update(character=character_id, character_role=role, updated_at=utcnow()).where(
+                Asset.id == asset.id
+            ).execute()
 
 
 def _box_area(box) -> float:
@@ -196,9 +240,11 @@ def refresh_primaries(character_ids: list[int] | None = None) -> None:
         query = query.where(Character.id.in_(character_ids or [0]))
     characters = list(query)
     images: dict[int, list[Asset]] = defaultdict(list)
-    for asset in list(Asset.select(Asset.id, Asset.character, Asset.character_role,
-                                   Asset.sharpness, Asset.is_face_crop).where(
-            Asset.character.in_([c.id for c in characters] or [0]), Asset.state.not_in(GONE))):
+    for asset in list(
+        Asset.select(
+            Asset.id, Asset.character, Asset.character_role, Asset.sharpness, Asset.is_face_crop
+        ).where(Asset.character.in_([c.id for c in characters] or [0]), Asset.state.not_in(GONE))
+    ):
         if asset.character_id is not None:
             images[asset.character_id].append(asset)
     for character in characters:
@@ -207,9 +253,11 @@ def refresh_primaries(character_ids: list[int] | None = None) -> None:
         if character.primary_picked and character.primary_asset in ids:
             continue
         faces = [a for a in own if a.is_face_crop] or own
-        best = min(faces, key=lambda a: image_order(a.character_role, a.sharpness, a.id),
-                   default=None)
+        best = min(
+            faces, key=lambda a: image_order(a.character_role, a.sharpness, a.id), default=None
+        )
         wanted = best.id if best else None
         if (character.primary_asset, character.primary_picked) != (wanted, False):
-            Character.update(primary_asset=wanted, primary_picked=False,
-                             updated_at=utcnow()).where(Character.id == character.id).execute()
+            Character.update(primary_asset=wanted, primary_picked=False, updated_at=utcnow()).where(
+                Character.id == character.id
+            ).execute()

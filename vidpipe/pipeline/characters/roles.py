@@ -16,7 +16,9 @@ from vidpipe.pipeline.characters.views import Role
 #: nose moves sideways by this times tan(yaw) eye-distances when the head turns (about 20 mm
 #: against 60 mm on an adult face).
 NOSE_DEPTH = 0.35
-FRONT_MAX_YAW = 30.0  # degrees: within this the face looks at the camera (landmarks jitter by a few)
+FRONT_MAX_YAW = (
+    30.0  # degrees: within this the face looks at the camera (landmarks jitter by a few)
+)
 THREE_QUARTER_MAX_YAW = 70.0  # beyond, the far eye is about to hide: a profile
 #: An uploaded image is a closeup of a face whose detected box covers at least this much of
 #: it (the saved face crop, with its margin, then covers over half the image).
@@ -103,6 +105,11 @@ def sharpness(path, max_pixels: int, *, within) -> float:
     pixels = np.asarray(grey, dtype=np.float32)
     if pixels.shape[0] < 3 or pixels.shape[1] < 3:
         return 0.0
-    laplacian = (pixels[:-2, 1:-1] + pixels[2:, 1:-1] + pixels[1:-1, :-2] + pixels[1:-1, 2:]
-                 - 4 * pixels[1:-1, 1:-1])
+    laplacian = (
+        pixels[:-2, 1:-1]
+        + pixels[2:, 1:-1]
+        + pixels[1:-1, :-2]
+        + pixels[1:-1, 2:]
+        - 4 * pixels[1:-1, 1:-1]
+    )
     return float(laplacian.var())

@@ -50,10 +50,14 @@ def image_order(role: str | None, sharpness: float | None, asset_id: int) -> tup
 
 def live_images(character_ids: list[int] | None = None) -> dict[int, list[Asset]]:
     """{character id: its images still in the pipeline}, in image order (primary not lifted)."""
-    query = (Asset.select(Asset, Manifest.name.alias("manifest_name"))
-             .join(Manifest)
-             .where(Asset.character.is_null(False),
-                    Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR])))
+    query = (
+        Asset.select(Asset, Manifest.name.alias("manifest_name"))
+        .join(Manifest)
+        .where(
+            Asset.character.is_null(False),
+            Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR]),
+        )
+    )
     if character_ids is not None:
         query = query.where(Asset.character.in_(character_ids or [0]))
     images: dict[int, list[Asset]] = {}
@@ -67,8 +71,13 @@ def live_images(character_ids: list[int] | None = None) -> dict[int, list[Asset]
 
 def _image(asset: Asset) -> CharacterImage:
     manifest = asset.manifest_name  # the joined column
-    return CharacterImage(asset_id=asset.id, manifest=manifest, tag=asset.manifest_tag,
-                          file=asset.file_path, role=asset.character_role or Role.FRONT.value)
+    return CharacterImage(
+        asset_id=asset.id,
+        manifest=manifest,
+        tag=asset.manifest_tag,
+        file=asset.file_path,
+        role=asset.character_role or Role.FRONT.value,
+    )
 
 
 def character_view(character: Character, members: list[Asset]) -> CharacterView:
@@ -77,15 +86,21 @@ def character_view(character: Character, members: list[Asset]) -> CharacterView:
     if primary is not None:
         images.remove(primary)
         images.insert(0, primary)
-    return CharacterView(handle=character.handle, name=character.name,
-                         description=character.description, primary=primary, images=images)
+    return CharacterView(
+        handle=character.handle,
+        name=character.name,
+        description=character.description,
+        primary=primary,
+        images=images,
+    )
 
 
 def list_characters() -> list[CharacterView]:
     """Every character that has an image in the pipeline, by number (PERSON_01 first)."""
     images = live_images()
-    characters = list(Character.select().where(Character.id.in_(list(images) or [0]))
-                      .order_by(Character.number))
+    characters = list(
+        Character.select().where(Character.id.in_(list(images) or [0])).order_by(Character.number)
+    )
     return [character_view(c, images[c.id]) for c in characters]
 
 
@@ -98,9 +113,14 @@ def get_character(handle: str) -> CharacterView | None:
 
 def as_json(view: CharacterView) -> dict:
     """What ``vidpipe characters --json`` prints for one character."""
+
     def image(i: CharacterImage) -> dict:
         return {"manifest": i.manifest, "tag": i.tag, "file": i.file, "role": i.role}
 
-    return {"handle": view.handle, "name": view.name, "description": view.description,
-            "primary": image(view.primary) if view.primary else None,
-            "images": [image(i) for i in view.images]}
+    return {
+        "handle": view.handle,
+        "name": view.name,
+        "description": view.description,
+        "primary": image(view.primary) if view.primary else None,
+        "images": [image(i) for i in view.images],
+    }

@@ -16,5 +16,11 @@ def default_stages(settings: Settings) -> list[Stage]:
     from vidpipe.pipeline.stages.characters import CharacterStage
     from vidpipe.pipeline.stages.tags import TagStage
 
-    return [ContactSheetStage(), DetectionStage(), FaceStage(), PromptStage(), TagStage(),
-            CharacterStage()]
+    return [
+        ContactSheetStage(),
+        DetectionStage(),
+        FaceStage(),
+        PromptStage(),
+        TagStage(),
+        CharacterStage(),
+    ]

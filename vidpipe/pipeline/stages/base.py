@@ -25,8 +25,14 @@ class StageName(StrEnum):
     CHARACTERS = "characters"
 
 
-STAGE_ORDER = [StageName.CONTACT_SHEET, StageName.DETECTION, StageName.FACES,
-               StageName.PROMPTS, StageName.TAGS, StageName.CHARACTERS]
+STAGE_ORDER = [
+    StageName.CONTACT_SHEET,
+    StageName.DETECTION,
+    StageName.FACES,
+    StageName.PROMPTS,
+    StageName.TAGS,
+    StageName.CHARACTERS,
+]
 
 STAGE_TITLES = {
     StageName.CONTACT_SHEET: "Contact sheet",
@@ -64,8 +70,10 @@ class StageContext:
     def stop_reason(self) -> StopReason | None:
         """Why the run should stop now, if it should: a person's cancel (in this process or
         through the database) wins over the process shutting down."""
-        if self.stop.reason != StopReason.CANCEL and Run.select(Run.cancel_requested).where(
-                Run.id == self.run.id).scalar():
+        if (
+            self.stop.reason != StopReason.CANCEL
+            and Run.select(Run.cancel_requested).where(Run.id == self.run.id).scalar()
+        ):
             self.stop.cancel()
         return self.stop.reason
 
@@ -81,8 +89,9 @@ class StageContext:
 
     # -- asset selection helpers shared by stages -------------------------------------------------
     def assets(self, source: Source | None = None, include_errors: bool = False) -> list[Asset]:
-        query = Asset.select().where(Asset.manifest == self.manifest,
-                                     Asset.state != AssetState.REMOVED)
+        query = Asset.select().where(
+            Asset.manifest == self.manifest, Asset.state != AssetState.REMOVED
+        )
         if not include_errors:
             query = query.where(Asset.state != AssetState.ERROR)
         if source is not None:
@@ -98,8 +107,12 @@ class StageContext:
         later drop waits for its own job, so its type is known before its tag is given)."""
         ids = {a.id for a in self.assets()}
         if self.only_assets:
-            ids |= {row[0] for row in Asset.select(Asset.id).where(
-                Asset.source_asset.in_(self.only_assets)).tuples()}
+            ids |= {
+                row[0]
+                for row in Asset.select(Asset.id)
+                .where(Asset.source_asset.in_(self.only_assets))
+                .tuples()
+            }
         return ids
 
     def started_with(self):
@@ -112,16 +125,29 @@ class StageContext:
         job's detection), so that the job finishes them instead of leaving them for another."""
         if not self.only_assets:
             return []
-        crops = list(Asset.select().where(
-            Asset.manifest == self.manifest, Asset.source == Source.EXTRACTED,
-            Asset.source_asset.in_(self.only_assets), Asset.id.not_in(self.only_assets),
-            Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR]))
-            .order_by(Asset.sort_order, Asset.file_path))
+        crops = list(
+            Asset.select()
+            .where(
+                Asset.manifest == self.manifest,
+                Asset.source == Source.EXTRACTED,
+                Asset.source_asset.in_(self.only_assets),
+                Asset.id.not_in(self.only_assets),
+                Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR]),
+            )
+            .order_by(Asset.sort_order, Asset.file_path)
+        )
         if not crops:
             return []
-        done = {row[0] for row in StageMark.select(StageMark.asset).where(
-            StageMark.stage == stage, StageMark.fingerprint == fingerprint,
-            StageMark.asset.in_([c.id for c in crops])).tuples()}
+        done = {
+            row[0]
+            for row in StageMark.select(StageMark.asset)
+            .where(
+                StageMark.stage == stage,
+                StageMark.fingerprint == fingerprint,
+                StageMark.asset.in_([c.id for c in crops]),
+            )
+            .tuples()
+        }
         return [c for c in crops if c.id not in done]
 
     def needs_work(self, assets: Iterable[Asset], stage: str, fingerprint: str) -> list[Asset]:
@@ -131,8 +157,11 @@ class StageContext:
             return assets
         done = set(
             StageMark.select(StageMark.asset)
-            .where(StageMark.stage == stage, StageMark.fingerprint == fingerprint,
-                   StageMark.asset.in_([a.id for a in assets]))
+            .where(
+                StageMark.stage == stage,
+                StageMark.fingerprint == fingerprint,
+                StageMark.asset.in_([a.id for a in assets]),
+            )
             .tuples()
         )
         done_ids = {row[0] for row in done}
@@ -140,10 +169,14 @@ class StageContext:
 
 
 def mark_done(asset: Asset, stage: str, fingerprint: str) -> None:
-    (StageMark.insert(asset=asset.id, stage=stage, fingerprint=fingerprint, done_at=utcnow())
-     .on_conflict(conflict_target=[StageMark.asset, StageMark.stage],
-                  update={StageMark.fingerprint: fingerprint, StageMark.done_at: utcnow()})
-     .execute())
+    (
+        StageMark.insert(asset=asset.id, stage=stage, fingerprint=fingerprint, done_at=utcnow())
+        .on_conflict(
+            conflict_target=[StageMark.asset, StageMark.stage],
+            update={StageMark.fingerprint: fingerprint, StageMark.done_at: utcnow()},
+        )
+        .execute()
+    )
 
 
 class Stage:

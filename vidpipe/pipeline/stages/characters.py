@@ -24,19 +24,30 @@ class CharacterStage(Stage):
     name = StageName.CHARACTERS
 
     def run(self, ctx: StageContext, progress) -> str:
-        ids = sorted({a.character_id for a in Asset.select(Asset.character).where(
-            Asset.manifest == ctx.manifest,
-            Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR])) if a.character_id})
+        ids = sorted(
+            {
+                a.character_id
+                for a in Asset.select(Asset.character).where(
+                    Asset.manifest == ctx.manifest,
+                    Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR]),
+                )
+                if a.character_id
+            }
+        )
         images = live_images(ids)
-        unmeasured = [a for members in images.values() for a in members
-                      if a.sharpness is None or ctx.force]
+        unmeasured = [
+            a for members in images.values() for a in members if a.sharpness is None or ctx.force
+        ]
         progress.start(len(unmeasured) + len(ids))
         for asset in unmeasured:
             ctx.check_cancelled()
             progress.item(asset.name)
             try:
-                value = sharpness(ctx.project.absolute(asset.file_path),
-                                  ctx.settings.max_image_pixels, within=ctx.project.root)
+                value = sharpness(
+                    ctx.project.absolute(asset.file_path),
+                    ctx.settings.max_image_pixels,
+                    within=ctx.project.root,
+                )
             except (OSError, ImageError, ValueError) as exc:
                 progress.error(asset, f"{asset.name}: cannot measure sharpness: {exc}")
                 value = 0.0
@@ -55,8 +66,12 @@ class CharacterStage(Stage):
         origin = backend.origin if online else "offline"
         requests = []
         for character in list(Character.select().where(Character.id.in_(ids or [0]))):
-            request = request_for(character, images.get(character.id, []), origin,
-                                  backend.cache_model if online else "")
+            request = request_for(
+                character,
+                images.get(character.id, []),
+                origin,
+                backend.cache_model if online else "",
+            )
             # Offline, a model's description (even of older images) beats a summary.
             if not online and character.description_origin not in (None, "offline"):
                 continue
@@ -68,5 +83,7 @@ class CharacterStage(Stage):
         progress.advance(len(ids))
         failed = f", {len(errors)} failed ({errors[0]})" if errors else ""
         how = "" if online else f" (offline summaries: {offline_reason or 'no openai_model'})"
-        return (f"{len(ids)} character(s), {len(unmeasured)} image(s) measured, "
-                f"{written} description(s) written{how}{failed}")
+        return (
+            f"{len(ids)} character(s), {len(unmeasured)} image(s) measured, "
+            f"{written} description(s) written{how}{failed}"
+        )

@@ -19,13 +19,26 @@ from typing import TYPE_CHECKING
 from vidpipe.store.edits import apply_ai_value
 from vidpipe.errors import ImageError
 from vidpipe.pipeline.extracted import (
-    MATCH_IOU, Candidate, clip_box, crop_file_intact, crop_path, crops_damaged, downscaled, iou,
-    sync_extracted, write_crop,
+    MATCH_IOU,
+    Candidate,
+    clip_box,
+    crop_file_intact,
+    crop_path,
+    crops_damaged,
+    downscaled,
+    iou,
+    sync_extracted,
+    write_crop,
 )
 from vidpipe.imaging import load_rgb
 from vidpipe.store.models import Asset, AssetState, AssetType, Source, utcnow
 from vidpipe.pipeline.stages.base import (
-    Stage, StageContext, StageName, fail_asset, mark_done, set_stage_error,
+    Stage,
+    StageContext,
+    StageName,
+    fail_asset,
+    mark_done,
+    set_stage_error,
 )
 
 if TYPE_CHECKING:
@@ -46,8 +59,9 @@ def type_for_class(class_name: str) -> AssetType:
 
 def image_type(candidates: list[Candidate], width: int, height: int) -> AssetType:
     area = float(width * height) or 1.0
-    fractions = [((c.bbox[2] - c.bbox[0]) * (c.bbox[3] - c.bbox[1]) / area, c.class_name)
-                 for c in candidates]
+    fractions = [
+        ((c.bbox[2] - c.bbox[0]) * (c.bbox[3] - c.bbox[1]) / area, c.class_name) for c in candidates
+    ]
     if any(f >= PERSON_OF_NOTE for f, name in fractions if name == "person"):
         return AssetType.CHARACTER
     if any(f >= OBJECT_OF_NOTE for f, name in fractions if name != "person"):
@@ -87,12 +101,20 @@ class DetectionStage(Stage):
     @staticmethod
     def fingerprint(ctx: StageContext, detector: "Detector") -> str:
         s = ctx.settings
-        parts = (STAGE_VERSION, detector.identity, s.detection_confidence,
-                 s.detection_min_box_fraction, sorted(s.detection_classes), DETECT_MAX_SIDE)
+        parts = (
+            STAGE_VERSION,
+            detector.identity,
+            s.detection_confidence,
+            s.detection_min_box_fraction,
+            sorted(s.detection_classes),
+            DETECT_MAX_SIDE,
+        )
         return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
     # -- selection --------------------------------------------------------------------------------
-    def _targets(self, ctx: StageContext, fingerprint: str) -> tuple[list[Asset], dict[int, list[Asset]]]:
+    def _targets(
+        self, ctx: StageContext, fingerprint: str
+    ) -> tuple[list[Asset], dict[int, list[Asset]]]:
         """Uploaded images to detect on, and crops to refresh individually (reprocess of a crop)."""
         focus: dict[int, list[Asset]] = {}
         if ctx.only_assets is not None:
@@ -102,8 +124,10 @@ class DetectionStage(Stage):
                     sources[asset.id] = asset
                 elif not asset.is_face_crop and asset.source_asset_id:
                     source = Asset.get_or_none(Asset.id == asset.source_asset_id)
-                    if source is not None and source.state not in (AssetState.REMOVED,
-                                                                   AssetState.ERROR):
+                    if source is not None and source.state not in (
+                        AssetState.REMOVED,
+                        AssetState.ERROR,
+                    ):
                         focus.setdefault(source.id, []).append(asset)
                         sources.setdefault(source.id, source)
             return list(sources.values()), focus
@@ -133,13 +157,16 @@ class DetectionStage(Stage):
         batch_size = max(1, ctx.settings.detection_batch_size)
         for start in range(0, len(targets), batch_size):
             ctx.check_cancelled()
-            batch = targets[start:start + batch_size]
+            batch = targets[start : start + batch_size]
             loaded = []
             for asset in batch:
                 progress.item(asset.name)
                 try:
-                    image = load_rgb(ctx.project.absolute(asset.file_path),
-                                     ctx.settings.max_image_pixels, within=ctx.project.root)
+                    image = load_rgb(
+                        ctx.project.absolute(asset.file_path),
+                        ctx.settings.max_image_pixels,
+                        within=ctx.project.root,
+                    )
                 except ImageError as exc:
                     fail_asset(progress, self.name, asset, str(exc))
                     continue
@@ -167,14 +194,17 @@ class DetectionStage(Stage):
         elapsed = time.perf_counter() - started - load_s
         per_image = elapsed / max(1, totals["images"])
         removed = f", {totals['removed']} gone" if totals["removed"] else ""
-        return (f"{totals['images']} image(s), {totals['boxes']} box(es) kept{removed} on "
-                f"{detector.device} ({per_image * 1000:.0f} ms/image"
-                + (f", model load {load_s:.1f} s" if load_s > 0.05 else "") + ")")
-
+        return (
+            f"{totals['images']} image(s), {totals['boxes']} box(es) kept{removed} on "
+            f"{detector.device} ({per_image * 1000:.0f} ms/image"
+            + (f", model load {load_s:.1f} s" if load_s > 0.05 else "")
+            + ")"
+        )
 
     @staticmethod
-    def _candidates(ctx: StageContext, boxes: list["Box"], scale: float, width: int,
-                    height: int) -> list[Candidate]:
+    def _candidates(
+        ctx: StageContext, boxes: list["Box"], scale: float, width: int, height: int
+    ) -> list[Candidate]:
         s = ctx.settings
         wanted = set(s.detection_classes)
         min_area = s.detection_min_box_fraction * width * height
@@ -189,8 +219,14 @@ class DetectionStage(Stage):
             area = (bbox[2] - bbox[0]) * (bbox[3] - bbox[1])
             if area <= 0 or area < min_area:
                 continue
-            out.append(Candidate(bbox, box.class_name, round(float(box.confidence), 4),
-                                 type_for_class(box.class_name)))
+            out.append(
+                Candidate(
+                    bbox,
+                    box.class_name,
+                    round(float(box.confidence), 4),
+                    type_for_class(box.class_name),
+                )
+            )
         out.sort(key=lambda c: (-c.confidence, c.bbox))
         return out
 
@@ -201,8 +237,14 @@ class DetectionStage(Stage):
             return  # a person or a folder/file-name hint decided: never overridden
         apply_ai_value(asset.id, "asset_type", image_type(candidates, width, height))
 
-    def _refresh_crops(self, ctx: StageContext, source: Asset, image: "Image.Image",
-                       candidates: list[Candidate], crops: list[Asset]) -> None:
+    def _refresh_crops(
+        self,
+        ctx: StageContext,
+        source: Asset,
+        image: "Image.Image",
+        candidates: list[Candidate],
+        crops: list[Asset],
+    ) -> None:
         """Reprocess of single crops: update each from the new box that overlaps it best."""
         for crop in crops:
             best, best_iou = None, 0.0
@@ -211,20 +253,35 @@ class DetectionStage(Stage):
                 if overlap > best_iou:
                     best, best_iou = cand, overlap
             if best is None or best_iou < MATCH_IOU:
-                set_stage_error(crop.id, self.name,
-                                "no box found on this spot any more; the crop was left as it was")
+                set_stage_error(
+                    crop.id,
+                    self.name,
+                    "no box found on this spot any more; the crop was left as it was",
+                )
                 continue
-            updates = {Asset.detection_class: best.class_name,
-                       Asset.detection_confidence: best.confidence,
-                       Asset.is_face_crop: False, Asset.crop_bbox: list(best.bbox),
-                       Asset.updated_at: utcnow()}
-            if list(best.bbox) != list(crop.crop_bbox or []) or not crop_file_intact(ctx.project, crop):
+            updates = {
+                Asset.detection_class: best.class_name,
+                Asset.detection_confidence: best.confidence,
+                Asset.is_face_crop: False,
+                Asset.crop_bbox: list(best.bbox),
+                Asset.updated_at: utcnow(),
+            }
+            if list(best.bbox) != list(crop.crop_bbox or []) or not crop_file_intact(
+                ctx.project, crop
+            ):
                 path = crop_path(ctx.project, source.content_hash, crop.extraction_key)
-                digest, size, width, height = write_crop(image, best.bbox, path,
-                                                          within=ctx.project.state_dir)
-                updates.update({Asset.file_path: ctx.project.relative(path),
-                                Asset.content_hash: digest, Asset.file_size: size,
-                                Asset.file_mtime: path.stat().st_mtime, Asset.width: width,
-                                Asset.height: height})
+                digest, size, width, height = write_crop(
+                    image, best.bbox, path, within=ctx.project.state_dir
+                )
+                updates.update(
+                    {
+                        Asset.file_path: ctx.project.relative(path),
+                        Asset.content_hash: digest,
+                        Asset.file_size: size,
+                        Asset.file_mtime: path.stat().st_mtime,
+                        Asset.width: width,
+                        Asset.height: height,
+                    }
+                )
             Asset.update(updates).where(Asset.id == crop.id).execute()
             set_stage_error(crop.id, self.name, None)

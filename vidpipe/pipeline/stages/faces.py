@@ -17,11 +17,22 @@ import time
 from typing import TYPE_CHECKING
 
 from vidpipe.errors import ImageError, RunStopped
-from vidpipe.pipeline.extracted import Candidate, clip_box, crops_damaged, downscaled, sync_extracted
+from vidpipe.pipeline.extracted import (
+    Candidate,
+    clip_box,
+    crops_damaged,
+    downscaled,
+    sync_extracted,
+)
 from vidpipe.imaging import load_rgb
 from vidpipe.store.models import AssetType, Source
 from vidpipe.pipeline.stages.base import (
-    Stage, StageContext, StageName, fail_asset, mark_done, set_stage_error,
+    Stage,
+    StageContext,
+    StageName,
+    fail_asset,
+    mark_done,
+    set_stage_error,
 )
 
 if TYPE_CHECKING:
@@ -45,8 +56,9 @@ class FaceStage(Stage):
         from vidpipe.extras import missing_reason
         from vidpipe.vision.weights import face_weights_problem
 
-        return (missing_reason("vision", "face detection", ("deepface", "tensorflow", "mtcnn"))
-                or face_weights_problem(ctx.settings))
+        return missing_reason(
+            "vision", "face detection", ("deepface", "tensorflow", "mtcnn")
+        ) or face_weights_problem(ctx.settings)
 
     def finder(self, ctx: StageContext) -> "FaceFinder":
         if self._finder is None:
@@ -76,8 +88,9 @@ class FaceStage(Stage):
         uploaded = ctx.assets(source=Source.UPLOADED)
         todo = ctx.needs_work(uploaded, self.name, fingerprint)
         todo_ids = {a.id for a in todo}
-        todo += [a for a in uploaded
-                 if a.id not in todo_ids and crops_damaged(ctx.project, a.id, "face")]
+        todo += [
+            a for a in uploaded if a.id not in todo_ids and crops_damaged(ctx.project, a.id, "face")
+        ]
         progress.start(len(todo))
         started = time.perf_counter()
         if todo and not getattr(finder, "loaded", True):
@@ -97,8 +110,12 @@ class FaceStage(Stage):
             except RunStopped:
                 raise  # a full disk, a cancel: the run stops, not this one image
             except Exception as exc:  # the face library failing on one odd image
-                fail_asset(progress, self.name, asset,
-                           f"face detection failed: {type(exc).__name__}: {exc}")
+                fail_asset(
+                    progress,
+                    self.name,
+                    asset,
+                    f"face detection failed: {type(exc).__name__}: {exc}",
+                )
                 continue
             progress.advance(1, item=asset.name)
         work_s = time.perf_counter() - started - load_s
@@ -108,13 +125,20 @@ class FaceStage(Stage):
         summary = regroup_project(self.threshold(ctx), ctx.settings.face_model)
         timing = f", {work_s / done * 1000:.0f} ms/image on {finder.device}" if done else ""
         load = f", model load {load_s:.1f} s" if load_s > 0.05 else ""
-        return (f"{done} image(s) searched, {found} face(s) found; project: {summary.faces} "
-                f"face(s) in {summary.groups} group(s), {summary.duplicates} duplicate(s) at "
-                f"distance {summary.threshold:g}{timing}{load}")
+        return (
+            f"{done} image(s) searched, {found} face(s) found; project: {summary.faces} "
+            f"face(s) in {summary.groups} group(s), {summary.duplicates} duplicate(s) at "
+            f"distance {summary.threshold:g}{timing}{load}"
+        )
 
-    def _one(self, ctx: StageContext, finder: "FaceFinder", asset: "Asset", fingerprint: str) -> int:
-        image = load_rgb(ctx.project.absolute(asset.file_path), ctx.settings.max_image_pixels,
-                         within=ctx.project.root)
+    def _one(
+        self, ctx: StageContext, finder: "FaceFinder", asset: "Asset", fingerprint: str
+    ) -> int:
+        image = load_rgb(
+            ctx.project.absolute(asset.file_path),
+            ctx.settings.max_image_pixels,
+            within=ctx.project.root,
+        )
         small, scale = downscaled(image, FACE_MAX_SIDE)
         candidates = []
         for face in finder.find(small):
@@ -125,10 +149,17 @@ class FaceStage(Stage):
             bbox = clip_box(x1 - mx, y1 - my, x2 + mx, y2 + my, image.width, image.height)
             if bbox[2] - bbox[0] < 2 or bbox[3] - bbox[1] < 2:
                 continue
-            candidates.append(Candidate(bbox, "face", round(face.confidence, 4),
-                                        AssetType.CHARACTER, is_face=True,
-                                        embedding=face.embedding,
-                                        landmarks=_landmarks(face, scale)))
+            candidates.append(
+                Candidate(
+                    bbox,
+                    "face",
+                    round(face.confidence, 4),
+                    AssetType.CHARACTER,
+                    is_face=True,
+                    embedding=face.embedding,
+                    landmarks=_landmarks(face, scale),
+                )
+            )
         candidates.sort(key=lambda c: (c.bbox[0], c.bbox[1]))
         sync_extracted(ctx.project, asset, image, "face", candidates)
         mark_done(asset, self.name, fingerprint)
@@ -136,9 +167,9 @@ class FaceStage(Stage):
         return len(candidates)
 
 
-
 def _landmarks(face, scale: float) -> dict:
     """The detected box and landmarks in the full image's pixels, rounded to a tenth."""
+
     def point(values) -> list[float]:
         return [round(v * scale, 1) for v in values]
 

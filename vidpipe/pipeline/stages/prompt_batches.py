@@ -52,11 +52,13 @@ class BatchPrompting:
         self.version = prompt_version
         self.encode = encode
         self.model = settings.gemini_model
-        self.sdk = sdk_client(settings.gemini_api_key, settings.gemini_base_url,
-                              settings.prompt_timeout_s)
+        self.sdk = sdk_client(
+            settings.gemini_api_key, settings.gemini_base_url, settings.prompt_timeout_s
+        )
         self.parser = GeminiClient(settings.gemini_api_key, settings.gemini_model)
-        self.config = generation_config(settings.gemini_model, settings.gemini_thinking_budget,
-                                        settings.gemini_media_resolution)
+        self.config = generation_config(
+            settings.gemini_model, settings.gemini_thinking_budget, settings.gemini_media_resolution
+        )
         self.answered = self.failed = self.from_cache = 0
         self.names: list[str] = []
 
@@ -65,15 +67,21 @@ class BatchPrompting:
         one. Returns the items no batch took care of (for interactive requests)."""
         groups: dict[str, list[PromptItem]] = {}
         for item in items:
-            groups.setdefault(cache.cache_key(item.content_hash, self.model, self.version),
-                              []).append(item)
+            groups.setdefault(
+                cache.cache_key(item.content_hash, self.model, self.version), []
+            ).append(item)
         for key, members in list(groups.items()):
             cached = cache.get(key)
             if cached is not None:
                 for member in members:
                     answer = cache.retag(cached.answer, cached.subject_tag, member.tag)
-                    self.writer.answer(member.asset_id, member.name, answer.reverse_prompt,
-                                       answer.visual_description, answer.quality_score)
+                    self.writer.answer(
+                        member.asset_id,
+                        member.name,
+                        answer.reverse_prompt,
+                        answer.visual_description,
+                        answer.quality_score,
+                    )
                 self.from_cache += len(members)
                 del groups[key]
         handled: set[int] = set()
@@ -81,8 +89,11 @@ class BatchPrompting:
         while True:
             for row in batch_job.open_batches(self.ctx.manifest.id):
                 handled |= self._finish(row)
-            remaining = {key: members for key, members in groups.items()
-                         if not any(m.asset_id in handled for m in members)}
+            remaining = {
+                key: members
+                for key, members in groups.items()
+                if not any(m.asset_id in handled for m in members)
+            }
             if not submit or not remaining or submitted:
                 return [m for members in remaining.values() for m in members]
             self._submit(remaining)
@@ -90,8 +101,9 @@ class BatchPrompting:
 
     def summary(self) -> str:
         names = ", ".join(self.names) or "none"
-        text = (f"{self.answered} prompt(s) from Gemini batch ({names}), "
-                f"{self.from_cache} from cache")
+        text = (
+            f"{self.answered} prompt(s) from Gemini batch ({names}), {self.from_cache} from cache"
+        )
         return text + (f", {self.failed} failed" if self.failed else "")
 
     # -- one job ---------------------------------------------------------------------------
@@ -103,15 +115,26 @@ class BatchPrompting:
                 jpeg = self.encode(lead.image_path)
             except ImageError as exc:
                 for member in members:
-                    self.writer.failure(member.asset_id, member.name,
-                                        f"cannot read the image: {exc}")
+                    self.writer.failure(
+                        member.asset_id, member.name, f"cannot read the image: {exc}"
+                    )
                 continue
-            requests.append(batch_job.BatchRequest(key, [m.asset_id for m in members], lead.tag,
-                                                   jpeg, lead.prompt))
+            requests.append(
+                batch_job.BatchRequest(
+                    key, [m.asset_id for m in members], lead.tag, jpeg, lead.prompt
+                )
+            )
         if requests:
             self.writer.progress.item(f"submitting a Gemini batch of {len(requests)} request(s)")
-            batch_job.submit(self.sdk, self.model, self.config, self.version,
-                             self.ctx.manifest.id, self.ctx.run.id, requests)
+            batch_job.submit(
+                self.sdk,
+                self.model,
+                self.config,
+                self.version,
+                self.ctx.manifest.id,
+                self.ctx.run.id,
+                requests,
+            )
 
     def _finish(self, row) -> set[int]:
         """Wait for ``row``'s job, collect it; the asset ids it took care of."""
@@ -122,8 +145,9 @@ class BatchPrompting:
         job = self._wait(row)
         if job is None:
             return set()
-        answered, failed = batch_job.collect(job, row, self.parser.reply, self._deliver,
-                                             self._fail, self._record)
+        answered, failed = batch_job.collect(
+            job, row, self.parser.reply, self._deliver, self._fail, self._record
+        )
         self.answered += answered
         self.failed += failed
         return {asset_id for item in row.items for asset_id in item["assets"]}
@@ -155,22 +179,31 @@ class BatchPrompting:
             if self.ctx.stop_reason() == StopReason.CANCEL:
                 batch_job.cancel(self.sdk, row)
                 raise RunCancelled(f"cancelled; Gemini batch {row.name} cancelled")
-            if (self.ctx.stop.wait(self.ctx.settings.gemini_batch_poll_s)
-                    and self.ctx.stop_reason() == StopReason.SHUTDOWN):
-                raise RunInterrupted(f"stopped while waiting for Gemini batch {row.name}; "
-                                     "the next run resumes it")
+            if (
+                self.ctx.stop.wait(self.ctx.settings.gemini_batch_poll_s)
+                and self.ctx.stop_reason() == StopReason.SHUTDOWN
+            ):
+                raise RunInterrupted(
+                    f"stopped while waiting for Gemini batch {row.name}; the next run resumes it"
+                )
 
     # -- results, inside collect's transaction per key -----------------------------------------
     def _assets(self, item: dict) -> list[Asset]:
-        return list(Asset.select().where(Asset.id.in_(item["assets"]),
-                                         Asset.state != AssetState.REMOVED))
+        return list(
+            Asset.select().where(Asset.id.in_(item["assets"]), Asset.state != AssetState.REMOVED)
+        )
 
     def _deliver(self, item: dict, reply) -> None:
         cache.put(item["key"], reply.answer, item["tag"], self.model, self.version)
         for asset in self._assets(item):
             answer = cache.retag(reply.answer, item["tag"], asset.manifest_tag)
-            self.writer.answer(asset.id, asset.name, answer.reverse_prompt,
-                               answer.visual_description, answer.quality_score)
+            self.writer.answer(
+                asset.id,
+                asset.name,
+                answer.reverse_prompt,
+                answer.visual_description,
+                answer.quality_score,
+            )
 
     def _fail(self, item: dict, message: str) -> None:
         for asset in self._assets(item):
@@ -183,5 +216,7 @@ class BatchPrompting:
 
 def check_batch_outcome(prompting: BatchPrompting) -> None:
     if prompting.answered == 0 and prompting.failed and not prompting.from_cache:
-        raise VidpipeError(f"every answer of the Gemini batch failed ({prompting.failed}); "
-                           "see the errors of this run")
+        raise VidpipeError(
+            f"every answer of the Gemini batch failed ({prompting.failed}); "
+            "see the errors of this run"
+        )

@@ -38,15 +38,16 @@ class EarlyPrompts:
         self.items = items
         self.version = template_version
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=carrying_fence(self._main),
-                                        name="vidpipe-early-prompts",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=carrying_fence(self._main), name="vidpipe-early-prompts", daemon=True
+        )
         self.answered = 0
 
     def start(self) -> "EarlyPrompts":
-        StageProgress.update(message=f"started early: {len(self.items)} uploaded image(s) "
-                                     "asked while the faces are found").where(
-            StageProgress.run == self.ctx.run.id, StageProgress.stage == "prompts").execute()
+        StageProgress.update(
+            message=f"started early: {len(self.items)} uploaded image(s) "
+            "asked while the faces are found"
+        ).where(StageProgress.run == self.ctx.run.id, StageProgress.stage == "prompts").execute()
         self._thread.start()
         return self
 
@@ -93,11 +94,17 @@ class EarlyPrompts:
         try:
             async with open_backend(settings, formats=self.ctx.prompt_formats) as client:
                 batch = PromptBatch(
-                    describer=client, prompt_version=self.version, limiter=limiter,
+                    describer=client,
+                    prompt_version=self.version,
+                    limiter=limiter,
                     policy=RetryPolicy(max_retries=settings.prompt_max_retries),
                     encode=jpeg_encoder(settings, self.ctx.project.root),
-                    on_answer=answered, on_failure=lambda item, message: None,
-                    on_usage=record, should_stop=stopping, release_thread=db.close)
+                    on_answer=answered,
+                    on_failure=lambda item, message: None,
+                    on_usage=record,
+                    should_stop=stopping,
+                    release_thread=db.close,
+                )
                 await batch.run_async(self.items)
         finally:
             limiter.close()
@@ -119,8 +126,7 @@ def early_prompts(ctx: "StageContext") -> EarlyPrompts | None:
     backend = identity(settings)
     if not backend.model or unavailable_reason(settings) is not None:
         return None  # offline: the prompt stage says why
-    template = load_template(ctx.project.root, settings.prompt_template,
-                             settings.kept_template())
+    template = load_template(ctx.project.root, settings.prompt_template, settings.kept_template())
     mark = fingerprint(backend.origin, backend.model, template.version)
     todo = ctx.needs_work(ctx.assets(source=Source.UPLOADED), "prompts", mark)
     # A batch job of the manifest still open answers them (the prompt stage collects it).
@@ -134,10 +140,15 @@ def early_prompts(ctx: "StageContext") -> EarlyPrompts | None:
         except ImageError:
             continue  # the prompt stage reports it on the asset
         asset.manifest_tag = tags.get(asset.id, asset.manifest_tag)  # in memory only
-        items.append(PromptItem(asset_id=asset.id, name=asset.name, image_path=image_path,
-                                content_hash=asset.content_hash,
-                                prompt=template.render(asset_values(asset, None)),
-                                tag=asset.manifest_tag))
+        items.append(
+            PromptItem(
+                asset_id=asset.id,
+                name=asset.name,
+                image_path=image_path,
+                content_hash=asset.content_hash,
+                prompt=template.render(asset_values(asset, None)),
+                tag=asset.manifest_tag,
+            )
+        )
     log.info("asking about %d uploaded image(s) while the faces are found", len(items))
     return EarlyPrompts(ctx, items, template.version).start()
-

@@ -22,8 +22,16 @@ log = logging.getLogger("vidpipe.pipeline.stages.prompts")
 
 
 class ResultWriter:
-    def __init__(self, ctx: StageContext, progress, origin: str, version: str, mark: str,
-                 backend: "BackendIdentity", marks: dict[int, str] | None = None):
+    def __init__(
+        self,
+        ctx: StageContext,
+        progress,
+        origin: str,
+        version: str,
+        mark: str,
+        backend: "BackendIdentity",
+        marks: dict[int, str] | None = None,
+    ):
         self.ctx = ctx
         self.progress = progress
         self.origin = origin
@@ -34,24 +42,33 @@ class ResultWriter:
         self.written = 0
         self.failed = 0
 
-    def answer(self, asset_id: int, name: str, reverse_prompt: str, visual_description: str,
-               quality_score: float | None) -> None:
+    def answer(
+        self,
+        asset_id: int,
+        name: str,
+        reverse_prompt: str,
+        visual_description: str,
+        quality_score: float | None,
+    ) -> None:
         overwrite = self.ctx.overwrite
         with db.atomic():
             apply_ai_value(asset_id, "reverse_prompt", reverse_prompt, overwrite=overwrite)
-            apply_ai_value(asset_id, "visual_description", visual_description,
-                           overwrite=overwrite)
-            Asset.update(quality_score=quality_score, prompt_origin=self.origin,
-                         prompt_version=self.version, updated_at=utcnow()).where(
-                Asset.id == asset_id).execute()
+            apply_ai_value(asset_id, "visual_description", visual_description, overwrite=overwrite)
+            Asset.update(
+                quality_score=quality_score,
+                prompt_origin=self.origin,
+                prompt_version=self.version,
+                updated_at=utcnow(),
+            ).where(Asset.id == asset_id).execute()
             set_stage_error(asset_id, StageName.PROMPTS, None)
             mark_done(Asset(id=asset_id), StageName.PROMPTS, self.marks.get(asset_id, self.mark))
         self.written += 1
         self.progress.advance(1, item=name)
 
     def usage(self, asset_id: int | None, usage, batch: bool = False) -> None:
-        ledger.record(self.ctx.run.id, asset_id, self.backend.cache_model, usage,
-                      self.backend.price, batch)
+        ledger.record(
+            self.ctx.run.id, asset_id, self.backend.cache_model, usage, self.backend.price, batch
+        )
 
     def failure(self, asset_or_id, name: str, message: str) -> None:
         asset_id = asset_or_id if isinstance(asset_or_id, int) else asset_or_id.id

@@ -47,8 +47,9 @@ class PromptStage(Stage):
 
     def run(self, ctx: StageContext, progress) -> str:
         settings = ctx.settings
-        template = load_template(ctx.project.root, settings.prompt_template,
-                                 settings.kept_template())
+        template = load_template(
+            ctx.project.root, settings.prompt_template, settings.kept_template()
+        )
         backend = identity(settings)
         offline_reason = unavailable_reason(settings)
         online = offline_reason is None
@@ -60,10 +61,16 @@ class PromptStage(Stage):
 
         candidates = ctx.assets()
         # Duplicate faces take their primary's answer (see vidpipe.prompting.duplicates).
-        primaries = (duplicates.primaries_of(candidates)
-                     if online and settings.prompt_duplicate_faces == duplicates.REUSE else {})
-        marks = {a.id: duplicates.copy_fingerprint(mark, primaries[a.id]) for a in candidates
-                 if a.id in primaries}
+        primaries = (
+            duplicates.primaries_of(candidates)
+            if online and settings.prompt_duplicate_faces == duplicates.REUSE
+            else {}
+        )
+        marks = {
+            a.id: duplicates.copy_fingerprint(mark, primaries[a.id])
+            for a in candidates
+            if a.id in primaries
+        }
         todo = _needing_work(ctx, candidates, mark, marks)
         todo += ctx.new_crops(self.name, mark)  # a reprocessed image's new crops: this job
         kept = 0
@@ -80,22 +87,33 @@ class PromptStage(Stage):
         # that the prompt names the subject "CHAR_01" (the tags stage gives any left).
         ctx.tags_given.update(assign_tags(ctx.manifest, ctx.tagging_scope()))
         ids = [a.id for a in todo]
-        todo = list(Asset.select().where(Asset.id.in_(ids))
-                    .order_by(Asset.sort_order, Asset.file_path))
+        todo = list(
+            Asset.select().where(Asset.id.in_(ids)).order_by(Asset.sort_order, Asset.file_path)
+        )
         parent_ids = {a.source_asset_id for a in todo if a.source_asset_id}
-        parents = ({p.id: p for p in Asset.select().where(Asset.id.in_(parent_ids))}
-                   if parent_ids else {})
+        parents = (
+            {p.id: p for p in Asset.select().where(Asset.id.in_(parent_ids))} if parent_ids else {}
+        )
 
         writer = ResultWriter(ctx, progress, origin, version, mark, backend, marks)
         if not online:
-            return self._run_offline(ctx, todo, parents, writer, kept, offline_reason or "",
-                                     backend)
+            return self._run_offline(
+                ctx, todo, parents, writer, kept, offline_reason or "", backend
+            )
         # A duplicate whose primary is neither due now nor answered before asks for itself, as
         # does one being reprocessed ("look again"); either way its mark still names its primary.
         due = {a.id for a in todo}
-        copies = [a for a in todo if a.id in primaries and ctx.only_assets is None and (
-            primaries[a.id].id in due or duplicates.copied_answer(
-                primaries[a.id], a, backend.cache_model, version) is not None)]
+        copies = [
+            a
+            for a in todo
+            if a.id in primaries
+            and ctx.only_assets is None
+            and (
+                primaries[a.id].id in due
+                or duplicates.copied_answer(primaries[a.id], a, backend.cache_model, version)
+                is not None
+            )
+        ]
         copy_ids = {a.id for a in copies}
         requests = [a for a in todo if a.id not in copy_ids]
         summary = None
@@ -109,17 +127,28 @@ class PromptStage(Stage):
         return summary
 
     # -- offline ---------------------------------------------------------------------------------
-    def _run_offline(self, ctx, todo, parents, writer: ResultWriter, kept: int, reason: str,
-                     backend: BackendIdentity) -> str:
+    def _run_offline(
+        self,
+        ctx,
+        todo,
+        parents,
+        writer: ResultWriter,
+        kept: int,
+        reason: str,
+        backend: BackendIdentity,
+    ) -> str:
         from vidpipe.imaging import load_rgb
 
         for asset in todo:
             ctx.check_cancelled()
             writer.progress.item(asset.name)
             try:
-                image = load_rgb(ctx.project.absolute(asset.file_path),
-                                 ctx.settings.max_image_pixels, max_side=OFFLINE_IMAGE_PX,
-                                 within=ctx.project.root)
+                image = load_rgb(
+                    ctx.project.absolute(asset.file_path),
+                    ctx.settings.max_image_pixels,
+                    max_side=OFFLINE_IMAGE_PX,
+                    within=ctx.project.root,
+                )
             except ImageError as exc:
                 writer.failure(asset, asset.name, f"cannot read the image: {exc}")
                 continue
@@ -134,8 +163,9 @@ class PromptStage(Stage):
 
     # -- a model -------------------------------------------------------------------------------
     @staticmethod
-    def _items(ctx: StageContext, todo, parents, template: PromptTemplate,
-               writer: ResultWriter) -> list:
+    def _items(
+        ctx: StageContext, todo, parents, template: PromptTemplate, writer: ResultWriter
+    ) -> list:
         """What to ask about each asset; one whose file cannot be used fails here."""
         from vidpipe.prompting.runner import PromptItem
 
@@ -147,29 +177,41 @@ class PromptStage(Stage):
             except ImageError as exc:
                 writer.failure(asset, asset.name, f"cannot read the image: {exc}")
                 continue
-            items.append(PromptItem(asset_id=asset.id, name=asset.name,
-                                    image_path=image_path,
-                                    content_hash=asset.content_hash,
-                                    prompt=template.render(values), tag=asset.manifest_tag))
+            items.append(
+                PromptItem(
+                    asset_id=asset.id,
+                    name=asset.name,
+                    image_path=image_path,
+                    content_hash=asset.content_hash,
+                    prompt=template.render(values),
+                    tag=asset.manifest_tag,
+                )
+            )
         return items
 
-    def _run_batches(self, ctx: StageContext, todo, parents, template: PromptTemplate,
-                     writer: ResultWriter) -> str | None:
+    def _run_batches(
+        self, ctx: StageContext, todo, parents, template: PromptTemplate, writer: ResultWriter
+    ) -> str | None:
         """The Batch API's part of the work, or None when it has none (no batch wanted, none
         open); what a resumed batch did not cover goes interactive."""
         from vidpipe.prompting import batch_job
         from vidpipe.prompting.runner import jpeg_encoder
         from vidpipe.pipeline.stages.prompt_batches import (
-            BatchPrompting, check_batch_outcome, wants_batch,
+            BatchPrompting,
+            check_batch_outcome,
+            wants_batch,
         )
 
         submit = wants_batch(ctx, len(todo))
         if not submit and not batch_job.open_batches(ctx.manifest.id):
             return None
-        prompting = BatchPrompting(ctx, writer, template.version,
-                                   jpeg_encoder(ctx.settings, ctx.project.root))
-        left = {item.asset_id for item in
-                prompting.run(self._items(ctx, todo, parents, template, writer), submit)}
+        prompting = BatchPrompting(
+            ctx, writer, template.version, jpeg_encoder(ctx.settings, ctx.project.root)
+        )
+        left = {
+            item.asset_id
+            for item in prompting.run(self._items(ctx, todo, parents, template, writer), submit)
+        }
         check_batch_outcome(prompting)
         summary = prompting.summary() + f", {_cost_note(ctx.run.id)}"
         rest = [asset for asset in todo if asset.id in left]
@@ -177,8 +219,15 @@ class PromptStage(Stage):
             summary += "; " + self._run_model(ctx, rest, parents, template, writer)
         return summary
 
-    def _run_model(self, ctx: StageContext, todo, parents, template: PromptTemplate,
-                   writer: ResultWriter, backend: BackendIdentity | None = None) -> str:
+    def _run_model(
+        self,
+        ctx: StageContext,
+        todo,
+        parents,
+        template: PromptTemplate,
+        writer: ResultWriter,
+        backend: BackendIdentity | None = None,
+    ) -> str:
         from vidpipe.prompting.backend_choice import open_backend
         from vidpipe.prompting.shared_limiter import make_limiter
         from vidpipe.prompting.runner import PromptBatch, jpeg_encoder
@@ -201,20 +250,28 @@ class PromptStage(Stage):
             try:
                 async with open_backend(settings, formats=ctx.prompt_formats) as client:
                     batch = PromptBatch(
-                        describer=client, prompt_version=template.version, limiter=limiter,
+                        describer=client,
+                        prompt_version=template.version,
+                        limiter=limiter,
                         policy=RetryPolicy(max_retries=settings.prompt_max_retries),
                         encode=jpeg_encoder(settings, ctx.project.root),
                         on_answer=lambda item, answer, cached: writer.answer(
-                            item.asset_id, item.name, answer.reverse_prompt,
-                            answer.visual_description, answer.quality_score),
+                            item.asset_id,
+                            item.name,
+                            answer.reverse_prompt,
+                            answer.visual_description,
+                            answer.quality_score,
+                        ),
                         on_failure=lambda item, message: writer.failure(
-                            item.asset_id, item.name, client.redact(message)),
+                            item.asset_id, item.name, client.redact(message)
+                        ),
                         on_usage=lambda item, usage: writer.usage(item.asset_id, usage),
                         should_stop=should_stop,
                         # Reprocessing one asset means "look again": no cached answer.
                         refresh=ctx.only_assets is not None,
                         # peewee opened a connection for the writer thread: give it back.
-                        release_thread=db.close)
+                        release_thread=db.close,
+                    )
                     return await batch.run_async(items), limiter
             finally:
                 limiter.close()
@@ -227,11 +284,16 @@ class PromptStage(Stage):
             ctx.check_cancelled(kept=f"{writer.written} prompt(s) kept")
             raise RunCancelled(f"cancelled; {writer.written} prompt(s) kept")
         if result.answered == 0 and result.failed:
-            raise VidpipeError(f"reverse prompting failed for all {result.failed} asset(s); "
-                               f"first: {result.first_error}")
-        parts = [f"{result.answered} prompt(s) from {backend.label}",
-                 f"{result.from_cache} from cache", f"{result.requests} request(s)",
-                 _cost_note(ctx.run.id)]
+            raise VidpipeError(
+                f"reverse prompting failed for all {result.failed} asset(s); "
+                f"first: {result.first_error}"
+            )
+        parts = [
+            f"{result.answered} prompt(s) from {backend.label}",
+            f"{result.from_cache} from cache",
+            f"{result.requests} request(s)",
+            _cost_note(ctx.run.id),
+        ]
         if result.retries:
             parts.append(f"{result.retries} retr{'y' if result.retries == 1 else 'ies'}")
         if result.failed:
@@ -241,30 +303,49 @@ class PromptStage(Stage):
         return ", ".join(parts)
 
 
-def _needing_work(ctx: StageContext, candidates: list[Asset], mark: str,
-                  marks: dict[int, str]) -> list[Asset]:
+def _needing_work(
+    ctx: StageContext, candidates: list[Asset], mark: str, marks: dict[int, str]
+) -> list[Asset]:
     """The assets whose stage mark is not the one they need (``marks``, else ``mark``)."""
     if ctx.force or not candidates:
         return list(candidates)
-    done = dict(StageMark.select(StageMark.asset, StageMark.fingerprint).where(
-        StageMark.stage == StageName.PROMPTS,
-        StageMark.asset.in_([a.id for a in candidates])).tuples())
+    done = dict(
+        StageMark.select(StageMark.asset, StageMark.fingerprint)
+        .where(
+            StageMark.stage == StageName.PROMPTS, StageMark.asset.in_([a.id for a in candidates])
+        )
+        .tuples()
+    )
     return [a for a in candidates if done.get(a.id) != marks.get(a.id, mark)]
 
 
-def _copy_duplicates(ctx: StageContext, copies: list[Asset], primaries: dict[int, Asset],
-                     version: str, writer: ResultWriter, backend: BackendIdentity) -> str:
+def _copy_duplicates(
+    ctx: StageContext,
+    copies: list[Asset],
+    primaries: dict[int, Asset],
+    version: str,
+    writer: ResultWriter,
+    backend: BackendIdentity,
+) -> str:
     """Give each duplicate face its primary's answer (the primaries were answered first)."""
     copied = 0
     for duplicate in copies:
         primary = primaries[duplicate.id]
         answer = duplicates.copied_answer(primary, duplicate, backend.cache_model, version)
         if answer is None:
-            writer.failure(duplicate, duplicate.name,
-                           f"duplicate of {primary.name}, which has no answer to share yet")
+            writer.failure(
+                duplicate,
+                duplicate.name,
+                f"duplicate of {primary.name}, which has no answer to share yet",
+            )
             continue
-        writer.answer(duplicate.id, duplicate.name, answer.reverse_prompt,
-                      answer.visual_description, answer.quality_score)
+        writer.answer(
+            duplicate.id,
+            duplicate.name,
+            answer.reverse_prompt,
+            answer.visual_description,
+            answer.quality_score,
+        )
         copied += 1
     return f"{copied} duplicate face(s) given their primary's answer (no request)"
 
@@ -274,8 +355,10 @@ def _assets_with_model_marks(asset_ids: list[int]) -> set[int]:
     if not asset_ids:
         return set()
     rows = StageMark.select(StageMark.asset).where(
-        StageMark.stage == StageName.PROMPTS, StageMark.asset.in_(asset_ids),
-        ~StageMark.fingerprint.startswith(f"{OFFLINE}|"))
+        StageMark.stage == StageName.PROMPTS,
+        StageMark.asset.in_(asset_ids),
+        ~StageMark.fingerprint.startswith(f"{OFFLINE}|"),
+    )
     return {row.asset_id for row in rows}
 
 
@@ -305,8 +388,10 @@ def _no_model_message(settings) -> str:
 
     served = probe_server(settings).models or []
     listed = f"; it serves: {', '.join(served[:20])}" if served else ""
-    return (f"openai_model is not set (VIDPIPE_OPENAI_MODEL, or in vidpipe.toml): name the "
-            f"model {settings.openai_base_url} should use{listed}")
+    return (
+        f"openai_model is not set (VIDPIPE_OPENAI_MODEL, or in vidpipe.toml): name the "
+        f"model {settings.openai_base_url} should use{listed}"
+    )
 
 
 def _batch_note(ctx: StageContext, backend: BackendIdentity) -> str:
@@ -319,8 +404,11 @@ def _batch_note(ctx: StageContext, backend: BackendIdentity) -> str:
 
 def _format_notes(ctx: StageContext) -> list[str]:
     """Servers that refused ``json_schema`` this run, and what they were asked with instead."""
-    return [f"{server.split('|')[0]} refused json_schema: asked with {mode}"
-            for server, mode in ctx.prompt_formats.items() if mode != "json_schema"]
+    return [
+        f"{server.split('|')[0]} refused json_schema: asked with {mode}"
+        for server, mode in ctx.prompt_formats.items()
+        if mode != "json_schema"
+    ]
 
 
 def _run_coroutine(coroutine):

@@ -29,7 +29,9 @@ def tag_summary(ctx: StageContext) -> str:
         text = "no new tags; no existing tag changed"
     mismatched = mismatched_tags(ctx.manifest)
     if mismatched:
-        text += (f"; {len(mismatched)} tag(s) no longer match their asset's type "
-                 f"({', '.join(sorted(a.manifest_tag for a in mismatched)[:SHOWN])}): "
-                 "`vidpipe retag` renumbers")
+        text += (
+            f"; {len(mismatched)} tag(s) no longer match their asset's type "
+            f"({', '.join(sorted(a.manifest_tag for a in mismatched)[:SHOWN])}): "
+            "`vidpipe retag` renumbers"
+        )
     return text

@@ -34,8 +34,9 @@ FORMATS: dict[str, tuple[Writer, bool, bool]] = {
 }
 
 
-def export_reference_sets(project: Project, format_name: str, folder: Path,
-                          max_pixels: int) -> tuple[ExportFolder, ExportReport]:
+def export_reference_sets(
+    project: Project, format_name: str, folder: Path, max_pixels: int
+) -> tuple[ExportFolder, ExportReport]:
     """Write the ``format_name`` reference sets of the project into ``folder``."""
     writer, with_objects, holds_images = FORMATS[format_name]
     subjects = character_subjects()
@@ -43,16 +44,22 @@ def export_reference_sets(project: Project, format_name: str, folder: Path,
         subjects += object_subjects(reserved=frozenset(s.handle for s in subjects))
     if not subjects:
         what = "characters, objects or environments" if with_objects else "characters"
-        raise ProjectError(f"nothing to export as {format_name}: the project has no {what} "
-                           "yet (vidpipe process PROJECT finds them)")
+        raise ProjectError(
+            f"nothing to export as {format_name}: the project has no {what} "
+            "yet (vidpipe process PROJECT finds them)"
+        )
     output = ExportFolder(project, folder, holds_images)
     report = ExportReport()
     writer(SetContext(project, max_pixels, report), subjects, output)
     offline = [subject.handle for subject in subjects if subject.offline]
     if offline:
-        report.notes.append(f"{len(offline)} subject(s) described by offline placeholders "
-                            f"(processed without a Gemini key): {', '.join(offline)}")
+        report.notes.append(
+            f"{len(offline)} subject(s) described by offline placeholders "
+            f"(processed without a Gemini key): {', '.join(offline)}"
+        )
     report.written = list(output.written)
-    report.notes += [f"removed {name} (from the previous export into this folder)"
-                     for name in output.finish(format_name)]
+    report.notes += [
+        f"removed {name} (from the previous export into this folder)"
+        for name in output.finish(format_name)
+    ]
     return output, report

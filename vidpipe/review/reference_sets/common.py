@@ -22,6 +22,7 @@ from vidpipe.store.project import Project
 class ExportReport:
     """What an export wrote (paths relative to its folder), what it changed on the way to fit
     a tool's rules (notes), and what it could not use (problems: the exit status says so)."""
+
     written: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -35,14 +36,15 @@ class SetContext:
     report: ExportReport
 
 
-def readable_images(context: SetContext, subject: ReferenceSubject, max_side: int,
-                    limit: int | None = None) -> Iterator[tuple[SubjectImage, Image.Image]]:
+def readable_images(
+    context: SetContext, subject: ReferenceSubject, max_side: int, limit: int | None = None
+) -> Iterator[tuple[SubjectImage, Image.Image]]:
     """The subject's images, the primary first, each loaded at most ``max_side`` px on its
     long side. With a ``limit`` (a few references), up to that many, varied roles first (see
     :func:`references_first`). An image that cannot be read is reported and the next one
     takes its place."""
     taken = 0
-    for image in (references_first(subject.images) if limit else subject.images):
+    for image in references_first(subject.images) if limit else subject.images:
         if limit is not None and taken >= limit:
             return
         try:
@@ -57,4 +59,3 @@ def readable_images(context: SetContext, subject: ReferenceSubject, max_side: in
 def json_bytes(document: dict) -> str:
     """The one JSON layout of every export file: sorted keys, two-space indent, UTF-8 as is."""
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-

@@ -36,8 +36,7 @@ class EncodedImage:
         return f"data:{self.mime_type};base64,{base64.b64encode(self.data).decode('ascii')}"
 
 
-def load_reference(project: Project, relative: str, max_pixels: int,
-                   max_side: int) -> Image.Image:
+def load_reference(project: Project, relative: str, max_pixels: int, max_side: int) -> Image.Image:
     """The project image at ``relative`` as upright RGB, at most ``max_side`` px on its long
     side. ImageError for a path (or a symlink on it) that leads out of the project folder, and
     for anything imaging refuses (not an image, truncated, too many pixels)."""
@@ -65,8 +64,7 @@ def encode_jpeg(image: Image.Image, quality: int) -> EncodedImage:
     """Baseline JPEG, 4:2:0, no metadata: fixed settings, so the same pixels give the same
     bytes."""
     buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality, subsampling=2, optimize=False,
-               progressive=False)
+    image.save(buffer, "JPEG", quality=quality, subsampling=2, optimize=False, progressive=False)
     return EncodedImage(buffer.getvalue(), "image/jpeg", *image.size)
 
 
@@ -77,8 +75,12 @@ def encode_png(image: Image.Image) -> EncodedImage:
     return EncodedImage(buffer.getvalue(), "image/png", *image.size)
 
 
-def jpeg_within(image: Image.Image, max_bytes: int, quality: int,
-                fit: Callable[[Image.Image], Image.Image] = lambda image: image) -> EncodedImage:
+def jpeg_within(
+    image: Image.Image,
+    max_bytes: int,
+    quality: int,
+    fit: Callable[[Image.Image], Image.Image] = lambda image: image,
+) -> EncodedImage:
     """The best JPEG of ``fit(image)`` (from ``quality`` down, then at smaller sizes) whose
     data URI fits in ``max_bytes``; ``fit`` is applied again after every shrink (rounding may
     move an aspect ratio). Deterministic: the same image always takes the same steps."""
@@ -90,5 +92,6 @@ def jpeg_within(image: Image.Image, max_bytes: int, quality: int,
                 return encoded
         if max(image.size) <= 64:
             raise ImageError(f"cannot make the image fit in {max_bytes} bytes")
-        image = image.resize((max(1, image.width * 3 // 4), max(1, image.height * 3 // 4)),
-                             Image.Resampling.LANCZOS)
+        image = image.resize(
+            (max(1, image.width * 3 // 4), max(1, image.height * 3 // 4)), Image.Resampling.LANCZOS
+        )

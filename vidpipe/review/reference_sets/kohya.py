@@ -78,8 +78,9 @@ def dataset_config(subsets: list[tuple[str, str, int]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_kohya(context: SetContext, subjects: list[ReferenceSubject],
-                folder: ExportFolder) -> None:
+def write_kohya(
+    context: SetContext, subjects: list[ReferenceSubject], folder: ExportFolder
+) -> None:
     stems = file_stems([subject.handle for subject in subjects])
     subsets = []
     for subject in subjects:

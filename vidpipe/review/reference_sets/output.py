@@ -24,8 +24,10 @@ from vidpipe.store.safe_io import UnsafePath, read_limited, write_atomic
 #: takes it for a reference set).
 RECORD_NAME = ".vidpipe-export"
 #: The names an export writes: <stem>.json / dataset_config.toml, <stem>/<stem>_NN.png|txt.
-EXPORTED_NAME = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]*/)?[A-Za-z0-9][A-Za-z0-9_-]*"
-                           r"\.(json|toml|png|txt)")
+EXPORTED_NAME = re.compile(
+    r"([A-Za-z0-9][A-Za-z0-9_-]*/)?[A-Za-z0-9][A-Za-z0-9_-]*"
+    r"\.(json|toml|png|txt)"
+)
 
 
 def _under(path: str, folder: str) -> bool:
@@ -42,13 +44,17 @@ class ExportFolder:
         state = os.path.realpath(project.state_dir)
         root = os.path.realpath(project.root)
         if _under(real, state):
-            raise ProjectError(f"refusing to export to {shown}: it is inside "
-                               f"{project.state_dir}, vidpipe's own state; choose a folder "
-                               "outside .vidpipe/")
+            raise ProjectError(
+                f"refusing to export to {shown}: it is inside "
+                f"{project.state_dir}, vidpipe's own state; choose a folder "
+                "outside .vidpipe/"
+            )
         if holds_images and _under(real, root):
-            raise ProjectError(f"refusing to export to {shown}: it is inside the project "
-                               f"{project.root}, which would take the exported images in as "
-                               "new assets; choose a folder outside the project")
+            raise ProjectError(
+                f"refusing to export to {shown}: it is inside the project "
+                f"{project.root}, which would take the exported images in as "
+                "new assets; choose a folder outside the project"
+            )
         if os.path.lexists(real) and not os.path.isdir(real):
             raise ProjectError(f"refusing to export to {shown}: it is not a folder")
         os.makedirs(real, exist_ok=True)
@@ -72,8 +78,10 @@ class ExportFolder:
         except FileExistsError:
             mode = os.lstat(folder).st_mode
             if stat.S_ISLNK(mode):
-                raise UnsafePath(f"{folder} is a symlink; vidpipe does not write through it "
-                                 "(move it away and export again)") from None
+                raise UnsafePath(
+                    f"{folder} is a symlink; vidpipe does not write through it "
+                    "(move it away and export again)"
+                ) from None
             if not stat.S_ISDIR(mode):
                 raise ProjectError(f"{folder} is in the way: it is not a folder") from None
 
@@ -83,11 +91,9 @@ class ExportFolder:
         export's files in :data:`RECORD_NAME`. Only names the record lists, of the shapes an
         export writes, are ever removed; anything else in the folder is left alone."""
         written = set(self.written)
-        removed = [name for name in sorted(set(self._recorded()) - written)
-                   if self._remove(name)]
+        removed = [name for name in sorted(set(self._recorded()) - written) if self._remove(name)]
         record = {"format": format_name, "files": sorted(written)}
-        write_atomic(self.root / RECORD_NAME, json.dumps(record, indent=1) + "\n",
-                     within=self.root)
+        write_atomic(self.root / RECORD_NAME, json.dumps(record, indent=1) + "\n", within=self.root)
         return removed
 
     def _recorded(self) -> list[str]:

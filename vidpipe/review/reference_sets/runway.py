@@ -44,7 +44,7 @@ def runway_tag(handle: str, references: int = 1) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_]+", "_", handle).strip("_")
     if not re.match(r"[A-Za-z]", cleaned):
         cleaned = f"R_{cleaned}"
-    return f"{cleaned[:BASE_TAG_MAX - 5].rstrip('_')}_{digest(handle)}"
+    return f"{cleaned[: BASE_TAG_MAX - 5].rstrip('_')}_{digest(handle)}"
 
 
 def reference_tags(base: str, count: int) -> list[str]:
@@ -74,36 +74,45 @@ def shorten(text: str, limit: int) -> str:
     """``text`` in at most ``limit`` characters, cut at a word with "…" where it is longer."""
     if len(text) <= limit:
         return text
-    cut = text[:limit - 1]
+    cut = text[: limit - 1]
     if " " in cut:
-        cut = cut[:cut.rfind(" ")]
+        cut = cut[: cut.rfind(" ")]
     return cut.rstrip(" ,;:") + "…"
 
 
-def write_runway(context: SetContext, subjects: list[ReferenceSubject],
-                 folder: ExportFolder) -> None:
+def write_runway(
+    context: SetContext, subjects: list[ReferenceSubject], folder: ExportFolder
+) -> None:
     stems = file_stems([subject.handle for subject in subjects])
-    fit = partial(pad_to_aspect, min_ratio=RUNWAY_MIN_ASPECT_RATIO,
-                  max_ratio=RUNWAY_MAX_ASPECT_RATIO)
+    fit = partial(
+        pad_to_aspect, min_ratio=RUNWAY_MIN_ASPECT_RATIO, max_ratio=RUNWAY_MAX_ASPECT_RATIO
+    )
     for subject in subjects:
         uris = []
-        for source, image in readable_images(context, subject, RUNWAY_MAX_SIDE,
-                                             RUNWAY_MAX_REFERENCES):
+        for source, image in readable_images(
+            context, subject, RUNWAY_MAX_SIDE, RUNWAY_MAX_REFERENCES
+        ):
             if fit(image) is not image:
                 context.report.notes.append(
                     f"{subject.handle}: {source.file} padded to an aspect ratio within "
-                    f"{RUNWAY_MIN_ASPECT_RATIO}-{RUNWAY_MAX_ASPECT_RATIO} (Runway's limit)")
-            uris.append(jpeg_within(image, RUNWAY_MAX_DATA_URI_BYTES, RUNWAY_JPEG_QUALITY,
-                                    fit).data_uri())
+                    f"{RUNWAY_MIN_ASPECT_RATIO}-{RUNWAY_MAX_ASPECT_RATIO} (Runway's limit)"
+                )
+            uris.append(
+                jpeg_within(image, RUNWAY_MAX_DATA_URI_BYTES, RUNWAY_JPEG_QUALITY, fit).data_uri()
+            )
         if not uris:
             context.report.problems.append(f"{subject.handle}: no readable image; not exported")
             continue
         base = runway_tag(subject.handle, len(uris))
         if base != subject.handle:
-            context.report.notes.append(f"{subject.handle}: Runway tag @{base} (a tag is 3-16 "
-                                        "letters, digits or underscores, starting with a letter)")
+            context.report.notes.append(
+                f"{subject.handle}: Runway tag @{base} (a tag is 3-16 "
+                "letters, digits or underscores, starting with a letter)"
+            )
         tags = reference_tags(base, len(uris))
-        document = {"promptText": prompt_text(subject, tags),
-                    "referenceImages": [{"uri": uri, "tag": tag} for uri, tag in zip(uris, tags)]}
+        document = {
+            "promptText": prompt_text(subject, tags),
+            "referenceImages": [{"uri": uri, "tag": tag} for uri, tag in zip(uris, tags)],
+        }
         folder.write(f"{stems[subject.handle]}.json", json_bytes(document))
         context.report.subjects += 1

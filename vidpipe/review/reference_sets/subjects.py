@@ -59,7 +59,7 @@ def without_leading_word(text: str, word: str | None) -> str:
     if word:
         match = re.match(rf"{re.escape(word)}\b[\s,:;.\-–—]*", text)
         if match:
-            text = text[match.end():]
+            text = text[match.end() :]
     return text.strip()
 
 
@@ -77,13 +77,21 @@ def character_subjects() -> list[ReferenceSubject]:
     (the primary image's own prompt while it has none), its images primary first, each
     captioned with its asset's prompt."""
     views = list_characters()
-    assets = {asset.id: asset for asset in Asset.select().where(
-        Asset.id.in_([image.asset_id for view in views for image in view.images] or [0]))}
+    assets = {
+        asset.id: asset
+        for asset in Asset.select().where(
+            Asset.id.in_([image.asset_id for view in views for image in view.images] or [0])
+        )
+    }
     subjects = []
     for view in views:
-        images = tuple(SubjectImage(file=image.file, role=image.role,
-                                    caption=asset_text(assets[image.asset_id]))
-                       for image in view.images if image.asset_id in assets)
+        images = tuple(
+            SubjectImage(
+                file=image.file, role=image.role, caption=asset_text(assets[image.asset_id])
+            )
+            for image in view.images
+            if image.asset_id in assets
+        )
         if not images:
             continue
         description = view.description.strip()
@@ -92,9 +100,15 @@ def character_subjects() -> list[ReferenceSubject]:
         if not text:  # no canonical description yet
             first = assets[view.images[0].asset_id]
             text, offline = images[0].caption, first.prompt_origin == "offline"
-        subjects.append(ReferenceSubject(handle=view.handle, kind=SubjectKind.CHARACTER,
-                                         prompt=naming(view.handle, text), images=images,
-                                         offline=offline))
+        subjects.append(
+            ReferenceSubject(
+                handle=view.handle,
+                kind=SubjectKind.CHARACTER,
+                prompt=naming(view.handle, text),
+                images=images,
+                offline=offline,
+            )
+        )
     return subjects
 
 
@@ -121,11 +135,16 @@ def object_subjects(reserved: frozenset[str] = frozenset()) -> list[ReferenceSub
     renames a set a shot prompt already names; a tag that a character's handle took
     (``reserved``) is qualified everywhere."""
     kinds = {AssetType.OBJECT: SubjectKind.OBJECT, AssetType.ENVIRONMENT: SubjectKind.ENVIRONMENT}
-    assets = list(Asset.select(Asset, Manifest).join(Manifest).where(
-        Asset.asset_type.in_(list(kinds)),
-        Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR]),
-        Asset.manifest_tag.is_null(False),
-        Asset.duplicate_of.is_null(True)))
+    assets = list(
+        Asset.select(Asset, Manifest)
+        .join(Manifest)
+        .where(
+            Asset.asset_type.in_(list(kinds)),
+            Asset.state.not_in([AssetState.REMOVED, AssetState.ERROR]),
+            Asset.manifest_tag.is_null(False),
+            Asset.duplicate_of.is_null(True),
+        )
+    )
     oldest_manifest: dict[str, int] = {}
     for asset in assets:
         tag = asset.manifest_tag
@@ -136,10 +155,15 @@ def object_subjects(reserved: frozenset[str] = frozenset()) -> list[ReferenceSub
         bare = oldest_manifest[tag] == asset.manifest_id and tag not in reserved
         handle = tag if bare else f"{manifest_slug(asset.manifest.name)}_{tag}"
         text = asset_text(asset)
-        subjects.append(ReferenceSubject(
-            handle=handle, kind=kinds[AssetType(asset.asset_type)], prompt=naming(handle, text),
-            images=(SubjectImage(file=asset.file_path, caption=text),),
-            offline=asset.prompt_origin == "offline"))
+        subjects.append(
+            ReferenceSubject(
+                handle=handle,
+                kind=kinds[AssetType(asset.asset_type)],
+                prompt=naming(handle, text),
+                images=(SubjectImage(file=asset.file_path, caption=text),),
+                offline=asset.prompt_origin == "offline",
+            )
+        )
     return sorted(subjects, key=lambda subject: (subject.handle, subject.images[0].file))
 
 
@@ -167,8 +191,11 @@ def file_stems(handles: list[str]) -> dict[str, str]:
     stems: dict[str, str] = {}
     taken: set[str] = set()
     for handle in sorted(set(handles)):
-        stem = handle if SAFE_STEM.fullmatch(handle) else (
-            re.sub(r"[^A-Za-z0-9_-]+", "_", handle).strip("_-")[:48] or "subject")
+        stem = (
+            handle
+            if SAFE_STEM.fullmatch(handle)
+            else (re.sub(r"[^A-Za-z0-9_-]+", "_", handle).strip("_-")[:48] or "subject")
+        )
         if stem != handle or stem.lower() in taken:
             stem = f"{stem}-{digest(handle, 8)}"
         taken.add(stem.lower())

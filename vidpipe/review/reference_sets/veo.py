@@ -35,21 +35,28 @@ def veo_document(subject: ReferenceSubject, images: list[bytes]) -> dict:
     return {
         "handle": subject.handle,
         "prompt": subject.prompt,
-        "config": {"reference_images": [
-            {"image": {"image_bytes": base64.b64encode(data).decode("ascii"),
-                       "mime_type": VEO_MIME_TYPE},
-             "reference_type": "ASSET"}
-            for data in images]},
+        "config": {
+            "reference_images": [
+                {
+                    "image": {
+                        "image_bytes": base64.b64encode(data).decode("ascii"),
+                        "mime_type": VEO_MIME_TYPE,
+                    },
+                    "reference_type": "ASSET",
+                }
+                for data in images
+            ]
+        },
     }
 
 
-def write_veo(context: SetContext, subjects: list[ReferenceSubject],
-              folder: ExportFolder) -> None:
+def write_veo(context: SetContext, subjects: list[ReferenceSubject], folder: ExportFolder) -> None:
     stems = file_stems([subject.handle for subject in subjects])
     for subject in subjects:
-        images = [encode_jpeg(image, VEO_JPEG_QUALITY).data
-                  for _, image in readable_images(context, subject, VEO_MAX_SIDE,
-                                                  VEO_MAX_REFERENCES)]
+        images = [
+            encode_jpeg(image, VEO_JPEG_QUALITY).data
+            for _, image in readable_images(context, subject, VEO_MAX_SIDE, VEO_MAX_REFERENCES)
+        ]
         if not images:
             context.report.problems.append(f"{subject.handle}: no readable image; not exported")
             continue

@@ -19,7 +19,7 @@ def pytest_generate_tests(metafunc):
         scenarios = [Scenario.from_seed(first + index) for index in range(count)]
         metafunc.parametrize("soak_scenario", scenarios, ids=[s.name for s in scenarios])
     if "soak_fault" in metafunc.fixturenames:
-        from test_fault_soak import FaultDraw
+        from support.fault_draws import FaultDraw
 
         draws = [FaultDraw.from_seed(first + index) for index in range(count)]
         metafunc.parametrize("soak_fault", draws, ids=[d.name for d in draws])

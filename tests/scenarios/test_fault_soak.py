@@ -5,10 +5,8 @@ each checked as the fixed slice checks it. Each prints its seed; --soak-seed=S r
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
-
 import pytest
+from support.fault_draws import FaultDraw
 from support.faults import (
     FAULTS,
     check_healed,
@@ -21,27 +19,6 @@ from support.faults import (
 from support.team import drop_images
 
 pytestmark = pytest.mark.soak
-
-
-@dataclass(frozen=True)
-class FaultDraw:
-    seed: int
-    fault: str
-    manifests: int
-    images: int
-    stage: str
-
-    @classmethod
-    def from_seed(cls, seed: int) -> "FaultDraw":
-        rng = random.Random(seed)
-        images = rng.randint(2, 5)
-        # The prompts of fewer than four images may all be answered between two looks.
-        stages = ["faces", "prompts"] if images >= 4 else ["faces"]
-        return cls(seed, rng.choice(sorted(FAULTS)), rng.randint(1, 3), images, rng.choice(stages))
-
-    @property
-    def name(self) -> str:
-        return f"{self.seed}-{self.fault}-{self.manifests}x{self.images}-in-{self.stage}"
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from typing import Any
 
 from vidpipe.errors import EditError
 from vidpipe.printable import has_control_characters, quoted
+from vidpipe.store.edits import latest_author
 from vidpipe.store.models import Asset, Author, Character, CharacterEdit, db, utcnow
 
 CHARACTER_FIELDS = ("handle", "name", "description", "primary_asset")
@@ -111,18 +112,7 @@ def edit_character(
 
 
 def last_writer(character_id: int, field: str) -> Author | None:
-    row = (
-        CharacterEdit.select(CharacterEdit.author)
-        .where(
-            CharacterEdit.character == character_id,
-            CharacterEdit.field == field,
-            CharacterEdit.applied == True,  # noqa: E712
-            CharacterEdit.undone == False,  # noqa: E712
-        )
-        .order_by(CharacterEdit.id.desc())
-        .first()
-    )
-    return Author(row.author) if row else None
+    return latest_author(CharacterEdit, CharacterEdit.character == character_id, field)
 
 
 def apply_ai_description(character_id: int, text: str, origin: str, key: str) -> bool:

@@ -333,15 +333,21 @@ def set_reviewed(asset_ids: list[int], reviewed: bool, person: str | None = None
 
 
 def last_writer(asset_id: int, field: str) -> Author | None:
+    return latest_author(FieldEdit, FieldEdit.asset == asset_id, field)
+
+
+def latest_author(history: Any, owner_is: Any, field: str) -> Author | None:
+    """Who wrote the current value of ``field``: the newest applied, not undone row of a
+    history table (FieldEdit for assets, CharacterEdit for characters) whose owner matches."""
     row = (
-        FieldEdit.select(FieldEdit.author)
+        history.select(history.author)
         .where(
-            FieldEdit.asset == asset_id,
-            FieldEdit.field == field,
-            FieldEdit.applied == True,  # noqa: E712
-            FieldEdit.undone == False,  # noqa: E712
+            owner_is,
+            history.field == field,
+            history.applied == True,  # noqa: E712
+            history.undone == False,  # noqa: E712
         )
-        .order_by(FieldEdit.id.desc())
+        .order_by(history.id.desc())
         .first()
     )
     return Author(row.author) if row else None

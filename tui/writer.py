@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidpipe.store.edits import current_person
-from vidpipe.store.safe_io import UnsafePath, open_append
+from vidpipe.store.safe_io import UnsafePath, lock_held_elsewhere, open_append
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -78,14 +78,4 @@ def session_alive(folder: Path, session: str) -> bool:
     session ended cleanly (or never started here): not alive."""
     if not session or _UNSAFE.search(session):
         return False
-    try:
-        fd = os.open(folder / f"{session}.lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing drops the probe's own lock
-    return False
+    return lock_held_elsewhere(folder / f"{session}.lock")

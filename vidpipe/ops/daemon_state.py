@@ -14,7 +14,6 @@ Two facts, written by the daemon and read here:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from vidpipe.errors import VidpipeError
 from vidpipe.store.project import Project
-from vidpipe.store.safe_io import read_limited, write_atomic
+from vidpipe.store.safe_io import lock_held_elsewhere, read_limited, write_atomic
 
 LOCK_FILENAME = "daemon.lock"
 HEARTBEAT_FILENAME = "daemon.heartbeat.json"
@@ -59,21 +58,7 @@ def lock_is_held(project: Project) -> bool:
     Probes with a shared non-blocking lock, released at once; a daemon that starts at the same
     instant retries its own lock for a moment, so the probe never makes it refuse to start.
     """
-    path = lock_path(project)
-    try:
-        # Never blocks (a FIFO planted at the name) and never follows a symlink.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    return lock_held_elsewhere(lock_path(project))
 
 
 @dataclass

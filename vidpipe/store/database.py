@@ -8,7 +8,8 @@ with "database is locked") while another commits. Keep write transactions short.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlparse
@@ -133,24 +134,12 @@ class FencedSqliteDatabase(FencedWrites, PinnedSqliteDatabase):
     (vidpipe.store.fencing). A file has no connection to lose; its disk can fill up."""
 
     def execute_sql(self, sql, params=None):
-        try:
+        with _full_disk_interrupts():
             return super().execute_sql(sql, params)
-        except PeeweeOperationalError as exc:
-            if _disk_full(exc):
-                raise DiskFull(
-                    disk_full_message(f"the database could not be written: {exc}")
-                ) from exc
-            raise
 
     def commit(self):
-        try:
+        with _full_disk_interrupts():
             return super().commit()
-        except PeeweeOperationalError as exc:
-            if _disk_full(exc):
-                raise DiskFull(
-                    disk_full_message(f"the database could not be written: {exc}")
-                ) from exc
-            raise
 
     def rollback(self):
         # SQLite rolls a transaction back by itself on some errors (SQLITE_FULL among them):
@@ -159,6 +148,18 @@ class FencedSqliteDatabase(FencedWrites, PinnedSqliteDatabase):
         if conn is not None and not conn.in_transaction:
             return None
         return super().rollback()
+
+
+@contextmanager
+def _full_disk_interrupts() -> Iterator[None]:
+    """A write SQLite refused for want of space is DiskFull (a run interruption, which the
+    per-item error handlers do not swallow), not an operational error of one item."""
+    try:
+        yield
+    except PeeweeOperationalError as exc:
+        if _disk_full(exc):
+            raise DiskFull(disk_full_message(f"the database could not be written: {exc}")) from exc
+        raise
 
 
 def _disk_full(exc: Exception) -> bool:
